@@ -1,0 +1,2 @@
+//! Audit records (OCSF HTTP Activity, ECS), redaction, sampling and the batching buffer whose
+//! counters always add up.

@@ -1,0 +1,13 @@
+//! meshsight's policy crate: everything the filters decide, as plain Rust with no proxy-wasm
+//! dependency. Policy JSON is parsed into raw serde types, then compiled once into immutable,
+//! validated values that the filters query per request. The same code runs natively in
+//! `cargo test` and inside the Wasm VM (its tests also run on wasm32-unknown-unknown under Node).
+
+pub mod allowlist;
+pub mod audit;
+pub mod decision;
+pub mod error;
+pub mod mirror;
+pub mod normalize;
+
+pub use error::ConfigError;

@@ -1,0 +1,1 @@
+//! Mirror policy: targets, rules, deterministic sampling, rate caps and exploit signatures.
