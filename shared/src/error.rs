@@ -46,3 +46,48 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Policy {
+        #[allow(dead_code)]
+        rules: Vec<Rule>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Rule {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    #[test]
+    fn unknown_field_is_named_with_its_json_path() {
+        let err = ConfigError::parse_json::<Policy>(br#"{"rules":[{"name":"a"},{"nmae":"b"}]}"#)
+            .unwrap_err();
+        assert_eq!(err.path, "rules[1].nmae");
+        assert!(err.reason.contains("unknown field `nmae`"), "{err}");
+        assert!(err.to_string().starts_with("rules[1].nmae: unknown field"));
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_json_path() {
+        let err = ConfigError::parse_json::<Policy>(br#"{"rules":[{"name":7}]}"#).unwrap_err();
+        assert_eq!(err.path, "rules[0].name");
+        assert!(err.reason.contains("expected a string"), "{err}");
+    }
+
+    #[test]
+    fn trailing_garbage_and_non_json_are_refused() {
+        assert!(ConfigError::parse_json::<Policy>(br#"{"rules":[]} x"#).is_err());
+        let err = ConfigError::parse_json::<Policy>(b"not json").unwrap_err();
+        assert!(err.path.is_empty());
+        assert!(!err.to_string().is_empty());
+    }
+}
