@@ -17,11 +17,16 @@ Usage:
   validate_istio.py [DIR]        validate DIR (default: envoy-config/istio)
   validate_istio.py --self-test  validate the real folder, then check that copies with a
                                  misspelt field, a bad enum value and a wrong order are refused
+  validate_istio.py --dump-plugin-configs OUT
+                                 validate, then write each inbound (SERVER) meshsight plugin's
+                                 pluginConfig as OUT/<filter>.json (`make bench` runs these exact
+                                 policies in a real Envoy, which proves the filters accept them)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import importlib
 import shutil
 import subprocess
@@ -274,11 +279,36 @@ def self_test() -> int:
     return 0
 
 
+def dump_plugin_configs(out: Path) -> int:
+    """Validate the real folder, then write each SERVER-mode meshsight pluginConfig as JSON."""
+    status = run(DEFAULT_DIR)
+    if status != 0:
+        return status
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(DEFAULT_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not isinstance(doc, dict) or doc.get("kind") != "WasmPlugin":
+                continue
+            component = meshsight_filter(doc)
+            modes = {m.get("mode") for m in doc["spec"].get("match") or []}
+            if component is None or "SERVER" not in modes:
+                continue
+            target = out / f"{component}.json"
+            target.write_text(json.dumps(doc["spec"].get("pluginConfig") or {}, indent=2) + "\n")
+            written.append(str(target))
+    print("istio-validate: wrote " + ", ".join(written))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--self-test", action="store_true", help="also prove that typos are refused")
+    parser.add_argument("--dump-plugin-configs", type=Path, metavar="OUT", help="write pluginConfigs as JSON")
     args = parser.parse_args()
+    if args.dump_plugin_configs:
+        return dump_plugin_configs(args.dump_plugin_configs)
     if args.self_test:
         return self_test()
     return run(args.directory)
