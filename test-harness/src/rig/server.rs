@@ -1,0 +1,545 @@
+//! The helper servers Envoy talks to in end-to-end tests: an echoing upstream, a sensor that
+//! receives mirrored traffic and a collector that receives audit batches.
+//!
+//! Each is a small HTTP/1.1 server on a free `127.0.0.1` port, one thread per connection, that
+//! records every request it reads. Keep-alive connections are honoured (Envoy pools them), and
+//! stopping a server closes its listener *and* every open connection, so a stopped server looks
+//! to Envoy like a dead host rather than a hanging one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufReader, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::http::{header_value, read_body, read_head, reason_phrase, request_framing};
+
+/// One request as a helper server read it off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// Method, as received.
+    pub method: String,
+    /// Request target, raw, exactly as Envoy sent it.
+    pub path: String,
+    /// Header fields in arrival order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (chunked encoding removed).
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_value(&self.headers, name)
+    }
+
+    /// The body as text (lossy UTF-8).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What a server does with a request it has read.
+enum Reply {
+    /// Answer now.
+    Respond {
+        status: u16,
+        content_type: &'static str,
+        body: Vec<u8>,
+    },
+    /// Answer only once `hold` returns false (or close the connection when the server stops).
+    Hold,
+}
+
+/// Behaviour hook of one server kind.
+trait Handler: Send + Sync + 'static {
+    /// Decides the reply; called after the request was recorded.
+    fn reply(&self, request: &RecordedRequest) -> Reply;
+    /// While true, held requests stay unanswered.
+    fn hold(&self) -> bool {
+        false
+    }
+    /// Delay before answering (slow collector).
+    fn delay(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// State shared by a server's threads.
+struct Shared {
+    requests: Mutex<Vec<RecordedRequest>>,
+    accepted: Mutex<Vec<RecordedRequest>>,
+    changed: Condvar,
+    stopped: AtomicBool,
+    connections: Mutex<HashMap<u64, TcpStream>>,
+    next_connection: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not hide what the servers recorded.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn notify(&self) {
+        // Take the lock so a waiter cannot miss the wake-up between its check and its wait.
+        let _guard = lock(&self.requests);
+        self.changed.notify_all();
+    }
+
+    /// Waits until `done(requests, accepted)` or `timeout`.
+    fn wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[RecordedRequest], &[RecordedRequest]) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        let mut requests = lock(&self.requests);
+        loop {
+            if done(&requests, &lock(&self.accepted)) {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(100));
+            requests = match self.changed.wait_timeout(requests, wait) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+/// The generic server behind [`EchoUpstream`], [`Sensor`] and [`Collector`].
+struct Server {
+    port: u16,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    #[allow(clippy::panic)]
+    fn start(handler: Arc<dyn Handler>) -> Self {
+        let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, 0)) {
+            Ok(listener) => listener,
+            Err(err) => panic!("cannot bind a helper server on 127.0.0.1: {err}"),
+        };
+        let port = listener.local_addr().map(|addr| addr.port()).unwrap_or(0);
+        let shared = Arc::new(Shared {
+            requests: Mutex::new(Vec::new()),
+            accepted: Mutex::new(Vec::new()),
+            changed: Condvar::new(),
+            stopped: AtomicBool::new(false),
+            connections: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(0),
+        });
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name(format!("rig-server-{port}"))
+                .spawn(move || accept_loop(listener, shared, handler))
+                .ok()
+        };
+        Self {
+            port,
+            shared,
+            acceptor,
+        }
+    }
+
+    fn stop(&mut self) {
+        if self.shared.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Wake the blocking accept() so the listener is dropped and the port refuses.
+        let _ = TcpStream::connect_timeout(
+            &SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
+            Duration::from_secs(1),
+        );
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        for (_, connection) in lock(&self.shared.connections).drain() {
+            let _ = connection.shutdown(Shutdown::Both);
+        }
+        self.shared.notify();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, handler: Arc<dyn Handler>) {
+    for stream in listener.incoming() {
+        if shared.stopped.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        // Keep a handle so stop() can shut the connection down under a blocked reader.
+        let id = shared.next_connection.fetch_add(1, Ordering::SeqCst);
+        if let Ok(clone) = stream.try_clone() {
+            lock(&shared.connections).insert(id, clone);
+        }
+        let shared = Arc::clone(&shared);
+        let handler = Arc::clone(&handler);
+        let _ = thread::Builder::new()
+            .name("rig-connection".to_string())
+            .spawn(move || {
+                let _ = serve_connection(stream, &shared, handler.as_ref());
+                lock(&shared.connections).remove(&id);
+            });
+    }
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared, handler: &dyn Handler) -> io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    loop {
+        let Some(head) = read_head(&mut reader)? else {
+            return Ok(());
+        };
+        let body = read_body(&mut reader, request_framing(&head)?)?;
+        let mut parts = head.start_line.splitn(3, ' ');
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let close = head
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let request = RecordedRequest {
+            method,
+            path,
+            headers: head.headers,
+            body,
+        };
+        {
+            let mut requests = lock(&shared.requests);
+            requests.push(request.clone());
+            shared.changed.notify_all();
+        }
+        // A held request is answered with whatever the behaviour is once the hold ends.
+        let (status, content_type, body) = loop {
+            match handler.reply(&request) {
+                Reply::Respond {
+                    status,
+                    content_type,
+                    body,
+                } => break (status, content_type, body),
+                Reply::Hold => {
+                    while handler.hold() {
+                        if shared.stopped.load(Ordering::SeqCst) {
+                            return Ok(());
+                        }
+                        thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        };
+        if let Some(delay) = handler.delay() {
+            let deadline = Instant::now() + delay;
+            while Instant::now() < deadline {
+                if shared.stopped.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                thread::sleep(Duration::from_millis(10).min(deadline - Instant::now()));
+            }
+        }
+        if shared.stopped.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if (200..300).contains(&status) {
+            lock(&shared.accepted).push(request);
+            shared.notify();
+        }
+        let head = format!(
+            "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{}\r\n",
+            reason_phrase(status),
+            body.len(),
+            if close { "connection: close\r\n" } else { "" }
+        );
+        writer.write_all(head.as_bytes())?;
+        writer.write_all(&body)?;
+        writer.flush()?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct EchoHandler {
+    status: AtomicU16,
+}
+
+impl Handler for EchoHandler {
+    fn reply(&self, request: &RecordedRequest) -> Reply {
+        let mut headers = BTreeMap::<String, String>::new();
+        for (name, value) in &request.headers {
+            headers
+                .entry(name.clone())
+                .and_modify(|v| {
+                    v.push(',');
+                    v.push_str(value);
+                })
+                .or_insert_with(|| value.clone());
+        }
+        let echo = serde_json::json!({
+            "method": request.method,
+            "path": request.path,
+            "headers": headers,
+            "body": request.body_text(),
+        });
+        Reply::Respond {
+            status: self.status.load(Ordering::SeqCst),
+            content_type: "application/json",
+            body: serde_json::to_vec(&echo).unwrap_or_default(),
+        }
+    }
+}
+
+/// The upstream service behind Envoy: answers every request with a JSON echo of what it
+/// received, `{"method", "path" (raw), "headers" (object, names lower-cased, repeats joined
+/// with ","), "body" (lossy UTF-8)}`, with status 200 unless [`EchoUpstream::set_status`].
+pub struct EchoUpstream {
+    server: Server,
+    handler: Arc<EchoHandler>,
+}
+
+impl EchoUpstream {
+    /// Starts on a free `127.0.0.1` port.
+    pub fn start() -> Self {
+        let handler = Arc::new(EchoHandler {
+            status: AtomicU16::new(200),
+        });
+        let server = Server::start(handler.clone());
+        Self { server, handler }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// Answers later requests with `status` (the echo body stays the same).
+    pub fn set_status(&self, status: u16) {
+        self.handler.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.server.shared.requests).clone()
+    }
+
+    /// Waits up to `timeout` for at least `n` requests; returns all received so far.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        self.server
+            .shared
+            .wait_until(timeout, |requests, _| requests.len() >= n);
+        self.requests()
+    }
+
+    /// Stops serving: the port refuses connections and open connections are closed.
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct SensorHandler {
+    hang: AtomicBool,
+}
+
+impl Handler for SensorHandler {
+    fn reply(&self, _request: &RecordedRequest) -> Reply {
+        if self.hang.load(Ordering::SeqCst) {
+            Reply::Hold
+        } else {
+            Reply::Respond {
+                status: 200,
+                content_type: "text/plain",
+                body: b"sensor ok".to_vec(),
+            }
+        }
+    }
+
+    fn hold(&self) -> bool {
+        self.hang.load(Ordering::SeqCst)
+    }
+}
+
+/// The IDS/SOC sensor that mirrored traffic is sent to: records every request and answers 200,
+/// or holds requests unanswered ([`Sensor::set_hang`]), or is gone ([`Sensor::stop`]).
+pub struct Sensor {
+    server: Server,
+    handler: Arc<SensorHandler>,
+}
+
+impl Sensor {
+    /// Starts on a free `127.0.0.1` port.
+    pub fn start() -> Self {
+        let handler = Arc::new(SensorHandler {
+            hang: AtomicBool::new(false),
+        });
+        let server = Server::start(handler.clone());
+        Self { server, handler }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// While `true`, requests are recorded but never answered; `false` releases held ones.
+    pub fn set_hang(&self, hang: bool) {
+        self.handler.hang.store(hang, Ordering::SeqCst);
+    }
+
+    /// Stops the sensor: the port then refuses connections, open connections are closed.
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    /// Every request received so far (including held ones), in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.server.shared.requests).clone()
+    }
+
+    /// Waits up to `timeout` for at least `n` requests; returns all received so far.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        self.server
+            .shared
+            .wait_until(timeout, |requests, _| requests.len() >= n);
+        self.requests()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// How the [`Collector`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectorBehavior {
+    /// 200 at once: the batch is accepted.
+    Ok,
+    /// Answer with this status (e.g. 503): the batch is refused.
+    Fail(u16),
+    /// Never answer (until the behaviour changes or the collector stops).
+    Hang,
+    /// Accept with 200 after this delay.
+    Slow(Duration),
+}
+
+struct CollectorHandler {
+    behavior: Mutex<CollectorBehavior>,
+}
+
+impl CollectorHandler {
+    fn behavior(&self) -> CollectorBehavior {
+        *lock(&self.behavior)
+    }
+}
+
+impl Handler for CollectorHandler {
+    fn reply(&self, _request: &RecordedRequest) -> Reply {
+        match self.behavior() {
+            CollectorBehavior::Fail(status) => Reply::Respond {
+                status,
+                content_type: "text/plain",
+                body: b"collector refuses".to_vec(),
+            },
+            CollectorBehavior::Hang => Reply::Hold,
+            CollectorBehavior::Ok | CollectorBehavior::Slow(_) => Reply::Respond {
+                status: 200,
+                content_type: "text/plain",
+                body: b"accepted".to_vec(),
+            },
+        }
+    }
+
+    fn hold(&self) -> bool {
+        self.behavior() == CollectorBehavior::Hang
+    }
+
+    fn delay(&self) -> Option<Duration> {
+        match self.behavior() {
+            CollectorBehavior::Slow(delay) => Some(delay),
+            _ => None,
+        }
+    }
+}
+
+/// The audit collector: records every request; a POST answered with 2xx counts as an accepted
+/// batch ([`Collector::bodies`]). Its answer is set with [`Collector::set_behavior`].
+pub struct Collector {
+    server: Server,
+    handler: Arc<CollectorHandler>,
+}
+
+impl Collector {
+    /// Starts on a free `127.0.0.1` port, accepting (`CollectorBehavior::Ok`).
+    pub fn start() -> Self {
+        let handler = Arc::new(CollectorHandler {
+            behavior: Mutex::new(CollectorBehavior::Ok),
+        });
+        let server = Server::start(handler.clone());
+        Self { server, handler }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// Changes how later (and currently held) requests are answered.
+    pub fn set_behavior(&self, behavior: CollectorBehavior) {
+        *lock(&self.handler.behavior) = behavior;
+    }
+
+    /// Stops the collector: the port then refuses connections, open connections are closed.
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    /// Every request received so far, accepted or not, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.server.shared.requests).clone()
+    }
+
+    /// Bodies of the POSTs the collector accepted (answered 2xx), in order.
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        lock(&self.server.shared.accepted)
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case("POST"))
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// Waits up to `timeout` for at least `n` accepted bodies; returns all accepted so far.
+    pub fn wait_for_bodies(&self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        self.server.shared.wait_until(timeout, |_, accepted| {
+            accepted
+                .iter()
+                .filter(|r| r.method.eq_ignore_ascii_case("POST"))
+                .count()
+                >= n
+        });
+        self.bodies()
+    }
+
+    /// Waits up to `timeout` for at least `n` requests (accepted or not); returns all so far.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        self.server
+            .shared
+            .wait_until(timeout, |requests, _| requests.len() >= n);
+        self.requests()
+    }
+}
