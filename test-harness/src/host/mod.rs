@@ -801,11 +801,7 @@ impl Host {
     }
 
     /// Makes `proxy_call_foreign_function(name, args)` return `function(args)`.
-    pub fn register_foreign_function(
-        &mut self,
-        name: &str,
-        function: ForeignFunction,
-    ) {
+    pub fn register_foreign_function(&mut self, name: &str, function: ForeignFunction) {
         state::with(|s| {
             s.foreign_functions
                 .insert(name.to_string(), Rc::from(function))
