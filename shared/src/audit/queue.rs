@@ -1,0 +1,327 @@
+//! The delivery queue of the HTTP sink: records wait in a bounded buffer, leave in NDJSON
+//! batches (by size or at the flush interval), one batch in flight at a time, retried with
+//! exponential backoff, and dropped only with a counted reason. Time is an argument (ms), so
+//! the queue is deterministic and testable.
+//!
+//! Invariant, at every moment: `records == delivered + dropped + buffered`, where `buffered`
+//! counts records waiting and in flight.
+
+use std::collections::VecDeque;
+
+use super::policy::{DropPolicy, QueueLimits};
+
+/// Why records were dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The buffer bound was reached (which record gives way follows the drop policy).
+    BufferFull,
+    /// A batch failed more than `max_retries` times.
+    RetriesExhausted,
+    /// A single record larger than the whole buffer bound.
+    TooLarge,
+}
+
+impl DropReason {
+    /// Every reason, in metric order.
+    pub const ALL: [DropReason; 3] = [
+        DropReason::BufferFull,
+        DropReason::RetriesExhausted,
+        DropReason::TooLarge,
+    ];
+
+    /// The metric suffix (`meshsight_audit_dropped_<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::BufferFull => "buffer_full",
+            DropReason::RetriesExhausted => "retries_exhausted",
+            DropReason::TooLarge => "too_large",
+        }
+    }
+}
+
+/// The queue's counters; `records == delivered + dropped() + buffered_records` always holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounters {
+    /// Records accepted by [`DeliveryQueue::push`].
+    pub records: u64,
+    /// Records in batches the collector acknowledged (2xx).
+    pub delivered: u64,
+    /// Records re-sent in a retried batch (a batch of n retried twice adds 2n).
+    pub retried: u64,
+    /// Records dropped because the buffer was full.
+    pub dropped_buffer_full: u64,
+    /// Records dropped after their batch exhausted its retries.
+    pub dropped_retries_exhausted: u64,
+    /// Records dropped because one alone exceeds the buffer bound.
+    pub dropped_too_large: u64,
+    /// Records waiting or in flight.
+    pub buffered_records: u64,
+    /// Bytes waiting or in flight (each record counts its newline).
+    pub buffered_bytes: u64,
+}
+
+impl DeliveryCounters {
+    /// All drops.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_buffer_full + self.dropped_retries_exhausted + self.dropped_too_large
+    }
+
+    /// Drops for one reason.
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        match reason {
+            DropReason::BufferFull => self.dropped_buffer_full,
+            DropReason::RetriesExhausted => self.dropped_retries_exhausted,
+            DropReason::TooLarge => self.dropped_too_large,
+        }
+    }
+
+    /// `records == delivered + dropped + buffered`.
+    pub fn balanced(&self) -> bool {
+        self.records == self.delivered + self.dropped() + self.buffered_records
+    }
+}
+
+/// A batch to POST: NDJSON body, with the id to report its outcome under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Identifies the batch in [`DeliveryQueue::delivered`] / [`DeliveryQueue::failed`].
+    pub id: u64,
+    /// NDJSON: one record per line, each ending with `\n`.
+    pub body: Vec<u8>,
+    /// Number of records in the body.
+    pub records: usize,
+    /// 0 for the first send, n for the n-th retry.
+    pub attempt: u32,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    batch: Batch,
+    /// `None` while a send is outstanding; `Some(t)` when waiting to retry at `t`.
+    retry_at: Option<u64>,
+    /// When the outstanding send started.
+    sent_at: u64,
+}
+
+/// The bounded, counted buffer between records and the collector.
+#[derive(Debug)]
+pub struct DeliveryQueue {
+    limits: QueueLimits,
+    waiting: VecDeque<String>,
+    waiting_bytes: usize,
+    in_flight: Option<InFlight>,
+    last_flush_ms: u64,
+    next_id: u64,
+    counters: DeliveryCounters,
+}
+
+impl DeliveryQueue {
+    /// An empty queue; `now_ms` starts the flush interval.
+    pub fn new(limits: QueueLimits, now_ms: u64) -> Self {
+        DeliveryQueue {
+            limits,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            in_flight: None,
+            last_flush_ms: now_ms,
+            next_id: 1,
+            counters: DeliveryCounters::default(),
+        }
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> DeliveryCounters {
+        self.counters
+    }
+
+    /// The limits the queue was built with.
+    pub fn limits(&self) -> &QueueLimits {
+        &self.limits
+    }
+
+    fn in_flight_bytes(&self) -> usize {
+        self.in_flight.as_ref().map_or(0, |f| f.batch.body.len())
+    }
+
+    fn sync_buffered(&mut self) {
+        let in_flight_records = self.in_flight.as_ref().map_or(0, |f| f.batch.records);
+        self.counters.buffered_records = (self.waiting.len() + in_flight_records) as u64;
+        self.counters.buffered_bytes = (self.waiting_bytes + self.in_flight_bytes()) as u64;
+    }
+
+    /// Accepts one record (a JSON line without its newline). Returns the drops it caused, if
+    /// any: the record itself (`drop_newest`, too large) or older waiting records
+    /// (`drop_oldest`).
+    pub fn push(&mut self, record: String) -> Option<(DropReason, u64)> {
+        self.counters.records += 1;
+        let size = record.len() + 1;
+        let bound = self.limits.max_buffer_bytes;
+        if size > bound {
+            self.counters.dropped_too_large += 1;
+            return Some((DropReason::TooLarge, 1));
+        }
+        let held = self.in_flight_bytes();
+        let mut dropped = 0;
+        if held + self.waiting_bytes + size > bound {
+            match self.limits.drop_policy {
+                DropPolicy::DropNewest => {
+                    self.counters.dropped_buffer_full += 1;
+                    return Some((DropReason::BufferFull, 1));
+                }
+                DropPolicy::DropOldest => {
+                    while held + self.waiting_bytes + size > bound {
+                        match self.waiting.pop_front() {
+                            Some(old) => {
+                                self.waiting_bytes -= old.len() + 1;
+                                dropped += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                    if held + self.waiting_bytes + size > bound {
+                        // Only the batch in flight is left and it leaves no room: the new
+                        // record gives way after all.
+                        self.counters.dropped_buffer_full += dropped as u64 + 1;
+                        self.sync_buffered();
+                        return Some((DropReason::BufferFull, dropped as u64 + 1));
+                    }
+                }
+            }
+        }
+        self.waiting_bytes += size;
+        self.waiting.push_back(record);
+        self.counters.dropped_buffer_full += dropped as u64;
+        self.sync_buffered();
+        if dropped > 0 {
+            Some((DropReason::BufferFull, dropped as u64))
+        } else {
+            None
+        }
+    }
+
+    /// Whether enough is waiting for a full batch.
+    fn batch_full(&self) -> bool {
+        self.waiting.len() >= self.limits.batch_max_records
+            || self.waiting_bytes >= self.limits.batch_max_bytes
+    }
+
+    /// Time-driven step: returns the batch to send now, if any: a retry whose backoff has
+    /// elapsed, or a new batch when one is full or the flush interval has passed. Only one
+    /// batch is in flight at a time; a send with no answer past the response deadline counts
+    /// as failed.
+    pub fn poll(&mut self, now_ms: u64) -> Option<Batch> {
+        if let Some(f) = &self.in_flight {
+            match f.retry_at {
+                None if now_ms >= f.sent_at.saturating_add(self.limits.response_deadline_ms) => {
+                    let id = f.batch.id;
+                    self.failed(id, now_ms);
+                    return self.poll(now_ms);
+                }
+                None => return None,
+                Some(at) if now_ms >= at => {
+                    let mut batch = None;
+                    if let Some(f) = self.in_flight.as_mut() {
+                        f.retry_at = None;
+                        f.sent_at = now_ms;
+                        f.batch.attempt += 1;
+                        self.counters.retried += f.batch.records as u64;
+                        batch = Some(f.batch.clone());
+                    }
+                    return batch;
+                }
+                Some(_) => return None,
+            }
+        }
+        if self.waiting.is_empty() {
+            self.last_flush_ms = now_ms;
+            return None;
+        }
+        let interval_due = now_ms
+            >= self
+                .last_flush_ms
+                .saturating_add(self.limits.flush_interval_ms);
+        if !self.batch_full() && !interval_due {
+            return None;
+        }
+        let mut body = Vec::new();
+        let mut records = 0;
+        while let Some(next) = self.waiting.front() {
+            let size = next.len() + 1;
+            if records > 0
+                && (records >= self.limits.batch_max_records
+                    || body.len() + size > self.limits.batch_max_bytes)
+            {
+                break;
+            }
+            if let Some(rec) = self.waiting.pop_front() {
+                self.waiting_bytes -= size;
+                body.extend_from_slice(rec.as_bytes());
+                body.push(b'\n');
+                records += 1;
+            }
+        }
+        self.last_flush_ms = now_ms;
+        let batch = Batch {
+            id: self.next_id,
+            body,
+            records,
+            attempt: 0,
+        };
+        self.next_id += 1;
+        self.in_flight = Some(InFlight {
+            batch: batch.clone(),
+            retry_at: None,
+            sent_at: now_ms,
+        });
+        self.sync_buffered();
+        Some(batch)
+    }
+
+    /// The collector acknowledged batch `id`: its records are delivered. Unknown or stale ids
+    /// (a late answer after the deadline) are ignored; returns whether it counted.
+    pub fn delivered(&mut self, id: u64) -> bool {
+        match &self.in_flight {
+            Some(f) if f.batch.id == id && f.retry_at.is_none() => {
+                self.counters.delivered += f.batch.records as u64;
+                self.in_flight = None;
+                self.sync_buffered();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Batch `id` failed (non-2xx, reset, timeout, or the call could not be dispatched): it is
+    /// retried after `min(backoff_initial * 2^n, backoff_max)`, or dropped once it has been
+    /// retried `max_retries` times. Returns the records dropped, if any.
+    pub fn failed(&mut self, id: u64, now_ms: u64) -> Option<u64> {
+        let f = match self.in_flight.as_mut() {
+            Some(f) if f.batch.id == id && f.retry_at.is_none() => f,
+            _ => return None,
+        };
+        if f.batch.attempt >= self.limits.max_retries {
+            let n = f.batch.records as u64;
+            self.counters.dropped_retries_exhausted += n;
+            self.in_flight = None;
+            self.sync_buffered();
+            return Some(n);
+        }
+        let delay = backoff_ms(&self.limits, f.batch.attempt);
+        f.retry_at = Some(now_ms.saturating_add(delay));
+        None
+    }
+
+    /// Whether a batch is in flight or waiting to be retried.
+    pub fn has_in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+}
+
+/// Delay before retry number `attempt + 1`: `backoff_initial * 2^attempt`, capped.
+pub fn backoff_ms(limits: &QueueLimits, attempt: u32) -> u64 {
+    let factor = 1u64.checked_shl(attempt.min(62)).unwrap_or(u64::MAX);
+    limits
+        .backoff_initial_ms
+        .saturating_mul(factor)
+        .min(limits.backoff_max_ms)
+}

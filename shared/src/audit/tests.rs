@@ -1,0 +1,927 @@
+use super::*;
+use crate::decision::{AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason};
+use serde_json::Value;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+fn policy(json: &str) -> AuditPolicy {
+    AuditPolicy::from_json(json.as_bytes()).unwrap()
+}
+
+fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+fn exchange() -> HttpExchange {
+    let mut ex = HttpExchange::from_request_headers(h(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "shop.example.com:8080"),
+        (":path", "/cart/items?id=7&token=s3cr3t&page=2"),
+        ("user-agent", "curl/8.5.0"),
+        ("x-request-id", "5b6f1c2e-0000-4000-8000-000000000001"),
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+        ("x-forwarded-for", "203.0.113.7, 10.0.0.1"),
+        ("authorization", "Bearer very-secret"),
+        ("cookie", "session=abc"),
+        ("content-type", "application/json"),
+    ]));
+    ex.protocol = Some("HTTP/1.1".into());
+    ex.status = Some(200);
+    ex.response_headers = h(&[
+        (":status", "200"),
+        ("set-cookie", "sid=1"),
+        ("content-type", "text/plain"),
+    ]);
+    ex.request_bytes = Some(321);
+    ex.response_bytes = Some(654);
+    ex.start_ns = 1_700_000_000_000_000_000;
+    ex.end_ns = 1_700_000_000_012_500_000;
+    ex.source_address = Some("10.1.2.3:51234".into());
+    ex.destination_address = Some("10.1.9.9:8080".into());
+    ex.source_peer = PeerWorkload {
+        namespace: Some("shop".into()),
+        workload: Some("web-v1".into()),
+        service: Some("web".into()),
+    };
+    ex.peer_identity = Some("spiffe://cluster.local/ns/shop/sa/web".into());
+    ex.allowlist = Some(AllowlistDecision {
+        outcome: AllowlistOutcome::Allowed,
+        rule: Some("cart".into()),
+        reason: None,
+    });
+    ex.mirror = Some(MirrorDecision {
+        mirrored: false,
+        target: None,
+        reason: MirrorReason::NotSelected,
+        rule: None,
+        signatures: vec![],
+    });
+    ex.response_code_details = Some("via_upstream".into());
+    ex
+}
+
+fn ocsf(ex: HttpExchange, p: &AuditPolicy) -> Value {
+    AuditRecord::build(ex, p).to_ocsf()
+}
+
+// ---- policy -------------------------------------------------------------------------------
+
+#[test]
+fn empty_policy_means_ocsf_to_the_log_with_defaults() {
+    let p = AuditPolicy::from_json(b"").unwrap();
+    assert_eq!(p.format, AuditFormat::Ocsf);
+    assert_eq!(p.sink, Sink::Log);
+    assert_eq!(p.sample_allowed, 1.0);
+    assert!(p.redact_query_params.contains("token"));
+    assert!(p.redact_query_params.contains("client_secret"));
+    assert!(p.record_headers.contains("content-type"));
+    assert_eq!(AuditPolicy::from_json(b"{}").unwrap(), p);
+}
+
+#[test]
+fn http_sink_compiles_with_defaults_and_overrides() {
+    let p = policy(
+        r#"{"format":"ecs","sink":{"http":{"cluster":"collector","path":"/v1/ingest",
+            "headers":{"authorization":"Bearer t"},"timeout_ms":1500,"batch_max_records":10,
+            "batch_max_bytes":4096,"flush_interval_ms":200,"max_buffer_bytes":65536,"max_retries":2,
+            "backoff_initial_ms":10,"backoff_max_ms":40,"drop_policy":"drop_newest"}},
+            "sample_allowed":0.25}"#,
+    );
+    assert_eq!(p.format, AuditFormat::Ecs);
+    let Sink::Http(s) = &p.sink else {
+        panic!("http sink expected")
+    };
+    assert_eq!(s.cluster, "collector");
+    assert_eq!(s.authority, "collector");
+    assert_eq!(s.path, "/v1/ingest");
+    assert_eq!(
+        s.headers,
+        vec![("authorization".to_string(), "Bearer t".to_string())]
+    );
+    assert_eq!(s.timeout.as_millis(), 1500);
+    assert_eq!(s.queue.batch_max_records, 10);
+    assert_eq!(s.queue.max_retries, 2);
+    assert_eq!(s.queue.drop_policy, DropPolicy::DropNewest);
+    assert_eq!(s.queue.response_deadline_ms, 2500);
+    assert_eq!(p.sample_allowed, 0.25);
+    let d = policy(r#"{"sink":{"http":{"cluster":"c"}}}"#);
+    let Sink::Http(s) = &d.sink else {
+        panic!("http sink expected")
+    };
+    assert_eq!(s.path, "/");
+    assert_eq!(s.queue.drop_policy, DropPolicy::DropOldest);
+}
+
+fn err(json: &str) -> ConfigError {
+    AuditPolicy::from_json(json.as_bytes()).unwrap_err()
+}
+use crate::error::ConfigError;
+
+#[test]
+fn bad_policies_are_refused_naming_the_json_path() {
+    let cases = [
+        (r#"{"formatt":"ocsf"}"#, "formatt"),
+        (r#"{"format":"cef"}"#, "format"),
+        (
+            r#"{"record_headers":["content-type","Authorization"]}"#,
+            "record_headers[1]",
+        ),
+        (r#"{"record_headers":["cookie"]}"#, "record_headers[0]"),
+        (
+            r#"{"record_headers":["x-ok","set-cookie"]}"#,
+            "record_headers[1]",
+        ),
+        (
+            r#"{"record_headers":["proxy-authorization"]}"#,
+            "record_headers[0]",
+        ),
+        (r#"{"record_headers":["bad header"]}"#, "record_headers[0]"),
+        (
+            r#"{"redact_query_params":["a",""]}"#,
+            "redact_query_params[1]",
+        ),
+        (r#"{"sample_allowed":1.5}"#, "sample_allowed"),
+        (r#"{"sample_allowed":"all"}"#, "sample_allowed"),
+        (r#"{"sink":"kafka"}"#, "sink"),
+        (r#"{"sink":{"http":{"cluster":""}}}"#, "sink.http.cluster"),
+        (
+            r#"{"sink":{"http":{"cluster":"c","timeoutms":5}}}"#,
+            "sink.http.timeoutms",
+        ),
+        (
+            r#"{"sink":{"http":{"cluster":"c","timeout_ms":0}}}"#,
+            "sink.http.timeout_ms",
+        ),
+        (
+            r#"{"sink":{"http":{"cluster":"c","path":"ingest"}}}"#,
+            "sink.http.path",
+        ),
+        (
+            r#"{"sink":{"http":{"cluster":"c","batch_max_bytes":100,"max_buffer_bytes":10}}}"#,
+            "sink.http.max_buffer_bytes",
+        ),
+        (
+            r#"{"sink":{"http":{"cluster":"c","backoff_initial_ms":100,"backoff_max_ms":10}}}"#,
+            "sink.http.backoff_max_ms",
+        ),
+        (
+            r#"{"sink":{"http":{"cluster":"c","drop_policy":"drop_random"}}}"#,
+            "sink.http.drop_policy",
+        ),
+        (
+            r#"{"sink":{"http":{"cluster":"c","headers":{"X-Token":"t"}}}}"#,
+            "sink.http.headers.X-Token",
+        ),
+        (
+            r#"{"sink":{"http":{"cluster":"c","headers":{"x-token":"a\nb"}}}}"#,
+            "sink.http.headers.x-token",
+        ),
+        (
+            r#"{"sink":{"http":{"cluster":"c","headers":{"content-type":"x"}}}}"#,
+            "sink.http.headers.content-type",
+        ),
+    ];
+    for (json, path) in cases {
+        let e = err(json);
+        assert_eq!(e.path, path, "{json} -> {e}");
+        assert!(e.to_string().starts_with(&format!("{path}: ")), "{e}");
+    }
+    assert!(err(r#"{"record_headers":["cookie"]}"#)
+        .reason
+        .contains("credentials"));
+}
+
+// ---- mapping ------------------------------------------------------------------------------
+
+#[test]
+fn ocsf_record_carries_class_activity_and_metadata() {
+    let p = policy("{}");
+    let r = ocsf(exchange(), &p);
+    assert_eq!(r["class_uid"], 4002);
+    assert_eq!(r["category_uid"], 4);
+    assert_eq!(r["activity_id"], 3);
+    assert_eq!(r["type_uid"], 400203);
+    assert_eq!(r["severity_id"], 1);
+    assert_eq!(r["status_id"], 1);
+    assert_eq!(r["time"], 1_700_000_000_012u64);
+    assert_eq!(r["start_time"], 1_700_000_000_000u64);
+    assert_eq!(r["duration"], 12);
+    assert_eq!(r["metadata"]["version"], "1.7.0");
+    assert_eq!(r["metadata"]["product"]["name"], "meshsight");
+    assert_eq!(r["metadata"]["product"]["version"], PRODUCT_VERSION);
+    assert_eq!(r["metadata"]["uid"], "5b6f1c2e-0000-4000-8000-000000000001");
+    assert_eq!(
+        r["metadata"]["correlation_uid"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(
+        r["metadata"]["profiles"],
+        serde_json::json!(["security_control", "trace"])
+    );
+    assert_eq!(r["trace"]["uid"], "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+#[test]
+fn ocsf_request_response_and_endpoints() {
+    let r = ocsf(exchange(), &policy("{}"));
+    let req = &r["http_request"];
+    assert_eq!(req["http_method"], "GET");
+    assert_eq!(req["url"]["hostname"], "shop.example.com");
+    assert_eq!(req["url"]["port"], 8080);
+    assert_eq!(req["url"]["scheme"], "http");
+    assert_eq!(req["url"]["path"], "/cart/items");
+    assert_eq!(req["url"]["query_string"], "id=7&token=REDACTED&page=2");
+    assert_eq!(
+        req["url"]["url_string"],
+        "http://shop.example.com:8080/cart/items?id=7&token=REDACTED&page=2"
+    );
+    assert_eq!(req["user_agent"], "curl/8.5.0");
+    assert_eq!(req["version"], "HTTP/1.1");
+    assert_eq!(req["length"], 321);
+    assert_eq!(
+        req["x_forwarded_for"],
+        serde_json::json!(["203.0.113.7", "10.0.0.1"])
+    );
+    assert_eq!(
+        req["http_headers"],
+        serde_json::json!([{"name":"content-type","value":"application/json"}])
+    );
+    let resp = &r["http_response"];
+    assert_eq!(resp["code"], 200);
+    assert_eq!(resp["length"], 654);
+    assert_eq!(resp["latency"], 12);
+    let src = &r["src_endpoint"];
+    assert_eq!(src["ip"], "10.1.2.3");
+    assert_eq!(src["port"], 51234);
+    assert_eq!(src["name"], "web-v1");
+    assert_eq!(src["svc_name"], "web");
+    assert_eq!(src["domain"], "shop");
+    assert_eq!(src["owner"]["uid"], "spiffe://cluster.local/ns/shop/sa/web");
+    assert_eq!(src["owner"]["name"], "web");
+    assert_eq!(src["owner"]["domain"], "shop");
+    assert_eq!(r["dst_endpoint"]["ip"], "10.1.9.9");
+    assert_eq!(r["dst_endpoint"]["port"], 8080);
+}
+
+#[test]
+fn activity_follows_the_method_per_ocsf_1_7_0() {
+    let expected = [
+        ("CONNECT", 1),
+        ("DELETE", 2),
+        ("GET", 3),
+        ("HEAD", 4),
+        ("OPTIONS", 5),
+        ("POST", 6),
+        ("PUT", 7),
+        ("TRACE", 8),
+        ("PATCH", 9),
+        ("PROPFIND", 99),
+        ("get", 99),
+    ];
+    for (method, id) in expected {
+        assert_eq!(activity_id(method), id, "{method}");
+        let mut ex = exchange();
+        ex.method = method.into();
+        let r = ocsf(ex, &policy("{}"));
+        assert_eq!(r["type_uid"], 400200 + id, "{method}");
+        if id == 99 {
+            assert!(r["http_request"].get("http_method").is_none());
+            assert_eq!(r["unmapped"]["meshsight"]["http_method"], method);
+            assert_eq!(r["activity_name"], method);
+        } else {
+            assert_eq!(r["http_request"]["http_method"], method);
+        }
+    }
+}
+
+#[test]
+fn allowlist_decisions_map_to_action_and_disposition() {
+    let cases = [
+        (Some(AllowlistOutcome::Allowed), 1, 1, 1),
+        (Some(AllowlistOutcome::Denied), 2, 2, 3),
+        (Some(AllowlistOutcome::Malformed), 2, 25, 3),
+        (Some(AllowlistOutcome::WouldDeny), 1, 20, 2),
+        (None, 3, 17, 1),
+    ];
+    for (outcome, action, disp, severity) in cases {
+        let mut ex = exchange();
+        ex.allowlist = outcome.map(|o| AllowlistDecision {
+            outcome: o,
+            rule: None,
+            reason: Some("no_rule_matched".into()),
+        });
+        if outcome == Some(AllowlistOutcome::Denied) {
+            ex.status = Some(403);
+        }
+        let r = ocsf(ex, &policy("{}"));
+        assert_eq!(r["action_id"], action, "{outcome:?}");
+        assert_eq!(r["disposition_id"], disp, "{outcome:?}");
+        assert_eq!(r["severity_id"], severity, "{outcome:?}");
+        match outcome {
+            Some(o) => assert_eq!(
+                r["unmapped"]["meshsight"]["allowlist"]["outcome"],
+                serde_json::json!(o)
+            ),
+            None => assert!(r["unmapped"]["meshsight"].get("allowlist").is_none()),
+        }
+    }
+    let r = ocsf(exchange(), &policy("{}"));
+    assert_eq!(r["firewall_rule"]["name"], "cart");
+}
+
+#[test]
+fn mirror_decision_with_reason_is_recorded_and_signatures_alert() {
+    let mut ex = exchange();
+    ex.mirror = Some(MirrorDecision {
+        mirrored: true,
+        target: Some("ids".into()),
+        reason: MirrorReason::Signature,
+        rule: None,
+        signatures: vec!["log4shell".into()],
+    });
+    let r = ocsf(ex, &policy("{}"));
+    let m = &r["unmapped"]["meshsight"]["mirror"];
+    assert_eq!(m["mirrored"], true);
+    assert_eq!(m["reason"], "signature");
+    assert_eq!(m["target"], "ids");
+    assert_eq!(m["signatures"], serde_json::json!(["log4shell"]));
+    assert_eq!(r["is_alert"], true);
+    assert_eq!(r["severity_id"], 4);
+    let plain = ocsf(exchange(), &policy("{}"));
+    assert_eq!(
+        plain["unmapped"]["meshsight"]["mirror"]["reason"],
+        "not_selected"
+    );
+    assert!(plain.get("is_alert").is_none());
+}
+
+#[test]
+fn failures_and_aborts_are_described() {
+    let mut ex = exchange();
+    ex.status = Some(503);
+    ex.response_flags = 1 << 5 | 1 << 15; // UF, URX
+    ex.response_code_details =
+        Some("upstream_reset_before_response_started{connection_failure}".into());
+    let r = ocsf(ex, &policy("{}"));
+    assert_eq!(r["status_id"], 2);
+    assert_eq!(r["status"], "Failure");
+    assert_eq!(r["status_code"], "UF,URX");
+    assert_eq!(r["http_response"]["code"], 503);
+    assert_eq!(r["severity_id"], 2);
+    assert_eq!(r["unmapped"]["meshsight"]["upstream_failure"], true);
+    assert_eq!(r["unmapped"]["meshsight"]["client_aborted"], false);
+
+    let mut ex = exchange();
+    ex.status = None;
+    ex.response_headers.clear();
+    ex.response_flags = 1 << 14; // DC
+    ex.response_code_details = Some("downstream_remote_disconnect".into());
+    let r = ocsf(ex, &policy("{}"));
+    assert!(r.get("http_response").is_none(), "no response was sent");
+    assert_eq!(r["status_id"], 2);
+    assert_eq!(r["unmapped"]["meshsight"]["client_aborted"], true);
+    assert_eq!(
+        r["unmapped"]["meshsight"]["response_flags"],
+        serde_json::json!(["DC"])
+    );
+}
+
+#[test]
+fn response_flag_bits_name_envoy_flags() {
+    assert_eq!(response_flag_names(0), Vec::<String>::new());
+    assert_eq!(
+        response_flag_names(1 << 1 | 1 << 8 | 1 << 28),
+        vec!["UH", "NR", "DR"]
+    );
+}
+
+#[test]
+fn trace_id_comes_from_traceparent_or_b3() {
+    let mut ex = HttpExchange::from_request_headers(h(&[(
+        "x-b3-traceid",
+        "80F198EE56343BA864FE8B2A57D3EFF7",
+    )]));
+    assert_eq!(
+        ex.trace_id().as_deref(),
+        Some("80f198ee56343ba864fe8b2a57d3eff7")
+    );
+    ex = HttpExchange::from_request_headers(h(&[("b3", "a3ce929d0e0e4736-00f067aa0ba902b7-1")]));
+    assert_eq!(ex.trace_id().as_deref(), Some("a3ce929d0e0e4736"));
+    ex = HttpExchange::from_request_headers(h(&[(
+        "traceparent",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    )]));
+    assert_eq!(ex.trace_id(), None);
+    ex = HttpExchange::from_request_headers(h(&[
+        ("traceparent", "garbage"),
+        ("x-b3-traceid", "xyz"),
+    ]));
+    assert_eq!(ex.trace_id(), None);
+    let mut ex = exchange();
+    ex.request_headers.retain(|(n, _)| n != "traceparent");
+    let r = ocsf(ex, &policy("{}"));
+    assert!(r["metadata"].get("correlation_uid").is_none());
+    assert!(r.get("trace").is_none());
+    assert_eq!(
+        r["metadata"]["profiles"],
+        serde_json::json!(["security_control"])
+    );
+}
+
+#[test]
+fn odd_addresses_and_forwarded_for_stay_schema_safe() {
+    let mut ex = exchange();
+    ex.source_address = Some("[2001:db8::1]:443".into());
+    ex.destination_address = Some("not an address".into());
+    ex.authority = "[2001:db8::2]:8443".into();
+    ex.request_headers.retain(|(n, _)| n != "x-forwarded-for");
+    ex.request_headers
+        .push(("x-forwarded-for".into(), "198.51.100.1, unknown".into()));
+    let r = ocsf(ex, &policy("{}"));
+    assert_eq!(r["src_endpoint"]["ip"], "2001:db8::1");
+    assert_eq!(r["src_endpoint"]["port"], 443);
+    assert!(r.get("dst_endpoint").is_none());
+    assert_eq!(r["http_request"]["url"]["hostname"], "2001:db8::2");
+    assert_eq!(r["http_request"]["url"]["port"], 8443);
+    assert_eq!(
+        r["http_request"]["x_forwarded_for"],
+        serde_json::json!(["198.51.100.1"])
+    );
+    assert_eq!(
+        r["unmapped"]["meshsight"]["x_forwarded_for_raw"],
+        "198.51.100.1, unknown"
+    );
+}
+
+#[test]
+fn ecs_record_uses_ecs_field_names() {
+    let p = policy(r#"{"format":"ecs"}"#);
+    let line = AuditRecord::build(exchange(), &p).to_json_line(p.format);
+    let r: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(r["@timestamp"], "2023-11-14T22:13:20.012Z");
+    assert_eq!(r["ecs"]["version"], ECS_VERSION);
+    assert_eq!(r["event"]["kind"], "event");
+    assert_eq!(r["event"]["outcome"], "success");
+    assert_eq!(r["event"]["duration"], 12_500_000);
+    assert_eq!(r["event"]["id"], "5b6f1c2e-0000-4000-8000-000000000001");
+    assert_eq!(r["http"]["request"]["method"], "GET");
+    assert_eq!(r["http"]["response"]["status_code"], 200);
+    assert_eq!(r["http"]["version"], "1.1");
+    assert_eq!(r["url"]["query"], "id=7&token=REDACTED&page=2");
+    assert_eq!(r["url"]["domain"], "shop.example.com");
+    assert_eq!(r["source"]["ip"], "10.1.2.3");
+    assert_eq!(r["source"]["port"], 51234);
+    assert_eq!(r["trace"]["id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(
+        r["tls"]["client"]["x509"]["alternative_names"][0],
+        "spiffe://cluster.local/ns/shop/sa/web"
+    );
+    assert_eq!(r["meshsight"]["source_peer"]["workload"], "web-v1");
+    assert_eq!(r["rule"]["name"], "cart");
+    assert!(!line.contains("very-secret") && !line.contains("s3cr3t") && !line.contains("sid=1"));
+}
+
+#[test]
+fn rfc3339_formats_dates_across_eras() {
+    assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(
+        rfc3339_ms(951_782_400_123_000_000),
+        "2000-02-29T00:00:00.123Z"
+    );
+    assert_eq!(
+        rfc3339_ms(4_107_542_399_999_000_000),
+        "2100-02-28T23:59:59.999Z"
+    );
+}
+
+// ---- redaction ----------------------------------------------------------------------------
+
+#[test]
+fn credential_headers_never_appear_even_when_listed_at_record_time() {
+    let p = policy(r#"{"record_headers":["content-type","x-tenant"]}"#);
+    let mut ex = exchange();
+    ex.request_headers.push(("X-Tenant".into(), "acme".into()));
+    ex.request_headers
+        .push(("Proxy-Authorization".into(), "Basic zzz".into()));
+    let rec = AuditRecord::build(ex, &p);
+    for format in [AuditFormat::Ocsf, AuditFormat::Ecs] {
+        let line = rec.to_json_line(format);
+        for secret in ["very-secret", "session=abc", "sid=1", "Basic zzz", "s3cr3t"] {
+            assert!(
+                !line.contains(secret),
+                "{secret} leaked in {format:?}: {line}"
+            );
+        }
+        assert!(line.contains("acme"));
+    }
+    // Even an allow-list that somehow held a credential header would not record it.
+    let mut allow = std::collections::BTreeSet::new();
+    allow.insert("authorization".to_string());
+    allow.insert("cookie".to_string());
+    let kept = select_headers(
+        &h(&[("authorization", "x"), ("Cookie", "y")]),
+        &allow,
+        &Default::default(),
+    );
+    assert!(kept.is_empty());
+}
+
+#[test]
+fn query_parameters_are_masked_by_name_case_and_encoding_insensitively() {
+    let secrets: std::collections::BTreeSet<String> = ["token", "password", "api_key"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let cases = [
+        ("a=1&token=x", "a=1&token=REDACTED"),
+        ("TOKEN=x;b=2", "TOKEN=REDACTED;b=2"),
+        ("%74oken=x&b", "%74oken=REDACTED&b"),
+        (
+            "api%5Fkey=k&api_key[]=k2",
+            "api%5Fkey=REDACTED&api_key[]=REDACTED",
+        ),
+        ("password=&x=password", "password=REDACTED&x=password"),
+        ("token", "token"),
+        ("a=1#token=x", "a=1"),
+        ("", ""),
+        ("%=x&%zz=y&token=%", "%=x&%zz=y&token=REDACTED"),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(redact_query(query, &secrets), expected, "{query}");
+    }
+}
+
+#[test]
+fn referer_query_secrets_are_masked() {
+    let p = policy(r#"{"record_headers":["referer"]}"#);
+    let mut ex = exchange();
+    ex.request_headers.push((
+        "referer".into(),
+        "https://a.example/cb?code=abc&state=1".into(),
+    ));
+    let r = ocsf(ex, &p);
+    assert_eq!(
+        r["http_request"]["http_headers"],
+        serde_json::json!([{"name":"referer","value":"https://a.example/cb?code=REDACTED&state=1"}])
+    );
+}
+
+#[test]
+fn custom_redaction_list_replaces_the_default() {
+    let p = policy(r#"{"redact_query_params":["Page"]}"#);
+    let r = ocsf(exchange(), &p);
+    assert_eq!(
+        r["http_request"]["url"]["query_string"],
+        "id=7&token=s3cr3t&page=REDACTED"
+    );
+}
+
+// ---- sampling -----------------------------------------------------------------------------
+
+#[test]
+fn remarkable_requests_are_always_recorded() {
+    let mut denied = exchange();
+    denied.allowlist = Some(AllowlistDecision {
+        outcome: AllowlistOutcome::Denied,
+        rule: None,
+        reason: None,
+    });
+    let mut would = exchange();
+    would.allowlist = Some(AllowlistDecision {
+        outcome: AllowlistOutcome::WouldDeny,
+        rule: None,
+        reason: None,
+    });
+    let mut malformed = exchange();
+    malformed.allowlist = Some(AllowlistDecision {
+        outcome: AllowlistOutcome::Malformed,
+        rule: None,
+        reason: None,
+    });
+    let mut sig = exchange();
+    sig.mirror = Some(MirrorDecision {
+        mirrored: true,
+        target: Some("ids".into()),
+        reason: MirrorReason::Signature,
+        rule: None,
+        signatures: vec!["sqli".into()],
+    });
+    let mut failed = exchange();
+    failed.status = Some(502);
+    let mut aborted = exchange();
+    aborted.status = None;
+    for ex in [denied, would, malformed, sig, failed, aborted] {
+        assert_eq!(
+            sample_verdict(&ex, 0.0),
+            SampleVerdict::AlwaysRecorded,
+            "{ex:?}"
+        );
+    }
+    let mut client_error = exchange();
+    client_error.status = Some(404);
+    assert_eq!(
+        sample_verdict(&client_error, 0.0),
+        SampleVerdict::NotSampled
+    );
+    assert_eq!(sample_verdict(&exchange(), 0.0), SampleVerdict::NotSampled);
+    assert_eq!(sample_verdict(&exchange(), 1.0), SampleVerdict::Sampled);
+}
+
+#[test]
+fn sampling_is_deterministic_on_the_request_id_and_near_the_fraction() {
+    let mut kept = 0;
+    for i in 0..10_000u32 {
+        let mut ex = exchange();
+        ex.request_id = Some(format!("req-{i}"));
+        let v = sample_verdict(&ex, 0.2);
+        assert_eq!(v, sample_verdict(&ex, 0.2), "same id, same verdict");
+        if v.is_recorded() {
+            kept += 1;
+            // A request kept at 20% is also kept at any larger fraction.
+            assert!(sample_verdict(&ex, 0.5).is_recorded());
+        }
+    }
+    assert!((1800..=2200).contains(&kept), "kept {kept} of 10000 at 0.2");
+    assert!(!in_sample(u64::MAX, 0.999_999));
+    assert!(in_sample(0, 0.000_001));
+    assert_ne!(fnv1a(b"req-1"), fnv1a(b"req-2"));
+}
+
+// ---- delivery queue -----------------------------------------------------------------------
+
+fn limits() -> QueueLimits {
+    QueueLimits {
+        batch_max_records: 3,
+        batch_max_bytes: 1000,
+        flush_interval_ms: 100,
+        max_buffer_bytes: 2000,
+        max_retries: 2,
+        backoff_initial_ms: 10,
+        backoff_max_ms: 25,
+        response_deadline_ms: 500,
+        drop_policy: DropPolicy::DropOldest,
+    }
+}
+
+fn rec(i: usize, size: usize) -> String {
+    let mut s = format!("{{\"n\":{i}");
+    while s.len() + 1 < size {
+        s.push(' ');
+    }
+    s.push('}');
+    s
+}
+
+#[test]
+fn batches_leave_when_full_or_at_the_flush_interval() {
+    let mut q = DeliveryQueue::new(limits(), 0);
+    q.push(rec(1, 10));
+    q.push(rec(2, 10));
+    assert_eq!(q.poll(50), None, "neither full nor due");
+    q.push(rec(3, 10));
+    q.push(rec(4, 10));
+    let b = q.poll(60).unwrap();
+    assert_eq!(b.records, 3);
+    assert_eq!(
+        b.body,
+        format!("{}\n{}\n{}\n", rec(1, 10), rec(2, 10), rec(3, 10)).into_bytes()
+    );
+    assert_eq!(q.poll(61), None, "one batch in flight at a time");
+    assert!(q.delivered(b.id));
+    assert_eq!(q.poll(100), None, "interval counts from the last flush");
+    let b = q.poll(160).unwrap();
+    assert_eq!(b.records, 1);
+    assert!(q.delivered(b.id));
+    let c = q.counters();
+    assert_eq!(
+        (c.records, c.delivered, c.buffered_records, c.buffered_bytes),
+        (4, 4, 0, 0)
+    );
+}
+
+#[test]
+fn batch_bytes_limit_splits_batches_but_a_big_record_goes_alone() {
+    let mut l = limits();
+    l.batch_max_records = 100;
+    l.batch_max_bytes = 100;
+    let mut q = DeliveryQueue::new(l, 0);
+    q.push(rec(1, 40));
+    q.push(rec(2, 40));
+    q.push(rec(3, 150));
+    let b = q.poll(0).unwrap();
+    assert_eq!(b.records, 2);
+    q.delivered(b.id);
+    let b = q.poll(0).unwrap();
+    assert_eq!(b.records, 1, "an oversized record still leaves, alone");
+    assert_eq!(b.body.len(), 151, "150 bytes and its newline");
+}
+
+#[test]
+fn failed_batches_are_retried_with_capped_exponential_backoff_then_dropped() {
+    let mut q = DeliveryQueue::new(limits(), 0);
+    for i in 0..3 {
+        q.push(rec(i, 10));
+    }
+    let b = q.poll(0).unwrap();
+    assert_eq!(q.failed(b.id, 5), None);
+    assert_eq!(q.poll(14), None, "first backoff is 10 ms");
+    let r1 = q.poll(15).unwrap();
+    assert_eq!(
+        (r1.id, r1.attempt, r1.body.clone()),
+        (b.id, 1, b.body.clone())
+    );
+    assert_eq!(q.counters().retried, 3);
+    assert_eq!(q.failed(r1.id, 20), None);
+    assert_eq!(q.poll(39), None, "second backoff is 20 ms");
+    let r2 = q.poll(40).unwrap();
+    assert_eq!(r2.attempt, 2);
+    assert_eq!(q.failed(r2.id, 41), Some(3), "max_retries reached: dropped");
+    let c = q.counters();
+    assert_eq!(
+        (c.retried, c.dropped_retries_exhausted, c.buffered_records),
+        (6, 3, 0)
+    );
+    assert!(c.balanced());
+    assert_eq!(backoff_ms(&limits(), 0), 10);
+    assert_eq!(backoff_ms(&limits(), 1), 20);
+    assert_eq!(backoff_ms(&limits(), 2), 25, "capped");
+    assert_eq!(backoff_ms(&limits(), 200), 25);
+}
+
+#[test]
+fn a_retried_batch_can_still_be_delivered_and_stale_answers_are_ignored() {
+    let mut q = DeliveryQueue::new(limits(), 0);
+    q.push(rec(1, 10));
+    let b = q.poll(200).unwrap();
+    q.failed(b.id, 200);
+    assert!(
+        !q.delivered(b.id),
+        "an answer while waiting to retry is stale"
+    );
+    let r = q.poll(210).unwrap();
+    assert!(!q.delivered(r.id + 1));
+    assert!(q.delivered(r.id));
+    assert_eq!(q.counters().delivered, 1);
+    assert_eq!(q.failed(r.id, 300), None, "unknown batch");
+}
+
+#[test]
+fn an_unanswered_batch_fails_at_the_response_deadline() {
+    let mut q = DeliveryQueue::new(limits(), 0);
+    q.push(rec(1, 10));
+    let b = q.poll(100).unwrap();
+    assert_eq!(q.poll(599), None);
+    assert_eq!(
+        q.poll(600),
+        None,
+        "deadline passed: failed, now backing off"
+    );
+    let r = q.poll(610).unwrap();
+    assert_eq!((r.id, r.attempt), (b.id, 1));
+}
+
+#[test]
+fn buffer_bound_drop_oldest_keeps_the_newest() {
+    let mut l = limits();
+    l.max_buffer_bytes = 100;
+    l.batch_max_bytes = 50;
+    let mut q = DeliveryQueue::new(l, 0);
+    for i in 0..4 {
+        assert_eq!(q.push(rec(i, 24)), None);
+    }
+    assert_eq!(q.push(rec(4, 24)), Some((DropReason::BufferFull, 1)));
+    let c = q.counters();
+    assert_eq!(
+        (c.buffered_records, c.buffered_bytes, c.dropped_buffer_full),
+        (4, 100, 1)
+    );
+    let b = q.poll(1000).unwrap();
+    assert!(
+        String::from_utf8(b.body).unwrap().starts_with(&rec(1, 24)),
+        "record 0 was evicted"
+    );
+    assert_eq!(q.push(rec(9, 150)), Some((DropReason::TooLarge, 1)));
+    assert!(q.counters().balanced());
+}
+
+#[test]
+fn buffer_bound_drop_newest_keeps_the_oldest() {
+    let mut l = limits();
+    l.max_buffer_bytes = 100;
+    l.batch_max_bytes = 50;
+    l.drop_policy = DropPolicy::DropNewest;
+    let mut q = DeliveryQueue::new(l, 0);
+    for i in 0..4 {
+        q.push(rec(i, 24));
+    }
+    assert_eq!(q.push(rec(4, 24)), Some((DropReason::BufferFull, 1)));
+    let b = q.poll(1000).unwrap();
+    assert!(String::from_utf8(b.body).unwrap().starts_with(&rec(0, 24)));
+    assert_eq!(q.counters().dropped_buffer_full, 1);
+    assert!(q.counters().balanced());
+}
+
+#[test]
+fn in_flight_bytes_count_against_the_bound() {
+    let mut l = limits();
+    l.max_buffer_bytes = 60;
+    l.batch_max_bytes = 60;
+    l.batch_max_records = 2;
+    let mut q = DeliveryQueue::new(l, 0);
+    q.push(rec(0, 25));
+    q.push(rec(1, 25));
+    let b = q.poll(0).unwrap();
+    assert_eq!(b.records, 2);
+    // 50 bytes in flight, 10 left: a 20-byte record cannot fit, even by evicting.
+    assert_eq!(q.push(rec(2, 20)), Some((DropReason::BufferFull, 1)));
+    assert!(q.counters().buffered_bytes <= 60);
+    q.delivered(b.id);
+    assert_eq!(q.push(rec(3, 20)), None);
+    assert!(q.counters().balanced());
+}
+
+/// xorshift64*: a deterministic stream of operations for the property test.
+struct Gen(u64);
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn counters_always_add_up_over_random_operation_sequences() {
+    for seed in 1..=40u64 {
+        let mut g = Gen(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut l = limits();
+        l.max_buffer_bytes = 200 + g.below(800) as usize;
+        l.batch_max_bytes = 50 + g.below(150) as usize;
+        l.batch_max_bytes = l.batch_max_bytes.min(l.max_buffer_bytes);
+        l.batch_max_records = 1 + g.below(8) as usize;
+        l.max_retries = g.below(4) as u32;
+        l.drop_policy = if seed % 2 == 0 {
+            DropPolicy::DropOldest
+        } else {
+            DropPolicy::DropNewest
+        };
+        let mut q = DeliveryQueue::new(l, 0);
+        let mut now = 0u64;
+        let mut outstanding: Option<Batch> = None;
+        let mut sent_lines = 0u64;
+        for step in 0..3000 {
+            match g.below(10) {
+                0..=4 => {
+                    q.push(rec(step, 5 + g.below(120) as usize));
+                }
+                5 | 6 => now += g.below(80),
+                7 => {
+                    if outstanding.is_none() {
+                        outstanding = q.poll(now);
+                        if let Some(b) = &outstanding {
+                            assert!(b.records >= 1);
+                            assert_eq!(b.body.iter().filter(|c| **c == b'\n').count(), b.records);
+                            sent_lines += b.records as u64;
+                        }
+                    }
+                }
+                8 => {
+                    if let Some(b) = outstanding.take() {
+                        assert!(q.delivered(b.id));
+                    }
+                }
+                _ => {
+                    if let Some(b) = outstanding.take() {
+                        q.failed(b.id, now);
+                    }
+                }
+            }
+            let c = q.counters();
+            assert!(c.balanced(), "seed {seed} step {step}: {c:?}");
+            assert!(
+                c.buffered_bytes <= l.max_buffer_bytes as u64,
+                "seed {seed}: {c:?}"
+            );
+        }
+        let c = q.counters();
+        assert!(c.records > 0 && sent_lines >= c.delivered);
+        assert_eq!(
+            c.dropped(),
+            DropReason::ALL
+                .iter()
+                .map(|r| c.dropped_for(*r))
+                .sum::<u64>()
+        );
+    }
+}
