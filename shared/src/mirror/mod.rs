@@ -1,1 +1,840 @@
 //! Mirror policy: targets, rules, deterministic sampling, rate caps and exploit signatures.
+//!
+//! The plugin configuration ([`raw::RawMirrorPolicy`]) compiles once into a [`MirrorPolicy`].
+//! Per request the filter scans the head (and, when [`MirrorPolicy::wants_body`] says so, the
+//! first `max_body_bytes` of the body) for signatures, asks [`MirrorPolicy::select`] which
+//! target and why, and passes the selection through the worker's [`RateLimiter`] to get the
+//! [`MirrorDecision`] that goes to filter state. A signature hit always mirrors; otherwise the
+//! first rule that matches decides (`always`, `sample`, `never`); no match: not mirrored.
+
+pub mod decode;
+pub mod rate;
+pub mod raw;
+pub mod sampling;
+pub mod signatures;
+
+#[cfg(test)]
+mod tests;
+
+use crate::decision::{MirrorDecision, MirrorReason};
+use crate::error::ConfigError;
+use ipnet::IpNet;
+use rate::TokenBucket;
+use raw::{ActionType, RawLocation, RawMirrorPolicy, RawRule, RawTarget};
+use signatures::{Category, CustomSignature, Locations, RequestView, SignatureHits, SignatureSet};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+pub use raw::Delivery;
+
+/// Most `max_body_bytes` accepted (Envoy's default per-connection buffer limit).
+pub const MAX_BODY_BYTES_LIMIT: usize = 1024 * 1024;
+
+/// A named sensor and how copies reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Name used in rules, decisions, metrics and the decision header value.
+    pub name: String,
+    /// Envoy cluster of the sensor.
+    pub cluster: String,
+    /// `header` or `dispatch`.
+    pub delivery: Delivery,
+    /// Copies per second per worker.
+    pub max_rps: f64,
+    /// Token-bucket size.
+    pub burst: f64,
+    /// Decision header (lower-case) for `header` delivery.
+    pub header: String,
+    /// Whether `dispatch` copies keep credentials.
+    pub include_secrets: bool,
+    /// `dispatch` call timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// Most `dispatch` calls in flight per worker.
+    pub max_in_flight: u32,
+    /// `:authority` override for `dispatch` copies.
+    pub authority: Option<String>,
+}
+
+/// Index of a target in [`MirrorPolicy::targets`].
+pub type TargetId = usize;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    Always,
+    Sample(f64),
+    Never,
+}
+
+#[derive(Debug, Clone)]
+enum PrincipalMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+#[derive(Debug, Clone)]
+enum PathMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+#[derive(Debug, Clone)]
+enum HeaderCondition {
+    Exact(String),
+    Prefix(String),
+    Contains(String),
+    Present(bool),
+}
+
+#[derive(Debug, Clone)]
+struct HeaderMatch {
+    name: String,
+    condition: HeaderCondition,
+}
+
+#[derive(Debug, Clone)]
+enum HostMatch {
+    Exact(String),
+    /// `*.example.com` stored as `.example.com`.
+    Suffix(String),
+    Any,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    name: String,
+    namespaces: Vec<String>,
+    principals: Vec<PrincipalMatch>,
+    cidrs: Vec<IpNet>,
+    methods: Vec<String>,
+    hosts: Vec<HostMatch>,
+    paths: Vec<PathMatch>,
+    headers: Vec<HeaderMatch>,
+    action: Action,
+    target: Option<TargetId>,
+}
+
+/// The compiled, validated mirror policy.
+#[derive(Debug)]
+pub struct MirrorPolicy {
+    targets: Vec<Target>,
+    rules: Vec<Rule>,
+    signatures: SignatureSet,
+    signature_target: Option<TargetId>,
+    max_body_bytes: usize,
+}
+
+/// The peer of the request, from the connection (never from headers).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer<'a> {
+    /// Source IP address.
+    pub address: Option<IpAddr>,
+    /// SPIFFE id from the peer's certificate (`spiffe://<td>/ns/<ns>/sa/<sa>`).
+    pub principal: Option<&'a str>,
+}
+
+impl Peer<'_> {
+    /// The Kubernetes namespace in the peer's SPIFFE id.
+    pub fn namespace(&self) -> Option<&str> {
+        let p = self.principal?;
+        let rest = p.strip_prefix("spiffe://")?;
+        let (_, after) = rest.split_once("/ns/")?;
+        Some(after.split('/').next().unwrap_or(after))
+    }
+}
+
+/// What the policy looks at in a request head.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorRequest<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path` as received.
+    pub path: &'a str,
+    /// `:authority` (or `host`).
+    pub authority: &'a str,
+    /// All request headers, the client-supplied decision header already removed.
+    pub headers: &'a [(String, String)],
+    /// Connection peer.
+    pub peer: Peer<'a>,
+}
+
+impl<'a> MirrorRequest<'a> {
+    fn view(&self) -> RequestView<'a> {
+        RequestView {
+            method: self.method,
+            path: self.path,
+            headers: self.headers,
+        }
+    }
+
+    fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `x-request-id` header, the sampling key.
+    pub fn request_id(&self) -> Option<&'a str> {
+        self.header_values("x-request-id").next()
+    }
+}
+
+/// Which target (if any) a request goes to and why, before the rate cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// Chosen target when the request is selected.
+    pub target: Option<TargetId>,
+    /// `Signature`, `Rule`, `Sample` (selected) or `NotSelected`.
+    pub reason: MirrorReason,
+    /// Name of the rule that decided.
+    pub rule: Option<String>,
+    /// Matched signature names.
+    pub signatures: Vec<String>,
+}
+
+impl Selection {
+    /// Whether the policy wants a copy.
+    pub fn selected(&self) -> bool {
+        self.target.is_some()
+    }
+}
+
+impl MirrorPolicy {
+    /// Parses and compiles a policy from the plugin configuration bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<MirrorPolicy, ConfigError> {
+        let raw: RawMirrorPolicy = ConfigError::parse_json(bytes)?;
+        MirrorPolicy::try_from(raw)
+    }
+
+    /// The targets, indexed by [`TargetId`].
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// Most body bytes inspected and copied.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Every decision-header name of `header` targets (and the default name), lower-case,
+    /// without duplicates: the filter strips all of them from incoming requests.
+    pub fn decision_headers(&self) -> Vec<String> {
+        let mut set: BTreeSet<String> = BTreeSet::new();
+        set.insert(raw::DEFAULT_DECISION_HEADER.to_string());
+        for t in &self.targets {
+            set.insert(t.header.clone());
+        }
+        set.into_iter().collect()
+    }
+
+    /// An empty hit set for this policy's signatures.
+    pub fn new_hits(&self) -> SignatureHits {
+        self.signatures.new_hits()
+    }
+
+    /// Matches signatures in the request's path, query and headers.
+    pub fn scan_head(&self, req: &MirrorRequest<'_>, hits: &mut SignatureHits) {
+        if self.signature_target.is_some() {
+            self.signatures.scan_head(&req.view(), hits);
+        }
+    }
+
+    /// Whether the body of this request should be read (up to `max_body_bytes`) before
+    /// deciding. `false` when the head already decided a copy (a signature matched) and the body
+    /// cannot change that, or no enabled signature looks in bodies.
+    pub fn wants_body(&self, req: &MirrorRequest<'_>, hits: &SignatureHits) -> bool {
+        self.max_body_bytes > 0
+            && self.signature_target.is_some()
+            && !hits.any()
+            && self.signatures.wants_body(&req.view())
+    }
+
+    /// Matches signatures in the first `max_body_bytes` of the body (longer input is cut).
+    pub fn scan_body(&self, req: &MirrorRequest<'_>, body: &[u8], hits: &mut SignatureHits) {
+        if self.signature_target.is_some() {
+            let body = &body[..body.len().min(self.max_body_bytes)];
+            self.signatures.scan_body(&req.view(), body, hits);
+        }
+    }
+
+    /// Decides, from signature hits and then the first matching rule, where a copy goes.
+    pub fn select(&self, req: &MirrorRequest<'_>, hits: &SignatureHits) -> Selection {
+        if hits.any() {
+            if let Some(target) = self.signature_target {
+                return Selection {
+                    target: Some(target),
+                    reason: MirrorReason::Signature,
+                    rule: None,
+                    signatures: self.signatures.hit_names(hits),
+                };
+            }
+        }
+        let Some(rule) = self.rules.iter().find(|r| r.matches(req)) else {
+            return Selection {
+                target: None,
+                reason: MirrorReason::NotSelected,
+                rule: None,
+                signatures: Vec::new(),
+            };
+        };
+        let (target, reason) = match rule.action {
+            Action::Always => (rule.target, MirrorReason::Rule),
+            Action::Sample(fraction) if sampling::sampled(req.request_id(), fraction) => {
+                (rule.target, MirrorReason::Sample)
+            }
+            Action::Sample(_) | Action::Never => (None, MirrorReason::NotSelected),
+        };
+        Selection {
+            target,
+            reason: if target.is_some() {
+                reason
+            } else {
+                MirrorReason::NotSelected
+            },
+            rule: Some(rule.name.clone()),
+            signatures: Vec::new(),
+        }
+    }
+}
+
+/// Per-worker rate caps, one token bucket per target.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    buckets: Vec<TokenBucket>,
+}
+
+impl RateLimiter {
+    /// Full buckets for every target of `policy`.
+    pub fn new(policy: &MirrorPolicy) -> RateLimiter {
+        RateLimiter {
+            buckets: policy
+                .targets
+                .iter()
+                .map(|t| TokenBucket::new(t.max_rps, t.burst))
+                .collect(),
+        }
+    }
+
+    /// Turns a selection into the final decision at time `now_nanos`: a selected request that
+    /// finds its target's bucket empty becomes `RateLimited` (not mirrored).
+    pub fn decide(
+        &mut self,
+        policy: &MirrorPolicy,
+        selection: Selection,
+        now_nanos: u64,
+    ) -> MirrorDecision {
+        let target_name = |id: TargetId| policy.targets.get(id).map(|t| t.name.clone());
+        match selection.target {
+            Some(id) => {
+                let admitted = self
+                    .buckets
+                    .get_mut(id)
+                    .is_some_and(|b| b.try_take(now_nanos));
+                MirrorDecision {
+                    mirrored: admitted,
+                    target: target_name(id),
+                    reason: if admitted {
+                        selection.reason
+                    } else {
+                        MirrorReason::RateLimited
+                    },
+                    rule: selection.rule,
+                    signatures: selection.signatures,
+                }
+            }
+            None => MirrorDecision {
+                mirrored: false,
+                target: None,
+                reason: selection.reason,
+                rule: selection.rule,
+                signatures: selection.signatures,
+            },
+        }
+    }
+}
+
+impl Rule {
+    fn matches(&self, req: &MirrorRequest<'_>) -> bool {
+        self.matches_source(&req.peer) && self.matches_request(req)
+    }
+
+    fn matches_source(&self, peer: &Peer<'_>) -> bool {
+        let ns_ok = self.namespaces.is_empty()
+            || peer
+                .namespace()
+                .is_some_and(|ns| self.namespaces.iter().any(|n| n == ns));
+        let principal_ok = self.principals.is_empty()
+            || peer.principal.is_some_and(|p| {
+                self.principals.iter().any(|m| match m {
+                    PrincipalMatch::Exact(e) => p == e,
+                    PrincipalMatch::Prefix(pre) => p.starts_with(pre.as_str()),
+                })
+            });
+        let cidr_ok = self.cidrs.is_empty()
+            || peer.address.is_some_and(|a| {
+                let a = canonical_ip(a);
+                self.cidrs.iter().any(|n| n.contains(&a))
+            });
+        ns_ok && principal_ok && cidr_ok
+    }
+
+    fn matches_request(&self, req: &MirrorRequest<'_>) -> bool {
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == req.method) {
+            return false;
+        }
+        if !self.hosts.is_empty() {
+            let host = host_without_port(req.authority).to_ascii_lowercase();
+            let ok = self.hosts.iter().any(|h| match h {
+                HostMatch::Exact(e) => host == *e,
+                HostMatch::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+                HostMatch::Any => true,
+            });
+            if !ok {
+                return false;
+            }
+        }
+        if !self.paths.is_empty() {
+            let raw = req.path.split(['?', '#']).next().unwrap_or("");
+            let decoded = decode::percent_decode_fully(raw.as_bytes(), false);
+            let path = String::from_utf8_lossy(&decoded);
+            let ok = self.paths.iter().any(|p| match p {
+                PathMatch::Exact(e) => path == e.as_str(),
+                PathMatch::Prefix(pre) => path.starts_with(pre.as_str()),
+            });
+            if !ok {
+                return false;
+            }
+        }
+        self.headers.iter().all(|h| {
+            let mut values = req.header_values(&h.name);
+            match &h.condition {
+                HeaderCondition::Present(want) => values.next().is_some() == *want,
+                HeaderCondition::Exact(e) => values.any(|v| v == e),
+                HeaderCondition::Prefix(p) => values.any(|v| v.starts_with(p.as_str())),
+                HeaderCondition::Contains(c) => {
+                    values.any(|v| v.to_ascii_lowercase().contains(c.as_str()))
+                }
+            }
+        })
+    }
+}
+
+/// IPv4-mapped IPv6 addresses compare as IPv4.
+fn canonical_ip(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn host_without_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn valid_target_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn compile_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
+    let at = |field: &str| format!("targets.{name}.{field}");
+    if !valid_target_name(name) {
+        return Err(ConfigError::new(
+            format!("targets.{name}"),
+            "target names are 1-64 characters of A-Z a-z 0-9 _ - .",
+        ));
+    }
+    if raw.cluster.trim().is_empty() {
+        return Err(ConfigError::new(at("cluster"), "must not be empty"));
+    }
+    if !(raw.max_rps.is_finite() && raw.max_rps > 0.0) {
+        return Err(ConfigError::new(at("max_rps"), "must be a positive number"));
+    }
+    let burst = raw.burst.unwrap_or(raw.max_rps.max(1.0));
+    if !(burst.is_finite() && burst >= 1.0) {
+        return Err(ConfigError::new(at("burst"), "must be at least 1"));
+    }
+    let header = raw
+        .header
+        .unwrap_or_else(|| raw::DEFAULT_DECISION_HEADER.to_string())
+        .to_ascii_lowercase();
+    if !is_token(&header) {
+        return Err(ConfigError::new(
+            at("header"),
+            format!("{header:?} is not a valid header name"),
+        ));
+    }
+    if raw.timeout_ms == 0 {
+        return Err(ConfigError::new(at("timeout_ms"), "must be at least 1"));
+    }
+    if raw.max_in_flight == 0 {
+        return Err(ConfigError::new(at("max_in_flight"), "must be at least 1"));
+    }
+    if raw
+        .authority
+        .as_deref()
+        .is_some_and(|a| a.trim().is_empty())
+    {
+        return Err(ConfigError::new(at("authority"), "must not be empty"));
+    }
+    Ok(Target {
+        name: name.to_string(),
+        cluster: raw.cluster,
+        delivery: raw.delivery,
+        max_rps: raw.max_rps,
+        burst,
+        header,
+        include_secrets: raw.include_secrets,
+        timeout_ms: raw.timeout_ms,
+        max_in_flight: raw.max_in_flight,
+        authority: raw.authority,
+    })
+}
+
+fn resolve_target(
+    names: &BTreeMap<String, TargetId>,
+    given: Option<&str>,
+    default: Option<TargetId>,
+    path: &str,
+) -> Result<Option<TargetId>, ConfigError> {
+    match given {
+        Some(n) => names
+            .get(n)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| ConfigError::new(path, format!("unknown target {n:?}"))),
+        None => Ok(default),
+    }
+}
+
+fn compile_rule(
+    i: usize,
+    raw: RawRule,
+    names: &BTreeMap<String, TargetId>,
+    default: Option<TargetId>,
+) -> Result<Rule, ConfigError> {
+    let at = |field: &str| format!("rules[{i}].{field}");
+    if raw.name.trim().is_empty() {
+        return Err(ConfigError::new(at("name"), "must not be empty"));
+    }
+    let action = match (raw.action.kind, raw.action.fraction) {
+        (ActionType::Always, None) => Action::Always,
+        (ActionType::Never, None) => Action::Never,
+        (ActionType::Sample, Some(f)) if (0.0..=1.0).contains(&f) => Action::Sample(f),
+        (ActionType::Sample, Some(_)) => {
+            return Err(ConfigError::new(
+                at("action.fraction"),
+                "must be within 0.0..=1.0",
+            ))
+        }
+        (ActionType::Sample, None) => {
+            return Err(ConfigError::new(
+                at("action.fraction"),
+                "is required when the action type is \"sample\"",
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(ConfigError::new(
+                at("action.fraction"),
+                "is only allowed when the action type is \"sample\"",
+            ))
+        }
+    };
+    let target = resolve_target(names, raw.target.as_deref(), default, &at("target"))?;
+    if target.is_none() && action != Action::Never {
+        return Err(ConfigError::new(
+            at("target"),
+            "no target given and no default_target (required with several targets)",
+        ));
+    }
+    let s = raw.sources;
+    for (j, n) in s.namespaces.iter().enumerate() {
+        if n.is_empty() || n.contains('/') {
+            return Err(ConfigError::new(
+                at(&format!("sources.namespaces[{j}]")),
+                format!("{n:?} is not a namespace name"),
+            ));
+        }
+    }
+    let principals = s
+        .principals
+        .iter()
+        .enumerate()
+        .map(|(j, p)| {
+            let bad = |why: &str| {
+                ConfigError::new(
+                    at(&format!("sources.principals[{j}]")),
+                    format!("{p:?} {why}"),
+                )
+            };
+            let (body, prefix) = match p.strip_suffix('*') {
+                Some(b) => (b, true),
+                None => (p.as_str(), false),
+            };
+            if body.contains('*') {
+                return Err(bad("may only end with `*`"));
+            }
+            if body.is_empty() && !prefix {
+                return Err(bad("must not be empty"));
+            }
+            Ok(if prefix {
+                PrincipalMatch::Prefix(body.to_string())
+            } else {
+                PrincipalMatch::Exact(body.to_string())
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cidrs = s
+        .cidrs
+        .iter()
+        .enumerate()
+        .map(|(j, c)| {
+            c.parse::<IpNet>()
+                .or_else(|_| c.parse::<IpAddr>().map(IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| {
+                    ConfigError::new(
+                        at(&format!("sources.cidrs[{j}]")),
+                        format!("{c:?} is not an address range (e.g. 10.0.0.0/8)"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let r = raw.request;
+    let methods = r
+        .methods
+        .iter()
+        .enumerate()
+        .map(|(j, m)| {
+            if is_token(m) {
+                Ok(m.to_ascii_uppercase())
+            } else {
+                Err(ConfigError::new(
+                    at(&format!("request.methods[{j}]")),
+                    format!("{m:?} is not an HTTP method"),
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let hosts = r
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(j, h)| {
+            let h = h.to_ascii_lowercase();
+            if h == "*" {
+                return Ok(HostMatch::Any);
+            }
+            let body = h.strip_prefix("*.").unwrap_or(&h);
+            if body.is_empty() || body.contains('*') || body.contains('/') {
+                return Err(ConfigError::new(
+                    at(&format!("request.hosts[{j}]")),
+                    format!("{h:?} is not a host (`*` only as a leading `*.`)"),
+                ));
+            }
+            Ok(if h.starts_with("*.") {
+                HostMatch::Suffix(h[1..].to_string())
+            } else {
+                HostMatch::Exact(h)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let paths = r
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(j, p)| {
+            let here = at(&format!("request.paths[{j}]"));
+            let m = match (&p.exact, &p.prefix) {
+                (Some(e), None) => PathMatch::Exact(e.clone()),
+                (None, Some(pre)) => PathMatch::Prefix(pre.clone()),
+                _ => {
+                    return Err(ConfigError::new(
+                        here,
+                        "needs exactly one of `exact` or `prefix`",
+                    ))
+                }
+            };
+            let (PathMatch::Exact(v) | PathMatch::Prefix(v)) = &m;
+            if !v.starts_with('/') {
+                let field = if p.exact.is_some() { "exact" } else { "prefix" };
+                return Err(ConfigError::new(
+                    format!("{here}.{field}"),
+                    format!("{v:?} must start with `/`"),
+                ));
+            }
+            Ok(m)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let headers = r
+        .headers
+        .iter()
+        .enumerate()
+        .map(|(j, h)| {
+            let here = at(&format!("request.headers[{j}]"));
+            if !is_token(&h.name) {
+                return Err(ConfigError::new(
+                    format!("{here}.name"),
+                    format!("{:?} is not a header name", h.name),
+                ));
+            }
+            let conditions = [
+                h.exact.clone().map(HeaderCondition::Exact),
+                h.prefix.clone().map(HeaderCondition::Prefix),
+                h.contains
+                    .clone()
+                    .map(|c| HeaderCondition::Contains(c.to_ascii_lowercase())),
+                h.present.map(HeaderCondition::Present),
+            ];
+            let mut given = conditions.into_iter().flatten();
+            match (given.next(), given.next()) {
+                (Some(condition), None) => Ok(HeaderMatch {
+                    name: h.name.to_ascii_lowercase(),
+                    condition,
+                }),
+                _ => Err(ConfigError::new(
+                    here,
+                    "needs exactly one of `exact`, `prefix`, `contains`, `present`",
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Rule {
+        name: raw.name,
+        namespaces: s.namespaces,
+        principals,
+        cidrs,
+        methods,
+        hosts,
+        paths,
+        headers,
+        action,
+        target,
+    })
+}
+
+impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawMirrorPolicy) -> Result<Self, Self::Error> {
+        if raw.targets.is_empty() {
+            return Err(ConfigError::new(
+                "targets",
+                "at least one target is required",
+            ));
+        }
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        let mut names = BTreeMap::new();
+        for (name, t) in raw.targets {
+            names.insert(name.clone(), targets.len());
+            targets.push(compile_target(&name, t)?);
+        }
+        let default = match raw.default_target.as_deref() {
+            Some(n) => resolve_target(&names, Some(n), None, "default_target")?,
+            None if targets.len() == 1 => Some(0),
+            None => None,
+        };
+        if raw.max_body_bytes > MAX_BODY_BYTES_LIMIT {
+            return Err(ConfigError::new(
+                "max_body_bytes",
+                format!("must be at most {MAX_BODY_BYTES_LIMIT}"),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut rules = Vec::with_capacity(raw.rules.len());
+        for (i, r) in raw.rules.into_iter().enumerate() {
+            if !seen.insert(r.name.clone()) {
+                return Err(ConfigError::new(
+                    format!("rules[{i}].name"),
+                    format!("duplicate rule name {:?}", r.name),
+                ));
+            }
+            rules.push(compile_rule(i, r, &names, default)?);
+        }
+        let sig = raw.signatures;
+        let signature_target =
+            resolve_target(&names, sig.target.as_deref(), default, "signatures.target")?;
+        let c = &sig.categories;
+        let categories: Vec<Category> = Category::ALL
+            .into_iter()
+            .filter(|cat| match cat {
+                Category::ConfluenceOgnl => c.confluence_ognl,
+                Category::Log4Shell => c.log4shell,
+                Category::Spring4Shell => c.spring4shell,
+                Category::PathTraversal => c.path_traversal,
+                Category::WordpressXmlrpc => c.wordpress_xmlrpc,
+            })
+            .filter(|_| sig.enabled)
+            .collect();
+        let mut custom = Vec::new();
+        let mut custom_names = BTreeSet::new();
+        for (i, s) in sig.custom.iter().enumerate() {
+            let at = |f: &str| format!("signatures.custom[{i}].{f}");
+            if !valid_target_name(&s.name) {
+                return Err(ConfigError::new(
+                    at("name"),
+                    "signature names are 1-64 characters of A-Z a-z 0-9 _ - .",
+                ));
+            }
+            if Category::ALL.iter().any(|c| c.name() == s.name) || !custom_names.insert(&s.name) {
+                return Err(ConfigError::new(
+                    at("name"),
+                    format!("duplicate signature name {:?}", s.name),
+                ));
+            }
+            if s.literal.is_empty() {
+                return Err(ConfigError::new(at("literal"), "must not be empty"));
+            }
+            if s.locations.is_empty() {
+                return Err(ConfigError::new(
+                    at("in"),
+                    "must name at least one of path, query, headers, body",
+                ));
+            }
+            let locations = s.locations.iter().fold(Locations::NONE, |acc, l| {
+                acc.with(match l {
+                    RawLocation::Path => Locations::PATH,
+                    RawLocation::Query => Locations::QUERY,
+                    RawLocation::Headers => Locations::HEADERS,
+                    RawLocation::Body => Locations::BODY,
+                })
+            });
+            if sig.enabled {
+                custom.push(CustomSignature {
+                    name: s.name.clone(),
+                    literal: s.literal.clone(),
+                    locations,
+                });
+            }
+        }
+        if signature_target.is_none() && (!categories.is_empty() || !custom.is_empty()) {
+            return Err(ConfigError::new(
+                "signatures.target",
+                "no target given and no default_target (required with several targets)",
+            ));
+        }
+        let signatures = SignatureSet::new(&categories, &custom, sig.inspect_body)
+            .map_err(|e| ConfigError::new("signatures", e.to_string()))?;
+        Ok(MirrorPolicy {
+            targets,
+            rules,
+            signatures,
+            signature_target,
+            max_body_bytes: raw.max_body_bytes,
+        })
+    }
+}

@@ -1,0 +1,255 @@
+//! Lenient decoders that undo the encodings attackers use to hide an indicator.
+//!
+//! Unlike the allowlist's normalizer, which rejects ambiguity, these decode as much as they can:
+//! a sensor copy costs little, a missed exploit costs a lot. Every loop is bounded.
+
+/// Most rounds of percent-decoding (`%252e` -> `%2e` -> `.`).
+pub const MAX_DECODE_ROUNDS: usize = 3;
+/// Deepest `${...}` nesting evaluated by [`eval_lookups`].
+pub const MAX_LOOKUP_DEPTH: usize = 12;
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// One round of percent-decoding, `%uXXXX` (IIS) included; `plus_as_space` for forms and
+/// queries. Invalid escapes stay as they are.
+pub fn percent_decode_once(input: &[u8], plus_as_space: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        if b == b'%' {
+            if let (Some(h), Some(l)) = (
+                input.get(i + 1).and_then(|c| hex(*c)),
+                input.get(i + 2).and_then(|c| hex(*c)),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+            if matches!(input.get(i + 1), Some(b'u' | b'U')) {
+                if let Some(c) = input.get(i + 2..i + 6).and_then(hex4) {
+                    push_char(&mut out, c);
+                    i += 6;
+                    continue;
+                }
+            }
+        } else if b == b'+' && plus_as_space {
+            out.push(b' ');
+            i += 1;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+fn hex4(d: &[u8]) -> Option<u32> {
+    d.iter()
+        .try_fold(0u32, |acc, c| hex(*c).map(|v| acc << 4 | u32::from(v)))
+}
+
+fn push_char(out: &mut Vec<u8>, c: u32) {
+    let ch = char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER);
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+}
+
+/// Percent-decodes until nothing changes, at most [`MAX_DECODE_ROUNDS`] times.
+pub fn percent_decode_fully(input: &[u8], plus_as_space: bool) -> Vec<u8> {
+    let mut cur = input.to_vec();
+    for _ in 0..MAX_DECODE_ROUNDS {
+        if !(cur.contains(&b'%') || (plus_as_space && cur.contains(&b'+'))) {
+            break;
+        }
+        let next = percent_decode_once(&cur, plus_as_space);
+        if next == cur {
+            break;
+        }
+        cur = next;
+    }
+    cur
+}
+
+/// Replaces `\uXXXX` and `\xXX` escapes (JSON, JavaScript, OGNL payloads) by their character.
+pub fn unescape_backslash(input: &[u8]) -> Vec<u8> {
+    if !input.contains(&b'\\') {
+        return input.to_vec();
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'\\' {
+            match input.get(i + 1) {
+                Some(b'u' | b'U') => {
+                    if let Some(c) = input.get(i + 2..i + 6).and_then(hex4) {
+                        push_char(&mut out, c);
+                        i += 6;
+                        continue;
+                    }
+                }
+                Some(b'x' | b'X') => {
+                    if let (Some(h), Some(l)) = (
+                        input.get(i + 2).and_then(|c| hex(*c)),
+                        input.get(i + 3).and_then(|c| hex(*c)),
+                    ) {
+                        out.push(h << 4 | l);
+                        i += 4;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Lower-cases ASCII letters of possibly invalid UTF-8 into a `String`.
+pub fn lower_lossy(input: &[u8]) -> String {
+    String::from_utf8_lossy(input).to_ascii_lowercase()
+}
+
+/// Splits an `a=1&b=2` form or query into decoded `(name, value)` pairs.
+pub fn form_pairs(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    input
+        .split(|b| *b == b'&' || *b == b';')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, &[][..]),
+            };
+            (
+                percent_decode_fully(name, true),
+                percent_decode_fully(value, true),
+            )
+        })
+        .collect()
+}
+
+/// Collects every key and string value of a JSON document (serde_json has already undone
+/// `\uXXXX`); `None` when the body is not JSON.
+pub fn json_strings(body: &[u8]) -> Option<Vec<String>> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut out = Vec::new();
+    let mut stack = vec![&value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => stack.extend(items.iter()),
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    out.push(k.clone());
+                    stack.push(item);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// Rewrites bean-property brackets to dots (`class['module']["classLoader"]` ->
+/// `class.module.classLoader`), the other spelling Spring binds.
+pub fn brackets_to_dots(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '[' => {
+                out.push('.');
+                while matches!(chars.peek(), Some('\'' | '"' | ' ')) {
+                    chars.next();
+                }
+            }
+            '\'' | '"' if matches!(chars.peek(), Some(']')) => {}
+            ']' => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Evaluates the Log4j lookups that only serve to hide `${jndi:`: `${lower:x}`, `${upper:x}`,
+/// `${date:'x'}` and any lookup with a default value (`${::-x}`, `${env:NAME:-x}`), innermost
+/// first. `${jndi:...}` and unknown lookups are kept as written. Input should be lower-cased.
+pub fn eval_lookups(input: &str) -> String {
+    if !input.contains("${") {
+        return input.to_string();
+    }
+    let bytes = input.as_bytes();
+    let mut pos = 0;
+    let mut out = String::with_capacity(input.len());
+    while pos < bytes.len() {
+        let (text, next) = eval_text(input, pos, 0, false);
+        out.push_str(&text);
+        pos = next;
+        if pos < bytes.len() {
+            // A stray `}` at the top level.
+            out.push('}');
+            pos += 1;
+        }
+    }
+    out
+}
+
+/// Evaluates text from `start` until an unmatched `}` (when `inside`) or the end; returns the
+/// text and the index of that `}` (or the end).
+fn eval_text(input: &str, start: usize, depth: usize, inside: bool) -> (String, usize) {
+    let bytes = input.as_bytes();
+    let mut out = String::new();
+    let mut i = start;
+    let mut run = start;
+    while i < bytes.len() {
+        if inside && bytes[i] == b'}' {
+            out.push_str(&input[run..i]);
+            return (out, i);
+        }
+        if bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{') && depth < MAX_LOOKUP_DEPTH {
+            out.push_str(&input[run..i]);
+            let (content, end) = eval_text(input, i + 2, depth + 1, true);
+            if end >= bytes.len() {
+                // Unclosed: keep it literally.
+                out.push_str("${");
+                out.push_str(&content);
+                return (out, end);
+            }
+            out.push_str(&eval_lookup(&content));
+            i = end + 1;
+            run = i;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&input[run..]);
+    (out, bytes.len())
+}
+
+fn eval_lookup(content: &str) -> String {
+    if content.starts_with("jndi:") {
+        return format!("${{{content}}}");
+    }
+    if let Some(rest) = content
+        .strip_prefix("lower:")
+        .or_else(|| content.strip_prefix("upper:"))
+    {
+        return rest.to_string();
+    }
+    if let Some(at) = content.find(":-") {
+        return content[at + 2..].to_string();
+    }
+    if let Some(rest) = content.strip_prefix("date:") {
+        return rest.trim_matches(|c| c == '\'' || c == '"').to_string();
+    }
+    format!("${{{content}}}")
+}

@@ -1,0 +1,300 @@
+//! The mirror policy as written in the plugin configuration (JSON), before validation.
+//!
+//! Every struct refuses unknown fields, so a typo is an error that names its JSON path.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Default for `max_body_bytes`: 16 KiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
+/// Default decision header name for `header` delivery.
+pub const DEFAULT_DECISION_HEADER: &str = "x-meshsight-mirror";
+
+/// The whole policy document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMirrorPolicy {
+    /// Named sensors.
+    pub targets: BTreeMap<String, RawTarget>,
+    /// Target used by rules and signatures that name none; optional when there is one target.
+    #[serde(default)]
+    pub default_target: Option<String>,
+    /// Rules, first match wins.
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    /// Exploit-indicator signatures.
+    #[serde(default)]
+    pub signatures: RawSignatures,
+    /// Most request-body bytes read for inspection and copied in `dispatch` mode.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+/// How a copy reaches a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Set the decision header; an Envoy route / Istio VirtualService mirrors on it.
+    Header,
+    /// The filter sends the copy itself with an HTTP call to the target's cluster.
+    Dispatch,
+}
+
+/// One named sensor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Envoy cluster of the sensor (used by `dispatch`; documentation for `header`).
+    pub cluster: String,
+    /// `header` or `dispatch`.
+    pub delivery: Delivery,
+    /// Most copies per second per worker (token bucket); excess is counted, never queued.
+    #[serde(default = "default_max_rps")]
+    pub max_rps: f64,
+    /// Bucket size (copies that may go at once after a quiet spell); defaults to `max_rps`.
+    #[serde(default)]
+    pub burst: Option<f64>,
+    /// Decision header name (`header` delivery).
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Whether `dispatch` copies keep `authorization`, `cookie` and `proxy-authorization`.
+    #[serde(default)]
+    pub include_secrets: bool,
+    /// Timeout of a `dispatch` call.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Most `dispatch` calls in flight per worker; more are dropped and counted.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+    /// `:authority` of `dispatch` copies; defaults to the original request's.
+    #[serde(default)]
+    pub authority: Option<String>,
+}
+
+fn default_max_rps() -> f64 {
+    100.0
+}
+fn default_timeout_ms() -> u64 {
+    1000
+}
+fn default_max_in_flight() -> u32 {
+    64
+}
+
+/// One rule: a selector, an action and a target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// Rule name, reported in the decision.
+    pub name: String,
+    /// Who sent the request; every given field must match.
+    #[serde(default)]
+    pub sources: RawSources,
+    /// What the request is; every given field must match.
+    #[serde(default)]
+    pub request: RawRequestMatch,
+    /// What to do with a request the rule selects.
+    pub action: RawAction,
+    /// Target name; defaults to `default_target`.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// Source selector: each list matches when empty or when any element matches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSources {
+    /// Kubernetes namespaces, read from the peer's SPIFFE id (`.../ns/<ns>/sa/...`).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// SPIFFE ids of the peer; a trailing `*` makes a prefix.
+    #[serde(default)]
+    pub principals: Vec<String>,
+    /// Source address ranges (`10.0.0.0/8`, `2001:db8::/32`, or a bare address).
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+}
+
+/// Request selector: each list matches when empty or when any element matches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestMatch {
+    /// HTTP methods (case-insensitive).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Hosts (case-insensitive, port ignored); `*.example.com` matches any subdomain.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Paths (percent-decoded, query removed).
+    #[serde(default)]
+    pub paths: Vec<RawPathMatch>,
+    /// Header conditions; all must hold.
+    #[serde(default)]
+    pub headers: Vec<RawHeaderMatch>,
+}
+
+/// Exactly one of `exact` or `prefix`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPathMatch {
+    /// The whole path.
+    #[serde(default)]
+    pub exact: Option<String>,
+    /// The path starts with this.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// A header name and exactly one of `exact`, `prefix`, `contains`, `present`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderMatch {
+    /// Header name (case-insensitive).
+    pub name: String,
+    /// Value equals.
+    #[serde(default)]
+    pub exact: Option<String>,
+    /// Value starts with.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Value contains (case-insensitive).
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// `true`: header present; `false`: header absent.
+    #[serde(default)]
+    pub present: Option<bool>,
+}
+
+/// What a rule does with the requests it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionType {
+    /// Mirror every selected request.
+    Always,
+    /// Mirror a deterministic share (`fraction`) of them, keyed on `x-request-id`.
+    Sample,
+    /// Mirror none of them (unless a signature matches).
+    Never,
+}
+
+/// `{"type": "always"}`, `{"type": "sample", "fraction": 0.1}` or `{"type": "never"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    /// The action.
+    #[serde(rename = "type")]
+    pub kind: ActionType,
+    /// Share mirrored by `sample`, within 0.0..=1.0.
+    #[serde(default)]
+    pub fraction: Option<f64>,
+}
+
+/// Signature settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignatures {
+    /// Master switch for built-in and custom signatures.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Built-in categories, each on unless switched off.
+    #[serde(default)]
+    pub categories: RawCategories,
+    /// Custom literal signatures.
+    #[serde(default)]
+    pub custom: Vec<RawCustomSignature>,
+    /// Whether request bodies are inspected (holding the request up to `max_body_bytes`).
+    #[serde(default = "yes")]
+    pub inspect_body: bool,
+    /// Target for signature hits; defaults to `default_target`.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl Default for RawSignatures {
+    fn default() -> Self {
+        RawSignatures {
+            enabled: true,
+            categories: RawCategories::default(),
+            custom: Vec::new(),
+            inspect_body: true,
+            target: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Built-in categories; an unknown name is an error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCategories {
+    /// Confluence OGNL injection (CVE-2021-26084, CVE-2022-26134).
+    #[serde(default = "yes")]
+    pub confluence_ognl: bool,
+    /// Log4Shell JNDI lookups (CVE-2021-44228) and their obfuscations.
+    #[serde(default = "yes")]
+    pub log4shell: bool,
+    /// Spring4Shell class-loader parameter binding (CVE-2022-22965).
+    #[serde(default = "yes")]
+    pub spring4shell: bool,
+    /// Path traversal and well-known sensitive files.
+    #[serde(default = "yes")]
+    pub path_traversal: bool,
+    /// WordPress `xmlrpc.php` `system.multicall` brute force.
+    #[serde(default = "yes")]
+    pub wordpress_xmlrpc: bool,
+}
+
+impl Default for RawCategories {
+    fn default() -> Self {
+        RawCategories {
+            confluence_ognl: true,
+            log4shell: true,
+            spring4shell: true,
+            path_traversal: true,
+            wordpress_xmlrpc: true,
+        }
+    }
+}
+
+/// Where a custom literal is looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawLocation {
+    /// The percent-decoded path (without the query).
+    Path,
+    /// The query string, whole and parameter by parameter, decoded.
+    Query,
+    /// Every header as `name: value`, decoded.
+    Headers,
+    /// The body (first `max_body_bytes`), raw and form/JSON decoded.
+    Body,
+}
+
+/// A custom literal signature.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomSignature {
+    /// Name reported in the decision's `signatures`.
+    pub name: String,
+    /// The literal (case-insensitive).
+    pub literal: String,
+    /// Where to look; defaults to everywhere.
+    #[serde(default = "all_locations", rename = "in")]
+    pub locations: Vec<RawLocation>,
+}
+
+fn all_locations() -> Vec<RawLocation> {
+    vec![
+        RawLocation::Path,
+        RawLocation::Query,
+        RawLocation::Headers,
+        RawLocation::Body,
+    ]
+}
