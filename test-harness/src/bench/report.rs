@@ -1,0 +1,371 @@
+//! Bench results: one row per scenario, rendered as markdown tables and JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::loadgen::LoadReport;
+use super::scenario::{CollectorState, Group, Scenario, SensorState, Settings};
+
+/// The highest-throughput run of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Throughput {
+    /// What oha measured.
+    pub load: LoadReport,
+    /// Envoy's CPU time (user + system) during the run, seconds.
+    pub envoy_cpu_seconds: Option<f64>,
+}
+
+impl Throughput {
+    /// A throughput row from oha's report and Envoy's CPU time.
+    pub fn new(load: LoadReport, envoy_cpu_seconds: Option<f64>) -> Self {
+        Self {
+            load,
+            envoy_cpu_seconds,
+        }
+    }
+
+    /// Envoy CPU microseconds per answered request.
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        let answered = (self.load.ok + self.load.non_2xx) as f64;
+        self.envoy_cpu_seconds
+            .filter(|_| answered > 0.0)
+            .map(|s| s * 1e6 / answered)
+    }
+
+    /// Share of one core Envoy used during the run (1.0 = saturated: Envoy was the bottleneck).
+    pub fn cpu_share(&self) -> Option<f64> {
+        self.envoy_cpu_seconds
+            .filter(|_| self.load.seconds > 0.0)
+            .map(|s| s / self.load.seconds)
+    }
+}
+
+/// The fixed-rate run of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Latency {
+    /// What oha measured.
+    pub load: LoadReport,
+    /// The rate asked for.
+    pub target_rate: u32,
+}
+
+impl Latency {
+    /// A latency row from oha's report.
+    pub fn new(load: LoadReport, target_rate: u32) -> Self {
+        Self { load, target_rate }
+    }
+}
+
+/// Everything measured for one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioResult {
+    /// Row label.
+    pub name: String,
+    /// Table.
+    pub group: Group,
+    /// Filters in the chain (`allowlist`, `mirror`, `audit`, `rbac`).
+    pub filters: Vec<String>,
+    /// Sensor behaviour.
+    pub sensor: SensorState,
+    /// Collector behaviour.
+    pub collector: CollectorState,
+    /// Request method and path.
+    pub request: String,
+    /// Highest throughput, when measured.
+    pub throughput: Option<Throughput>,
+    /// Latency at the fixed rate.
+    pub latency: Option<Latency>,
+    /// Envoy's resident memory after the runs.
+    pub rss_bytes: Option<u64>,
+    /// Requests the sensor received (mirror copies).
+    pub sensor_requests: u64,
+    /// Records (NDJSON lines) the collector accepted.
+    pub collector_records: u64,
+    /// meshsight, sensor/collector cluster and RBAC counters after the runs.
+    pub counters: Vec<(String, u64)>,
+    /// Why the scenario could not be measured.
+    pub error: Option<String>,
+    /// Wall time the scenario took, seconds.
+    pub wall_seconds: f64,
+}
+
+impl ScenarioResult {
+    /// An empty row for `scenario`.
+    pub fn new(scenario: &Scenario) -> Self {
+        Self {
+            name: scenario.name.clone(),
+            group: scenario.group,
+            filters: scenario
+                .filters
+                .iter()
+                .map(|f| match f {
+                    super::Filter::Meshsight { name, .. } => (*name).to_string(),
+                    super::Filter::Rbac(_) => "rbac".to_string(),
+                })
+                .collect(),
+            sensor: scenario.sensor,
+            collector: scenario.collector,
+            request: format!("{} {}", scenario.method, scenario.path),
+            throughput: None,
+            latency: None,
+            rss_bytes: None,
+            sensor_requests: 0,
+            collector_records: 0,
+            counters: Vec::new(),
+            error: None,
+            wall_seconds: 0.0,
+        }
+    }
+}
+
+/// A whole bench run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchRun {
+    /// When it started (UTC, RFC 3339).
+    pub started: String,
+    /// The Envoy binary and its `--version`.
+    pub envoy: String,
+    /// The oha binary and its `--version`.
+    pub load_generator: String,
+    /// CPUs online.
+    pub cpus: usize,
+    /// `/proc/loadavg` before and after: other work on the machine skews absolute figures.
+    pub loadavg_before: String,
+    /// `/proc/loadavg` after the run.
+    pub loadavg_after: String,
+    /// Load shape.
+    pub settings: Settings,
+    /// One row per scenario, in run order.
+    pub results: Vec<ScenarioResult>,
+}
+
+fn ms(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.2}")
+    } else {
+        "–".to_string()
+    }
+}
+
+fn ratio(value: f64, reference: f64) -> String {
+    if reference > 0.0 && value.is_finite() {
+        format!("{:.2}", value / reference)
+    } else {
+        "–".to_string()
+    }
+}
+
+fn delta(value: f64, reference: f64) -> String {
+    if reference > 0.0 && value.is_finite() {
+        format!("{:+.0}%", (value / reference - 1.0) * 100.0)
+    } else {
+        "–".to_string()
+    }
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes
+        .map(|b| format!("{:.1}", b as f64 / (1024.0 * 1024.0)))
+        .unwrap_or_else(|| "–".to_string())
+}
+
+fn failures(result: &ScenarioResult) -> String {
+    let count =
+        |l: &Option<LoadReport>| l.as_ref().map(|l| (l.non_2xx, l.errors)).unwrap_or((0, 0));
+    let (a, b) = count(&result.throughput.as_ref().map(|t| t.load.clone()));
+    let (c, d) = count(&result.latency.as_ref().map(|l| l.load.clone()));
+    format!("{} / {}", a + c, b + d)
+}
+
+impl BenchRun {
+    /// The baseline row (no filters) that ratios refer to.
+    fn baseline(&self) -> Option<&ScenarioResult> {
+        self.results
+            .iter()
+            .find(|r| r.filters.is_empty() && r.error.is_none())
+    }
+
+    /// The run as markdown: a header and one table per group.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# meshsight bench, {}\n", self.started);
+        let _ = writeln!(
+            out,
+            "Envoy `{}`, `--concurrency 1`{}; load generator {}; {} CPUs; load average before {} / after {}.",
+            self.envoy,
+            match self.settings.cpus {
+                Some((e, o)) => format!(" pinned to CPU {e}, load generator on CPU {o}"),
+                None => String::new(),
+            },
+            self.load_generator,
+            self.cpus,
+            self.loadavg_before,
+            self.loadavg_after
+        );
+        let _ = writeln!(
+            out,
+            "Highest throughput: {} s, {} connections. Latency: {} rps for {} s (oha `--latency-correction`), {} connections. \
+             Envoy CPU is user+system time of the Envoy process per answered request during the throughput run; \
+             `CPU share` 1.00 means Envoy's core was saturated.\n",
+            self.settings.duration.as_secs_f64(),
+            self.settings.connections,
+            self.settings.rate,
+            self.settings.duration.as_secs_f64(),
+            self.settings.connections,
+        );
+        let base_tp = self
+            .baseline()
+            .and_then(|b| b.throughput.as_ref())
+            .map(|t| {
+                (
+                    t.load.ok_per_second,
+                    t.cpu_us_per_request().unwrap_or(f64::NAN),
+                )
+            })
+            .unwrap_or((f64::NAN, f64::NAN));
+
+        for (group, title) in [
+            (Group::Filters, "Filters vs Envoy without filters"),
+            (
+                Group::RuleScale,
+                "Allowlist rule count, and Envoy RBAC with the same rules",
+            ),
+        ] {
+            let rows: Vec<&ScenarioResult> =
+                self.results.iter().filter(|r| r.group == group).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "## {title}\n");
+            let _ = writeln!(
+                out,
+                "| scenario | max rps | vs baseline | Envoy CPU µs/req | vs baseline | CPU share | p50 ms | p90 ms | p99 ms | RSS MiB | non-2xx / errors |"
+            );
+            let _ = writeln!(
+                out,
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            );
+            for r in rows {
+                if let Some(err) = &r.error {
+                    let _ = writeln!(out, "| {} | failed: {} ||||||||||", r.name, one_line(err));
+                    continue;
+                }
+                let (rps, cpu, share) = r
+                    .throughput
+                    .as_ref()
+                    .map(|t| {
+                        (
+                            t.load.ok_per_second,
+                            t.cpu_us_per_request().unwrap_or(f64::NAN),
+                            t.cpu_share().unwrap_or(f64::NAN),
+                        )
+                    })
+                    .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+                let (p50, p90, p99) = r
+                    .latency
+                    .as_ref()
+                    .map(|l| (l.load.p50_ms, l.load.p90_ms, l.load.p99_ms))
+                    .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.0} | {} | {:.1} | {} | {:.2} | {} | {} | {} | {} | {} |",
+                    r.name,
+                    rps,
+                    ratio(rps, base_tp.0),
+                    cpu,
+                    ratio(cpu, base_tp.1),
+                    share,
+                    ms(p50),
+                    ms(p90),
+                    ms(p99),
+                    mib(r.rss_bytes),
+                    failures(r)
+                );
+            }
+            out.push('\n');
+        }
+
+        for (group, title, what) in [
+            (
+                Group::MirrorSensor,
+                "Mirror: sensor healthy, down, hanging",
+                "sensor got",
+            ),
+            (
+                Group::AuditCollector,
+                "Audit HTTP sink: collector healthy, slow",
+                "collector got",
+            ),
+        ] {
+            let rows: Vec<&ScenarioResult> =
+                self.results.iter().filter(|r| r.group == group).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let reference = rows
+                .iter()
+                .find(|r| {
+                    r.error.is_none()
+                        && r.sensor == SensorState::Healthy
+                        && r.collector == CollectorState::Healthy
+                })
+                .and_then(|r| r.latency.as_ref())
+                .map(|l| (l.load.p50_ms, l.load.p90_ms, l.load.p99_ms))
+                .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+            let _ = writeln!(out, "## {title} (latency at {} rps)\n", self.settings.rate);
+            let _ = writeln!(
+                out,
+                "| scenario | p50 ms | p90 ms | p99 ms | p50 / p90 / p99 vs healthy | achieved rps | non-2xx / errors | {what} | RSS MiB |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---|---:|---|---:|---:|");
+            for r in rows {
+                if let Some(err) = &r.error {
+                    let _ = writeln!(out, "| {} | failed: {} ||||||||", r.name, one_line(err));
+                    continue;
+                }
+                let Some(l) = r.latency.as_ref() else {
+                    continue;
+                };
+                let got = if group == Group::MirrorSensor {
+                    format!("{} copies", r.sensor_requests)
+                } else {
+                    format!("{} records", r.collector_records)
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} / {} / {} | {:.0} | {} | {} | {} |",
+                    r.name,
+                    ms(l.load.p50_ms),
+                    ms(l.load.p90_ms),
+                    ms(l.load.p99_ms),
+                    delta(l.load.p50_ms, reference.0),
+                    delta(l.load.p90_ms, reference.1),
+                    delta(l.load.p99_ms, reference.2),
+                    l.load.ok_per_second,
+                    failures(r),
+                    got,
+                    mib(r.rss_bytes)
+                );
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("").replace('|', "/");
+    if line.len() > 160 {
+        format!(
+            "{}…",
+            &line[..line
+                .char_indices()
+                .nth(160)
+                .map(|(i, _)| i)
+                .unwrap_or(line.len())]
+        )
+    } else {
+        line
+    }
+}

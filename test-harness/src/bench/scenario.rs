@@ -1,0 +1,348 @@
+//! The bench scenarios and how one is run: its Envoy, its helper servers, its load.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::loadgen::{self, Load};
+use super::report::{Latency, Throughput};
+use super::{BenchError, ScenarioResult};
+use crate::rig::{
+    try_send, Collector, CollectorBehavior, EchoUpstream, Envoy, HttpRequest, Sensor,
+};
+
+/// The Envoy template every scenario renders.
+pub const TEMPLATE: &str = "envoy-config/bench/envoy.yaml";
+
+/// The `host` header of every bench request (the Istio allowlist policy names no host).
+pub const BENCH_HOST: &str = "shop.example.com";
+
+/// Which table a scenario's row goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// Envoy without filters, each filter alone, the three chained.
+    Filters,
+    /// The allowlist at growing rule counts, and Envoy's RBAC filter with the same rules.
+    RuleScale,
+    /// The mirror filter with its sensor healthy, down or hanging.
+    MirrorSensor,
+    /// The audit filter's HTTP sink with its collector healthy or slow.
+    AuditCollector,
+}
+
+/// One HTTP filter in a scenario's chain (the router is always appended).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// A meshsight filter (`allowlist`, `mirror`, `audit`) with its JSON policy.
+    Meshsight {
+        /// Filter name: the module is `rig::wasm_path(name)`.
+        name: &'static str,
+        /// Plugin configuration (JSON text).
+        policy: String,
+    },
+    /// Envoy's RBAC HTTP filter with this typed config.
+    Rbac(Value),
+}
+
+/// How the sensor behaves during a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensorState {
+    /// Answers 200 at once.
+    Healthy,
+    /// Stopped: its port refuses connections.
+    Down,
+    /// Accepts requests and never answers.
+    Hanging,
+}
+
+/// How the audit collector behaves during a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectorState {
+    /// Accepts at once.
+    Healthy,
+    /// Accepts after this many milliseconds.
+    Slow(u64),
+}
+
+/// One measured configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Row label.
+    pub name: String,
+    /// Table.
+    pub group: Group,
+    /// HTTP filters before the router.
+    pub filters: Vec<Filter>,
+    /// Sensor behaviour.
+    pub sensor: SensorState,
+    /// Collector behaviour.
+    pub collector: CollectorState,
+    /// Whether to measure the highest throughput (fixed-rate latency is always measured).
+    pub measure_max: bool,
+    /// Request method.
+    pub method: String,
+    /// Request path (allowed by the scenario's policies).
+    pub path: String,
+}
+
+/// How hard and how long each scenario is driven, and where.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Length of the highest-throughput run and of the fixed-rate run.
+    pub duration: Duration,
+    /// Warm-up before measuring (V8 tiers up the filter code, pools fill).
+    pub warmup: Duration,
+    /// Connections of every run.
+    pub connections: u32,
+    /// Request rate of the fixed-rate run.
+    pub rate: u32,
+    /// The `oha` binary.
+    pub oha: PathBuf,
+    /// CPU Envoy is pinned to, and CPU oha is pinned to (`None`: no pinning, one core).
+    pub cpus: Option<(usize, usize)>,
+}
+
+/// Linux reports process CPU time in clock ticks of 1/100 s (`USER_HZ`, fixed by the ABI).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User + system CPU time of process `pid`, in ticks (all its threads).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Pins every thread of `pid` to `cpu`.
+fn pin(pid: u32, cpu: usize) -> Result<(), BenchError> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|source| BenchError::Io {
+            context: "running taskset".to_string(),
+            source,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BenchError::LoadGenerator(format!(
+            "taskset could not pin Envoy (pid {pid}) to CPU {cpu}: {status}"
+        )))
+    }
+}
+
+/// The `http_filters` list of the Envoy config: `filters`, then the router.
+pub fn http_filters_json(filters: &[Filter]) -> Value {
+    let mut list: Vec<Value> = filters
+        .iter()
+        .map(|filter| match filter {
+            Filter::Meshsight { name, policy } => json!({
+                "name": format!("meshsight.{name}"),
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                    "config": {
+                        "name": format!("meshsight_{name}"),
+                        "fail_open": false,
+                        "vm_config": {
+                            "vm_id": format!("meshsight_{name}"),
+                            "runtime": "envoy.wasm.runtime.v8",
+                            "code": {"local": {"filename": crate::rig::wasm_path(name).display().to_string()}}
+                        },
+                        "configuration": {
+                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                            "value": policy
+                        }
+                    }
+                }
+            }),
+            Filter::Rbac(config) => json!({
+                "name": "envoy.filters.http.rbac",
+                "typed_config": config
+            }),
+        })
+        .collect();
+    list.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+    }));
+    Value::Array(list)
+}
+
+/// Reads `<dir>/<name>.json` (a policy dumped from the Istio manifests).
+pub fn read_policy(dir: &Path, name: &str) -> Result<Value, BenchError> {
+    let path = dir.join(format!("{name}.json"));
+    let text = fs::read_to_string(&path).map_err(|source| BenchError::Io {
+        context: format!(
+            "reading {} (run `make bench`, which writes it from envoy-config/istio/)",
+            path.display()
+        ),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|err| BenchError::Policy(format!("{} is not JSON: {err}", path.display())))
+}
+
+/// Points a mirror policy's every target at the bench's `sensor` cluster.
+pub fn local_mirror_policy(mut policy: Value) -> Value {
+    if let Some(targets) = policy.get_mut("targets").and_then(Value::as_object_mut) {
+        for target in targets.values_mut() {
+            if let Some(target) = target.as_object_mut() {
+                target.insert("cluster".into(), Value::String("sensor".into()));
+            }
+        }
+    }
+    policy
+}
+
+/// Points an audit policy's HTTP sink at the bench's `collector` cluster.
+pub fn local_audit_policy(mut policy: Value) -> Value {
+    if let Some(http) = policy
+        .pointer_mut("/sink/http")
+        .and_then(Value::as_object_mut)
+    {
+        http.insert("cluster".into(), Value::String("collector".into()));
+    }
+    policy
+}
+
+/// Runs one scenario and returns its row (a scenario that cannot be set up is a row with the
+/// error, so one broken filter does not hide the other figures).
+pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
+    let started = Instant::now();
+    let mut result = ScenarioResult::new(scenario);
+    if let Err(err) = measure(scenario, settings, &mut result) {
+        result.error = Some(err.to_string());
+    }
+    result.wall_seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+fn measure(
+    scenario: &Scenario,
+    settings: &Settings,
+    result: &mut ScenarioResult,
+) -> Result<(), BenchError> {
+    let upstream = EchoUpstream::start();
+    let mut sensor = Sensor::start();
+    match scenario.sensor {
+        SensorState::Healthy => {}
+        SensorState::Down => sensor.stop(),
+        SensorState::Hanging => sensor.set_hang(true),
+    }
+    let collector = Collector::start();
+    if let CollectorState::Slow(ms) = scenario.collector {
+        collector.set_behavior(CollectorBehavior::Slow(Duration::from_millis(ms)));
+    }
+    let filters = http_filters_json(&scenario.filters).to_string();
+    let envoy = Envoy::builder(TEMPLATE)
+        .var("HTTP_FILTERS", filters)
+        .upstream(&upstream)
+        .sensor(&sensor)
+        .collector(&collector)
+        .concurrency(1)
+        .log_level("warn")
+        .component_log_level(None)
+        .start()?;
+    let (envoy_cpu, oha_cpu) = match settings.cpus {
+        Some((envoy_cpu, oha_cpu)) => (Some(envoy_cpu), Some(oha_cpu)),
+        None => (None, None),
+    };
+    if let Some(cpu) = envoy_cpu {
+        pin(envoy.pid(), cpu)?;
+    }
+
+    // One request first: a policy that refuses the bench request would measure 403s.
+    let probe = HttpRequest::new(&scenario.method, scenario.path.as_bytes())
+        .header("host", BENCH_HOST)
+        .timeout(Duration::from_secs(5));
+    let response = try_send(envoy.port(), &probe).map_err(|source| BenchError::Io {
+        context: format!("probe {} {}", scenario.method, scenario.path),
+        source,
+    })?;
+    if !(200..300).contains(&response.status) {
+        return Err(BenchError::Policy(format!(
+            "probe {} {} answered {} (not 2xx): {}",
+            scenario.method,
+            scenario.path,
+            response.status,
+            response.text()
+        )));
+    }
+
+    let url = envoy.url(&scenario.path);
+    let headers = [("host", BENCH_HOST)];
+    let oha = |load: &Load| {
+        loadgen::run(
+            &settings.oha,
+            &url,
+            &headers,
+            &scenario.method,
+            load,
+            oha_cpu,
+        )
+    };
+    oha(&Load {
+        duration: settings.warmup,
+        connections: settings.connections,
+        rate: None,
+    })?;
+
+    if scenario.measure_max {
+        let before = cpu_ticks(envoy.pid());
+        let report = oha(&Load {
+            duration: settings.duration,
+            connections: settings.connections,
+            rate: None,
+        })?;
+        let after = cpu_ticks(envoy.pid());
+        let cpu_seconds = match (before, after) {
+            (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / TICKS_PER_SECOND),
+            _ => None,
+        };
+        result.throughput = Some(Throughput::new(report, cpu_seconds));
+    }
+    let report = oha(&Load {
+        duration: settings.duration,
+        connections: settings.connections,
+        rate: Some(settings.rate),
+    })?;
+    result.latency = Some(Latency::new(report, settings.rate));
+    result.rss_bytes = envoy.rss_bytes();
+
+    // Let the audit filter flush its last batch before counting what arrived.
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats = envoy.stats();
+    let mut counters: Vec<(String, u64)> = stats
+        .into_iter()
+        .filter(|(name, _)| {
+            name.contains("meshsight")
+                || name.starts_with("cluster.sensor.upstream_rq_")
+                || name.starts_with("cluster.collector.upstream_rq_")
+                || name.starts_with("http.rbac.rbac.")
+        })
+        .collect();
+    counters.sort();
+    result.counters = counters;
+    result.sensor_requests = sensor.requests().len() as u64;
+    result.collector_records = collector
+        .bodies()
+        .iter()
+        .map(|body| {
+            body.split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count() as u64
+        })
+        .sum();
+    Ok(())
+}

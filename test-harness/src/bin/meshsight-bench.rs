@@ -1,0 +1,396 @@
+//! `meshsight-bench`: runs the `make bench` scenarios (Envoy without filters, each filter alone,
+//! the three chained, the allowlist at 10/1,000/10,000 rules against Envoy's RBAC filter, the
+//! mirror with its sensor healthy/down/hanging, the audit sink with its collector healthy/slow)
+//! and writes a markdown table to stdout and `<out>/latest.md`, plus `<out>/latest.json`.
+//!
+//! ```text
+//! meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N]
+//!                 [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--list]
+//! ```
+//! `--policies` holds `allowlist.json`, `mirror.json`, `audit.json` (written by
+//! `scripts/validate_istio.py --dump-plugin-configs` from the Istio manifests; `make bench`
+//! does it). `--only` keeps the scenarios whose name contains one of the given words.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use meshsight_policy::allowlist::synthetic;
+use meshsight_test_harness::bench::scenario::{self, Settings};
+use meshsight_test_harness::bench::{
+    loadgen, BenchError, BenchRun, CollectorState, Filter, Group, Scenario, SensorState,
+};
+use meshsight_test_harness::rig;
+use serde_json::{json, Value};
+
+/// Rule counts of the allowlist scale rows.
+const RULE_COUNTS: [usize; 3] = [10, 1_000, 10_000];
+/// Rule count of the RBAC comparison row.
+const RBAC_RULES: usize = 1_000;
+/// Delay of the slow collector.
+const SLOW_COLLECTOR_MS: u64 = 500;
+/// The request of the filter rows: allowed by the Istio allowlist policy's `catalog-read` rule.
+const PRODUCT_PATH: &str = "/api/v1/products/42";
+
+struct Options {
+    policies: PathBuf,
+    out: PathBuf,
+    duration: Duration,
+    warmup: Duration,
+    rate: u32,
+    connections: u32,
+    only: Vec<String>,
+    list: bool,
+}
+
+fn usage() -> &'static str {
+    "usage: meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N] \
+     [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--list]"
+}
+
+fn parse_options() -> Result<Options, String> {
+    let root = rig::workspace_root();
+    let mut options = Options {
+        policies: root.join("target").join("bench").join("policies"),
+        out: root.join("bench-results"),
+        duration: Duration::from_secs(10),
+        warmup: Duration::from_secs(2),
+        rate: 1000,
+        connections: 32,
+        only: Vec::new(),
+        list: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value\n{}", usage()))
+        };
+        let number = |name: &str, text: String| -> Result<u64, String> {
+            text.parse()
+                .map_err(|_| format!("{name}: {text:?} is not a number"))
+        };
+        match arg.as_str() {
+            "--policies" => options.policies = PathBuf::from(value(&arg)?),
+            "--out" => options.out = PathBuf::from(value(&arg)?),
+            "--duration-secs" => {
+                options.duration = Duration::from_secs(number(&arg, value(&arg)?)?)
+            }
+            "--warmup-secs" => options.warmup = Duration::from_secs(number(&arg, value(&arg)?)?),
+            "--rate" => options.rate = number(&arg, value(&arg)?)? as u32,
+            "--connections" => options.connections = number(&arg, value(&arg)?)? as u32,
+            "--only" => {
+                options.only = value(&arg)?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            "--list" => options.list = true,
+            "-h" | "--help" => return Err(usage().to_string()),
+            other => return Err(format!("unknown argument {other:?}\n{}", usage())),
+        }
+    }
+    if options.duration.is_zero() || options.rate == 0 || options.connections == 0 {
+        return Err("--duration-secs, --rate and --connections must be positive".to_string());
+    }
+    Ok(options)
+}
+
+fn meshsight(name: &'static str, policy: &Value) -> Filter {
+    Filter::Meshsight {
+        name,
+        policy: policy.to_string(),
+    }
+}
+
+/// The mirror policy of the sensor rows: the Istio one with a first rule that mirrors every
+/// request, and a rate cap above the bench rate, so every request makes a copy.
+fn mirror_everything(mirror: &Value, rate: u32) -> Value {
+    let mut policy = mirror.clone();
+    if let Some(rules) = policy.get_mut("rules").and_then(Value::as_array_mut) {
+        rules.insert(
+            0,
+            json!({"name": "bench-everything", "action": {"type": "always"}}),
+        );
+    } else if let Some(object) = policy.as_object_mut() {
+        object.insert(
+            "rules".into(),
+            json!([{"name": "bench-everything", "action": {"type": "always"}}]),
+        );
+    }
+    if let Some(targets) = policy.get_mut("targets").and_then(Value::as_object_mut) {
+        for target in targets.values_mut() {
+            if let Some(target) = target.as_object_mut() {
+                target.insert("max_rps".into(), json!(f64::from(rate) * 2.0));
+            }
+        }
+    }
+    policy
+}
+
+/// The request that hits rule `i` of a synthetic policy where `i` is the last index of the
+/// `GET /svc<i>/static/*` shape: near the end of the list (the worst case for a list scan),
+/// and a `safe_regex` permission in RBAC.
+fn synthetic_request(rules: usize) -> (String, String) {
+    let i = (0..rules).rev().find(|i| i % 4 == 2).unwrap_or(0);
+    let (method, path) = synthetic::synthetic_hit(i);
+    (method.to_string(), path)
+}
+
+fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
+    let allowlist = scenario::read_policy(&options.policies, "allowlist")?;
+    let mirror = scenario::local_mirror_policy(scenario::read_policy(&options.policies, "mirror")?);
+    let audit = scenario::local_audit_policy(scenario::read_policy(&options.policies, "audit")?);
+    let row = |name: &str, group: Group, filters: Vec<Filter>| Scenario {
+        name: name.to_string(),
+        group,
+        filters,
+        sensor: SensorState::Healthy,
+        collector: CollectorState::Healthy,
+        measure_max: true,
+        method: "GET".to_string(),
+        path: PRODUCT_PATH.to_string(),
+    };
+    let mut list = vec![
+        row("baseline (no filter)", Group::Filters, vec![]),
+        row(
+            "allowlist",
+            Group::Filters,
+            vec![meshsight("allowlist", &allowlist)],
+        ),
+        row("mirror", Group::Filters, vec![meshsight("mirror", &mirror)]),
+        row(
+            "audit (http sink)",
+            Group::Filters,
+            vec![meshsight("audit", &audit)],
+        ),
+        row(
+            "allowlist + mirror + audit",
+            Group::Filters,
+            vec![
+                meshsight("allowlist", &allowlist),
+                meshsight("mirror", &mirror),
+                meshsight("audit", &audit),
+            ],
+        ),
+    ];
+    for rules in RULE_COUNTS {
+        let policy: Value = serde_json::from_str(&synthetic::synthetic_policy_json(rules))
+            .map_err(|err| BenchError::Policy(format!("synthetic policy: {err}")))?;
+        let (method, path) = synthetic_request(rules);
+        list.push(Scenario {
+            method,
+            path,
+            ..row(
+                &format!("allowlist, {rules} rules"),
+                Group::RuleScale,
+                vec![meshsight("allowlist", &policy)],
+            )
+        });
+    }
+    let (method, path) = synthetic_request(RBAC_RULES);
+    list.push(Scenario {
+        method,
+        path,
+        ..row(
+            &format!("Envoy RBAC, {RBAC_RULES} rules"),
+            Group::RuleScale,
+            vec![Filter::Rbac(synthetic::synthetic_rbac_config(RBAC_RULES))],
+        )
+    });
+    let everything = mirror_everything(&mirror, options.rate);
+    for (name, sensor) in [
+        ("mirror every request, sensor healthy", SensorState::Healthy),
+        ("mirror every request, sensor down", SensorState::Down),
+        ("mirror every request, sensor hanging", SensorState::Hanging),
+    ] {
+        list.push(Scenario {
+            sensor,
+            measure_max: false,
+            ..row(
+                name,
+                Group::MirrorSensor,
+                vec![meshsight("mirror", &everything)],
+            )
+        });
+    }
+    for (name, collector) in [
+        ("audit, collector healthy", CollectorState::Healthy),
+        (
+            "audit, collector slow (500 ms)",
+            CollectorState::Slow(SLOW_COLLECTOR_MS),
+        ),
+    ] {
+        list.push(Scenario {
+            collector,
+            measure_max: false,
+            ..row(
+                name,
+                Group::AuditCollector,
+                vec![meshsight("audit", &audit)],
+            )
+        });
+    }
+    // Again at the end: how far the machine drifted during the run.
+    list.push(row("baseline (again, at the end)", Group::Filters, vec![]));
+    if !options.only.is_empty() {
+        list.retain(|s| {
+            options
+                .only
+                .iter()
+                .any(|word| s.name.contains(word.as_str()))
+        });
+    }
+    Ok(list)
+}
+
+fn command_line(binary: &Path, arg: &str) -> String {
+    let version = Command::new(binary)
+        .arg(arg)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let version = version.lines().last().unwrap_or("").trim().to_string();
+    format!("{} ({})", binary.display(), version)
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn utc_now() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn run(options: &Options) -> Result<BenchRun, BenchError> {
+    let list = scenarios(options)?;
+    if options.list {
+        for s in &list {
+            println!("{} ({:?}): {} {}", s.name, s.group, s.method, s.path);
+        }
+        return Ok(BenchRun {
+            started: utc_now(),
+            envoy: String::new(),
+            load_generator: String::new(),
+            cpus: 0,
+            loadavg_before: String::new(),
+            loadavg_after: String::new(),
+            settings: settings(options),
+            results: Vec::new(),
+        });
+    }
+    let settings = settings(options);
+    let mut run = BenchRun {
+        started: utc_now(),
+        envoy: command_line(&rig::envoy_binary(), "--version"),
+        load_generator: command_line(&settings.oha, "--version"),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        loadavg_before: loadavg(),
+        loadavg_after: String::new(),
+        settings: settings.clone(),
+        results: Vec::new(),
+    };
+    let started = Instant::now();
+    for (index, s) in list.iter().enumerate() {
+        eprintln!(
+            "[bench {:>3}s] {}/{}: {}",
+            started.elapsed().as_secs(),
+            index + 1,
+            list.len(),
+            s.name
+        );
+        let result = scenario::run(s, &settings);
+        if let Some(err) = &result.error {
+            eprintln!("[bench] {} failed: {err}", s.name);
+        }
+        run.results.push(result);
+    }
+    run.loadavg_after = loadavg();
+    eprintln!("[bench {:>3}s] done", started.elapsed().as_secs());
+    Ok(run)
+}
+
+fn settings(options: &Options) -> Settings {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    Settings {
+        duration: options.duration,
+        warmup: options.warmup,
+        connections: options.connections,
+        rate: options.rate,
+        oha: loadgen::oha_binary(&rig::workspace_root()),
+        cpus: (cpus >= 2).then_some((0, 1)),
+    }
+}
+
+fn write_outputs(out: &Path, run: &BenchRun, markdown: &str) -> Result<(), BenchError> {
+    let io = |context: String| move |source| BenchError::Io { context, source };
+    fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
+    let md = out.join("latest.md");
+    fs::write(&md, markdown).map_err(io(format!("writing {}", md.display())))?;
+    let json_path = out.join("latest.json");
+    let json = serde_json::to_string_pretty(run)
+        .map_err(|err| BenchError::Policy(format!("serializing results: {err}")))?;
+    fs::write(&json_path, json).map_err(io(format!("writing {}", json_path.display())))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let run = match run(&options) {
+        Ok(run) => run,
+        Err(err) => {
+            eprintln!("meshsight-bench: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if options.list {
+        return ExitCode::SUCCESS;
+    }
+    let markdown = run.to_markdown();
+    print!("{markdown}");
+    if let Err(err) = write_outputs(&options.out, &run, &markdown) {
+        eprintln!("meshsight-bench: {err}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "meshsight-bench: wrote {} and {}",
+        options.out.join("latest.md").display(),
+        options.out.join("latest.json").display()
+    );
+    let failed: Vec<&str> = run
+        .results
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "meshsight-bench: {} scenario(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
+        ExitCode::FAILURE
+    }
+}
