@@ -1,0 +1,122 @@
+//! From the request as the filter reads it (`:method`, `:path`, `:authority`, `:scheme`, peer
+//! facts) to the complete decision: normalize, match, and apply the mode, the malformed policy
+//! and the path rewrite. The filter only moves these values to and from the host.
+
+use super::{parse_source_address, AllowList, DenyResponse, RequestFacts};
+use crate::decision::{AllowlistDecision, AllowlistOutcome, Mode};
+use crate::normalize::{normalize_host, normalize_path};
+
+/// The request as the filter reads it from the host; nothing normalized yet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TargetRequest<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path` as received (origin-form request target).
+    pub path: &'a str,
+    /// `:authority` as received; empty when the request had none.
+    pub authority: &'a str,
+    /// `:scheme` (`http`/`https`), used to drop a default port.
+    pub scheme: &'a str,
+    /// Envoy's `source.address` (`ip:port`), when the policy needs it.
+    pub source_address: Option<&'a str>,
+    /// The mTLS peer's URI SAN (SPIFFE ID), when the policy needs it and there is one.
+    pub peer_principal: Option<&'a str>,
+}
+
+/// Everything the filter must do with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement<'p> {
+    /// The decision to write to filter state.
+    pub decision: AllowlistDecision,
+    /// Index of the rule that matched (for its hit counter).
+    pub rule: Option<usize>,
+    /// The request target was malformed (for the malformed counter), whatever was done about it.
+    pub malformed: bool,
+    /// Answer the request locally with this response instead of forwarding it.
+    pub response: Option<&'p DenyResponse>,
+    /// Replace `:path` with this (normalized path plus the original query) before forwarding.
+    pub rewritten_path: Option<String>,
+}
+
+/// Stable reason recorded when no rule matched.
+pub const NO_RULE_MATCHED: &str = "no_rule_matched";
+
+impl AllowList {
+    /// Judges one request: normalizes its target, finds the first matching rule and applies the
+    /// mode (enforce/monitor), the malformed policy and the path rewrite.
+    pub fn judge(&self, request: &TargetRequest<'_>) -> Judgement<'_> {
+        let target = normalize_path(request.path);
+        let host = if request.authority.is_empty() {
+            Ok(None)
+        } else {
+            normalize_host(request.authority, request.scheme).map(Some)
+        };
+        let (target, host) = match (target, host) {
+            (Ok(t), Ok(h)) => (t, h),
+            (Err(m), _) | (_, Err(m)) => return self.malformed(m.reason()),
+        };
+        let facts = RequestFacts {
+            method: request.method,
+            host: host.as_ref().map_or("", |h| h.name.as_str()),
+            path: &target.path,
+            query: target.query.as_deref(),
+            source_address: request.source_address.and_then(parse_source_address),
+            peer_principal: request.peer_principal.filter(|p| !p.is_empty()),
+        };
+        let rule = self.matching_rule(&facts);
+        let rewritten_path = if self.rewrite_path {
+            let mut path = target.path;
+            if let Some(q) = &target.query {
+                path.push('?');
+                path.push_str(q);
+            }
+            (path != request.path).then_some(path)
+        } else {
+            None
+        };
+        let (outcome, reason, response) = match (rule, self.mode) {
+            (Some(_), _) => (AllowlistOutcome::Allowed, None, None),
+            (None, Mode::Enforce) => (
+                AllowlistOutcome::Denied,
+                Some(NO_RULE_MATCHED),
+                Some(&self.deny_response),
+            ),
+            (None, Mode::Monitor) => (AllowlistOutcome::WouldDeny, Some(NO_RULE_MATCHED), None),
+        };
+        Judgement {
+            decision: AllowlistDecision {
+                outcome,
+                rule: rule.and_then(|i| self.rule_name(i)).map(str::to_string),
+                reason: reason.map(str::to_string),
+            },
+            rule,
+            malformed: false,
+            rewritten_path: if response.is_none() {
+                rewritten_path
+            } else {
+                None
+            },
+            response,
+        }
+    }
+
+    fn malformed(&self, reason: &'static str) -> Judgement<'_> {
+        // Malformed targets are never matched against rules: there is no single path to judge.
+        let (outcome, response) = match (self.mode, self.reject_malformed) {
+            (Mode::Monitor, _) => (AllowlistOutcome::WouldDeny, None),
+            (Mode::Enforce, true) => (AllowlistOutcome::Malformed, Some(&self.malformed_response)),
+            (Mode::Enforce, false) => (AllowlistOutcome::Denied, Some(&self.deny_response)),
+        };
+        Judgement {
+            decision: AllowlistDecision {
+                outcome,
+                rule: None,
+                reason: Some(reason.to_string()),
+            },
+            rule: None,
+            malformed: true,
+            response,
+            rewritten_path: None,
+        }
+    }
+}

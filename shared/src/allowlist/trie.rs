@@ -1,0 +1,112 @@
+//! A segment trie over normalized paths. Exact segments are looked up in a hash map, `*` and
+//! `{name}` share one child, and `**` hangs its rules on the node where it starts. A lookup
+//! visits at most the nodes that the path's segments reach (at most two children per level), so
+//! its cost depends on the path and the patterns' shape, never on how many rules there are.
+
+use std::collections::HashMap;
+
+use super::pattern::{PathPattern, SegmentPattern};
+
+/// Index of a rule in the policy (policy order).
+pub(crate) type RuleIndex = u32;
+
+#[derive(Debug, Default)]
+pub(crate) struct PathTrie {
+    root: Node,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    exact: HashMap<Box<str>, Node>,
+    one: Option<Box<Node>>,
+    /// Rules whose pattern ends exactly here (ascending).
+    ends: Vec<RuleIndex>,
+    /// Rules whose pattern is `**` from here (ascending).
+    rest: Vec<RuleIndex>,
+}
+
+fn push_unique(list: &mut Vec<RuleIndex>, rule: RuleIndex) {
+    // Rules are inserted in policy order, so a duplicate can only be the last entry.
+    if list.last() != Some(&rule) {
+        list.push(rule);
+    }
+}
+
+impl PathTrie {
+    /// Adds `rule` under `pattern`. Rules must be inserted in ascending order.
+    pub(crate) fn insert(&mut self, pattern: &PathPattern, rule: RuleIndex) {
+        let mut node = &mut self.root;
+        for seg in &pattern.segments {
+            node = match seg {
+                SegmentPattern::Exact(s) => node.exact.entry(s.as_str().into()).or_default(),
+                SegmentPattern::One => node.one.get_or_insert_with(Default::default),
+            };
+        }
+        if pattern.rest {
+            push_unique(&mut node.rest, rule);
+        } else {
+            push_unique(&mut node.ends, rule);
+        }
+    }
+
+    /// Adds `rule` for every path (a rule without `paths`).
+    pub(crate) fn insert_any(&mut self, rule: RuleIndex) {
+        push_unique(&mut self.root.rest, rule);
+    }
+
+    /// Offers every rule whose pattern matches `path` (normalized, starting with `/`) to
+    /// `accept`, lowest index first within each node, skipping rules not below `*best`; the
+    /// accepted rule with the lowest index ends up in `*best`.
+    pub(crate) fn find(
+        &self,
+        path: &str,
+        best: &mut Option<RuleIndex>,
+        accept: &mut impl FnMut(RuleIndex) -> bool,
+    ) {
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        self.root.find(Some(rest), best, accept);
+    }
+}
+
+fn offer(
+    rules: &[RuleIndex],
+    best: &mut Option<RuleIndex>,
+    accept: &mut impl FnMut(RuleIndex) -> bool,
+) {
+    for &rule in rules {
+        if best.is_some_and(|b| rule >= b) {
+            return;
+        }
+        if accept(rule) {
+            *best = Some(rule);
+            return;
+        }
+    }
+}
+
+impl Node {
+    fn find(
+        &self,
+        rest: Option<&str>,
+        best: &mut Option<RuleIndex>,
+        accept: &mut impl FnMut(RuleIndex) -> bool,
+    ) {
+        offer(&self.rest, best, accept);
+        let Some(rest) = rest else {
+            offer(&self.ends, best, accept);
+            return;
+        };
+        let (segment, next) = match rest.find('/') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        if let Some(child) = self.exact.get(segment) {
+            child.find(next, best, accept);
+        }
+        if !segment.is_empty() {
+            if let Some(child) = &self.one {
+                child.find(next, best, accept);
+            }
+        }
+    }
+}
