@@ -1,28 +1,24 @@
 # Istio manifests (envoy-config/istio/): schema validation with typo detection, and the build
 # contexts of the OCI images that the WasmPlugins reference.
 
-ISTIO_PYTHON ?= .venv/tools/bin/python
-ISTIO_IMAGE_DIR ?= target/istio-images
-ISTIO_WASM_DIR ?= $(or $(CARGO_TARGET_DIR),target)/wasm32-wasip1/release
+ISTIO_IMAGE_DIR ?= $(TARGET_DIR)/istio-images
 
 .PHONY: istio-validate istio-image-context
 
-# Validates every YAML document in envoy-config/istio/ against Istio's CRD schemas, refusing
-# unknown fields, then proves with mutated copies that a typo is refused (--self-test).
-istio-validate:
-	@test -x $(ISTIO_PYTHON) || { echo "$(ISTIO_PYTHON) missing: run 'make tools-venv' (or make test)"; exit 1; }
-	$(ISTIO_PYTHON) scripts/validate_istio.py --self-test
+# Validates every YAML document in envoy-config/istio/ against Istio's CRD schemas
+# (cloudcoil-models-istio), refusing unknown fields, then proves with mutated copies that a
+# typo, a bad enum value, a wrong order or failure strategy is refused (--self-test).
+istio-validate: pytools
+	$(VENV)/tools/bin/python scripts/validate_istio.py --self-test
 
-# Writes target/istio-images/<filter>/{Dockerfile,plugin.wasm} from the release .wasm files
-# (build them first) and prints each module's sha256. See envoy-config/istio/README.md.
-istio-image-context:
-	@for f in allowlist mirror audit; do \
-	  wasm=$(ISTIO_WASM_DIR)/meshsight_$$f.wasm; \
-	  test -f $$wasm || { echo "$$wasm missing: build the filters first"; exit 1; }; \
+# Writes $(ISTIO_IMAGE_DIR)/<filter>/{Dockerfile,plugin.wasm} from the release .wasm files and
+# prints each module's sha256; build and push as envoy-config/istio/README.md shows.
+istio-image-context: wasm
+	@for f in $(FILTERS); do \
 	  mkdir -p $(ISTIO_IMAGE_DIR)/$$f; \
-	  cp $$wasm $(ISTIO_IMAGE_DIR)/$$f/plugin.wasm; \
+	  cp $(WASM_DIR)/meshsight_$$f.wasm $(ISTIO_IMAGE_DIR)/$$f/plugin.wasm; \
 	  printf 'FROM scratch\nCOPY plugin.wasm ./\n' > $(ISTIO_IMAGE_DIR)/$$f/Dockerfile; \
-	  echo "$(ISTIO_IMAGE_DIR)/$$f: sha256 $$(sha256sum $$wasm | cut -d' ' -f1)"; \
+	  echo "$(ISTIO_IMAGE_DIR)/$$f: sha256 $$(sha256sum $(WASM_DIR)/meshsight_$$f.wasm | cut -d' ' -f1)"; \
 	done
 
 TEST_EXTRA += istio-validate
