@@ -88,11 +88,9 @@ def unknown_fields(model: Any, raw: Any, path: str) -> Iterator[str]:
         if not isinstance(raw, dict):
             return
         fields = type(model).model_fields
-        known: dict[str, str] = {}
-        for name, info in fields.items():
-            known[name] = name
-            if info.alias:
-                known[info.alias] = name
+        # The CRD knows a field only by its wire name (the alias, camelCase); the models also
+        # accept the Python name (`fail_strategy`), which the API server would reject.
+        known = {(info.alias or name): name for name, info in fields.items()}
         for key, value in raw.items():
             where = f"{path}.{key}" if path else str(key)
             if key not in known:
@@ -242,6 +240,7 @@ MUTATIONS = [
     ("mirror-wasmplugin.yaml", "  priority: 200", "  priority: 400", "must run after"),
     ("audit-wasmplugin.yaml", "failStrategy: FAIL_OPEN", "failStrategy: FAIL_CLOSE", "FAIL_OPEN"),
     ("allowlist-wasmplugin.yaml", "  name: meshsight-allowlist\n", "  nmae: meshsight-allowlist\n", "nmae"),
+    ("audit-wasmplugin.yaml", "imagePullPolicy: IfNotPresent", "image_pull_policy: IfNotPresent", "image_pull_policy"),
 ]
 
 
