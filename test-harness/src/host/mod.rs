@@ -33,6 +33,7 @@ mod types;
 
 use std::marker::PhantomData;
 use std::rc::Rc;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 pub use proxy_wasm::types::{Action, LogLevel, MetricType, Status};
@@ -148,7 +149,7 @@ impl HostBuilder {
             root_created: false,
             _one_thread: PhantomData,
         };
-        (self.register)();
+        register_serialized(self.register);
         // SAFETY: the SDK's dispatcher entry point; root context ids are created once per Host.
         host.call(root, || unsafe { sdk::proxy_on_context_create(root, 0) });
         host.root_created = true;
@@ -166,6 +167,15 @@ impl HostBuilder {
         }
         Ok(host)
     }
+}
+
+/// Runs a filter's `register()` with no other thread doing the same: the SDK's
+/// `set_log_level` installs the global logger behind a non-atomic check-then-set and panics
+/// ("SetLoggerError") when two threads race through it, as parallel tests would.
+fn register_serialized(register: fn()) {
+    static REGISTERING: Mutex<()> = Mutex::new(());
+    let _guard = REGISTERING.lock().unwrap_or_else(PoisonError::into_inner);
+    register();
 }
 
 /// A running VM with one plugin (root context) and its HTTP streams; see the module docs.
