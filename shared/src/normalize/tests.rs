@@ -354,7 +354,8 @@ fn reasons_are_stable_snake_case_and_distinct() {
     for m in Malformed::ALL {
         let r = m.reason();
         assert!(
-            r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
             "{r}"
         );
         assert!(seen.insert(r), "duplicate reason {r}");
