@@ -160,14 +160,7 @@ fn stream_callbacks_deliver_metadata_messages_and_close() {
         a.borrow_mut().push(format!("init {n} {v:?}"));
     }));
     script.grpc_message = Some(Box::new(move |ctx, _, size, _, _| {
-        let any: &mut dyn Context = ctx;
-        let m = proxy_wasm::hostcalls::get_buffer(
-            proxy_wasm::types::BufferType::GrpcReceiveBuffer,
-            0,
-            size,
-        )
-        .unwrap();
-        let _ = any;
+        let m = ctx.get_grpc_stream_message(0, size);
         b.borrow_mut().push(format!(
             "msg {}",
             String::from_utf8_lossy(&m.unwrap_or_default())
@@ -230,12 +223,15 @@ fn proxy_grpc_cancel_marks_the_call_cancelled() {
 #[test]
 fn proxy_grpc_close_marks_the_stream_closed() {
     let tokens = slot();
+    let unknown = slot::<Vec<Result<(), proxy_wasm::types::Status>>>();
+    let unknown_in = unknown.clone();
     let mut script = streaming(tokens.clone());
-    script.log = Some(Box::new(|ctx| {
+    script.log = Some(Box::new(move |ctx| {
         let token = proxy_wasm::hostcalls::open_grpc_stream("s", "S", "M", vec![]).unwrap();
         ctx.close_grpc_stream(token);
-        let unknown = proxy_wasm::hostcalls::close_grpc_stream(4_000_000_000);
-        assert_eq!(unknown, Err(proxy_wasm::types::Status::NotFound));
+        unknown_in
+            .borrow_mut()
+            .push(proxy_wasm::hostcalls::close_grpc_stream(4_000_000_000));
     }));
     let mut host = start(script);
     let id = host.new_http_stream();
@@ -245,4 +241,8 @@ fn proxy_grpc_close_marks_the_stream_closed() {
     assert_eq!(calls.len(), 2);
     assert!(!calls[0].closed);
     assert!(calls[1].closed);
+    assert_eq!(
+        *unknown.borrow(),
+        vec![Err(proxy_wasm::types::Status::NotFound)]
+    );
 }

@@ -153,3 +153,62 @@ fn driving_a_done_stream_panics() {
     host.done(id);
     host.request_headers(id, &[], true);
 }
+
+#[test]
+fn end_stream_runs_done_log_delete_in_envoys_order() {
+    let events = slot::<Vec<String>>();
+    let (a, b) = (events.clone(), events.clone());
+    let mut host = start(Script {
+        log: Some(Box::new(move |ctx| {
+            // Access-log time: headers are still readable.
+            let path = ctx.get_http_request_header(":path").unwrap_or_default();
+            a.borrow_mut().push(format!("log {path}"));
+        })),
+        http_done: Some(Box::new(move |_| b.borrow_mut().push("done".to_string()))),
+        ..Script::default()
+    });
+    let id = host.new_http_stream();
+    host.request_headers(id, &[(":path", "/x")], true);
+    host.end_stream(id);
+    assert_eq!(*events.borrow(), vec!["done", "log /x"]);
+    assert!(!host.stream_closed(id));
+}
+
+#[test]
+fn encode_local_response_runs_the_response_path_with_the_local_reply() {
+    let seen = slot::<Vec<String>>();
+    let (a, b) = (seen.clone(), seen.clone());
+    let mut host = start(Script {
+        request_headers: Some(Box::new(|ctx, _, _| {
+            ctx.send_http_response(403, vec![("x-why", "policy")], Some(b"denied"));
+            Action::Pause
+        })),
+        response_headers: Some(Box::new(move |ctx, _, eos| {
+            let headers = ctx.get_http_response_headers();
+            a.borrow_mut()
+                .push(format!("headers eos={eos} {headers:?}"));
+            Action::Continue
+        })),
+        response_body: Some(Box::new(move |ctx, size, eos| {
+            let body = ctx.get_http_response_body(0, size).unwrap_or_default();
+            b.borrow_mut()
+                .push(format!("body eos={eos} {}", String::from_utf8_lossy(&body)));
+            Action::Continue
+        })),
+        ..Script::default()
+    });
+    let quiet = host.new_http_stream();
+    assert_eq!(host.encode_local_response(quiet), None);
+    assert!(!host.stream_answered(quiet));
+    let id = host.new_http_stream();
+    host.request_headers(id, &[], true);
+    assert!(host.stream_answered(id));
+    assert_eq!(host.encode_local_response(id), Some(Action::Continue));
+    assert_eq!(
+        *seen.borrow(),
+        vec![
+            "headers eos=false [(\":status\", \"403\"), (\"x-why\", \"policy\"), (\"content-length\", \"6\"), (\"content-type\", \"text/plain\")]".to_string(),
+            "body eos=true denied".to_string(),
+        ]
+    );
+}

@@ -7,6 +7,7 @@
 //! Envoy does (the SDK then reports `None`). Status codes follow Envoy's choices where the SDK
 //! distinguishes them (`NotFound` for a missing property, `CasMismatch`, `Empty` queue, ...).
 //! None of these functions may panic: a panic cannot unwind through `extern "C"`.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 use std::ptr::null_mut;
 use std::rc::Rc;
@@ -869,8 +870,11 @@ fn current_context(s: &HostState) -> u32 {
 }
 
 /// Records a gRPC call or stream.
+///
+/// # Safety
+/// `return_token` must be null or valid for a write.
 #[allow(clippy::too_many_arguments)]
-fn open_grpc(
+unsafe fn open_grpc(
     kind: GrpcKind,
     upstream: Option<&str>,
     service: Option<&str>,
@@ -905,7 +909,7 @@ fn open_grpc(
                 context_id,
             },
         );
-        // SAFETY: callers pass the SDK's valid out-pointer.
+        // SAFETY: per this function's contract.
         unsafe { put(return_token, token) };
         Status::Ok
     })

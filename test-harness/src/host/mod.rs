@@ -24,6 +24,23 @@
 //! ```
 //!
 //! Set `MESHSIGHT_HARNESS_LOG=1` to echo the plugin's log to stderr.
+//!
+//! Where the harness stands in for Envoy, and where it does not:
+//! - Header names are lower-cased; `get_header_map_value` returns the first value.
+//! - Bodies are buffered as Envoy buffers them: the plugin sees the chunks accumulated while it
+//!   returned `Pause`, and `set_buffer_bytes` may only replace from the start or append.
+//! - Properties resolve stream value, then request attributes derived from the headers
+//!   (`request.path`, `request.url_path`, `request.query`, `request.method`, `request.host`,
+//!   `request.scheme`, `request.id`, `request.useragent`, `request.referer`, `response.code`
+//!   as an 8-byte little-endian integer), then VM-wide values; `set_property` inside an http
+//!   callback writes the stream's filter state. Other Envoy attributes must be set by the test.
+//! - A local response is recorded, not sent through the response path unless the test calls
+//!   [`Host::encode_local_response`].
+//! - `proxy_http_call` refuses headers without `:method`, `:path` and `:authority`; it knows no
+//!   clusters (simulate an unknown one with [`Host::set_http_call_error`]).
+//! - A panic inside a plugin callback cannot unwind through the SDK's `extern "C"` entry
+//!   points: the test binary aborts, after the SDK's panic hook has logged the message
+//!   (echoed to stderr as `[Critical] ...`), much as Envoy's VM would fail.
 
 mod abi;
 mod codec;
@@ -389,7 +406,8 @@ impl Host {
         self.call(id, || unsafe { sdk::proxy_on_log(id) });
     }
 
-    /// Ends the stream: `proxy_on_done`, then `proxy_on_delete`. Its unanswered HTTP calls are
+    /// Ends the stream: `proxy_on_done`, then `proxy_on_delete` (call [`Host::log`] first, or
+    /// use [`Host::end_stream`] for Envoy's exact order). Its unanswered HTTP calls are
     /// cancelled, as Envoy does; what it recorded stays readable.
     pub fn done(&mut self, id: u32) {
         self.live_stream(id, |_| ());
@@ -398,6 +416,23 @@ impl Host {
             sdk::proxy_on_done(id);
             sdk::proxy_on_delete(id);
         });
+        self.forget_stream(id);
+    }
+
+    /// Ends the stream in Envoy's own order: `proxy_on_done`, then `proxy_on_log` (access-log
+    /// time comes after the filter chain is destroyed), then `proxy_on_delete`.
+    pub fn end_stream(&mut self, id: u32) {
+        self.live_stream(id, |_| ());
+        // SAFETY: a live http context; it is deleted last and marked so.
+        self.call(id, || unsafe {
+            sdk::proxy_on_done(id);
+            sdk::proxy_on_log(id);
+            sdk::proxy_on_delete(id);
+        });
+        self.forget_stream(id);
+    }
+
+    fn forget_stream(&self, id: u32) {
         state::with(|s| {
             if let Some(st) = s.streams.get_mut(&id) {
                 st.deleted = true;
@@ -406,8 +441,41 @@ impl Host {
         });
     }
 
+    /// Sends the filter's local response through its own response path, as Envoy's
+    /// `sendLocalReply` does (every encoder filter sees it): `proxy_on_response_headers` with
+    /// `:status`, the filter's headers and, when there is a body, `content-length` and
+    /// `content-type: text/plain`; then `proxy_on_response_body` with the body. Returns the
+    /// action of the headers callback, or `None` when the filter sent no local response.
+    pub fn encode_local_response(&mut self, id: u32) -> Option<Action> {
+        let response = self.local_response(id)?;
+        let status = response.status.to_string();
+        let length = response.body.len().to_string();
+        let mut headers: Vec<(&str, &str)> = vec![(":status", &status)];
+        headers.extend(
+            response
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        if !response.body.is_empty() {
+            headers.push(("content-length", &length));
+            headers.push(("content-type", "text/plain"));
+        }
+        let no_body = response.body.is_empty();
+        let action = self.response_headers(id, &headers, no_body);
+        if !no_body {
+            self.response_body(id, &response.body, true);
+        }
+        Some(action)
+    }
+
     // -----------------------------------------------------------------------------------------
     // Reading a stream back.
+
+    /// The filter answered the stream itself (sent a local response).
+    pub fn stream_answered(&self, id: u32) -> bool {
+        self.stream(id, |st| st.local_response.is_some())
+    }
 
     /// The local response the filter sent on this stream, if any.
     pub fn local_response(&self, id: u32) -> Option<LocalResponse> {
