@@ -227,6 +227,11 @@ impl MirrorPolicy {
         set.into_iter().collect()
     }
 
+    /// Names of the enabled signatures (built-in categories, then custom), in report order.
+    pub fn signature_names(&self) -> &[String] {
+        self.signatures.names()
+    }
+
     /// An empty hit set for this policy's signatures.
     pub fn new_hits(&self) -> SignatureHits {
         self.signatures.new_hits()
