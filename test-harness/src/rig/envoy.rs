@@ -114,6 +114,7 @@ pub struct EnvoyBuilder {
     component_log_level: Option<String>,
     ready_timeout: Duration,
     extra_args: Vec<String>,
+    die_with_parent: bool,
 }
 
 impl EnvoyBuilder {
@@ -179,6 +180,15 @@ impl EnvoyBuilder {
     /// How long to wait for admin `/ready` (default [`DEFAULT_READY_TIMEOUT`]).
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
+        self
+    }
+
+    /// Has the kernel SIGKILL Envoy when the thread that started it exits (Linux
+    /// `PR_SET_PDEATHSIG`), so a killed program leaves no Envoy behind. Only for a thread that
+    /// lives as long as Envoy (a program's main thread), never for test threads that hand an
+    /// Envoy on.
+    pub fn die_with_parent(mut self) -> Self {
+        self.die_with_parent = true;
         self
     }
 
@@ -313,6 +323,9 @@ impl EnvoyBuilder {
             .stdout(Stdio::from(log_file))
             .stderr(Stdio::from(log_file_err));
         command.process_group(0);
+        if self.die_with_parent {
+            set_parent_death_signal(&mut command);
+        }
         let child = command.spawn().map_err(|source| RigError::Io {
             context: format!("running {}", binary.display()),
             source,
@@ -330,6 +343,19 @@ impl EnvoyBuilder {
         envoy.pid = envoy.child.as_ref().map(Child::id).unwrap_or(0);
         envoy.wait_ready(self.ready_timeout)?;
         Ok(envoy)
+    }
+}
+
+/// Makes the kernel SIGKILL the child when the spawning thread exits.
+#[allow(unsafe_code)]
+fn set_parent_death_signal(command: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe and touches no memory shared with the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        });
     }
 }
 
@@ -409,6 +435,7 @@ impl Envoy {
             component_log_level: Some("wasm:debug".to_string()),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             extra_args: Vec::new(),
+            die_with_parent: false,
         }
     }
 

@@ -124,13 +124,10 @@ struct Server {
 }
 
 impl Server {
-    #[allow(clippy::panic)]
-    fn start(handler: Arc<dyn Handler>) -> Self {
-        let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, 0)) {
-            Ok(listener) => listener,
-            Err(err) => panic!("cannot bind a helper server on 127.0.0.1: {err}"),
-        };
-        let port = listener.local_addr().map(|addr| addr.port()).unwrap_or(0);
+    /// Binds `127.0.0.1:port` (0: a free port).
+    fn bind(port: u16, handler: Arc<dyn Handler>) -> io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+        let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             requests: Mutex::new(Vec::new()),
             accepted: Mutex::new(Vec::new()),
@@ -146,10 +143,19 @@ impl Server {
                 .spawn(move || accept_loop(listener, shared, handler))
                 .ok()
         };
-        Self {
+        Ok(Self {
             port,
             shared,
             acceptor,
+        })
+    }
+
+    /// Binds a free port; binding port 0 on loopback failing is a broken machine.
+    #[allow(clippy::panic)]
+    fn start(handler: Arc<dyn Handler>) -> Self {
+        match Self::bind(0, handler) {
+            Ok(server) => server,
+            Err(err) => panic!("cannot bind a helper server on 127.0.0.1: {err}"),
         }
     }
 
@@ -315,6 +321,15 @@ pub struct EchoUpstream {
 }
 
 impl EchoUpstream {
+    /// Starts on `127.0.0.1:port` (0: a free port), e.g. the demo's fixed ports.
+    pub fn start_on(port: u16) -> io::Result<Self> {
+        let handler = Arc::new(EchoHandler {
+            status: AtomicU16::new(200),
+        });
+        let server = Server::bind(port, handler.clone())?;
+        Ok(Self { server, handler })
+    }
+
     /// Starts on a free `127.0.0.1` port.
     pub fn start() -> Self {
         let handler = Arc::new(EchoHandler {
@@ -385,6 +400,15 @@ pub struct Sensor {
 }
 
 impl Sensor {
+    /// Starts on `127.0.0.1:port` (0: a free port), e.g. the demo's fixed ports.
+    pub fn start_on(port: u16) -> io::Result<Self> {
+        let handler = Arc::new(SensorHandler {
+            hang: AtomicBool::new(false),
+        });
+        let server = Server::bind(port, handler.clone())?;
+        Ok(Self { server, handler })
+    }
+
     /// Starts on a free `127.0.0.1` port.
     pub fn start() -> Self {
         let handler = Arc::new(SensorHandler {
@@ -485,6 +509,15 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// Starts on `127.0.0.1:port` (0: a free port), e.g. the demo's fixed ports.
+    pub fn start_on(port: u16) -> io::Result<Self> {
+        let handler = Arc::new(CollectorHandler {
+            behavior: Mutex::new(CollectorBehavior::Ok),
+        });
+        let server = Server::bind(port, handler.clone())?;
+        Ok(Self { server, handler })
+    }
+
     /// Starts on a free `127.0.0.1` port, accepting (`CollectorBehavior::Ok`).
     pub fn start() -> Self {
         let handler = Arc::new(CollectorHandler {
