@@ -30,10 +30,18 @@ fn headers(method: &str, path: &str) -> Vec<(String, String)> {
 }
 
 fn main() {
-    let policies = [
-        AuditPolicy::from_json(b"{}"),
-        AuditPolicy::from_json(br#"{"record_headers":["content-type","referer","x-custom"]}"#),
-    ];
+    let policies: Vec<AuditPolicy> = [
+        &b"{}"[..],
+        &br#"{"record_headers":["content-type","referer","x-custom"]}"#[..],
+    ]
+    .iter()
+    .map(|json| {
+        AuditPolicy::from_json(json).unwrap_or_else(|e| {
+            eprintln!("bad sample policy: {e}");
+            std::process::exit(1)
+        })
+    })
+    .collect();
     let outcomes = [
         None,
         Some(AllowlistOutcome::Allowed),
@@ -52,7 +60,7 @@ fn main() {
     ];
     let statuses = [Some(200), Some(403), Some(404), Some(503), None];
     let mut n = 0u64;
-    for policy in policies.iter().flatten() {
+    for policy in &policies {
         for (mi, method) in methods.iter().enumerate() {
             for (oi, outcome) in outcomes.iter().enumerate() {
                 let status = statuses[(mi + oi) % statuses.len()];
@@ -113,10 +121,6 @@ fn main() {
                 n += 1;
             }
         }
-    }
-    for p in policies.iter().filter_map(|p| p.as_ref().err()) {
-        eprintln!("bad sample policy: {p}");
-        std::process::exit(1);
     }
     eprintln!("{n} OCSF sample records");
 }
