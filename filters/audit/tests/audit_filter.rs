@@ -2,6 +2,8 @@
 //! redaction, sampling, batching, retries, the buffer bound and the counting invariant as seen
 //! through the host's metrics, and refusal of bad policies.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use meshsight_test_harness::host::{Host, HttpCallResponse, Status};
