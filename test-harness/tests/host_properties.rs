@@ -217,3 +217,30 @@ fn plugin_name_and_vm_id_are_properties() {
         Some(b"meshsight".to_vec())
     );
 }
+
+#[test]
+fn proxy_get_property_response_code_of_a_local_response() {
+    let seen = slot::<Vec<Option<Vec<u8>>>>();
+    let seen_in = seen.clone();
+    let mut host = start(Script {
+        request_headers: Some(Box::new(|_, _, _| {
+            proxy_wasm::hostcalls::send_http_response(403, vec![], None).unwrap();
+            Action::Pause
+        })),
+        log: Some(Box::new(move |ctx| {
+            seen_in
+                .borrow_mut()
+                .push(ctx.get_property(vec!["response", "code"]));
+        })),
+        ..Script::default()
+    });
+    let denied = host.new_http_stream();
+    host.request_headers(denied, &[], true);
+    host.log(denied);
+    let untouched = host.new_http_stream();
+    host.log(untouched);
+    assert_eq!(
+        *seen.borrow(),
+        vec![Some(403i64.to_le_bytes().to_vec()), None]
+    );
+}

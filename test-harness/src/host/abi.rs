@@ -473,7 +473,12 @@ fn derived_property(stream: &super::state::StreamState, key: &[u8]) -> Option<Ve
         b"request\0referer" => first_header(req, "referer"),
         b"response\0code" => first_header(&stream.response_headers, ":status")
             .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<i64>().ok())
+            .or_else(|| stream.local_response.as_ref().map(|r| i64::from(r.status)))
             .map(|code| code.to_le_bytes().to_vec()),
+        b"response\0code_details" => stream
+            .local_response
+            .as_ref()
+            .map(|r| r.details.clone().into_bytes()),
         _ => None,
     }
 }

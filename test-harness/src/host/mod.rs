@@ -32,7 +32,8 @@
 //! - Properties resolve stream value, then request attributes derived from the headers
 //!   (`request.path`, `request.url_path`, `request.query`, `request.method`, `request.host`,
 //!   `request.scheme`, `request.id`, `request.useragent`, `request.referer`, `response.code`
-//!   as an 8-byte little-endian integer), then VM-wide values; `set_property` inside an http
+//!   as an 8-byte little-endian integer, from the response headers or else the local
+//!   response, and `response.code_details` of a local response), then VM-wide values; `set_property` inside an http
 //!   callback writes the stream's filter state. Other Envoy attributes must be set by the test.
 //! - A local response is recorded, not sent through the response path unless the test calls
 //!   [`Host::encode_local_response`].
