@@ -86,7 +86,8 @@ fn proxy_get_header_map_pairs_covers_response_headers_and_both_trailers() {
 fn proxy_set_header_map_pairs_replaces_the_map() {
     let mut host = start(Script {
         request_headers: Some(Box::new(|ctx, _, _| {
-            ctx.set_http_request_headers(vec![(":path", "/rewritten"), ("X-New", "1")]);
+            // Envoy keeps pseudo-headers in front whatever order they are given in.
+            ctx.set_http_request_headers(vec![("X-New", "1"), (":path", "/rewritten")]);
             Action::Continue
         })),
         response_headers: Some(Box::new(|ctx, _, _| {
@@ -173,7 +174,8 @@ fn proxy_replace_header_map_value_sets_one_value_or_adds() {
     host.request_headers(id, &[("dup", "1"), ("a", "b"), ("dup", "2")], true);
     assert_eq!(
         host.request_header_map(id),
-        pairs(&[("dup", "only"), ("a", "b"), ("x-added", "yes")])
+        pairs(&[("a", "b"), ("dup", "only"), ("x-added", "yes")]),
+        "Envoy's setCopy removes every old value and adds the new one at the end"
     );
 }
 

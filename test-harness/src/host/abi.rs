@@ -308,10 +308,10 @@ pub unsafe extern "C" fn proxy_set_header_map_pairs(
     host(
         |s| match writable_map(s, map_type, "proxy_set_header_map_pairs") {
             Some(map) => {
-                *map = pairs
-                    .into_iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                    .collect();
+                map.clear();
+                for (key, value) in pairs {
+                    codec::add_header(map, key.to_ascii_lowercase(), value);
+                }
                 Status::Ok
             }
             None => Status::BadArgument,
@@ -348,7 +348,8 @@ pub unsafe extern "C" fn proxy_get_header_map_value(
     })
 }
 
-/// `proxy_replace_header_map_value`: sets a header to one value (adds it when absent).
+/// `proxy_replace_header_map_value`: sets a header to one value, as Envoy's `setCopy` does
+/// (every old value removed, the new one added).
 #[no_mangle]
 pub unsafe extern "C" fn proxy_replace_header_map_value(
     map_type: u32,
@@ -366,17 +367,8 @@ pub unsafe extern "C" fn proxy_replace_header_map_value(
         |s| match writable_map(s, map_type, "proxy_replace_header_map_value") {
             Some(map) => {
                 let key = key.to_ascii_lowercase();
-                match map.iter().position(|(k, _)| *k == key) {
-                    Some(at) => {
-                        map[at].1 = value.to_vec();
-                        let mut n = 0;
-                        map.retain(|(k, _)| {
-                            n += 1;
-                            n - 1 <= at || *k != key
-                        });
-                    }
-                    None => map.push((key, value.to_vec())),
-                }
+                map.retain(|(k, _)| *k != key);
+                codec::add_header(map, key, value.to_vec());
                 Status::Ok
             }
             None => Status::BadArgument,
@@ -423,7 +415,7 @@ pub unsafe extern "C" fn proxy_add_header_map_value(
     host(
         |s| match writable_map(s, map_type, "proxy_add_header_map_value") {
             Some(map) => {
-                map.push((key.to_ascii_lowercase(), value.to_vec()));
+                codec::add_header(map, key.to_ascii_lowercase(), value.to_vec());
                 Status::Ok
             }
             None => Status::BadArgument,

@@ -68,7 +68,22 @@ pub(crate) fn path_key<S: AsRef<str>>(path: &[S]) -> Vec<u8> {
     key
 }
 
-/// Converts test-side `(&str, &str)` pairs into a header map, lower-casing names as Envoy does.
+/// Adds a header as Envoy's header map does: pseudo-headers (`:path`, ...) stay in front of
+/// regular headers, everything else goes at the end.
+pub(crate) fn add_header(map: &mut HeaderMap, key: String, value: Vec<u8>) {
+    if key.starts_with(':') {
+        let at = map
+            .iter()
+            .position(|(k, _)| !k.starts_with(':'))
+            .unwrap_or(map.len());
+        map.insert(at, (key, value));
+    } else {
+        map.push((key, value));
+    }
+}
+
+/// Converts test-side `(&str, &str)` pairs into a header map, lower-casing names as Envoy does
+/// (the order is kept as given).
 pub(crate) fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
     pairs
         .iter()
@@ -102,6 +117,16 @@ mod tests {
     fn malformed_map_is_refused() {
         assert_eq!(deserialize_map(&[5, 0, 0, 0, 1]), None);
         assert_eq!(deserialize_map(&[]), Some(Vec::new()));
+    }
+
+    #[test]
+    fn pseudo_headers_are_added_before_regular_ones() {
+        let mut map = vec![(":path".to_string(), b"/".to_vec())];
+        add_header(&mut map, "a".into(), b"1".to_vec());
+        add_header(&mut map, ":method".into(), b"GET".to_vec());
+        add_header(&mut map, "b".into(), b"2".to_vec());
+        let keys: Vec<&str> = map.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, [":path", ":method", "a", "b"]);
     }
 
     #[test]
