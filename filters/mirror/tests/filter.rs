@@ -1,4 +1,6 @@
 //! The mirror filter's real proxy-wasm dispatcher, driven natively through the test harness.
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
 use meshsight_policy::mirror::sampling::sampled;
