@@ -214,3 +214,34 @@ fn hosts_on_parallel_threads_are_independent() {
         assert_eq!(logs[0].message, format!("thread {n}"));
     }
 }
+
+/// Run on its own by `meshsight_harness_log_echoes_to_stderr` (and as a plain test).
+#[test]
+fn logs_an_echo_marker() {
+    let host = start(Script {
+        configure: Some(Box::new(|_| {
+            hostcalls::log(LogLevel::Info, "echo-marker-7f3a").unwrap();
+            true
+        })),
+        ..Script::default()
+    });
+    assert_eq!(host.logs_containing("echo-marker-7f3a").len(), 1);
+}
+
+#[test]
+fn meshsight_harness_log_echoes_to_stderr() {
+    let run = |echo: Option<&str>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "logs_an_echo_marker", "--nocapture"]);
+        cmd.env_remove("MESHSIGHT_HARNESS_LOG");
+        if let Some(value) = echo {
+            cmd.env("MESHSIGHT_HARNESS_LOG", value);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(run(Some("1")).contains("[Info] echo-marker-7f3a"));
+    assert!(!run(None).contains("echo-marker-7f3a"));
+    assert!(!run(Some("0")).contains("echo-marker-7f3a"));
+}
