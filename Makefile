@@ -40,8 +40,8 @@ BENCH_EXTRA :=
 -include mk/*.mk
 
 .PHONY: help tools rust-targets wasm-bindgen node pytools tools-venv envoy envoy-all wasm \
-        fmt-check clippy test-native test-wasm e2e e2e-all docker-check test run docker-run \
-        demo-bin bench
+        fmt-check clippy test-native test-wasm e2e e2e-all docker-config docker-check test run \
+        docker-run demo-bin bench
 
 help:
 	@echo "meshsight"
@@ -127,10 +127,22 @@ e2e: wasm envoy
 e2e-all:
 	@for v in $(ENVOY_VERSIONS); do $(MAKE) e2e ENVOY_VERSION=$$v; done
 
-# The compose file cannot run here (no Docker engine): validate its Envoy config with the real
-# binary and check that every path it mounts exists.
-docker-check: wasm envoy
-	$(PYTHON) scripts/check_docker_compose.py --envoy $(ENVOY_BIN) --wasm-dir $(WASM_DIR)
+# The Docker demo (envoy-config/docker-compose.yaml) mounts these; `docker-config` makes them.
+DOCKER_ENVOY_VERSION := $(shell sed -n 's|.*image: envoyproxy/envoy:v\([0-9.]*\).*|\1|p' envoy-config/docker-compose.yaml)
+DOCKER_ENV := MESHSIGHT_DOCKER_CONFIG=$(TARGET_DIR)/docker/envoy.yaml \
+  MESHSIGHT_WASM_DIR=$(WASM_DIR) MESHSIGHT_DEMO_BIN=$(TARGET_DIR)/debug/meshsight-demo
+
+docker-config: wasm
+	$(CARGO) build -p meshsight-test-harness --bin meshsight-demo
+	@mkdir -p $(TARGET_DIR)/docker
+	$(TARGET_DIR)/debug/meshsight-demo --render $(TARGET_DIR)/docker/envoy.yaml --wasm-dir /etc/meshsight/wasm
+
+# No Docker engine runs in CI: validate the compose file's Envoy config with the real binary of
+# the image's version (--mode validate, .wasm paths mapped through the mounts) and check that
+# every path it mounts exists.
+docker-check: docker-config pytools
+	$(MAKE) envoy ENVOY_VERSION=$(DOCKER_ENVOY_VERSION)
+	$(DOCKER_ENV) $(VENV)/tools/bin/python scripts/check_docker_compose.py --compose envoy-config/docker-compose.yaml --venv $(VENV)
 
 test: tools
 	$(MAKE) fmt-check
@@ -153,10 +165,8 @@ demo-bin:
 run: wasm envoy demo-bin
 	$(TARGET_DIR)/debug/meshsight-demo $(DEMO_ARGS)
 
-docker-run: wasm
-	$(CARGO) build --release -p meshsight-test-harness --bin meshsight-demo
-	MESHSIGHT_WASM_DIR=$(WASM_DIR) MESHSIGHT_DEMO_BIN=$(TARGET_DIR)/release/meshsight-demo \
-	  docker compose -f envoy-config/docker-compose.yaml up
+docker-run: docker-config
+	$(DOCKER_ENV) docker compose -f envoy-config/docker-compose.yaml up
 
 # --- bench ------------------------------------------------------------------------------------
 
