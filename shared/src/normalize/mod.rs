@@ -37,6 +37,19 @@
 //! The query is kept raw (decoding it is [`query_pairs`]'s job); only raw control characters
 //! in it are rejected. The fragment is discarded unexamined.
 //!
+//! Case is preserved (paths are case-sensitive per RFC 3986). Aliasing that only some upstreams
+//! apply (case-insensitive file systems, Windows dropping trailing dots and spaces) is not
+//! guessed at; a policy in front of such an upstream must be written with it in mind.
+//!
+//! # Compared with Envoy's `normalize_path` + `merge_slashes`
+//! `test-harness/tests/e2e_normalize.rs` checks this differentially against a real Envoy.
+//! Where both accept, the paths agree except in spelling (Envoy keeps the case of the hex
+//! digits of escapes and leaves raw `[`/`]` unencoded) and in one Envoy quirk (a path of only
+//! slashes and dot segments becomes `//`). Envoy forwards what we reject for the reasons above
+//! other than encoded separators and `%00` (which it rejects too): it passes invalid escapes
+//! through, does not validate UTF-8, resolves `..;x` as `..`, resolves `..` before merging
+//! slashes and turns a raw `\` into `/`.
+//!
 //! # Hosts
 //! [`normalize_host`] lowercases the `:authority`, strips one trailing dot and drops the port
 //! when it is the scheme's default; IPv6 literals are kept in brackets in their canonical
