@@ -33,12 +33,17 @@
 //!   (`request.path`, `request.url_path`, `request.query`, `request.method`, `request.host`,
 //!   `request.scheme`, `request.id`, `request.useragent`, `request.referer`, `response.code`
 //!   as an 8-byte little-endian integer, from the response headers or else the local
-//!   response, and `response.code_details` of a local response), then VM-wide values; `set_property` inside an http
-//!   callback writes the stream's filter state. Other Envoy attributes must be set by the test.
+//!   response, and `response.code_details` of a local response), then VM-wide values;
+//!   `set_property` inside an http callback writes the stream's filter state. Other Envoy
+//!   attributes must be set by the test.
 //! - A local response is recorded, not sent through the response path unless the test calls
 //!   [`Host::encode_local_response`].
 //! - `proxy_http_call` refuses headers without `:method`, `:path` and `:authority`; it knows no
 //!   clusters (simulate an unknown one with [`Host::set_http_call_error`]).
+//! - Only HTTP streams are modelled: TCP data buffers (`DownstreamData`, `UpstreamData`) and
+//!   `CallData` are `NotFound`.
+//! - One plugin per Host. The SDK's context factories outlive a Host on its thread: a filter
+//!   that calls `set_http_context` leaves it set for a later Host on the same thread.
 //! - A panic inside a plugin callback cannot unwind through the SDK's `extern "C"` entry
 //!   points: the test binary aborts, after the SDK's panic hook has logged the message
 //!   (echoed to stderr as `[Critical] ...`), much as Envoy's VM would fail.
