@@ -2,8 +2,8 @@
 //! run on the same machine.
 //!
 //! Each [`Scenario`] starts its own Envoy (`--concurrency 1`, pinned to one core) from
-//! `envoy-config/bench/envoy.yaml` with the scenario's HTTP filters, in front of the rig's echo
-//! upstream, sensor and collector; `oha` (pinned to the other core) then measures the highest
+//! `envoy-config/bench/envoy.yaml` with the scenario's HTTP filters, in front of a minimal
+//! upstream ([`upstream::BenchUpstream`]) and the rig's sensor and collector; `oha` (pinned to the other core) then measures the highest
 //! throughput over a fixed time with fixed connections, and the latency percentiles at a fixed
 //! request rate. Envoy's CPU time per request (from `/proc`) and resident memory after the run
 //! are read too: on a shared 2-core machine the CPU cost per request is the steadier figure.
@@ -16,6 +16,7 @@
 pub mod loadgen;
 pub mod report;
 pub mod scenario;
+pub mod upstream;
 
 use std::fmt;
 use std::io;

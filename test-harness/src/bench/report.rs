@@ -78,6 +78,8 @@ pub struct ScenarioResult {
     pub latency: Option<Latency>,
     /// Envoy's resident memory after the runs.
     pub rss_bytes: Option<u64>,
+    /// Requests the upstream answered (all runs, warm-up and probe included).
+    pub upstream_requests: u64,
     /// Requests the sensor received (mirror copies).
     pub sensor_requests: u64,
     /// Records (NDJSON lines) the collector accepted.
@@ -110,6 +112,7 @@ impl ScenarioResult {
             throughput: None,
             latency: None,
             rss_bytes: None,
+            upstream_requests: 0,
             sensor_requests: 0,
             collector_records: 0,
             counters: Vec::new(),

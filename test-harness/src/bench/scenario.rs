@@ -10,10 +10,9 @@ use serde_json::{json, Value};
 
 use super::loadgen::{self, Load};
 use super::report::{Latency, Throughput};
+use super::upstream::BenchUpstream;
 use super::{BenchError, ScenarioResult};
-use crate::rig::{
-    try_send, Collector, CollectorBehavior, EchoUpstream, Envoy, HttpRequest, Sensor,
-};
+use crate::rig::{try_send, Collector, CollectorBehavior, Envoy, HttpRequest, Sensor};
 
 /// The Envoy template every scenario renders.
 pub const TEMPLATE: &str = "envoy-config/bench/envoy.yaml";
@@ -233,7 +232,10 @@ fn measure(
     settings: &Settings,
     result: &mut ScenarioResult,
 ) -> Result<(), BenchError> {
-    let upstream = EchoUpstream::start();
+    let upstream = BenchUpstream::start().map_err(|source| BenchError::Io {
+        context: "starting the bench upstream".to_string(),
+        source,
+    })?;
     let mut sensor = Sensor::start();
     match scenario.sensor {
         SensorState::Healthy => {}
@@ -247,7 +249,7 @@ fn measure(
     let filters = http_filters_json(&scenario.filters).to_string();
     let envoy = Envoy::builder(TEMPLATE)
         .var("HTTP_FILTERS", filters)
-        .upstream(&upstream)
+        .var("UPSTREAM_PORT", upstream.port().to_string())
         .sensor(&sensor)
         .collector(&collector)
         .concurrency(1)
@@ -334,6 +336,7 @@ fn measure(
         .collect();
     counters.sort();
     result.counters = counters;
+    result.upstream_requests = upstream.requests();
     result.sensor_requests = sensor.requests().len() as u64;
     result.collector_records = collector
         .bodies()
