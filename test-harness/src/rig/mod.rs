@@ -19,7 +19,8 @@
 //! `${SENSOR_PORT}`, `${COLLECTOR_PORT}`: the servers given to the builder, else a free port
 //! nobody listens on (a dead host). `${WASM_DIR}`: [`wasm_dir`]. `${RUN_DIR}`: a fresh temporary
 //! directory for this Envoy. `${WORKSPACE}`: the workspace root. Plus any
-//! [`EnvoyBuilder::var`], which also overrides the built-in ones. A placeholder without a value is
+//! [`EnvoyBuilder::var`], which also overrides the built-in ones. Comment lines are copied as they
+//! are; elsewhere a placeholder without a value is
 //! an error ([`RigError::UnknownVariables`]).
 //!
 //! # Embedding a JSON policy

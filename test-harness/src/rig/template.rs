@@ -9,6 +9,8 @@
 //!   apostrophes, backslashes or line breaks arrives in the plugin configuration byte for
 //!   byte: write `value: '${ALLOWLIST_CONFIG}'` and pass any JSON text to `.var()`.
 //! - Anywhere else the value is inserted verbatim (ports, paths).
+//! - Comment lines (first non-blank character `#`) are copied as they are: a template may
+//!   mention `${NAME}` in its comments.
 //! - A placeholder with no value is an error naming every such variable: a template never
 //!   reaches Envoy half-rendered.
 
@@ -18,7 +20,27 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String, Vec<String>> {
     let mut out = String::with_capacity(template.len() + 256);
     let mut missing = BTreeSet::new();
-    let mut rest = template;
+    for line in template.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            render_line(line, vars, &mut out, &mut missing);
+        }
+    }
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing.into_iter().collect())
+    }
+}
+
+fn render_line(
+    line: &str,
+    vars: &BTreeMap<String, String>,
+    out: &mut String,
+    missing: &mut BTreeSet<String>,
+) {
+    let mut rest = line;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
         let name_len = after
@@ -54,11 +76,6 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String,
         }
     }
     out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(missing.into_iter().collect())
-    }
 }
 
 /// `value` as a YAML double-quoted scalar (a JSON string literal is one).
@@ -98,6 +115,16 @@ mod tests {
     fn unknown_placeholders_are_all_reported() {
         let out = render("${B} ${A} ${KNOWN} ${B}", &vars(&[("KNOWN", "x")]));
         assert_eq!(out, Err(vec!["A".to_string(), "B".to_string()]));
+    }
+
+    #[test]
+    fn comment_lines_are_left_alone() {
+        let input = "# uses ${UNSET} and ${P}\n  # ${P}\nkey: ${P} # ${P}\n";
+        let out = render(input, &vars(&[("P", "v")]));
+        assert_eq!(
+            out.as_deref(),
+            Ok("# uses ${UNSET} and ${P}\n  # ${P}\nkey: v # v\n")
+        );
     }
 
     #[test]
