@@ -48,7 +48,11 @@ fn python() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = rig::workspace_root().join(".venv/tools/bin/python");
-    assert!(p.is_file(), "{} is missing: run `make pytools`", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make pytools`",
+        p.display()
+    );
     p
 }
 
@@ -144,10 +148,37 @@ fn every_kind_of_request_gives_one_valid_record_with_the_right_decision() {
     );
     let port = envoy.port();
     for i in 0..N {
-        assert_eq!(send(port, &get(&format!("/ok/{i}?token=query-secret-e2e&q=1"), &format!("ok-{i}"))).status, 200);
-        assert_eq!(send(port, &get(&format!("/forbidden/{i}"), &format!("forbidden-{i}"))).status, 403);
-        assert_eq!(send(port, &get(&format!("/nowhere/{i}"), &format!("nowhere-{i}"))).status, 404);
-        assert_eq!(send(port, &get(&format!("/dead/{i}"), &format!("dead-{i}"))).status, 503);
+        assert_eq!(
+            send(
+                port,
+                &get(
+                    &format!("/ok/{i}?token=query-secret-e2e&q=1"),
+                    &format!("ok-{i}")
+                )
+            )
+            .status,
+            200
+        );
+        assert_eq!(
+            send(
+                port,
+                &get(&format!("/forbidden/{i}"), &format!("forbidden-{i}"))
+            )
+            .status,
+            403
+        );
+        assert_eq!(
+            send(
+                port,
+                &get(&format!("/nowhere/{i}"), &format!("nowhere-{i}"))
+            )
+            .status,
+            404
+        );
+        assert_eq!(
+            send(port, &get(&format!("/dead/{i}"), &format!("dead-{i}"))).status,
+            503
+        );
         aborted_post(port, &format!("/ok/abort/{i}"), &format!("abort-{i}"));
     }
     let total = 5 * N;
@@ -166,16 +197,28 @@ fn every_kind_of_request_gives_one_valid_record_with_the_right_decision() {
             assert!(!line.contains(secret), "{secret} leaked: {line}");
         }
         let r: Value = serde_json::from_str(line).unwrap();
-        let id = r["metadata"]["uid"].as_str().expect("metadata.uid").to_string();
-        assert!(by_id.insert(id.clone(), r).is_none(), "two records for {id}");
+        let id = r["metadata"]["uid"]
+            .as_str()
+            .expect("metadata.uid")
+            .to_string();
+        assert!(
+            by_id.insert(id.clone(), r).is_none(),
+            "two records for {id}"
+        );
     }
     for i in 0..N {
         let ok = &by_id[&format!("ok-{i}")];
         assert_eq!(ok["http_response"]["code"], 200);
-        assert_eq!((ok["action_id"].as_u64(), ok["disposition_id"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(
+            (ok["action_id"].as_u64(), ok["disposition_id"].as_u64()),
+            (Some(1), Some(1))
+        );
         assert_eq!(ok["firewall_rule"]["name"], "ok");
         assert_eq!(ok["http_request"]["url"]["path"], format!("/ok/{i}"));
-        assert_eq!(ok["http_request"]["url"]["query_string"], "token=REDACTED&q=1");
+        assert_eq!(
+            ok["http_request"]["url"]["query_string"],
+            "token=REDACTED&q=1"
+        );
         assert_eq!(ok["http_request"]["user_agent"], "e2e-audit/1");
         assert_eq!(ok["src_endpoint"]["ip"], "127.0.0.1");
         assert!(ok["http_request"]["length"].as_u64().unwrap() > 0);
@@ -183,8 +226,17 @@ fn every_kind_of_request_gives_one_valid_record_with_the_right_decision() {
 
         let denied = &by_id[&format!("forbidden-{i}")];
         assert_eq!(denied["http_response"]["code"], 403);
-        assert_eq!((denied["action_id"].as_u64(), denied["disposition_id"].as_u64()), (Some(2), Some(2)));
-        assert_eq!(denied["unmapped"]["meshsight"]["allowlist"]["outcome"], "denied");
+        assert_eq!(
+            (
+                denied["action_id"].as_u64(),
+                denied["disposition_id"].as_u64()
+            ),
+            (Some(2), Some(2))
+        );
+        assert_eq!(
+            denied["unmapped"]["meshsight"]["allowlist"]["outcome"],
+            "denied"
+        );
 
         let nowhere = &by_id[&format!("nowhere-{i}")];
         assert_eq!(nowhere["http_response"]["code"], 404);
@@ -194,16 +246,25 @@ fn every_kind_of_request_gives_one_valid_record_with_the_right_decision() {
         let dead = &by_id[&format!("dead-{i}")];
         assert_eq!(dead["http_response"]["code"], 503);
         assert_eq!(dead["action_id"], 1);
-        assert_eq!(dead["unmapped"]["meshsight"]["upstream_failure"], true, "{dead}");
+        assert_eq!(
+            dead["unmapped"]["meshsight"]["upstream_failure"], true,
+            "{dead}"
+        );
 
         let abort = &by_id[&format!("abort-{i}")];
         assert!(abort.get("http_response").is_none(), "{abort}");
         assert_eq!(abort["activity_id"], 6);
-        assert_eq!(abort["unmapped"]["meshsight"]["client_aborted"], true, "{abort}");
+        assert_eq!(
+            abort["unmapped"]["meshsight"]["client_aborted"], true,
+            "{abort}"
+        );
     }
     // The collector saw the configured credentials; counters agree with what arrived.
     let req = &collector.requests()[0];
-    assert_eq!(req.header("authorization"), Some("Bearer collector-token-e2e"));
+    assert_eq!(
+        req.header("authorization"),
+        Some("Bearer collector-token-e2e")
+    );
     assert_eq!(req.header("content-type"), Some("application/x-ndjson"));
     assert_eq!(stat(&envoy, "meshsight_audit_records"), total as u64);
     assert_eq!(stat(&envoy, "meshsight_audit_delivered"), total as u64);
@@ -222,17 +283,23 @@ fn a_collector_outage_loses_nothing_uncounted_and_memory_stays_bounded() {
         &collector,
         r#"{"sink":{"http":{"cluster":"collector","timeout_ms":1000,"flush_interval_ms":100,
               "batch_max_records":20,"batch_max_bytes":16384,"max_buffer_bytes":32768,
-              "max_retries":2,"backoff_initial_ms":50,"backoff_max_ms":200}}}"#,
+              "max_retries":3,"backoff_initial_ms":200,"backoff_max_ms":1000}}}"#,
     );
     let port = envoy.port();
     let rss_before = envoy.rss_bytes().expect("Envoy RSS");
     collector.stop();
     for i in 0..DURING {
-        assert_eq!(send(port, &get(&format!("/ok/down-{i}"), &format!("down-{i}"))).status, 200);
+        assert_eq!(
+            send(port, &get(&format!("/ok/down-{i}"), &format!("down-{i}"))).status,
+            200
+        );
     }
     let collector = Collector::start_on(collector_port).expect("collector back on its port");
     for i in 0..AFTER {
-        assert_eq!(send(port, &get(&format!("/ok/up-{i}"), &format!("up-{i}"))).status, 200);
+        assert_eq!(
+            send(port, &get(&format!("/ok/up-{i}"), &format!("up-{i}"))).status,
+            200
+        );
     }
     let sent = (DURING + AFTER) as u64;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -260,19 +327,43 @@ fn a_collector_outage_loses_nothing_uncounted_and_memory_stays_bounded() {
         settled,
         "records={records} delivered={delivered} dropped={dropped} buffered={buffered}, sent {sent}"
     );
+    eprintln!(
+        "outage: sent {sent}, delivered {delivered}, dropped {dropped} (buffer_full {}, retries_exhausted {}), \
+         retried {}, batches {}",
+        stat(&envoy, "meshsight_audit_dropped_buffer_full"),
+        stat(&envoy, "meshsight_audit_dropped_retries_exhausted"),
+        stat(&envoy, "meshsight_audit_retried"),
+        stat(&envoy, "meshsight_audit_batches_sent"),
+    );
     assert_eq!(buffered, 0);
-    assert!(dropped > 0, "the outage overflowed the 32 KiB buffer: drops must be counted");
+    assert!(
+        dropped > 0,
+        "the outage overflowed the 32 KiB buffer: drops must be counted"
+    );
     let lines = collected_lines(&collector);
-    assert_eq!(lines.len() as u64, delivered, "what arrived is what was counted delivered");
+    assert_eq!(
+        lines.len() as u64,
+        delivered,
+        "what arrived is what was counted delivered"
+    );
     let arrived: Vec<String> = lines
         .iter()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["metadata"]["uid"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["metadata"]["uid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     for i in 0..AFTER {
-        assert!(arrived.contains(&format!("up-{i}")), "up-{i} was sent after the collector came back");
+        assert!(
+            arrived.contains(&format!("up-{i}")),
+            "up-{i} was sent after the collector came back"
+        );
     }
     validate_ocsf(&envoy.run_dir(), &lines);
     let rss_after = envoy.rss_bytes().expect("Envoy RSS");
+    eprintln!("outage: Envoy RSS {rss_before} -> {rss_after} bytes");
     assert!(
         rss_after < rss_before + 64 * 1024 * 1024,
         "Envoy RSS grew from {rss_before} to {rss_after} bytes"
@@ -292,7 +383,14 @@ fn a_slow_collector_does_not_fail_clients_and_still_receives_everything() {
               "batch_max_records":10}}}"#,
     );
     for i in 0..N {
-        assert_eq!(send(envoy.port(), &get(&format!("/ok/slow-{i}"), &format!("slow-{i}"))).status, 200);
+        assert_eq!(
+            send(
+                envoy.port(),
+                &get(&format!("/ok/slow-{i}"), &format!("slow-{i}"))
+            )
+            .status,
+            200
+        );
     }
     let lines = wait_for_lines(&collector, N, Duration::from_secs(60));
     assert_eq!(lines.len(), N, "Envoy log tail:\n{}", envoy.log_tail(40));
@@ -306,10 +404,24 @@ fn log_sink_writes_one_valid_json_line_per_request_to_envoys_log() {
     let collector = Collector::start();
     let envoy = start_envoy(&upstream, &collector, "{}");
     for i in 0..3 {
-        assert_eq!(send(envoy.port(), &get(&format!("/ok/log-{i}"), &format!("log-{i}"))).status, 200);
+        assert_eq!(
+            send(
+                envoy.port(),
+                &get(&format!("/ok/log-{i}"), &format!("log-{i}"))
+            )
+            .status,
+            200
+        );
     }
-    assert_eq!(send(envoy.port(), &get("/forbidden/log", "log-denied")).status, 403);
-    assert!(envoy.wait_for_log("log-denied", Duration::from_secs(10)), "{}", envoy.log_tail(40));
+    assert_eq!(
+        send(envoy.port(), &get("/forbidden/log", "log-denied")).status,
+        403
+    );
+    assert!(
+        envoy.wait_for_log("log-denied", Duration::from_secs(10)),
+        "{}",
+        envoy.log_tail(40)
+    );
     let lines: Vec<String> = envoy
         .log()
         .lines()
@@ -317,7 +429,10 @@ fn log_sink_writes_one_valid_json_line_per_request_to_envoys_log() {
         .collect();
     assert_eq!(lines.len(), 4, "{}", envoy.log_tail(40));
     validate_ocsf(&envoy.run_dir(), &lines);
-    assert!(collector.requests().is_empty(), "the log sink sends nothing");
+    assert!(
+        collector.requests().is_empty(),
+        "the log sink sends nothing"
+    );
     assert_eq!(stat(&envoy, "meshsight_audit_delivered"), 4);
 }
 
@@ -328,7 +443,10 @@ fn a_bad_policy_stops_envoy_naming_the_json_path() {
     let dead_port = rig::free_port().unwrap();
     let err = match Envoy::builder("envoy-config/e2e/audit.yaml")
         .var("ALLOWLIST_CONFIG", one_line(ALLOWLIST))
-        .var("AUDIT_CONFIG", r#"{"record_headers":["content-type","authorization"]}"#)
+        .var(
+            "AUDIT_CONFIG",
+            r#"{"record_headers":["content-type","authorization"]}"#,
+        )
         .var("DEAD_PORT", dead_port.to_string())
         .upstream(&upstream)
         .collector(&collector)
