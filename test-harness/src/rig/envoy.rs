@@ -546,8 +546,9 @@ impl Envoy {
         })
     }
 
-    /// Counters and gauges from admin `/stats?format=json` (histograms left out). Empty when
-    /// the admin endpoint cannot be read.
+    /// Counters and gauges from admin `/stats?format=json` (histograms left out); a metric a
+    /// filter defined is there both as `wasmcustom.<name>` and as `<name>`. Empty when the
+    /// admin endpoint cannot be read.
     pub fn stats(&self) -> HashMap<String, u64> {
         let mut stats = HashMap::new();
         let Ok(response) = self.admin_get("/stats?format=json") else {
@@ -566,6 +567,10 @@ impl Envoy {
                 entry.get("name").and_then(|n| n.as_str()),
                 entry.get("value").and_then(|v| v.as_u64()),
             ) {
+                // Filter-defined metrics also under the name the filter gave them.
+                if let Some(own) = name.strip_prefix("wasmcustom.") {
+                    stats.insert(own.to_string(), value);
+                }
                 stats.insert(name.to_string(), value);
             }
         }
