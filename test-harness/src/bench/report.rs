@@ -84,7 +84,8 @@ pub struct ScenarioResult {
     pub sensor_requests: u64,
     /// Records (NDJSON lines) the collector accepted.
     pub collector_records: u64,
-    /// meshsight, sensor/collector cluster and RBAC counters after the runs.
+    /// Non-zero meshsight, sensor/collector cluster and RBAC counters after the runs (warm-up
+    /// included).
     pub counters: Vec<(String, u64)>,
     /// Why the scenario could not be measured.
     pub error: Option<String>,
@@ -319,9 +320,9 @@ impl BenchRun {
             let _ = writeln!(out, "## {title} (latency at {} rps)\n", self.settings.rate);
             let _ = writeln!(
                 out,
-                "| scenario | p50 ms | p90 ms | p99 ms | p50 / p90 / p99 vs healthy | achieved rps | non-2xx / errors | {what} | RSS MiB |"
+                "| scenario | p50 ms | p90 ms | p99 ms | p50 / p90 / p99 vs healthy | achieved rps | non-2xx / errors | {what} | RSS MiB | filter counters (warm-up + run) |"
             );
-            let _ = writeln!(out, "|---|---:|---:|---:|---|---:|---|---:|---:|");
+            let _ = writeln!(out, "|---|---:|---:|---:|---|---:|---|---:|---:|---|");
             for r in rows {
                 if let Some(err) = &r.error {
                     let _ = writeln!(out, "| {} | failed: {} ||||||||", r.name, one_line(err));
@@ -337,7 +338,7 @@ impl BenchRun {
                 };
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} | {} / {} / {} | {:.0} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} / {} / {} | {:.0} | {} | {} | {} | {} |",
                     r.name,
                     ms(l.load.p50_ms),
                     ms(l.load.p90_ms),
@@ -348,13 +349,32 @@ impl BenchRun {
                     l.load.ok_per_second,
                     failures(r),
                     got,
-                    mib(r.rss_bytes)
+                    mib(r.rss_bytes),
+                    filter_counters(r)
                 );
             }
             out.push('\n');
         }
         out
     }
+}
+
+/// The filters' own counters of a row, short names (`records 9007, delivered 1831, ...`).
+fn filter_counters(result: &ScenarioResult) -> String {
+    result
+        .counters
+        .iter()
+        .filter_map(|(name, value)| {
+            let short = name.strip_prefix("wasmcustom.meshsight_")?;
+            let short = short
+                .strip_prefix("mirror_")
+                .or_else(|| short.strip_prefix("audit_"))
+                .or_else(|| short.strip_prefix("allowlist_"))
+                .unwrap_or(short);
+            Some(format!("{short} {value}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn one_line(text: &str) -> String {

@@ -294,10 +294,13 @@ fn measure(
             oha_cpu,
         )
     };
+    // Warm-up (V8 tiers the filter code up, connection pools fill): flat out before a
+    // throughput run, at the fixed rate before a latency-only run, so rate caps and queues
+    // start the measured run as they would in steady state at that rate.
     oha(&Load {
         duration: settings.warmup,
         connections: settings.connections,
-        rate: None,
+        rate: (!scenario.measure_max).then_some(settings.rate),
     })?;
 
     if scenario.measure_max {
@@ -327,11 +330,21 @@ fn measure(
     let stats = envoy.stats();
     let mut counters: Vec<(String, u64)> = stats
         .into_iter()
-        .filter(|(name, _)| {
-            name.contains("meshsight")
-                || name.starts_with("cluster.sensor.upstream_rq_")
-                || name.starts_with("cluster.collector.upstream_rq_")
-                || name.starts_with("http.rbac.rbac.")
+        .filter(|(name, value)| {
+            *value > 0
+                && (name.starts_with("wasmcustom.meshsight_")
+                    || name.contains(".rbac.")
+                    || [
+                        "cluster.sensor.upstream_rq_total",
+                        "cluster.sensor.upstream_rq_2xx",
+                        "cluster.sensor.upstream_rq_5xx",
+                        "cluster.sensor.upstream_rq_timeout",
+                        "cluster.sensor.upstream_cx_connect_fail",
+                        "cluster.collector.upstream_rq_total",
+                        "cluster.collector.upstream_rq_2xx",
+                        "cluster.collector.upstream_rq_timeout",
+                    ]
+                    .contains(&name.as_str()))
         })
         .collect();
     counters.sort();
