@@ -104,7 +104,7 @@ fn stat(envoy: &Envoy, name: &str) -> u64 {
 }
 
 fn dropped(envoy: &Envoy) -> u64 {
-    ["buffer_full", "retries_exhausted", "too_large"]
+    ["buffer_full", "retries_exhausted", "too_large", "shutdown"]
         .iter()
         .map(|r| stat(envoy, &format!("meshsight_audit_dropped_{r}")))
         .sum()

@@ -39,7 +39,7 @@ pub mod metric {
     /// Counter: records re-sent in retried batches.
     pub const RETRIED: &str = "meshsight_audit_retried";
     /// Counter prefix: records dropped, by reason (`buffer_full`, `retries_exhausted`,
-    /// `too_large`).
+    /// `too_large`, `shutdown`).
     pub const DROPPED_PREFIX: &str = "meshsight_audit_dropped_";
     /// Gauge: records buffered (waiting or in flight).
     pub const BUFFERED: &str = "meshsight_audit_buffered";
@@ -68,7 +68,7 @@ struct Metrics {
     records: u32,
     delivered: u32,
     retried: u32,
-    dropped: [u32; 3],
+    dropped: [u32; DropReason::ALL.len()],
     buffered: u32,
     buffered_bytes: u32,
     not_sampled: u32,
@@ -79,7 +79,7 @@ impl Metrics {
     fn define() -> Option<Metrics> {
         let c = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
         let g = |name: &str| hostcalls::define_metric(MetricType::Gauge, name).ok();
-        let mut dropped = [0; 3];
+        let mut dropped = [0; DropReason::ALL.len()];
         for (slot, reason) in dropped.iter_mut().zip(DropReason::ALL) {
             *slot = c(&format!("{}{}", metric::DROPPED_PREFIX, reason.name()))?;
         }
@@ -141,6 +141,8 @@ struct AuditRoot {
     policy: Option<Rc<AuditPolicy>>,
     delivery: Option<SharedDelivery>,
     metrics: Option<Metrics>,
+    /// This workload's Istio identity from node metadata, read once.
+    local_workload: Rc<PeerWorkload>,
 }
 
 fn now_ms(t: std::time::SystemTime) -> u64 {
@@ -149,6 +151,23 @@ fn now_ms(t: std::time::SystemTime) -> u64 {
 }
 
 impl AuditRoot {
+    /// Counts whatever the current queue still holds as dropped (`shutdown`): this root is
+    /// going away or being reconfigured, and nothing may disappear uncounted.
+    fn shut_down_delivery(&mut self) {
+        let (Some(delivery), Some(metrics)) = (self.delivery.take(), &self.metrics) else {
+            return;
+        };
+        let mut d = delivery.borrow_mut();
+        let n = d.queue.shut_down();
+        if n > 0 {
+            log::warn!("meshsight_audit: {n} buffered records dropped at shutdown");
+        }
+        let Delivery {
+            queue, published, ..
+        } = &mut *d;
+        metrics.publish(&queue.counters(), published);
+    }
+
     /// Sends what the queue says is due, as long as nothing is outstanding.
     fn pump(&self) {
         let (Some(delivery), Some(metrics)) = (&self.delivery, &self.metrics) else {
@@ -198,6 +217,11 @@ impl AuditRoot {
 }
 
 impl Context for AuditRoot {
+    fn on_done(&mut self) -> bool {
+        self.shut_down_delivery();
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token_id: u32,
@@ -264,6 +288,21 @@ impl RootContext for AuditRoot {
                 return false;
             }
         }
+        self.shut_down_delivery();
+        let node = |key: &[&str]| {
+            let mut path = vec!["node", "metadata"];
+            path.extend_from_slice(key);
+            hostcalls::get_property(path)
+                .ok()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .filter(|s| !s.is_empty())
+        };
+        self.local_workload = Rc::new(PeerWorkload {
+            namespace: node(&["NAMESPACE"]),
+            workload: node(&["WORKLOAD_NAME"]),
+            service: node(&["LABELS", "service.istio.io/canonical-name"]),
+        });
         self.delivery = match &policy.sink {
             Sink::Log => None,
             Sink::Http(sink) => {
@@ -295,6 +334,7 @@ impl RootContext for AuditRoot {
             policy: self.policy.clone()?,
             delivery: self.delivery.clone(),
             metrics: self.metrics?,
+            local_workload: self.local_workload.clone(),
             response_headers: Vec::new(),
         }))
     }
@@ -304,6 +344,7 @@ struct AuditStream {
     policy: Rc<AuditPolicy>,
     delivery: Option<SharedDelivery>,
     metrics: Metrics,
+    local_workload: Rc<PeerWorkload>,
     /// Captured when the response passes (also for local replies); absent on aborts.
     response_headers: Vec<(String, String)>,
 }
@@ -390,16 +431,7 @@ impl AuditStream {
         ex.destination_peer = self.peer("upstream_peer");
         if ex.destination_peer == PeerWorkload::default() {
             // Inbound sidecar: the destination is this workload.
-            ex.destination_peer = PeerWorkload {
-                namespace: self.string(&["node", "metadata", "NAMESPACE"]),
-                workload: self.string(&["node", "metadata", "WORKLOAD_NAME"]),
-                service: self.string(&[
-                    "node",
-                    "metadata",
-                    "LABELS",
-                    "service.istio.io/canonical-name",
-                ]),
-            };
+            ex.destination_peer = (*self.local_workload).clone();
         }
         ex.peer_identity = self.string(&["connection", "uri_san_peer_certificate"]);
         if ex.request_id.is_none() {

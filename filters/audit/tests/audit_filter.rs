@@ -292,7 +292,8 @@ fn counters(host: &Host) -> (u64, u64, u64, i64) {
     let c = |n: &str| host.counter(n).unwrap_or(0);
     let dropped = c("meshsight_audit_dropped_buffer_full")
         + c("meshsight_audit_dropped_retries_exhausted")
-        + c("meshsight_audit_dropped_too_large");
+        + c("meshsight_audit_dropped_too_large")
+        + c("meshsight_audit_dropped_shutdown");
     (
         c("meshsight_audit_records"),
         c("meshsight_audit_delivered"),
@@ -558,4 +559,45 @@ fn the_demo_policy_in_envoy_yaml_is_accepted() {
     let calls = host.http_calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].upstream, "collector");
+}
+
+#[test]
+fn records_still_buffered_at_shutdown_are_counted_as_dropped() {
+    let mut host = start(&http_config(r#","batch_max_records":2"#));
+    for i in 0..3 {
+        request(&mut host, "/a", &format!("z-{i}"), None, Some(200));
+    }
+    host.tick(); // two in flight, one waiting
+    assert_eq!(host.http_calls().len(), 1);
+    assert!(host.shutdown());
+    assert_eq!(host.counter("meshsight_audit_dropped_shutdown"), Some(3));
+    assert_eq!(counters(&host), (3, 0, 3, 0));
+    assert_eq!(host.gauge("meshsight_audit_buffered_bytes"), Some(0));
+    assert!(!host
+        .logs_containing("3 buffered records dropped at shutdown")
+        .is_empty());
+}
+
+#[test]
+fn destination_falls_back_to_this_workloads_node_metadata() {
+    let mut host = Host::builder(meshsight_audit::register)
+        .plugin_config("{}")
+        .property(&["node", "metadata", "NAMESPACE"], "payments")
+        .property(&["node", "metadata", "WORKLOAD_NAME"], "ledger-v2")
+        .property(
+            &[
+                "node",
+                "metadata",
+                "LABELS",
+                "service.istio.io/canonical-name",
+            ],
+            "ledger",
+        )
+        .start()
+        .expect("configure");
+    request(&mut host, "/a", "n-1", None, Some(200));
+    let r = &logged_records(&host)[0];
+    assert_eq!(r["dst_endpoint"]["name"], "ledger-v2");
+    assert_eq!(r["dst_endpoint"]["svc_name"], "ledger");
+    assert_eq!(r["dst_endpoint"]["domain"], "payments");
 }

@@ -19,14 +19,17 @@ pub enum DropReason {
     RetriesExhausted,
     /// A single record larger than the whole buffer bound.
     TooLarge,
+    /// Still buffered when the plugin was stopped or replaced (a configuration change).
+    Shutdown,
 }
 
 impl DropReason {
     /// Every reason, in metric order.
-    pub const ALL: [DropReason; 3] = [
+    pub const ALL: [DropReason; 4] = [
         DropReason::BufferFull,
         DropReason::RetriesExhausted,
         DropReason::TooLarge,
+        DropReason::Shutdown,
     ];
 
     /// The metric suffix (`meshsight_audit_dropped_<name>`).
@@ -35,6 +38,7 @@ impl DropReason {
             DropReason::BufferFull => "buffer_full",
             DropReason::RetriesExhausted => "retries_exhausted",
             DropReason::TooLarge => "too_large",
+            DropReason::Shutdown => "shutdown",
         }
     }
 }
@@ -54,6 +58,8 @@ pub struct DeliveryCounters {
     pub dropped_retries_exhausted: u64,
     /// Records dropped because one alone exceeds the buffer bound.
     pub dropped_too_large: u64,
+    /// Records still buffered when the queue was shut down.
+    pub dropped_shutdown: u64,
     /// Records waiting or in flight.
     pub buffered_records: u64,
     /// Bytes waiting or in flight (each record counts its newline).
@@ -63,7 +69,10 @@ pub struct DeliveryCounters {
 impl DeliveryCounters {
     /// All drops.
     pub fn dropped(&self) -> u64 {
-        self.dropped_buffer_full + self.dropped_retries_exhausted + self.dropped_too_large
+        self.dropped_buffer_full
+            + self.dropped_retries_exhausted
+            + self.dropped_too_large
+            + self.dropped_shutdown
     }
 
     /// Drops for one reason.
@@ -72,6 +81,7 @@ impl DeliveryCounters {
             DropReason::BufferFull => self.dropped_buffer_full,
             DropReason::RetriesExhausted => self.dropped_retries_exhausted,
             DropReason::TooLarge => self.dropped_too_large,
+            DropReason::Shutdown => self.dropped_shutdown,
         }
     }
 
@@ -309,6 +319,18 @@ impl DeliveryQueue {
         let delay = backoff_ms(&self.limits, f.batch.attempt);
         f.retry_at = Some(now_ms.saturating_add(delay));
         None
+    }
+
+    /// Drops, counted as [`DropReason::Shutdown`], everything still buffered (waiting and in
+    /// flight): the plugin is going away and cannot wait for answers. Returns how many.
+    pub fn shut_down(&mut self) -> u64 {
+        let n = self.counters.buffered_records;
+        self.counters.dropped_shutdown += n;
+        self.waiting.clear();
+        self.waiting_bytes = 0;
+        self.in_flight = None;
+        self.sync_buffered();
+        n
     }
 
     /// Whether a batch is in flight or waiting to be retried.

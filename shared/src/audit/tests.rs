@@ -829,6 +829,28 @@ fn buffer_bound_drop_newest_keeps_the_oldest() {
 }
 
 #[test]
+fn shutting_down_counts_what_was_still_buffered() {
+    let mut q = DeliveryQueue::new(limits(), 0);
+    for i in 0..5 {
+        q.push(rec(i, 10));
+    }
+    let b = q.poll(0).unwrap();
+    assert_eq!(b.records, 3);
+    assert_eq!(q.shut_down(), 5, "3 in flight and 2 waiting");
+    let c = q.counters();
+    assert_eq!(
+        (c.dropped_shutdown, c.buffered_records, c.buffered_bytes),
+        (5, 0, 0)
+    );
+    assert!(c.balanced());
+    assert!(
+        !q.delivered(b.id),
+        "the answer to a shut-down batch no longer counts"
+    );
+    assert!(q.counters().balanced());
+}
+
+#[test]
 fn in_flight_bytes_count_against_the_bound() {
     let mut l = limits();
     l.max_buffer_bytes = 60;
