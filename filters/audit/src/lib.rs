@@ -304,7 +304,19 @@ impl RootContext for AuditRoot {
             service: node(&["LABELS", "service.istio.io/canonical-name"]),
         });
         self.delivery = match &policy.sink {
-            Sink::Log => None,
+            Sink::Log => {
+                // Envoy drops wasm logs below its level (Istio sidecars default to warning):
+                // say so once rather than count invisible records as delivered in silence.
+                if matches!(hostcalls::get_log_level(), Ok(level) if level as u32 > LogLevel::Info as u32)
+                {
+                    log::warn!(
+                        "meshsight_audit: the log sink writes at info level, below Envoy's wasm log \
+                         level: records will not appear (raise it, e.g. `--component-log-level \
+                         wasm:info`, or use the http sink)"
+                    );
+                }
+                None
+            }
             Sink::Http(sink) => {
                 let now = now_ms(self.get_current_time());
                 let tick = Duration::from_millis(sink.queue.flush_interval_ms).min(MAX_TICK);
@@ -453,8 +465,16 @@ impl Context for AuditStream {}
 
 impl HttpContext for AuditStream {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // Keep only what may be recorded (and `:status`), not the whole map, until `on_log`.
         if let Ok(map) = hostcalls::get_map_bytes(MapType::HttpResponseHeaders) {
-            self.response_headers = lossy_map(map);
+            let keep = &self.policy.record_headers;
+            self.response_headers = lossy_map(
+                map.into_iter()
+                    .filter(|(n, _)| {
+                        n == ":status" || keep.contains(n.to_ascii_lowercase().as_str())
+                    })
+                    .collect(),
+            );
         }
         Action::Continue
     }

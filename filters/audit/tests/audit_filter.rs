@@ -601,3 +601,21 @@ fn destination_falls_back_to_this_workloads_node_metadata() {
     assert_eq!(r["dst_endpoint"]["svc_name"], "ledger");
     assert_eq!(r["dst_endpoint"]["domain"], "payments");
 }
+
+#[test]
+fn the_log_sink_warns_when_envoy_would_hide_its_records() {
+    let host = Host::builder(meshsight_audit::register)
+        .plugin_config("{}")
+        .log_level(meshsight_test_harness::host::LogLevel::Warn)
+        .start()
+        .expect("configure");
+    assert_eq!(
+        host.logs_containing("below Envoy's wasm log level").len(),
+        1
+    );
+    drop(host);
+    let host = start("{}");
+    assert!(host
+        .logs_containing("below Envoy's wasm log level")
+        .is_empty());
+}
