@@ -21,8 +21,11 @@ pub struct Metrics {
     pub not_selected: Option<u32>,
     /// Per signature name: requests it matched.
     pub signatures: BTreeMap<String, Option<u32>>,
-    /// `dispatch` calls refused by the host or failed (reset, timeout, 5xx).
+    /// `dispatch` calls refused by the host, or answered with a reset, timeout or 5xx while
+    /// their request was still in the filter.
     pub dispatch_failed: Option<u32>,
+    /// `dispatch` calls whose answer the filter could not see (their request ended first).
+    pub dispatch_unconfirmed: Option<u32>,
     /// `dispatch` copies dropped because `max_in_flight` calls were outstanding.
     pub in_flight_dropped: Option<u32>,
     /// Client-supplied decision headers removed.
@@ -83,6 +86,7 @@ impl Metrics {
             not_selected: counter("meshsight_mirror_not_selected"),
             signatures,
             dispatch_failed: counter("meshsight_mirror_dispatch_failed"),
+            dispatch_unconfirmed: counter("meshsight_mirror_dispatch_unconfirmed"),
             in_flight_dropped: counter("meshsight_mirror_in_flight_dropped"),
             spoofed_header_removed: counter("meshsight_mirror_spoofed_header_removed"),
             route_cache_clear_failed: counter("meshsight_mirror_route_cache_clear_failed"),
@@ -94,6 +98,15 @@ impl Metrics {
     pub fn bump(id: Option<u32>) {
         if let Some(id) = id {
             let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    /// Adds `n` to a counter.
+    pub fn add(id: Option<u32>, n: usize) {
+        if let (Some(id), Ok(n)) = (id, i64::try_from(n)) {
+            if n > 0 {
+                let _ = hostcalls::increment_metric(id, n);
+            }
         }
     }
 

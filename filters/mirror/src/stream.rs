@@ -2,10 +2,10 @@
 //!
 //! Headers: strip client-supplied decision headers, scan the head for signatures. When the
 //! body can still matter (an enabled signature looks in bodies and the request has one), read
-//! at most `max_body_bytes` of it first: holding the request (`Pause`) only if a `header`
-//! target exists, since the decision header must be set before routing; `dispatch`-only
-//! policies let the body flow and copy it as it passes. Then decide, deliver, and write the
-//! decision to filter state.
+//! at most `max_body_bytes` of it first. By default the request flows meanwhile (the body is
+//! copied as it passes) and a copy decided after the headers went on is sent by HTTP call even
+//! for a `header` target; with `hold_for_body` the headers wait (`Pause`) so the decision
+//! header can still be set. Then decide, deliver, and write the decision to filter state.
 
 use crate::metrics::Metrics;
 use crate::Configured;
@@ -14,7 +14,7 @@ use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{Delivery, MirrorRequest, Peer, Target, TargetId};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, MapType};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -203,9 +203,10 @@ impl MirrorStream {
             if let Some(t) = configured.policy.targets().get(id) {
                 match t.delivery {
                     Delivery::Header if can_set_header => self.set_decision_header(configured, t),
-                    // Headers already went upstream (the stream ended early): no copy.
-                    Delivery::Header => decision.mirrored = false,
-                    Delivery::Dispatch => {
+                    // The headers already went on (the body was read without holding them,
+                    // or the stream ended early): the route can no longer mirror, so the copy
+                    // goes by HTTP call to the target's cluster.
+                    Delivery::Header | Delivery::Dispatch => {
                         decision.mirrored = self.dispatch(configured, id, t, &decision);
                     }
                 }
@@ -240,7 +241,12 @@ impl MirrorStream {
             };
             // Envoy answers or times out every call by its deadline; an entry past it belongs
             // to a stream that ended before its answer came.
+            let before = flights.len();
             flights.retain(|(_, deadline)| *deadline > now);
+            Metrics::add(
+                configured.metrics.dispatch_unconfirmed,
+                before - flights.len(),
+            );
             if flights.len() >= target.max_in_flight as usize {
                 Metrics::bump(configured.metrics.in_flight_dropped);
                 return false;
@@ -391,8 +397,22 @@ impl Context for MirrorStream {
                 f.retain(|(t, _)| *t != token_id);
             }
         }
-        // Envoy answers a reset, refused connection or timeout with no headers at all.
-        if num_headers == 0 {
+        // The call belongs to the root context (see `dispatch`), so Envoy keeps its answer
+        // there: read the status with the root as effective context. Envoy answers a refused
+        // connection or a timeout with a local 503/504, a reset with no headers at all.
+        let rooted = hostcalls::set_effective_context(self.root_context_id).is_ok();
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|s| s.parse::<u16>().ok())
+        };
+        if rooted {
+            let _ = hostcalls::set_effective_context(self.context_id);
+        }
+        if status.is_none_or(|s| s >= 500) {
             Metrics::bump(configured.metrics.dispatch_failed);
         }
     }
@@ -414,10 +434,7 @@ impl HttpContext for MirrorStream {
         if wants_body {
             self.phase = Phase::Body;
             self.inspect_body = true;
-            self.holding = policy
-                .targets()
-                .iter()
-                .any(|t| t.delivery == Delivery::Header);
+            self.holding = policy.hold_for_body();
             return if self.holding {
                 Action::Pause
             } else {
@@ -466,7 +483,7 @@ impl HttpContext for MirrorStream {
             }
         }
         if end_of_stream || self.body_seen >= max {
-            self.complete(true);
+            self.complete(self.holding);
             return Action::Continue;
         }
         if self.holding {
@@ -478,7 +495,7 @@ impl HttpContext for MirrorStream {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         if self.phase == Phase::Body {
-            self.complete(true);
+            self.complete(self.holding);
         }
         Action::Continue
     }

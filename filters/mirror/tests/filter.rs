@@ -8,6 +8,8 @@ use meshsight_test_harness::host::{Action, Host, HttpCallResponse, Status};
 use std::time::Duration;
 
 const HEADER_ONLY: &str = r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#;
+const HEADER_HOLD: &str =
+    r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"hold_for_body":true}"#;
 const DISPATCH_ONLY: &str = r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}}}"#;
 
 fn start(policy: &str) -> Host {
@@ -228,7 +230,7 @@ fn each_head_signature_category_mirrors_with_its_category() {
 
 #[test]
 fn body_signatures_hold_the_request_only_until_the_body_is_read() {
-    let mut host = start(HEADER_ONLY);
+    let mut host = start(HEADER_HOLD);
     // WordPress multicall, in two chunks: paused until the end, then the header is set.
     let id = host.new_http_stream();
     assert_eq!(
@@ -290,7 +292,7 @@ fn body_signatures_hold_the_request_only_until_the_body_is_read() {
 #[test]
 fn the_request_is_let_go_once_max_body_bytes_are_read() {
     let mut host = start(
-        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"max_body_bytes":32}"#,
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"max_body_bytes":32,"hold_for_body":true}"#,
     );
     let id = host.new_http_stream();
     assert_eq!(
@@ -313,7 +315,7 @@ fn the_request_is_let_go_once_max_body_bytes_are_read() {
 #[test]
 fn nothing_is_held_when_no_signature_looks_in_bodies() {
     let mut host = start(
-        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"signatures":{"inspect_body":false}}"#,
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"signatures":{"inspect_body":false},"hold_for_body":true}"#,
     );
     let id = host.new_http_stream();
     assert_eq!(
@@ -331,7 +333,7 @@ fn nothing_is_held_when_no_signature_looks_in_bodies() {
 fn only_path_gated_body_signatures_hold_only_their_paths() {
     let mut host2 = start(
         r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},
-            "signatures":{"categories":{"log4shell":false,"spring4shell":false}}}"#,
+            "signatures":{"categories":{"log4shell":false,"spring4shell":false}},"hold_for_body":true}"#,
     );
     // Only path-gated body signatures remain: other paths are not held.
     let id = host2.new_http_stream();
@@ -348,7 +350,7 @@ fn only_path_gated_body_signatures_hold_only_their_paths() {
 
 #[test]
 fn trailers_and_early_stream_end_still_decide() {
-    let mut host = start(HEADER_ONLY);
+    let mut host = start(HEADER_HOLD);
     let id = host.new_http_stream();
     assert_eq!(
         host.request_headers(id, &post("/api", "text/plain"), false),
@@ -373,10 +375,12 @@ fn trailers_and_early_stream_end_still_decide() {
     host.log(id);
     let d = decision(&host, id);
     assert_eq!(d.signatures, vec!["log4shell"]);
-    assert!(
-        !d.mirrored,
-        "header delivery is impossible after the stream ended"
-    );
+    // The route can no longer mirror: the copy of what was read goes by HTTP call.
+    assert!(d.mirrored);
+    let calls = host.http_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].upstream, "sensor");
+    assert_eq!(calls[0].body, b"${jndi:");
 }
 
 // ---- rules through the filter ----
@@ -690,4 +694,44 @@ fn dispatch_failures_are_counted_and_never_fail_the_request() {
     host.fail_http_call(token);
     assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(2));
     assert!(host.local_response(id).is_none());
+}
+
+#[test]
+fn without_hold_for_body_nothing_waits_and_a_late_hit_goes_by_http_call() {
+    let mut host = start(HEADER_ONLY);
+    let id = host.new_http_stream();
+    assert_eq!(
+        host.request_headers(id, &post("/xmlrpc.php", "text/xml"), false),
+        Action::Continue
+    );
+    assert_eq!(
+        host.request_body(id, b"<methodName>system.", false),
+        Action::Continue
+    );
+    assert_eq!(
+        host.request_body(id, b"multicall</methodName>", true),
+        Action::Continue
+    );
+    let d = decision(&host, id);
+    assert_eq!(
+        (d.mirrored, d.signatures.clone()),
+        (true, vec!["wordpress_xmlrpc".to_string()])
+    );
+    // Too late for the route: no decision header, the copy is dispatched to the cluster.
+    assert!(header(&host.request_header_map(id), "x-meshsight-mirror").is_empty());
+    let calls = host.http_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].upstream, "sensor");
+    assert_eq!(calls[0].body, b"<methodName>system.multicall</methodName>");
+    assert_eq!(
+        header(&calls[0].headers, "x-meshsight-mirror-signatures"),
+        vec!["wordpress_xmlrpc"]
+    );
+    // Head hits still use the header.
+    let id = send(&mut host, &get("/a/../../etc/passwd"));
+    assert_eq!(
+        header(&host.request_header_map(id), "x-meshsight-mirror"),
+        vec!["ids"]
+    );
+    assert_eq!(host.http_calls().len(), 1);
 }

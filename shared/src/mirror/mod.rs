@@ -121,6 +121,7 @@ pub struct MirrorPolicy {
     signatures: SignatureSet,
     signature_target: Option<TargetId>,
     max_body_bytes: usize,
+    hold_for_body: bool,
 }
 
 /// The peer of the request, from the connection (never from headers).
@@ -214,6 +215,12 @@ impl MirrorPolicy {
     /// Most body bytes inspected and copied.
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_bytes
+    }
+
+    /// Whether the request is held while its body is inspected (see
+    /// [`raw::RawMirrorPolicy::hold_for_body`]); only matters with `header` targets.
+    pub fn hold_for_body(&self) -> bool {
+        self.hold_for_body && self.targets.iter().any(|t| t.delivery == Delivery::Header)
     }
 
     /// Every decision-header name of `header` targets (and the default name), lower-case,
@@ -840,6 +847,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
             signatures,
             signature_target,
             max_body_bytes: raw.max_body_bytes,
+            hold_for_body: raw.hold_for_body,
         })
     }
 }

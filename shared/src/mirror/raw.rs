@@ -28,6 +28,13 @@ pub struct RawMirrorPolicy {
     /// Most request-body bytes read for inspection and copied in `dispatch` mode.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Hold the request headers while the body is inspected, so that a body-only signature hit
+    /// can still set the decision header (`header` targets). Needs
+    /// `allow_on_headers_stop_iteration: true` in Envoy's Wasm plugin config: without it Envoy
+    /// turns the pause into StopAllIteration and the request never resumes. When `false`, the
+    /// request flows and such a late copy is sent by HTTP call to the target's cluster instead.
+    #[serde(default)]
+    pub hold_for_body: bool,
 }
 
 fn default_max_body_bytes() -> usize {
