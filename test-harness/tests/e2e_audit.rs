@@ -413,6 +413,52 @@ fn a_slow_collector_does_not_fail_clients_and_still_receives_everything() {
 }
 
 #[test]
+fn a_hanging_collector_times_out_is_retried_then_counted_and_envoy_keeps_serving() {
+    const N: u64 = 10;
+    let upstream = EchoUpstream::start();
+    let collector = Collector::start();
+    collector.set_behavior(CollectorBehavior::Hang);
+    let envoy = start_envoy(
+        &upstream,
+        &collector,
+        r#"{"sink":{"http":{"cluster":"collector","timeout_ms":300,"flush_interval_ms":100,
+              "batch_max_records":5,"max_retries":1,"backoff_initial_ms":50,"backoff_max_ms":100}}}"#,
+    );
+    for i in 0..N {
+        assert_eq!(
+            send(
+                envoy.port(),
+                &get(&format!("/ok/hang-{i}"), &format!("hang-{i}"))
+            )
+            .status,
+            200
+        );
+    }
+    let (records, delivered, dropped, buffered) = settle(&envoy, N, Duration::from_secs(30));
+    assert_eq!(
+        (records, delivered, dropped, buffered),
+        (N, 0, N, 0),
+        "every batch timed out twice and was dropped; Envoy log tail:\n{}",
+        envoy.log_tail(40)
+    );
+    assert_eq!(stat(&envoy, "meshsight_audit_dropped_retries_exhausted"), N);
+    assert!(stat(&envoy, "meshsight_audit_retried") >= N);
+    // The VM survived the failed calls: the next request is still recorded and delivered.
+    collector.set_behavior(CollectorBehavior::Ok);
+    assert_eq!(
+        send(envoy.port(), &get("/ok/after-hang", "after-hang")).status,
+        200
+    );
+    let (records, delivered, _, _) = settle(&envoy, N + 1, Duration::from_secs(30));
+    assert_eq!(
+        (records, delivered),
+        (N + 1, 1),
+        "Envoy log tail:\n{}",
+        envoy.log_tail(40)
+    );
+}
+
+#[test]
 fn log_sink_writes_one_valid_json_line_per_request_to_envoys_log() {
     let upstream = EchoUpstream::start();
     let collector = Collector::start();

@@ -225,7 +225,7 @@ impl Context for AuditRoot {
     fn on_http_call_response(
         &mut self,
         token_id: u32,
-        _num_headers: usize,
+        num_headers: usize,
         _body_size: usize,
         _trailers: usize,
     ) {
@@ -233,9 +233,15 @@ impl Context for AuditRoot {
             return;
         };
         let now = now_ms(self.get_current_time());
-        let status = self
-            .get_http_call_response_header(":status")
-            .and_then(|s| s.parse::<u16>().ok());
+        // No headers: Envoy reports a reset or timeout; do not ask for a map that is not there.
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|s| s.parse::<u16>().ok())
+        };
         let delivered = {
             let mut d = delivery.borrow_mut();
             let Some((token, batch)) = d.pending else {
