@@ -401,3 +401,53 @@ fn policy_update_through_file_based_lds_takes_effect_without_failing_requests() 
             >= 1
     );
 }
+
+#[test]
+fn envoy_rbac_with_the_synthetic_rules_allows_what_the_allowlist_allows() {
+    use meshsight_policy::allowlist::synthetic::{synthetic_rbac_config, SYNTHETIC_MISS};
+    let n = 1_000;
+    let upstream = EchoUpstream::start();
+    let rbac = Envoy::builder("envoy-config/e2e/allowlist_rbac.yaml")
+        .upstream(&upstream)
+        .var("RBAC_CONFIG", synthetic_rbac_config(n).to_string())
+        .start()
+        .unwrap_or_else(|err| panic!("Envoy with RBAC must start: {err}"));
+    let allowlist = start(&synthetic_policy_json(n), &upstream);
+    let mut requests: Vec<(&str, String)> = Vec::new();
+    for i in (0..n).step_by(37) {
+        let (method, path) = synthetic_hit(i);
+        requests.push((method, path.clone()));
+        requests.push(("DELETE", path));
+    }
+    requests.push(("GET", SYNTHETIC_MISS.to_string()));
+    requests.push(("GET", "/svc1/v1/items/42/extra".to_string()));
+    requests.push(("GET", "/svc0".to_string()));
+    let mut answers: HashMap<u16, usize> = HashMap::new();
+    for (method, path) in &requests {
+        let ask = |envoy: &Envoy| {
+            send(
+                envoy.port(),
+                &HttpRequest::new(method, path).header("host", "h"),
+            )
+            .status
+        };
+        let (by_rbac, by_allowlist) = (ask(&rbac), ask(&allowlist));
+        assert_eq!(by_rbac, by_allowlist, "{method} {path}");
+        assert!(
+            by_rbac == 200 || by_rbac == 403,
+            "{method} {path}: {by_rbac}"
+        );
+        *answers.entry(by_rbac).or_insert(0) += 1;
+    }
+    // Both outcomes were exercised: every sampled hit and /svc0 allowed, every DELETE and miss denied.
+    assert_eq!(
+        answers.get(&200),
+        Some(&(n.div_ceil(37) + 1)),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.get(&403),
+        Some(&(n.div_ceil(37) + 2)),
+        "{answers:?}"
+    );
+}
