@@ -46,6 +46,10 @@ fn the_demo_policy_compiles_and_behaves_as_the_banner_says() {
         ("GET", "/api/../admin", Some(403)),
         ("DELETE", "/api/items", Some(403)),
         ("GET", "/api/%2e%2e%2fadmin", Some(400)),
+        ("GET", "/api/%2e%2e%2Fadmin", Some(400)),
+        ("GET", "/search?q=shoes", None),
+        ("GET", "/search?q=shoes&debug=1", Some(403)),
+        ("GET", "/api//v1/%69tems", None),
     ] {
         let id = host.new_http_stream();
         host.request_headers(
@@ -63,5 +67,12 @@ fn the_demo_policy_compiles_and_behaves_as_the_banner_says() {
             status,
             "{method} {path}"
         );
+        if path == "/api//v1/%69tems" {
+            let headers = host.request_header_map(id);
+            assert!(
+                headers.contains(&(":path".into(), "/api/v1/items".into())),
+                "the demo rewrites to the checked path: {headers:?}"
+            );
+        }
     }
 }
