@@ -74,8 +74,12 @@ pub struct ScenarioResult {
     pub request: String,
     /// Highest throughput, when measured.
     pub throughput: Option<Throughput>,
-    /// Latency at the fixed rate.
+    /// Latency at the fixed rate (for rows measured in several rounds: the median of each
+    /// percentile over the rounds).
     pub latency: Option<Latency>,
+    /// Each round's latency, for rows measured in rounds interleaved with their comparison
+    /// rows (so that a burst of other work on the machine does not land on one row only).
+    pub latency_rounds: Vec<Latency>,
     /// Envoy's resident memory after the runs.
     pub rss_bytes: Option<u64>,
     /// Requests the upstream answered (all runs, warm-up and probe included).
@@ -112,6 +116,7 @@ impl ScenarioResult {
             request: format!("{} {}", scenario.method, scenario.path),
             throughput: None,
             latency: None,
+            latency_rounds: Vec::new(),
             rss_bytes: None,
             upstream_requests: 0,
             sensor_requests: 0,
@@ -120,6 +125,49 @@ impl ScenarioResult {
             error: None,
             wall_seconds: 0.0,
         }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+impl ScenarioResult {
+    /// Merges the rounds of one latency-only row: percentiles are the median over the rounds,
+    /// counts are summed, the rest (memory, counters, copies) is the last round's.
+    pub fn merge_rounds(rounds: Vec<ScenarioResult>) -> Option<ScenarioResult> {
+        let latencies: Vec<Latency> = rounds.iter().filter_map(|r| r.latency.clone()).collect();
+        let error = rounds.iter().find_map(|r| r.error.clone());
+        let wall: f64 = rounds.iter().map(|r| r.wall_seconds).sum();
+        let mut merged = rounds.into_iter().last()?;
+        merged.error = error;
+        merged.wall_seconds = wall;
+        if let Some(first) = latencies.first() {
+            let pick =
+                |f: fn(&LoadReport) -> f64| median(latencies.iter().map(|l| f(&l.load)).collect());
+            let mut load = first.load.clone();
+            load.p50_ms = pick(|l| l.p50_ms);
+            load.p90_ms = pick(|l| l.p90_ms);
+            load.p99_ms = pick(|l| l.p99_ms);
+            load.ok_per_second = pick(|l| l.ok_per_second);
+            load.ok = latencies.iter().map(|l| l.load.ok).sum();
+            load.non_2xx = latencies.iter().map(|l| l.load.non_2xx).sum();
+            load.errors = latencies.iter().map(|l| l.load.errors).sum();
+            load.seconds = latencies.iter().map(|l| l.load.seconds).sum();
+            merged.latency = Some(Latency::new(load, first.target_rate));
+        }
+        merged.latency_rounds = latencies;
+        Some(merged)
     }
 }
 
@@ -317,10 +365,24 @@ impl BenchRun {
                 .and_then(|r| r.latency.as_ref())
                 .map(|l| (l.load.p50_ms, l.load.p90_ms, l.load.p99_ms))
                 .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
-            let _ = writeln!(out, "## {title} (latency at {} rps)\n", self.settings.rate);
+            let rounds = rows
+                .iter()
+                .map(|r| r.latency_rounds.len())
+                .max()
+                .unwrap_or(0);
             let _ = writeln!(
                 out,
-                "| scenario | p50 ms | p90 ms | p99 ms | p50 / p90 / p99 vs healthy | achieved rps | non-2xx / errors | {what} | RSS MiB | filter counters (warm-up + run) |"
+                "## {title} (latency at {} rps{})\n",
+                self.settings.rate,
+                if rounds > 1 {
+                    format!(", median of {rounds} interleaved rounds")
+                } else {
+                    String::new()
+                }
+            );
+            let _ = writeln!(
+                out,
+                "| scenario | p50 ms | p90 ms | p99 ms | p50 / p90 / p99 vs healthy | achieved rps | non-2xx / errors | {what} | RSS MiB | filter counters (last round, warm-up + run) |"
             );
             let _ = writeln!(out, "|---|---:|---:|---:|---|---:|---|---:|---:|---|");
             for r in rows {
@@ -390,5 +452,79 @@ fn one_line(text: &str) -> String {
         )
     } else {
         line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::scenario::{CollectorState, Group, Scenario, SensorState};
+
+    fn round(p50: f64, p90: f64, p99: f64, ok: u64) -> ScenarioResult {
+        let scenario = Scenario {
+            name: "mirror, sensor down".to_string(),
+            group: Group::MirrorSensor,
+            filters: Vec::new(),
+            sensor: SensorState::Down,
+            collector: CollectorState::Healthy,
+            measure_max: false,
+            method: "GET".to_string(),
+            path: "/".to_string(),
+        };
+        let mut result = ScenarioResult::new(&scenario);
+        result.latency = Some(Latency::new(
+            LoadReport {
+                ok,
+                non_2xx: 1,
+                errors: 0,
+                seconds: 10.0,
+                ok_per_second: ok as f64 / 10.0,
+                p50_ms: p50,
+                p90_ms: p90,
+                p99_ms: p99,
+                statuses: Vec::new(),
+                error_kinds: Vec::new(),
+            },
+            1000,
+        ));
+        result.wall_seconds = 15.0;
+        result
+    }
+
+    #[test]
+    fn rounds_merge_into_per_percentile_medians_and_summed_counts() {
+        let merged = ScenarioResult::merge_rounds(vec![
+            round(0.5, 3.0, 40.0, 10_000),
+            round(0.4, 9.0, 5.0, 9_990),
+            round(0.9, 1.0, 7.0, 10_010),
+        ])
+        .unwrap();
+        let latency = merged.latency.unwrap();
+        assert_eq!(
+            (
+                latency.load.p50_ms,
+                latency.load.p90_ms,
+                latency.load.p99_ms
+            ),
+            (0.5, 3.0, 7.0)
+        );
+        assert_eq!((latency.load.ok, latency.load.non_2xx), (30_000, 3));
+        assert_eq!(merged.latency_rounds.len(), 3);
+        assert_eq!(merged.wall_seconds, 45.0);
+    }
+
+    #[test]
+    fn an_error_in_any_round_marks_the_merged_row() {
+        let mut bad = round(0.5, 1.0, 2.0, 10);
+        bad.error = Some("probe answered 403".to_string());
+        let merged = ScenarioResult::merge_rounds(vec![round(0.5, 1.0, 2.0, 10), bad]).unwrap();
+        assert_eq!(merged.error.as_deref(), Some("probe answered 403"));
+        assert!(ScenarioResult::merge_rounds(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn median_ignores_missing_values_and_averages_the_middle_pair() {
+        assert_eq!(median(vec![3.0, f64::NAN, 1.0, 2.0, 10.0]), 2.5);
+        assert!(median(vec![f64::NAN]).is_nan());
     }
 }

@@ -227,60 +227,98 @@ pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
     result
 }
 
+/// A scenario's Envoy and the servers behind it (dropped in reverse order: Envoy first).
+struct Stand {
+    upstream: BenchUpstream,
+    sensor: Sensor,
+    collector: Collector,
+    envoy: Envoy,
+}
+
+impl Stand {
+    /// Starts the servers in the scenario's states, then Envoy with its filters.
+    fn start(scenario: &Scenario) -> Result<Self, BenchError> {
+        let upstream = BenchUpstream::start().map_err(|source| BenchError::Io {
+            context: "starting the bench upstream".to_string(),
+            source,
+        })?;
+        let mut sensor = Sensor::start();
+        match scenario.sensor {
+            SensorState::Healthy => {}
+            SensorState::Down => sensor.stop(),
+            SensorState::Hanging => sensor.set_hang(true),
+        }
+        let collector = Collector::start();
+        if let CollectorState::Slow(ms) = scenario.collector {
+            collector.set_behavior(CollectorBehavior::Slow(Duration::from_millis(ms)));
+        }
+        let filters = http_filters_json(&scenario.filters).to_string();
+        let envoy = Envoy::builder(TEMPLATE)
+            .var("HTTP_FILTERS", filters)
+            .var("UPSTREAM_PORT", upstream.port().to_string())
+            .sensor(&sensor)
+            .collector(&collector)
+            .concurrency(1)
+            .log_level("warn")
+            .component_log_level(None)
+            .start()?;
+        Ok(Self {
+            upstream,
+            sensor,
+            collector,
+            envoy,
+        })
+    }
+
+    /// One request: a policy that refuses the bench request would measure 403s.
+    fn probe(&self, scenario: &Scenario) -> Result<(), BenchError> {
+        let probe = HttpRequest::new(&scenario.method, scenario.path.as_bytes())
+            .header("host", BENCH_HOST)
+            .timeout(Duration::from_secs(5));
+        let response = try_send(self.envoy.port(), &probe).map_err(|source| BenchError::Io {
+            context: format!("probe {} {}", scenario.method, scenario.path),
+            source,
+        })?;
+        if (200..300).contains(&response.status) {
+            Ok(())
+        } else {
+            Err(BenchError::Policy(format!(
+                "probe {} {} answered {} (not 2xx): {}",
+                scenario.method,
+                scenario.path,
+                response.status,
+                response.text()
+            )))
+        }
+    }
+}
+
+/// Starts the scenario's Envoy (which exits if a filter refuses its policy) and sends the
+/// probe request: no load. `make istio-validate` runs this on the Istio manifests' policies.
+pub fn check(scenario: &Scenario) -> Result<(), BenchError> {
+    Stand::start(scenario)?.probe(scenario)
+}
+
 fn measure(
     scenario: &Scenario,
     settings: &Settings,
     result: &mut ScenarioResult,
 ) -> Result<(), BenchError> {
-    let upstream = BenchUpstream::start().map_err(|source| BenchError::Io {
-        context: "starting the bench upstream".to_string(),
-        source,
-    })?;
-    let mut sensor = Sensor::start();
-    match scenario.sensor {
-        SensorState::Healthy => {}
-        SensorState::Down => sensor.stop(),
-        SensorState::Hanging => sensor.set_hang(true),
-    }
-    let collector = Collector::start();
-    if let CollectorState::Slow(ms) = scenario.collector {
-        collector.set_behavior(CollectorBehavior::Slow(Duration::from_millis(ms)));
-    }
-    let filters = http_filters_json(&scenario.filters).to_string();
-    let envoy = Envoy::builder(TEMPLATE)
-        .var("HTTP_FILTERS", filters)
-        .var("UPSTREAM_PORT", upstream.port().to_string())
-        .sensor(&sensor)
-        .collector(&collector)
-        .concurrency(1)
-        .log_level("warn")
-        .component_log_level(None)
-        .start()?;
-    let (envoy_cpu, oha_cpu) = match settings.cpus {
-        Some((envoy_cpu, oha_cpu)) => (Some(envoy_cpu), Some(oha_cpu)),
-        None => (None, None),
+    let stand = Stand::start(scenario)?;
+    let Stand {
+        upstream,
+        sensor,
+        collector,
+        envoy,
+    } = &stand;
+    let oha_cpu = match settings.cpus {
+        Some((envoy_cpu, oha_cpu)) => {
+            pin(envoy.pid(), envoy_cpu)?;
+            Some(oha_cpu)
+        }
+        None => None,
     };
-    if let Some(cpu) = envoy_cpu {
-        pin(envoy.pid(), cpu)?;
-    }
-
-    // One request first: a policy that refuses the bench request would measure 403s.
-    let probe = HttpRequest::new(&scenario.method, scenario.path.as_bytes())
-        .header("host", BENCH_HOST)
-        .timeout(Duration::from_secs(5));
-    let response = try_send(envoy.port(), &probe).map_err(|source| BenchError::Io {
-        context: format!("probe {} {}", scenario.method, scenario.path),
-        source,
-    })?;
-    if !(200..300).contains(&response.status) {
-        return Err(BenchError::Policy(format!(
-            "probe {} {} answered {} (not 2xx): {}",
-            scenario.method,
-            scenario.path,
-            response.status,
-            response.text()
-        )));
-    }
+    stand.probe(scenario)?;
 
     let url = envoy.url(&scenario.path);
     let headers = [("host", BENCH_HOST)];

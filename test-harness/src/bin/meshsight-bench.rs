@@ -5,8 +5,14 @@
 //!
 //! ```text
 //! meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N]
-//!                 [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--list]
+//!                 [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N]
+//!                 [--list] [--check]
 //! ```
+//! The latency-only rows (mirror sensor states, audit collector states) are measured in
+//! `--rounds` (default 3) interleaved rounds and reported as the median of each percentile.
+//! `--check` measures nothing: it starts Envoy with each filter alone and the three chained, on
+//! the Istio manifests' policies, and sends one request through each (Envoy refuses to start
+//! when a filter refuses its policy); `make istio-validate` runs it.
 //! `--policies` holds `allowlist.json`, `mirror.json`, `audit.json` (written by
 //! `scripts/validate_istio.py --dump-plugin-configs` from the Istio manifests; `make bench`
 //! does it). `--only` keeps the scenarios whose name contains one of the given words.
@@ -19,7 +25,8 @@ use std::time::{Duration, Instant};
 use meshsight_policy::allowlist::synthetic;
 use meshsight_test_harness::bench::scenario::{self, Settings};
 use meshsight_test_harness::bench::{
-    loadgen, BenchError, BenchRun, CollectorState, Filter, Group, Scenario, SensorState,
+    loadgen, BenchError, BenchRun, CollectorState, Filter, Group, Scenario, ScenarioResult,
+    SensorState,
 };
 use meshsight_test_harness::rig;
 use serde_json::{json, Value};
@@ -42,11 +49,13 @@ struct Options {
     connections: u32,
     only: Vec<String>,
     list: bool,
+    check: bool,
+    rounds: usize,
 }
 
 fn usage() -> &'static str {
     "usage: meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N] \
-     [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--list]"
+     [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N] [--list] [--check]"
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -60,6 +69,8 @@ fn parse_options() -> Result<Options, String> {
         connections: 32,
         only: Vec::new(),
         list: false,
+        check: false,
+        rounds: 3,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -88,12 +99,20 @@ fn parse_options() -> Result<Options, String> {
                     .collect()
             }
             "--list" => options.list = true,
+            "--check" => options.check = true,
+            "--rounds" => options.rounds = number(&arg, value(&arg)?)? as usize,
             "-h" | "--help" => return Err(usage().to_string()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
         }
     }
-    if options.duration.is_zero() || options.rate == 0 || options.connections == 0 {
-        return Err("--duration-secs, --rate and --connections must be positive".to_string());
+    if options.duration.is_zero()
+        || options.rate == 0
+        || options.connections == 0
+        || options.rounds == 0
+    {
+        return Err(
+            "--duration-secs, --rate, --connections and --rounds must be positive".to_string(),
+        );
     }
     Ok(options)
 }
@@ -303,19 +322,48 @@ fn run(options: &Options) -> Result<BenchRun, BenchError> {
         results: Vec::new(),
     };
     let started = Instant::now();
-    for (index, s) in list.iter().enumerate() {
+    let progress = |s: &Scenario, note: &str| {
         eprintln!(
-            "[bench {:>3}s] {}/{}: {}",
+            "[bench {:>3}s] {}{note}",
             started.elapsed().as_secs(),
-            index + 1,
-            list.len(),
             s.name
         );
-        let result = scenario::run(s, &settings);
-        if let Some(err) = &result.error {
-            eprintln!("[bench] {} failed: {err}", s.name);
+    };
+    let mut index = 0;
+    while index < list.len() {
+        if list[index].measure_max {
+            let s = &list[index];
+            progress(s, "");
+            let result = scenario::run(s, &settings);
+            if let Some(err) = &result.error {
+                eprintln!("[bench] {} failed: {err}", s.name);
+            }
+            run.results.push(result);
+            index += 1;
+            continue;
         }
-        run.results.push(result);
+        // A block of latency-only rows compared with each other: measured in interleaved
+        // rounds (A B C A B C ...), each row reported as the median over its rounds.
+        let end = (index..list.len())
+            .find(|&i| list[i].measure_max)
+            .unwrap_or(list.len());
+        let block = &list[index..end];
+        let mut rounds: Vec<Vec<ScenarioResult>> = vec![Vec::new(); block.len()];
+        for round in 0..options.rounds {
+            for (i, s) in block.iter().enumerate() {
+                progress(s, &format!(" (round {}/{})", round + 1, options.rounds));
+                rounds[i].push(scenario::run(s, &settings));
+            }
+        }
+        for (s, results) in block.iter().zip(rounds) {
+            if let Some(merged) = ScenarioResult::merge_rounds(results) {
+                if let Some(err) = &merged.error {
+                    eprintln!("[bench] {} failed: {err}", s.name);
+                }
+                run.results.push(merged);
+            }
+        }
+        index = end;
     }
     run.loadavg_after = loadavg();
     eprintln!("[bench {:>3}s] done", started.elapsed().as_secs());
@@ -348,6 +396,43 @@ fn write_outputs(out: &Path, run: &BenchRun, markdown: &str) -> Result<(), Bench
     Ok(())
 }
 
+/// `--check`: every filter row of the first table, started and probed, no load.
+fn check(options: &Options) -> ExitCode {
+    let list = match scenarios(options) {
+        Ok(list) => list,
+        Err(err) => {
+            eprintln!("meshsight-bench --check: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut failed = 0;
+    let mut passed = 0;
+    for s in list
+        .iter()
+        .filter(|s| s.group == Group::Filters && !s.filters.is_empty())
+    {
+        match scenario::check(s) {
+            Ok(()) => {
+                passed += 1;
+                println!(
+                    "ok   {}: Envoy loaded the policy and answered {} {}",
+                    s.name, s.method, s.path
+                );
+            }
+            Err(err) => {
+                failed += 1;
+                println!("FAIL {}: {err}", s.name);
+            }
+        }
+    }
+    println!("istio policies in Envoy: {passed} passed, {failed} failed");
+    if failed == 0 && passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
@@ -356,6 +441,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if options.check {
+        return check(&options);
+    }
     let run = match run(&options) {
         Ok(run) => run,
         Err(err) => {
