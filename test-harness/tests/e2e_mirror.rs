@@ -402,6 +402,8 @@ fn detection_table(mode: &str, template: &str, hold_for_body: bool) {
     );
     assert_eq!(stats("meshsight_mirror_spoofed_header_removed"), 1);
     assert_eq!(stats("meshsight_mirror_dispatch_failed"), 0);
+    // Envoy has the `clear_route_cache` foreign function the filter calls.
+    assert_eq!(stats("meshsight_mirror_route_cache_clear_failed"), 0);
     if delivery == "dispatch" {
         // The dispatched copy drops credentials and says why it was sent.
         let c = copies
