@@ -8,6 +8,11 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use meshsight_policy::allowlist::synthetic::{synthetic_hit, synthetic_policy_json};
@@ -304,6 +309,36 @@ fn lds_policy(allowed_prefix: &str) -> String {
     )
 }
 
+/// A request whose body is only half sent until [`SlowRequest::finish`]: in flight across a
+/// policy update.
+struct SlowRequest {
+    stream: TcpStream,
+}
+
+impl SlowRequest {
+    fn start(port: u16) -> SlowRequest {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("read timeout");
+        stream
+            .write_all(b"POST /both HTTP/1.1\r\nhost: h\r\ncontent-length: 9\r\nconnection: close\r\n\r\nin-f")
+            .expect("write headers and half the body");
+        SlowRequest { stream }
+    }
+
+    /// Sends the rest of the body and returns the raw response.
+    fn finish(mut self) -> String {
+        self.stream.write_all(b"light").expect("write the rest");
+        let mut response = Vec::new();
+        let _ = self.stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    }
+}
+
+/// What the background clients saw: (target, status) or a transport error.
+type Answers = Arc<Mutex<Vec<Result<(String, u16), String>>>>;
+
 #[test]
 fn policy_update_through_file_based_lds_takes_effect_without_failing_requests() {
     let upstream = EchoUpstream::start();
@@ -336,61 +371,76 @@ fn policy_update_through_file_based_lds_takes_effect_without_failing_requests() 
         )
         .expect("render the new listener");
 
-    // A bounded loop of requests around the update: every one must be answered 200 or 403
-    // (never a reset or a 5xx), /both always 200; the new policy must show within the budget.
-    let started = Instant::now();
-    let mut statuses: Vec<(String, u16)> = Vec::new();
-    let mut failures: Vec<String> = Vec::new();
-    let mut updated_at: Option<usize> = None;
-    let mut switched_at: Option<usize> = None;
-    for i in 0..3_000 {
-        if i == 20 {
-            envoy
-                .write_run_file("lds.yaml", &new_listener)
-                .expect("rewrite lds.yaml atomically");
-            updated_at = Some(statuses.len());
-        }
-        let target = if i % 2 == 0 { "/both" } else { "/v2/x" };
-        match try_send(envoy.port(), &HttpRequest::get(target).header("host", "h")) {
-            Ok(r) => {
-                if target == "/v2/x" && r.status == 200 && switched_at.is_none() {
-                    switched_at = Some(statuses.len());
+    // Background clients keep requests going through the update (bounded: each stops after
+    // 2,000 requests or when told).
+    let stop = Arc::new(AtomicBool::new(false));
+    let answers: Answers = Arc::default();
+    let port = envoy.port();
+    let clients: Vec<_> = (0..3)
+        .map(|c| {
+            let (stop, answers) = (stop.clone(), answers.clone());
+            thread::spawn(move || {
+                for i in 0..2_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let target = if (i + c) % 2 == 0 { "/both" } else { "/v2/x" };
+                    let answer = try_send(port, &HttpRequest::get(target).header("host", "h"))
+                        .map(|r| (target.to_string(), r.status))
+                        .map_err(|e| format!("{target}: {e}"));
+                    answers.lock().unwrap().push(answer);
                 }
-                statuses.push((target.to_string(), r.status));
-            }
-            Err(e) => failures.push(format!("request {i} {target}: {e}")),
-        }
-        if switched_at.is_some_and(|at| statuses.len() > at + 40) {
+            })
+        })
+        .collect();
+    let slow = SlowRequest::start(port);
+    std::thread::sleep(Duration::from_millis(200));
+
+    envoy
+        .write_run_file("lds.yaml", &new_listener)
+        .expect("rewrite lds.yaml atomically");
+    let updated = Instant::now();
+    let mut switched = false;
+    while updated.elapsed() < Duration::from_secs(30) {
+        if get(&envoy, "/v2/x", "h").status == 200 {
+            switched = true;
             break;
         }
-        if started.elapsed() > Duration::from_secs(60) {
-            break;
-        }
+        std::thread::sleep(Duration::from_millis(10));
     }
+    // The request admitted by the old policy completes on the draining listener.
+    let slow_response = slow.finish();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    assert!(
+        switched,
+        "the new policy never took effect\n{}",
+        envoy.log_tail(60)
+    );
+    assert!(
+        slow_response.starts_with("HTTP/1.1 200"),
+        "in-flight request across the update: {slow_response}"
+    );
+    assert!(slow_response.contains("in-flight"), "{slow_response}");
+
+    let answers = answers.lock().unwrap();
+    let failures: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
     assert!(
         failures.is_empty(),
         "failed requests: {failures:#?}\n{}",
         envoy.log_tail(60)
     );
-    let bad: Vec<_> = statuses
+    let bad: Vec<_> = answers
         .iter()
+        .flatten()
         .filter(|(t, s)| !(*s == 200 || (*s == 403 && t == "/v2/x")))
         .collect();
     assert!(bad.is_empty(), "unexpected answers: {bad:?}");
-    let switched = switched_at.unwrap_or_else(|| {
-        panic!(
-            "new policy never took effect in {} requests\n{}",
-            statuses.len(),
-            envoy.log_tail(60)
-        )
-    });
-    assert!(switched >= updated_at.unwrap_or(0));
-    // After the switch, every /v2 request is allowed.
-    assert!(
-        statuses[switched..].iter().all(|(_, s)| *s == 200),
-        "{:?}",
-        &statuses[switched..]
-    );
+    assert!(answers.len() >= 20, "the clients ran: {}", answers.len());
+
     assert_eq!(get(&envoy, "/v1/x", "h").status, 403, "old policy gone");
     assert_eq!(get(&envoy, "/v2/y", "h").status, 200);
     // Same Envoy process throughout: the listener was updated, not the server restarted.
@@ -400,6 +450,7 @@ fn policy_update_through_file_based_lds_takes_effect_without_failing_requests() 
             .unwrap_or(0)
             >= 1
     );
+    assert!(envoy.log().contains("allowlist: policy loaded: 2 rules"));
 }
 
 #[test]
