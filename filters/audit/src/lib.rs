@@ -130,8 +130,8 @@ struct Delivery {
     sink: HttpSink,
     queue: DeliveryQueue,
     published: DeliveryCounters,
-    /// The outstanding call: (host token, batch id).
-    pending: Option<(u32, u64)>,
+    /// Outstanding calls: (host token, batch id).
+    pending: Vec<(u32, u64)>,
 }
 
 type SharedDelivery = Rc<RefCell<Delivery>>;
@@ -168,16 +168,22 @@ impl AuditRoot {
         metrics.publish(&queue.counters(), published);
     }
 
-    /// Sends what the queue says is due, as long as nothing is outstanding.
+    /// Sends every batch the queue says is due (new batches up to `max_in_flight_batches`,
+    /// retries whose backoff has elapsed).
     fn pump(&self) {
         let (Some(delivery), Some(metrics)) = (&self.delivery, &self.metrics) else {
             return;
         };
         let now = now_ms(self.get_current_time());
         let mut d = delivery.borrow_mut();
-        // A batch may be due again (retry after backoff, or its answer never came) while the
-        // host still holds the old call: the queue decides, the stale token is then ignored.
-        if let Some(batch) = d.queue.poll(now) {
+        // Bounded: each poll either sends a batch (at most max_in_flight at a time) or fails one.
+        let max_polls = 2 * d.queue.limits().max_in_flight + 2;
+        for _ in 0..max_polls {
+            let Some(batch) = d.queue.poll(now) else {
+                break;
+            };
+            // A re-sent batch replaces its old call: a late answer to that one is ignored.
+            d.pending.retain(|(_, id)| *id != batch.id);
             let mut headers: Vec<(&str, &str)> = vec![
                 (":method", "POST"),
                 (":path", &d.sink.path),
@@ -197,14 +203,13 @@ impl AuditRoot {
             match sent {
                 Ok(token) => {
                     Metrics::add(metrics.batches_sent, 1);
-                    d.pending = Some((token, batch.id));
+                    d.pending.push((token, batch.id));
                 }
                 Err(status) => {
                     log::warn!(
                         "meshsight_audit: cannot send a batch to cluster {:?}: {status:?}",
                         d.sink.cluster
                     );
-                    d.pending = None;
                     d.queue.failed(batch.id, now);
                 }
             }
@@ -244,13 +249,10 @@ impl Context for AuditRoot {
         };
         let delivered = {
             let mut d = delivery.borrow_mut();
-            let Some((token, batch)) = d.pending else {
-                return;
-            };
-            if token != token_id {
+            let Some(at) = d.pending.iter().position(|(token, _)| *token == token_id) else {
                 return; // an answer to a call the queue already gave up on
-            }
-            d.pending = None;
+            };
+            let (_, batch) = d.pending.remove(at);
             match status {
                 Some(code) if (200..300).contains(&code) => d.queue.delivered(batch),
                 other => {
@@ -331,7 +333,7 @@ impl RootContext for AuditRoot {
                     queue: DeliveryQueue::new(sink.queue, now),
                     sink: sink.clone(),
                     published: DeliveryCounters::default(),
-                    pending: None,
+                    pending: Vec::new(),
                 })))
             }
         };

@@ -363,6 +363,33 @@ fn http_sink_batches_by_size_and_interval_with_configured_headers() {
 }
 
 #[test]
+fn up_to_max_in_flight_batches_are_out_at_once() {
+    let mut host = start(&http_config(
+        r#","batch_max_records":2,"max_in_flight_batches":2"#,
+    ));
+    for i in 0..7 {
+        request(&mut host, "/a", &format!("m-{i}"), None, Some(200));
+    }
+    host.tick();
+    let calls = host.http_calls();
+    assert_eq!(calls.len(), 2, "two full batches out, the rest waits");
+    // The second answer comes first: each batch is settled on its own.
+    host.respond_http_call(calls[1].token, HttpCallResponse::status("200", ""));
+    assert_eq!(host.counter("meshsight_audit_delivered"), Some(2));
+    let calls = host.http_calls();
+    assert_eq!(calls.len(), 2, "the freed slot is used at once");
+    for c in calls {
+        host.respond_http_call(c.token, HttpCallResponse::status("200", ""));
+    }
+    host.advance_time(Duration::from_secs(1));
+    host.tick();
+    for c in host.http_calls() {
+        host.respond_http_call(c.token, HttpCallResponse::status("200", ""));
+    }
+    assert_eq!(counters(&host), (7, 7, 0, 0));
+}
+
+#[test]
 fn failed_batches_are_retried_with_backoff_then_delivered() {
     let mut host = start(&http_config(r#","batch_max_records":2"#));
     request(&mut host, "/a", "x1", None, Some(200));
@@ -434,11 +461,15 @@ fn buffer_bound_holds_while_the_collector_hangs() {
     )));
     for i in 0..60 {
         request(&mut host, "/a", &format!("h-{i}"), None, Some(200));
-        host.tick(); // the first batch goes out and never comes back
+        host.tick(); // batches go out and never come back
         assert!(host.gauge("meshsight_audit_buffered_bytes").unwrap() <= bound);
         assert_balanced(&host);
     }
-    assert_eq!(host.http_calls().len(), 1);
+    let out = host.http_calls().len();
+    assert!(
+        (1..=4).contains(&out),
+        "at most max_in_flight_batches (4) calls out: {out}"
+    );
     let dropped = host.counter("meshsight_audit_dropped_buffer_full").unwrap();
     assert!(dropped > 0, "the bound forced drops");
     let (records, _, _, buffered) = counters(&host);

@@ -140,6 +140,9 @@ pub struct RawHttpSink {
     /// Cap on the retry delay.
     #[serde(default)]
     pub backoff_max_ms: Option<u64>,
+    /// Most batches sent and not yet answered (or waiting to be retried) at a time.
+    #[serde(default)]
+    pub max_in_flight_batches: Option<usize>,
     /// `drop_oldest` (default) or `drop_newest`.
     #[serde(default)]
     pub drop_policy: Option<DropPolicy>,
@@ -205,6 +208,8 @@ pub struct QueueLimits {
     pub backoff_max_ms: u64,
     /// A batch whose answer has not come this long after it was sent is treated as failed (ms).
     pub response_deadline_ms: u64,
+    /// Most batches out at a time (sent and unanswered, or waiting to be retried).
+    pub max_in_flight: usize,
     /// Which record gives way at the bound.
     pub drop_policy: DropPolicy,
 }
@@ -220,6 +225,7 @@ impl Default for QueueLimits {
             backoff_initial_ms: 250,
             backoff_max_ms: 30_000,
             response_deadline_ms: 5000 + 1000,
+            max_in_flight: 4,
             drop_policy: DropPolicy::DropOldest,
         }
     }
@@ -428,6 +434,11 @@ fn compile_http(raw: RawHttpSink) -> Result<HttpSink, ConfigError> {
             // Envoy answers a timed-out call itself; the extra second only guards against a
             // host that never answers, so a batch cannot stay in flight forever.
             response_deadline_ms: timeout_ms.saturating_add(1000),
+            max_in_flight: positive(
+                "sink.http.max_in_flight_batches",
+                raw.max_in_flight_batches.map(|v| v as u64),
+                defaults.max_in_flight as u64,
+            )? as usize,
             drop_policy: raw.drop_policy.unwrap_or_default(),
         },
     })

@@ -1,6 +1,6 @@
 //! The delivery queue of the HTTP sink: records wait in a bounded buffer, leave in NDJSON
-//! batches (by size or at the flush interval), one batch in flight at a time, retried with
-//! exponential backoff, and dropped only with a counted reason. Time is an argument (ms), so
+//! batches (by size or at the flush interval), up to `max_in_flight` batches at a time, retried
+//! with exponential backoff, and dropped only with a counted reason. Time is an argument (ms), so
 //! the queue is deterministic and testable.
 //!
 //! Invariant, at every moment: `records == delivered + dropped + buffered`, where `buffered`
@@ -119,7 +119,7 @@ pub struct DeliveryQueue {
     limits: QueueLimits,
     waiting: VecDeque<String>,
     waiting_bytes: usize,
-    in_flight: Option<InFlight>,
+    in_flight: Vec<InFlight>,
     last_flush_ms: u64,
     next_id: u64,
     counters: DeliveryCounters,
@@ -132,7 +132,7 @@ impl DeliveryQueue {
             limits,
             waiting: VecDeque::new(),
             waiting_bytes: 0,
-            in_flight: None,
+            in_flight: Vec::new(),
             last_flush_ms: now_ms,
             next_id: 1,
             counters: DeliveryCounters::default(),
@@ -150,11 +150,11 @@ impl DeliveryQueue {
     }
 
     fn in_flight_bytes(&self) -> usize {
-        self.in_flight.as_ref().map_or(0, |f| f.batch.body.len())
+        self.in_flight.iter().map(|f| f.batch.body.len()).sum()
     }
 
     fn sync_buffered(&mut self) {
-        let in_flight_records = self.in_flight.as_ref().map_or(0, |f| f.batch.records);
+        let in_flight_records: usize = self.in_flight.iter().map(|f| f.batch.records).sum();
         self.counters.buffered_records = (self.waiting.len() + in_flight_records) as u64;
         self.counters.buffered_bytes = (self.waiting_bytes + self.in_flight_bytes()) as u64;
     }
@@ -215,35 +215,37 @@ impl DeliveryQueue {
             || self.waiting_bytes >= self.limits.batch_max_bytes
     }
 
-    /// Time-driven step: returns the batch to send now, if any: a retry whose backoff has
-    /// elapsed, or a new batch when one is full or the flush interval has passed. Only one
-    /// batch is in flight at a time; a send with no answer past the response deadline counts
-    /// as failed.
+    /// Time-driven step: returns the next batch to send now, if any: first a retry whose
+    /// backoff has elapsed, else a new batch when one is full or the flush interval has passed
+    /// and fewer than `max_in_flight` batches are out. Call it until it returns `None`. A send
+    /// with no answer past the response deadline counts as failed.
     pub fn poll(&mut self, now_ms: u64) -> Option<Batch> {
-        if let Some(f) = &self.in_flight {
-            match f.retry_at {
-                None if now_ms >= f.sent_at.saturating_add(self.limits.response_deadline_ms) => {
-                    let id = f.batch.id;
-                    self.failed(id, now_ms);
-                    return self.poll(now_ms);
-                }
-                None => return None,
-                Some(at) if now_ms >= at => {
-                    let mut batch = None;
-                    if let Some(f) = self.in_flight.as_mut() {
-                        f.retry_at = None;
-                        f.sent_at = now_ms;
-                        f.batch.attempt += 1;
-                        self.counters.retried += f.batch.records as u64;
-                        batch = Some(f.batch.clone());
-                    }
-                    return batch;
-                }
-                Some(_) => return None,
-            }
+        let deadline = self.limits.response_deadline_ms;
+        let overdue: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|f| f.retry_at.is_none() && now_ms >= f.sent_at.saturating_add(deadline))
+            .map(|f| f.batch.id)
+            .collect();
+        for id in overdue {
+            self.failed(id, now_ms);
+        }
+        if let Some(f) = self
+            .in_flight
+            .iter_mut()
+            .find(|f| f.retry_at.is_some_and(|at| now_ms >= at))
+        {
+            f.retry_at = None;
+            f.sent_at = now_ms;
+            f.batch.attempt += 1;
+            self.counters.retried += f.batch.records as u64;
+            return Some(f.batch.clone());
         }
         if self.waiting.is_empty() {
             self.last_flush_ms = now_ms;
+            return None;
+        }
+        if self.in_flight.len() >= self.limits.max_in_flight {
             return None;
         }
         let interval_due = now_ms
@@ -278,7 +280,7 @@ impl DeliveryQueue {
             attempt: 0,
         };
         self.next_id += 1;
-        self.in_flight = Some(InFlight {
+        self.in_flight.push(InFlight {
             batch: batch.clone(),
             retry_at: None,
             sent_at: now_ms,
@@ -287,37 +289,38 @@ impl DeliveryQueue {
         Some(batch)
     }
 
+    fn outstanding(&self, id: u64) -> Option<usize> {
+        self.in_flight
+            .iter()
+            .position(|f| f.batch.id == id && f.retry_at.is_none())
+    }
+
     /// The collector acknowledged batch `id`: its records are delivered. Unknown or stale ids
     /// (a late answer after the deadline) are ignored; returns whether it counted.
     pub fn delivered(&mut self, id: u64) -> bool {
-        match &self.in_flight {
-            Some(f) if f.batch.id == id && f.retry_at.is_none() => {
-                self.counters.delivered += f.batch.records as u64;
-                self.in_flight = None;
-                self.sync_buffered();
-                true
-            }
-            _ => false,
-        }
+        let Some(at) = self.outstanding(id) else {
+            return false;
+        };
+        let f = self.in_flight.remove(at);
+        self.counters.delivered += f.batch.records as u64;
+        self.sync_buffered();
+        true
     }
 
     /// Batch `id` failed (non-2xx, reset, timeout, or the call could not be dispatched): it is
     /// retried after `min(backoff_initial * 2^n, backoff_max)`, or dropped once it has been
     /// retried `max_retries` times. Returns the records dropped, if any.
     pub fn failed(&mut self, id: u64, now_ms: u64) -> Option<u64> {
-        let f = match self.in_flight.as_mut() {
-            Some(f) if f.batch.id == id && f.retry_at.is_none() => f,
-            _ => return None,
-        };
-        if f.batch.attempt >= self.limits.max_retries {
+        let at = self.outstanding(id)?;
+        if self.in_flight[at].batch.attempt >= self.limits.max_retries {
+            let f = self.in_flight.remove(at);
             let n = f.batch.records as u64;
             self.counters.dropped_retries_exhausted += n;
-            self.in_flight = None;
             self.sync_buffered();
             return Some(n);
         }
-        let delay = backoff_ms(&self.limits, f.batch.attempt);
-        f.retry_at = Some(now_ms.saturating_add(delay));
+        let delay = backoff_ms(&self.limits, self.in_flight[at].batch.attempt);
+        self.in_flight[at].retry_at = Some(now_ms.saturating_add(delay));
         None
     }
 
@@ -328,14 +331,14 @@ impl DeliveryQueue {
         self.counters.dropped_shutdown += n;
         self.waiting.clear();
         self.waiting_bytes = 0;
-        self.in_flight = None;
+        self.in_flight.clear();
         self.sync_buffered();
         n
     }
 
-    /// Whether a batch is in flight or waiting to be retried.
-    pub fn has_in_flight(&self) -> bool {
-        self.in_flight.is_some()
+    /// Batches sent and not yet answered, or waiting to be retried.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
     }
 }
 

@@ -666,6 +666,7 @@ fn limits() -> QueueLimits {
         backoff_initial_ms: 10,
         backoff_max_ms: 25,
         response_deadline_ms: 500,
+        max_in_flight: 1,
         drop_policy: DropPolicy::DropOldest,
     }
 }
@@ -704,6 +705,32 @@ fn batches_leave_when_full_or_at_the_flush_interval() {
         (c.records, c.delivered, c.buffered_records, c.buffered_bytes),
         (4, 4, 0, 0)
     );
+}
+
+#[test]
+fn several_batches_can_be_in_flight_and_each_is_answered_on_its_own() {
+    let mut l = limits();
+    l.max_in_flight = 2;
+    let mut q = DeliveryQueue::new(l, 0);
+    for i in 0..9 {
+        q.push(rec(i, 10));
+    }
+    let a = q.poll(0).unwrap();
+    let b = q.poll(0).unwrap();
+    assert_eq!(q.poll(0), None, "two out at most");
+    assert_eq!(q.in_flight(), 2);
+    assert_eq!((a.records, b.records), (3, 3));
+    assert_ne!(a.id, b.id);
+    q.failed(a.id, 0);
+    assert!(q.delivered(b.id));
+    let c = q.poll(1).unwrap();
+    assert_eq!(c.records, 3, "b's slot is free: the next full batch leaves");
+    assert_eq!(q.poll(9), None, "a waits for its backoff, c is out");
+    let a2 = q.poll(10).unwrap();
+    assert_eq!((a2.id, a2.attempt), (a.id, 1));
+    assert!(q.delivered(a2.id) && q.delivered(c.id));
+    let cs = q.counters();
+    assert_eq!((cs.records, cs.delivered, cs.buffered_records), (9, 9, 0));
 }
 
 #[test]
@@ -893,6 +920,7 @@ fn counters_always_add_up_over_random_operation_sequences() {
         l.batch_max_bytes = l.batch_max_bytes.min(l.max_buffer_bytes);
         l.batch_max_records = 1 + g.below(8) as usize;
         l.max_retries = g.below(4) as u32;
+        l.max_in_flight = 1 + g.below(3) as usize;
         l.drop_policy = if seed % 2 == 0 {
             DropPolicy::DropOldest
         } else {
@@ -900,7 +928,7 @@ fn counters_always_add_up_over_random_operation_sequences() {
         };
         let mut q = DeliveryQueue::new(l, 0);
         let mut now = 0u64;
-        let mut outstanding: Option<Batch> = None;
+        let mut outstanding: Vec<Batch> = Vec::new();
         let mut sent_lines = 0u64;
         for step in 0..3000 {
             match g.below(10) {
@@ -909,22 +937,24 @@ fn counters_always_add_up_over_random_operation_sequences() {
                 }
                 5 | 6 => now += g.below(80),
                 7 => {
-                    if outstanding.is_none() {
-                        outstanding = q.poll(now);
-                        if let Some(b) = &outstanding {
-                            assert!(b.records >= 1);
-                            assert_eq!(b.body.iter().filter(|c| **c == b'\n').count(), b.records);
-                            sent_lines += b.records as u64;
-                        }
+                    while let Some(b) = q.poll(now) {
+                        assert!(b.records >= 1);
+                        assert_eq!(b.body.iter().filter(|c| **c == b'\n').count(), b.records);
+                        sent_lines += b.records as u64;
+                        outstanding.retain(|o| o.id != b.id);
+                        outstanding.push(b);
+                        assert!(q.in_flight() <= l.max_in_flight, "seed {seed}");
                     }
                 }
                 8 => {
-                    if let Some(b) = outstanding.take() {
-                        assert!(q.delivered(b.id));
+                    if !outstanding.is_empty() {
+                        let b = outstanding.remove(g.below(outstanding.len() as u64) as usize);
+                        q.delivered(b.id);
                     }
                 }
                 _ => {
-                    if let Some(b) = outstanding.take() {
+                    if !outstanding.is_empty() {
+                        let b = outstanding.remove(g.below(outstanding.len() as u64) as usize);
                         q.failed(b.id, now);
                     }
                 }
