@@ -502,3 +502,49 @@ fn envoy_rbac_with_the_synthetic_rules_allows_what_the_allowlist_allows() {
         "{answers:?}"
     );
 }
+
+#[test]
+fn principals_and_namespaces_come_from_the_mtls_peer_certificate() {
+    use meshsight_test_harness::rig::free_port;
+    let policy = r#"{"rules": [
+        {"name": "web-only", "paths": ["/peer/**"], "sources": {"principals": ["spiffe://cluster.local/ns/shop/sa/web"]}},
+        {"name": "billing-ns", "paths": ["/billing/**"], "sources": {"namespaces": ["billing"]}},
+        {"name": "billing-prefix", "paths": ["/ops/**"], "sources": {"principals": ["spiffe://cluster.local/ns/billing/*"]}},
+        {"name": "shop-from-loopback", "paths": ["/both/**"], "sources": {"namespaces": ["shop"], "cidrs": ["127.0.0.0/8"]}}
+    ]}"#;
+    let upstream = EchoUpstream::start();
+    let billing_port = free_port().expect("port");
+    let envoy = Envoy::builder("envoy-config/e2e/allowlist_mtls.yaml")
+        .upstream(&upstream)
+        .var("ALLOWLIST_CONFIG", policy)
+        .var("MTLS_PORT", free_port().expect("port").to_string())
+        .var("BILLING_CLIENT_PORT", billing_port.to_string())
+        .start()
+        .unwrap_or_else(|err| panic!("Envoy must start: {err}"));
+    let web_port = envoy.port();
+    for (port, who, path, status) in [
+        (web_port, "web", "/peer/x", 200),
+        (web_port, "web", "/billing/x", 403),
+        (web_port, "web", "/ops/x", 403),
+        (web_port, "web", "/both/x", 200),
+        (billing_port, "billing", "/peer/x", 403),
+        (billing_port, "billing", "/billing/x", 200),
+        (billing_port, "billing", "/ops/x", 200),
+        (billing_port, "billing", "/both/x", 403),
+    ] {
+        let r = send(port, &HttpRequest::get(path).header("host", "h"));
+        assert_eq!(r.status, status, "{who} {path}: {}", r.text());
+    }
+    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.web-only"), 1);
+    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.billing-ns"), 1);
+    assert_eq!(
+        stat(&envoy, "meshsight_allowlist_rule_hits.billing-prefix"),
+        1
+    );
+    assert_eq!(
+        stat(&envoy, "meshsight_allowlist_rule_hits.shop-from-loopback"),
+        1
+    );
+    assert_eq!(stat(&envoy, "meshsight_allowlist_denied"), 4);
+    assert_eq!(upstream.requests().len(), 4);
+}
