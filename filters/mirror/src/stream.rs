@@ -165,8 +165,8 @@ impl MirrorStream {
     /// mirrored.
     fn strip_decision_headers(&self, configured: &Configured) {
         for name in configured.policy.decision_headers() {
-            if self.get_http_request_header(&name).is_some() {
-                self.set_http_request_header(&name, None);
+            if self.get_http_request_header(name).is_some() {
+                self.set_http_request_header(name, None);
                 Metrics::bump(configured.metrics.spoofed_header_removed);
             }
         }

@@ -122,6 +122,7 @@ pub struct MirrorPolicy {
     signature_target: Option<TargetId>,
     max_body_bytes: usize,
     hold_for_body: bool,
+    decision_headers: Vec<String>,
 }
 
 /// The peer of the request, from the connection (never from headers).
@@ -225,13 +226,8 @@ impl MirrorPolicy {
 
     /// Every decision-header name of `header` targets (and the default name), lower-case,
     /// without duplicates: the filter strips all of them from incoming requests.
-    pub fn decision_headers(&self) -> Vec<String> {
-        let mut set: BTreeSet<String> = BTreeSet::new();
-        set.insert(raw::DEFAULT_DECISION_HEADER.to_string());
-        for t in &self.targets {
-            set.insert(t.header.clone());
-        }
-        set.into_iter().collect()
+    pub fn decision_headers(&self) -> &[String] {
+        &self.decision_headers
     }
 
     /// Names of the enabled signatures (built-in categories, then custom), in report order.
@@ -841,7 +837,12 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
         }
         let signatures = SignatureSet::new(&categories, &custom, sig.inspect_body)
             .map_err(|e| ConfigError::new("signatures", e.to_string()))?;
+        let decision_headers: BTreeSet<String> = std::iter::once(raw::DEFAULT_DECISION_HEADER)
+            .chain(targets.iter().map(|t| t.header.as_str()))
+            .map(str::to_string)
+            .collect();
         Ok(MirrorPolicy {
+            decision_headers: decision_headers.into_iter().collect(),
             targets,
             rules,
             signatures,

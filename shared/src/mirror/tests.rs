@@ -965,3 +965,17 @@ fn decision_headers_cover_every_header_target() {
         vec!["x-meshsight-mirror", "x-soc-copy"]
     );
 }
+
+#[test]
+fn hold_for_body_only_with_a_header_target() {
+    assert!(!default_policy().hold_for_body(), "off by default");
+    let header =
+        policy(r#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},"hold_for_body":true}"#);
+    assert!(header.hold_for_body());
+    let dispatch =
+        policy(r#"{"targets":{"ids":{"cluster":"s","delivery":"dispatch"}},"hold_for_body":true}"#);
+    assert!(
+        !dispatch.hold_for_body(),
+        "dispatch copies the body as it passes"
+    );
+}
