@@ -1008,3 +1008,20 @@ fn default_deny_body_carries_only_error_and_request_id() {
     assert_eq!(parsed.as_object().unwrap().len(), 2);
     assert!(parsed["request_id"].as_str().unwrap().len() <= 128);
 }
+
+#[test]
+fn trust_domain_wide_principal_prefix() {
+    let list = compile(&one_rule(
+        r#""sources":{"principals":["spiffe://cluster.local/*"]}"#,
+    ));
+    let peer = |p: &str| {
+        list.matching_rule(&RequestFacts {
+            peer_principal: Some(p),
+            ..facts("GET", "", "/")
+        })
+        .is_some()
+    };
+    assert!(peer("spiffe://cluster.local/ns/a/sa/b"));
+    assert!(!peer("spiffe://cluster.localhost/ns/a/sa/b"));
+    assert!(!peer("spiffe://other/ns/a/sa/b"));
+}
