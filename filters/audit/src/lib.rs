@@ -398,9 +398,15 @@ impl AuditStream {
         self.property(path).and_then(|b| as_i64(&b))
     }
 
+    /// Istio peer metadata (`downstream_peer` / `upstream_peer` filter state, fields
+    /// `namespace`, `workload`, `service`). Istio always knows a peer's namespace: without one
+    /// there is no peer, and the other two are not asked for.
     fn peer(&self, root: &str) -> PeerWorkload {
+        let Some(namespace) = self.string(&[root, "namespace"]) else {
+            return PeerWorkload::default();
+        };
         PeerWorkload {
-            namespace: self.string(&[root, "namespace"]),
+            namespace: Some(namespace),
             workload: self.string(&[root, "workload"]),
             service: self.string(&[root, "service"]),
         }
@@ -413,14 +419,14 @@ impl AuditStream {
         let mut ex = HttpExchange::from_request_headers(headers);
         ex.response_headers = self.response_headers.clone();
         ex.protocol = self.string(&["request", "protocol"]);
+        // The response that passed this filter (also local replies) has the code; ask Envoy
+        // only when none did.
         let status = self
-            .int(&["response", "code"])
-            .or_else(|| {
-                self.response_headers
-                    .iter()
-                    .find(|(n, _)| n == ":status")
-                    .and_then(|(_, v)| v.parse().ok())
-            })
+            .response_headers
+            .iter()
+            .find(|(n, _)| n == ":status")
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+            .or_else(|| self.int(&["response", "code"]))
             .and_then(|c| u16::try_from(c).ok())
             .filter(|c| *c != 0);
         ex.status = status;

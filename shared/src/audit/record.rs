@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::decision::{AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason};
@@ -412,179 +413,19 @@ impl AuditRecord {
         self.exchange.end_ns.saturating_sub(self.exchange.start_ns) / 1_000_000
     }
 
-    /// The meshsight-specific details (decisions, Envoy flags) that have no OCSF/ECS field.
-    fn meshsight_details(&self) -> Value {
-        let mut m = Map::new();
-        if let Some(d) = &self.exchange.allowlist {
-            m.insert("allowlist".into(), json!(d));
-        }
-        if let Some(d) = &self.exchange.mirror {
-            m.insert("mirror".into(), json!(d));
-        }
-        if !self.response_flags.is_empty() {
-            m.insert("response_flags".into(), json!(self.response_flags));
-        }
-        if let Some(d) = &self.exchange.response_code_details {
-            m.insert("response_code_details".into(), json!(d));
-        }
-        m.insert("upstream_failure".into(), json!(self.upstream_failure()));
-        m.insert("client_aborted".into(), json!(self.client_aborted()));
-        if let Some(raw) = &self.x_forwarded_for_raw {
-            m.insert("x_forwarded_for_raw".into(), json!(raw));
-        }
-        if self.exchange.method.is_empty() || activity_id(&self.exchange.method) == 99 {
-            m.insert("http_method".into(), json!(self.exchange.method));
-        }
-        Value::Object(m)
-    }
-
     /// Renders the record in the policy's format as one JSON line (no trailing newline).
     pub fn to_json_line(&self, format: AuditFormat) -> String {
         match format {
-            AuditFormat::Ocsf => self.to_ocsf().to_string(),
+            // Straight to text: serializing borrowed structs cannot fail.
+            AuditFormat::Ocsf => serde_json::to_string(&self.ocsf_event()).unwrap_or_default(),
             AuditFormat::Ecs => self.to_ecs().to_string(),
         }
     }
 
     /// The OCSF 1.7.0 HTTP Activity (class 4002) event, with the `security_control` profile
-    /// (and `trace` when a trace id is known).
+    /// (and `trace` when a trace id is known), as a JSON value.
     pub fn to_ocsf(&self) -> Value {
-        let ex = &self.exchange;
-        let activity = activity_id(&ex.method);
-        let end_ms = ex.end_ns / 1_000_000;
-        let start_ms = ex.start_ns / 1_000_000;
-        let mut profiles = vec!["security_control"];
-        if self.trace_id.is_some() {
-            profiles.push("trace");
-        }
-
-        let mut metadata = Map::new();
-        metadata.insert("version".into(), json!(OCSF_VERSION));
-        metadata.insert(
-            "product".into(),
-            json!({"name": PRODUCT_NAME, "vendor_name": PRODUCT_NAME, "version": PRODUCT_VERSION}),
-        );
-        metadata.insert("log_name".into(), json!("meshsight_audit"));
-        metadata.insert("profiles".into(), json!(profiles));
-        insert_opt(&mut metadata, "uid", ex.request_id.as_deref());
-        insert_opt(&mut metadata, "correlation_uid", self.trace_id.as_deref());
-
-        let mut url = Map::new();
-        url.insert("path".into(), json!(self.url_path));
-        url.insert("url_string".into(), json!(self.url_string()));
-        insert_opt(&mut url, "hostname", self.hostname.as_deref());
-        if let Some(p) = self.port {
-            url.insert("port".into(), json!(p));
-        }
-        if !ex.scheme.is_empty() {
-            url.insert("scheme".into(), json!(ex.scheme));
-        }
-        insert_opt(&mut url, "query_string", self.query.as_deref());
-
-        let mut request = Map::new();
-        if activity != 99 {
-            request.insert("http_method".into(), json!(ex.method));
-        }
-        request.insert("url".into(), Value::Object(url));
-        insert_opt(&mut request, "user_agent", ex.request_header("user-agent"));
-        insert_opt(&mut request, "version", ex.protocol.as_deref());
-        insert_opt(&mut request, "uid", ex.request_id.as_deref());
-        if let Some(n) = ex.request_bytes {
-            request.insert("length".into(), json!(n));
-        }
-        if !self.request_headers.is_empty() {
-            request.insert("http_headers".into(), headers_json(&self.request_headers));
-        }
-        if !self.x_forwarded_for.is_empty() {
-            request.insert("x_forwarded_for".into(), json!(self.x_forwarded_for));
-        }
-
-        let mut event = Map::new();
-        event.insert("class_uid".into(), json!(4002));
-        event.insert("class_name".into(), json!("HTTP Activity"));
-        event.insert("category_uid".into(), json!(4));
-        event.insert("category_name".into(), json!("Network Activity"));
-        event.insert("activity_id".into(), json!(activity));
-        event.insert(
-            "activity_name".into(),
-            json!(if activity == 99 {
-                ex.method.as_str()
-            } else {
-                activity_name(activity)
-            }),
-        );
-        event.insert("type_uid".into(), json!(4002 * 100 + activity));
-        event.insert(
-            "type_name".into(),
-            json!(format!("HTTP Activity: {}", activity_name(activity))),
-        );
-        event.insert("severity_id".into(), json!(self.severity_id));
-        event.insert("severity".into(), json!(severity_name(self.severity_id)));
-        event.insert("time".into(), json!(end_ms));
-        event.insert("start_time".into(), json!(start_ms));
-        event.insert("end_time".into(), json!(end_ms));
-        event.insert("duration".into(), json!(self.duration_ms()));
-        let (status_id, status) = match self.status() {
-            Some(code) if code < 400 => (1, "Success"),
-            _ => (2, "Failure"),
-        };
-        event.insert("status_id".into(), json!(status_id));
-        event.insert("status".into(), json!(status));
-        if !self.response_flags.is_empty() {
-            event.insert("status_code".into(), json!(self.response_flags.join(",")));
-        }
-        insert_opt(
-            &mut event,
-            "status_detail",
-            ex.response_code_details.as_deref(),
-        );
-        event.insert("metadata".into(), Value::Object(metadata));
-        event.insert("http_request".into(), Value::Object(request));
-        if let Some(code) = self.status() {
-            let mut response = Map::new();
-            response.insert("code".into(), json!(code));
-            response.insert("latency".into(), json!(self.duration_ms()));
-            if let Some(n) = ex.response_bytes {
-                response.insert("length".into(), json!(n));
-            }
-            if !self.response_headers.is_empty() {
-                response.insert("http_headers".into(), headers_json(&self.response_headers));
-            }
-            event.insert("http_response".into(), Value::Object(response));
-        }
-        if let Some(src) = ocsf_endpoint(
-            ex.source_address.as_deref(),
-            &ex.source_peer,
-            ex.peer_identity.as_deref(),
-        ) {
-            event.insert("src_endpoint".into(), src);
-        }
-        if let Some(dst) = ocsf_endpoint(
-            ex.destination_address.as_deref(),
-            &ex.destination_peer,
-            None,
-        ) {
-            event.insert("dst_endpoint".into(), dst);
-        }
-        let d = self.disposition;
-        event.insert("action_id".into(), json!(d.action_id));
-        event.insert("action".into(), json!(d.action));
-        event.insert("disposition_id".into(), json!(d.disposition_id));
-        event.insert("disposition".into(), json!(d.disposition));
-        if let Some(rule) = ex.allowlist.as_ref().and_then(|a| a.rule.as_deref()) {
-            event.insert("firewall_rule".into(), json!({"name": rule}));
-        }
-        if self.signature_mirrored() {
-            event.insert("is_alert".into(), json!(true));
-        }
-        if let Some(t) = &self.trace_id {
-            event.insert("trace".into(), json!({"uid": t}));
-        }
-        event.insert(
-            "unmapped".into(),
-            json!({"meshsight": self.meshsight_details()}),
-        );
-        Value::Object(event)
+        serde_json::to_value(self.ocsf_event()).unwrap_or(Value::Null)
     }
 
     /// The Elastic Common Schema document (ECS 8.11 field names; meshsight specifics under
@@ -694,8 +535,8 @@ impl AuditRecord {
         if let Some(rule) = ex.allowlist.as_ref().and_then(|a| a.rule.as_deref()) {
             doc.insert("rule".into(), json!({"name": rule}));
         }
-        let mut meshsight = match self.meshsight_details() {
-            Value::Object(m) => m,
+        let mut meshsight = match serde_json::to_value(self.details()) {
+            Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
         if !ex.source_peer.is_empty() {
@@ -723,15 +564,6 @@ fn insert_opt(map: &mut Map<String, Value>, key: &str, value: Option<&str>) {
     if let Some(v) = value {
         map.insert(key.to_string(), json!(v));
     }
-}
-
-fn headers_json(headers: &[(String, String)]) -> Value {
-    Value::Array(
-        headers
-            .iter()
-            .map(|(n, v)| json!({"name": n, "value": v}))
-            .collect(),
-    )
 }
 
 fn headers_map(headers: &[(String, String)]) -> Value {
@@ -820,42 +652,6 @@ fn spiffe_parts(id: &str) -> (Option<&str>, Option<&str>) {
     (ns, sa)
 }
 
-fn ocsf_endpoint(
-    address: Option<&str>,
-    peer: &PeerWorkload,
-    identity: Option<&str>,
-) -> Option<Value> {
-    let mut m = Map::new();
-    if let Some((ip, port)) = address.and_then(parse_address) {
-        m.insert("ip".into(), json!(ip.to_string()));
-        if let Some(p) = port {
-            m.insert("port".into(), json!(p));
-        }
-    }
-    insert_opt(&mut m, "name", peer.workload.as_deref());
-    insert_opt(&mut m, "svc_name", peer.service.as_deref());
-    insert_opt(&mut m, "domain", peer.namespace.as_deref());
-    if let Some(id) = identity {
-        let (ns, sa) = spiffe_parts(id);
-        let mut owner = Map::new();
-        owner.insert("uid".into(), json!(id));
-        owner.insert("type_id".into(), json!(4));
-        owner.insert("type".into(), json!("Service"));
-        insert_opt(&mut owner, "name", sa);
-        insert_opt(&mut owner, "domain", ns);
-        m.insert("owner".into(), Value::Object(owner));
-        // network_endpoint needs one of ip/name/svc_name/uid...: the identity names it.
-        if !m.contains_key("ip") && !m.contains_key("name") && !m.contains_key("svc_name") {
-            m.insert("uid".into(), json!(id));
-        }
-    }
-    if m.is_empty() {
-        None
-    } else {
-        Some(Value::Object(m))
-    }
-}
-
 fn ecs_endpoint(address: Option<&str>) -> Option<Value> {
     let (ip, port) = address.and_then(parse_address)?;
     let mut m = Map::new();
@@ -891,4 +687,364 @@ pub fn rfc3339_ms(ns: u64) -> String {
         sod % 60,
         ms % 1000
     )
+}
+
+// ---- OCSF serialization -------------------------------------------------------------------
+// Typed, borrowing views of the record: serialized straight to JSON text, with no intermediate
+// `Value` tree (this runs once per request inside the proxy).
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Serialize)]
+struct OcsfEvent<'a> {
+    class_uid: u32,
+    class_name: &'static str,
+    category_uid: u32,
+    category_name: &'static str,
+    activity_id: u32,
+    activity_name: &'a str,
+    type_uid: u32,
+    type_name: &'static str,
+    severity_id: u32,
+    severity: &'static str,
+    time: u64,
+    start_time: u64,
+    end_time: u64,
+    duration: u64,
+    status_id: u32,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_detail: Option<&'a str>,
+    metadata: OcsfMetadata<'a>,
+    http_request: OcsfRequest<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_response: Option<OcsfResponse<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_endpoint: Option<OcsfEndpoint<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dst_endpoint: Option<OcsfEndpoint<'a>>,
+    action_id: u32,
+    action: &'static str,
+    disposition_id: u32,
+    disposition: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    firewall_rule: Option<OcsfNamed<'a>>,
+    #[serde(skip_serializing_if = "is_false")]
+    is_alert: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<OcsfTrace<'a>>,
+    unmapped: OcsfUnmapped<'a>,
+}
+
+#[derive(Serialize)]
+struct OcsfNamed<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct OcsfTrace<'a> {
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct OcsfProduct {
+    name: &'static str,
+    vendor_name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct OcsfMetadata<'a> {
+    version: &'static str,
+    product: OcsfProduct,
+    log_name: &'static str,
+    profiles: &'static [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_uid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OcsfUrl<'a> {
+    path: &'a str,
+    url_string: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scheme: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_string: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OcsfHeader<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+fn header_views(headers: &[(String, String)]) -> Vec<OcsfHeader<'_>> {
+    headers
+        .iter()
+        .map(|(name, value)| OcsfHeader { name, value })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct OcsfRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_method: Option<&'a str>,
+    url: OcsfUrl<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    length: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    http_headers: Vec<OcsfHeader<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    x_forwarded_for: &'a [String],
+}
+
+#[derive(Serialize)]
+struct OcsfResponse<'a> {
+    code: u16,
+    latency: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    length: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    http_headers: Vec<OcsfHeader<'a>>,
+}
+
+#[derive(Serialize)]
+struct OcsfOwner<'a> {
+    uid: &'a str,
+    type_id: u32,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OcsfEndpoint<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    svc_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<OcsfOwner<'a>>,
+}
+
+fn endpoint_view<'a>(
+    address: Option<&str>,
+    peer: &'a PeerWorkload,
+    identity: Option<&'a str>,
+) -> Option<OcsfEndpoint<'a>> {
+    let (ip, port) = match address.and_then(parse_address) {
+        Some((ip, port)) => (Some(ip.to_string()), port),
+        None => (None, None),
+    };
+    let owner = identity.map(|id| {
+        let (ns, sa) = spiffe_parts(id);
+        OcsfOwner {
+            uid: id,
+            type_id: 4,
+            kind: "Service",
+            name: sa,
+            domain: ns,
+        }
+    });
+    let named = ip.is_some() || peer.workload.is_some() || peer.service.is_some();
+    let endpoint = OcsfEndpoint {
+        // network_endpoint needs one of ip/name/svc_name/uid...: the identity names it.
+        uid: if named { None } else { identity },
+        ip,
+        port,
+        name: peer.workload.as_deref(),
+        svc_name: peer.service.as_deref(),
+        domain: peer.namespace.as_deref(),
+        owner,
+    };
+    let empty = endpoint.ip.is_none()
+        && endpoint.name.is_none()
+        && endpoint.svc_name.is_none()
+        && endpoint.domain.is_none()
+        && endpoint.uid.is_none();
+    if empty {
+        None
+    } else {
+        Some(endpoint)
+    }
+}
+
+#[derive(Serialize)]
+struct MeshsightDetails<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowlist: Option<&'a AllowlistDecision>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mirror: Option<&'a MirrorDecision>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    response_flags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_code_details: Option<&'a str>,
+    upstream_failure: bool,
+    client_aborted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_forwarded_for_raw: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_method: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OcsfUnmapped<'a> {
+    meshsight: MeshsightDetails<'a>,
+}
+
+fn type_name(activity: u32) -> &'static str {
+    match activity {
+        1 => "HTTP Activity: Connect",
+        2 => "HTTP Activity: Delete",
+        3 => "HTTP Activity: Get",
+        4 => "HTTP Activity: Head",
+        5 => "HTTP Activity: Options",
+        6 => "HTTP Activity: Post",
+        7 => "HTTP Activity: Put",
+        8 => "HTTP Activity: Trace",
+        9 => "HTTP Activity: Patch",
+        _ => "HTTP Activity: Other",
+    }
+}
+
+impl AuditRecord {
+    fn details(&self) -> MeshsightDetails<'_> {
+        let ex = &self.exchange;
+        MeshsightDetails {
+            allowlist: ex.allowlist.as_ref(),
+            mirror: ex.mirror.as_ref(),
+            response_flags: &self.response_flags,
+            response_code_details: ex.response_code_details.as_deref(),
+            upstream_failure: self.upstream_failure(),
+            client_aborted: self.client_aborted(),
+            x_forwarded_for_raw: self.x_forwarded_for_raw.as_deref(),
+            http_method: (activity_id(&ex.method) == 99).then_some(ex.method.as_str()),
+        }
+    }
+
+    fn ocsf_event(&self) -> OcsfEvent<'_> {
+        let ex = &self.exchange;
+        let activity = activity_id(&ex.method);
+        let end_ms = ex.end_ns / 1_000_000;
+        let (status_id, status) = match self.status() {
+            Some(code) if code < 400 => (1, "Success"),
+            _ => (2, "Failure"),
+        };
+        let d = self.disposition;
+        OcsfEvent {
+            class_uid: 4002,
+            class_name: "HTTP Activity",
+            category_uid: 4,
+            category_name: "Network Activity",
+            activity_id: activity,
+            activity_name: if activity == 99 {
+                ex.method.as_str()
+            } else {
+                activity_name(activity)
+            },
+            type_uid: 4002 * 100 + activity,
+            type_name: type_name(activity),
+            severity_id: self.severity_id,
+            severity: severity_name(self.severity_id),
+            time: end_ms,
+            start_time: ex.start_ns / 1_000_000,
+            end_time: end_ms,
+            duration: self.duration_ms(),
+            status_id,
+            status,
+            status_code: (!self.response_flags.is_empty()).then(|| self.response_flags.join(",")),
+            status_detail: ex.response_code_details.as_deref(),
+            metadata: OcsfMetadata {
+                version: OCSF_VERSION,
+                product: OcsfProduct {
+                    name: PRODUCT_NAME,
+                    vendor_name: PRODUCT_NAME,
+                    version: PRODUCT_VERSION,
+                },
+                log_name: "meshsight_audit",
+                profiles: if self.trace_id.is_some() {
+                    &["security_control", "trace"]
+                } else {
+                    &["security_control"]
+                },
+                uid: ex.request_id.as_deref(),
+                correlation_uid: self.trace_id.as_deref(),
+            },
+            http_request: OcsfRequest {
+                http_method: (activity != 99).then_some(ex.method.as_str()),
+                url: OcsfUrl {
+                    path: &self.url_path,
+                    url_string: self.url_string(),
+                    hostname: self.hostname.as_deref(),
+                    port: self.port,
+                    scheme: &ex.scheme,
+                    query_string: self.query.as_deref(),
+                },
+                user_agent: ex.request_header("user-agent"),
+                version: ex.protocol.as_deref(),
+                uid: ex.request_id.as_deref(),
+                length: ex.request_bytes,
+                http_headers: header_views(&self.request_headers),
+                x_forwarded_for: &self.x_forwarded_for,
+            },
+            http_response: self.status().map(|code| OcsfResponse {
+                code,
+                latency: self.duration_ms(),
+                length: ex.response_bytes,
+                http_headers: header_views(&self.response_headers),
+            }),
+            src_endpoint: endpoint_view(
+                ex.source_address.as_deref(),
+                &ex.source_peer,
+                ex.peer_identity.as_deref(),
+            ),
+            dst_endpoint: endpoint_view(
+                ex.destination_address.as_deref(),
+                &ex.destination_peer,
+                None,
+            ),
+            action_id: d.action_id,
+            action: d.action,
+            disposition_id: d.disposition_id,
+            disposition: d.disposition,
+            firewall_rule: ex
+                .allowlist
+                .as_ref()
+                .and_then(|a| a.rule.as_deref())
+                .map(|name| OcsfNamed { name }),
+            is_alert: self.signature_mirrored(),
+            trace: self.trace_id.as_deref().map(|uid| OcsfTrace { uid }),
+            unmapped: OcsfUnmapped {
+                meshsight: self.details(),
+            },
+        }
+    }
 }
