@@ -37,7 +37,7 @@ use ipnet::IpNet;
 use crate::decision::Mode;
 use crate::ConfigError;
 
-pub use judge::{Judgement, TargetRequest};
+pub use judge::{Judgement, TargetRequest, NO_RULE_MATCHED};
 pub use pattern::{spiffe_namespace, PolicyError};
 pub use raw::{RawPolicy, RawQueryConstraint, RawResponse, RawRule, RawSources};
 
