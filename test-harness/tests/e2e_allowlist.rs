@@ -125,10 +125,15 @@ fn enforce_mode_allows_denies_and_rejects_in_real_envoy() {
         envoy.port(),
         &HttpRequest::post("/api/v2/orders")
             .header("host", "api.example.com")
-            .body("{}"),
+            .header("x-custom", "kept")
+            .body(r#"{"item":42}"#),
     );
     forwarded += 1;
     assert_eq!(r.status, 200, "{}", r.text());
+    let echo = r.json().expect("echo JSON");
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["body"], r#"{"item":42}"#, "body forwarded unchanged");
+    assert_eq!(echo["headers"]["x-custom"], "kept");
 
     // Denied: 403 with the small body, never forwarded.
     for (method, target, host) in [
