@@ -411,7 +411,9 @@ fn policy_update_through_file_based_lds_takes_effect_without_failing_requests() 
             switched = true;
             break;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        // Poll tightly: the request in flight must finish within the old listener's drain time
+        // (the rig runs Envoy with --drain-time-s 1).
+        std::thread::sleep(Duration::from_millis(2));
     }
     // The request admitted by the old policy completes on the draining listener.
     let slow_response = slow.finish();
