@@ -108,6 +108,12 @@ fn indicator_cases() -> Vec<Case> {
                 .body(r#"{"name":"\u0024\u007bjndi:ldap://e/a}"}"#),
         ),
         case(
+            "confluence-26134-plain",
+            "confluence_ognl",
+            // Raw `"` and `#` in a request target are refused by Envoy's codec with a 400.
+            HttpRequest::get("/${@java.lang.Runtime@getRuntime().exec(id)}/"),
+        ),
+        case(
             "confluence-26134-encoded",
             "confluence_ognl",
             HttpRequest::get("/%24%7B%40java.lang.Runtime%40getRuntime%28%29.exec%28%22id%22%29%7D/"),
