@@ -412,16 +412,16 @@ impl AuditStream {
         }
     }
 
-    fn exchange(&self) -> HttpExchange {
+    fn exchange(&mut self) -> HttpExchange {
         let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
             .map(lossy_map)
             .unwrap_or_default();
         let mut ex = HttpExchange::from_request_headers(headers);
-        ex.response_headers = self.response_headers.clone();
+        ex.response_headers = std::mem::take(&mut self.response_headers);
         ex.protocol = self.string(&["request", "protocol"]);
         // The response that passed this filter (also local replies) has the code; ask Envoy
         // only when none did.
-        let status = self
+        let status = ex
             .response_headers
             .iter()
             .find(|(n, _)| n == ":status")
