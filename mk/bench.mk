@@ -1,7 +1,7 @@
 # `make bench`: meshsight-bench (test-harness/src/bin/meshsight-bench.rs) runs every scenario
 # in one go against the same baseline (Envoy without filters) and writes bench-results/latest.md
-# and latest.json. About 6 minutes on 2 cores. BENCH_ARGS passes options, e.g.
-# `make bench BENCH_ARGS="--duration-secs 5 --only allowlist"`.
+# and latest.json. About 11 minutes on 2 cores. BENCH_ARGS passes options, e.g.
+# `make bench BENCH_ARGS="--rounds 1 --only allowlist"`. See envoy-config/bench/README.md.
 
 # The load generator, built from crates.io into .tools/ (takes a few minutes the first time).
 OHA_VERSION := 1.16.0

@@ -7,37 +7,61 @@ use serde::Serialize;
 use super::loadgen::LoadReport;
 use super::scenario::{CollectorState, Group, Scenario, SensorState, Settings};
 
-/// The highest-throughput run of a scenario.
+/// The highest-throughput run of a scenario (or the median over its rounds).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Throughput {
-    /// What oha measured.
+    /// What oha measured (merged rows: counts and seconds summed over the rounds).
     pub load: LoadReport,
-    /// Envoy's CPU time (user + system) during the run, seconds.
+    /// Envoy's CPU time (user + system) during the run, seconds (merged rows: summed).
     pub envoy_cpu_seconds: Option<f64>,
+    /// 2xx responses per second.
+    pub ok_per_second: f64,
+    /// Envoy CPU microseconds per answered request.
+    pub cpu_us_per_request: Option<f64>,
+    /// Share of one core Envoy used during the run (1.0 = saturated: Envoy was the bottleneck).
+    pub cpu_share: Option<f64>,
 }
 
 impl Throughput {
     /// A throughput row from oha's report and Envoy's CPU time.
     pub fn new(load: LoadReport, envoy_cpu_seconds: Option<f64>) -> Self {
+        let answered = (load.ok + load.non_2xx) as f64;
+        let cpu_us_per_request = envoy_cpu_seconds
+            .filter(|_| answered > 0.0)
+            .map(|s| s * 1e6 / answered);
+        let cpu_share = envoy_cpu_seconds
+            .filter(|_| load.seconds > 0.0)
+            .map(|s| s / load.seconds);
         Self {
+            ok_per_second: load.ok_per_second,
             load,
             envoy_cpu_seconds,
+            cpu_us_per_request,
+            cpu_share,
         }
     }
 
-    /// Envoy CPU microseconds per answered request.
-    pub fn cpu_us_per_request(&self) -> Option<f64> {
-        let answered = (self.load.ok + self.load.non_2xx) as f64;
-        self.envoy_cpu_seconds
-            .filter(|_| answered > 0.0)
-            .map(|s| s * 1e6 / answered)
-    }
-
-    /// Share of one core Envoy used during the run (1.0 = saturated: Envoy was the bottleneck).
-    pub fn cpu_share(&self) -> Option<f64> {
-        self.envoy_cpu_seconds
-            .filter(|_| self.load.seconds > 0.0)
-            .map(|s| s / self.load.seconds)
+    /// Each figure the median over `rounds`, counts summed.
+    fn median_of(rounds: &[Throughput]) -> Option<Self> {
+        let first = rounds.first()?;
+        let pick = |f: fn(&Throughput) -> Option<f64>| {
+            let values: Vec<f64> = rounds.iter().filter_map(f).collect();
+            (!values.is_empty()).then(|| median(values))
+        };
+        let load = LoadReport {
+            ok: rounds.iter().map(|t| t.load.ok).sum(),
+            non_2xx: rounds.iter().map(|t| t.load.non_2xx).sum(),
+            errors: rounds.iter().map(|t| t.load.errors).sum(),
+            seconds: rounds.iter().map(|t| t.load.seconds).sum(),
+            ..first.load.clone()
+        };
+        Some(Self {
+            load,
+            envoy_cpu_seconds: pick(|t| t.envoy_cpu_seconds).map(|m| m * rounds.len() as f64),
+            ok_per_second: median(rounds.iter().map(|t| t.ok_per_second).collect()),
+            cpu_us_per_request: pick(|t| t.cpu_us_per_request),
+            cpu_share: pick(|t| t.cpu_share),
+        })
     }
 }
 
@@ -72,13 +96,14 @@ pub struct ScenarioResult {
     pub collector: CollectorState,
     /// Request method and path.
     pub request: String,
-    /// Highest throughput, when measured.
+    /// Highest throughput, when measured (merged rows: the median of each figure).
     pub throughput: Option<Throughput>,
-    /// Latency at the fixed rate (for rows measured in several rounds: the median of each
-    /// percentile over the rounds).
+    /// Each round's throughput.
+    pub throughput_rounds: Vec<Throughput>,
+    /// Latency at the fixed rate (merged rows: the median of each percentile).
     pub latency: Option<Latency>,
-    /// Each round's latency, for rows measured in rounds interleaved with their comparison
-    /// rows (so that a burst of other work on the machine does not land on one row only).
+    /// Each round's latency. Rounds are interleaved over all scenarios (A B C ... A B C ...) so
+    /// that a burst of other work on the machine does not land on one row only.
     pub latency_rounds: Vec<Latency>,
     /// Envoy's resident memory after the runs.
     pub rss_bytes: Option<u64>,
@@ -115,6 +140,7 @@ impl ScenarioResult {
             collector: scenario.collector,
             request: format!("{} {}", scenario.method, scenario.path),
             throughput: None,
+            throughput_rounds: Vec::new(),
             latency: None,
             latency_rounds: Vec::new(),
             rss_bytes: None,
@@ -143,10 +169,13 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 impl ScenarioResult {
-    /// Merges the rounds of one latency-only row: percentiles are the median over the rounds,
-    /// counts are summed, the rest (memory, counters, copies) is the last round's.
+    /// Merges the rounds of one row: throughput figures and latency percentiles are the median
+    /// over the rounds, counts are summed, the rest (memory, counters, copies) is the last
+    /// round's.
     pub fn merge_rounds(rounds: Vec<ScenarioResult>) -> Option<ScenarioResult> {
         let latencies: Vec<Latency> = rounds.iter().filter_map(|r| r.latency.clone()).collect();
+        let throughputs: Vec<Throughput> =
+            rounds.iter().filter_map(|r| r.throughput.clone()).collect();
         let error = rounds.iter().find_map(|r| r.error.clone());
         let wall: f64 = rounds.iter().map(|r| r.wall_seconds).sum();
         let mut merged = rounds.into_iter().last()?;
@@ -167,6 +196,8 @@ impl ScenarioResult {
             merged.latency = Some(Latency::new(load, first.target_rate));
         }
         merged.latency_rounds = latencies;
+        merged.throughput = Throughput::median_of(&throughputs);
+        merged.throughput_rounds = throughputs;
         Some(merged)
     }
 }
@@ -188,6 +219,8 @@ pub struct BenchRun {
     pub loadavg_after: String,
     /// Load shape.
     pub settings: Settings,
+    /// Rounds each scenario ran.
+    pub rounds: usize,
     /// One row per scenario, in run order.
     pub results: Vec<ScenarioResult>,
 }
@@ -258,6 +291,7 @@ impl BenchRun {
         let _ = writeln!(
             out,
             "Highest throughput: {} s, {} connections. Latency: {} rps for {} s (oha `--latency-correction`), {} connections. \
+             Every scenario ran in {} rounds interleaved over all scenarios; each figure is the median over its rounds. \
              Envoy CPU is user+system time of the Envoy process per answered request during the throughput run; \
              `CPU share` 1.00 means Envoy's core was saturated.\n",
             self.settings.duration.as_secs_f64(),
@@ -265,16 +299,27 @@ impl BenchRun {
             self.settings.rate,
             self.settings.duration.as_secs_f64(),
             self.settings.connections,
+            self.rounds,
         );
+        if let Some(base) = self.baseline() {
+            let per_round = |f: fn(&Throughput) -> f64| {
+                base.throughput_rounds
+                    .iter()
+                    .map(|t| format!("{:.0}", f(t)))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            };
+            let _ = writeln!(
+                out,
+                "Baseline per round (the spread is the machine's noise): max rps {}; Envoy CPU µs/req {}.\n",
+                per_round(|t| t.ok_per_second),
+                per_round(|t| t.cpu_us_per_request.unwrap_or(f64::NAN)),
+            );
+        }
         let base_tp = self
             .baseline()
             .and_then(|b| b.throughput.as_ref())
-            .map(|t| {
-                (
-                    t.load.ok_per_second,
-                    t.cpu_us_per_request().unwrap_or(f64::NAN),
-                )
-            })
+            .map(|t| (t.ok_per_second, t.cpu_us_per_request.unwrap_or(f64::NAN)))
             .unwrap_or((f64::NAN, f64::NAN));
 
         for (group, title) in [
@@ -308,9 +353,9 @@ impl BenchRun {
                     .as_ref()
                     .map(|t| {
                         (
-                            t.load.ok_per_second,
-                            t.cpu_us_per_request().unwrap_or(f64::NAN),
-                            t.cpu_share().unwrap_or(f64::NAN),
+                            t.ok_per_second,
+                            t.cpu_us_per_request.unwrap_or(f64::NAN),
+                            t.cpu_share.unwrap_or(f64::NAN),
                         )
                     })
                     .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
@@ -511,6 +556,36 @@ mod tests {
         assert_eq!((latency.load.ok, latency.load.non_2xx), (30_000, 3));
         assert_eq!(merged.latency_rounds.len(), 3);
         assert_eq!(merged.wall_seconds, 45.0);
+    }
+
+    #[test]
+    fn throughput_rounds_merge_into_medians_of_rate_cpu_cost_and_share() {
+        let load = |ok: u64| LoadReport {
+            ok,
+            non_2xx: 0,
+            errors: 0,
+            seconds: 5.0,
+            ok_per_second: ok as f64 / 5.0,
+            p50_ms: 1.0,
+            p90_ms: 1.0,
+            p99_ms: 1.0,
+            statuses: Vec::new(),
+            error_kinds: Vec::new(),
+        };
+        let mut rows = Vec::new();
+        for (ok, cpu) in [(50_000, 4.0), (40_000, 4.0), (60_000, 3.0)] {
+            let mut r = round(0.5, 1.0, 2.0, 10);
+            r.throughput = Some(Throughput::new(load(ok), Some(cpu)));
+            rows.push(r);
+        }
+        let merged = ScenarioResult::merge_rounds(rows).unwrap();
+        let t = merged.throughput.unwrap();
+        // 10,000 / 8,000 / 12,000 rps; 80 / 100 / 50 µs per request; 0.8 / 0.8 / 0.6 of a core.
+        assert_eq!(t.ok_per_second, 10_000.0);
+        assert_eq!(t.cpu_us_per_request, Some(80.0));
+        assert_eq!(t.cpu_share, Some(0.8));
+        assert_eq!(t.load.ok, 150_000);
+        assert_eq!(merged.throughput_rounds.len(), 3);
     }
 
     #[test]

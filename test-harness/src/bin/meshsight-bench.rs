@@ -8,8 +8,8 @@
 //!                 [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N]
 //!                 [--list] [--check]
 //! ```
-//! The latency-only rows (mirror sensor states, audit collector states) are measured in
-//! `--rounds` (default 3) interleaved rounds and reported as the median of each percentile.
+//! Every scenario runs `--rounds` times (default 3), rounds interleaved over all scenarios, and
+//! each figure is reported as the median over its rounds.
 //! `--check` measures nothing: it starts Envoy with each filter alone and the three chained, on
 //! the Istio manifests' policies, and sends one request through each (Envoy refuses to start
 //! when a filter refuses its policy); `make istio-validate` runs it.
@@ -63,7 +63,7 @@ fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         policies: root.join("target").join("bench").join("policies"),
         out: root.join("bench-results"),
-        duration: Duration::from_secs(10),
+        duration: Duration::from_secs(5),
         warmup: Duration::from_secs(2),
         rate: 1000,
         connections: 32,
@@ -252,8 +252,6 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             )
         });
     }
-    // Again at the end: how far the machine drifted during the run.
-    list.push(row("baseline (again, at the end)", Group::Filters, vec![]));
     if !options.only.is_empty() {
         list.retain(|s| {
             options
@@ -272,7 +270,13 @@ fn command_line(binary: &Path, arg: &str) -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let version = version.lines().last().unwrap_or("").trim().to_string();
+    let version = version.lines().last().unwrap_or("").trim();
+    // Envoy prints `<path>  version: <sha>/<version>/...`: keep what follows `version:`.
+    let version = version
+        .split_once("version:")
+        .map_or(version, |(_, v)| v)
+        .trim()
+        .to_string();
     format!("{} ({})", binary.display(), version)
 }
 
@@ -305,6 +309,7 @@ fn run(options: &Options) -> Result<BenchRun, BenchError> {
             loadavg_before: String::new(),
             loadavg_after: String::new(),
             settings: settings(options),
+            rounds: options.rounds,
             results: Vec::new(),
         });
     }
@@ -319,52 +324,33 @@ fn run(options: &Options) -> Result<BenchRun, BenchError> {
         loadavg_before: loadavg(),
         loadavg_after: String::new(),
         settings: settings.clone(),
+        rounds: options.rounds,
         results: Vec::new(),
     };
     let started = Instant::now();
-    let progress = |s: &Scenario, note: &str| {
-        eprintln!(
-            "[bench {:>3}s] {}{note}",
-            started.elapsed().as_secs(),
-            s.name
-        );
-    };
-    let mut index = 0;
-    while index < list.len() {
-        if list[index].measure_max {
-            let s = &list[index];
-            progress(s, "");
+    // Rounds interleaved over all scenarios (A B C ... A B C ...): a burst of other work on
+    // the machine lands on one round of several rows, not on every round of one row.
+    let mut rounds: Vec<Vec<ScenarioResult>> = vec![Vec::new(); list.len()];
+    for round in 0..options.rounds {
+        for (i, s) in list.iter().enumerate() {
+            eprintln!(
+                "[bench {:>3}s] round {}/{}: {}",
+                started.elapsed().as_secs(),
+                round + 1,
+                options.rounds,
+                s.name
+            );
             let result = scenario::run(s, &settings);
             if let Some(err) = &result.error {
                 eprintln!("[bench] {} failed: {err}", s.name);
             }
-            run.results.push(result);
-            index += 1;
-            continue;
+            rounds[i].push(result);
         }
-        // A block of latency-only rows compared with each other: measured in interleaved
-        // rounds (A B C A B C ...), each row reported as the median over its rounds.
-        let end = (index..list.len())
-            .find(|&i| list[i].measure_max)
-            .unwrap_or(list.len());
-        let block = &list[index..end];
-        let mut rounds: Vec<Vec<ScenarioResult>> = vec![Vec::new(); block.len()];
-        for round in 0..options.rounds {
-            for (i, s) in block.iter().enumerate() {
-                progress(s, &format!(" (round {}/{})", round + 1, options.rounds));
-                rounds[i].push(scenario::run(s, &settings));
-            }
-        }
-        for (s, results) in block.iter().zip(rounds) {
-            if let Some(merged) = ScenarioResult::merge_rounds(results) {
-                if let Some(err) = &merged.error {
-                    eprintln!("[bench] {} failed: {err}", s.name);
-                }
-                run.results.push(merged);
-            }
-        }
-        index = end;
     }
+    run.results = rounds
+        .into_iter()
+        .filter_map(ScenarioResult::merge_rounds)
+        .collect();
     run.loadavg_after = loadavg();
     eprintln!("[bench {:>3}s] done", started.elapsed().as_secs());
     Ok(run)
