@@ -26,8 +26,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import importlib
+import json
 import shutil
 import subprocess
 import sys
@@ -37,6 +37,7 @@ from typing import Any, Iterator
 
 import pydantic
 import yaml
+from cloudcoil.resources import Resource
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT / "envoy-config" / "istio"
@@ -74,7 +75,8 @@ def model_class(api_version: str, kind: str) -> type[pydantic.BaseModel]:
     except ImportError as err:
         raise Problem(f"apiVersion {api_version!r}: models not installed ({err})") from err
     cls = getattr(module, kind, None)
-    if not (isinstance(cls, type) and issubclass(cls, pydantic.BaseModel)):
+    # Only top-level resources (not the nested models the module also defines, like `Match`).
+    if not (isinstance(cls, type) and issubclass(cls, Resource)):
         raise Problem(f"kind {kind!r} does not exist in {api_version}")
     return cls
 
