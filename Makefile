@@ -120,7 +120,7 @@ test-wasm: rust-targets wasm-bindgen node
 	$(CARGO) test -p meshsight-policy --target wasm32-unknown-unknown
 
 # End-to-end tests in the real Envoy $(ENVOY_VERSION) (test-harness/tests/e2e_*.rs).
-e2e: wasm envoy
+e2e: wasm envoy pytools
 	@echo "e2e against Envoy $$($(ENVOY_BIN) --version | grep -o 'version: [^ ]*')"
 	$(CARGO) test -p meshsight-test-harness --features e2e
 
