@@ -232,3 +232,27 @@ fn held_collector_request_gets_the_new_behaviour() {
     assert_eq!(held.join().expect("thread").expect("answered").status, 500);
     assert!(collector.bodies().is_empty());
 }
+
+#[test]
+fn head_responses_carry_no_body_and_keep_the_connection_usable() {
+    let upstream = EchoUpstream::start();
+    let mut stream = TcpStream::connect(("127.0.0.1", upstream.port())).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    stream
+        .write_all(
+            b"HEAD /h HTTP/1.1\r\nhost: h\r\n\r\nGET /after HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n",
+        )
+        .expect("write");
+    let mut all = String::new();
+    BufReader::new(stream)
+        .read_to_string(&mut all)
+        .expect("read both responses");
+    let (head, get) = all.split_once("\r\n\r\n").expect("head response");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{all}");
+    assert!(head.contains("content-length:"), "{all}");
+    assert!(
+        get.starts_with("HTTP/1.1 200 OK"),
+        "the GET follows at once: {all}"
+    );
+    assert!(get.contains("\"path\":\"/after\""), "{all}");
+}

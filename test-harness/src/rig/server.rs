@@ -262,7 +262,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared, handler: &dyn Handler) -
             return Ok(());
         }
         if (200..300).contains(&status) {
-            lock(&shared.accepted).push(request);
+            lock(&shared.accepted).push(request.clone());
             shared.notify();
         }
         let head = format!(
@@ -272,7 +272,10 @@ fn serve_connection(stream: TcpStream, shared: &Shared, handler: &dyn Handler) -
             if close { "connection: close\r\n" } else { "" }
         );
         writer.write_all(head.as_bytes())?;
-        writer.write_all(&body)?;
+        // A response to HEAD announces its length but carries no body.
+        if !request.method.eq_ignore_ascii_case("HEAD") {
+            writer.write_all(&body)?;
+        }
         writer.flush()?;
         if close {
             return Ok(());
