@@ -5,15 +5,18 @@
 //! Envoy route / Istio VirtualService to mirror on (`header`), or a fire-and-forget HTTP call
 //! to the sensor's cluster (`dispatch`). The decision goes to filter state for the audit filter.
 
+mod delivery;
 mod metrics;
 mod stream;
 
+use delivery::Deliveries;
 use meshsight_policy::mirror::{MirrorPolicy, RateLimiter};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::UNIX_EPOCH;
 
 #[cfg(target_family = "wasm")]
 #[allow(missing_docs)]
@@ -27,19 +30,15 @@ mod vm_entry {
 /// by native tests through the harness).
 pub fn register() {
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
-        Box::new(MirrorRoot {
-            context_id,
-            configured: None,
-        })
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(MirrorRoot { configured: None })
     });
 }
 
-/// State one worker's streams share: rate-cap buckets and `dispatch` calls in flight.
+/// State one worker's streams share: rate-cap buckets and the `dispatch` copies.
 pub(crate) struct Worker {
     pub(crate) limiter: RateLimiter,
-    /// Per target: (call token, time by which Envoy has answered or timed it out).
-    pub(crate) in_flight: Vec<Vec<(u32, u64)>>,
+    pub(crate) deliveries: Deliveries,
 }
 
 /// What a configured root hands to each stream.
@@ -51,11 +50,45 @@ pub(crate) struct Configured {
 }
 
 struct MirrorRoot {
-    context_id: u32,
     configured: Option<Configured>,
 }
 
-impl Context for MirrorRoot {}
+fn now_nanos(time: std::time::SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Context for MirrorRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        _body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(configured) = &self.configured else {
+            return;
+        };
+        // Envoy answers a refused connection or a timeout with a local 503/504, a reset with
+        // no headers at all.
+        let status = if num_headers == 0 {
+            None
+        } else {
+            self.get_http_call_response_header(":status")
+                .and_then(|s| s.parse::<u16>().ok())
+        };
+        let ok = status.is_some_and(|s| s < 500);
+        let now = now_nanos(self.get_current_time());
+        let known = configured
+            .worker
+            .borrow_mut()
+            .deliveries
+            .answered(token_id, ok, now);
+        if known && !ok {
+            Metrics::bump(configured.metrics.dispatch_failed);
+        }
+    }
+}
 
 impl RootContext for MirrorRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -65,7 +98,7 @@ impl RootContext for MirrorRoot {
                 let metrics = Metrics::define(&policy, policy.signature_names());
                 let worker = Worker {
                     limiter: RateLimiter::new(&policy),
-                    in_flight: vec![Vec::new(); policy.targets().len()],
+                    deliveries: Deliveries::new(policy.targets().len()),
                 };
                 log::info!(
                     "meshsight mirror: policy loaded ({} targets, signatures: {})",
@@ -86,17 +119,20 @@ impl RootContext for MirrorRoot {
         }
     }
 
+    fn on_tick(&mut self) {
+        if let Some(configured) = &self.configured {
+            let now = now_nanos(self.get_current_time());
+            delivery::send_queued(configured, now);
+        }
+    }
+
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
 
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Without a policy (Envoy never asks then: a refused configuration stops the plugin)
         // the stream passes through untouched; returning `None` would abort the VM.
-        Some(Box::new(stream::MirrorStream::new(
-            context_id,
-            self.context_id,
-            self.configured.clone(),
-        )))
+        Some(Box::new(stream::MirrorStream::new(self.configured.clone())))
     }
 }

@@ -21,11 +21,12 @@ pub struct Metrics {
     pub not_selected: Option<u32>,
     /// Per signature name: requests it matched.
     pub signatures: BTreeMap<String, Option<u32>>,
-    /// `dispatch` calls refused by the host, or answered with a reset, timeout or 5xx while
-    /// their request was still in the filter.
+    /// `dispatch` calls refused by the host, or answered with a reset, timeout or 5xx.
     pub dispatch_failed: Option<u32>,
-    /// `dispatch` calls whose answer the filter could not see (their request ended first).
+    /// `dispatch` calls Envoy never answered within their timeout and a grace second.
     pub dispatch_unconfirmed: Option<u32>,
+    /// `dispatch` copies skipped because their target failed repeatedly and is resting.
+    pub target_resting: Option<u32>,
     /// `dispatch` copies dropped because `max_in_flight` calls were outstanding.
     pub in_flight_dropped: Option<u32>,
     /// Client-supplied decision headers removed.
@@ -87,6 +88,7 @@ impl Metrics {
             signatures,
             dispatch_failed: counter("meshsight_mirror_dispatch_failed"),
             dispatch_unconfirmed: counter("meshsight_mirror_dispatch_unconfirmed"),
+            target_resting: counter("meshsight_mirror_target_resting"),
             in_flight_dropped: counter("meshsight_mirror_in_flight_dropped"),
             spoofed_header_removed: counter("meshsight_mirror_spoofed_header_removed"),
             route_cache_clear_failed: counter("meshsight_mirror_route_cache_clear_failed"),

@@ -7,6 +7,7 @@
 //! for a `header` target; with `hold_for_body` the headers wait (`Pause`) so the decision
 //! header can still be set. Then decide, deliver, and write the decision to filter state.
 
+use crate::delivery::{self, QueuedCopy};
 use crate::metrics::Metrics;
 use crate::Configured;
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
@@ -14,9 +15,8 @@ use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{Delivery, MirrorRequest, Peer, Target, TargetId};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::Action;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, UNIX_EPOCH};
 
 /// Envoy's foreign function that makes the router pick the route again.
 const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
@@ -33,8 +33,6 @@ const HOP_HEADERS: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
-/// Extra time after a call's timeout by which Envoy has certainly answered or reset it.
-const IN_FLIGHT_GRACE_NANOS: u64 = 1_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -69,15 +67,16 @@ impl Head {
     }
 }
 
-/// A decision taken at the head whose `dispatch` copy waits for the body.
-struct PendingCopy {
-    target: TargetId,
+/// A decision taken at the head and finished once the body has been read: a `dispatch` copy
+/// waiting for the body, or a rule decision already acted on through the decision header.
+struct Early {
+    target: Option<TargetId>,
     decision: MirrorDecision,
+    /// The decision header is set: the route makes the copy.
+    header_set: bool,
 }
 
 pub(crate) struct MirrorStream {
-    context_id: u32,
-    root_context_id: u32,
     configured: Option<Configured>,
     head: Option<Head>,
     hits: Option<SignatureHits>,
@@ -88,20 +87,12 @@ pub(crate) struct MirrorStream {
     inspect_body: bool,
     body: Vec<u8>,
     body_seen: usize,
-    pending: Option<PendingCopy>,
-    /// `dispatch` calls this stream made: (target, token).
-    calls: Vec<(TargetId, u32)>,
+    early: Option<Early>,
 }
 
 impl MirrorStream {
-    pub(crate) fn new(
-        context_id: u32,
-        root_context_id: u32,
-        configured: Option<Configured>,
-    ) -> MirrorStream {
+    pub(crate) fn new(configured: Option<Configured>) -> MirrorStream {
         MirrorStream {
-            context_id,
-            root_context_id,
             configured,
             head: None,
             hits: None,
@@ -110,15 +101,12 @@ impl MirrorStream {
             inspect_body: false,
             body: Vec::new(),
             body_seen: 0,
-            pending: None,
-            calls: Vec::new(),
+            early: None,
         }
     }
 
     fn now_nanos(&self) -> u64 {
-        self.get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        crate::now_nanos(self.get_current_time())
     }
 
     fn read_head(&self) -> Head {
@@ -224,7 +212,8 @@ impl MirrorStream {
         }
     }
 
-    /// Sends the copy; `false` when it could not go (too many in flight, refused by Envoy).
+    /// Hands the copy to the worker's root context for sending; `false` when it cannot go
+    /// (too many in flight, the target is resting after failures).
     fn dispatch(
         &mut self,
         configured: &Configured,
@@ -233,28 +222,9 @@ impl MirrorStream {
         decision: &MirrorDecision,
     ) -> bool {
         let Some(head) = &self.head else { return false };
-        let now = self.now_nanos();
-        {
-            let mut worker = configured.worker.borrow_mut();
-            let Some(flights) = worker.in_flight.get_mut(id) else {
-                return false;
-            };
-            // Envoy answers or times out every call by its deadline; an entry past it belongs
-            // to a stream that ended before its answer came.
-            let before = flights.len();
-            flights.retain(|(_, deadline)| *deadline > now);
-            Metrics::add(
-                configured.metrics.dispatch_unconfirmed,
-                before - flights.len(),
-            );
-            if flights.len() >= target.max_in_flight as usize {
-                Metrics::bump(configured.metrics.in_flight_dropped);
-                return false;
-            }
-        }
         let secrets_out = !target.include_secrets;
         let decision_headers = configured.policy.decision_headers();
-        let mut headers: Vec<(&str, &str)> = head
+        let mut headers: Vec<(String, String)> = head
             .headers
             .iter()
             .filter(|(n, _)| {
@@ -265,53 +235,32 @@ impl MirrorStream {
                     || (n == ":authority" && target.authority.is_some());
                 !dropped
             })
-            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .cloned()
             .collect();
+        let mut add = |n: &str, v: &str| headers.push((n.to_string(), v.to_string()));
         if let Some(a) = &target.authority {
-            headers.push((":authority", a));
+            add(":authority", a);
         }
-        let reason = reason_name(decision.reason);
-        headers.push(("x-meshsight-mirror-target", &target.name));
-        headers.push(("x-meshsight-mirror-reason", reason));
-        let signatures = decision.signatures.join(",");
-        if !signatures.is_empty() {
-            headers.push(("x-meshsight-mirror-signatures", &signatures));
+        add("x-meshsight-mirror-target", &target.name);
+        add("x-meshsight-mirror-reason", reason_name(decision.reason));
+        if !decision.signatures.is_empty() {
+            add(
+                "x-meshsight-mirror-signatures",
+                &decision.signatures.join(","),
+            );
         }
         if let Some(rule) = &decision.rule {
-            headers.push(("x-meshsight-mirror-rule", rule));
+            add("x-meshsight-mirror-rule", rule);
         }
         if self.body_seen > self.body.len() {
-            headers.push(("x-meshsight-mirror-body-truncated", "true"));
+            add("x-meshsight-mirror-body-truncated", "true");
         }
-        let body = (!self.body.is_empty()).then_some(self.body.as_slice());
-        let timeout = Duration::from_millis(target.timeout_ms);
-        // Dispatch on behalf of the root context: Envoy cancels a stream's calls when the
-        // stream ends, and a copy must not depend on how fast the upstream answers.
-        let rooted = hostcalls::set_effective_context(self.root_context_id).is_ok();
-        let result = hostcalls::dispatch_http_call(&target.cluster, headers, body, vec![], timeout);
-        if rooted {
-            let _ = hostcalls::set_effective_context(self.context_id);
-        }
-        match result {
-            Ok(token) => {
-                let deadline = now
-                    .saturating_add(target.timeout_ms.saturating_mul(1_000_000))
-                    .saturating_add(IN_FLIGHT_GRACE_NANOS);
-                if let Some(flights) = configured.worker.borrow_mut().in_flight.get_mut(id) {
-                    flights.push((token, deadline));
-                }
-                self.calls.push((id, token));
-                true
-            }
-            Err(status) => {
-                log::warn!(
-                    "meshsight mirror: dispatch to cluster {:?} failed: {status:?}",
-                    target.cluster
-                );
-                Metrics::bump(configured.metrics.dispatch_failed);
-                false
-            }
-        }
+        let copy = QueuedCopy {
+            target: id,
+            headers,
+            body: self.body.clone(),
+        };
+        delivery::offer(configured, copy, self.now_nanos())
     }
 
     fn record(&self, configured: &Configured, target: Option<TargetId>, d: &MirrorDecision) {
@@ -352,11 +301,79 @@ impl MirrorStream {
                     .scan_body(&head.request(), &self.body, hits);
             }
         }
-        let (target, decision) = match self.pending.take() {
-            Some(p) => (Some(p.target), p.decision),
-            None => self.decide(&configured),
+        let body_hit = self.hits.as_ref().is_some_and(SignatureHits::any);
+        let Some(early) = self.early.take() else {
+            let (target, decision) = self.decide(&configured);
+            self.deliver(&configured, target, decision, can_set_header);
+            return;
         };
+        if !body_hit {
+            self.finish_early(&configured, early);
+            return;
+        }
+        let selection = match (&self.head, &self.hits) {
+            (Some(head), Some(hits)) => configured.policy.select(&head.request(), hits),
+            _ => return self.finish_early(&configured, early),
+        };
+        if early.decision.mirrored && early.target == selection.target {
+            // Already on its way to the signature target: it is now a signature copy.
+            let decision = MirrorDecision {
+                reason: MirrorReason::Signature,
+                rule: None,
+                signatures: selection.signatures,
+                ..early.decision
+            };
+            self.finish_early(&configured, Early { decision, ..early });
+            return;
+        }
+        // The signature goes to another target (or the rule copied nothing): its own copy,
+        // after the rule's, which stands.
+        if let (true, false, Some(id)) = (early.decision.mirrored, early.header_set, early.target) {
+            if let Some(t) = configured.policy.targets().get(id) {
+                self.dispatch(&configured, id, t, &early.decision);
+            }
+        }
+        let target = selection.target;
+        let now = self.now_nanos();
+        let decision =
+            configured
+                .worker
+                .borrow_mut()
+                .limiter
+                .decide(&configured.policy, selection, now);
         self.deliver(&configured, target, decision, can_set_header);
+    }
+
+    /// Completes a head-time decision: the route already copies (header set), or the
+    /// `dispatch` copy goes now with the body read.
+    fn finish_early(&mut self, configured: &Configured, early: Early) {
+        if early.header_set {
+            self.record(configured, early.target, &early.decision);
+        } else {
+            self.deliver(configured, early.target, early.decision, false);
+        }
+    }
+
+    /// Takes the rule decision at the head and, for a `header` target, sets the decision
+    /// header while the route can still mirror.
+    fn decide_early(&mut self, configured: &Configured) -> Early {
+        let (target, decision) = self.decide(configured);
+        let header_target = target
+            .filter(|_| decision.mirrored)
+            .and_then(|t| configured.policy.targets().get(t))
+            .filter(|t| t.delivery == Delivery::Header);
+        let header_set = match header_target {
+            Some(t) => {
+                self.set_decision_header(configured, t);
+                true
+            }
+            None => false,
+        };
+        Early {
+            target,
+            decision,
+            header_set,
+        }
     }
 }
 
@@ -380,43 +397,7 @@ fn reason_name(r: MirrorReason) -> &'static str {
     }
 }
 
-impl Context for MirrorStream {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        _body_size: usize,
-        _num_trailers: usize,
-    ) {
-        let Some(configured) = &self.configured else {
-            return;
-        };
-        if let Some(at) = self.calls.iter().position(|(_, t)| *t == token_id) {
-            let (target, _) = self.calls.swap_remove(at);
-            if let Some(f) = configured.worker.borrow_mut().in_flight.get_mut(target) {
-                f.retain(|(t, _)| *t != token_id);
-            }
-        }
-        // The call belongs to the root context (see `dispatch`), so Envoy keeps its answer
-        // there: read the status with the root as effective context. Envoy answers a refused
-        // connection or a timeout with a local 503/504, a reset with no headers at all.
-        let rooted = hostcalls::set_effective_context(self.root_context_id).is_ok();
-        let status = if num_headers == 0 {
-            None
-        } else {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .and_then(|s| s.parse::<u16>().ok())
-        };
-        if rooted {
-            let _ = hostcalls::set_effective_context(self.context_id);
-        }
-        if status.is_none_or(|s| s >= 500) {
-            Metrics::bump(configured.metrics.dispatch_failed);
-        }
-    }
-}
+impl Context for MirrorStream {}
 
 impl HttpContext for MirrorStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -435,11 +416,13 @@ impl HttpContext for MirrorStream {
             self.phase = Phase::Body;
             self.inspect_body = true;
             self.holding = policy.hold_for_body();
-            return if self.holding {
-                Action::Pause
-            } else {
-                Action::Continue
-            };
+            if self.holding {
+                return Action::Pause;
+            }
+            // Not held: rules need only the head, so act on them while the route can still
+            // mirror; a body signature found later upgrades or adds to this decision.
+            self.early = Some(self.decide_early(&configured));
+            return Action::Continue;
         }
         let (target, decision) = self.decide(&configured);
         let dispatch_waits_for_body = !end_of_stream
@@ -448,10 +431,14 @@ impl HttpContext for MirrorStream {
                 .and_then(|t| policy.targets().get(t))
                 .is_some_and(|t| t.delivery == Delivery::Dispatch);
         match target {
-            Some(target) if dispatch_waits_for_body && policy.max_body_bytes() > 0 => {
+            Some(_) if dispatch_waits_for_body && policy.max_body_bytes() > 0 => {
                 // Copy the body as it passes; the request is not held.
                 self.phase = Phase::Body;
-                self.pending = Some(PendingCopy { target, decision });
+                self.early = Some(Early {
+                    target,
+                    decision,
+                    header_set: false,
+                });
             }
             _ => self.deliver(&configured, target, decision, true),
         }

@@ -4,7 +4,7 @@
 
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
 use meshsight_policy::mirror::sampling::sampled;
-use meshsight_test_harness::host::{Action, Host, HttpCallResponse, Status};
+use meshsight_test_harness::host::{Action, Host, HttpCall, HttpCallResponse, Status};
 use std::time::Duration;
 
 const HEADER_ONLY: &str = r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#;
@@ -59,6 +59,13 @@ fn header<'a>(map: &'a [(String, String)], name: &str) -> Vec<&'a str> {
         .filter(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
         .collect()
+}
+
+/// Lets the root context send what the streams queued (it does on its 1 ms tick), then lists
+/// the calls not yet answered.
+fn calls(host: &mut Host) -> Vec<HttpCall> {
+    host.tick();
+    host.http_calls()
 }
 
 /// Sends a complete header-only request; returns the stream id.
@@ -118,7 +125,7 @@ fn header_mode_sets_the_decision_header_and_clears_the_route_cache() {
     );
     assert_eq!(host.counter("meshsight_mirror_mirrored_ids_rule"), Some(1));
     assert!(
-        host.http_calls().is_empty(),
+        calls(&mut host).is_empty(),
         "header mode sends nothing itself"
     );
 
@@ -377,10 +384,10 @@ fn trailers_and_early_stream_end_still_decide() {
     assert_eq!(d.signatures, vec!["log4shell"]);
     // The route can no longer mirror: the copy of what was read goes by HTTP call.
     assert!(d.mirrored);
-    let calls = host.http_calls();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].upstream, "sensor");
-    assert_eq!(calls[0].body, b"${jndi:");
+    let sent = calls(&mut host);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].upstream, "sensor");
+    assert_eq!(sent[0].body, b"${jndi:");
 }
 
 // ---- rules through the filter ----
@@ -556,12 +563,12 @@ fn dispatch_mode_sends_the_copy_without_secrets() {
     );
     // A head signature matched: nothing waits, the body is copied as it passes.
     assert_eq!(host.request_headers(id, &headers, false), Action::Continue);
-    assert!(host.http_calls().is_empty(), "the copy waits for the body");
+    assert!(calls(&mut host).is_empty(), "the copy waits for the body");
     assert_eq!(host.request_body(id, b"u=a", false), Action::Continue);
     assert_eq!(host.request_body(id, b"&p=b", true), Action::Continue);
-    let calls = host.http_calls();
-    assert_eq!(calls.len(), 1);
-    let call = &calls[0];
+    let sent = calls(&mut host);
+    assert_eq!(sent.len(), 1);
+    let call = &sent[0];
     assert_eq!(call.upstream, "sensor");
     assert_eq!(call.body, b"u=a&p=b");
     assert_eq!(call.timeout, Duration::from_millis(1000));
@@ -605,7 +612,7 @@ fn dispatch_keeps_secrets_when_the_target_asks_and_overrides_authority() {
             &[("authorization", "Bearer t"), ("cookie", "s=1")],
         ),
     );
-    let call = &host.http_calls()[0];
+    let call = &calls(&mut host)[0];
     assert_eq!(header(&call.headers, "authorization"), vec!["Bearer t"]);
     assert_eq!(header(&call.headers, "cookie"), vec!["s=1"]);
     assert_eq!(header(&call.headers, ":authority"), vec!["sensor.soc"]);
@@ -632,16 +639,16 @@ fn dispatch_body_is_inspected_without_holding_and_copied_up_to_the_limit() {
         host.request_body(id, b"x=${jndi:ldap://e/a}", false),
         Action::Continue
     );
-    assert!(host.http_calls().is_empty());
+    assert!(calls(&mut host).is_empty());
     assert_eq!(
         host.request_body(id, b" and more bytes", true),
         Action::Continue
     );
-    let calls = host.http_calls();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].body, b"x=${jndi:ldap://e/a} and");
+    let sent = calls(&mut host);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, b"x=${jndi:ldap://e/a} and");
     assert_eq!(
-        header(&calls[0].headers, "x-meshsight-mirror-body-truncated"),
+        header(&sent[0].headers, "x-meshsight-mirror-body-truncated"),
         vec!["true"]
     );
     assert_eq!(decision(&host, id).signatures, vec!["log4shell"]);
@@ -653,47 +660,91 @@ fn calls_in_flight_are_bounded_and_drops_counted() {
         r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch","max_in_flight":2,"timeout_ms":1000}},
             "rules":[{"name":"all","action":{"type":"always"}}]}"#,
     );
+    // Queued copies count against the bound too.
     let ids: Vec<u32> = (0..3).map(|_| send(&mut host, &get("/"))).collect();
-    assert_eq!(host.http_calls().len(), 2);
-    assert_eq!(host.counter("meshsight_mirror_in_flight_dropped"), Some(1));
+    assert!(decision(&host, ids[0]).mirrored && decision(&host, ids[1]).mirrored);
     assert!(!decision(&host, ids[2]).mirrored);
+    assert_eq!(host.counter("meshsight_mirror_in_flight_dropped"), Some(1));
+    let pending = calls(&mut host);
+    assert_eq!(pending.len(), 2);
+    assert_eq!(
+        host.tick_period(),
+        None,
+        "the tick is disarmed once the queue is empty"
+    );
+    assert!(
+        pending
+            .iter()
+            .all(|c| c.context_id == host.root_context_id()),
+        "the root context owns the calls"
+    );
     assert_eq!(host.counter("meshsight_mirror_mirrored_ids_rule"), Some(2));
-    // An answer frees a slot.
-    let token = host.http_calls()[0].token;
-    host.respond_http_call(token, HttpCallResponse::status("204", b"".to_vec()));
-    send(&mut host, &get("/"));
-    assert_eq!(host.http_calls().len(), 2);
-    // A stream that ends before its call is answered keeps its slot until the call's deadline
-    // (timeout + 1 s grace), after which Envoy has certainly ended it.
+    // The streams end before the sensor answers: the calls live on, and still count.
     for id in &ids {
         host.done(*id);
     }
+    assert_eq!(calls(&mut host).len(), 2);
     let id = send(&mut host, &get("/"));
     assert!(!decision(&host, id).mirrored);
     assert_eq!(host.counter("meshsight_mirror_in_flight_dropped"), Some(2));
+    // A late answer is still seen, and frees its slot.
+    host.respond_http_call(
+        pending[0].token,
+        HttpCallResponse::status("204", b"".to_vec()),
+    );
+    let id = send(&mut host, &get("/"));
+    assert!(decision(&host, id).mirrored);
+    assert_eq!(calls(&mut host).len(), 2);
+    // Calls Envoy never answered (timeout + 1 s grace) stop counting, and are reported.
     host.advance_time(Duration::from_millis(2100));
     let id = send(&mut host, &get("/"));
     assert!(decision(&host, id).mirrored);
+    assert_eq!(
+        host.counter("meshsight_mirror_dispatch_unconfirmed"),
+        Some(2)
+    );
+    assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(0));
 }
 
 #[test]
-fn dispatch_failures_are_counted_and_never_fail_the_request() {
+fn dispatch_failures_are_counted_and_a_failing_sensor_is_rested() {
     let mut host = start(
         r#"{"targets":{"ids":{"cluster":"missing","delivery":"dispatch"}},
             "rules":[{"name":"all","action":{"type":"always"}}]}"#,
     );
+    // Envoy refuses the call (unknown cluster).
     host.set_http_call_error(Some(Status::BadArgument));
     let id = send(&mut host, &get("/"));
-    assert!(!decision(&host, id).mirrored);
+    assert!(calls(&mut host).is_empty());
     assert!(host.local_response(id).is_none());
     assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(1));
     host.set_http_call_error(None);
+    // A reset (no headers) and a 503 (refused connection) are failures; the request is fine.
     let id = send(&mut host, &get("/"));
-    assert!(decision(&host, id).mirrored);
-    let token = host.http_calls()[0].token;
+    let token = calls(&mut host)[0].token;
     host.fail_http_call(token);
     assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(2));
     assert!(host.local_response(id).is_none());
+    send(&mut host, &get("/"));
+    let token = calls(&mut host)[0].token;
+    host.respond_http_call(token, HttpCallResponse::status("503", b"".to_vec()));
+    assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(3));
+    // Three failures in a row: the target rests for 100 ms, copies are skipped and counted.
+    let id = send(&mut host, &get("/"));
+    assert!(!decision(&host, id).mirrored);
+    assert!(calls(&mut host).is_empty());
+    assert_eq!(host.counter("meshsight_mirror_target_resting"), Some(1));
+    host.advance_time(Duration::from_millis(100));
+    let id = send(&mut host, &get("/"));
+    assert!(decision(&host, id).mirrored, "a probe goes after the rest");
+    let token = calls(&mut host)[0].token;
+    host.respond_http_call(token, HttpCallResponse::status("200", b"".to_vec()));
+    // Healthy again: every copy goes.
+    for _ in 0..3 {
+        send(&mut host, &get("/"));
+    }
+    assert_eq!(calls(&mut host).len(), 3);
+    assert_eq!(host.counter("meshsight_mirror_target_resting"), Some(1));
 }
 
 #[test]
@@ -719,12 +770,12 @@ fn without_hold_for_body_nothing_waits_and_a_late_hit_goes_by_http_call() {
     );
     // Too late for the route: no decision header, the copy is dispatched to the cluster.
     assert!(header(&host.request_header_map(id), "x-meshsight-mirror").is_empty());
-    let calls = host.http_calls();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].upstream, "sensor");
-    assert_eq!(calls[0].body, b"<methodName>system.multicall</methodName>");
+    let sent = calls(&mut host);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].upstream, "sensor");
+    assert_eq!(sent[0].body, b"<methodName>system.multicall</methodName>");
     assert_eq!(
-        header(&calls[0].headers, "x-meshsight-mirror-signatures"),
+        header(&sent[0].headers, "x-meshsight-mirror-signatures"),
         vec!["wordpress_xmlrpc"]
     );
     // Head hits still use the header.
@@ -733,5 +784,49 @@ fn without_hold_for_body_nothing_waits_and_a_late_hit_goes_by_http_call() {
         header(&host.request_header_map(id), "x-meshsight-mirror"),
         vec!["ids"]
     );
-    assert_eq!(host.http_calls().len(), 1);
+    assert_eq!(calls(&mut host).len(), 1);
+}
+
+#[test]
+fn without_hold_rules_still_use_the_header_and_a_body_hit_upgrades_the_decision() {
+    let mut host = start(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},
+            "rules":[{"name":"orders","request":{"paths":[{"prefix":"/orders"}]},"action":{"type":"always"}}]}"#,
+    );
+    // Rule-selected, with a body to inspect: the header is set before the headers go on.
+    let id = host.new_http_stream();
+    assert_eq!(
+        host.request_headers(id, &post("/orders", "application/json"), false),
+        Action::Continue
+    );
+    assert_eq!(
+        header(&host.request_header_map(id), "x-meshsight-mirror"),
+        vec!["ids"]
+    );
+    assert_eq!(
+        host.request_body(id, br#"{"note":"${jndi:ldap://e/a}"}"#, true),
+        Action::Continue
+    );
+    // The route's copy carries the body: no second copy, the decision says why.
+    assert!(calls(&mut host).is_empty());
+    let d = decision(&host, id);
+    assert_eq!(
+        (d.mirrored, d.reason, d.signatures.clone()),
+        (true, MirrorReason::Signature, vec!["log4shell".to_string()])
+    );
+    assert_eq!(
+        host.counter("meshsight_mirror_mirrored_ids_signature"),
+        Some(1)
+    );
+    assert_eq!(host.counter("meshsight_mirror_requests"), Some(1));
+    // A benign body keeps the rule decision.
+    let id = host.new_http_stream();
+    host.request_headers(id, &post("/orders", "application/json"), false);
+    host.request_body(id, br#"{"item":1}"#, true);
+    let d = decision(&host, id);
+    assert_eq!(
+        (d.reason, d.rule.as_deref()),
+        (MirrorReason::Rule, Some("orders"))
+    );
+    assert!(calls(&mut host).is_empty());
 }
