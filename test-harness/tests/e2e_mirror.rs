@@ -534,6 +534,21 @@ fn sensor_trouble(template: &str, delivery: &str) {
         31,
         "[{delivery}] copies reach the hanging sensor"
     );
+    if delivery == "dispatch" {
+        // Envoy times the held copies out (timeout_ms 2000) and the root context sees it.
+        assert!(
+            envoy
+                .wait_for_stat(
+                    "meshsight_mirror_dispatch_failed",
+                    3,
+                    Duration::from_secs(10)
+                )
+                .is_some(),
+            "[{delivery}] timeouts counted: {:?} failed, {:?} unconfirmed",
+            envoy.stat("meshsight_mirror_dispatch_failed"),
+            envoy.stat("meshsight_mirror_dispatch_unconfirmed")
+        );
+    }
     sensor.set_hang(false);
     // Sensor gone: connections refused, clients unaffected.
     sensor.stop();
