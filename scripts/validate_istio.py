@@ -19,8 +19,9 @@ Usage:
                                  misspelt field, a bad enum value and a wrong order are refused
   validate_istio.py --dump-plugin-configs OUT
                                  validate, then write each inbound (SERVER) meshsight plugin's
-                                 pluginConfig as OUT/<filter>.json (`make bench` runs these exact
-                                 policies in a real Envoy, which proves the filters accept them)
+                                 pluginConfig as OUT/<filter>.json and the others' as
+                                 OUT/extra/<filter>--<name>.json (`make istio-policies` and
+                                 `make bench` run these exact policies in a real Envoy)
 """
 
 from __future__ import annotations
@@ -286,17 +287,24 @@ def dump_plugin_configs(out: Path) -> int:
     if status != 0:
         return status
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "extra", ignore_errors=True)
     written = []
     for path in sorted(DEFAULT_DIR.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if not isinstance(doc, dict) or doc.get("kind") != "WasmPlugin":
                 continue
             component = meshsight_filter(doc)
-            modes = {m.get("mode") for m in doc["spec"].get("match") or []}
-            if component is None or "SERVER" not in modes:
+            if component is None:
                 continue
-            target = out / f"{component}.json"
-            target.write_text(json.dumps(doc["spec"].get("pluginConfig") or {}, indent=2) + "\n")
+            modes = {m.get("mode") for m in doc["spec"].get("match") or []}
+            config = json.dumps(doc["spec"].get("pluginConfig") or {}, indent=2) + "\n"
+            if "SERVER" in modes:
+                target = out / f"{component}.json"
+            else:
+                # Other plugins (client side): checked for loading, not benchmarked.
+                (out / "extra").mkdir(exist_ok=True)
+                target = out / "extra" / f"{component}--{doc['metadata']['name']}.json"
+            target.write_text(config)
             written.append(str(target))
     print("istio-validate: wrote " + ", ".join(written))
     return 0

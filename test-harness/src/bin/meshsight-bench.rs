@@ -382,9 +382,55 @@ fn write_outputs(out: &Path, run: &BenchRun, markdown: &str) -> Result<(), Bench
     Ok(())
 }
 
-/// `--check`: every filter row of the first table, started and probed, no load.
+/// The other (client-side) plugins' policies, `<dir>/extra/<filter>--<plugin name>.json`, each
+/// as a one-filter scenario.
+fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
+    let extra = dir.join("extra");
+    let Ok(entries) = fs::read_dir(&extra) else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+        .collect();
+    names.sort();
+    let mut list = Vec::new();
+    for name in names {
+        let policy = scenario::read_policy(&extra, &name)?;
+        let (filter, policy) = match name.split_once("--").map(|(f, _)| f) {
+            Some("allowlist") => ("allowlist", policy),
+            Some("mirror") => ("mirror", scenario::local_mirror_policy(policy)),
+            Some("audit") => ("audit", scenario::local_audit_policy(policy)),
+            _ => {
+                return Err(BenchError::Policy(format!(
+                    "{}: name must be <allowlist|mirror|audit>--<plugin>.json",
+                    extra.join(&name).display()
+                )))
+            }
+        };
+        list.push(Scenario {
+            name: format!("{name}.json"),
+            group: Group::Filters,
+            filters: vec![meshsight(filter, &policy)],
+            sensor: SensorState::Healthy,
+            collector: CollectorState::Healthy,
+            measure_max: false,
+            method: "GET".to_string(),
+            path: PRODUCT_PATH.to_string(),
+        });
+    }
+    Ok(list)
+}
+
+/// `--check`: every filter row of the first table and every extra (client-side) policy,
+/// started and probed, no load.
 fn check(options: &Options) -> ExitCode {
-    let list = match scenarios(options) {
+    let list = match scenarios(options).and_then(|mut list| {
+        list.retain(|s| s.group == Group::Filters && !s.filters.is_empty());
+        list.extend(extra_scenarios(&options.policies)?);
+        Ok(list)
+    }) {
         Ok(list) => list,
         Err(err) => {
             eprintln!("meshsight-bench --check: {err}");
@@ -393,10 +439,7 @@ fn check(options: &Options) -> ExitCode {
     };
     let mut failed = 0;
     let mut passed = 0;
-    for s in list
-        .iter()
-        .filter(|s| s.group == Group::Filters && !s.filters.is_empty())
-    {
+    for s in &list {
         match scenario::check(s) {
             Ok(()) => {
                 passed += 1;
