@@ -22,6 +22,8 @@ use std::net::{IpAddr, SocketAddr};
 const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
 /// Credentials a `dispatch` copy drops unless the target sets `include_secrets`.
 const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+/// Prefix of the headers a `dispatch` copy carries about the decision.
+const COPY_HEADER_PREFIX: &str = "x-meshsight-mirror-";
 /// Headers that describe the original connection or framing, not the request.
 const HOP_HEADERS: &[&str] = &[
     "connection",
@@ -232,6 +234,8 @@ impl MirrorStream {
                 let dropped = HOP_HEADERS.contains(&n)
                     || (secrets_out && SECRET_HEADERS.contains(&n))
                     || decision_headers.iter().any(|d| d == n)
+                    // Ours are added below; a client's could mislead the sensor.
+                    || n.starts_with(COPY_HEADER_PREFIX)
                     || (n == ":authority" && target.authority.is_some());
                 !dropped
             })

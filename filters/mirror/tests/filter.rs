@@ -559,6 +559,7 @@ fn dispatch_mode_sends_the_copy_without_secrets() {
             ("proxy-authorization", "Basic secret"),
             ("x-request-id", "r-1"),
             ("content-length", "7"),
+            ("x-meshsight-mirror-reason", "client-says-benign"),
         ],
     );
     // A head signature matched: nothing waits, the body is copied as it passes.
@@ -577,7 +578,11 @@ fn dispatch_mode_sends_the_copy_without_secrets() {
     assert_eq!(header(h, ":path"), vec!["/login?x=../../etc/passwd"]);
     assert_eq!(header(h, ":authority"), vec!["shop.example.com"]);
     assert_eq!(header(h, "x-request-id"), vec!["r-1"]);
-    assert_eq!(header(h, "x-meshsight-mirror-reason"), vec!["signature"]);
+    assert_eq!(
+        header(h, "x-meshsight-mirror-reason"),
+        vec!["signature"],
+        "only our own decision headers"
+    );
     assert_eq!(
         header(h, "x-meshsight-mirror-signatures"),
         vec!["path_traversal"]
