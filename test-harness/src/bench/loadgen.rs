@@ -46,6 +46,12 @@ pub struct LoadReport {
     pub error_kinds: Vec<(String, u64)>,
 }
 
+/// A request unanswered this long counts as an error.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a run may outlive its duration before it is killed.
+pub const RUN_GRACE: Duration = Duration::from_secs(30);
+
 /// The `oha` binary: `$MESHSIGHT_OHA`, else `<workspace>/.tools/bin/oha`, else `oha` on `PATH`.
 pub fn oha_binary(workspace: &Path) -> PathBuf {
     if let Some(path) = std::env::var_os("MESHSIGHT_OHA").filter(|p| !p.is_empty()) {
@@ -69,16 +75,21 @@ pub fn run(
     load: &Load,
     cpu: Option<usize>,
 ) -> Result<LoadReport, BenchError> {
-    let mut command = match cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu.to_string()).arg(oha);
-            c
-        }
-        None => Command::new(oha),
-    };
+    // Bounded twice: each request times out after REQUEST_TIMEOUT (counted as an error), and
+    // the whole run is killed if it outlives its duration by RUN_GRACE (a stuck stream would
+    // otherwise keep `-w` waiting for ever).
+    let mut command = Command::new("timeout");
     command
+        .arg("--kill-after=5")
+        .arg(format!("{}", (load.duration + RUN_GRACE).as_secs()));
+    if let Some(cpu) = cpu {
+        command.arg("taskset").arg("-c").arg(cpu.to_string());
+    }
+    command
+        .arg(oha)
         .arg("--no-tui")
+        .arg("-t")
+        .arg(format!("{}s", REQUEST_TIMEOUT.as_secs()))
         .arg("-m")
         .arg(method)
         .arg("--output-format")
