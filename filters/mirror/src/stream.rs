@@ -11,12 +11,13 @@ use crate::delivery::{self, QueuedCopy};
 use crate::metrics::Metrics;
 use crate::Configured;
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
+use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{Delivery, MirrorRequest, Peer, Target, TargetId};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// Envoy's foreign function that makes the router pick the route again.
 const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
@@ -123,12 +124,8 @@ impl MirrorStream {
         let address = self
             .get_property(vec!["source", "address"])
             .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| {
-                s.parse::<SocketAddr>()
-                    .map(|a| a.ip())
-                    .or_else(|_| s.parse::<IpAddr>())
-                    .ok()
-            });
+            .and_then(|s| parse_socket_address(&s))
+            .map(|(ip, _)| ip);
         let principal = self
             .get_property(vec!["connection", "uri_san_peer_certificate"])
             .and_then(|b| String::from_utf8(b).ok())

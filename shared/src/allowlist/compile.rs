@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use ipnet::IpNet;
 
 use super::pattern::{
-    check_method, check_namespace, check_rule_name, parse_host_pattern, parse_path_pattern,
-    parse_principal, HostPattern, PathPattern, PolicyError,
+    check_method, check_rule_name, parse_host_pattern, parse_path_pattern, HostPattern,
+    PathPattern, PolicyError,
 };
 use super::raw::{RawPolicy, RawQueryConstraint, RawResponse, RawRule, RawSources};
 use super::trie::RuleIndex;
 use super::{AllowList, DenyResponse, HostIndex, QueryConstraint, Rule};
+use crate::identity::{self, CidrError, PrincipalPattern};
 use crate::ConfigError;
 
 fn at(path: impl Into<String>) -> impl FnOnce(PolicyError) -> ConfigError {
@@ -78,18 +79,16 @@ fn response(
 }
 
 fn cidr(raw: &str) -> Result<IpNet, PolicyError> {
-    if let Ok(net) = raw.parse::<IpNet>() {
-        if net.trunc() != net {
-            return Err(PolicyError::CidrHostBits(
-                raw.to_string(),
-                net.trunc().to_string(),
-            ));
+    identity::parse_cidr(raw).map_err(|e| match e {
+        CidrError::Invalid => PolicyError::BadCidr(raw.to_string()),
+        CidrError::HostBits { network } => {
+            PolicyError::CidrHostBits(raw.to_string(), network.to_string())
         }
-        return Ok(net);
-    }
-    raw.parse::<std::net::IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| PolicyError::BadCidr(raw.to_string()))
+    })
+}
+
+fn principal(raw: &str) -> Result<PrincipalPattern, PolicyError> {
+    PrincipalPattern::parse(raw).map_err(|e| PolicyError::BadPrincipal(raw.to_string(), e.reason))
 }
 
 fn query_constraint(path: &str, raw: &RawQueryConstraint) -> Result<QueryConstraint, ConfigError> {
@@ -160,13 +159,11 @@ fn rule(path: &str, raw: &RawRule) -> Result<CompiledRule, ConfigError> {
             return Err(at(src)(PolicyError::EmptyList));
         }
         cidrs = list(&format!("{src}.cidrs"), raw_cidrs, cidr)?;
-        principals = list(
-            &format!("{src}.principals"),
-            raw_principals,
-            parse_principal,
-        )?;
+        principals = list(&format!("{src}.principals"), raw_principals, principal)?;
         namespaces = list(&format!("{src}.namespaces"), raw_namespaces, |n| {
-            check_namespace(n).map(|()| n.to_string())
+            identity::check_namespace(n)
+                .map(|()| n.to_string())
+                .map_err(|_| PolicyError::BadNamespace(n.to_string()))
         })?;
     }
     Ok(CompiledRule {

@@ -2,8 +2,9 @@
 //! facts) to the complete decision: normalize, match, and apply the mode, the malformed policy
 //! and the path rewrite. The filter only moves these values to and from the host.
 
-use super::{parse_source_address, AllowList, DenyResponse, RequestFacts};
+use super::{AllowList, DenyResponse, RequestFacts};
 use crate::decision::{AllowlistDecision, AllowlistOutcome, Mode};
+use crate::identity::parse_socket_address;
 use crate::normalize::{normalize_host, normalize_path};
 
 /// The request as the filter reads it from the host; nothing normalized yet.
@@ -60,7 +61,10 @@ impl AllowList {
             host: host.as_ref().map_or("", |h| h.name.as_str()),
             path: &target.path,
             query: target.query.as_deref(),
-            source_address: request.source_address.and_then(parse_source_address),
+            source_address: request
+                .source_address
+                .and_then(parse_socket_address)
+                .map(|(ip, _)| ip),
             peer_principal: request.peer_principal.filter(|p| !p.is_empty()),
         };
         let rule = self.matching_rule(&facts);

@@ -35,13 +35,13 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::decision::Mode;
+use crate::identity::{cidr_contains, spiffe_namespace, PrincipalPattern};
 use crate::ConfigError;
 
 pub use judge::{Judgement, TargetRequest, NO_RULE_MATCHED};
-pub use pattern::{spiffe_namespace, PolicyError};
+pub use pattern::PolicyError;
 pub use raw::{RawPolicy, RawQueryConstraint, RawResponse, RawRule, RawSources};
 
-use pattern::PrincipalPattern;
 use trie::{PathTrie, RuleIndex};
 
 /// A compiled, validated allowlist policy, ready to judge requests.
@@ -138,14 +138,6 @@ pub struct RequestFacts<'a> {
     pub source_address: Option<IpAddr>,
     /// mTLS peer SPIFFE ID, when the connection has one.
     pub peer_principal: Option<&'a str>,
-}
-
-/// Parses Envoy's `source.address` (`10.1.2.3:51234`, `[2001:db8::1]:443`, or a bare IP).
-pub fn parse_source_address(address: &str) -> Option<IpAddr> {
-    if let Ok(sa) = address.parse::<std::net::SocketAddr>() {
-        return Some(sa.ip());
-    }
-    address.parse::<IpAddr>().ok()
 }
 
 impl AllowList {
@@ -249,12 +241,7 @@ impl Rule {
             let Some(ip) = request.source_address else {
                 return false;
             };
-            // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
-            let ip = match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-                v4 => v4,
-            };
-            if !cidrs.iter().any(|net| net.contains(&ip)) {
+            if !cidrs.iter().any(|net| cidr_contains(net, ip)) {
                 return false;
             }
         }
@@ -262,10 +249,7 @@ impl Rule {
             let Some(peer) = request.peer_principal else {
                 return false;
             };
-            if !principals.iter().any(|p| match p {
-                PrincipalPattern::Exact(id) => id == peer,
-                PrincipalPattern::Prefix(prefix) => peer.starts_with(prefix.as_str()),
-            }) {
+            if !principals.iter().any(|p| p.matches(peer)) {
                 return false;
             }
         }

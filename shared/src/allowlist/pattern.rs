@@ -1,5 +1,5 @@
-//! Parsing and validation of the pieces a rule is made of: path patterns, host patterns,
-//! SPIFFE principal patterns, namespaces and methods. Each parser returns a typed
+//! Parsing and validation of the pieces a rule is made of: path patterns, host patterns and
+//! methods (sources are parsed by [`crate::identity`]). Each parser returns a typed
 //! [`PolicyError`]; the compiler attaches the JSON path.
 
 use thiserror::Error;
@@ -233,94 +233,4 @@ pub(crate) fn check_rule_name(raw: &str) -> Result<(), PolicyError> {
     } else {
         Err(PolicyError::BadRuleName(raw.to_string()))
     }
-}
-
-/// A parsed SPIFFE principal pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PrincipalPattern {
-    /// This SPIFFE ID exactly.
-    Exact(String),
-    /// Any SPIFFE ID starting with this prefix, which ends in `/`.
-    Prefix(String),
-}
-
-/// Parses `spiffe://td/path` or `spiffe://td/path/*`.
-pub(crate) fn parse_principal(raw: &str) -> Result<PrincipalPattern, PolicyError> {
-    let bad = |why| PolicyError::BadPrincipal(raw.to_string(), why);
-    let Some(rest) = raw.strip_prefix("spiffe://") else {
-        return Err(bad("it does not start with spiffe://"));
-    };
-    let (trust_domain, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if trust_domain.is_empty()
-        || !trust_domain
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
-    {
-        return Err(bad("the trust domain must be lowercase [a-z0-9.-_]"));
-    }
-    let (path, prefix) = match path.strip_suffix("/*") {
-        Some(p) => (p, true),
-        None => (path, false),
-    };
-    if path.is_empty() && !prefix {
-        return Err(bad("it has no path"));
-    }
-    for seg in path.split('/').skip(1) {
-        if seg.is_empty() || seg == "." || seg == ".." {
-            return Err(bad("path segments must be non-empty and not . or .."));
-        }
-        if !seg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        {
-            return Err(bad(
-                "path segments are [A-Za-z0-9-._~]; \"*\" only as the last segment",
-            ));
-        }
-    }
-    if prefix {
-        Ok(PrincipalPattern::Prefix(format!(
-            "spiffe://{trust_domain}{path}/"
-        )))
-    } else {
-        Ok(PrincipalPattern::Exact(raw.to_string()))
-    }
-}
-
-/// Checks a Kubernetes namespace name (an RFC 1123 label).
-pub(crate) fn check_namespace(raw: &str) -> Result<(), PolicyError> {
-    let b = raw.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-';
-    if ok {
-        Ok(())
-    } else {
-        Err(PolicyError::BadNamespace(raw.to_string()))
-    }
-}
-
-/// The namespace in a Kubernetes workload SPIFFE ID `spiffe://<td>/ns/<ns>/sa/<sa>`, the form
-/// Istio issues; any other shape has no namespace.
-pub fn spiffe_namespace(spiffe_id: &str) -> Option<&str> {
-    let rest = spiffe_id.strip_prefix("spiffe://")?;
-    let mut parts = rest.split('/');
-    let trust_domain = parts.next()?;
-    let (ns_key, ns, sa_key, sa) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if trust_domain.is_empty()
-        || ns_key != "ns"
-        || ns.is_empty()
-        || sa_key != "sa"
-        || sa.is_empty()
-        || parts.next().is_some()
-    {
-        return None;
-    }
-    Some(ns)
 }

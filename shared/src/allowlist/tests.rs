@@ -1,6 +1,7 @@
 use super::synthetic::{synthetic_hit, synthetic_policy, synthetic_rbac_config, SYNTHETIC_MISS};
 use super::*;
 use crate::decision::{AllowlistOutcome, Mode};
+use crate::identity::parse_socket_address;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -563,7 +564,7 @@ fn cidr_sources() {
     ));
     let from = |addr: Option<&str>| {
         list.matching_rule(&RequestFacts {
-            source_address: addr.and_then(parse_source_address),
+            source_address: addr.and_then(parse_socket_address).map(|(ip, _)| ip),
             ..facts("GET", "", "/")
         })
         .is_some()
@@ -628,7 +629,7 @@ fn every_named_source_kind_must_hold() {
     ));
     let req = |addr: &str, peer: &str| {
         list.matching_rule(&RequestFacts {
-            source_address: parse_source_address(addr),
+            source_address: parse_socket_address(addr).map(|(ip, _)| ip),
             peer_principal: Some(peer),
             ..facts("GET", "", "/")
         })

@@ -2,12 +2,11 @@
 //! OCSF 1.7.0 HTTP Activity or as ECS. The field mapping is documented in
 //! `filters/audit/README.md`.
 
-use std::net::{IpAddr, SocketAddr};
-
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::decision::{AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason};
+use crate::identity::{parse_socket_address, SpiffeId};
 
 use super::policy::{AuditFormat, AuditPolicy};
 use super::redact::{redact_query, select_headers};
@@ -319,8 +318,8 @@ impl AuditRecord {
         let mut xff_clean = true;
         if let Some(xff) = &xff {
             for part in xff.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                match parse_ip(part) {
-                    Some(ip) => x_forwarded_for.push(ip.to_string()),
+                match parse_socket_address(part) {
+                    Some((ip, _)) => x_forwarded_for.push(ip.to_string()),
                     None => xff_clean = false,
                 }
             }
@@ -613,47 +612,8 @@ fn split_authority(authority: &str) -> (Option<String>, Option<u16>) {
     }
 }
 
-/// Parses an address as Envoy reports it: `ip:port`, `[v6]:port` or a bare IP.
-fn parse_address(address: &str) -> Option<(IpAddr, Option<u16>)> {
-    if let Ok(sa) = address.parse::<SocketAddr>() {
-        return Some((sa.ip(), Some(sa.port())));
-    }
-    parse_ip(address).map(|ip| (ip, None))
-}
-
-fn parse_ip(s: &str) -> Option<IpAddr> {
-    let s = s.trim();
-    s.parse::<IpAddr>()
-        .ok()
-        .or_else(|| s.parse::<SocketAddr>().ok().map(|sa| sa.ip()))
-        .or_else(|| {
-            s.strip_prefix('[')
-                .and_then(|r| r.strip_suffix(']'))
-                .and_then(|r| r.parse().ok())
-        })
-}
-
-/// SPIFFE ID `spiffe://<trust domain>/ns/<namespace>/sa/<service account>` parts.
-fn spiffe_parts(id: &str) -> (Option<&str>, Option<&str>) {
-    let rest = match id.strip_prefix("spiffe://") {
-        Some(r) => r,
-        None => return (None, None),
-    };
-    let segs: Vec<&str> = rest.split('/').collect();
-    let mut ns = None;
-    let mut sa = None;
-    for pair in segs.windows(2) {
-        match pair[0] {
-            "ns" if ns.is_none() => ns = Some(pair[1]),
-            "sa" if sa.is_none() => sa = Some(pair[1]),
-            _ => {}
-        }
-    }
-    (ns, sa)
-}
-
 fn ecs_endpoint(address: Option<&str>) -> Option<Value> {
-    let (ip, port) = address.and_then(parse_address)?;
+    let (ip, port) = address.and_then(parse_socket_address)?;
     let mut m = Map::new();
     m.insert("address".into(), json!(ip.to_string()));
     m.insert("ip".into(), json!(ip.to_string()));
@@ -860,12 +820,14 @@ fn endpoint_view<'a>(
     peer: &'a PeerWorkload,
     identity: Option<&'a str>,
 ) -> Option<OcsfEndpoint<'a>> {
-    let (ip, port) = match address.and_then(parse_address) {
+    let (ip, port) = match address.and_then(parse_socket_address) {
         Some((ip, port)) => (Some(ip.to_string()), port),
         None => (None, None),
     };
     let owner = identity.map(|id| {
-        let (ns, sa) = spiffe_parts(id);
+        let workload = SpiffeId::parse(id);
+        let ns = workload.and_then(|w| w.namespace());
+        let sa = workload.and_then(|w| w.service_account());
         OcsfOwner {
             uid: id,
             type_id: 4,

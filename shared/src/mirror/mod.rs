@@ -18,6 +18,7 @@ mod tests;
 
 use crate::decision::{MirrorDecision, MirrorReason};
 use crate::error::ConfigError;
+use crate::identity::{self, cidr_contains, CidrError, PrincipalPattern, SpiffeId};
 use ipnet::IpNet;
 use rate::TokenBucket;
 use raw::{ActionType, RawLocation, RawMirrorPolicy, RawRule, RawTarget};
@@ -66,12 +67,6 @@ enum Action {
 }
 
 #[derive(Debug, Clone)]
-enum PrincipalMatch {
-    Exact(String),
-    Prefix(String),
-}
-
-#[derive(Debug, Clone)]
 enum PathMatch {
     Exact(String),
     Prefix(String),
@@ -103,7 +98,7 @@ enum HostMatch {
 struct Rule {
     name: String,
     namespaces: Vec<String>,
-    principals: Vec<PrincipalMatch>,
+    principals: Vec<PrincipalPattern>,
     cidrs: Vec<IpNet>,
     methods: Vec<String>,
     hosts: Vec<HostMatch>,
@@ -135,12 +130,10 @@ pub struct Peer<'a> {
 }
 
 impl Peer<'_> {
-    /// The Kubernetes namespace in the peer's SPIFFE id.
+    /// The Kubernetes namespace in the peer's SPIFFE id (only the Istio workload shape
+    /// `spiffe://<td>/ns/<ns>/sa/<sa>` has one, see [`SpiffeId`]).
     pub fn namespace(&self) -> Option<&str> {
-        let p = self.principal?;
-        let rest = p.strip_prefix("spiffe://")?;
-        let (_, after) = rest.split_once("/ns/")?;
-        Some(after.split('/').next().unwrap_or(after))
+        SpiffeId::parse(self.principal?)?.namespace()
     }
 }
 
@@ -372,17 +365,13 @@ impl Rule {
                 .namespace()
                 .is_some_and(|ns| self.namespaces.iter().any(|n| n == ns));
         let principal_ok = self.principals.is_empty()
-            || peer.principal.is_some_and(|p| {
-                self.principals.iter().any(|m| match m {
-                    PrincipalMatch::Exact(e) => p == e,
-                    PrincipalMatch::Prefix(pre) => p.starts_with(pre.as_str()),
-                })
-            });
+            || peer
+                .principal
+                .is_some_and(|p| self.principals.iter().any(|m| m.matches(p)));
         let cidr_ok = self.cidrs.is_empty()
-            || peer.address.is_some_and(|a| {
-                let a = canonical_ip(a);
-                self.cidrs.iter().any(|n| n.contains(&a))
-            });
+            || peer
+                .address
+                .is_some_and(|a| self.cidrs.iter().any(|n| cidr_contains(n, a)));
         ns_ok && principal_ok && cidr_ok
     }
 
@@ -424,14 +413,6 @@ impl Rule {
                 }
             }
         })
-    }
-}
-
-/// IPv4-mapped IPv6 addresses compare as IPv4.
-fn canonical_ip(a: IpAddr) -> IpAddr {
-    match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -571,7 +552,7 @@ fn compile_rule(
     }
     let s = raw.sources;
     for (j, n) in s.namespaces.iter().enumerate() {
-        if n.is_empty() || n.contains('/') {
+        if identity::check_namespace(n).is_err() {
             return Err(ConfigError::new(
                 at(&format!("sources.namespaces[{j}]")),
                 format!("{n:?} is not a namespace name"),
@@ -583,26 +564,14 @@ fn compile_rule(
         .iter()
         .enumerate()
         .map(|(j, p)| {
-            let bad = |why: &str| {
+            PrincipalPattern::parse(p).map_err(|e| {
                 ConfigError::new(
                     at(&format!("sources.principals[{j}]")),
-                    format!("{p:?} {why}"),
+                    format!(
+                        "{p:?} is not a SPIFFE ID spiffe://<trust domain>/<path>, exact or \
+                         ending in \"/*\" for a prefix: {e}"
+                    ),
                 )
-            };
-            let (body, prefix) = match p.strip_suffix('*') {
-                Some(b) => (b, true),
-                None => (p.as_str(), false),
-            };
-            if body.contains('*') {
-                return Err(bad("may only end with `*`"));
-            }
-            if body.is_empty() && !prefix {
-                return Err(bad("must not be empty"));
-            }
-            Ok(if prefix {
-                PrincipalMatch::Prefix(body.to_string())
-            } else {
-                PrincipalMatch::Exact(body.to_string())
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -611,15 +580,13 @@ fn compile_rule(
         .iter()
         .enumerate()
         .map(|(j, c)| {
-            c.parse::<IpNet>()
-                .or_else(|_| c.parse::<IpAddr>().map(IpNet::from))
-                .map(|n| n.trunc())
-                .map_err(|_| {
-                    ConfigError::new(
-                        at(&format!("sources.cidrs[{j}]")),
-                        format!("{c:?} is not an address range (e.g. 10.0.0.0/8)"),
-                    )
-                })
+            identity::parse_cidr(c).map_err(|e| {
+                let why = match e {
+                    CidrError::Invalid => "is not an address range (e.g. 10.0.0.0/8)".to_string(),
+                    CidrError::HostBits { .. } => format!("has {e}"),
+                };
+                ConfigError::new(at(&format!("sources.cidrs[{j}]")), format!("{c:?} {why}"))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let r = raw.request;
