@@ -10,5 +10,6 @@ pub mod error;
 pub mod identity;
 pub mod mirror;
 pub mod normalize;
+pub mod sampling;
 
 pub use error::ConfigError;

@@ -23,7 +23,7 @@ pub use record::{
     RESPONSE_FLAGS,
 };
 pub use redact::{redact_query, select_headers, REDACTED};
-pub use sample::{fnv1a, in_sample, sample_verdict, SampleVerdict};
+pub use sample::{sample_verdict, SampleVerdict};
 
 #[cfg(test)]
 mod tests;

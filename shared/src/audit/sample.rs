@@ -1,7 +1,10 @@
 //! Which requests are recorded: the remarkable ones always, allowed ones by a deterministic
-//! sample keyed on the request id (so every proxy on a request's path makes the same choice).
+//! sample keyed on the request id ([`crate::sampling`], so every proxy on a request's path makes
+//! the same choice, and every request the mirror samples at a fraction up to `sample_allowed`
+//! is recorded).
 
 use crate::decision::{AllowlistOutcome, MirrorReason};
+use crate::sampling::{in_sample, stable_hash};
 
 use super::record::HttpExchange;
 
@@ -47,40 +50,17 @@ pub fn sample_verdict(exchange: &HttpExchange, fraction: f64) -> SampleVerdict {
     if fraction >= 1.0 {
         return SampleVerdict::Sampled;
     }
-    let key = match &exchange.request_id {
-        Some(id) => fnv1a(id.as_bytes()),
-        // Without a request id, the start time and path still spread requests evenly.
-        None => fnv1a(&exchange.start_ns.to_le_bytes()) ^ fnv1a(exchange.path.as_bytes()),
+    // The request id's point, as the mirror computes it (see `crate::sampling`); without an id,
+    // a key of this proxy's own still samples such requests at the fraction.
+    let key = match exchange.request_id.as_deref().filter(|id| !id.is_empty()) {
+        Some(id) => stable_hash(id.as_bytes()),
+        None => {
+            stable_hash(&exchange.start_ns.to_le_bytes()) ^ stable_hash(exchange.path.as_bytes())
+        }
     };
     if in_sample(key, fraction) {
         SampleVerdict::Sampled
     } else {
         SampleVerdict::NotSampled
     }
-}
-
-/// Whether a 64-bit key falls in the first `fraction` of the key space.
-pub fn in_sample(key: u64, fraction: f64) -> bool {
-    if fraction <= 0.0 {
-        return false;
-    }
-    if fraction >= 1.0 {
-        return true;
-    }
-    // Compare on 53 bits, the precision of the fraction.
-    let bucket = (key >> 11) as f64 / (1u64 << 53) as f64;
-    bucket < fraction
-}
-
-/// FNV-1a 64-bit, finished with a multiply-xorshift so close ids spread over the whole range.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h
 }

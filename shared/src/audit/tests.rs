@@ -1,5 +1,6 @@
 use super::*;
 use crate::decision::{AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason};
+use crate::sampling::{in_sample, stable_hash};
 use serde_json::Value;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -651,7 +652,7 @@ fn sampling_is_deterministic_on_the_request_id_and_near_the_fraction() {
     assert!((1800..=2200).contains(&kept), "kept {kept} of 10000 at 0.2");
     assert!(!in_sample(u64::MAX, 0.999_999));
     assert!(in_sample(0, 0.000_001));
-    assert_ne!(fnv1a(b"req-1"), fnv1a(b"req-2"));
+    assert_ne!(stable_hash(b"req-1"), stable_hash(b"req-2"));
 }
 
 // ---- delivery queue -----------------------------------------------------------------------

@@ -10,7 +10,6 @@
 pub mod decode;
 pub mod rate;
 pub mod raw;
-pub mod sampling;
 pub mod signatures;
 
 #[cfg(test)]
@@ -26,6 +25,7 @@ use signatures::{Category, CustomSignature, Locations, RequestView, SignatureHit
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+pub use crate::sampling;
 pub use raw::Delivery;
 
 /// Most `max_body_bytes` accepted (Envoy's default per-connection buffer limit).
