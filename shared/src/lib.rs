@@ -7,6 +7,7 @@ pub mod allowlist;
 pub mod audit;
 pub mod decision;
 pub mod error;
+pub mod headers;
 pub mod identity;
 pub mod mirror;
 pub mod normalize;

@@ -18,6 +18,7 @@ use meshsight_policy::audit::{
 use meshsight_policy::decision::{
     AllowlistDecision, MirrorDecision, ALLOWLIST_DECISION_PROPERTY, MIRROR_DECISION_PROPERTY,
 };
+use meshsight_policy::headers::header_value;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType};
@@ -421,11 +422,8 @@ impl AuditStream {
         ex.protocol = self.string(&["request", "protocol"]);
         // The response that passed this filter (also local replies) has the code; ask Envoy
         // only when none did.
-        let status = ex
-            .response_headers
-            .iter()
-            .find(|(n, _)| n == ":status")
-            .and_then(|(_, v)| v.parse::<i64>().ok())
+        let status = header_value(&ex.response_headers, ":status")
+            .and_then(|v| v.parse::<i64>().ok())
             .or_else(|| self.int(&["response", "code"]))
             .and_then(|c| u16::try_from(c).ok())
             .filter(|c| *c != 0);

@@ -11,6 +11,7 @@ use crate::delivery::{self, QueuedCopy};
 use crate::metrics::Metrics;
 use crate::Configured;
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
+use meshsight_policy::headers::header_value;
 use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{Delivery, MirrorRequest, Peer, Target, TargetId};
@@ -114,13 +115,7 @@ impl MirrorStream {
 
     fn read_head(&self) -> Head {
         let headers = self.get_http_request_headers();
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let find = |name: &str| header_value(&headers, name).unwrap_or_default().to_string();
         let address = self
             .get_property(vec!["source", "address"])
             .and_then(|b| String::from_utf8(b).ok())

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::headers::is_token;
 
 /// Request/response headers whose values are credentials: never recorded, and refused in
 /// `record_headers`.
@@ -242,13 +243,6 @@ impl AuditPolicy {
         }
         AuditPolicy::try_from(ConfigError::parse_json::<RawAuditPolicy>(bytes)?)
     }
-}
-
-fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn header_name(path: String, name: &str) -> Result<String, ConfigError> {

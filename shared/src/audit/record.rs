@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::decision::{AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason};
+use crate::headers::{header_value, split_authority};
 use crate::identity::{parse_socket_address, SpiffeId};
 
 use super::policy::{AuditFormat, AuditPolicy};
@@ -155,10 +156,7 @@ impl HttpExchange {
     }
 
     fn request_header(&self, name: &str) -> Option<&str> {
-        self.request_headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_value(&self.request_headers, name)
     }
 
     /// The trace id: from W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`) or B3
@@ -295,7 +293,13 @@ impl AuditRecord {
             ),
         };
         let query = raw_query.map(|q| redact_query(q, &policy.redact_query_params));
-        let (hostname, explicit_port) = split_authority(&exchange.authority);
+        let (hostname, explicit_port) = match split_authority(&exchange.authority) {
+            ("", _) => (None, None),
+            (host, port) => (
+                Some(host.to_string()),
+                port.and_then(|p| p.parse::<u16>().ok()),
+            ),
+        };
         let port = explicit_port.or(match exchange.scheme.as_str() {
             "http" => Some(80),
             "https" => Some(443),
@@ -587,29 +591,6 @@ fn peer_json(peer: &PeerWorkload) -> Value {
     insert_opt(&mut m, "workload", peer.workload.as_deref());
     insert_opt(&mut m, "service", peer.service.as_deref());
     Value::Object(m)
-}
-
-/// Splits `host[:port]` / `[v6]:port`.
-fn split_authority(authority: &str) -> (Option<String>, Option<u16>) {
-    if authority.is_empty() {
-        return (None, None);
-    }
-    if let Some(rest) = authority.strip_prefix('[') {
-        return match rest.split_once(']') {
-            Some((host, tail)) => (
-                Some(host.to_string()),
-                tail.strip_prefix(':').and_then(|p| p.parse().ok()),
-            ),
-            None => (Some(authority.to_string()), None),
-        };
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match port.parse() {
-            Ok(p) => (Some(host.to_string()), Some(p)),
-            Err(_) => (Some(authority.to_string()), None),
-        },
-        _ => (Some(authority.to_string()), None),
-    }
 }
 
 fn ecs_endpoint(address: Option<&str>) -> Option<Value> {

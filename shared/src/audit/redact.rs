@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::policy::FORBIDDEN_HEADERS;
+use crate::normalize::hex_pair;
 
 /// What a masked value is replaced with.
 pub const REDACTED: &str = "REDACTED";
@@ -81,13 +82,13 @@ fn decode_component(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
+            b'%' => match hex_pair(bytes, i + 1) {
+                Some(byte) => {
+                    out.push(byte);
                     i += 3;
                     continue;
                 }
-                _ => out.push(b'%'),
+                None => out.push(b'%'),
             },
             b'+' => out.push(b' '),
             b => out.push(b),
@@ -95,13 +96,4 @@ fn decode_component(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }

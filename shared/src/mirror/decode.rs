@@ -3,19 +3,12 @@
 //! Unlike the allowlist's normalizer, which rejects ambiguity, these decode as much as they can:
 //! a sensor copy costs little, a missed exploit costs a lot. Every loop is bounded.
 
+use crate::normalize::{hex_pair, hex_value};
+
 /// Most rounds of percent-decoding (`%252e` -> `%2e` -> `.`).
 pub const MAX_DECODE_ROUNDS: usize = 3;
 /// Deepest `${...}` nesting evaluated by [`eval_lookups`].
 pub const MAX_LOOKUP_DEPTH: usize = 12;
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
 
 /// One round of percent-decoding, `%uXXXX` (IIS) included; `plus_as_space` for forms and
 /// queries. Invalid escapes stay as they are.
@@ -25,11 +18,8 @@ pub fn percent_decode_once(input: &[u8], plus_as_space: bool) -> Vec<u8> {
     while i < input.len() {
         let b = input[i];
         if b == b'%' {
-            if let (Some(h), Some(l)) = (
-                input.get(i + 1).and_then(|c| hex(*c)),
-                input.get(i + 2).and_then(|c| hex(*c)),
-            ) {
-                out.push(h << 4 | l);
+            if let Some(byte) = hex_pair(input, i + 1) {
+                out.push(byte);
                 i += 3;
                 continue;
             }
@@ -52,8 +42,9 @@ pub fn percent_decode_once(input: &[u8], plus_as_space: bool) -> Vec<u8> {
 }
 
 fn hex4(d: &[u8]) -> Option<u32> {
-    d.iter()
-        .try_fold(0u32, |acc, c| hex(*c).map(|v| acc << 4 | u32::from(v)))
+    d.iter().try_fold(0u32, |acc, c| {
+        hex_value(*c).map(|v| acc << 4 | u32::from(v))
+    })
 }
 
 fn push_char(out: &mut Vec<u8>, c: u32) {
@@ -96,11 +87,8 @@ pub fn unescape_backslash(input: &[u8]) -> Vec<u8> {
                     }
                 }
                 Some(b'x' | b'X') => {
-                    if let (Some(h), Some(l)) = (
-                        input.get(i + 2).and_then(|c| hex(*c)),
-                        input.get(i + 3).and_then(|c| hex(*c)),
-                    ) {
-                        out.push(h << 4 | l);
+                    if let Some(byte) = hex_pair(input, i + 2) {
+                        out.push(byte);
                         i += 4;
                         continue;
                     }

@@ -17,6 +17,7 @@ mod tests;
 
 use crate::decision::{MirrorDecision, MirrorReason};
 use crate::error::ConfigError;
+use crate::headers::{header_value, header_values, is_token, split_authority};
 use crate::identity::{self, cidr_contains, CidrError, PrincipalPattern, SpiffeId};
 use ipnet::IpNet;
 use rate::TokenBucket;
@@ -161,16 +162,9 @@ impl<'a> MirrorRequest<'a> {
         }
     }
 
-    fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
     /// The `x-request-id` header, the sampling key.
     pub fn request_id(&self) -> Option<&'a str> {
-        self.header_values("x-request-id").next()
+        header_value(self.headers, "x-request-id")
     }
 }
 
@@ -380,7 +374,7 @@ impl Rule {
             return false;
         }
         if !self.hosts.is_empty() {
-            let host = host_without_port(req.authority).to_ascii_lowercase();
+            let host = split_authority(req.authority).0.to_ascii_lowercase();
             let ok = self.hosts.iter().any(|h| match h {
                 HostMatch::Exact(e) => host == *e,
                 HostMatch::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
@@ -403,7 +397,7 @@ impl Rule {
             }
         }
         self.headers.iter().all(|h| {
-            let mut values = req.header_values(&h.name);
+            let mut values = header_values(req.headers, &h.name);
             match &h.condition {
                 HeaderCondition::Present(want) => values.next().is_some() == *want,
                 HeaderCondition::Exact(e) => values.any(|v| v == e),
@@ -414,22 +408,6 @@ impl Rule {
             }
         })
     }
-}
-
-fn host_without_port(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match authority.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => authority,
-    }
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn valid_target_name(s: &str) -> bool {

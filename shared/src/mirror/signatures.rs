@@ -167,10 +167,7 @@ impl RequestView<'_> {
     }
 
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::headers::header_value(self.headers, name)
     }
 }
 
