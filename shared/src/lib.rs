@@ -5,6 +5,7 @@
 
 pub mod allowlist;
 pub mod audit;
+pub mod clock;
 pub mod decision;
 pub mod error;
 pub mod headers;

@@ -9,12 +9,13 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use meshsight_policy::audit::{
     sample_verdict, AuditPolicy, AuditRecord, DeliveryCounters, DeliveryQueue, DropReason,
     HttpExchange, HttpSink, PeerWorkload, Sink,
 };
+use meshsight_policy::clock::{unix_millis, unix_nanos};
 use meshsight_policy::decision::{
     AllowlistDecision, MirrorDecision, ALLOWLIST_DECISION_PROPERTY, MIRROR_DECISION_PROPERTY,
 };
@@ -146,11 +147,6 @@ struct AuditRoot {
     local_workload: Rc<PeerWorkload>,
 }
 
-fn now_ms(t: std::time::SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl AuditRoot {
     /// Counts whatever the current queue still holds as dropped (`shutdown`): this root is
     /// going away or being reconfigured, and nothing may disappear uncounted.
@@ -175,7 +171,7 @@ impl AuditRoot {
         let (Some(delivery), Some(metrics)) = (&self.delivery, &self.metrics) else {
             return;
         };
-        let now = now_ms(self.get_current_time());
+        let now = unix_millis(self.get_current_time());
         let mut d = delivery.borrow_mut();
         // Bounded: each poll either sends a batch (at most max_in_flight at a time) or fails one.
         let max_polls = 2 * d.queue.limits().max_in_flight + 2;
@@ -238,7 +234,7 @@ impl Context for AuditRoot {
         let (Some(delivery), Some(metrics)) = (&self.delivery, &self.metrics) else {
             return;
         };
-        let now = now_ms(self.get_current_time());
+        let now = unix_millis(self.get_current_time());
         // No headers: Envoy reports a reset or timeout; do not ask for a map that is not there.
         let status = if num_headers == 0 {
             None
@@ -327,7 +323,7 @@ impl RootContext for AuditRoot {
                 None
             }
             Sink::Http(sink) => {
-                let now = now_ms(self.get_current_time());
+                let now = unix_millis(self.get_current_time());
                 let tick = Duration::from_millis(sink.queue.flush_interval_ms).min(MAX_TICK);
                 self.set_tick_period(tick);
                 Some(Rc::new(RefCell::new(Delivery {
@@ -434,10 +430,7 @@ impl AuditStream {
         ex.response_bytes = status
             .and(self.int(&["response", "total_size"]))
             .and_then(|n| u64::try_from(n).ok());
-        let now_ns = self
-            .get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let now_ns = unix_nanos(self.get_current_time());
         ex.start_ns = self
             .int(&["request", "time"])
             .and_then(|n| u64::try_from(n).ok())

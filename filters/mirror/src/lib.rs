@@ -10,13 +10,13 @@ mod metrics;
 mod stream;
 
 use delivery::Deliveries;
+use meshsight_policy::clock::unix_nanos;
 use meshsight_policy::mirror::{MirrorPolicy, RateLimiter};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 #[cfg(target_family = "wasm")]
 #[allow(missing_docs)]
@@ -53,11 +53,6 @@ struct MirrorRoot {
     configured: Option<Configured>,
 }
 
-fn now_nanos(time: std::time::SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 impl Context for MirrorRoot {
     fn on_http_call_response(
         &mut self,
@@ -78,7 +73,7 @@ impl Context for MirrorRoot {
                 .and_then(|s| s.parse::<u16>().ok())
         };
         let ok = status.is_some_and(|s| s < 500);
-        let now = now_nanos(self.get_current_time());
+        let now = unix_nanos(self.get_current_time());
         let known = configured
             .worker
             .borrow_mut()
@@ -121,7 +116,7 @@ impl RootContext for MirrorRoot {
 
     fn on_tick(&mut self) {
         if let Some(configured) = &self.configured {
-            let now = now_nanos(self.get_current_time());
+            let now = unix_nanos(self.get_current_time());
             delivery::send_queued(configured, now);
         }
     }

@@ -110,7 +110,7 @@ impl MirrorStream {
     }
 
     fn now_nanos(&self) -> u64 {
-        crate::now_nanos(self.get_current_time())
+        meshsight_policy::clock::unix_nanos(self.get_current_time())
     }
 
     fn read_head(&self) -> Head {
