@@ -115,13 +115,16 @@ pub struct RawRule {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSources {
-    /// Kubernetes namespaces, read from the peer's SPIFFE id (`.../ns/<ns>/sa/...`).
+    /// Kubernetes namespace names, read from the peer's SPIFFE id, which must have the Istio
+    /// workload shape `spiffe://<td>/ns/<ns>/sa/<sa>` (see [`crate::identity::SpiffeId`]).
     #[serde(default)]
     pub namespaces: Vec<String>,
-    /// SPIFFE ids of the peer; a trailing `*` makes a prefix.
+    /// SPIFFE ids of the peer, exact or with a last segment `/*` for every id under that path
+    /// (see [`crate::identity::PrincipalPattern`]).
     #[serde(default)]
     pub principals: Vec<String>,
-    /// Source address ranges (`10.0.0.0/8`, `2001:db8::/32`, or a bare address).
+    /// Source address ranges (`10.0.0.0/8`, `2001:db8::/32`, or a bare address); host bits
+    /// must be clear (see [`crate::identity::parse_cidr`]).
     #[serde(default)]
     pub cidrs: Vec<String>,
 }

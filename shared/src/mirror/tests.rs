@@ -324,6 +324,56 @@ fn namespace_rule_reads_the_peer_spiffe_id() {
 }
 
 #[test]
+fn namespace_rule_needs_the_istio_workload_shape() {
+    // The same reading of a SPIFFE id as the allowlist's: a namespace only in
+    // `spiffe://<td>/ns/<ns>/sa/<sa>`, never from a longer or shorter path containing `/ns/`.
+    let p = rules_policy(
+        r#"[{"name":"pay","sources":{"namespaces":["payments"]},"action":{"type":"always"}}]"#,
+    );
+    let mut r = Req::get("/");
+    for id in [
+        "spiffe://cluster.local/x/ns/payments/sa/api",
+        "spiffe://cluster.local/ns/payments",
+        "spiffe://cluster.local/ns/payments/sa/api/extra",
+    ] {
+        r.principal = Some(id);
+        assert_eq!(rule_of(&p, &r).0, MirrorReason::NotSelected, "{id}");
+    }
+}
+
+#[test]
+fn sources_are_validated_like_the_allowlist() {
+    let rule = |sources: &str| {
+        format!(
+            r#"{{"targets":{{"ids":{{"cluster":"s","delivery":"header"}}}},"rules":[{{"name":"a","action":{{"type":"always"}},"sources":{sources}}}]}}"#
+        )
+    };
+    let cases = [
+        (
+            r#"{"cidrs":["10.1.2.3/8"]}"#,
+            "rules[0].sources.cidrs[0]: \"10.1.2.3/8\" has host bits set; did you mean 10.0.0.0/8?",
+        ),
+        (
+            r#"{"principals":["spiffe://cluster.local/ns/ba*"]}"#,
+            "rules[0].sources.principals[0]: \"spiffe://cluster.local/ns/ba*\" is not a SPIFFE ID",
+        ),
+        (r#"{"principals":["*"]}"#, "does not start with spiffe://"),
+        (
+            r#"{"namespaces":["Payments"]}"#,
+            "rules[0].sources.namespaces[0]: \"Payments\" is not a namespace name",
+        ),
+        (
+            r#"{"namespaces":["-payments"]}"#,
+            "rules[0].sources.namespaces[0]",
+        ),
+    ];
+    for (sources, want) in cases {
+        let e = error(&rule(sources));
+        assert!(e.contains(want), "{sources}: {e}");
+    }
+}
+
+#[test]
 fn principal_rule_exact_and_prefix() {
     let p = rules_policy(
         r#"[{"name":"p","sources":{"principals":["spiffe://cluster.local/ns/shop/sa/web","spiffe://cluster.local/ns/batch/*"]},"action":{"type":"always"}}]"#,
