@@ -224,9 +224,9 @@ pub fn cidr_contains(net: &IpNet, ip: IpAddr) -> bool {
 
 /// Parses an address as Envoy reports it (`source.address`, `destination.address`) or as it
 /// appears in `x-forwarded-for`: `ip:port`, `[v6]:port`, a bare IP or `[v6]`; surrounding
-/// whitespace is ignored.
+/// ASCII whitespace is ignored.
 pub fn parse_socket_address(address: &str) -> Option<(IpAddr, Option<u16>)> {
-    let address = address.trim();
+    let address = address.trim_ascii();
     if let Ok(sa) = address.parse::<SocketAddr>() {
         return Some((sa.ip(), Some(sa.port())));
     }
