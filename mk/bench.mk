@@ -16,10 +16,13 @@ oha:
 	  $(CARGO) install oha --version $(OHA_VERSION) --locked --root $(TOOLS) --force; \
 	fi
 
+# The "wasm no-op filter" row runs test-harness/noop-filter (meshsight_noop.wasm): what any
+# Wasm filter costs, the floor under each meshsight row.
 # The filter policies are the Istio manifests' pluginConfigs (validated first), so the bench
 # also proves the filters accept what envoy-config/istio/ ships.
 bench-filters: wasm envoy pytools oha
 	$(VENV)/tools/bin/python scripts/validate_istio.py --dump-plugin-configs $(BENCH_POLICIES)
+	$(CARGO) build --target wasm32-wasip1 --release -p meshsight-noop-filter
 	$(CARGO) build --release -p meshsight-test-harness --bin meshsight-bench
 	$(TARGET_DIR)/release/meshsight-bench --policies $(BENCH_POLICIES) --out $(CURDIR)/bench-results $(BENCH_ARGS)
 
