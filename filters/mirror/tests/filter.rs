@@ -3,7 +3,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
-use meshsight_policy::mirror::sampling::sampled;
+use meshsight_policy::sampling::sampled;
 use meshsight_test_harness::host::{Action, Host, HttpCall, HttpCallResponse, Status};
 use std::time::Duration;
 
