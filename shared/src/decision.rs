@@ -98,7 +98,10 @@ mod tests {
             reason: Some("no_rule_matched".into()),
         };
         let json = serde_json::to_string(&d).unwrap();
-        assert_eq!(json, r#"{"outcome":"would_deny","reason":"no_rule_matched"}"#);
+        assert_eq!(
+            json,
+            r#"{"outcome":"would_deny","reason":"no_rule_matched"}"#
+        );
         assert_eq!(serde_json::from_str::<AllowlistDecision>(&json).unwrap(), d);
     }
 
