@@ -367,12 +367,17 @@ impl SignatureSet {
                 scan_param(&name, &value, |t| feed(t, Locations::QUERY));
             }
         }
+        // One buffer for every `name: value` line: no allocation (or formatting) per header.
+        let mut line = Vec::new();
         for (name, value) in req.headers {
             if name == ":path" {
                 continue;
             }
-            let line = format!("{name}: {value}");
-            for_each_view(line.as_bytes(), false, |t| feed(t, Locations::HEADERS));
+            line.clear();
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b": ");
+            line.extend_from_slice(value.as_bytes());
+            for_each_view(&line, false, |t| feed(t, Locations::HEADERS));
         }
     }
 
