@@ -10,7 +10,7 @@ use meshsight_policy::allowlist::{AllowList, Judgement, TargetRequest};
 use meshsight_policy::decision::{AllowlistOutcome, ALLOWLIST_DECISION_PROPERTY};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
+use proxy_wasm::types::{Action, Bytes, ContextType, LogLevel, MapType, MetricType};
 
 #[cfg(target_family = "wasm")]
 #[allow(missing_docs)]
@@ -149,6 +149,13 @@ struct AllowlistStream {
 
 impl Context for AllowlistStream {}
 
+/// The first value of header `name` (UTF-8, invalid bytes replaced).
+fn header(head: &[(String, Bytes)], name: &str) -> Option<String> {
+    head.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+}
+
 impl AllowlistStream {
     fn string_property(&self, path: Vec<&str>) -> Option<String> {
         self.get_property(path)
@@ -169,12 +176,14 @@ impl HttpContext for AllowlistStream {
             return Action::Pause;
         };
         let list = &filter.list;
-        let method = self.get_http_request_header(":method").unwrap_or_default();
-        let path = self.get_http_request_header(":path").unwrap_or_default();
-        let authority = self
-            .get_http_request_header(":authority")
-            .unwrap_or_default();
-        let scheme = self.get_http_request_header(":scheme").unwrap_or_default();
+        // The whole head in one host call rather than one call per header (each is a VM
+        // boundary crossing and a copy back into the VM); as bytes, because the SDK's string
+        // accessors abort the VM on a non-UTF-8 value.
+        let head = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+        let method = header(&head, ":method").unwrap_or_default();
+        let path = header(&head, ":path").unwrap_or_default();
+        let authority = header(&head, ":authority").unwrap_or_default();
+        let scheme = header(&head, ":scheme").unwrap_or_default();
         let source_address = if list.needs_source_address() {
             self.string_property(vec!["source", "address"])
         } else {
@@ -205,7 +214,7 @@ impl HttpContext for AllowlistStream {
             );
         }
         if let Some(response) = judgement.response {
-            let request_id = self.get_http_request_header("x-request-id");
+            let request_id = header(&head, "x-request-id");
             let body = response.body(request_id.as_deref());
             self.respond(response.status, &response.content_type, &body);
             return Action::Pause;
