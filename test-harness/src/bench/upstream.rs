@@ -168,8 +168,9 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         if content_length > 0 {
             io::copy(&mut (&mut reader).take(content_length), &mut io::sink())?;
         }
-        writer.write_all(&response)?;
+        // Counted before the answer leaves, so a client that has its answer sees it counted.
         shared.requests.fetch_add(1, Ordering::Relaxed);
+        writer.write_all(&response)?;
         if close || shared.stopped.load(Ordering::Relaxed) {
             return Ok(());
         }

@@ -13,7 +13,7 @@
 //! the current callback returns, as in Envoy; answers the test feeds in (HTTP call responses,
 //! gRPC messages, ticks) are delivered at once, since the test only runs between callbacks.
 //!
-//! ```ignore
+//! ```text
 //! let mut host = Host::builder(meshsight_allowlist::register)
 //!     .plugin_config(r#"{"mode":"enforce"}"#)
 //!     .start()

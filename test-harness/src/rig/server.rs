@@ -207,6 +207,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, handler: Arc<dyn Hand
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared, handler: &dyn Handler) -> io::Result<()> {
+    stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     loop {
@@ -271,11 +272,14 @@ fn serve_connection(stream: TcpStream, shared: &Shared, handler: &dyn Handler) -
             body.len(),
             if close { "connection: close\r\n" } else { "" }
         );
-        writer.write_all(head.as_bytes())?;
+        // One write per response: a head and body in two small writes meet Nagle's algorithm
+        // and the peer's delayed ACK, which costs ~40 ms per response on a kept-alive connection.
+        let mut response = head.into_bytes();
         // A response to HEAD announces its length but carries no body.
         if !request.method.eq_ignore_ascii_case("HEAD") {
-            writer.write_all(&body)?;
+            response.extend_from_slice(&body);
         }
+        writer.write_all(&response)?;
         writer.flush()?;
         if close {
             return Ok(());
