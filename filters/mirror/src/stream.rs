@@ -114,7 +114,13 @@ impl MirrorStream {
     }
 
     fn read_head(&self) -> Head {
-        let headers = self.get_http_request_headers();
+        // As bytes: the SDK's string accessors abort the VM on a non-UTF-8 value (one
+        // `user-agent: caf\xe9` would stop the filter for every later request).
+        let headers: Vec<(String, String)> = self
+            .get_http_request_headers_bytes()
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
         let find = |name: &str| header_value(&headers, name).unwrap_or_default().to_string();
         let address = self
             .get_property(vec!["source", "address"])
@@ -147,7 +153,7 @@ impl MirrorStream {
     /// mirrored.
     fn strip_decision_headers(&self, configured: &Configured) {
         for name in configured.policy.decision_headers() {
-            if self.get_http_request_header(name).is_some() {
+            if self.get_http_request_header_bytes(name).is_some() {
                 self.set_http_request_header(name, None);
                 Metrics::bump(configured.metrics.spoofed_header_removed);
             }
