@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use meshsight_test_harness::rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
+use meshsight_test_harness::rig::{
+    send, try_send_raw, Collector, EchoUpstream, Envoy, HttpRequest, Sensor,
+};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -310,5 +312,40 @@ fn demo_config_does_what_make_run_prints() {
         stats.text().contains("meshsight_allowlist_denied: 2"),
         "{}",
         stats.text()
+    );
+}
+
+/// A header value that is not UTF-8 (HTTP/1.1 allows obs-text bytes in values, and Envoy passes
+/// them on) must not abort a filter's VM: the proxy-wasm SDK's string header accessors panic on
+/// such bytes, and a panicked VM fails every later request on that worker.
+#[test]
+fn a_latin1_header_value_passes_the_chain_and_later_requests_still_pass() {
+    let chain = start_chain();
+    let timeout = Duration::from_secs(10);
+    let requests: [&[u8]; 3] = [
+        b"GET /api/orders/1 HTTP/1.1\r\nhost: shop\r\nuser-agent: caf\xe9\r\n\r\n",
+        b"GET /api/orders/2 HTTP/1.1\r\nhost: shop\r\nx-meshsight-mirror: \xff\r\n\r\n",
+        b"GET /api/orders/3 HTTP/1.1\r\nhost: shop\r\n\r\n",
+    ];
+    for (i, bytes) in requests.iter().enumerate() {
+        let response = try_send_raw(chain.envoy.port(), "GET", bytes, timeout)
+            .unwrap_or_else(|err| panic!("request {i}: no response: {err}"));
+        assert_eq!(
+            response.status,
+            200,
+            "request {i} answered {}; Envoy log:\n{}",
+            response.status,
+            chain.envoy.log()
+        );
+    }
+    let log = chain.envoy.log();
+    assert!(
+        !log.contains("panicked"),
+        "a filter panicked; Envoy log:\n{log}"
+    );
+    assert_eq!(
+        chain.upstream.requests().len(),
+        3,
+        "every request reached the upstream"
     );
 }
