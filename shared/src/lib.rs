@@ -8,10 +8,12 @@ pub mod audit;
 pub mod clock;
 pub mod decision;
 pub mod error;
+pub mod head;
 pub mod headers;
 pub mod identity;
 pub mod mirror;
 pub mod normalize;
+pub mod plugin;
 pub mod sampling;
 
 pub use error::ConfigError;

@@ -1,0 +1,104 @@
+//! The request head as read from the host once per request and shared by every job: the header
+//! pairs (values decoded lossily, so a non-UTF-8 byte never aborts anything) with the pseudo
+//! headers and the request id located once, so that no job searches or copies the head again.
+
+use crate::headers::header_value;
+
+#[cfg(test)]
+mod tests;
+
+/// One request's head: every header pair in arrival order, pseudo headers included.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestHead {
+    headers: Vec<(String, String)>,
+    method: Option<usize>,
+    path: Option<usize>,
+    authority: Option<usize>,
+    scheme: Option<usize>,
+    request_id: Option<usize>,
+}
+
+impl RequestHead {
+    /// Indexes the pairs as the host returned them (names lower-case, as Envoy gives them).
+    pub fn from_pairs(headers: Vec<(String, String)>) -> RequestHead {
+        let mut head = RequestHead {
+            headers,
+            ..RequestHead::default()
+        };
+        let mut host = None;
+        for (i, (name, _)) in head.headers.iter().enumerate() {
+            let slot = match name.as_str() {
+                ":method" => &mut head.method,
+                ":path" => &mut head.path,
+                ":authority" => &mut head.authority,
+                ":scheme" => &mut head.scheme,
+                "x-request-id" => &mut head.request_id,
+                "host" => &mut host,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(i);
+            }
+        }
+        // HTTP/1.0 without an absolute target: the `host` header is the authority.
+        if head.authority.is_none_or(|i| head.value(Some(i)).is_empty()) && host.is_some() {
+            head.authority = host;
+        }
+        head
+    }
+
+    fn value(&self, at: Option<usize>) -> &str {
+        at.and_then(|i| self.headers.get(i))
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// `:method` (empty when absent).
+    pub fn method(&self) -> &str {
+        self.value(self.method)
+    }
+
+    /// `:path` as received, query included (empty when absent).
+    pub fn path(&self) -> &str {
+        self.value(self.path)
+    }
+
+    /// `:authority`, else `host` (empty when neither).
+    pub fn authority(&self) -> &str {
+        self.value(self.authority)
+    }
+
+    /// `:scheme` (empty when absent).
+    pub fn scheme(&self) -> &str {
+        self.value(self.scheme)
+    }
+
+    /// `x-request-id`, the sampling key.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.map(|_| self.value(self.request_id))
+    }
+
+    /// The first value of header `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header_value(&self.headers, name)
+    }
+
+    /// Every pair, in arrival order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// Drops every pair named `name` (the head must say what was forwarded).
+    pub fn remove(&mut self, name: &str) {
+        if self.headers.iter().any(|(n, _)| n == name) {
+            let headers = std::mem::take(&mut self.headers);
+            *self = RequestHead::from_pairs(
+                headers.into_iter().filter(|(n, _)| n != name).collect(),
+            );
+        }
+    }
+
+    /// The pairs, for a consumer that keeps them (the audit record at stream end).
+    pub fn into_headers(self) -> Vec<(String, String)> {
+        self.headers
+    }
+}

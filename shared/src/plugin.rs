@@ -1,0 +1,134 @@
+//! The one policy document of the `meshsight` module: `{"allowlist": {...}, "mirror": {...},
+//! "audit": {...}}`, each section optional, each compiled by its job exactly as a plugin of that
+//! job alone would compile it. An error in any section refuses the whole document, named with its
+//! JSON path (`mirror.targets.ids.max_rps: ...`); nothing half-applies.
+//!
+//! The same module also runs one job per plugin (root ids [`ALLOWLIST_ROOT_ID`],
+//! [`MIRROR_ROOT_ID`], [`AUDIT_ROOT_ID`]), for deployments that need the jobs in separate filter
+//! positions; such a plugin's configuration is that job's section alone.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::allowlist::AllowList;
+use crate::audit::AuditPolicy;
+use crate::error::ConfigError;
+use crate::mirror::MirrorPolicy;
+
+#[cfg(test)]
+mod tests;
+
+/// Root id of the plugin that runs every configured job in one pass (also the default: an
+/// empty root id).
+pub const ONE_PASS_ROOT_ID: &str = "meshsight";
+/// Root id of a plugin running the allowlist alone.
+pub const ALLOWLIST_ROOT_ID: &str = "meshsight_allowlist";
+/// Root id of a plugin running the mirror alone.
+pub const MIRROR_ROOT_ID: &str = "meshsight_mirror";
+/// Root id of a plugin running the audit alone.
+pub const AUDIT_ROOT_ID: &str = "meshsight_audit";
+
+/// Which jobs a plugin runs, from its root id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every configured section, in one pass.
+    OnePass,
+    /// Only the allowlist; its configuration is the allowlist policy.
+    Allowlist,
+    /// Only the mirror; its configuration is the mirror policy.
+    Mirror,
+    /// Only the audit; its configuration is the audit policy.
+    Audit,
+}
+
+impl Role {
+    /// The role a root id names; `None` for a root id this module does not serve.
+    pub fn from_root_id(root_id: &str) -> Option<Role> {
+        match root_id {
+            "" | ONE_PASS_ROOT_ID => Some(Role::OnePass),
+            ALLOWLIST_ROOT_ID => Some(Role::Allowlist),
+            MIRROR_ROOT_ID => Some(Role::Mirror),
+            AUDIT_ROOT_ID => Some(Role::Audit),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPluginPolicy {
+    #[serde(default)]
+    allowlist: Option<Value>,
+    #[serde(default)]
+    mirror: Option<Value>,
+    #[serde(default)]
+    audit: Option<Value>,
+}
+
+/// The compiled jobs of one plugin.
+#[derive(Debug, Default)]
+pub struct PluginPolicy {
+    /// The allowlist, when configured.
+    pub allowlist: Option<AllowList>,
+    /// The mirror, when configured.
+    pub mirror: Option<MirrorPolicy>,
+    /// The audit, when configured.
+    pub audit: Option<AuditPolicy>,
+}
+
+impl PluginPolicy {
+    /// Compiles the configuration of a plugin with `role`.
+    pub fn from_json(role: Role, bytes: &[u8]) -> Result<PluginPolicy, ConfigError> {
+        let mut policy = PluginPolicy::default();
+        match role {
+            Role::Allowlist => policy.allowlist = Some(AllowList::from_json(bytes)?),
+            Role::Mirror => policy.mirror = Some(MirrorPolicy::from_json(bytes)?),
+            Role::Audit => policy.audit = Some(AuditPolicy::from_json(bytes)?),
+            Role::OnePass => {
+                let raw: RawPluginPolicy = ConfigError::parse_json(bytes)?;
+                if raw.allowlist.is_none() && raw.mirror.is_none() && raw.audit.is_none() {
+                    return Err(ConfigError::new(
+                        "",
+                        "no job configured: give at least one of `allowlist`, `mirror`, `audit`",
+                    ));
+                }
+                policy.allowlist = section("allowlist", raw.allowlist, AllowList::from_json)?;
+                policy.mirror = section("mirror", raw.mirror, MirrorPolicy::from_json)?;
+                policy.audit = section("audit", raw.audit, AuditPolicy::from_json)?;
+            }
+        }
+        Ok(policy)
+    }
+
+    /// Which jobs run, for the log line at configuration (`allowlist+mirror+audit`).
+    pub fn summary(&self) -> String {
+        let jobs = [
+            ("allowlist", self.allowlist.is_some()),
+            ("mirror", self.mirror.is_some()),
+            ("audit", self.audit.is_some()),
+        ];
+        let names: Vec<&str> = jobs.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        names.join("+")
+    }
+}
+
+/// Compiles one section, its errors' paths prefixed with the section name.
+fn section<T>(
+    name: &str,
+    raw: Option<Value>,
+    compile: impl FnOnce(&[u8]) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if !raw.is_object() {
+        return Err(ConfigError::new(name, "must be an object (the job's policy)"));
+    }
+    let bytes = serde_json::to_vec(&raw).map_err(|e| ConfigError::new(name, e.to_string()))?;
+    compile(&bytes).map(Some).map_err(|e| {
+        let path = match e.path.as_str() {
+            "" => name.to_string(),
+            p if p.starts_with('[') => format!("{name}{p}"),
+            p => format!("{name}.{p}"),
+        };
+        ConfigError::new(path, e.reason)
+    })
+}
