@@ -41,7 +41,11 @@ impl RequestHead {
             }
         }
         // HTTP/1.0 without an absolute target: the `host` header is the authority.
-        if head.authority.is_none_or(|i| head.value(Some(i)).is_empty()) && host.is_some() {
+        if head
+            .authority
+            .is_none_or(|i| head.value(Some(i)).is_empty())
+            && host.is_some()
+        {
             head.authority = host;
         }
         head
@@ -91,9 +95,8 @@ impl RequestHead {
     pub fn remove(&mut self, name: &str) {
         if self.headers.iter().any(|(n, _)| n == name) {
             let headers = std::mem::take(&mut self.headers);
-            *self = RequestHead::from_pairs(
-                headers.into_iter().filter(|(n, _)| n != name).collect(),
-            );
+            *self =
+                RequestHead::from_pairs(headers.into_iter().filter(|(n, _)| n != name).collect());
         }
     }
 

@@ -120,7 +120,10 @@ fn section<T>(
 ) -> Result<Option<T>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
     if !raw.is_object() {
-        return Err(ConfigError::new(name, "must be an object (the job's policy)"));
+        return Err(ConfigError::new(
+            name,
+            "must be an object (the job's policy)",
+        ));
     }
     let bytes = serde_json::to_vec(&raw).map_err(|e| ConfigError::new(name, e.to_string()))?;
     compile(&bytes).map(Some).map_err(|e| {

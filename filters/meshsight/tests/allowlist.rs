@@ -4,7 +4,6 @@
 // Test helpers (not `#[test]` fns themselves) fail the test by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use meshsight_allowlist::register;
 use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, ALLOWLIST_DECISION_PROPERTY,
 };
@@ -30,7 +29,8 @@ const POLICY: &str = r#"{
 }"#;
 
 fn start(policy: &str) -> Host {
-    Host::builder(register)
+    Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_allowlist")
         .plugin_config(policy)
         .start()
         .unwrap_or_else(|e| panic!("{e}"))
@@ -456,7 +456,7 @@ fn rule_hit_counters_count_each_rule() {
 fn policy_load_is_logged() {
     let host = start(POLICY);
     assert_eq!(
-        host.logs_containing("policy loaded: 14 rules").len(),
+        host.logs_containing("allowlist: 14 rules").len(),
         1,
         "{:?}",
         host.logs()
@@ -464,7 +464,11 @@ fn policy_load_is_logged() {
 }
 
 fn refused(policy: &str) -> String {
-    match Host::builder(register).plugin_config(policy).start() {
+    match Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_allowlist")
+        .plugin_config(policy)
+        .start()
+    {
         Ok(_) => panic!("accepted: {policy}"),
         Err(e) => {
             assert_eq!(e.callback(), "proxy_on_configure");
@@ -527,7 +531,7 @@ fn bad_policies_are_refused_with_the_json_path_in_the_log() {
     for (policy, needle) in cases {
         let log = refused(policy);
         assert!(log.contains(needle), "{policy}: {log}");
-        assert!(log.starts_with("allowlist: invalid policy"), "{log}");
+        assert!(log.starts_with("meshsight: invalid policy"), "{log}");
     }
 }
 

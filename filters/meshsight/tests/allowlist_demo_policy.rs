@@ -33,7 +33,8 @@ fn demo_policy() -> String {
 
 #[test]
 fn the_demo_policy_compiles_and_behaves_as_the_banner_says() {
-    let mut host = Host::builder(meshsight_allowlist::register)
+    let mut host = Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_allowlist")
         .plugin_config(demo_policy())
         .start()
         .unwrap_or_else(|e| panic!("{e}"));

@@ -12,7 +12,8 @@ use serde_json::Value;
 const T0: u64 = 1_700_000_000_000_000_000;
 
 fn start(config: &str) -> Host {
-    Host::builder(meshsight_audit::register)
+    Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_audit")
         .plugin_config(config)
         .time_nanos(T0)
         .start()
@@ -540,7 +541,8 @@ fn bad_policies_are_refused_naming_the_json_path() {
         ("not json", "invalid policy"),
     ];
     for (config, needle) in cases {
-        let Err(err) = Host::builder(meshsight_audit::register)
+        let Err(err) = Host::builder(meshsight::register)
+            .property(&["plugin_root_id"], "meshsight_audit")
             .plugin_config(config)
             .start()
         else {
@@ -611,7 +613,8 @@ fn records_still_buffered_at_shutdown_are_counted_as_dropped() {
 
 #[test]
 fn destination_falls_back_to_this_workloads_node_metadata() {
-    let mut host = Host::builder(meshsight_audit::register)
+    let mut host = Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_audit")
         .plugin_config("{}")
         .property(&["node", "metadata", "NAMESPACE"], "payments")
         .property(&["node", "metadata", "WORKLOAD_NAME"], "ledger-v2")
@@ -635,7 +638,8 @@ fn destination_falls_back_to_this_workloads_node_metadata() {
 
 #[test]
 fn the_log_sink_warns_when_envoy_would_hide_its_records() {
-    let host = Host::builder(meshsight_audit::register)
+    let host = Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_audit")
         .plugin_config("{}")
         .log_level(meshsight_test_harness::host::LogLevel::Warn)
         .start()

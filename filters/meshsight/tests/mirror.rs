@@ -13,7 +13,8 @@ const HEADER_HOLD: &str =
 const DISPATCH_ONLY: &str = r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}}}"#;
 
 fn start(policy: &str) -> Host {
-    Host::builder(meshsight_mirror::register)
+    Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_mirror")
         .plugin_config(policy)
         .time_nanos(1_700_000_000_000_000_000)
         .start()
@@ -79,7 +80,7 @@ fn send(host: &mut Host, headers: &[(&str, &str)]) -> u32 {
 
 #[test]
 fn bad_policy_is_refused_naming_the_json_path() {
-    let err = Host::builder(meshsight_mirror::register)
+    let err = Host::builder(meshsight::register).property(&["plugin_root_id"], "meshsight_mirror")
         .plugin_config(
             r#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},
                 "rules":[{"name":"a","action":{"type":"always"}},{"name":"b","action":{"type":"sample","fraction":2}}]}"#,
@@ -92,7 +93,8 @@ fn bad_policy_is_refused_naming_the_json_path() {
         text.contains("rules[1].action.fraction: must be within 0.0..=1.0"),
         "{text}"
     );
-    let err = Host::builder(meshsight_mirror::register)
+    let err = Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_mirror")
         .plugin_config(r#"{"targets":{"ids":{"cluster":"s","delivery":"header","colour":"red"}}}"#)
         .start()
         .err()

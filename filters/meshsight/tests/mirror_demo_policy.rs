@@ -46,7 +46,8 @@ fn decision(host: &Host, id: u32) -> MirrorDecision {
 fn demo_policy_behaves_as_the_readme_says() {
     let yaml = demo_yaml();
     let policy = demo_mirror_policy(&yaml);
-    let mut host = Host::builder(meshsight_mirror::register)
+    let mut host = Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_mirror")
         .plugin_config(&policy)
         .start()
         .unwrap_or_else(|e| panic!("the demo policy is refused: {e}\n{policy}"));

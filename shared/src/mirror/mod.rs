@@ -119,6 +119,7 @@ pub struct MirrorPolicy {
     max_body_bytes: usize,
     hold_for_body: bool,
     decision_headers: Vec<String>,
+    copy_denied: bool,
 }
 
 /// The peer of the request, from the connection (never from headers).
@@ -220,6 +221,20 @@ impl MirrorPolicy {
     /// Names of the enabled signatures (built-in categories, then custom), in report order.
     pub fn signature_names(&self) -> &[String] {
         self.signatures.names()
+    }
+
+    /// Whether any rule looks at the peer (address, principal, namespace): only then does the
+    /// filter read them.
+    pub fn needs_peer(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| !r.namespaces.is_empty() || !r.principals.is_empty() || !r.cidrs.is_empty())
+    }
+
+    /// Whether a request the allowlist answered locally still gets a copy when a signature
+    /// matched (by HTTP call: no route will mirror it).
+    pub fn copy_denied(&self) -> bool {
+        self.copy_denied
     }
 
     /// An empty hit set for this policy's signatures.
@@ -794,6 +809,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
             signature_target,
             max_body_bytes: raw.max_body_bytes,
             hold_for_body: raw.hold_for_body,
+            copy_denied: raw.copy_denied,
         })
     }
 }

@@ -35,6 +35,16 @@ pub struct RawMirrorPolicy {
     /// request flows and such a late copy is sent by HTTP call to the target's cluster instead.
     #[serde(default)]
     pub hold_for_body: bool,
+    /// Copy a request the allowlist answered locally (403/400) when a signature matched it, by
+    /// HTTP call to the signature target's cluster (no route will mirror it), within the
+    /// target's caps. On by default: the attacks an allowlist stops are the ones a SOC most
+    /// wants to see.
+    #[serde(default = "default_true")]
+    pub copy_denied: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_max_body_bytes() -> usize {

@@ -45,7 +45,10 @@ fn single_job_roots_take_their_section_alone() {
     let p = PluginPolicy::from_json(Role::Mirror, MIRROR.as_bytes()).unwrap();
     assert!(p.mirror.is_some());
     let p = PluginPolicy::from_json(Role::Audit, b"").unwrap();
-    assert!(p.audit.is_some(), "an empty audit policy means its defaults");
+    assert!(
+        p.audit.is_some(),
+        "an empty audit policy means its defaults"
+    );
     assert!(PluginPolicy::from_json(Role::Allowlist, b"{}").is_err());
 }
 
@@ -54,7 +57,10 @@ fn root_ids_name_roles() {
     assert_eq!(Role::from_root_id(""), Some(Role::OnePass));
     assert_eq!(Role::from_root_id("meshsight"), Some(Role::OnePass));
     assert_eq!(Role::from_root_id("meshsight_audit"), Some(Role::Audit));
-    assert_eq!(Role::from_root_id("meshsight_allowlist"), Some(Role::Allowlist));
+    assert_eq!(
+        Role::from_root_id("meshsight_allowlist"),
+        Some(Role::Allowlist)
+    );
     assert_eq!(Role::from_root_id("meshsight_mirror"), Some(Role::Mirror));
     assert_eq!(Role::from_root_id("other"), None);
 }

@@ -8,8 +8,8 @@
 //! counted exactly, failures are counted, and a target that keeps failing is given a rest
 //! (exponential backoff), so a sensor that is down costs the proxy next to nothing.
 
-use crate::metrics::Metrics;
-use crate::Configured;
+use super::metrics::Metrics;
+use super::Configured;
 use meshsight_policy::mirror::TargetId;
 use proxy_wasm::hostcalls;
 use std::collections::VecDeque;
@@ -177,7 +177,10 @@ pub(crate) fn offer(configured: &Configured, copy: QueuedCopy, now: u64) -> bool
 /// Sends every queued copy (root context, on tick) and disarms the tick.
 pub(crate) fn send_queued(configured: &Configured, now: u64) {
     let copies = configured.worker.borrow_mut().deliveries.take_queue();
-    let _ = hostcalls::set_tick_period(Duration::ZERO);
+    if copies.is_empty() {
+        return;
+    }
+    let _ = hostcalls::set_tick_period(configured.idle_tick);
     for copy in copies {
         let Some(target) = configured.policy.targets().get(copy.target) else {
             continue;

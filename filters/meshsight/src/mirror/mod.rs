@@ -1,39 +1,21 @@
-//! meshsight mirror filter: per-request decisions on which requests a security sensor gets a
-//! copy of. A thin adapter: policy, signatures, sampling and rate caps live in
-//! `meshsight_policy::mirror`; this crate reads the request from the proxy-wasm host, removes
-//! any client-supplied decision header, and delivers the decision: a decision header for an
-//! Envoy route / Istio VirtualService to mirror on (`header`), or a fire-and-forget HTTP call
-//! to the sensor's cluster (`dispatch`). The decision goes to filter state for the audit filter.
+//! The mirror job: per-request decisions on which requests a security sensor gets a copy of.
+//! Policy, signatures, sampling and rate caps live in `meshsight_policy::mirror`; this job
+//! removes any client-supplied decision header, and delivers the decision: a decision header
+//! for an Envoy route / Istio VirtualService to mirror on (`header`), or an HTTP call to the
+//! sensor's cluster made by the worker's root context (`dispatch`).
 
 mod delivery;
 mod metrics;
 mod stream;
 
+pub use stream::MirrorStream;
+
 use delivery::Deliveries;
-use meshsight_policy::clock::unix_nanos;
 use meshsight_policy::mirror::{MirrorPolicy, RateLimiter};
 use metrics::Metrics;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
 use std::cell::RefCell;
 use std::rc::Rc;
-
-#[cfg(target_family = "wasm")]
-#[allow(missing_docs)]
-mod vm_entry {
-    proxy_wasm::main! {{
-        super::register();
-    }}
-}
-
-/// Registers the filter's root context with the proxy-wasm SDK (called by `main!` in the VM and
-/// by native tests through the harness).
-pub fn register() {
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(MirrorRoot { configured: None })
-    });
-}
+use std::time::Duration;
 
 /// State one worker's streams share: rate-cap buckets and the `dispatch` copies.
 pub(crate) struct Worker {
@@ -41,93 +23,64 @@ pub(crate) struct Worker {
     pub(crate) deliveries: Deliveries,
 }
 
-/// What a configured root hands to each stream.
+/// The compiled mirror policy, its counters and the worker's shared state; cloned (cheaply)
+/// into every stream.
 #[derive(Clone)]
-pub(crate) struct Configured {
+pub struct Configured {
     pub(crate) policy: Rc<MirrorPolicy>,
     pub(crate) worker: Rc<RefCell<Worker>>,
     pub(crate) metrics: Rc<Metrics>,
+    /// The root's tick period when no copy waits (another job's, or none).
+    pub(crate) idle_tick: Duration,
 }
 
-struct MirrorRoot {
-    configured: Option<Configured>,
-}
+/// The mirror job of one plugin.
+pub type MirrorJob = Configured;
 
-impl Context for MirrorRoot {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        _body_size: usize,
-        _num_trailers: usize,
-    ) {
-        let Some(configured) = &self.configured else {
-            return;
+impl Configured {
+    /// Defines the counters and the worker state for `policy`; `idle_tick` is the tick period
+    /// the root context needs when no copy waits to be sent.
+    pub fn new(policy: MirrorPolicy, idle_tick: Duration) -> Configured {
+        let metrics = Metrics::define(&policy, policy.signature_names());
+        let worker = Worker {
+            limiter: RateLimiter::new(&policy),
+            deliveries: Deliveries::new(policy.targets().len()),
         };
-        // Envoy answers a refused connection or a timeout with a local 503/504, a reset with
-        // no headers at all.
-        let status = if num_headers == 0 {
-            None
-        } else {
-            self.get_http_call_response_header(":status")
-                .and_then(|s| s.parse::<u16>().ok())
-        };
+        log::info!(
+            "meshsight mirror: {} targets, signatures: {}",
+            policy.targets().len(),
+            policy.signature_names().join(",")
+        );
+        Configured {
+            policy: Rc::new(policy),
+            worker: Rc::new(RefCell::new(worker)),
+            metrics: Rc::new(metrics),
+            idle_tick,
+        }
+    }
+
+    /// Whether a signature can ever make a copy (the policy names a signature target).
+    pub fn scans(&self) -> bool {
+        !self.policy.signature_names().is_empty()
+    }
+
+    /// Sends the queued copies (root context, on tick).
+    pub fn send_queued(&self, now_nanos: u64) {
+        delivery::send_queued(self, now_nanos);
+    }
+
+    /// An answer to call `token` (status `None`: reset or timeout); `false` when the call is
+    /// not one of this job's.
+    pub fn answered(&self, token: u32, status: Option<u16>, now_nanos: u64) -> bool {
         let ok = status.is_some_and(|s| s < 500);
-        let now = unix_nanos(self.get_current_time());
-        let known = configured
+        let known = self
             .worker
             .borrow_mut()
             .deliveries
-            .answered(token_id, ok, now);
+            .answered(token, ok, now_nanos);
         if known && !ok {
-            Metrics::bump(configured.metrics.dispatch_failed);
+            Metrics::bump(self.metrics.dispatch_failed);
         }
-    }
-}
-
-impl RootContext for MirrorRoot {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let bytes = self.get_plugin_configuration().unwrap_or_default();
-        match MirrorPolicy::from_json(&bytes) {
-            Ok(policy) => {
-                let metrics = Metrics::define(&policy, policy.signature_names());
-                let worker = Worker {
-                    limiter: RateLimiter::new(&policy),
-                    deliveries: Deliveries::new(policy.targets().len()),
-                };
-                log::info!(
-                    "meshsight mirror: policy loaded ({} targets, signatures: {})",
-                    policy.targets().len(),
-                    policy.signature_names().join(",")
-                );
-                self.configured = Some(Configured {
-                    policy: Rc::new(policy),
-                    worker: Rc::new(RefCell::new(worker)),
-                    metrics: Rc::new(metrics),
-                });
-                true
-            }
-            Err(e) => {
-                log::error!("meshsight mirror: invalid policy: {e}");
-                false
-            }
-        }
-    }
-
-    fn on_tick(&mut self) {
-        if let Some(configured) = &self.configured {
-            let now = unix_nanos(self.get_current_time());
-            delivery::send_queued(configured, now);
-        }
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // Without a policy (Envoy never asks then: a refused configuration stops the plugin)
-        // the stream passes through untouched; returning `None` would abort the VM.
-        Some(Box::new(stream::MirrorStream::new(self.configured.clone())))
+        known
     }
 }

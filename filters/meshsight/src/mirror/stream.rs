@@ -7,21 +7,19 @@
 //! for a `header` target; with `hold_for_body` the headers wait (`Pause`) so the decision
 //! header can still be set. Then decide, deliver, and write the decision to filter state.
 
-use crate::delivery::{self, QueuedCopy};
-use crate::metrics::Metrics;
-use crate::Configured;
-use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
-use meshsight_policy::headers::header_value;
+use super::delivery::{self, QueuedCopy};
+use super::metrics::Metrics;
+use super::Configured;
+use crate::host::{self, ConnectionFact, Properties};
+use meshsight_policy::decision::{MirrorDecision, MirrorReason};
+use meshsight_policy::head::RequestHead;
 use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{Delivery, MirrorRequest, Peer, Target, TargetId};
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, BufferType, MapType};
 use std::net::IpAddr;
 
-/// Envoy's foreign function that makes the router pick the route again.
-const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
 /// Credentials a `dispatch` copy drops unless the target sets `include_secrets`.
 const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 /// Prefix of the headers a `dispatch` copy carries about the decision.
@@ -46,26 +44,23 @@ enum Phase {
     Body,
 }
 
-/// The request head, owned for the life of the stream.
-struct Head {
-    method: String,
-    path: String,
-    authority: String,
-    headers: Vec<(String, String)>,
+/// What the mirror reads of the request: the head the stream read once, and the peer.
+struct Request<'a> {
+    head: &'a RequestHead,
     address: Option<IpAddr>,
-    principal: Option<String>,
+    principal: Option<&'a str>,
 }
 
-impl Head {
-    fn request(&self) -> MirrorRequest<'_> {
+impl Request<'_> {
+    fn view(&self) -> MirrorRequest<'_> {
         MirrorRequest {
-            method: &self.method,
-            path: &self.path,
-            authority: &self.authority,
-            headers: &self.headers,
+            method: self.head.method(),
+            path: self.head.path(),
+            authority: self.head.authority(),
+            headers: self.head.headers(),
             peer: Peer {
                 address: self.address,
-                principal: self.principal.as_deref(),
+                principal: self.principal,
             },
         }
     }
@@ -80,10 +75,11 @@ struct Early {
     header_set: bool,
 }
 
-pub(crate) struct MirrorStream {
-    configured: Option<Configured>,
-    head: Option<Head>,
-    hits: Option<SignatureHits>,
+/// One request's mirror state, driven by the stream with the head it read once.
+pub struct MirrorStream {
+    configured: Configured,
+    address: Option<IpAddr>,
+    hits: SignatureHits,
     phase: Phase,
     /// The request is held (headers paused) while the body is read.
     holding: bool,
@@ -92,123 +88,148 @@ pub(crate) struct MirrorStream {
     body: Vec<u8>,
     body_seen: usize,
     early: Option<Early>,
+    /// The final decision, once taken.
+    decision: Option<MirrorDecision>,
 }
 
 impl MirrorStream {
-    pub(crate) fn new(configured: Option<Configured>) -> MirrorStream {
-        MirrorStream {
+    /// Removes every decision header the client sent (nobody outside picks whether they are
+    /// mirrored), from the request and from the head the jobs read, then scans the head for
+    /// signatures.
+    pub fn start(
+        configured: Configured,
+        head: &mut RequestHead,
+        props: &Properties,
+    ) -> MirrorStream {
+        for name in configured.policy.decision_headers() {
+            if head.header(name).is_some() {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+                head.remove(name);
+                Metrics::bump(configured.metrics.spoofed_header_removed);
+            }
+        }
+        let address = if configured.policy.needs_peer() {
+            props
+                .connection(ConnectionFact::SourceAddress)
+                .and_then(parse_socket_address)
+                .map(|(ip, _)| ip)
+        } else {
+            None
+        };
+        let mut hits = configured.policy.new_hits();
+        let mut stream = MirrorStream {
             configured,
-            head: None,
-            hits: None,
+            address,
+            hits: SignatureHits::default(),
             phase: Phase::Done,
             holding: false,
             inspect_body: false,
             body: Vec::new(),
             body_seen: 0,
             early: None,
-        }
-    }
-
-    fn now_nanos(&self) -> u64 {
-        meshsight_policy::clock::unix_nanos(self.get_current_time())
-    }
-
-    fn read_head(&self) -> Head {
-        // As bytes: the SDK's string accessors abort the VM on a non-UTF-8 value (one
-        // `user-agent: caf\xe9` would stop the filter for every later request).
-        let headers: Vec<(String, String)> = self
-            .get_http_request_headers_bytes()
-            .into_iter()
-            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-            .collect();
-        let find = |name: &str| header_value(&headers, name).unwrap_or_default().to_string();
-        let address = self
-            .get_property(vec!["source", "address"])
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| parse_socket_address(&s))
-            .map(|(ip, _)| ip);
-        let principal = self
-            .get_property(vec!["connection", "uri_san_peer_certificate"])
-            .and_then(|b| String::from_utf8(b).ok())
-            .filter(|s| !s.is_empty());
-        let authority = {
-            let a = find(":authority");
-            if a.is_empty() {
-                find("host")
-            } else {
-                a
-            }
+            decision: None,
         };
-        Head {
-            method: find(":method"),
-            path: find(":path"),
-            authority,
-            headers,
-            address,
+        let policy = stream.configured.policy.clone();
+        policy.scan_head(&stream.request(head, props).view(), &mut hits);
+        stream.hits = hits;
+        stream
+    }
+
+    fn request<'a>(&self, head: &'a RequestHead, props: &'a Properties) -> Request<'a> {
+        let principal = if self.configured.policy.needs_peer() {
+            props.connection(ConnectionFact::PeerPrincipal)
+        } else {
+            None
+        };
+        Request {
+            head,
+            address: self.address,
             principal,
         }
     }
 
-    /// Removes every decision header the client sent: nobody outside picks whether they are
-    /// mirrored.
-    fn strip_decision_headers(&self, configured: &Configured) {
-        for name in configured.policy.decision_headers() {
-            if self.get_http_request_header_bytes(name).is_some() {
-                self.set_http_request_header(name, None);
-                Metrics::bump(configured.metrics.spoofed_header_removed);
-            }
+    /// Whether a signature matched the head (or, later, the body).
+    pub fn signature_hit(&self) -> bool {
+        self.hits.any()
+    }
+
+    /// The decision, once taken (at the head, or when the body has been read).
+    pub fn decision(&self) -> Option<&MirrorDecision> {
+        self.decision.as_ref()
+    }
+
+    fn now_nanos() -> u64 {
+        hostcalls::get_current_time()
+            .map(meshsight_policy::clock::unix_nanos)
+            .unwrap_or(0)
+    }
+
+    /// The allowlist answered the request locally: it never reaches a route, so a copy the
+    /// policy wants (a signature hit, with `copy_denied`) goes to the sensor by HTTP call, head
+    /// only, within the target's caps.
+    pub fn denied(&mut self, head: &RequestHead, props: &Properties) {
+        let configured = self.configured.clone();
+        let (target, mut decision) = self.decide(head, props);
+        let wanted = decision.reason == MirrorReason::Signature && configured.policy.copy_denied();
+        if !wanted && decision.mirrored {
+            // Rules and samples are about traffic that flows; a denied request is not copied
+            // for them (and the token it took is the cap's loss, not the sensor's).
+            decision.mirrored = false;
+            decision.reason = MirrorReason::NotSelected;
+            decision.target = None;
         }
+        self.deliver(head, props, target, decision, false);
     }
 
     /// Selects and applies the rate cap.
-    fn decide(&self, configured: &Configured) -> (Option<TargetId>, MirrorDecision) {
-        let policy = &configured.policy;
-        let empty = policy.new_hits();
-        let hits = self.hits.as_ref().unwrap_or(&empty);
-        let selection = match &self.head {
-            Some(head) => policy.select(&head.request(), hits),
-            None => return (None, not_selected()),
-        };
+    fn decide(&self, head: &RequestHead, props: &Properties) -> (Option<TargetId>, MirrorDecision) {
+        let policy = &self.configured.policy;
+        let selection = policy.select(&self.request(head, props).view(), &self.hits);
         let target = selection.target;
-        let now = self.now_nanos();
-        let decision = configured
-            .worker
-            .borrow_mut()
-            .limiter
-            .decide(policy, selection, now);
+        let decision = self.configured.worker.borrow_mut().limiter.decide(
+            policy,
+            selection,
+            Self::now_nanos(),
+        );
         (target, decision)
     }
 
     /// Delivers a decision (header, or dispatch with the body read so far) and records it.
     fn deliver(
         &mut self,
-        configured: &Configured,
+        head: &RequestHead,
+        props: &Properties,
         target: Option<TargetId>,
         mut decision: MirrorDecision,
         can_set_header: bool,
     ) {
+        let configured = self.configured.clone();
         if let (true, Some(id)) = (decision.mirrored, target) {
             if let Some(t) = configured.policy.targets().get(id) {
                 match t.delivery {
-                    Delivery::Header if can_set_header => self.set_decision_header(configured, t),
+                    Delivery::Header if can_set_header => self.set_decision_header(t),
                     // The headers already went on (the body was read without holding them,
-                    // or the stream ended early): the route can no longer mirror, so the copy
-                    // goes by HTTP call to the target's cluster.
+                    // the stream ended early, or the request was answered locally): no route
+                    // can mirror it now, so the copy goes by HTTP call to the target's cluster.
                     Delivery::Header | Delivery::Dispatch => {
-                        decision.mirrored = self.dispatch(configured, id, t, &decision);
+                        decision.mirrored = self.dispatch(head, props, id, t, &decision);
                     }
                 }
             }
         }
-        self.record(configured, target, &decision);
+        self.record(target, decision);
     }
 
-    fn set_decision_header(&self, configured: &Configured, target: &Target) {
-        self.set_http_request_header(&target.header, Some(&target.name));
+    fn set_decision_header(&self, target: &Target) {
+        let _ = hostcalls::set_map_value(
+            MapType::HttpRequestHeaders,
+            &target.header,
+            Some(&target.name),
+        );
         // Envoy picks the route before this filter runs; make it look again so that a route
         // matching the decision header (with its mirror policy) applies.
-        if hostcalls::call_foreign_function(CLEAR_ROUTE_CACHE, None).is_err() {
-            Metrics::bump(configured.metrics.route_cache_clear_failed);
+        if !host::clear_route_cache() {
+            Metrics::bump(self.configured.metrics.route_cache_clear_failed);
         }
     }
 
@@ -216,16 +237,16 @@ impl MirrorStream {
     /// (too many in flight, the target is resting after failures).
     fn dispatch(
         &mut self,
-        configured: &Configured,
+        head: &RequestHead,
+        _props: &Properties,
         id: TargetId,
         target: &Target,
         decision: &MirrorDecision,
     ) -> bool {
-        let Some(head) = &self.head else { return false };
         let secrets_out = !target.include_secrets;
-        let decision_headers = configured.policy.decision_headers();
+        let decision_headers = self.configured.policy.decision_headers();
         let mut headers: Vec<(String, String)> = head
-            .headers
+            .headers()
             .iter()
             .filter(|(n, _)| {
                 let n = n.as_str();
@@ -260,13 +281,13 @@ impl MirrorStream {
         let copy = QueuedCopy {
             target: id,
             headers,
-            body: self.body.clone(),
+            body: std::mem::take(&mut self.body),
         };
-        delivery::offer(configured, copy, self.now_nanos())
+        delivery::offer(&self.configured, copy, Self::now_nanos())
     }
 
-    fn record(&self, configured: &Configured, target: Option<TargetId>, d: &MirrorDecision) {
-        let m = &configured.metrics;
+    fn record(&mut self, target: Option<TargetId>, d: MirrorDecision) {
+        let m = &self.configured.metrics;
         Metrics::bump(m.requests);
         for s in &d.signatures {
             Metrics::bump(m.signatures.get(s).copied().flatten());
@@ -280,43 +301,37 @@ impl MirrorStream {
             (_, MirrorReason::NotSelected, _) => Metrics::bump(m.not_selected),
             _ => {}
         }
-        match serde_json::to_vec(d) {
-            Ok(bytes) => self.set_property(vec![MIRROR_DECISION_PROPERTY], Some(&bytes)),
-            Err(e) => log::warn!("meshsight mirror: cannot encode the decision: {e}"),
-        }
+        self.decision = Some(d);
     }
 
     /// The body is read (end of stream, limit, trailers, or the stream ended): scan, decide,
     /// deliver.
-    fn complete(&mut self, can_set_header: bool) {
+    fn complete(&mut self, head: &RequestHead, props: &Properties, can_set_header: bool) {
         self.phase = Phase::Done;
-        let Some(configured) = self.configured.clone() else {
-            return;
-        };
+        let configured = self.configured.clone();
         if self.body_seen > self.body.len() {
             Metrics::bump(configured.metrics.body_truncated);
         }
         if self.inspect_body {
-            if let (Some(head), Some(hits)) = (&self.head, self.hits.as_mut()) {
-                configured
-                    .policy
-                    .scan_body(&head.request(), &self.body, hits);
-            }
+            let mut hits = std::mem::take(&mut self.hits);
+            configured
+                .policy
+                .scan_body(&self.request(head, props).view(), &self.body, &mut hits);
+            self.hits = hits;
         }
-        let body_hit = self.hits.as_ref().is_some_and(SignatureHits::any);
+        let body_hit = self.hits.any();
         let Some(early) = self.early.take() else {
-            let (target, decision) = self.decide(&configured);
-            self.deliver(&configured, target, decision, can_set_header);
+            let (target, decision) = self.decide(head, props);
+            self.deliver(head, props, target, decision, can_set_header);
             return;
         };
         if !body_hit {
-            self.finish_early(&configured, early);
+            self.finish_early(head, props, early);
             return;
         }
-        let selection = match (&self.head, &self.hits) {
-            (Some(head), Some(hits)) => configured.policy.select(&head.request(), hits),
-            _ => return self.finish_early(&configured, early),
-        };
+        let selection = configured
+            .policy
+            .select(&self.request(head, props).view(), &self.hits);
         if early.decision.mirrored && early.target == selection.target {
             // Already on its way to the signature target: it is now a signature copy.
             let decision = MirrorDecision {
@@ -325,48 +340,48 @@ impl MirrorStream {
                 signatures: selection.signatures,
                 ..early.decision
             };
-            self.finish_early(&configured, Early { decision, ..early });
+            self.finish_early(head, props, Early { decision, ..early });
             return;
         }
         // The signature goes to another target (or the rule copied nothing): its own copy,
         // after the rule's, which stands.
         if let (true, false, Some(id)) = (early.decision.mirrored, early.header_set, early.target) {
             if let Some(t) = configured.policy.targets().get(id) {
-                self.dispatch(&configured, id, t, &early.decision);
+                let body = self.body.clone();
+                self.dispatch(head, props, id, t, &early.decision);
+                self.body = body;
             }
         }
         let target = selection.target;
-        let now = self.now_nanos();
-        let decision =
-            configured
-                .worker
-                .borrow_mut()
-                .limiter
-                .decide(&configured.policy, selection, now);
-        self.deliver(&configured, target, decision, can_set_header);
+        let decision = configured.worker.borrow_mut().limiter.decide(
+            &configured.policy,
+            selection,
+            Self::now_nanos(),
+        );
+        self.deliver(head, props, target, decision, can_set_header);
     }
 
     /// Completes a head-time decision: the route already copies (header set), or the
     /// `dispatch` copy goes now with the body read.
-    fn finish_early(&mut self, configured: &Configured, early: Early) {
+    fn finish_early(&mut self, head: &RequestHead, props: &Properties, early: Early) {
         if early.header_set {
-            self.record(configured, early.target, &early.decision);
+            self.record(early.target, early.decision);
         } else {
-            self.deliver(configured, early.target, early.decision, false);
+            self.deliver(head, props, early.target, early.decision, false);
         }
     }
 
     /// Takes the rule decision at the head and, for a `header` target, sets the decision
     /// header while the route can still mirror.
-    fn decide_early(&mut self, configured: &Configured) -> Early {
-        let (target, decision) = self.decide(configured);
+    fn decide_early(&mut self, head: &RequestHead, props: &Properties) -> Early {
+        let (target, decision) = self.decide(head, props);
         let header_target = target
             .filter(|_| decision.mirrored)
-            .and_then(|t| configured.policy.targets().get(t))
+            .and_then(|t| self.configured.policy.targets().get(t))
             .filter(|t| t.delivery == Delivery::Header);
         let header_set = match header_target {
             Some(t) => {
-                self.set_decision_header(configured, t);
+                self.set_decision_header(t);
                 true
             }
             None => false,
@@ -377,43 +392,18 @@ impl MirrorStream {
             header_set,
         }
     }
-}
 
-fn not_selected() -> MirrorDecision {
-    MirrorDecision {
-        mirrored: false,
-        target: None,
-        reason: MirrorReason::NotSelected,
-        rule: None,
-        signatures: Vec::new(),
-    }
-}
-
-fn reason_name(r: MirrorReason) -> &'static str {
-    match r {
-        MirrorReason::Signature => "signature",
-        MirrorReason::Rule => "rule",
-        MirrorReason::Sample => "sample",
-        MirrorReason::NotSelected => "not_selected",
-        MirrorReason::RateLimited => "rate_limited",
-    }
-}
-
-impl Context for MirrorStream {}
-
-impl HttpContext for MirrorStream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let Some(configured) = self.configured.clone() else {
-            return Action::Continue;
-        };
-        self.strip_decision_headers(&configured);
-        let head = self.read_head();
+    /// The request goes on to the upstream: decide now, or arrange to read the body first.
+    pub fn on_head(
+        &mut self,
+        head: &RequestHead,
+        props: &Properties,
+        end_of_stream: bool,
+    ) -> Action {
+        let configured = self.configured.clone();
         let policy = &configured.policy;
-        let mut hits = policy.new_hits();
-        policy.scan_head(&head.request(), &mut hits);
-        let wants_body = !end_of_stream && policy.wants_body(&head.request(), &hits);
-        self.head = Some(head);
-        self.hits = Some(hits);
+        let wants_body =
+            !end_of_stream && policy.wants_body(&self.request(head, props).view(), &self.hits);
         if wants_body {
             self.phase = Phase::Body;
             self.inspect_body = true;
@@ -423,10 +413,10 @@ impl HttpContext for MirrorStream {
             }
             // Not held: rules need only the head, so act on them while the route can still
             // mirror; a body signature found later upgrades or adds to this decision.
-            self.early = Some(self.decide_early(&configured));
+            self.early = Some(self.decide_early(head, props));
             return Action::Continue;
         }
-        let (target, decision) = self.decide(&configured);
+        let (target, decision) = self.decide(head, props);
         let dispatch_waits_for_body = !end_of_stream
             && decision.mirrored
             && target
@@ -442,37 +432,45 @@ impl HttpContext for MirrorStream {
                     header_set: false,
                 });
             }
-            _ => self.deliver(&configured, target, decision, true),
+            _ => self.deliver(head, props, target, decision, true),
         }
         Action::Continue
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    /// A body chunk passed (`body_size`: what Envoy holds for this filter).
+    pub fn on_body(
+        &mut self,
+        head: &RequestHead,
+        props: &Properties,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
         if self.phase != Phase::Body {
             return Action::Continue;
         }
-        let max = self
-            .configured
-            .as_ref()
-            .map_or(0, |c| c.policy.max_body_bytes());
+        let max = self.configured.policy.max_body_bytes();
         if self.holding {
             // Envoy buffers what we paused on: the buffer is everything so far.
             self.body_seen = body_size;
-            self.body = self
-                .get_http_request_body(0, body_size.min(max))
+            self.body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size.min(max))
+                .ok()
+                .flatten()
                 .unwrap_or_default();
         } else {
             self.body_seen = self.body_seen.saturating_add(body_size);
             let room = max.saturating_sub(self.body.len());
             if room > 0 && body_size > 0 {
-                let chunk = self
-                    .get_http_request_body(0, body_size.min(room))
-                    .unwrap_or_default();
+                let chunk =
+                    hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size.min(room))
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
                 self.body.extend_from_slice(&chunk);
             }
         }
         if end_of_stream || self.body_seen >= max {
-            self.complete(self.holding);
+            let holding = self.holding;
+            self.complete(head, props, holding);
             return Action::Continue;
         }
         if self.holding {
@@ -482,17 +480,28 @@ impl HttpContext for MirrorStream {
         }
     }
 
-    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+    /// Trailers end the body.
+    pub fn on_trailers(&mut self, head: &RequestHead, props: &Properties) {
         if self.phase == Phase::Body {
-            self.complete(self.holding);
+            let holding = self.holding;
+            self.complete(head, props, holding);
         }
-        Action::Continue
     }
 
-    fn on_log(&mut self) {
-        // The stream ended before the body did (client reset): decide on what was read.
+    /// The stream ended before the body did (client reset): decide on what was read.
+    pub fn on_end(&mut self, head: &RequestHead, props: &Properties) {
         if self.phase == Phase::Body {
-            self.complete(false);
+            self.complete(head, props, false);
         }
+    }
+}
+
+fn reason_name(r: MirrorReason) -> &'static str {
+    match r {
+        MirrorReason::Signature => "signature",
+        MirrorReason::Rule => "rule",
+        MirrorReason::Sample => "sample",
+        MirrorReason::NotSelected => "not_selected",
+        MirrorReason::RateLimited => "rate_limited",
     }
 }

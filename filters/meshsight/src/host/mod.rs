@@ -1,0 +1,84 @@
+//! meshsight's one host seam: everything an adapter asks of the proxy-wasm host goes through
+//! here, so that each is written once. Counters and gauges that never fail a request, the
+//! request head read in one call, properties read at most once per request (and values fixed
+//! for a connection at most once per connection), the status of an HTTP call's answer, and
+//! decisions put into and read from filter state for other filters and access logs.
+
+mod metric;
+mod properties;
+
+pub use metric::{stat_part, Counter, Gauge};
+pub use properties::{as_i64, ConnectionCache, ConnectionFact, ConnectionFacts, Properties};
+
+use meshsight_policy::head::RequestHead;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{Bytes, MapType};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Envoy's foreign function that makes the router pick the route again.
+pub const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
+
+/// Header pairs as bytes turned into text (invalid UTF-8 replaced, never an abort: the SDK's
+/// string accessors abort the VM on one bad byte).
+pub fn lossy_pairs(map: Vec<(String, Bytes)>) -> Vec<(String, String)> {
+    map.into_iter()
+        .map(|(n, v)| match String::from_utf8(v) {
+            Ok(v) => (n, v),
+            Err(e) => (n, String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        })
+        .collect()
+}
+
+/// The request head in one host call (one VM boundary crossing for the whole map).
+pub fn read_request_head() -> RequestHead {
+    RequestHead::from_pairs(read_map(MapType::HttpRequestHeaders))
+}
+
+/// A whole header map in one host call, empty when the host has none.
+pub fn read_map(map: MapType) -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(map)
+        .map(lossy_pairs)
+        .unwrap_or_default()
+}
+
+/// The status of an HTTP call's answer: `None` when Envoy reports a reset or timeout (no
+/// headers) or the status is not a number.
+pub fn call_status(num_headers: usize) -> Option<u16> {
+    if num_headers == 0 {
+        return None;
+    }
+    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse().ok())
+}
+
+/// Asks the router to choose the route again (after a header it matches on changed); `false`
+/// when the host refused.
+pub fn clear_route_cache() -> bool {
+    hostcalls::call_foreign_function(CLEAR_ROUTE_CACHE, None).is_ok()
+}
+
+/// Writes `decision` as compact JSON to filter state `wasm.<property>`, where later filters,
+/// other plugins and access logs read it.
+pub fn put_decision(property: &str, decision: &impl Serialize) {
+    match serde_json::to_vec(decision) {
+        Ok(bytes) => put_property(property, &bytes),
+        Err(e) => log::warn!("meshsight: cannot encode {property}: {e}"),
+    }
+}
+
+/// Writes raw bytes to filter state `wasm.<property>`.
+pub fn put_property(property: &str, bytes: &[u8]) {
+    if let Err(status) = hostcalls::set_property(vec![property], Some(bytes)) {
+        log::warn!("meshsight: cannot set property {property}: {status:?}");
+    }
+}
+
+/// Reads a decision another plugin wrote with [`put_decision`]; `None` when absent or not the
+/// expected shape.
+pub fn get_decision<T: DeserializeOwned>(property: &str) -> Option<T> {
+    let bytes = hostcalls::get_property(vec![property]).ok().flatten()?;
+    serde_json::from_slice(&bytes).ok()
+}

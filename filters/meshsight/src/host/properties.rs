@@ -1,0 +1,143 @@
+//! Properties read at most once: per request for what changes per request, per connection for
+//! what a connection fixes (its peer address, mTLS identity, Istio peer metadata), so that a
+//! kept-alive connection pays for those once rather than on every request.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+
+/// Facts a downstream connection fixes for all its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionFact {
+    /// `source.address` (`ip:port`).
+    SourceAddress,
+    /// `destination.address` (`ip:port`).
+    DestinationAddress,
+    /// `connection.uri_san_peer_certificate`: the mTLS peer's SPIFFE id.
+    PeerPrincipal,
+    /// `downstream_peer.namespace` (Istio peer metadata).
+    PeerNamespace,
+    /// `downstream_peer.workload`.
+    PeerWorkload,
+    /// `downstream_peer.service`.
+    PeerService,
+}
+
+const FACTS: usize = 6;
+
+impl ConnectionFact {
+    fn path(self) -> &'static [&'static str] {
+        match self {
+            ConnectionFact::SourceAddress => &["source", "address"],
+            ConnectionFact::DestinationAddress => &["destination", "address"],
+            ConnectionFact::PeerPrincipal => &["connection", "uri_san_peer_certificate"],
+            ConnectionFact::PeerNamespace => &["downstream_peer", "namespace"],
+            ConnectionFact::PeerWorkload => &["downstream_peer", "workload"],
+            ConnectionFact::PeerService => &["downstream_peer", "service"],
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// One connection's facts, each read from the host on first use.
+#[derive(Debug, Default)]
+pub struct ConnectionFacts {
+    values: [OnceCell<Option<String>>; FACTS],
+}
+
+impl ConnectionFacts {
+    /// The fact as text; `None` when the host has none (or an empty one).
+    pub fn get(&self, fact: ConnectionFact) -> Option<&str> {
+        self.values
+            .get(fact.slot())?
+            .get_or_init(|| string_property(fact.path()))
+            .as_deref()
+    }
+}
+
+/// Most connections remembered per worker; past it the cache starts over (connection ids are
+/// never reused by a proxy, so a stale entry can only cost a re-read, never a wrong answer).
+const MAX_CONNECTIONS: usize = 4096;
+
+/// Per-worker cache of [`ConnectionFacts`] by `connection.id`.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectionCache {
+    by_id: Rc<RefCell<HashMap<u64, Rc<ConnectionFacts>>>>,
+}
+
+impl ConnectionCache {
+    fn facts(&self, id: Option<u64>) -> Rc<ConnectionFacts> {
+        let Some(id) = id else {
+            return Rc::default();
+        };
+        let mut by_id = self.by_id.borrow_mut();
+        if by_id.len() >= MAX_CONNECTIONS && !by_id.contains_key(&id) {
+            by_id.clear();
+        }
+        by_id.entry(id).or_default().clone()
+    }
+}
+
+/// The properties one request reads, each at most once.
+#[derive(Debug)]
+pub struct Properties {
+    cache: ConnectionCache,
+    connection: OnceCell<Rc<ConnectionFacts>>,
+}
+
+impl Properties {
+    /// For a new request of a worker whose connections `cache` remembers.
+    pub fn new(cache: &ConnectionCache) -> Properties {
+        Properties {
+            cache: cache.clone(),
+            connection: OnceCell::new(),
+        }
+    }
+
+    /// A fact of this request's connection (read once per connection).
+    pub fn connection(&self, fact: ConnectionFact) -> Option<&str> {
+        self.connection
+            .get_or_init(|| {
+                self.cache
+                    .facts(int_property(&["connection", "id"]).map(|n| n as u64))
+            })
+            .get(fact)
+    }
+
+    /// A per-request property as text (read each time it is asked for: ask once).
+    pub fn string(&self, path: &[&str]) -> Option<String> {
+        string_property(path)
+    }
+
+    /// A per-request integer property (Envoy's 8 little-endian bytes, or decimal text).
+    pub fn int(&self, path: &[&str]) -> Option<i64> {
+        int_property(path)
+    }
+}
+
+fn string_property(path: &[&str]) -> Option<String> {
+    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    let s = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    (!s.is_empty()).then_some(s)
+}
+
+fn int_property(path: &[&str]) -> Option<i64> {
+    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    as_i64(&bytes)
+}
+
+/// Envoy returns integers, timestamps and durations as 8 little-endian bytes.
+pub fn as_i64(bytes: &[u8]) -> Option<i64> {
+    match <[u8; 8]>::try_from(bytes) {
+        Ok(b) => Some(i64::from_le_bytes(b)),
+        Err(_) => std::str::from_utf8(bytes).ok()?.trim().parse().ok(),
+    }
+}

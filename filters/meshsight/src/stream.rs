@@ -1,0 +1,186 @@
+//! One request's pass through the plugin's jobs.
+//!
+//! At the request head: read the head once; the mirror removes client decision headers and
+//! scans for signatures; the allowlist judges. A request the allowlist answers locally (403,
+//! 400) is still offered to the mirror (a signature hit is copied to the sensor by HTTP call)
+//! and still recorded by the audit, as an attack when a signature matched. Otherwise the path
+//! rewrite is carried out and the mirror decides (now, or once it has read the body). The
+//! decisions go to filter state as soon as they are taken, for other filters and access logs;
+//! the audit record is built at stream end from the decisions in memory.
+
+use std::rc::Rc;
+
+use meshsight_policy::decision::{
+    AllowlistDecision, MirrorDecision, ALLOWLIST_DECISION_PROPERTY, MIRROR_DECISION_PROPERTY,
+};
+use meshsight_policy::head::RequestHead;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, MapType};
+
+use crate::host::{self, Properties};
+use crate::mirror::MirrorStream;
+use crate::root::Jobs;
+
+pub(crate) struct Stream {
+    /// `None` only if the host creates streams without a successful `on_configure`.
+    jobs: Option<Rc<Jobs>>,
+    props: Properties,
+    head: Option<RequestHead>,
+    allowlist: Option<AllowlistDecision>,
+    mirror: Option<MirrorStream>,
+    /// The mirror's decision was written to filter state.
+    mirror_published: bool,
+    /// Response headers the audit record keeps (captured as the response passes, also for
+    /// local replies; absent on aborts).
+    response_headers: Vec<(String, String)>,
+}
+
+impl Stream {
+    pub(crate) fn new(jobs: Option<Rc<Jobs>>) -> Stream {
+        let props = match &jobs {
+            Some(j) => Properties::new(&j.connections),
+            None => Properties::new(&Default::default()),
+        };
+        Stream {
+            jobs,
+            props,
+            head: None,
+            allowlist: None,
+            mirror: None,
+            mirror_published: false,
+            response_headers: Vec::new(),
+        }
+    }
+
+    /// Writes the mirror's decision to filter state once it is taken.
+    fn publish_mirror(&mut self) {
+        if self.mirror_published {
+            return;
+        }
+        if let Some(d) = self.mirror.as_ref().and_then(MirrorStream::decision) {
+            host::put_decision(MIRROR_DECISION_PROPERTY, d);
+            self.mirror_published = true;
+        }
+    }
+
+    fn respond(status: u32, content_type: &str, body: &[u8]) {
+        let _ =
+            hostcalls::send_http_response(status, vec![("content-type", content_type)], Some(body));
+    }
+}
+
+impl Context for Stream {}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(jobs) = self.jobs.clone() else {
+            // Fail closed: without a policy nothing is allowed.
+            log::error!("meshsight: no policy loaded; refusing request");
+            Self::respond(500, "application/json", br#"{"error":"internal"}"#);
+            return Action::Pause;
+        };
+        let mut head = host::read_request_head();
+        // Signatures first and whatever the allowlist says: a stopped attack is still one.
+        let mut mirror = jobs
+            .mirror
+            .as_ref()
+            .map(|m| MirrorStream::start(m.clone(), &mut head, &self.props));
+        let judgement = jobs.allowlist.as_ref().map(|a| a.judge(&head, &self.props));
+        let mut action = Action::Continue;
+        if let Some(judgement) = judgement {
+            host::put_decision(ALLOWLIST_DECISION_PROPERTY, &judgement.decision);
+            if let Some(response) = judgement.response {
+                if let Some(m) = mirror.as_mut() {
+                    m.denied(&head, &self.props);
+                }
+                let body = response.body(head.request_id());
+                Self::respond(response.status, &response.content_type, &body);
+                action = Action::Pause;
+            } else if let Some(new_path) = &judgement.rewritten_path {
+                let _ =
+                    hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(new_path));
+                // The route was chosen for the old :path; make the router choose again for
+                // the path that was actually checked.
+                let _ = host::clear_route_cache();
+            }
+            self.allowlist = Some(judgement.decision);
+        }
+        if action == Action::Continue {
+            if let Some(m) = mirror.as_mut() {
+                action = m.on_head(&head, &self.props, end_of_stream);
+            }
+        }
+        self.mirror = mirror;
+        self.head = Some(head);
+        self.publish_mirror();
+        action
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) else {
+            return Action::Continue;
+        };
+        let action = m.on_body(head, &self.props, body_size, end_of_stream);
+        self.publish_mirror();
+        action
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) {
+            m.on_trailers(head, &self.props);
+        }
+        self.publish_mirror();
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(audit) = self.jobs.as_ref().and_then(|j| j.audit.as_ref()) {
+            // Keep only what may be recorded (and `:status`), not the whole map.
+            let mut map = host::read_map(MapType::HttpResponseHeaders);
+            map.retain(|(n, _)| audit.keeps_response_header(n));
+            self.response_headers = map;
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let Some(jobs) = self.jobs.clone() else {
+            return;
+        };
+        if let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) {
+            m.on_end(head, &self.props);
+        }
+        self.publish_mirror();
+        let Some(audit) = &jobs.audit else { return };
+        // A job this plugin does not run may have run in another plugin of the chain.
+        let allowlist = match &jobs.allowlist {
+            Some(_) => self.allowlist.take(),
+            None => host::get_decision::<AllowlistDecision>(ALLOWLIST_DECISION_PROPERTY),
+        };
+        let mirror = match &self.mirror {
+            Some(m) => m.decision().cloned(),
+            None if jobs.mirror.is_none() => {
+                host::get_decision::<MirrorDecision>(MIRROR_DECISION_PROPERTY)
+            }
+            None => None,
+        };
+        let head = match self.head.take() {
+            Some(head) => head,
+            // Headers never reached this filter (an earlier filter answered): read them now.
+            None => host::read_request_head(),
+        };
+        let now = self
+            .get_current_time()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        audit.record(
+            head,
+            std::mem::take(&mut self.response_headers),
+            &self.props,
+            allowlist,
+            mirror,
+            now,
+        );
+    }
+}
