@@ -25,10 +25,11 @@ PYTOOLS_REQUIREMENTS := jsonschema==4.26.0 ocsf-json-schema==1.2.0 cloudcoil.mod
 # wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 
-FILTERS := allowlist mirror audit
+# The one module: all three jobs (allowlist, mirror, audit), one pass or one job per root id.
+MODULES := meshsight
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 WASM_DIR := $(TARGET_DIR)/wasm32-wasip1/release
-POLICY_CRATES := -p meshsight-policy -p meshsight-allowlist -p meshsight-mirror -p meshsight-audit
+POLICY_CRATES := -p meshsight-policy -p meshsight
 
 export PATH := $(TOOLS)/bin:$(PATH)
 # The rig (test-harness/src/rig) finds Envoy and the filters through these.
@@ -99,9 +100,9 @@ envoy-all:
 # --- build and checks -------------------------------------------------------------------------
 
 wasm: rust-targets
-	$(CARGO) build --target wasm32-wasip1 --release $(foreach f,$(FILTERS),-p meshsight-$(f))
-	@for f in $(FILTERS); do \
-	  printf '%-28s %8s bytes\n' meshsight_$$f.wasm $$(stat -c %s $(WASM_DIR)/meshsight_$$f.wasm); \
+	$(CARGO) build --target wasm32-wasip1 --release $(foreach m,$(MODULES),-p $(m))
+	@for m in $(MODULES); do \
+	  printf '%-28s %8s bytes\n' $$m.wasm $$(stat -c %s $(WASM_DIR)/$$m.wasm); \
 	done
 
 fmt-check:

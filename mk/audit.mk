@@ -11,7 +11,7 @@ AUDIT_SAMPLES := $(TARGET_DIR)/audit-ocsf-samples.ndjson
 # missing data) from the real record builder, validated; --self-test proves on mutated copies
 # that the check refuses bad records.
 audit-ocsf: pytools
-	$(CARGO) run -q -p meshsight-audit --example ocsf_samples > $(AUDIT_SAMPLES)
+	$(CARGO) run -q -p meshsight --example ocsf_samples > $(AUDIT_SAMPLES)
 	$(VENV)/tools/bin/python scripts/validate_ocsf.py --self-test $(AUDIT_SAMPLES)
 
 TEST_EXTRA += audit-ocsf

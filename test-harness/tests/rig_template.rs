@@ -54,13 +54,15 @@ fn missing_wasm_file_says_make_wasm() {
     let message = err.to_string();
     assert!(message.contains("make wasm"), "{message}");
     assert!(
-        message.contains("/nonexistent/wasm/meshsight_allowlist.wasm"),
+        message.contains("/nonexistent/wasm/meshsight.wasm"),
         "{message}"
     );
 }
 
 #[test]
 fn wasm_path_names_the_release_artifact() {
-    let path = wasm_path("audit");
-    assert!(path.ends_with("meshsight_audit.wasm"), "{}", path.display());
+    let path = wasm_path("meshsight");
+    assert!(path.ends_with("meshsight.wasm"), "{}", path.display());
+    let path = wasm_path("noop");
+    assert!(path.ends_with("meshsight_noop.wasm"), "{}", path.display());
 }

@@ -20,8 +20,11 @@ pub struct RawPolicy {
     #[serde(default = "default_true")]
     pub reject_malformed: bool,
     /// Set `:path` to the normalized path (plus the original query) so the upstream sees exactly
-    /// what was checked (default false).
-    #[serde(default)]
+    /// what was checked. Default true: without it a request judged as `/api/v1/items/1` could
+    /// reach the upstream as `/api/v1/items//1`, and the upstream's own reading of that is
+    /// exactly what an attacker plays on. Turn it off only when Envoy itself normalizes the same
+    /// way before the filter (`normalize_path`, `merge_slashes`, escaped-slash rejection).
+    #[serde(default = "default_rewrite_path")]
     pub rewrite_path: bool,
     /// Response to requests no rule allows (default 403 with a small JSON body).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,4 +107,8 @@ pub struct RawSources {
     /// (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<Vec<String>>,
+}
+
+fn default_rewrite_path() -> bool {
+    true
 }

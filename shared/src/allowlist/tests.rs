@@ -54,7 +54,7 @@ fn minimal_policy_defaults() {
     let list = compile(r#"{"rules":[]}"#);
     assert_eq!(list.mode(), Mode::Enforce);
     assert!(list.reject_malformed());
-    assert!(!list.rewrite_path());
+    assert!(list.rewrite_path(), "the upstream gets what was judged unless told otherwise");
     assert_eq!(list.deny_response().status, 403);
     assert_eq!(list.malformed_response().status, 400);
     assert_eq!(list.rule_count(), 0);
@@ -947,7 +947,16 @@ fn rewrite_path_keeps_the_query_and_only_when_forwarding() {
         None,
         "denied"
     );
-    let off = compile(r#"{"rules":[{"name":"p","paths":["/private"]}]}"#);
+    let default = compile(r#"{"rules":[{"name":"p","paths":["/private"]}]}"#);
+    assert_eq!(
+        default
+            .judge(&target("/info/../private", "h"))
+            .rewritten_path
+            .as_deref(),
+        Some("/private"),
+        "rewriting is the default"
+    );
+    let off = compile(r#"{"rewrite_path":false,"rules":[{"name":"p","paths":["/private"]}]}"#);
     assert_eq!(
         off.judge(&target("/info/../private", "h")).rewritten_path,
         None

@@ -70,9 +70,12 @@ pub fn wasm_dir() -> PathBuf {
     target.join("wasm32-wasip1").join("release")
 }
 
-/// The built filter `name` (`"allowlist"`, `"mirror"`, `"audit"`):
-/// `<wasm_dir()>/meshsight_<name>.wasm`.
+/// The built module `name`: `"meshsight"` (all jobs) is `<wasm_dir()>/meshsight.wasm`; any
+/// other name (the bench's `"noop"` anchor) is `<wasm_dir()>/meshsight_<name>.wasm`.
 pub fn wasm_path(name: &str) -> PathBuf {
+    if name == "meshsight" {
+        return wasm_dir().join("meshsight.wasm");
+    }
     wasm_dir().join(format!("meshsight_{name}.wasm"))
 }
 
