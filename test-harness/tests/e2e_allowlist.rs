@@ -98,24 +98,24 @@ fn enforce_mode_allows_denies_and_rejects_in_real_envoy() {
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut forwarded = 0;
 
-    // Allowed, forwarded byte for byte (no rewrite asked).
-    for (target, host, rule) in [
-        ("/api/v1/items?x=%2F&y=1", "shop.test", "api-read"),
-        ("/info/../private", "shop.test", "private"),
-        ("/a//b", "shop.test", "ab"),
-        ("/public/./data/abc/../xyz", "shop.test", "public-data"),
-        ("/some/%61%62%63", "shop.test", "abc"),
-        ("/by-host", "Example.COM.", "example-host"),
-        ("/by-host", "example.com:80", "example-host"),
-        ("/search?q=shoes", "shop.test", "search"),
-        ("/loopback/x", "shop.test", "loopback"),
+    // Allowed, forwarded as judged (`rewrite_path` is on by default).
+    for (target, host, rule, judged) in [
+        ("/api/v1/items?x=%2F&y=1", "shop.test", "api-read", "/api/v1/items?x=%2F&y=1"),
+        ("/info/../private", "shop.test", "private", "/private"),
+        ("/a//b", "shop.test", "ab", "/a/b"),
+        ("/public/./data/abc/../xyz", "shop.test", "public-data", "/public/data/xyz"),
+        ("/some/%61%62%63", "shop.test", "abc", "/some/abc"),
+        ("/by-host", "Example.COM.", "example-host", "/by-host"),
+        ("/by-host", "example.com:80", "example-host", "/by-host"),
+        ("/search?q=shoes", "shop.test", "search", "/search?q=shoes"),
+        ("/loopback/x", "shop.test", "loopback", "/loopback/x"),
     ] {
         let r = get(&envoy, target, host);
         assert_eq!(r.status, 200, "{target} via {host}: {}", r.text());
         forwarded += 1;
         let recorded = upstream.wait_for(forwarded, Duration::from_secs(5));
         assert_eq!(recorded.len(), forwarded);
-        assert_eq!(recorded[forwarded - 1].path, target, "forwarded unchanged");
+        assert_eq!(recorded[forwarded - 1].path, judged, "forwarded as judged");
         let d = decision_for(&envoy, occurrence(&mut seen, target), target);
         assert_eq!(d["outcome"], "allowed", "{target}: {d}");
         assert_eq!(d["rule"], rule, "{target}: {d}");
@@ -277,7 +277,7 @@ fn bad_policy_makes_envoy_reject_the_plugin_with_the_json_path() {
         r#"{"rules":[{"name":"a","paths":["/a"]},{"name":"b"},{"name":"c","paths":["/x/**/y"]}]}"#,
     );
     assert!(
-        log.contains(r#"allowlist: invalid policy, refusing it: rules[2].paths[0]: "**" must be the last segment"#),
+        log.contains(r#"meshsight: invalid policy, refusing it: rules[2].paths[0]: "**" must be the last segment"#),
         "{log}"
     );
     let log = refused_log(r#"{"rules":[{"name":"a","methds":["GET"]}]}"#);
@@ -457,7 +457,7 @@ fn policy_update_through_file_based_lds_takes_effect_without_failing_requests() 
             .unwrap_or(0)
             >= 1
     );
-    assert!(envoy.log().contains("allowlist: policy loaded: 2 rules"));
+    assert!(envoy.log().contains("meshsight allowlist: 2 rules"));
 }
 
 #[test]

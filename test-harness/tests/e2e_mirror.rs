@@ -634,7 +634,7 @@ fn bad_policy_stops_the_plugin_with_the_json_path_in_envoys_log() {
     for (config, needle) in [
         (
             r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"rules":[{"name":"a","action":{"type":"always"}},{"name":"b","action":{"type":"sample","fraction":1.5}}]}"#,
-            "meshsight mirror: invalid policy: rules[1].action.fraction: must be within 0.0..=1.0",
+            "meshsight: invalid policy, refusing it: rules[1].action.fraction: must be within 0.0..=1.0",
         ),
         (
             r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"rules":[{"name":"a","action":{"type":"always"},"sources":{"cidrs":["10.0.0.0/33"]}}]}"#,

@@ -132,7 +132,8 @@ impl ScenarioResult {
                 .filters
                 .iter()
                 .map(|f| match f {
-                    super::Filter::Meshsight { name, .. } => (*name).to_string(),
+                    super::Filter::Meshsight { root_id, .. } => (*root_id).to_string(),
+                    super::Filter::Noop => "noop".to_string(),
                     super::Filter::Rbac(_) => "rbac".to_string(),
                 })
                 .collect(),

@@ -20,6 +20,22 @@ pub const TEMPLATE: &str = "envoy-config/bench/envoy.yaml";
 /// The `host` header of every bench request (the Istio allowlist policy names no host).
 pub const BENCH_HOST: &str = "shop.example.com";
 
+/// The headers of every bench request besides `host`: what a browser or a service client
+/// sends (about 10 realistic headers, credentials included), so that reading, scanning and
+/// recording the head cost what they cost in production. No `x-request-id`: Envoy makes a new
+/// one per request, as it does for real traffic (sampling keys on it).
+pub const BENCH_HEADERS: [(&str, &str); 9] = [
+    ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"),
+    ("accept", "application/json, text/plain, */*"),
+    ("accept-language", "en-US,en;q=0.9,de;q=0.8"),
+    ("accept-encoding", "gzip, deflate, br"),
+    ("cookie", "session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.2.1234567890.1700000000"),
+    ("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIiwic2NvcGUiOiJyZWFkIn0.c2lnbmF0dXJl"),
+    ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ("referer", "https://shop.example.com/catalog?page=2"),
+    ("x-forwarded-for", "203.0.113.7"),
+];
+
 /// Which table a scenario's row goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,13 +53,17 @@ pub enum Group {
 /// One HTTP filter in a scenario's chain (the router is always appended).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    /// A meshsight filter (`allowlist`, `mirror`, `audit`) with its JSON policy.
+    /// A plugin of the meshsight module (`meshsight.wasm`): its root id picks the jobs (see
+    /// `meshsight_policy::plugin`). Every meshsight plugin of a chain shares one VM (same
+    /// `vm_id`, code and runtime), as in the three-plugin deployment.
     Meshsight {
-        /// Filter name: the module is `rig::wasm_path(name)`.
-        name: &'static str,
+        /// Root id: `meshsight` (one pass) or `meshsight_<job>`.
+        root_id: &'static str,
         /// Plugin configuration (JSON text).
         policy: String,
     },
+    /// The no-op anchor module (`meshsight_noop.wasm`).
+    Noop,
     /// Envoy's RBAC HTTP filter with this typed config.
     Rbac(Value),
 }
@@ -146,25 +166,8 @@ pub fn http_filters_json(filters: &[Filter]) -> Value {
     let mut list: Vec<Value> = filters
         .iter()
         .map(|filter| match filter {
-            Filter::Meshsight { name, policy } => json!({
-                "name": format!("meshsight.{name}"),
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": {
-                        "name": format!("meshsight_{name}"),
-                        "fail_open": false,
-                        "vm_config": {
-                            "vm_id": format!("meshsight_{name}"),
-                            "runtime": "envoy.wasm.runtime.v8",
-                            "code": {"local": {"filename": crate::rig::wasm_path(name).display().to_string()}}
-                        },
-                        "configuration": {
-                            "@type": "type.googleapis.com/google.protobuf.StringValue",
-                            "value": policy
-                        }
-                    }
-                }
-            }),
+            Filter::Meshsight { root_id, policy } => wasm_filter(root_id, "meshsight", policy),
+            Filter::Noop => wasm_filter("noop", "noop", ""),
             Filter::Rbac(config) => json!({
                 "name": "envoy.filters.http.rbac",
                 "typed_config": config
@@ -176,6 +179,29 @@ pub fn http_filters_json(filters: &[Filter]) -> Value {
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
     }));
     Value::Array(list)
+}
+
+fn wasm_filter(root_id: &str, module: &str, policy: &str) -> Value {
+    json!({
+        "name": format!("{root_id}.filter"),
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": root_id,
+                "root_id": root_id,
+                "fail_open": false,
+                "vm_config": {
+                    "vm_id": module,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": crate::rig::wasm_path(module).display().to_string()}}
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": policy
+                }
+            }
+        }
+    })
 }
 
 /// Reads `<dir>/<name>.json` (a policy dumped from the Istio manifests).
@@ -272,9 +298,12 @@ impl Stand {
 
     /// One request: a policy that refuses the bench request would measure 403s.
     fn probe(&self, scenario: &Scenario) -> Result<(), BenchError> {
-        let probe = HttpRequest::new(&scenario.method, scenario.path.as_bytes())
+        let mut probe = HttpRequest::new(&scenario.method, scenario.path.as_bytes())
             .header("host", BENCH_HOST)
             .timeout(Duration::from_secs(5));
+        for (name, value) in BENCH_HEADERS {
+            probe = probe.header(name, value);
+        }
         let response = try_send(self.envoy.port(), &probe).map_err(|source| BenchError::Io {
             context: format!("probe {} {}", scenario.method, scenario.path),
             source,
@@ -321,7 +350,8 @@ fn measure(
     stand.probe(scenario)?;
 
     let url = envoy.url(&scenario.path);
-    let headers = [("host", BENCH_HOST)];
+    let mut headers = vec![("host", BENCH_HOST)];
+    headers.extend(BENCH_HEADERS);
     let oha = |load: &Load| {
         loadgen::run(
             &settings.oha,

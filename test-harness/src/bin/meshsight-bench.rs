@@ -118,9 +118,28 @@ fn parse_options() -> Result<Options, String> {
     Ok(options)
 }
 
-fn meshsight(name: &'static str, policy: &Value) -> Filter {
+/// One meshsight plugin running the jobs of `sections` in one pass (`{"allowlist": ...}`).
+fn one_pass(sections: &[(&str, &Value)]) -> Filter {
+    let doc: serde_json::Map<String, Value> = sections
+        .iter()
+        .map(|(job, policy)| (job.to_string(), (*policy).clone()))
+        .collect();
     Filter::Meshsight {
-        name,
+        root_id: "meshsight",
+        policy: Value::Object(doc).to_string(),
+    }
+}
+
+/// One meshsight plugin running job `job` alone (root id `meshsight_<job>`), as in the
+/// three-plugin deployment.
+fn single(job: &str, policy: &Value) -> Filter {
+    let root_id = match job {
+        "allowlist" => "meshsight_allowlist",
+        "mirror" => "meshsight_mirror",
+        _ => "meshsight_audit",
+    };
+    Filter::Meshsight {
+        root_id,
         policy: policy.to_string(),
     }
 }
@@ -177,32 +196,38 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
         row("baseline (no filter)", Group::Filters, vec![]),
         // What any Wasm filter costs (VM entry, contexts, callbacks): each meshsight row's
         // cost above this one is its own logic.
-        row(
-            "wasm no-op filter",
-            Group::Filters,
-            vec![Filter::Meshsight {
-                name: "noop",
-                policy: String::new(),
-            }],
-        ),
+        row("wasm no-op filter", Group::Filters, vec![Filter::Noop]),
         row(
             "allowlist",
             Group::Filters,
-            vec![meshsight("allowlist", &allowlist)],
+            vec![one_pass(&[("allowlist", &allowlist)])],
         ),
-        row("mirror", Group::Filters, vec![meshsight("mirror", &mirror)]),
+        row(
+            "mirror",
+            Group::Filters,
+            vec![one_pass(&[("mirror", &mirror)])],
+        ),
         row(
             "audit (http sink)",
             Group::Filters,
-            vec![meshsight("audit", &audit)],
+            vec![one_pass(&[("audit", &audit)])],
         ),
         row(
-            "allowlist + mirror + audit",
+            "one pass: allowlist + mirror + audit (http sink)",
+            Group::Filters,
+            vec![one_pass(&[
+                ("allowlist", &allowlist),
+                ("mirror", &mirror),
+                ("audit", &audit),
+            ])],
+        ),
+        row(
+            "three plugins, one VM: allowlist, mirror, audit (http sink)",
             Group::Filters,
             vec![
-                meshsight("allowlist", &allowlist),
-                meshsight("mirror", &mirror),
-                meshsight("audit", &audit),
+                single("allowlist", &allowlist),
+                single("mirror", &mirror),
+                single("audit", &audit),
             ],
         ),
     ];
@@ -216,7 +241,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             ..row(
                 &format!("allowlist, {rules} rules"),
                 Group::RuleScale,
-                vec![meshsight("allowlist", &policy)],
+                vec![one_pass(&[("allowlist", &policy)])],
             )
         });
     }
@@ -242,7 +267,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             ..row(
                 name,
                 Group::MirrorSensor,
-                vec![meshsight("mirror", &everything)],
+                vec![one_pass(&[("mirror", &everything)])],
             )
         });
     }
@@ -259,7 +284,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             ..row(
                 name,
                 Group::AuditCollector,
-                vec![meshsight("audit", &audit)],
+                vec![one_pass(&[("audit", &audit)])],
             )
         });
     }
@@ -426,7 +451,7 @@ fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
         list.push(Scenario {
             name: format!("{name}.json"),
             group: Group::Filters,
-            filters: vec![meshsight(filter, &policy)],
+            filters: vec![single(filter, &policy)],
             sensor: SensorState::Healthy,
             collector: CollectorState::Healthy,
             measure_max: false,
@@ -445,10 +470,7 @@ fn check(options: &Options) -> ExitCode {
         list.retain(|s| {
             s.group == Group::Filters
                 && !s.filters.is_empty()
-                && !s
-                    .filters
-                    .iter()
-                    .any(|f| matches!(f, Filter::Meshsight { name: "noop", .. }))
+                && !s.filters.iter().any(|f| matches!(f, Filter::Noop))
         });
         list.extend(extra_scenarios(&options.policies)?);
         Ok(list)
