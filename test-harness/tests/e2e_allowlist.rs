@@ -116,7 +116,8 @@ fn enforce_mode_allows_denies_and_rejects_in_real_envoy() {
         let recorded = upstream.wait_for(forwarded, Duration::from_secs(5));
         assert_eq!(recorded.len(), forwarded);
         assert_eq!(recorded[forwarded - 1].path, judged, "forwarded as judged");
-        let d = decision_for(&envoy, occurrence(&mut seen, target), target);
+        // The access log shows `:path` as forwarded.
+        let d = decision_for(&envoy, occurrence(&mut seen, judged), judged);
         assert_eq!(d["outcome"], "allowed", "{target}: {d}");
         assert_eq!(d["rule"], rule, "{target}: {d}");
     }

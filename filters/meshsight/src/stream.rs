@@ -31,6 +31,9 @@ pub(crate) struct Stream {
     mirror: Option<MirrorStream>,
     /// The mirror's decision was written to filter state.
     mirror_published: bool,
+    /// The local reply the allowlist decided, held back while the mirror reads the body of the
+    /// denied request (status, content type, body).
+    pending_reply: Option<(u32, String, Vec<u8>)>,
     /// Response headers the audit record keeps (captured as the response passes, also for
     /// local replies; absent on aborts).
     response_headers: Vec<(String, String)>,
@@ -49,6 +52,7 @@ impl Stream {
             allowlist: None,
             mirror: None,
             mirror_published: false,
+            pending_reply: None,
             response_headers: Vec::new(),
         }
     }
@@ -62,6 +66,18 @@ impl Stream {
             host::put_decision(MIRROR_DECISION_PROPERTY, d);
             self.mirror_published = true;
         }
+    }
+
+    /// Sends the held local reply once the mirror has read the body; `true` when it went.
+    fn send_pending_reply(&mut self) -> bool {
+        if !self.mirror.as_ref().is_some_and(MirrorStream::body_done) {
+            return false;
+        }
+        let Some((status, content_type, body)) = self.pending_reply.take() else {
+            return false;
+        };
+        Self::respond(status, &content_type, &body);
+        true
     }
 
     fn respond(status: u32, content_type: &str, body: &[u8]) {
@@ -91,11 +107,23 @@ impl HttpContext for Stream {
         if let Some(judgement) = judgement {
             host::put_decision(ALLOWLIST_DECISION_PROPERTY, &judgement.decision);
             if let Some(response) = judgement.response {
-                if let Some(m) = mirror.as_mut() {
-                    m.denied(&head, &self.props);
-                }
                 let body = response.body(head.request_id());
-                Self::respond(response.status, &response.content_type, &body);
+                let held = match mirror.as_mut() {
+                    Some(m) => {
+                        let held = m.hold_denied(&head, &self.props, end_of_stream);
+                        if !held {
+                            m.denied(&head, &self.props);
+                        }
+                        held
+                    }
+                    None => false,
+                };
+                if held {
+                    // Nothing reaches the upstream; the reply goes once the body is read.
+                    self.pending_reply = Some((response.status, response.content_type.clone(), body));
+                } else {
+                    Self::respond(response.status, &response.content_type, &body);
+                }
                 action = Action::Pause;
             } else if let Some(new_path) = &judgement.rewritten_path {
                 let _ =
@@ -123,6 +151,9 @@ impl HttpContext for Stream {
         };
         let action = m.on_body(head, &self.props, body_size, end_of_stream);
         self.publish_mirror();
+        if self.send_pending_reply() {
+            return Action::Pause;
+        }
         action
     }
 
@@ -131,6 +162,9 @@ impl HttpContext for Stream {
             m.on_trailers(head, &self.props);
         }
         self.publish_mirror();
+        if self.send_pending_reply() {
+            return Action::Pause;
+        }
         Action::Continue
     }
 

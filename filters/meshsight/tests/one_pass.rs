@@ -252,3 +252,47 @@ fn connection_facts_are_read_once_per_connection() {
     );
     assert_eq!(host.local_response(id).map(|r| r.status), Some(403));
 }
+
+#[test]
+fn with_hold_for_body_a_denied_request_is_held_until_its_body_is_scanned() {
+    let mut host = start(&policy(r#", "hold_for_body": true"#));
+    let id = host.new_http_stream();
+    let headers = [
+        (":method", "POST"),
+        (":path", "/xmlrpc.php"),
+        (":authority", "blog.example.com"),
+        ("content-type", "text/xml"),
+        ("x-request-id", "req-body"),
+    ];
+    assert_eq!(host.request_headers(id, &headers, false), Action::Pause);
+    assert!(
+        host.local_response(id).is_none(),
+        "the reply waits for the body"
+    );
+    let body = b"<?xml version=\"1.0\"?><methodCall><methodName>system.multicall</methodName></methodCall>";
+    host.request_body(id, body, true);
+    assert_eq!(host.local_response(id).map(|r| r.status), Some(403));
+    finish(&mut host, id);
+    let calls = sensor_calls(&mut host);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        header(&calls[0], "x-meshsight-mirror-signatures"),
+        Some("wordpress_xmlrpc")
+    );
+    assert_eq!(calls[0].body, body.to_vec());
+    assert_eq!(records(&host)[0]["is_alert"], true);
+}
+
+#[test]
+fn without_hold_for_body_a_denied_request_is_answered_at_its_head() {
+    let mut host = start(&policy(""));
+    let id = host.new_http_stream();
+    let headers = [
+        (":method", "POST"),
+        (":path", "/xmlrpc.php"),
+        (":authority", "blog.example.com"),
+        ("content-type", "text/xml"),
+    ];
+    assert_eq!(host.request_headers(id, &headers, false), Action::Pause);
+    assert_eq!(host.local_response(id).map(|r| r.status), Some(403));
+}

@@ -212,6 +212,13 @@ impl MirrorPolicy {
         self.hold_for_body && self.targets.iter().any(|t| t.delivery == Delivery::Header)
     }
 
+    /// Whether the policy lets the filter hold a request while it reads the body
+    /// (`hold_for_body`, whatever the targets' delivery): for a request the allowlist answers
+    /// locally, that is what lets a body-borne indicator still be seen.
+    pub fn holds_bodies(&self) -> bool {
+        self.hold_for_body
+    }
+
     /// Every decision-header name of `header` targets (and the default name), lower-case,
     /// without duplicates: the filter strips all of them from incoming requests.
     pub fn decision_headers(&self) -> &[String] {

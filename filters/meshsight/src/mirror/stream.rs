@@ -90,6 +90,9 @@ pub struct MirrorStream {
     early: Option<Early>,
     /// The final decision, once taken.
     decision: Option<MirrorDecision>,
+    /// The allowlist answered the request locally: decide as for a denied request once the
+    /// body is read.
+    denied: bool,
 }
 
 impl MirrorStream {
@@ -128,6 +131,7 @@ impl MirrorStream {
             body_seen: 0,
             early: None,
             decision: None,
+            denied: false,
         };
         let policy = stream.configured.policy.clone();
         policy.scan_head(&stream.request(head, props).view(), &mut hits);
@@ -164,10 +168,40 @@ impl MirrorStream {
             .unwrap_or(0)
     }
 
+    /// The allowlist will answer the request locally, but its body may still carry the
+    /// indicator: with `hold_for_body` (and `copy_denied`) the request is held while up to
+    /// `max_body_bytes` of it are read, and [`MirrorStream::denied`] runs once they are. `false`
+    /// when there is nothing to wait for (then call `denied` now).
+    pub fn hold_denied(
+        &mut self,
+        head: &RequestHead,
+        props: &Properties,
+        end_of_stream: bool,
+    ) -> bool {
+        let policy = self.configured.policy.clone();
+        let hold = !end_of_stream
+            && policy.holds_bodies()
+            && policy.copy_denied()
+            && policy.wants_body(&self.request(head, props).view(), &self.hits);
+        if hold {
+            self.phase = Phase::Body;
+            self.holding = true;
+            self.inspect_body = true;
+            self.denied = true;
+        }
+        hold
+    }
+
+    /// Whether the body this stream waited for has been read (or it waited for none).
+    pub fn body_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
     /// The allowlist answered the request locally: it never reaches a route, so a copy the
-    /// policy wants (a signature hit, with `copy_denied`) goes to the sensor by HTTP call, head
-    /// only, within the target's caps.
+    /// policy wants (a signature hit, with `copy_denied`) goes to the sensor by HTTP call, with
+    /// the body read while it was held, if it was, within the target's caps.
     pub fn denied(&mut self, head: &RequestHead, props: &Properties) {
+        self.phase = Phase::Done;
         let configured = self.configured.clone();
         let (target, mut decision) = self.decide(head, props);
         let wanted = decision.reason == MirrorReason::Signature && configured.policy.copy_denied();
@@ -318,6 +352,10 @@ impl MirrorStream {
                 .policy
                 .scan_body(&self.request(head, props).view(), &self.body, &mut hits);
             self.hits = hits;
+        }
+        if self.denied {
+            self.denied(head, props);
+            return;
         }
         let body_hit = self.hits.any();
         let Some(early) = self.early.take() else {
