@@ -100,10 +100,20 @@ fn enforce_mode_allows_denies_and_rejects_in_real_envoy() {
 
     // Allowed, forwarded as judged (`rewrite_path` is on by default).
     for (target, host, rule, judged) in [
-        ("/api/v1/items?x=%2F&y=1", "shop.test", "api-read", "/api/v1/items?x=%2F&y=1"),
+        (
+            "/api/v1/items?x=%2F&y=1",
+            "shop.test",
+            "api-read",
+            "/api/v1/items?x=%2F&y=1",
+        ),
         ("/info/../private", "shop.test", "private", "/private"),
         ("/a//b", "shop.test", "ab", "/a/b"),
-        ("/public/./data/abc/../xyz", "shop.test", "public-data", "/public/data/xyz"),
+        (
+            "/public/./data/abc/../xyz",
+            "shop.test",
+            "public-data",
+            "/public/data/xyz",
+        ),
         ("/some/%61%62%63", "shop.test", "abc", "/some/abc"),
         ("/by-host", "Example.COM.", "example-host", "/by-host"),
         ("/by-host", "example.com:80", "example-host", "/by-host"),

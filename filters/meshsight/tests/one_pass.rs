@@ -6,8 +6,8 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use meshsight_policy::decision::{
-    AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason,
-    ALLOWLIST_DECISION_PROPERTY, MIRROR_DECISION_PROPERTY,
+    AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason, ALLOWLIST_DECISION_PROPERTY,
+    MIRROR_DECISION_PROPERTY,
 };
 use meshsight_test_harness::host::{Action, Host, HttpCall, LogLevel};
 use serde_json::Value;
@@ -88,7 +88,11 @@ fn a_blocked_attack_is_copied_to_the_sensor_and_recorded_as_an_attack() {
     for path in [LOG4SHELL, OGNL] {
         let (id, action) = request(&mut host, "GET", path, &[]);
         assert_eq!(action, Action::Pause, "{path}: answered locally");
-        assert_eq!(host.local_response(id).map(|r| r.status), Some(403), "{path}");
+        assert_eq!(
+            host.local_response(id).map(|r| r.status),
+            Some(403),
+            "{path}"
+        );
         finish(&mut host, id);
     }
     let calls = sensor_calls(&mut host);
@@ -107,7 +111,10 @@ fn a_blocked_attack_is_copied_to_the_sensor_and_recorded_as_an_attack() {
         assert_eq!(r["http_response"]["code"], 403);
     }
     assert_eq!(host.counter("meshsight_allowlist_denied"), Some(2));
-    assert_eq!(host.counter("meshsight_mirror_mirrored_ids_signature"), Some(2));
+    assert_eq!(
+        host.counter("meshsight_mirror_mirrored_ids_signature"),
+        Some(2)
+    );
 }
 
 #[test]
@@ -141,7 +148,11 @@ fn a_blocked_request_without_an_indicator_is_not_copied() {
         sensor_calls(&mut host).is_empty(),
         "rules copy traffic that flows; a denied request is copied only for a signature"
     );
-    assert_ne!(records(&host)[0]["is_alert"], true, "no indicator: no alert");
+    assert_ne!(
+        records(&host)[0]["is_alert"],
+        true,
+        "no indicator: no alert"
+    );
 }
 
 #[test]
@@ -166,9 +177,12 @@ fn an_allowed_request_flows_with_its_decisions_in_filter_state_and_the_record() 
     )
     .unwrap();
     assert_eq!(allow.outcome, AllowlistOutcome::Allowed);
-    let mirror: MirrorDecision =
-        serde_json::from_slice(&host.stream_property(id, &[MIRROR_DECISION_PROPERTY]).unwrap())
-            .unwrap();
+    let mirror: MirrorDecision = serde_json::from_slice(
+        &host
+            .stream_property(id, &[MIRROR_DECISION_PROPERTY])
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(mirror.reason, MirrorReason::Rule);
     assert_eq!(sensor_calls(&mut host).len(), 1);
     let r = &records(&host)[0];
@@ -180,18 +194,29 @@ fn an_allowed_request_flows_with_its_decisions_in_filter_state_and_the_record() 
 #[test]
 fn a_client_decision_header_is_removed_before_any_job_reads_the_head() {
     let mut host = start(&policy(""));
-    let (id, _) = request(&mut host, "GET", "/public/a", &[("x-meshsight-mirror", "ids")]);
+    let (id, _) = request(
+        &mut host,
+        "GET",
+        "/public/a",
+        &[("x-meshsight-mirror", "ids")],
+    );
     assert!(host
         .request_header_map(id)
         .iter()
         .all(|(n, _)| n != "x-meshsight-mirror"));
-    assert_eq!(host.counter("meshsight_mirror_spoofed_header_removed"), Some(1));
+    assert_eq!(
+        host.counter("meshsight_mirror_spoofed_header_removed"),
+        Some(1)
+    );
 }
 
 #[test]
 fn one_bad_section_refuses_the_document_with_its_json_path() {
     let bad = r#"{"allowlist": {"rules": []}, "mirror": {"targets": {"ids": {"cluster": "s", "delivery": "carrier-pigeon"}}}}"#;
-    let err = match Host::builder(meshsight::register).plugin_config(bad).start() {
+    let err = match Host::builder(meshsight::register)
+        .plugin_config(bad)
+        .start()
+    {
         Ok(_) => panic!("accepted a bad mirror section"),
         Err(e) => e,
     };

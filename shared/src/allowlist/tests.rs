@@ -54,7 +54,10 @@ fn minimal_policy_defaults() {
     let list = compile(r#"{"rules":[]}"#);
     assert_eq!(list.mode(), Mode::Enforce);
     assert!(list.reject_malformed());
-    assert!(list.rewrite_path(), "the upstream gets what was judged unless told otherwise");
+    assert!(
+        list.rewrite_path(),
+        "the upstream gets what was judged unless told otherwise"
+    );
     assert_eq!(list.deny_response().status, 403);
     assert_eq!(list.malformed_response().status, 400);
     assert_eq!(list.rule_count(), 0);
