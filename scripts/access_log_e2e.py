@@ -257,6 +257,13 @@ def main(argv=None):
     parser.add_argument("--keep", help="write the config, log and records here")
     args = parser.parse_args(argv)
     version = envoy_version(args.envoy)
+    template = (BLOCKS / "ocsf_http_activity.tmpl").read_text().strip()
+    for name in ("file.yaml", "otel_grpc.yaml", "otel_http.yaml"):
+        config = yaml.safe_load((BLOCKS / name).read_text())[0]["typed_config"]
+        shipped = (config.get("log_format", {}).get("text_format_source", {}).get("inline_string")
+                   or config.get("body", {}).get("string_value", ""))
+        if shipped.strip() != template:
+            raise SystemExit(f"access_log_e2e: {name} does not carry ocsf_http_activity.tmpl")
     run_dir = Path(args.keep or tempfile.mkdtemp(prefix="meshsight-access-log-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     ports = {k: free_port() for k in ("admin", "listener", "otlp_http", "otlp_grpc")}
