@@ -20,8 +20,10 @@ CARGO ?= cargo
 VENV := .venv
 TOOLS := $(CURDIR)/.tools
 ENVOY_BIN = $(VENV)/envoy-$(ENVOY_VERSION)/bin/envoy
-# Python tools for the OCSF schema and Istio manifest checks (pinned).
-PYTOOLS_REQUIREMENTS := jsonschema==4.26.0 ocsf-json-schema==1.2.0 cloudcoil.models.istio==1.24.2.1 PyYAML==6.0.4
+# Python tools for the OCSF schema and Istio manifest checks and the OTLP receiver of the
+# access-log check (pinned).
+PYTOOLS_REQUIREMENTS := jsonschema==4.26.0 ocsf-json-schema==1.2.0 cloudcoil.models.istio==1.24.2.1 PyYAML==6.0.4 \
+  opentelemetry-proto==1.45.2 grpcio==1.85.3
 # wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 

@@ -11,6 +11,7 @@ mod queue;
 mod record;
 mod redact;
 mod sample;
+pub mod verdict;
 
 pub use policy::{
     AuditFormat, AuditPolicy, DropPolicy, HttpSink, QueueLimits, RawAuditPolicy, RawHttpSink,

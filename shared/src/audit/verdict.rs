@@ -1,0 +1,315 @@
+//! The audit verdict for Envoy's native access loggers (audit path (b)): instead of building
+//! and sending the OCSF record itself, the Wasm module writes JSON fragments into filter state
+//! and an access-log template (`envoy-config/access-log/`) renders the whole OCSF 1.7.0 HTTP
+//! Activity record around them from Envoy's own fields.
+//!
+//! Why fragments of JSON text and not typed values: measured on Envoy 1.36.4 and 1.40.0,
+//! `json_format` renders `%START_TIME%`, `%CEL(..)%` and `%FILTER_STATE(..:PLAIN)%` as strings,
+//! and `%FILTER_STATE(..:TYPED)%` as an `{"@type":..,"value":..}` object, so no verdict value and
+//! no timestamp can become a top-level JSON integer there. The templates are therefore JSON text
+//! (`text_format_source`, or the OpenTelemetry `body`), where `%START_TIME(%s%3f)%`,
+//! `%RESPONSE_CODE%`, `%DURATION%` and `%BYTES_*%` stand unquoted, and the fragments below are
+//! inserted with `%FILTER_STATE(wasm.<name>:PLAIN)%`. Text templates do not escape, so every
+//! string a client controls (path, authority, user agent, request id) comes from
+//! [`request_entry`], JSON-escaped here, never from `%REQ(..)%`.
+
+use std::fmt::Write as _;
+
+use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
+
+use super::record::{activity_id, disposition};
+
+/// Property holding the verdict fragment ([`verdict_entry`]); Envoy stores it as
+/// `wasm.meshsight_ocsf`.
+pub const VERDICT_PROPERTY: &str = "meshsight_ocsf";
+/// Property holding the escaped request fragment ([`request_entry`]); Envoy stores it as
+/// `wasm.meshsight_ocsf_request`.
+pub const REQUEST_PROPERTY: &str = "meshsight_ocsf_request";
+
+/// One filter-state entry to write with `proxy_wasm::hostcalls::set_property(vec![name], Some(&bytes))`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterStateEntry {
+    /// Property name (Envoy's filter-state key is `wasm.<name>`).
+    pub name: &'static str,
+    /// Value: a fragment of a JSON object (members without the braces), UTF-8.
+    pub bytes: Vec<u8>,
+}
+
+/// `declare_property` arguments for the two properties, each encoded as Envoy's
+/// `envoy.source.extensions.common.wasm.DeclarePropertyArguments` protobuf: type `String` (CEL
+/// sees a string, not bytes), life span `DownstreamRequest`, writable. Pass each to
+/// `proxy_wasm::hostcalls::call_foreign_function("declare_property", Some(&args))` once from the
+/// root context's `on_configure`; Envoy answers `BadArgument` when the name is already declared
+/// in that root context (a reconfigure), which is harmless.
+pub fn declarations() -> [(&'static str, Vec<u8>); 2] {
+    [
+        (VERDICT_PROPERTY, declare_property_args(VERDICT_PROPERTY)),
+        (REQUEST_PROPERTY, declare_property_args(REQUEST_PROPERTY)),
+    ]
+}
+
+/// WasmType enum of declare_property.proto: Bytes 0, String 1, FlatBuffers 2, Protobuf 3.
+const WASM_TYPE_STRING: u8 = 1;
+/// LifeSpan enum of declare_property.proto: FilterChain 0, DownstreamRequest 1, ...
+const LIFE_SPAN_DOWNSTREAM_REQUEST: u8 = 1;
+
+fn declare_property_args(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 8);
+    // field 1 `name` (length-delimited); names here are far below 128 bytes: one-byte length.
+    out.push(0x0a);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+    // field 3 `type` (varint), field 5 `span` (varint); `readonly` and `schema` stay default.
+    out.extend_from_slice(&[0x18, WASM_TYPE_STRING, 0x28, LIFE_SPAN_DOWNSTREAM_REQUEST]);
+    out
+}
+
+/// The verdict fragment for one request: `activity_id`/`activity_name`/`type_uid`/`type_name`
+/// (from the method), `severity_id`/`severity`, `action_id`/`action`,
+/// `disposition_id`/`disposition`, `is_alert`, `firewall_rule` (the allowing rule) and
+/// `unmapped.meshsight` (both decisions as the filter-state contract writes them), as the
+/// members of a JSON object without braces. Derived exactly as path (a) does
+/// ([`disposition`], [`activity_id`]), except that severity cannot see the response status
+/// (the fragment is written before the response): a 5xx is not raised to Low here.
+pub fn verdict_entry(
+    method: &str,
+    allowlist: Option<&AllowlistDecision>,
+    mirror: Option<&MirrorDecision>,
+) -> FilterStateEntry {
+    let mut out = String::with_capacity(384);
+    let activity = activity_id(method);
+    let d = disposition(allowlist);
+    let alert =
+        mirror.is_some_and(|m| m.reason == MirrorReason::Signature || !m.signatures.is_empty());
+    let severity_id = if alert {
+        4
+    } else if d.action_id == 2 {
+        3
+    } else if d.disposition_id == 20 {
+        2
+    } else {
+        1
+    };
+    // Writing into a String cannot fail.
+    let _ = write!(out, "\"activity_id\":{activity},\"activity_name\":");
+    if activity == 99 {
+        push_json_string(&mut out, method);
+    } else {
+        let _ = write!(out, "\"{}\"", activity_caption(activity));
+    }
+    let _ = write!(
+        out,
+        ",\"type_uid\":{},\"type_name\":\"HTTP Activity: {}\",\"severity_id\":{severity_id},\
+         \"severity\":\"{}\",\"action_id\":{},\"action\":\"{}\",\"disposition_id\":{},\
+         \"disposition\":\"{}\",\"is_alert\":{alert}",
+        4002 * 100 + activity,
+        activity_caption(activity),
+        severity_caption(severity_id),
+        d.action_id,
+        d.action,
+        d.disposition_id,
+        d.disposition,
+    );
+    if let Some(rule) = allowlist.and_then(|a| a.rule.as_deref()) {
+        out.push_str(",\"firewall_rule\":{\"name\":");
+        push_json_string(&mut out, rule);
+        out.push('}');
+    }
+    out.push_str(",\"unmapped\":{\"meshsight\":{");
+    let mut first = true;
+    if let Some(a) = allowlist {
+        push_member_json(&mut out, &mut first, "allowlist", a);
+    }
+    if let Some(m) = mirror {
+        push_member_json(&mut out, &mut first, "mirror", m);
+    }
+    if activity == 99 {
+        if !first {
+            out.push(',');
+        }
+        out.push_str("\"http_method\":");
+        push_json_string(&mut out, method);
+    }
+    out.push_str("}}");
+    FilterStateEntry {
+        name: VERDICT_PROPERTY,
+        bytes: out.into_bytes(),
+    }
+}
+
+/// The request strings a client controls, JSON-escaped, as members of OCSF `http_request`
+/// without braces: `http_method` (only for the nine methods OCSF enumerates), `url` (`path`
+/// without the query string, `hostname`, `port`, `url_string` without the query string, so
+/// nothing a query carries reaches the log), `user_agent` and `uid` (`x-request-id`).
+pub fn request_entry(
+    method: &str,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    user_agent: Option<&str>,
+    request_id: Option<&str>,
+) -> FilterStateEntry {
+    let mut out = String::with_capacity(96 + authority.len() * 2 + path.len() * 2);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    if activity_id(method) != 99 {
+        out.push_str("\"http_method\":");
+        push_json_string(&mut out, method);
+        out.push(',');
+    }
+    out.push_str("\"url\":{\"path\":");
+    push_json_string(&mut out, path);
+    let (host, port) = host_and_port(authority);
+    if !host.is_empty() {
+        out.push_str(",\"hostname\":");
+        push_json_string(&mut out, host);
+    }
+    if let Some(p) = port {
+        let _ = write!(out, ",\"port\":{p}");
+    }
+    if !scheme.is_empty() {
+        out.push_str(",\"scheme\":");
+        push_json_string(&mut out, scheme);
+    }
+    out.push_str(",\"url_string\":\"");
+    if !scheme.is_empty() {
+        push_json_escaped(&mut out, scheme);
+        out.push_str("://");
+    }
+    push_json_escaped(&mut out, authority);
+    push_json_escaped(&mut out, path);
+    out.push_str("\"}");
+    if let Some(ua) = user_agent {
+        out.push_str(",\"user_agent\":");
+        push_json_string(&mut out, ua);
+    }
+    if let Some(id) = request_id {
+        out.push_str(",\"uid\":");
+        push_json_string(&mut out, id);
+    }
+    FilterStateEntry {
+        name: REQUEST_PROPERTY,
+        bytes: out.into_bytes(),
+    }
+}
+
+/// Both entries for one request: [`verdict_entry`] then [`request_entry`].
+pub fn entries(
+    request: &RequestHead<'_>,
+    allowlist: Option<&AllowlistDecision>,
+    mirror: Option<&MirrorDecision>,
+) -> [FilterStateEntry; 2] {
+    [
+        verdict_entry(request.method, allowlist, mirror),
+        request_entry(
+            request.method,
+            request.scheme,
+            request.authority,
+            request.path,
+            request.user_agent,
+            request.request_id,
+        ),
+    ]
+}
+
+/// The request head fields the entries need, borrowed from the headers the adapter read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestHead<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:scheme`.
+    pub scheme: &'a str,
+    /// `:authority`.
+    pub authority: &'a str,
+    /// `:path` (query and fragment are dropped).
+    pub path: &'a str,
+    /// `user-agent`.
+    pub user_agent: Option<&'a str>,
+    /// `x-request-id`.
+    pub request_id: Option<&'a str>,
+}
+
+fn activity_caption(activity: u32) -> &'static str {
+    match activity {
+        1 => "Connect",
+        2 => "Delete",
+        3 => "Get",
+        4 => "Head",
+        5 => "Options",
+        6 => "Post",
+        7 => "Put",
+        8 => "Trace",
+        9 => "Patch",
+        _ => "Other",
+    }
+}
+
+fn severity_caption(id: u32) -> &'static str {
+    match id {
+        1 => "Informational",
+        2 => "Low",
+        3 => "Medium",
+        4 => "High",
+        _ => "Unknown",
+    }
+}
+
+/// Host and numeric port of an authority (`[v6]:port`, `host:port`, `host`).
+fn host_and_port(authority: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((host, tail)) => (host, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => (authority, None),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(p) => (host, Some(p)),
+            Err(_) => (authority, None),
+        },
+        _ => (authority, None),
+    }
+}
+
+fn push_member_json<T: serde::Serialize>(out: &mut String, first: &mut bool, key: &str, value: &T) {
+    // The decision types serialize infallibly (strings, enums, options, vectors).
+    if let Ok(json) = serde_json::to_string(value) {
+        if !*first {
+            out.push(',');
+        }
+        *first = false;
+        let _ = write!(out, "\"{key}\":{json}");
+    }
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    push_json_escaped(out, s);
+    out.push('"');
+}
+
+/// JSON string escaping (RFC 8259): quote, backslash and control characters.
+fn push_json_escaped(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+#[cfg(test)]
+mod tests;
