@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use meshsight_policy::audit::{
-    sample_verdict, AuditPolicy, AuditRecord, DeliveryCounters, DeliveryQueue, DropReason,
+    sample_verdict, verdict, AuditPolicy, AuditRecord, DeliveryCounters, DeliveryQueue, DropReason,
     HttpExchange, HttpSink, PeerWorkload, Sink,
 };
 use meshsight_policy::decision::{AllowlistDecision, MirrorDecision};
@@ -135,6 +135,19 @@ impl AuditJob {
             service: node(&["LABELS", "service.istio.io/canonical-name"]),
         };
         let delivery = match &policy.sink {
+            Sink::AccessLog => {
+                // Declared as strings living as long as the request, so that Envoy's access
+                // logger can print them (PLAIN). A second plugin or a reconfiguration declaring
+                // them again is refused by Envoy with BadArgument: harmless.
+                for (name, args) in verdict::declarations() {
+                    if let Err(status) =
+                        hostcalls::call_foreign_function("declare_property", Some(&args))
+                    {
+                        log::debug!("meshsight audit: declare_property {name}: {status:?}");
+                    }
+                }
+                None
+            }
             Sink::Log => {
                 // Envoy drops wasm logs below its level (Istio sidecars default to warning):
                 // say so once rather than count invisible records as delivered in silence.
@@ -169,6 +182,25 @@ impl AuditJob {
         Some(Duration::from_millis(d.sink.queue.flush_interval_ms).min(MAX_TICK))
     }
 
+    /// Whether Envoy's access logger renders the record: the stream then leaves the verdict in
+    /// filter state as soon as the decisions are taken, and builds no record itself.
+    pub fn writes_verdict(&self) -> bool {
+        self.policy.sink == Sink::AccessLog
+    }
+
+    /// Leaves the verdict (and the JSON-escaped request fields) in filter state for Envoy's
+    /// access logger; called again when a later decision changes it.
+    pub fn put_verdict(
+        &self,
+        head: &RequestHead,
+        allowlist: Option<&AllowlistDecision>,
+        mirror: Option<&MirrorDecision>,
+    ) {
+        for entry in verdict::entries(head, allowlist, mirror) {
+            crate::host::put_property(entry.name, &entry.bytes);
+        }
+    }
+
     /// Whether the record keeps response headers (`:status` and any configured for recording).
     pub fn keeps_response_header(&self, name: &str) -> bool {
         name == ":status" || self.policy.record_headers.contains(name)
@@ -185,6 +217,12 @@ impl AuditJob {
         mirror: Option<MirrorDecision>,
         now_ns: u64,
     ) {
+        if self.writes_verdict() {
+            // Envoy's access logger writes the record; it is counted as handed over.
+            self.metrics.records.inc();
+            self.metrics.delivered.inc();
+            return;
+        }
         let mut ex = HttpExchange::from_request_headers(head.into_headers());
         ex.response_headers = response_headers;
         ex.allowlist = allowlist;

@@ -57,7 +57,8 @@ impl Stream {
         }
     }
 
-    /// Writes the mirror's decision to filter state once it is taken.
+    /// Writes the mirror's decision to filter state once it is taken (and, for Envoy's access
+    /// logger, the verdict with it).
     fn publish_mirror(&mut self) {
         if self.mirror_published {
             return;
@@ -65,6 +66,21 @@ impl Stream {
         if let Some(d) = self.mirror.as_ref().and_then(MirrorStream::decision) {
             host::put_decision(MIRROR_DECISION_PROPERTY, d);
             self.mirror_published = true;
+            self.publish_verdict();
+        }
+    }
+
+    /// Leaves the verdict for Envoy's access logger, when the audit job renders through it.
+    fn publish_verdict(&self) {
+        let (Some(jobs), Some(head)) = (&self.jobs, &self.head) else {
+            return;
+        };
+        if let Some(audit) = jobs.audit.as_ref().filter(|a| a.writes_verdict()) {
+            audit.put_verdict(
+                head,
+                self.allowlist.as_ref(),
+                self.mirror.as_ref().and_then(MirrorStream::decision),
+            );
         }
     }
 
@@ -103,6 +119,7 @@ impl HttpContext for Stream {
             .as_ref()
             .map(|m| MirrorStream::start(m.clone(), &mut head, &self.props));
         let judgement = jobs.allowlist.as_ref().map(|a| a.judge(&head, &self.props));
+        let mut reply = None;
         let mut action = Action::Continue;
         if let Some(judgement) = judgement {
             host::put_decision(ALLOWLIST_DECISION_PROPERTY, &judgement.decision);
@@ -118,12 +135,12 @@ impl HttpContext for Stream {
                     }
                     None => false,
                 };
+                // Nothing reaches the upstream; a held reply goes once the body is read.
+                let answer = (response.status, response.content_type.clone(), body);
                 if held {
-                    // Nothing reaches the upstream; the reply goes once the body is read.
-                    self.pending_reply =
-                        Some((response.status, response.content_type.clone(), body));
+                    self.pending_reply = Some(answer);
                 } else {
-                    Self::respond(response.status, &response.content_type, &body);
+                    reply = Some(answer);
                 }
                 action = Action::Pause;
             } else if let Some(new_path) = &judgement.rewritten_path {
@@ -142,7 +159,15 @@ impl HttpContext for Stream {
         }
         self.mirror = mirror;
         self.head = Some(head);
+        // The verdict goes to filter state before any local reply: Envoy may write its access
+        // log while the reply is sent.
+        if !self.mirror.as_ref().is_some_and(|m| m.decision().is_some()) {
+            self.publish_verdict();
+        }
         self.publish_mirror();
+        if let Some((status, content_type, body)) = reply {
+            Self::respond(status, &content_type, &body);
+        }
         action
     }
 

@@ -100,6 +100,9 @@ pub enum RawSink {
     Log,
     /// NDJSON batches POSTed to an Envoy cluster.
     Http(Box<RawHttpSink>),
+    /// Envoy's own access logger renders the record (file/stdout or OpenTelemetry, see
+    /// `envoy-config/access-log/`); the module only leaves the verdict in filter state.
+    AccessLog,
 }
 
 /// Raw settings of the HTTP sink.
@@ -171,6 +174,9 @@ pub enum Sink {
     Log,
     /// NDJSON batches POSTed to an Envoy cluster.
     Http(HttpSink),
+    /// Envoy's access logger renders the record from its own fields and the verdict the module
+    /// leaves in filter state (`meshsight_policy::audit::verdict`).
+    AccessLog,
 }
 
 /// Compiled HTTP sink settings.
@@ -323,6 +329,17 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
         let sink = match raw.sink {
             RawSink::Log => Sink::Log,
             RawSink::Http(http) => Sink::Http(compile_http(*http)?),
+            RawSink::AccessLog => {
+                if sample_allowed < 1.0 {
+                    return Err(ConfigError::new(
+                        "sample_allowed",
+                        "sampling needs the record built in Wasm (log or http sink); with the \
+                         access_log sink, sample with the access logger's own filter (e.g. \
+                         runtime_filter)",
+                    ));
+                }
+                Sink::AccessLog
+            }
         };
         Ok(AuditPolicy {
             format: raw.format,

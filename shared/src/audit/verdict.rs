@@ -16,6 +16,7 @@
 use std::fmt::Write as _;
 
 use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
+use crate::head::RequestHead;
 
 use super::record::{activity_id, disposition};
 
@@ -192,40 +193,24 @@ pub fn request_entry(
     }
 }
 
-/// Both entries for one request: [`verdict_entry`] then [`request_entry`].
+/// Both entries for one request: [`verdict_entry`] then [`request_entry`], from the head the
+/// adapter read once.
 pub fn entries(
-    request: &RequestHead<'_>,
+    head: &RequestHead,
     allowlist: Option<&AllowlistDecision>,
     mirror: Option<&MirrorDecision>,
 ) -> [FilterStateEntry; 2] {
     [
-        verdict_entry(request.method, allowlist, mirror),
+        verdict_entry(head.method(), allowlist, mirror),
         request_entry(
-            request.method,
-            request.scheme,
-            request.authority,
-            request.path,
-            request.user_agent,
-            request.request_id,
+            head.method(),
+            head.scheme(),
+            head.authority(),
+            head.path(),
+            head.header("user-agent"),
+            head.request_id(),
         ),
     ]
-}
-
-/// The request head fields the entries need, borrowed from the headers the adapter read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RequestHead<'a> {
-    /// `:method`.
-    pub method: &'a str,
-    /// `:scheme`.
-    pub scheme: &'a str,
-    /// `:authority`.
-    pub authority: &'a str,
-    /// `:path` (query and fragment are dropped).
-    pub path: &'a str,
-    /// `user-agent`.
-    pub user_agent: Option<&'a str>,
-    /// `x-request-id`.
-    pub request_id: Option<&'a str>,
 }
 
 fn activity_caption(activity: u32) -> &'static str {

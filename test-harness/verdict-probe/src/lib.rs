@@ -5,10 +5,11 @@
 //! and answers `denied`/`malformed` with a local 403. Envoy's native access logger then renders
 //! the OCSF record (`envoy-config/access-log/`).
 
-use meshsight_policy::audit::verdict::{self, RequestHead};
+use meshsight_policy::audit::verdict;
 use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason,
 };
+use meshsight_policy::head::RequestHead;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -59,13 +60,6 @@ impl Context for ProbeStream {}
 impl HttpContext for ProbeStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let header = |name: &str| self.get_http_request_header(name);
-        let (method, scheme, authority, path) = (
-            header(":method").unwrap_or_default(),
-            header(":scheme").unwrap_or_default(),
-            header(":authority").unwrap_or_default(),
-            header(":path").unwrap_or_default(),
-        );
-        let (user_agent, request_id) = (header("user-agent"), header("x-request-id"));
         let outcome = match header("x-probe-outcome").as_deref() {
             Some("allowed") => Some(AllowlistOutcome::Allowed),
             Some("denied") => Some(AllowlistOutcome::Denied),
@@ -85,14 +79,7 @@ impl HttpContext for ProbeStream {
             rule: None,
             signatures: vec![category],
         });
-        let head = RequestHead {
-            method: &method,
-            scheme: &scheme,
-            authority: &authority,
-            path: &path,
-            user_agent: user_agent.as_deref(),
-            request_id: request_id.as_deref(),
-        };
+        let head = RequestHead::from_pairs(self.get_http_request_headers());
         for entry in verdict::entries(&head, allowlist.as_ref(), mirror.as_ref()) {
             if let Err(status) = hostcalls::set_property(vec![entry.name], Some(&entry.bytes)) {
                 let _ = hostcalls::log(

@@ -2,6 +2,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::decision::{AllowlistOutcome, MirrorDecision, MirrorReason};
+use crate::head::RequestHead;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -139,14 +140,12 @@ fn authority_without_port_or_scheme() {
 
 #[test]
 fn entries_name_both_properties() {
-    let head = RequestHead {
-        method: "GET",
-        scheme: "http",
-        authority: "a",
-        path: "/",
-        user_agent: None,
-        request_id: None,
-    };
+    let head = RequestHead::from_pairs(vec![
+        (":method".into(), "GET".into()),
+        (":scheme".into(), "http".into()),
+        (":authority".into(), "a".into()),
+        (":path".into(), "/".into()),
+    ]);
     let [verdict, request] = entries(&head, None, None);
     assert_eq!(verdict.name, "meshsight_ocsf");
     assert_eq!(request.name, "meshsight_ocsf_request");
