@@ -7,7 +7,9 @@
 //! [`MirrorDecision`] that goes to filter state. A signature hit always mirrors; otherwise the
 //! first rule that matches decides (`always`, `sample`, `never`); no match: not mirrored.
 
+pub mod copy;
 pub mod decode;
+pub mod delivery;
 pub mod rate;
 pub mod raw;
 pub mod signatures;
@@ -118,6 +120,7 @@ pub struct MirrorPolicy {
     signature_target: Option<TargetId>,
     max_body_bytes: usize,
     hold_for_body: bool,
+    copy_denied: bool,
     decision_headers: Vec<String>,
 }
 
@@ -209,6 +212,12 @@ impl MirrorPolicy {
     /// [`raw::RawMirrorPolicy::hold_for_body`]); only matters with `header` targets.
     pub fn hold_for_body(&self) -> bool {
         self.hold_for_body && self.targets.iter().any(|t| t.delivery == Delivery::Header)
+    }
+
+    /// Whether a request the allowlist denied at its head still gets a copy when a signature
+    /// matched that head (see [`raw::RawMirrorPolicy::copy_denied`]).
+    pub fn copy_denied(&self) -> bool {
+        self.copy_denied
     }
 
     /// Every decision-header name of `header` targets (and the default name), lower-case,
@@ -794,6 +803,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
             signature_target,
             max_body_bytes: raw.max_body_bytes,
             hold_for_body: raw.hold_for_body,
+            copy_denied: raw.copy_denied,
         })
     }
 }

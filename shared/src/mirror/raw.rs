@@ -35,6 +35,12 @@ pub struct RawMirrorPolicy {
     /// request flows and such a late copy is sent by HTTP call to the target's cluster instead.
     #[serde(default)]
     pub hold_for_body: bool,
+    /// Copy a request the allowlist denied at its head when a signature matched that head: by
+    /// HTTP call to the signature target's cluster (even a `header` target: no route sees a
+    /// denied request), within the rate cap, without its body. Rules and samples never select
+    /// a denied request.
+    #[serde(default = "yes")]
+    pub copy_denied: bool,
 }
 
 fn default_max_body_bytes() -> usize {
