@@ -9,9 +9,10 @@ mod delivery;
 mod metrics;
 mod stream;
 
-use delivery::Deliveries;
 use meshsight_policy::clock::unix_nanos;
-use meshsight_policy::mirror::{MirrorPolicy, RateLimiter};
+use meshsight_policy::mirror::copy::MirrorWorker;
+use meshsight_policy::mirror::delivery::call_succeeded;
+use meshsight_policy::mirror::MirrorPolicy;
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
@@ -35,17 +36,11 @@ pub fn register() {
     });
 }
 
-/// State one worker's streams share: rate-cap buckets and the `dispatch` copies.
-pub(crate) struct Worker {
-    pub(crate) limiter: RateLimiter,
-    pub(crate) deliveries: Deliveries,
-}
-
 /// What a configured root hands to each stream.
 #[derive(Clone)]
 pub(crate) struct Configured {
     pub(crate) policy: Rc<MirrorPolicy>,
-    pub(crate) worker: Rc<RefCell<Worker>>,
+    pub(crate) worker: Rc<RefCell<MirrorWorker>>,
     pub(crate) metrics: Rc<Metrics>,
 }
 
@@ -72,7 +67,7 @@ impl Context for MirrorRoot {
             self.get_http_call_response_header(":status")
                 .and_then(|s| s.parse::<u16>().ok())
         };
-        let ok = status.is_some_and(|s| s < 500);
+        let ok = call_succeeded(status);
         let now = unix_nanos(self.get_current_time());
         let known = configured
             .worker
@@ -91,10 +86,7 @@ impl RootContext for MirrorRoot {
         match MirrorPolicy::from_json(&bytes) {
             Ok(policy) => {
                 let metrics = Metrics::define(&policy, policy.signature_names());
-                let worker = Worker {
-                    limiter: RateLimiter::new(&policy),
-                    deliveries: Deliveries::new(policy.targets().len()),
-                };
+                let worker = MirrorWorker::new(&policy);
                 log::info!(
                     "meshsight mirror: policy loaded ({} targets, signatures: {})",
                     policy.targets().len(),

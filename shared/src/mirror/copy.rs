@@ -314,12 +314,10 @@ impl MirrorCopy {
             return step;
         }
         let target = selection.target;
-        let mut decision = cx
-            .worker
-            .limiter
-            .decide(cx.policy, selection, cx.now_nanos);
+        let mut decision = cx.worker.limiter.decide(cx.policy, selection, cx.now_nanos);
         if let (true, Some(id)) = (decision.mirrored, target) {
-            decision.mirrored = self.dispatch(cx, request, id, &decision, !end_of_stream, &mut step);
+            decision.mirrored =
+                self.dispatch(cx, request, id, &decision, !end_of_stream, &mut step);
         }
         record(&mut step, target, decision);
         step
@@ -389,10 +387,7 @@ impl MirrorCopy {
     ) -> (Option<TargetId>, MirrorDecision) {
         let selection = cx.policy.select(request, &self.hits);
         let target = selection.target;
-        let decision = cx
-            .worker
-            .limiter
-            .decide(cx.policy, selection, cx.now_nanos);
+        let decision = cx.worker.limiter.decide(cx.policy, selection, cx.now_nanos);
         (target, decision)
     }
 
@@ -461,16 +456,12 @@ impl MirrorCopy {
         }
         // The signature goes to another target (or the rule copied nothing): its own copy,
         // after the rule's, which stands.
-        if let (true, false, Some(id)) = (early.decision.mirrored, early.header_set, early.target)
-        {
+        if let (true, false, Some(id)) = (early.decision.mirrored, early.header_set, early.target) {
             let truncated = self.body_truncated();
             self.dispatch(cx, request, id, &early.decision, truncated, &mut step);
         }
         let target = selection.target;
-        let decision = cx
-            .worker
-            .limiter
-            .decide(cx.policy, selection, cx.now_nanos);
+        let decision = cx.worker.limiter.decide(cx.policy, selection, cx.now_nanos);
         self.deliver(cx, request, target, decision, can_set_header, &mut step);
         step
     }

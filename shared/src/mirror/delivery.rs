@@ -185,7 +185,9 @@ impl Deliveries {
 
     /// Failures of `target` since its last success.
     pub fn consecutive_failures(&self, target: TargetId) -> u32 {
-        self.targets.get(target).map_or(0, |t| t.consecutive_failures)
+        self.targets
+            .get(target)
+            .map_or(0, |t| t.consecutive_failures)
     }
 
     /// Whether `target` rests at `now_nanos` (copies to it are refused).

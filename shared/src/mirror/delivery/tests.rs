@@ -106,7 +106,10 @@ fn answers_and_refusals_move_the_target_health() {
     d.sent(0, 1, 0);
     d.sent(0, 2, 0);
     d.sent(0, 3, 0);
-    assert!(d.answered(1, call_succeeded(None), 5), "a reset is a failure");
+    assert!(
+        d.answered(1, call_succeeded(None), 5),
+        "a reset is a failure"
+    );
     assert!(d.answered(2, call_succeeded(Some(503)), 5));
     assert_eq!(d.consecutive_failures(0), 2);
     d.refused(0, 5);
