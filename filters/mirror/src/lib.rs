@@ -1,9 +1,10 @@
 //! meshsight mirror filter: per-request decisions on which requests a security sensor gets a
-//! copy of. A thin adapter: policy, signatures, sampling and rate caps live in
-//! `meshsight_policy::mirror`; this crate reads the request from the proxy-wasm host, removes
-//! any client-supplied decision header, and delivers the decision: a decision header for an
-//! Envoy route / Istio VirtualService to mirror on (`header`), or a fire-and-forget HTTP call
-//! to the sensor's cluster (`dispatch`). The decision goes to filter state for the audit filter.
+//! copy of. A thin adapter: policy, signatures, sampling, rate caps, the per-request copy
+//! state machine and the `dispatch` accounting live in `meshsight_policy::mirror`; this crate
+//! reads the request from the proxy-wasm host, removes any client-supplied decision header,
+//! feeds the state machine and carries out what it answers: a decision header for an Envoy
+//! route / Istio VirtualService to mirror on (`header`), or a fire-and-forget HTTP call to the
+//! sensor's cluster (`dispatch`). The decision goes to filter state for the audit filter.
 
 mod delivery;
 mod metrics;
