@@ -125,16 +125,9 @@ impl HttpContext for Stream {
             host::put_decision(ALLOWLIST_DECISION_PROPERTY, &judgement.decision);
             if let Some(response) = judgement.response {
                 let body = response.body(head.request_id());
-                let held = match mirror.as_mut() {
-                    Some(m) => {
-                        let held = m.hold_denied(&head, &self.props, end_of_stream);
-                        if !held {
-                            m.denied(&head, &self.props);
-                        }
-                        held
-                    }
-                    None => false,
-                };
+                let held = mirror.as_mut().is_some_and(|m| {
+                    m.on_denied(&head, &self.props, end_of_stream) == Action::Pause
+                });
                 // Nothing reaches the upstream; a held reply goes once the body is read.
                 let answer = (response.status, response.content_type.clone(), body);
                 if held {
@@ -185,7 +178,7 @@ impl HttpContext for Stream {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         if let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) {
-            m.on_trailers(head, &self.props);
+            let _ = m.on_trailers(head, &self.props);
         }
         self.publish_mirror();
         if self.send_pending_reply() {

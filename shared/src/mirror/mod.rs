@@ -7,7 +7,9 @@
 //! [`MirrorDecision`] that goes to filter state. A signature hit always mirrors; otherwise the
 //! first rule that matches decides (`always`, `sample`, `never`); no match: not mirrored.
 
+pub mod copy;
 pub mod decode;
+pub mod delivery;
 pub mod rate;
 pub mod raw;
 pub mod signatures;
@@ -118,8 +120,8 @@ pub struct MirrorPolicy {
     signature_target: Option<TargetId>,
     max_body_bytes: usize,
     hold_for_body: bool,
-    decision_headers: Vec<String>,
     copy_denied: bool,
+    decision_headers: Vec<String>,
 }
 
 /// The peer of the request, from the connection (never from headers).
@@ -219,6 +221,12 @@ impl MirrorPolicy {
         self.hold_for_body
     }
 
+    /// Whether a request the allowlist denied at its head still gets a copy when a signature
+    /// matched that head (see [`raw::RawMirrorPolicy::copy_denied`]).
+    pub fn copy_denied(&self) -> bool {
+        self.copy_denied
+    }
+
     /// Every decision-header name of `header` targets (and the default name), lower-case,
     /// without duplicates: the filter strips all of them from incoming requests.
     pub fn decision_headers(&self) -> &[String] {
@@ -236,12 +244,6 @@ impl MirrorPolicy {
         self.rules
             .iter()
             .any(|r| !r.namespaces.is_empty() || !r.principals.is_empty() || !r.cidrs.is_empty())
-    }
-
-    /// Whether a request the allowlist answered locally still gets a copy when a signature
-    /// matched (by HTTP call: no route will mirror it).
-    pub fn copy_denied(&self) -> bool {
-        self.copy_denied
     }
 
     /// An empty hit set for this policy's signatures.

@@ -36,15 +36,12 @@ pub struct RawMirrorPolicy {
     #[serde(default)]
     pub hold_for_body: bool,
     /// Copy a request the allowlist answered locally (403/400) when a signature matched it, by
-    /// HTTP call to the signature target's cluster (no route will mirror it), within the
-    /// target's caps. On by default: the attacks an allowlist stops are the ones a SOC most
-    /// wants to see.
-    #[serde(default = "default_true")]
+    /// HTTP call to the signature target's cluster (even a `header` target: no route sees a
+    /// denied request), within the rate cap; with `hold_for_body` its body is read (and
+    /// scanned and copied) first. Rules and samples never select a denied request. On by
+    /// default: the attacks an allowlist stops are the ones a SOC most wants to see.
+    #[serde(default = "yes")]
     pub copy_denied: bool,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 fn default_max_body_bytes() -> usize {

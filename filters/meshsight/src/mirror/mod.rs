@@ -10,25 +10,20 @@ mod stream;
 
 pub use stream::MirrorStream;
 
-use delivery::Deliveries;
-use meshsight_policy::mirror::{MirrorPolicy, RateLimiter};
+use meshsight_policy::mirror::copy::MirrorWorker;
+use meshsight_policy::mirror::delivery::call_succeeded;
+use meshsight_policy::mirror::MirrorPolicy;
 use metrics::Metrics;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
-
-/// State one worker's streams share: rate-cap buckets and the `dispatch` copies.
-pub(crate) struct Worker {
-    pub(crate) limiter: RateLimiter,
-    pub(crate) deliveries: Deliveries,
-}
 
 /// The compiled mirror policy, its counters and the worker's shared state; cloned (cheaply)
 /// into every stream.
 #[derive(Clone)]
 pub struct Configured {
     pub(crate) policy: Rc<MirrorPolicy>,
-    pub(crate) worker: Rc<RefCell<Worker>>,
+    pub(crate) worker: Rc<RefCell<MirrorWorker>>,
     pub(crate) metrics: Rc<Metrics>,
     /// The root's tick period when no copy waits (another job's, or none).
     pub(crate) idle_tick: Duration,
@@ -41,11 +36,8 @@ impl Configured {
     /// Defines the counters and the worker state for `policy`; `idle_tick` is the tick period
     /// the root context needs when no copy waits to be sent.
     pub fn new(policy: MirrorPolicy, idle_tick: Duration) -> Configured {
-        let metrics = Metrics::define(&policy, policy.signature_names());
-        let worker = Worker {
-            limiter: RateLimiter::new(&policy),
-            deliveries: Deliveries::new(policy.targets().len()),
-        };
+        let metrics = Metrics::define(&policy);
+        let worker = MirrorWorker::new(&policy);
         log::info!(
             "meshsight mirror: {} targets, signatures: {}",
             policy.targets().len(),
@@ -72,14 +64,14 @@ impl Configured {
     /// An answer to call `token` (status `None`: reset or timeout); `false` when the call is
     /// not one of this job's.
     pub fn answered(&self, token: u32, status: Option<u16>, now_nanos: u64) -> bool {
-        let ok = status.is_some_and(|s| s < 500);
+        let ok = call_succeeded(status);
         let known = self
             .worker
             .borrow_mut()
             .deliveries
             .answered(token, ok, now_nanos);
         if known && !ok {
-            Metrics::bump(self.metrics.dispatch_failed);
+            self.metrics.dispatch_failed.inc();
         }
         known
     }
