@@ -10,6 +10,7 @@ pub mod decision;
 pub mod error;
 pub mod headers;
 pub mod identity;
+pub mod matching;
 pub mod mirror;
 pub mod normalize;
 pub mod sampling;
