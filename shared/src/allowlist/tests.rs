@@ -750,9 +750,7 @@ fn cidr_sources() {
     let list = compile(&one_rule(
         r#""sources":{"cidrs":["10.0.0.0/8","2001:db8::/32","192.168.1.7"]}"#,
     ));
-    let from = |addr: Option<&str>| {
-        list.matching_rule(&from_peer(addr, None)).is_some()
-    };
+    let from = |addr: Option<&str>| list.matching_rule(&from_peer(addr, None)).is_some();
     assert!(from(Some("10.1.2.3:51234")));
     assert!(from(Some("[2001:db8::5]:443")));
     assert!(from(Some("[::ffff:10.9.9.9]:80")), "IPv4-mapped IPv6");
@@ -773,9 +771,7 @@ fn principal_and_namespace_sources() {
         {"name":"ns","sources":{"namespaces":["billing"]}}
         ]}"#,
     );
-    let peer = |p: Option<&str>| {
-        rule_of(&list, &from_peer(None, p))
-    };
+    let peer = |p: Option<&str>| rule_of(&list, &from_peer(None, p));
     assert_eq!(
         peer(Some("spiffe://cluster.local/ns/shop/sa/web")).as_deref(),
         Some("web")
@@ -1189,9 +1185,7 @@ fn trust_domain_wide_principal_prefix() {
     let list = compile(&one_rule(
         r#""sources":{"principals":["spiffe://cluster.local/*"]}"#,
     ));
-    let peer = |p: &str| {
-        list.matching_rule(&from_peer(None, Some(p))).is_some()
-    };
+    let peer = |p: &str| list.matching_rule(&from_peer(None, Some(p))).is_some();
     assert!(peer("spiffe://cluster.local/ns/a/sa/b"));
     assert!(!peer("spiffe://cluster.localhost/ns/a/sa/b"));
     assert!(!peer("spiffe://other/ns/a/sa/b"));

@@ -3,7 +3,9 @@
 //! allowlist and the mirror both match against the same value, so they see the same path.
 
 use crate::identity::parse_socket_address;
-use crate::normalize::{normalize_host, normalize_path, Malformed, NormalizedHost, NormalizedTarget};
+use crate::normalize::{
+    normalize_host, normalize_path, Malformed, NormalizedHost, NormalizedTarget,
+};
 
 use super::source::Peer;
 
@@ -52,7 +54,11 @@ impl<'a> RequestFacts<'a> {
 
     /// Why the request target or host is malformed (the target's reason first), if it is.
     pub fn malformed(&self) -> Option<Malformed> {
-        self.target.as_ref().err().or(self.host.as_ref().err()).copied()
+        self.target
+            .as_ref()
+            .err()
+            .or(self.host.as_ref().err())
+            .copied()
     }
 
     /// The normalized target, unless it is malformed.

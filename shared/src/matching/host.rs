@@ -138,7 +138,11 @@ mod tests {
             "user@example.com",
             "ex/ample.com",
         ] {
-            assert_eq!(HostMatch::parse(h), Err(HostError::Invalid(h.into())), "{h}");
+            assert_eq!(
+                HostMatch::parse(h),
+                Err(HostError::Invalid(h.into())),
+                "{h}"
+            );
         }
     }
 

@@ -108,7 +108,9 @@ mod tests {
                     hint
                 }
             );
-            assert!(err.to_string().contains(&format!("did you mean \"{hint}\"")));
+            assert!(err
+                .to_string()
+                .contains(&format!("did you mean \"{hint}\"")));
         }
     }
 

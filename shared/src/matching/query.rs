@@ -120,7 +120,10 @@ mod tests {
         let equals = parse(r#"{"name":"v","equals":"2 b"}"#).unwrap();
         assert!(equals.matches(Some("v=2+b")));
         assert!(equals.matches(Some("v=2+b&v=2%20b")));
-        assert!(!equals.matches(Some("v=2+b&v=3")), "every occurrence must equal");
+        assert!(
+            !equals.matches(Some("v=2+b&v=3")),
+            "every occurrence must equal"
+        );
         assert!(!equals.matches(Some("w=2+b")));
         assert!(!equals.matches(None));
     }

@@ -12,7 +12,10 @@ fn raw_json(json: &str) -> Result<RawPathMatch, String> {
 
 #[test]
 fn the_three_forms_read_from_json() {
-    assert_eq!(raw_json(r#""/a/**""#), Ok(RawPathMatch::Pattern("/a/**".into())));
+    assert_eq!(
+        raw_json(r#""/a/**""#),
+        Ok(RawPathMatch::Pattern("/a/**".into()))
+    );
     assert_eq!(
         raw_json(r#"{"exact":"/login"}"#),
         Ok(RawPathMatch::Exact {
@@ -40,7 +43,11 @@ fn the_three_forms_read_from_json() {
 
 #[test]
 fn the_raw_form_serializes_back() {
-    for json in [r#""/a/{id}""#, r#"{"exact":"/login"}"#, r#"{"prefix":"/x"}"#] {
+    for json in [
+        r#""/a/{id}""#,
+        r#"{"exact":"/login"}"#,
+        r#"{"prefix":"/x"}"#,
+    ] {
         let raw = raw_json(json).unwrap();
         assert_eq!(serde_json::to_string(&raw).unwrap(), json);
     }
@@ -50,7 +57,10 @@ fn the_raw_form_serializes_back() {
 fn patterns_match_segment_by_segment() {
     let p = pattern("/api/{version}/items/*");
     assert!(p.matches(Some("/api/v1/items/42")));
-    assert!(!p.matches(Some("/api/v1/items/")), "* needs a non-empty segment");
+    assert!(
+        !p.matches(Some("/api/v1/items/")),
+        "* needs a non-empty segment"
+    );
     assert!(!p.matches(Some("/api/v1/items/42/x")));
     assert!(!p.matches(Some("/api/v1/items")));
     let rest = pattern("/static/**");
@@ -61,7 +71,10 @@ fn patterns_match_segment_by_segment() {
     assert!(pattern("/**").matches(Some("/")));
     assert!(pattern("/").matches(Some("/")));
     assert!(!pattern("/").matches(Some("/a")));
-    assert!(!pattern("/a").matches(Some("/a/")), "a trailing slash is a segment");
+    assert!(
+        !pattern("/a").matches(Some("/a/")),
+        "a trailing slash is a segment"
+    );
     assert!(!p.matches(None), "a malformed target matches nothing");
 }
 
@@ -83,7 +96,10 @@ fn exact_and_prefix_compare_characters() {
     assert!(prefix.matches(Some("/api/orders/1")));
     assert!(!prefix.matches(Some("/api/order")));
     // Literal wildcards in an exact path are characters, not patterns.
-    let star = PathMatch::parse(&RawPathMatch::Exact { exact: "/a*".into() }).unwrap();
+    let star = PathMatch::parse(&RawPathMatch::Exact {
+        exact: "/a*".into(),
+    })
+    .unwrap();
     assert!(star.matches(Some("/a*")));
     assert!(!star.matches(Some("/ab")));
 }
@@ -115,16 +131,44 @@ fn bad_patterns_are_refused() {
 #[test]
 fn exact_and_prefix_literals_must_be_normalized() {
     let cases = [
-        (RawPathMatch::Prefix { prefix: "admin".into() }, "path prefix \"admin\" must start with \"/\""),
-        (RawPathMatch::Exact { exact: "/%61dmin".into() }, "judged as \"/admin\""),
-        (RawPathMatch::Prefix { prefix: "/a/../b".into() }, "not in normalized form"),
-        (RawPathMatch::Prefix { prefix: "/a%2".into() }, "not in normalized form"),
-        (RawPathMatch::Exact { exact: "/a?b".into() }, "query"),
+        (
+            RawPathMatch::Prefix {
+                prefix: "admin".into(),
+            },
+            "path prefix \"admin\" must start with \"/\"",
+        ),
+        (
+            RawPathMatch::Exact {
+                exact: "/%61dmin".into(),
+            },
+            "judged as \"/admin\"",
+        ),
+        (
+            RawPathMatch::Prefix {
+                prefix: "/a/../b".into(),
+            },
+            "not in normalized form",
+        ),
+        (
+            RawPathMatch::Prefix {
+                prefix: "/a%2".into(),
+            },
+            "not in normalized form",
+        ),
+        (
+            RawPathMatch::Exact {
+                exact: "/a?b".into(),
+            },
+            "query",
+        ),
     ];
     for (raw, want) in cases {
         let err = PathMatch::parse(&raw).unwrap_err();
         assert!(err.to_string().contains(want), "{raw:?}: {err}");
     }
-    assert_eq!(RawPathMatch::Prefix { prefix: "/".into() }.field(), Some("prefix"));
+    assert_eq!(
+        RawPathMatch::Prefix { prefix: "/".into() }.field(),
+        Some("prefix")
+    );
     assert_eq!(RawPathMatch::Pattern("/".into()).field(), None);
 }

@@ -36,11 +36,31 @@ fn empty_sources_and_empty_lists_are_refused() {
 #[test]
 fn bad_entries_name_their_index() {
     let cases = [
-        (r#"{"cidrs":["10.0.0.0/8","10.0.0.0/33"]}"#, "rules[0].sources.cidrs[1]", "is not a CIDR"),
-        (r#"{"cidrs":["10.1.2.3/8"]}"#, "rules[0].sources.cidrs[0]", "has host bits set; did you mean 10.0.0.0/8?"),
-        (r#"{"principals":["spiffe://*/ns/x"]}"#, "rules[0].sources.principals[0]", "is not a SPIFFE ID"),
-        (r#"{"namespaces":["ok","Payments"]}"#, "rules[0].sources.namespaces[1]", "\"Payments\" is not a namespace name"),
-        (r#"{"namespaces":["shop","shop"]}"#, "rules[0].sources.namespaces[1]", "duplicate entry"),
+        (
+            r#"{"cidrs":["10.0.0.0/8","10.0.0.0/33"]}"#,
+            "rules[0].sources.cidrs[1]",
+            "is not a CIDR",
+        ),
+        (
+            r#"{"cidrs":["10.1.2.3/8"]}"#,
+            "rules[0].sources.cidrs[0]",
+            "has host bits set; did you mean 10.0.0.0/8?",
+        ),
+        (
+            r#"{"principals":["spiffe://*/ns/x"]}"#,
+            "rules[0].sources.principals[0]",
+            "is not a SPIFFE ID",
+        ),
+        (
+            r#"{"namespaces":["ok","Payments"]}"#,
+            "rules[0].sources.namespaces[1]",
+            "\"Payments\" is not a namespace name",
+        ),
+        (
+            r#"{"namespaces":["shop","shop"]}"#,
+            "rules[0].sources.namespaces[1]",
+            "duplicate entry",
+        ),
     ];
     for (json, path, reason) in cases {
         let err = compile(json).unwrap_err();
