@@ -6,8 +6,9 @@
 
 use std::rc::Rc;
 
-use meshsight_policy::allowlist::{AllowList, Judgement, TargetRequest};
+use meshsight_policy::allowlist::{AllowList, Judgement};
 use meshsight_policy::decision::{AllowlistOutcome, ALLOWLIST_DECISION_PROPERTY};
+use meshsight_policy::matching::{Peer, RequestFacts};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, Bytes, ContextType, LogLevel, MapType, MetricType};
@@ -194,14 +195,23 @@ impl HttpContext for AllowlistStream {
         } else {
             None
         };
-        let judgement = list.judge(&TargetRequest {
-            method: &method,
-            path: &path,
-            authority: &authority,
-            scheme: &scheme,
-            source_address: source_address.as_deref(),
-            peer_principal: peer_principal.as_deref(),
-        });
+        // Header values as text only when a rule has header conditions.
+        let headers: Vec<(String, String)> = if list.needs_headers() {
+            head.iter()
+                .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let facts = RequestFacts::new(
+            &method,
+            &path,
+            &authority,
+            &scheme,
+            &headers,
+            Peer::from_properties(source_address.as_deref(), peer_principal.as_deref()),
+        );
+        let judgement = list.judge_facts(&facts);
         filter.metrics.record(&judgement);
         match serde_json::to_vec(&judgement.decision) {
             Ok(bytes) => self.set_property(vec![ALLOWLIST_DECISION_PROPERTY], Some(&bytes)),

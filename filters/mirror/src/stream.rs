@@ -23,20 +23,11 @@ use std::net::IpAddr;
 /// Envoy's foreign function that makes the router pick the route again.
 const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
 /// Credentials a `dispatch` copy drops unless the target sets `include_secrets`.
-const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+const SECRET_HEADERS: &[&str] = &meshsight_policy::headers::CREDENTIAL_HEADERS;
 /// Prefix of the headers a `dispatch` copy carries about the decision.
 const COPY_HEADER_PREFIX: &str = "x-meshsight-mirror-";
 /// Headers that describe the original connection or framing, not the request.
-const HOP_HEADERS: &[&str] = &[
-    "connection",
-    "content-length",
-    "expect",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-];
+const HOP_HEADERS: &[&str] = &meshsight_policy::headers::HOP_BY_HOP_HEADERS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
