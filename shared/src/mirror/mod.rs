@@ -6,6 +6,11 @@
 //! target and why, and passes the selection through the worker's [`RateLimiter`] to get the
 //! [`MirrorDecision`] that goes to filter state. A signature hit always mirrors; otherwise the
 //! first rule that matches decides (`always`, `sample`, `never`); no match: not mirrored.
+//!
+//! Rule selectors (`sources`, `request`) are compiled and matched by [`crate::matching`], with
+//! the meaning they have in allowlist rules; paths and hosts are compared in normalized form,
+//! so one [`RequestFacts`] per request serves both filters ([`MirrorPolicy::select_facts`]).
+//! Signatures, by contrast, look at the request as received (see [`signatures`]).
 
 pub mod decode;
 pub mod rate;
