@@ -1,4 +1,4 @@
-//! Allowlist policy: rules (methods, hosts, path patterns, query constraints, sources) compiled
+//! Allowlist policy: rules (methods, hosts, paths, headers, query constraints, sources) compiled
 //! into a matcher whose cost does not grow with the rule count.
 //!
 //! A policy is read into [`RawPolicy`] (serde, unknown fields refused), then compiled once into
@@ -7,9 +7,10 @@
 //!
 //! Matching works on the normalized request target (see [`crate::normalize`]). Rules are
 //! indexed by host (an exact-name map, a wildcard-suffix map, and the rules for any host), and
-//! within each host by a segment trie over path patterns, so a request only visits the rules
-//! whose host and path can match; those candidates are then checked in policy order for method,
-//! query and source, and the first that passes allows the request.
+//! within each host by a segment trie over paths (patterns, exact paths and prefixes), so a
+//! request only visits the rules whose host and path can match; those candidates are then
+//! checked in policy order for method, headers, query and source, and the first that passes
+//! allows the request.
 //!
 //! Methods, hosts, paths, headers, query and sources mean exactly what they mean in a mirror
 //! selector: both are compiled and matched by [`crate::matching`] (see there for the shared
