@@ -21,6 +21,11 @@ impl ConfigError {
         }
     }
 
+    /// An error at `path` whose reason is a typed error's message.
+    pub fn at(path: impl Into<String>, error: impl std::error::Error) -> Self {
+        ConfigError::new(path, error.to_string())
+    }
+
     /// Reads a JSON document into `T`, mapping serde's error (unknown field, wrong type) to the
     /// JSON path where it happened.
     pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ConfigError> {

@@ -1,11 +1,50 @@
 //! Header pairs as the filters read them from the host (`Vec<(name, value)>`): lookup by name,
-//! header-name tokens, and splitting `:authority` into host and port.
+//! header-name tokens, splitting `:authority` into host and port, and the one list of
+//! credential headers and of hop-by-hop headers that every job uses (the mirror's copies drop
+//! them, the audit record never carries a credential).
 //!
 //! Envoy hands header names over lowercase; lookups still ignore ASCII case so that values built
 //! by hand (tests, configuration) behave the same.
 
 #[cfg(test)]
 mod tests;
+
+/// Request and response headers whose values are credentials (lowercase): a mirror copy drops
+/// them unless its target sets `include_secrets`, and an audit record never carries them.
+pub const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "set-cookie",
+];
+
+/// Headers that describe the connection or the framing of one hop, not the request
+/// (lowercase; RFC 9110 section 7.6.1 plus `content-length`, `expect` and `proxy-connection`):
+/// a copy sent on a new connection must not carry them.
+pub const HOP_BY_HOP_HEADERS: [&str; 8] = [
+    "connection",
+    "content-length",
+    "expect",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether `name` (any case) is a [`CREDENTIAL_HEADERS`] name.
+pub fn is_credential_header(name: &str) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Whether `name` (any case) is a [`HOP_BY_HOP_HEADERS`] name.
+pub fn is_hop_by_hop_header(name: &str) -> bool {
+    HOP_BY_HOP_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
 
 /// Every value of header `name` (ASCII case-insensitive), in order.
 pub fn header_values<'h>(

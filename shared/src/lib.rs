@@ -11,6 +11,7 @@ pub mod error;
 pub mod head;
 pub mod headers;
 pub mod identity;
+pub mod matching;
 pub mod mirror;
 pub mod normalize;
 pub mod plugin;

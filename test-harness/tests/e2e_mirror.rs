@@ -638,7 +638,7 @@ fn bad_policy_stops_the_plugin_with_the_json_path_in_envoys_log() {
         ),
         (
             r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"rules":[{"name":"a","action":{"type":"always"},"sources":{"cidrs":["10.0.0.0/33"]}}]}"#,
-            r#"rules[0].sources.cidrs[0]: "10.0.0.0/33" is not an address range"#,
+            r#"rules[0].sources.cidrs[0]: "10.0.0.0/33" is not a CIDR (10.0.0.0/8, 2001:db8::/32) or IP address"#,
         ),
         (
             r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"signatures":{"categories":{"log5shell":true}}}"#,

@@ -4,9 +4,10 @@
 //! it. The stream carries the judgement out (local reply, `:path` rewrite) after the other jobs
 //! have seen the request.
 
-use meshsight_policy::allowlist::{AllowList, Judgement, TargetRequest};
+use meshsight_policy::allowlist::{AllowList, Judgement};
 use meshsight_policy::decision::AllowlistOutcome;
 use meshsight_policy::head::RequestHead;
+use meshsight_policy::matching::{Peer, RequestFacts};
 
 use crate::host::{ConnectionFact, Counter, Properties};
 
@@ -60,20 +61,23 @@ impl AllowlistJob {
     /// looks at them.
     pub fn judge(&self, head: &RequestHead, props: &Properties) -> Judgement<'_> {
         let list = &self.list;
-        let judgement = list.judge(&TargetRequest {
-            method: head.method(),
-            path: head.path(),
-            authority: head.authority(),
-            scheme: head.scheme(),
-            source_address: list
-                .needs_source_address()
+        let peer = Peer::from_properties(
+            list.needs_source_address()
                 .then(|| props.connection(ConnectionFact::SourceAddress))
                 .flatten(),
-            peer_principal: list
-                .needs_peer_identity()
+            list.needs_peer_identity()
                 .then(|| props.connection(ConnectionFact::PeerPrincipal))
                 .flatten(),
-        });
+        );
+        let facts = RequestFacts::new(
+            head.method(),
+            head.path(),
+            head.authority(),
+            head.scheme(),
+            head.headers(),
+            peer,
+        );
+        let judgement = list.judge_facts(&facts);
         let m = &self.metrics;
         match judgement.decision.outcome {
             AllowlistOutcome::Allowed => m.allowed.inc(),

@@ -1,46 +1,57 @@
 //! Compiling a [`RawPolicy`] into an [`AllowList`]: validate every value (errors carry the JSON
-//! path) and build the host index and path tries.
+//! path) and build the host index and path tries. Methods, hosts, paths, headers, query and
+//! sources are compiled by [`crate::matching`], the same code the mirror's selectors use; this
+//! file only adds what is the allowlist's own: rule names, responses and the index.
 
 use std::collections::HashMap;
 
-use ipnet::IpNet;
+use thiserror::Error;
 
-use super::pattern::{
-    check_method, check_rule_name, parse_host_pattern, parse_path_pattern, HostPattern,
-    PathPattern, PolicyError,
+use super::raw::{RawPolicy, RawResponse, RawRule};
+use super::trie::{PathTrie, RuleIndex};
+use super::{AllowList, DenyResponse, HostIndex, Rule};
+use crate::matching::{
+    compile_headers, compile_hosts, compile_methods, compile_paths, compile_query, HostMatch,
+    PathMatch, RequestMatch, SourceMatch,
 };
-use super::raw::{RawPolicy, RawQueryConstraint, RawResponse, RawRule, RawSources};
-use super::trie::RuleIndex;
-use super::{AllowList, DenyResponse, HostIndex, QueryConstraint, Rule};
-use crate::identity::{self, CidrError, PrincipalPattern};
 use crate::ConfigError;
 
-fn at(path: impl Into<String>) -> impl FnOnce(PolicyError) -> ConfigError {
-    let path = path.into();
-    move |e| ConfigError::new(path, e.to_string())
+/// What is wrong with an allowlist-only value (rule names, responses); matching values have
+/// their own errors in [`crate::matching`]. The compiler adds the JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PolicyError {
+    /// Rule names are used in counters and decisions.
+    #[error("rule name {0:?} must be 1 to 64 characters of [A-Za-z0-9_-]")]
+    BadRuleName(String),
+    /// Two rules with the same name.
+    #[error("duplicate rule name {0:?} (also rules[{1}])")]
+    DuplicateRuleName(String, usize),
+    /// More rules than the index can number.
+    #[error("too many rules (at most {0})")]
+    TooManyRules(RuleIndex),
+    /// Local responses must be errors.
+    #[error("status {0} must be between 400 and 599")]
+    BadStatus(u32),
+    /// A header value that cannot be sent.
+    #[error("content type {0:?} must be visible ASCII")]
+    BadContentType(String),
+    /// A huge body in every deny response is a mistake.
+    #[error("body is {0} bytes; at most 4096")]
+    BodyTooLarge(usize),
 }
 
-/// Validates a list field: not empty, no duplicates, every entry parsed by `parse`.
-fn list<T>(
-    path: &str,
-    raw: &Option<Vec<String>>,
-    mut parse: impl FnMut(&str) -> Result<T, PolicyError>,
-) -> Result<Option<Vec<T>>, ConfigError> {
-    let Some(items) = raw else {
-        return Ok(None);
-    };
-    if items.is_empty() {
-        return Err(at(path)(PolicyError::EmptyList));
+/// Checks a rule name (it becomes part of a stat name).
+fn check_rule_name(raw: &str) -> Result<(), PolicyError> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(PolicyError::BadRuleName(raw.to_string()))
     }
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let item_path = format!("{path}[{i}]");
-        if items[..i].contains(item) {
-            return Err(at(item_path)(PolicyError::DuplicateEntry(item.clone())));
-        }
-        out.push(parse(item).map_err(at(item_path))?);
-    }
-    Ok(Some(out))
 }
 
 fn response(
@@ -54,22 +65,25 @@ fn response(
         return Ok(resp);
     };
     if !(400..=599).contains(&raw.status) {
-        return Err(at(format!("{path}.status"))(PolicyError::BadStatus(
-            raw.status,
-        )));
+        return Err(ConfigError::at(
+            format!("{path}.status"),
+            PolicyError::BadStatus(raw.status),
+        ));
     }
     resp.status = raw.status;
     if let Some(body) = &raw.body {
         if body.len() > 4096 {
-            return Err(at(format!("{path}.body"))(PolicyError::BodyTooLarge(
-                body.len(),
-            )));
+            return Err(ConfigError::at(
+                format!("{path}.body"),
+                PolicyError::BodyTooLarge(body.len()),
+            ));
         }
         resp.body = Some(body.clone());
     }
     if let Some(ct) = &raw.content_type {
         if ct.is_empty() || !ct.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-            return Err(at(format!("{path}.content_type"))(
+            return Err(ConfigError::at(
+                format!("{path}.content_type"),
                 PolicyError::BadContentType(ct.clone()),
             ));
         }
@@ -78,102 +92,30 @@ fn response(
     Ok(resp)
 }
 
-fn cidr(raw: &str) -> Result<IpNet, PolicyError> {
-    identity::parse_cidr(raw).map_err(|e| match e {
-        CidrError::Invalid => PolicyError::BadCidr(raw.to_string()),
-        CidrError::HostBits { network } => {
-            PolicyError::CidrHostBits(raw.to_string(), network.to_string())
-        }
-    })
-}
-
-fn principal(raw: &str) -> Result<PrincipalPattern, PolicyError> {
-    PrincipalPattern::parse(raw).map_err(|e| PolicyError::BadPrincipal(raw.to_string(), e.reason))
-}
-
-fn query_constraint(path: &str, raw: &RawQueryConstraint) -> Result<QueryConstraint, ConfigError> {
-    if raw.name.is_empty() {
-        return Err(at(format!("{path}.name"))(PolicyError::EmptyQueryName));
-    }
-    if raw.present == Some(false) {
-        return Err(at(format!("{path}.present"))(PolicyError::QueryFlagFalse(
-            "present", "absent",
-        )));
-    }
-    if raw.absent == Some(false) {
-        return Err(at(format!("{path}.absent"))(PolicyError::QueryFlagFalse(
-            "absent", "present",
-        )));
-    }
-    let name = raw.name.clone();
-    match (raw.present, raw.absent, &raw.equals) {
-        (Some(true), None, None) => Ok(QueryConstraint::Present(name)),
-        (None, Some(true), None) => Ok(QueryConstraint::Absent(name)),
-        (None, None, Some(v)) => Ok(QueryConstraint::Equals(name, v.clone())),
-        _ => Err(at(path)(PolicyError::QueryConstraintKind)),
-    }
-}
-
 struct CompiledRule {
     rule: Rule,
-    hosts: Option<Vec<HostPattern>>,
-    paths: Option<Vec<PathPattern>>,
+    hosts: Option<Vec<HostMatch>>,
+    paths: Option<Vec<PathMatch>>,
 }
 
 fn rule(path: &str, raw: &RawRule) -> Result<CompiledRule, ConfigError> {
-    check_rule_name(&raw.name).map_err(at(format!("{path}.name")))?;
-    let methods = list(&format!("{path}.methods"), &raw.methods, |m| {
-        check_method(m).map(|()| m.to_string())
-    })?;
-    let hosts = list(&format!("{path}.hosts"), &raw.hosts, parse_host_pattern)?;
-    if let Some(hosts) = &hosts {
-        // `Example.com` and `example.com.` are the same host: catch them as duplicates too.
-        for (i, h) in hosts.iter().enumerate() {
-            if hosts[..i].contains(h) {
-                let shown = raw.hosts.as_ref().and_then(|v| v.get(i)).cloned();
-                return Err(at(format!("{path}.hosts[{i}]"))(
-                    PolicyError::DuplicateEntry(shown.unwrap_or_default()),
-                ));
-            }
-        }
-    }
-    let paths = list(&format!("{path}.paths"), &raw.paths, parse_path_pattern)?;
-    let mut query = Vec::new();
-    if let Some(constraints) = &raw.query {
-        if constraints.is_empty() {
-            return Err(at(format!("{path}.query"))(PolicyError::EmptyList));
-        }
-        for (i, c) in constraints.iter().enumerate() {
-            query.push(query_constraint(&format!("{path}.query[{i}]"), c)?);
-        }
-    }
-    let (mut cidrs, mut principals, mut namespaces) = (None, None, None);
-    if let Some(RawSources {
-        cidrs: raw_cidrs,
-        principals: raw_principals,
-        namespaces: raw_namespaces,
-    }) = &raw.sources
-    {
-        let src = format!("{path}.sources");
-        if raw_cidrs.is_none() && raw_principals.is_none() && raw_namespaces.is_none() {
-            return Err(at(src)(PolicyError::EmptyList));
-        }
-        cidrs = list(&format!("{src}.cidrs"), raw_cidrs, cidr)?;
-        principals = list(&format!("{src}.principals"), raw_principals, principal)?;
-        namespaces = list(&format!("{src}.namespaces"), raw_namespaces, |n| {
-            identity::check_namespace(n)
-                .map(|()| n.to_string())
-                .map_err(|_| PolicyError::BadNamespace(n.to_string()))
-        })?;
-    }
+    check_rule_name(&raw.name).map_err(|e| ConfigError::at(format!("{path}.name"), e))?;
+    let request = RequestMatch {
+        methods: compile_methods(&format!("{path}.methods"), raw.methods.as_deref())?,
+        // Host and path are matched by the index, not per rule.
+        hosts: None,
+        paths: None,
+        headers: compile_headers(&format!("{path}.headers"), raw.headers.as_deref())?,
+        query: compile_query(&format!("{path}.query"), raw.query.as_deref())?,
+    };
+    let hosts = compile_hosts(&format!("{path}.hosts"), raw.hosts.as_deref())?;
+    let paths = compile_paths(&format!("{path}.paths"), raw.paths.as_deref())?;
+    let sources = SourceMatch::compile(&format!("{path}.sources"), raw.sources.as_ref())?;
     Ok(CompiledRule {
         rule: Rule {
             name: raw.name.clone(),
-            methods,
-            query,
-            cidrs,
-            principals,
-            namespaces,
+            request,
+            sources,
         },
         hosts,
         paths,
@@ -192,7 +134,10 @@ impl TryFrom<RawPolicy> for AllowList {
             "bad_request",
         )?;
         if raw.rules.len() > RuleIndex::MAX as usize {
-            return Err(ConfigError::new("rules", "too many rules"));
+            return Err(ConfigError::at(
+                "rules",
+                PolicyError::TooManyRules(RuleIndex::MAX),
+            ));
         }
         let mut names: HashMap<&str, usize> = HashMap::with_capacity(raw.rules.len());
         let mut hosts = HostIndex::default();
@@ -201,13 +146,13 @@ impl TryFrom<RawPolicy> for AllowList {
             let path = format!("rules[{i}]");
             let compiled = rule(&path, raw_rule)?;
             if let Some(first) = names.insert(raw_rule.name.as_str(), i) {
-                return Err(at(format!("{path}.name"))(PolicyError::DuplicateRuleName(
-                    raw_rule.name.clone(),
-                    first,
-                )));
+                return Err(ConfigError::at(
+                    format!("{path}.name"),
+                    PolicyError::DuplicateRuleName(raw_rule.name.clone(), first),
+                ));
             }
             let index = i as RuleIndex;
-            let insert = |trie: &mut super::trie::PathTrie| match &compiled.paths {
+            let insert = |trie: &mut PathTrie| match &compiled.paths {
                 Some(paths) => paths.iter().for_each(|p| trie.insert(p, index)),
                 None => trie.insert_any(index),
             };
@@ -216,10 +161,10 @@ impl TryFrom<RawPolicy> for AllowList {
                 Some(list) => {
                     for host in list {
                         match host {
-                            HostPattern::Exact(name) => {
+                            HostMatch::Exact(name) => {
                                 insert(hosts.exact.entry(name.as_str().into()).or_default())
                             }
-                            HostPattern::Suffix(suffix) => {
+                            HostMatch::Suffix(suffix) => {
                                 insert(hosts.suffix.entry(suffix.as_str().into()).or_default())
                             }
                         }
@@ -228,10 +173,9 @@ impl TryFrom<RawPolicy> for AllowList {
             }
             rules.push(compiled.rule);
         }
-        let needs_source_address = rules.iter().any(|r| r.cidrs.is_some());
-        let needs_peer_identity = rules
-            .iter()
-            .any(|r| r.principals.is_some() || r.namespaces.is_some());
+        let needs_source_address = rules.iter().any(|r| r.sources.needs_address());
+        let needs_peer_identity = rules.iter().any(|r| r.sources.needs_identity());
+        let needs_headers = rules.iter().any(|r| r.request.needs_headers());
         Ok(AllowList {
             mode: raw.mode,
             reject_malformed: raw.reject_malformed,
@@ -242,6 +186,7 @@ impl TryFrom<RawPolicy> for AllowList {
             hosts,
             needs_source_address,
             needs_peer_identity,
+            needs_headers,
         })
     }
 }

@@ -1,13 +1,14 @@
 //! From the request as the filter reads it (`:method`, `:path`, `:authority`, `:scheme`, peer
-//! facts) to the complete decision: normalize, match, and apply the mode, the malformed policy
-//! and the path rewrite. The filter only moves these values to and from the host.
+//! facts) to the complete decision: normalize (once, into [`RequestFacts`], which the mirror
+//! can match too), match, and apply the mode, the malformed policy and the path rewrite. The
+//! filter only moves these values to and from the host.
 
 use super::{AllowList, DenyResponse, RequestFacts};
 use crate::decision::{AllowlistDecision, AllowlistOutcome, Mode};
-use crate::identity::parse_socket_address;
-use crate::normalize::{normalize_host, normalize_path};
+use crate::matching::Peer;
 
-/// The request as the filter reads it from the host; nothing normalized yet.
+/// The request as the filter reads it from the host; nothing normalized yet. It carries no
+/// headers: a rule that names `headers` only matches through [`AllowList::judge_facts`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TargetRequest<'a> {
     /// `:method`.
@@ -43,38 +44,35 @@ pub struct Judgement<'p> {
 pub const NO_RULE_MATCHED: &str = "no_rule_matched";
 
 impl AllowList {
-    /// Judges one request: normalizes its target, finds the first matching rule and applies the
-    /// mode (enforce/monitor), the malformed policy and the path rewrite.
+    /// Judges one request: normalizes its target, then [`AllowList::judge_facts`]. Without
+    /// headers, so a rule naming `headers` does not match (fail closed).
     pub fn judge(&self, request: &TargetRequest<'_>) -> Judgement<'_> {
-        let target = normalize_path(request.path);
-        let host = if request.authority.is_empty() {
-            Ok(None)
-        } else {
-            normalize_host(request.authority, request.scheme).map(Some)
-        };
-        let (target, host) = match (target, host) {
-            (Ok(t), Ok(h)) => (t, h),
+        let facts = RequestFacts::new(
+            request.method,
+            request.path,
+            request.authority,
+            request.scheme,
+            &[],
+            Peer::from_properties(request.source_address, request.peer_principal),
+        );
+        self.judge_facts(&facts)
+    }
+
+    /// Judges one request normalized once into `facts`: finds the first matching rule and
+    /// applies the mode (enforce/monitor), the malformed policy and the path rewrite.
+    pub fn judge_facts(&self, facts: &RequestFacts<'_>) -> Judgement<'_> {
+        let target = match (&facts.target, &facts.host) {
+            (Ok(target), Ok(_)) => target,
             (Err(m), _) | (_, Err(m)) => return self.malformed(m.reason()),
         };
-        let facts = RequestFacts {
-            method: request.method,
-            host: host.as_ref().map_or("", |h| h.name.as_str()),
-            path: &target.path,
-            query: target.query.as_deref(),
-            source_address: request
-                .source_address
-                .and_then(parse_socket_address)
-                .map(|(ip, _)| ip),
-            peer_principal: request.peer_principal.filter(|p| !p.is_empty()),
-        };
-        let rule = self.matching_rule(&facts);
+        let rule = self.matching_rule(facts);
         let rewritten_path = if self.rewrite_path {
-            let mut path = target.path;
+            let mut path = target.path.clone();
             if let Some(q) = &target.query {
                 path.push('?');
                 path.push_str(q);
             }
-            (path != request.path).then_some(path)
+            (path != facts.raw_path).then_some(path)
         } else {
             None
         };

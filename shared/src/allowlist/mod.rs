@@ -1,4 +1,4 @@
-//! Allowlist policy: rules (methods, hosts, path patterns, query constraints, sources) compiled
+//! Allowlist policy: rules (methods, hosts, paths, headers, query constraints, sources) compiled
 //! into a matcher whose cost does not grow with the rule count.
 //!
 //! A policy is read into [`RawPolicy`] (serde, unknown fields refused), then compiled once into
@@ -7,20 +7,20 @@
 //!
 //! Matching works on the normalized request target (see [`crate::normalize`]). Rules are
 //! indexed by host (an exact-name map, a wildcard-suffix map, and the rules for any host), and
-//! within each host by a segment trie over path patterns, so a request only visits the rules
-//! whose host and path can match; those candidates are then checked in policy order for method,
-//! query and source, and the first that passes allows the request.
+//! within each host by a segment trie over paths (patterns, exact paths and prefixes), so a
+//! request only visits the rules whose host and path can match; those candidates are then
+//! checked in policy order for method, headers, query and source, and the first that passes
+//! allows the request.
 //!
-//! Sources: `cidrs` are checked against Envoy's `source.address` (the downstream peer address);
-//! `principals` against the mTLS peer certificate's URI SAN (`connection.uri_san_peer_certificate`),
-//! which in Istio is the workload's SPIFFE ID; `namespaces` against the namespace in that SPIFFE
-//! ID, `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`. Namespaces are therefore
-//! only as trustworthy as mTLS: a plaintext request has no peer identity and matches no rule that
-//! names principals or namespaces.
+//! Methods, hosts, paths, headers, query and sources mean exactly what they mean in a mirror
+//! selector: both are compiled and matched by [`crate::matching`] (see there for the shared
+//! semantics: absent means any, an empty list is an error, methods are case-sensitive, hosts and
+//! paths are compared in normalized form, sources come from the connection). The allowlist adds
+//! only its index over hosts and paths. [`AllowList::judge_facts`] judges a request normalized
+//! once into [`RequestFacts`]; [`AllowList::judge`] normalizes a [`TargetRequest`] first.
 
 mod compile;
 mod judge;
-mod pattern;
 mod raw;
 #[doc(hidden)]
 pub mod synthetic;
@@ -30,16 +30,14 @@ mod trie;
 mod tests;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-
-use ipnet::IpNet;
 
 use crate::decision::Mode;
-use crate::identity::{cidr_contains, spiffe_namespace, PrincipalPattern};
+use crate::matching::{RequestMatch, SourceMatch};
 use crate::ConfigError;
 
+pub use crate::matching::RequestFacts;
+pub use compile::PolicyError;
 pub use judge::{Judgement, TargetRequest, NO_RULE_MATCHED};
-pub use pattern::PolicyError;
 pub use raw::{RawPolicy, RawQueryConstraint, RawResponse, RawRule, RawSources};
 
 use trie::{PathTrie, RuleIndex};
@@ -56,6 +54,7 @@ pub struct AllowList {
     hosts: HostIndex,
     needs_source_address: bool,
     needs_peer_identity: bool,
+    needs_headers: bool,
 }
 
 /// A locally generated response (deny or malformed).
@@ -102,18 +101,9 @@ impl DenyResponse {
 #[derive(Debug)]
 struct Rule {
     name: String,
-    methods: Option<Vec<String>>,
-    query: Vec<QueryConstraint>,
-    cidrs: Option<Vec<IpNet>>,
-    principals: Option<Vec<PrincipalPattern>>,
-    namespaces: Option<Vec<String>>,
-}
-
-#[derive(Debug)]
-enum QueryConstraint {
-    Present(String),
-    Absent(String),
-    Equals(String, String),
+    /// Methods, headers and query; hosts and paths are in the index.
+    request: RequestMatch,
+    sources: SourceMatch,
 }
 
 #[derive(Debug, Default)]
@@ -121,23 +111,6 @@ struct HostIndex {
     any: PathTrie,
     exact: HashMap<Box<str>, PathTrie>,
     suffix: HashMap<Box<str>, PathTrie>,
-}
-
-/// What the matcher needs to know about a request, already normalized.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestFacts<'a> {
-    /// `:method`.
-    pub method: &'a str,
-    /// Normalized host name (lowercase, no trailing dot, no port); empty when there is none.
-    pub host: &'a str,
-    /// Normalized path, starting with `/`, without query.
-    pub path: &'a str,
-    /// Raw query string without `?`.
-    pub query: Option<&'a str>,
-    /// Downstream peer address, when known.
-    pub source_address: Option<IpAddr>,
-    /// mTLS peer SPIFFE ID, when the connection has one.
-    pub peer_principal: Option<&'a str>,
 }
 
 impl AllowList {
@@ -198,93 +171,36 @@ impl AllowList {
         self.needs_peer_identity
     }
 
-    /// The first rule, in policy order, that matches everything it names; `None` when none does.
+    /// Whether any rule names `headers` (so the filter must pass the request headers).
+    pub fn needs_headers(&self) -> bool {
+        self.needs_headers
+    }
+
+    /// The first rule, in policy order, that matches everything it names; `None` when none does
+    /// (always for a malformed target, which has no path to match).
     pub fn matching_rule(&self, request: &RequestFacts<'_>) -> Option<usize> {
+        let path = request.path()?;
         let mut best: Option<RuleIndex> = None;
         let mut accept = |index: RuleIndex| {
-            self.rules
-                .get(index as usize)
-                .is_some_and(|rule| rule.admits(request))
+            self.rules.get(index as usize).is_some_and(|rule| {
+                rule.request.matches(request) && rule.sources.matches(&request.peer)
+            })
         };
-        let host = request.host;
-        if !host.is_empty() {
+        if let Some(host) = request.host() {
             if let Some(trie) = self.hosts.exact.get(host) {
-                trie.find(request.path, &mut best, &mut accept);
+                trie.find(path, &mut best, &mut accept);
             }
             if !self.hosts.suffix.is_empty() {
                 // `*.example.com` matches `a.example.com` and `a.b.example.com`: try every
                 // proper suffix that starts after a dot.
                 for (i, _) in host.match_indices('.') {
                     if let Some(trie) = self.hosts.suffix.get(&host[i + 1..]) {
-                        trie.find(request.path, &mut best, &mut accept);
+                        trie.find(path, &mut best, &mut accept);
                     }
                 }
             }
         }
-        self.hosts.any.find(request.path, &mut best, &mut accept);
+        self.hosts.any.find(path, &mut best, &mut accept);
         best.map(|b| b as usize)
-    }
-}
-
-impl Rule {
-    /// Checks everything but host and path (which the index already matched).
-    fn admits(&self, request: &RequestFacts<'_>) -> bool {
-        if let Some(methods) = &self.methods {
-            if !methods.iter().any(|m| m == request.method) {
-                return false;
-            }
-        }
-        if !self.query.iter().all(|c| c.holds(request.query)) {
-            return false;
-        }
-        if let Some(cidrs) = &self.cidrs {
-            let Some(ip) = request.source_address else {
-                return false;
-            };
-            if !cidrs.iter().any(|net| cidr_contains(net, ip)) {
-                return false;
-            }
-        }
-        if let Some(principals) = &self.principals {
-            let Some(peer) = request.peer_principal else {
-                return false;
-            };
-            if !principals.iter().any(|p| p.matches(peer)) {
-                return false;
-            }
-        }
-        if let Some(namespaces) = &self.namespaces {
-            let Some(ns) = request.peer_principal.and_then(spiffe_namespace) else {
-                return false;
-            };
-            if !namespaces.iter().any(|n| n == ns) {
-                return false;
-            }
-        }
-        true
-    }
-}
-
-impl QueryConstraint {
-    fn holds(&self, query: Option<&str>) -> bool {
-        let pairs = || crate::normalize::query_pairs(query.unwrap_or(""));
-        match self {
-            QueryConstraint::Present(name) => pairs().any(|(n, _)| n == name.as_str()),
-            QueryConstraint::Absent(name) => !pairs().any(|(n, _)| n == name.as_str()),
-            QueryConstraint::Equals(name, value) => {
-                let mut seen = false;
-                for (n, v) in pairs() {
-                    if n == name.as_str() {
-                        if v != value.as_str() {
-                            // Parameter pollution: every occurrence must carry the value, since
-                            // the upstream may read any of them.
-                            return false;
-                        }
-                        seen = true;
-                    }
-                }
-                seen
-            }
-        }
     }
 }

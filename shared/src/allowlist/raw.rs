@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decision::Mode;
+use crate::matching::{RawHeaderMatch, RawPathMatch, RawQueryMatch};
+
+pub use crate::matching::RawSources;
 
 /// The allowlist policy document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +56,8 @@ pub struct RawResponse {
 }
 
 /// One allow rule. Every field but `name` is optional; an absent field matches anything, an
-/// empty list is an error (it would match nothing, which is never what was meant).
+/// empty list is an error (it would match nothing, which is never what was meant). The fields
+/// mean what they mean in a mirror selector (see [`crate::matching`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
@@ -65,9 +69,13 @@ pub struct RawRule {
     /// Host names: exact (`api.example.com`) or wildcard (`*.example.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts: Option<Vec<String>>,
-    /// Path patterns over the normalized path: `/a/b`, `*`, `{name}`, trailing `**`.
+    /// Paths over the normalized path: patterns (`/a/b`, `*`, `{name}`, trailing `**`),
+    /// `{"exact": "/a"}` or `{"prefix": "/a/"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paths: Option<Vec<String>>,
+    pub paths: Option<Vec<RawPathMatch>>,
+    /// Header conditions; all must hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Vec<RawHeaderMatch>>,
     /// Query parameter constraints; all must hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<Vec<RawQueryConstraint>>,
@@ -76,38 +84,8 @@ pub struct RawRule {
     pub sources: Option<RawSources>,
 }
 
-/// A constraint on one query parameter: exactly one of `present`, `absent`, `equals`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawQueryConstraint {
-    /// Parameter name (decoded form).
-    pub name: String,
-    /// `true`: the parameter must occur.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub present: Option<bool>,
-    /// `true`: the parameter must not occur.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub absent: Option<bool>,
-    /// The parameter must occur and every occurrence must have this (decoded) value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equals: Option<String>,
-}
-
-/// Source constraints; every kind that is named must hold (one entry of each named list).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSources {
-    /// Networks the downstream address (`source.address`) must be in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cidrs: Option<Vec<String>>,
-    /// SPIFFE IDs of the mTLS peer: exact, or a prefix ending in `/*`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub principals: Option<Vec<String>>,
-    /// Kubernetes namespaces, taken from the mTLS peer's SPIFFE ID
-    /// (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespaces: Option<Vec<String>>,
-}
+/// A constraint on one query parameter (the shared [`RawQueryMatch`]).
+pub type RawQueryConstraint = RawQueryMatch;
 
 fn default_rewrite_path() -> bool {
     true

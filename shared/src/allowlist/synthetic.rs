@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::raw::{RawPolicy, RawRule};
 use crate::decision::Mode;
+use crate::matching::RawPathMatch;
 
 /// A path that no synthetic rule allows.
 pub const SYNTHETIC_MISS: &str = "/nowhere/at/all";
@@ -40,7 +41,8 @@ pub fn synthetic_policy(n: usize) -> RawPolicy {
                 name: format!("rule-{i}"),
                 methods: Some(methods.iter().map(|m| m.to_string()).collect()),
                 hosts: None,
-                paths: Some(vec![path]),
+                paths: Some(vec![RawPathMatch::Pattern(path)]),
+                headers: None,
                 query: None,
                 sources: None,
             }

@@ -1,7 +1,9 @@
 use super::synthetic::{synthetic_hit, synthetic_policy, synthetic_rbac_config, SYNTHETIC_MISS};
 use super::*;
 use crate::decision::{AllowlistOutcome, Mode};
-use crate::identity::parse_socket_address;
+use crate::identity::{parse_socket_address, spiffe_namespace};
+use crate::matching::Peer;
+use crate::normalize::{NormalizedHost, NormalizedTarget};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -29,12 +31,38 @@ fn assert_refused(json: &str, path: &str, reason_part: &str) {
     assert!(err.to_string().starts_with(&format!("{path}: ")), "{err}");
 }
 
+/// Facts of an already-normalized request; `host` empty for none.
 fn facts<'a>(method: &'a str, host: &'a str, path: &'a str) -> RequestFacts<'a> {
     RequestFacts {
         method,
-        host,
-        path,
-        ..RequestFacts::default()
+        raw_path: path,
+        target: Ok(NormalizedTarget {
+            path: path.to_string(),
+            query: None,
+        }),
+        host: Ok((!host.is_empty()).then(|| NormalizedHost {
+            name: host.to_string(),
+            port: None,
+        })),
+        headers: &[],
+        peer: Peer::default(),
+    }
+}
+
+fn with_query<'a>(mut f: RequestFacts<'a>, query: Option<&str>) -> RequestFacts<'a> {
+    if let Ok(target) = &mut f.target {
+        target.query = query.map(str::to_string);
+    }
+    f
+}
+
+fn from_peer<'a>(address: Option<&str>, principal: Option<&'a str>) -> RequestFacts<'a> {
+    RequestFacts {
+        peer: Peer {
+            address: address.and_then(parse_socket_address).map(|(ip, _)| ip),
+            principal,
+        },
+        ..facts("GET", "", "/")
     }
 }
 
@@ -179,9 +207,15 @@ fn refuses_empty_lists() {
 
 #[test]
 fn refuses_bad_methods() {
-    for m in ["get", "Get", "", "GE T", "G/ET"] {
+    // Methods are case-sensitive: a standard method in another case can never match what
+    // clients send, so it is refused with the spelling that was meant.
+    for m in ["get", "Get"] {
+        let json = one_rule(&format!(r#""methods":["POST","{m}"]"#));
+        assert_refused(&json, "rules[0].methods[1]", "did you mean \"GET\"");
+    }
+    for m in ["", "GE T", "G/ET"] {
         let json = one_rule(&format!(r#""methods":["GET","{m}"]"#));
-        assert_refused(&json, "rules[0].methods[1]", "uppercase HTTP token");
+        assert_refused(&json, "rules[0].methods[1]", "must be an HTTP token");
     }
     assert_refused(
         &one_rule(r#""methods":["GET","GET"]"#),
@@ -452,6 +486,163 @@ fn encoded_reserved_characters_in_patterns_match_the_normalized_path() {
     assert_eq!(get(&list, "/a:b/%C3%A9"), None);
 }
 
+#[test]
+fn exact_and_prefix_paths_are_indexed_like_patterns() {
+    let list = compile(
+        r#"{"rules":[
+        {"name":"login","paths":[{"exact":"/login"}]},
+        {"name":"orders","methods":["POST"],"paths":[{"prefix":"/api/orders"}]},
+        {"name":"admin","paths":[{"prefix":"/admin/"}]},
+        {"name":"star","paths":[{"exact":"/a*"}]},
+        {"name":"root","methods":["DELETE"],"paths":[{"prefix":"/"}]}
+        ]}"#,
+    );
+    assert_eq!(get(&list, "/login").as_deref(), Some("login"));
+    assert_eq!(get(&list, "/login/"), None);
+    let post = |path| rule_of(&list, &facts("POST", "example.com", path));
+    assert_eq!(post("/api/orders").as_deref(), Some("orders"));
+    assert_eq!(post("/api/ordersx").as_deref(), Some("orders"));
+    assert_eq!(post("/api/orders/7/items").as_deref(), Some("orders"));
+    assert_eq!(post("/api/order"), None);
+    assert_eq!(get(&list, "/admin/").as_deref(), Some("admin"));
+    assert_eq!(get(&list, "/admin/users/1").as_deref(), Some("admin"));
+    assert_eq!(get(&list, "/admin"), None);
+    assert_eq!(get(&list, "/a*").as_deref(), Some("star"));
+    assert_eq!(get(&list, "/ab"), None, "a literal * in an exact path");
+    assert_eq!(
+        rule_of(&list, &facts("DELETE", "example.com", "/anything/at/all")).as_deref(),
+        Some("root")
+    );
+}
+
+#[test]
+fn exact_and_prefix_paths_must_be_normalized() {
+    assert_refused(
+        &one_rule(r#""paths":[{"prefix":"admin"}]"#),
+        "rules[0].paths[0].prefix",
+        "must start with \"/\"",
+    );
+    assert_refused(
+        &one_rule(r#""paths":[{"exact":"/%61dmin"}]"#),
+        "rules[0].paths[0].exact",
+        "not in normalized form",
+    );
+    assert_refused(
+        &one_rule(r#""paths":[{"exact":"/a","prefix":"/b"}]"#),
+        "rules[0].paths[0]",
+        "needs exactly one of",
+    );
+}
+
+#[test]
+fn header_conditions_restrict_a_rule() {
+    let list = compile(&one_rule(
+        r#""paths":["/a"],"headers":[{"name":"x-tenant","exact":"acme"}]"#,
+    ));
+    assert!(list.needs_headers());
+    let tenant = vec![("x-tenant".to_string(), "acme".to_string())];
+    let other = vec![("x-tenant".to_string(), "evil".to_string())];
+    let with = |headers| RequestFacts {
+        headers,
+        ..facts("GET", "", "/a")
+    };
+    assert_eq!(rule_of(&list, &with(&tenant)).as_deref(), Some("r"));
+    assert_eq!(rule_of(&list, &with(&other)), None);
+    assert_eq!(rule_of(&list, &with(&[])), None);
+    // `judge` reads no headers: such a rule fails closed there.
+    let j = list.judge(&TargetRequest {
+        method: "GET",
+        path: "/a",
+        ..TargetRequest::default()
+    });
+    assert_eq!(j.decision.outcome, AllowlistOutcome::Denied);
+    assert!(!compile(&one_rule(r#""paths":["/a"]"#)).needs_headers());
+}
+
+#[test]
+fn judge_facts_is_judge_with_facts_normalized_once() {
+    let list = compile(
+        r#"{"rewrite_path":true,"rules":[{"name":"a","hosts":["shop.example.com"],"paths":["/a/b"]}]}"#,
+    );
+    let facts = RequestFacts::new(
+        "GET",
+        "/a/./b?x=1",
+        "Shop.Example.com:80",
+        "http",
+        &[],
+        Peer::default(),
+    );
+    let by_facts = list.judge_facts(&facts);
+    let by_target = list.judge(&TargetRequest {
+        method: "GET",
+        path: "/a/./b?x=1",
+        authority: "Shop.Example.com:80",
+        scheme: "http",
+        ..TargetRequest::default()
+    });
+    assert_eq!(by_facts, by_target);
+    assert_eq!(by_facts.rule, Some(0));
+    assert_eq!(by_facts.rewritten_path.as_deref(), Some("/a/b?x=1"));
+    let malformed = RequestFacts::new("GET", "/a%2fb", "h", "http", &[], Peer::default());
+    let j = list.judge_facts(&malformed);
+    assert!(j.malformed);
+    assert_eq!(j.decision.reason.as_deref(), Some("encoded_slash"));
+}
+
+#[test]
+fn trie_agrees_with_the_shared_matchers_on_prefixes_and_exact_paths() {
+    // The index and `PathMatch::matches` (what the mirror uses) must select the same rule.
+    let alphabet = ["a", "b", "ab", ""];
+    let mut rng = Lcg(11);
+    for round in 0..30 {
+        let mut raws: Vec<crate::matching::RawPathMatch> = Vec::new();
+        for _ in 0..(1 + rng.next(20)) {
+            let len = 1 + rng.next(3);
+            let segs: Vec<&str> = (0..len)
+                .map(|i| match alphabet[rng.next(4)] {
+                    "" if i + 1 < len => "a",
+                    s => s,
+                })
+                .collect();
+            let text = format!("/{}", segs.join("/"));
+            let raw = match rng.next(3) {
+                0 => crate::matching::RawPathMatch::Exact { exact: text },
+                1 => crate::matching::RawPathMatch::Prefix { prefix: text },
+                _ => crate::matching::RawPathMatch::Pattern(text),
+            };
+            if !raws.contains(&raw) {
+                raws.push(raw);
+            }
+        }
+        let rules: Vec<serde_json::Value> = raws
+            .iter()
+            .enumerate()
+            .map(|(i, p)| serde_json::json!({"name": format!("r{i}"), "paths": [p]}))
+            .collect();
+        let list = compile(&serde_json::json!({ "rules": rules }).to_string());
+        let matchers: Vec<crate::matching::PathMatch> = raws
+            .iter()
+            .map(|r| crate::matching::PathMatch::parse(r).unwrap())
+            .collect();
+        for _ in 0..200 {
+            let len = 1 + rng.next(4);
+            let segs: Vec<&str> = (0..len)
+                .map(|i| match alphabet[rng.next(4)] {
+                    "" if i + 1 < len => "b",
+                    s => s,
+                })
+                .collect();
+            let path = format!("/{}", segs.join("/"));
+            let linear = matchers.iter().position(|m| m.matches(Some(&path)));
+            assert_eq!(
+                list.matching_rule(&facts("GET", "", &path)),
+                linear,
+                "round {round}: {path} against {raws:?}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------- matcher: other conditions
 
 #[test]
@@ -536,11 +727,8 @@ fn query_constraints() {
         r#""query":[{"name":"api key","present":true},{"name":"debug","absent":true},{"name":"v","equals":"2 b"}]"#,
     ));
     let q = |query: Option<&str>| {
-        list.matching_rule(&RequestFacts {
-            query,
-            ..facts("GET", "", "/")
-        })
-        .is_some()
+        list.matching_rule(&with_query(facts("GET", "", "/"), query))
+            .is_some()
     };
     assert!(q(Some("api+key=&v=2+b")));
     assert!(q(Some("v=2%20b&api%20key=x")));
@@ -565,13 +753,7 @@ fn cidr_sources() {
     let list = compile(&one_rule(
         r#""sources":{"cidrs":["10.0.0.0/8","2001:db8::/32","192.168.1.7"]}"#,
     ));
-    let from = |addr: Option<&str>| {
-        list.matching_rule(&RequestFacts {
-            source_address: addr.and_then(parse_socket_address).map(|(ip, _)| ip),
-            ..facts("GET", "", "/")
-        })
-        .is_some()
-    };
+    let from = |addr: Option<&str>| list.matching_rule(&from_peer(addr, None)).is_some();
     assert!(from(Some("10.1.2.3:51234")));
     assert!(from(Some("[2001:db8::5]:443")));
     assert!(from(Some("[::ffff:10.9.9.9]:80")), "IPv4-mapped IPv6");
@@ -592,15 +774,7 @@ fn principal_and_namespace_sources() {
         {"name":"ns","sources":{"namespaces":["billing"]}}
         ]}"#,
     );
-    let peer = |p: Option<&str>| {
-        rule_of(
-            &list,
-            &RequestFacts {
-                peer_principal: p,
-                ..facts("GET", "", "/")
-            },
-        )
-    };
+    let peer = |p: Option<&str>| rule_of(&list, &from_peer(None, p));
     assert_eq!(
         peer(Some("spiffe://cluster.local/ns/shop/sa/web")).as_deref(),
         Some("web")
@@ -631,12 +805,8 @@ fn every_named_source_kind_must_hold() {
         r#""sources":{"cidrs":["10.0.0.0/8"],"namespaces":["shop"]}"#,
     ));
     let req = |addr: &str, peer: &str| {
-        list.matching_rule(&RequestFacts {
-            source_address: parse_socket_address(addr).map(|(ip, _)| ip),
-            peer_principal: Some(peer),
-            ..facts("GET", "", "/")
-        })
-        .is_some()
+        list.matching_rule(&from_peer(Some(addr), Some(peer)))
+            .is_some()
     };
     assert!(req("10.0.0.1:1", "spiffe://td/ns/shop/sa/a"));
     assert!(!req("11.0.0.1:1", "spiffe://td/ns/shop/sa/a"));
@@ -1027,13 +1197,7 @@ fn trust_domain_wide_principal_prefix() {
     let list = compile(&one_rule(
         r#""sources":{"principals":["spiffe://cluster.local/*"]}"#,
     ));
-    let peer = |p: &str| {
-        list.matching_rule(&RequestFacts {
-            peer_principal: Some(p),
-            ..facts("GET", "", "/")
-        })
-        .is_some()
-    };
+    let peer = |p: &str| list.matching_rule(&from_peer(None, Some(p))).is_some();
     assert!(peer("spiffe://cluster.local/ns/a/sa/b"));
     assert!(!peer("spiffe://cluster.localhost/ns/a/sa/b"));
     assert!(!peer("spiffe://other/ns/a/sa/b"));

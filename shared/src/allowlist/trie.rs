@@ -1,11 +1,14 @@
 //! A segment trie over normalized paths. Exact segments are looked up in a hash map, `*` and
-//! `{name}` share one child, and `**` hangs its rules on the node where it starts. A lookup
-//! visits at most the nodes that the path's segments reach (at most two children per level), so
-//! its cost depends on the path and the patterns' shape, never on how many rules there are.
+//! `{name}` share one child, `**` hangs its rules on the node where it starts, and a
+//! `{"prefix"}` hangs on the node of its last whole segment with the partial segment that
+//! follows. A lookup visits at most the nodes that the path's segments reach (at most two
+//! children per level), so its cost depends on the path and the patterns' shape, never on how
+//! many rules there are. The pieces (patterns, exact paths, prefixes) are
+//! [`crate::matching::path`]'s; the index is the allowlist's.
 
 use std::collections::HashMap;
 
-use super::pattern::{PathPattern, SegmentPattern};
+use crate::matching::path::{PathMatch, SegmentPattern};
 
 /// Index of a rule in the policy (policy order).
 pub(crate) type RuleIndex = u32;
@@ -23,6 +26,8 @@ struct Node {
     ends: Vec<RuleIndex>,
     /// Rules whose pattern is `**` from here (ascending).
     rest: Vec<RuleIndex>,
+    /// Rules whose prefix continues from here with these characters (ascending by rule).
+    prefixes: Vec<(Box<str>, RuleIndex)>,
 }
 
 fn push_unique(list: &mut Vec<RuleIndex>, rule: RuleIndex) {
@@ -32,20 +37,48 @@ fn push_unique(list: &mut Vec<RuleIndex>, rule: RuleIndex) {
     }
 }
 
+impl Node {
+    fn exact_child(&mut self, segment: &str) -> &mut Node {
+        self.exact.entry(segment.into()).or_default()
+    }
+}
+
 impl PathTrie {
-    /// Adds `rule` under `pattern`. Rules must be inserted in ascending order.
-    pub(crate) fn insert(&mut self, pattern: &PathPattern, rule: RuleIndex) {
+    /// Adds `rule` under a `paths` entry. Rules must be inserted in ascending order.
+    pub(crate) fn insert(&mut self, path: &PathMatch, rule: RuleIndex) {
         let mut node = &mut self.root;
-        for seg in &pattern.segments {
-            node = match seg {
-                SegmentPattern::Exact(s) => node.exact.entry(s.as_str().into()).or_default(),
-                SegmentPattern::One => node.one.get_or_insert_with(Default::default),
-            };
-        }
-        if pattern.rest {
-            push_unique(&mut node.rest, rule);
-        } else {
-            push_unique(&mut node.ends, rule);
+        match path {
+            PathMatch::Pattern(pattern) => {
+                for seg in &pattern.segments {
+                    node = match seg {
+                        SegmentPattern::Exact(s) => node.exact_child(s),
+                        SegmentPattern::One => node.one.get_or_insert_with(Default::default),
+                    };
+                }
+                if pattern.rest {
+                    push_unique(&mut node.rest, rule);
+                } else {
+                    push_unique(&mut node.ends, rule);
+                }
+            }
+            PathMatch::Exact(exact) => {
+                for seg in exact.strip_prefix('/').unwrap_or(exact).split('/') {
+                    node = node.exact_child(seg);
+                }
+                push_unique(&mut node.ends, rule);
+            }
+            PathMatch::Prefix(prefix) => {
+                let body = prefix.strip_prefix('/').unwrap_or(prefix);
+                let (whole, partial) = match body.rfind('/') {
+                    Some(i) => (Some(&body[..i]), &body[i + 1..]),
+                    None => (None, body),
+                };
+                for seg in whole.into_iter().flat_map(|w| w.split('/')) {
+                    node = node.exact_child(seg);
+                }
+                // Entries of one rule are never equal (the compiler refuses duplicates).
+                node.prefixes.push((partial.into(), rule));
+            }
         }
     }
 
@@ -96,6 +129,15 @@ impl Node {
             offer(&self.ends, best, accept);
             return;
         };
+        for (partial, rule) in &self.prefixes {
+            if best.is_some_and(|b| *rule >= b) {
+                break;
+            }
+            if rest.starts_with(&**partial) && accept(*rule) {
+                *best = Some(*rule);
+                break;
+            }
+        }
         let (segment, next) = match rest.find('/') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::policy::FORBIDDEN_HEADERS;
+use crate::headers::CREDENTIAL_HEADERS;
 use crate::normalize::hex_pair;
 
 /// What a masked value is replaced with.
@@ -20,7 +20,7 @@ pub fn select_headers(
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
         if lower.starts_with(':')
-            || FORBIDDEN_HEADERS.contains(&lower.as_str())
+            || CREDENTIAL_HEADERS.contains(&lower.as_str())
             || !allow.contains(&lower)
         {
             continue;

@@ -57,3 +57,31 @@ fn authority_split_leniently() {
     assert_eq!(split_authority("host:http"), ("host:http", None));
     assert_eq!(split_authority(""), ("", None));
 }
+
+#[test]
+fn credential_and_hop_by_hop_lists() {
+    for name in [
+        "authorization",
+        "Cookie",
+        "PROXY-AUTHORIZATION",
+        "set-cookie",
+    ] {
+        assert!(is_credential_header(name), "{name}");
+    }
+    assert!(!is_credential_header("x-api-key-hint"));
+    for name in [
+        "connection",
+        "Transfer-Encoding",
+        "te",
+        "upgrade",
+        "content-length",
+    ] {
+        assert!(is_hop_by_hop_header(name), "{name}");
+    }
+    assert!(!is_hop_by_hop_header("content-type"));
+    // The two lists are disjoint and lowercase.
+    for name in CREDENTIAL_HEADERS.iter().chain(HOP_BY_HOP_HEADERS.iter()) {
+        assert_eq!(*name, name.to_ascii_lowercase());
+    }
+    assert!(!CREDENTIAL_HEADERS.iter().any(|c| is_hop_by_hop_header(c)));
+}

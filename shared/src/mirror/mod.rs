@@ -6,6 +6,11 @@
 //! target and why, and passes the selection through the worker's [`RateLimiter`] to get the
 //! [`MirrorDecision`] that goes to filter state. A signature hit always mirrors; otherwise the
 //! first rule that matches decides (`always`, `sample`, `never`); no match: not mirrored.
+//!
+//! Rule selectors (`sources`, `request`) are compiled and matched by [`crate::matching`], with
+//! the meaning they have in allowlist rules; paths and hosts are compared in normalized form,
+//! so one [`RequestFacts`] per request serves both filters ([`MirrorPolicy::select_facts`]).
+//! Signatures, by contrast, look at the request as received (see [`signatures`]).
 
 pub mod copy;
 pub mod decode;
@@ -19,15 +24,14 @@ mod tests;
 
 use crate::decision::{MirrorDecision, MirrorReason};
 use crate::error::ConfigError;
-use crate::headers::{header_value, header_values, is_token, split_authority};
-use crate::identity::{self, cidr_contains, CidrError, PrincipalPattern, SpiffeId};
-use ipnet::IpNet;
+use crate::headers::{header_value, is_token};
+use crate::matching::{RequestFacts, RequestMatch, SourceMatch};
 use rate::TokenBucket;
 use raw::{ActionType, RawLocation, RawMirrorPolicy, RawRule, RawTarget};
 use signatures::{Category, CustomSignature, Locations, RequestView, SignatureHits, SignatureSet};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
+pub use crate::matching::Peer;
 pub use crate::sampling;
 pub use raw::Delivery;
 
@@ -70,43 +74,10 @@ enum Action {
 }
 
 #[derive(Debug, Clone)]
-enum PathMatch {
-    Exact(String),
-    Prefix(String),
-}
-
-#[derive(Debug, Clone)]
-enum HeaderCondition {
-    Exact(String),
-    Prefix(String),
-    Contains(String),
-    Present(bool),
-}
-
-#[derive(Debug, Clone)]
-struct HeaderMatch {
-    name: String,
-    condition: HeaderCondition,
-}
-
-#[derive(Debug, Clone)]
-enum HostMatch {
-    Exact(String),
-    /// `*.example.com` stored as `.example.com`.
-    Suffix(String),
-    Any,
-}
-
-#[derive(Debug, Clone)]
 struct Rule {
     name: String,
-    namespaces: Vec<String>,
-    principals: Vec<PrincipalPattern>,
-    cidrs: Vec<IpNet>,
-    methods: Vec<String>,
-    hosts: Vec<HostMatch>,
-    paths: Vec<PathMatch>,
-    headers: Vec<HeaderMatch>,
+    sources: SourceMatch,
+    request: RequestMatch,
     action: Action,
     target: Option<TargetId>,
 }
@@ -122,23 +93,6 @@ pub struct MirrorPolicy {
     hold_for_body: bool,
     copy_denied: bool,
     decision_headers: Vec<String>,
-}
-
-/// The peer of the request, from the connection (never from headers).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Peer<'a> {
-    /// Source IP address.
-    pub address: Option<IpAddr>,
-    /// SPIFFE id from the peer's certificate (`spiffe://<td>/ns/<ns>/sa/<sa>`).
-    pub principal: Option<&'a str>,
-}
-
-impl Peer<'_> {
-    /// The Kubernetes namespace in the peer's SPIFFE id (only the Istio workload shape
-    /// `spiffe://<td>/ns/<ns>/sa/<sa>` has one, see [`SpiffeId`]).
-    pub fn namespace(&self) -> Option<&str> {
-        SpiffeId::parse(self.principal?)?.namespace()
-    }
 }
 
 /// What the policy looks at in a request head.
@@ -168,6 +122,20 @@ impl<'a> MirrorRequest<'a> {
     /// The `x-request-id` header, the sampling key.
     pub fn request_id(&self) -> Option<&'a str> {
         header_value(self.headers, "x-request-id")
+    }
+
+    /// The request normalized once for the selectors (the scheme, for the default port, is
+    /// read from `:scheme` when the headers carry it).
+    pub fn facts(&self) -> RequestFacts<'a> {
+        let scheme = header_value(self.headers, ":scheme").unwrap_or("");
+        RequestFacts::new(
+            self.method,
+            self.path,
+            self.authority,
+            scheme,
+            self.headers,
+            self.peer,
+        )
     }
 }
 
@@ -243,7 +211,7 @@ impl MirrorPolicy {
     pub fn needs_peer(&self) -> bool {
         self.rules
             .iter()
-            .any(|r| !r.namespaces.is_empty() || !r.principals.is_empty() || !r.cidrs.is_empty())
+            .any(|r| r.sources.needs_address() || r.sources.needs_identity())
     }
 
     /// An empty hit set for this policy's signatures.
@@ -276,19 +244,47 @@ impl MirrorPolicy {
         }
     }
 
-    /// Decides, from signature hits and then the first matching rule, where a copy goes.
+    /// Decides, from signature hits and then the first matching rule, where a copy goes
+    /// (normalizes the request, then [`MirrorPolicy::select_facts`]).
     pub fn select(&self, req: &MirrorRequest<'_>, hits: &SignatureHits) -> Selection {
-        if hits.any() {
-            if let Some(target) = self.signature_target {
-                return Selection {
-                    target: Some(target),
-                    reason: MirrorReason::Signature,
-                    rule: None,
-                    signatures: self.signatures.hit_names(hits),
-                };
-            }
+        // Normalize only when a rule will look: a signature decides alone, and no rules means
+        // nothing else can select.
+        if let Some(selection) = self.signature_selection(hits) {
+            return selection;
         }
-        let Some(rule) = self.rules.iter().find(|r| r.matches(req)) else {
+        if self.rules.is_empty() {
+            return Selection {
+                target: None,
+                reason: MirrorReason::NotSelected,
+                rule: None,
+                signatures: Vec::new(),
+            };
+        }
+        self.select_facts(&req.facts(), hits)
+    }
+
+    /// A signature decides alone: the selection when one matched and there is a target.
+    fn signature_selection(&self, hits: &SignatureHits) -> Option<Selection> {
+        let target = self.signature_target.filter(|_| hits.any())?;
+        Some(Selection {
+            target: Some(target),
+            reason: MirrorReason::Signature,
+            rule: None,
+            signatures: self.signatures.hit_names(hits),
+        })
+    }
+
+    /// Decides, from signature hits and then the first rule whose selector matches the request
+    /// normalized once into `facts` (the same facts the allowlist judges), where a copy goes.
+    pub fn select_facts(&self, facts: &RequestFacts<'_>, hits: &SignatureHits) -> Selection {
+        if let Some(selection) = self.signature_selection(hits) {
+            return selection;
+        }
+        let Some(rule) = self
+            .rules
+            .iter()
+            .find(|r| r.sources.matches(&facts.peer) && r.request.matches(facts))
+        else {
             return Selection {
                 target: None,
                 reason: MirrorReason::NotSelected,
@@ -298,7 +294,9 @@ impl MirrorPolicy {
         };
         let (target, reason) = match rule.action {
             Action::Always => (rule.target, MirrorReason::Rule),
-            Action::Sample(fraction) if sampling::sampled(req.request_id(), fraction) => {
+            Action::Sample(fraction)
+                if sampling::sampled(header_value(facts.headers, "x-request-id"), fraction) =>
+            {
                 (rule.target, MirrorReason::Sample)
             }
             Action::Sample(_) | Action::Never => (None, MirrorReason::NotSelected),
@@ -369,68 +367,6 @@ impl RateLimiter {
                 signatures: selection.signatures,
             },
         }
-    }
-}
-
-impl Rule {
-    fn matches(&self, req: &MirrorRequest<'_>) -> bool {
-        self.matches_source(&req.peer) && self.matches_request(req)
-    }
-
-    fn matches_source(&self, peer: &Peer<'_>) -> bool {
-        let ns_ok = self.namespaces.is_empty()
-            || peer
-                .namespace()
-                .is_some_and(|ns| self.namespaces.iter().any(|n| n == ns));
-        let principal_ok = self.principals.is_empty()
-            || peer
-                .principal
-                .is_some_and(|p| self.principals.iter().any(|m| m.matches(p)));
-        let cidr_ok = self.cidrs.is_empty()
-            || peer
-                .address
-                .is_some_and(|a| self.cidrs.iter().any(|n| cidr_contains(n, a)));
-        ns_ok && principal_ok && cidr_ok
-    }
-
-    fn matches_request(&self, req: &MirrorRequest<'_>) -> bool {
-        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == req.method) {
-            return false;
-        }
-        if !self.hosts.is_empty() {
-            let host = split_authority(req.authority).0.to_ascii_lowercase();
-            let ok = self.hosts.iter().any(|h| match h {
-                HostMatch::Exact(e) => host == *e,
-                HostMatch::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
-                HostMatch::Any => true,
-            });
-            if !ok {
-                return false;
-            }
-        }
-        if !self.paths.is_empty() {
-            let raw = req.path.split(['?', '#']).next().unwrap_or("");
-            let decoded = decode::percent_decode_fully(raw.as_bytes(), false);
-            let path = String::from_utf8_lossy(&decoded);
-            let ok = self.paths.iter().any(|p| match p {
-                PathMatch::Exact(e) => path == e.as_str(),
-                PathMatch::Prefix(pre) => path.starts_with(pre.as_str()),
-            });
-            if !ok {
-                return false;
-            }
-        }
-        self.headers.iter().all(|h| {
-            let mut values = header_values(req.headers, &h.name);
-            match &h.condition {
-                HeaderCondition::Present(want) => values.next().is_some() == *want,
-                HeaderCondition::Exact(e) => values.any(|v| v == e),
-                HeaderCondition::Prefix(p) => values.any(|v| v.starts_with(p.as_str())),
-                HeaderCondition::Contains(c) => {
-                    values.any(|v| v.to_ascii_lowercase().contains(c.as_str()))
-                }
-            }
-        })
     }
 }
 
@@ -552,153 +488,12 @@ fn compile_rule(
             "no target given and no default_target (required with several targets)",
         ));
     }
-    let s = raw.sources;
-    for (j, n) in s.namespaces.iter().enumerate() {
-        if identity::check_namespace(n).is_err() {
-            return Err(ConfigError::new(
-                at(&format!("sources.namespaces[{j}]")),
-                format!("{n:?} is not a namespace name"),
-            ));
-        }
-    }
-    let principals = s
-        .principals
-        .iter()
-        .enumerate()
-        .map(|(j, p)| {
-            PrincipalPattern::parse(p).map_err(|e| {
-                ConfigError::new(
-                    at(&format!("sources.principals[{j}]")),
-                    format!(
-                        "{p:?} is not a SPIFFE ID spiffe://<trust domain>/<path>, exact or \
-                         ending in \"/*\" for a prefix: {e}"
-                    ),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let cidrs = s
-        .cidrs
-        .iter()
-        .enumerate()
-        .map(|(j, c)| {
-            identity::parse_cidr(c).map_err(|e| {
-                let why = match e {
-                    CidrError::Invalid => "is not an address range (e.g. 10.0.0.0/8)".to_string(),
-                    CidrError::HostBits { .. } => format!("has {e}"),
-                };
-                ConfigError::new(at(&format!("sources.cidrs[{j}]")), format!("{c:?} {why}"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let r = raw.request;
-    let methods = r
-        .methods
-        .iter()
-        .enumerate()
-        .map(|(j, m)| {
-            if is_token(m) {
-                Ok(m.to_ascii_uppercase())
-            } else {
-                Err(ConfigError::new(
-                    at(&format!("request.methods[{j}]")),
-                    format!("{m:?} is not an HTTP method"),
-                ))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let hosts = r
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(j, h)| {
-            let h = h.to_ascii_lowercase();
-            if h == "*" {
-                return Ok(HostMatch::Any);
-            }
-            let body = h.strip_prefix("*.").unwrap_or(&h);
-            if body.is_empty() || body.contains('*') || body.contains('/') {
-                return Err(ConfigError::new(
-                    at(&format!("request.hosts[{j}]")),
-                    format!("{h:?} is not a host (`*` only as a leading `*.`)"),
-                ));
-            }
-            Ok(if h.starts_with("*.") {
-                HostMatch::Suffix(h[1..].to_string())
-            } else {
-                HostMatch::Exact(h)
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let paths = r
-        .paths
-        .iter()
-        .enumerate()
-        .map(|(j, p)| {
-            let here = at(&format!("request.paths[{j}]"));
-            let m = match (&p.exact, &p.prefix) {
-                (Some(e), None) => PathMatch::Exact(e.clone()),
-                (None, Some(pre)) => PathMatch::Prefix(pre.clone()),
-                _ => {
-                    return Err(ConfigError::new(
-                        here,
-                        "needs exactly one of `exact` or `prefix`",
-                    ))
-                }
-            };
-            let (PathMatch::Exact(v) | PathMatch::Prefix(v)) = &m;
-            if !v.starts_with('/') {
-                let field = if p.exact.is_some() { "exact" } else { "prefix" };
-                return Err(ConfigError::new(
-                    format!("{here}.{field}"),
-                    format!("{v:?} must start with `/`"),
-                ));
-            }
-            Ok(m)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let headers = r
-        .headers
-        .iter()
-        .enumerate()
-        .map(|(j, h)| {
-            let here = at(&format!("request.headers[{j}]"));
-            if !is_token(&h.name) {
-                return Err(ConfigError::new(
-                    format!("{here}.name"),
-                    format!("{:?} is not a header name", h.name),
-                ));
-            }
-            let conditions = [
-                h.exact.clone().map(HeaderCondition::Exact),
-                h.prefix.clone().map(HeaderCondition::Prefix),
-                h.contains
-                    .clone()
-                    .map(|c| HeaderCondition::Contains(c.to_ascii_lowercase())),
-                h.present.map(HeaderCondition::Present),
-            ];
-            let mut given = conditions.into_iter().flatten();
-            match (given.next(), given.next()) {
-                (Some(condition), None) => Ok(HeaderMatch {
-                    name: h.name.to_ascii_lowercase(),
-                    condition,
-                }),
-                _ => Err(ConfigError::new(
-                    here,
-                    "needs exactly one of `exact`, `prefix`, `contains`, `present`",
-                )),
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let sources = SourceMatch::compile(&at("sources"), raw.sources.as_ref())?;
+    let request = RequestMatch::compile(&at("request"), raw.request.as_ref())?;
     Ok(Rule {
         name: raw.name,
-        namespaces: s.namespaces,
-        principals,
-        cidrs,
-        methods,
-        hosts,
-        paths,
-        headers,
+        sources,
+        request,
         action,
         target,
     })
@@ -804,8 +599,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
                 "no target given and no default_target (required with several targets)",
             ));
         }
-        let signatures = SignatureSet::new(&categories, &custom, sig.inspect_body)
-            .map_err(|e| ConfigError::new("signatures", e.to_string()))?;
+        let signatures = SignatureSet::new(&categories, &custom, sig.inspect_body)?;
         let decision_headers: BTreeSet<String> = std::iter::once(raw::DEFAULT_DECISION_HEADER)
             .chain(targets.iter().map(|t| t.header.as_str()))
             .map(str::to_string)

@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+pub use crate::matching::{RawHeaderMatch, RawPathMatch, RawRequestMatch, RawSources};
+
 /// Default for `max_body_bytes`: 16 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
 /// Default decision header name for `header` delivery.
@@ -99,7 +101,9 @@ fn default_max_in_flight() -> u32 {
     64
 }
 
-/// One rule: a selector, an action and a target.
+/// One rule: a selector, an action and a target. The selector's fields mean what they mean in
+/// an allowlist rule (see [`crate::matching`]): an absent field matches anything, an empty list
+/// or object is an error.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
@@ -107,83 +111,15 @@ pub struct RawRule {
     pub name: String,
     /// Who sent the request; every given field must match.
     #[serde(default)]
-    pub sources: RawSources,
+    pub sources: Option<RawSources>,
     /// What the request is; every given field must match.
     #[serde(default)]
-    pub request: RawRequestMatch,
+    pub request: Option<RawRequestMatch>,
     /// What to do with a request the rule selects.
     pub action: RawAction,
     /// Target name; defaults to `default_target`.
     #[serde(default)]
     pub target: Option<String>,
-}
-
-/// Source selector: each list matches when empty or when any element matches.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSources {
-    /// Kubernetes namespace names, read from the peer's SPIFFE id, which must have the Istio
-    /// workload shape `spiffe://<td>/ns/<ns>/sa/<sa>` (see [`crate::identity::SpiffeId`]).
-    #[serde(default)]
-    pub namespaces: Vec<String>,
-    /// SPIFFE ids of the peer, exact or with a last segment `/*` for every id under that path
-    /// (see [`crate::identity::PrincipalPattern`]).
-    #[serde(default)]
-    pub principals: Vec<String>,
-    /// Source address ranges (`10.0.0.0/8`, `2001:db8::/32`, or a bare address); host bits
-    /// must be clear (see [`crate::identity::parse_cidr`]).
-    #[serde(default)]
-    pub cidrs: Vec<String>,
-}
-
-/// Request selector: each list matches when empty or when any element matches.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRequestMatch {
-    /// HTTP methods (case-insensitive).
-    #[serde(default)]
-    pub methods: Vec<String>,
-    /// Hosts (case-insensitive, port ignored); `*.example.com` matches any subdomain.
-    #[serde(default)]
-    pub hosts: Vec<String>,
-    /// Paths (percent-decoded, query removed).
-    #[serde(default)]
-    pub paths: Vec<RawPathMatch>,
-    /// Header conditions; all must hold.
-    #[serde(default)]
-    pub headers: Vec<RawHeaderMatch>,
-}
-
-/// Exactly one of `exact` or `prefix`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPathMatch {
-    /// The whole path.
-    #[serde(default)]
-    pub exact: Option<String>,
-    /// The path starts with this.
-    #[serde(default)]
-    pub prefix: Option<String>,
-}
-
-/// A header name and exactly one of `exact`, `prefix`, `contains`, `present`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHeaderMatch {
-    /// Header name (case-insensitive).
-    pub name: String,
-    /// Value equals.
-    #[serde(default)]
-    pub exact: Option<String>,
-    /// Value starts with.
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Value contains (case-insensitive).
-    #[serde(default)]
-    pub contains: Option<String>,
-    /// `true`: header present; `false`: header absent.
-    #[serde(default)]
-    pub present: Option<bool>,
 }
 
 /// What a rule does with the requests it selects.

@@ -11,6 +11,7 @@ use super::decode::{
     brackets_to_dots, eval_lookups, form_pairs, json_strings, lower_lossy, percent_decode_fully,
     unescape_backslash,
 };
+use crate::ConfigError;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -231,18 +232,14 @@ pub struct CustomSignature {
     pub locations: Locations,
 }
 
-/// Why signatures could not be compiled.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot build the signature automaton: {0}")]
-pub struct SignatureBuildError(String);
-
 impl SignatureSet {
-    /// Compiles the enabled built-in `categories` and the `custom` literals.
+    /// Compiles the enabled built-in `categories` and the `custom` literals; an automaton that
+    /// cannot be built (too many or too long literals) is a [`ConfigError`] at `signatures`.
     pub fn new(
         categories: &[Category],
         custom: &[CustomSignature],
         inspect_body: bool,
-    ) -> Result<SignatureSet, SignatureBuildError> {
+    ) -> Result<SignatureSet, ConfigError> {
         let mut names = Vec::new();
         let mut literals: BTreeMap<String, Vec<Trigger>> = BTreeMap::new();
         let mut add = |literal: &str, signature: usize, locations, condition| {
@@ -305,7 +302,7 @@ impl SignatureSet {
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
                     .build(&patterns)
-                    .map_err(|e| SignatureBuildError(e.to_string()))?,
+                    .map_err(|e| ConfigError::at("signatures", e))?,
             )
         };
         Ok(SignatureSet {

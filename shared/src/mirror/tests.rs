@@ -2,6 +2,7 @@ use super::decode::{eval_lookups, percent_decode_fully};
 use super::rate::TokenBucket;
 use super::sampling::{sample_point, sampled};
 use super::*;
+use std::net::IpAddr;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -153,7 +154,7 @@ fn errors_name_the_json_path() {
         ),
         (
             r#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},"rules":[{"name":"a","action":{"type":"always"},"sources":{"cidrs":["10.0.0.0/8","10.0.0.0/33"]}}]}"#,
-            "rules[0].sources.cidrs[1]: \"10.0.0.0/33\" is not an address range",
+            "rules[0].sources.cidrs[1]: \"10.0.0.0/33\" is not a CIDR",
         ),
         (
             r#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},"rules":[{"name":"a","action":{"type":"always"},"sources":{"principals":["spiffe://*/ns/x"]}}]}"#,
@@ -165,7 +166,7 @@ fn errors_name_the_json_path() {
         ),
         (
             r#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},"rules":[{"name":"a","action":{"type":"always"},"request":{"paths":[{"prefix":"admin"}]}}]}"#,
-            "rules[0].request.paths[0].prefix: \"admin\" must start with `/`",
+            "rules[0].request.paths[0].prefix: path prefix \"admin\" must start with \"/\"",
         ),
         (
             r#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},"rules":[{"name":"a","action":{"type":"always"},"request":{"headers":[{"name":"x-a"}]}}]}"#,
@@ -414,7 +415,7 @@ fn cidr_rule_matches_v4_v6_and_mapped_addresses() {
 #[test]
 fn method_host_and_path_rules() {
     let p = rules_policy(
-        r#"[{"name":"m","request":{"methods":["delete"]},"action":{"type":"always"}},
+        r#"[{"name":"m","request":{"methods":["DELETE"]},"action":{"type":"always"}},
             {"name":"h","request":{"hosts":["*.admin.example.com","api.example.com"]},"action":{"type":"always"}},
             {"name":"pe","request":{"paths":[{"exact":"/login"}]},"action":{"type":"always"}},
             {"name":"pp","request":{"paths":[{"prefix":"/admin/"}]},"action":{"type":"always"}}]"#,
@@ -439,6 +440,86 @@ fn method_host_and_path_rules() {
         Some("pp")
     );
     assert_eq!(rule_of(&p, &Req::get("/administrator")).1, None);
+}
+
+#[test]
+fn selectors_share_the_allowlist_vocabulary() {
+    let rule = |request: &str| {
+        format!(
+            r#"{{"targets":{{"ids":{{"cluster":"s","delivery":"header"}}}},"rules":[{{"name":"a","action":{{"type":"always"}},"request":{request}}}]}}"#
+        )
+    };
+    let cases = [
+        (r#"{"methods":["delete"]}"#, "rules[0].request.methods[0]: method \"delete\" never matches: methods are case-sensitive; did you mean \"DELETE\"?"),
+        (r#"{"methods":[]}"#, "rules[0].request.methods: must not be empty"),
+        (r#"{"paths":[]}"#, "rules[0].request.paths: must not be empty"),
+        (r#"{}"#, "rules[0].request: must not be empty"),
+        (r#"{"hosts":["*"]}"#, "omit the field to match any host"),
+        (r#"{"paths":[{"exact":"/a/../b"}]}"#, "rules[0].request.paths[0].exact: exact path \"/a/../b\" is not in normalized form"),
+        (r#"{"query":[{"name":"q"}]}"#, "rules[0].request.query[0]: exactly one of"),
+    ];
+    for (request, want) in cases {
+        let e = error(&rule(request));
+        assert!(e.contains(want), "{request}: {e}");
+    }
+    let sources = error(
+        r#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},"rules":[{"name":"a","action":{"type":"always"},"sources":{}}]}"#,
+    );
+    assert!(
+        sources.starts_with("rules[0].sources: must not be empty"),
+        "{sources}"
+    );
+}
+
+#[test]
+fn path_selectors_match_the_normalized_path() {
+    // Signatures off, so that the traversal below is judged by the rules alone.
+    let p = policy(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"signatures":{"enabled":false},
+            "rules":[{"name":"admin","request":{"paths":[{"prefix":"/admin/"}]},"action":{"type":"always"}},
+            {"name":"items","request":{"paths":["/api/{v}/items/**"],"query":[{"name":"debug","present":true}]},"action":{"type":"always"}}]}"#,
+    );
+    for path in [
+        "/admin/x",
+        "/static/../admin/x",
+        "//admin//x",
+        "/%61dmin/x",
+        "/./admin/x",
+    ] {
+        assert_eq!(
+            rule_of(&p, &Req::get(path)).1.as_deref(),
+            Some("admin"),
+            "{path}"
+        );
+    }
+    // What the allowlist calls malformed is no path at all: it matches no path selector (its
+    // encoded separator is the path_traversal signature's business).
+    assert_eq!(rule_of(&p, &Req::get("/admin%2fx")).1, None);
+    assert_eq!(
+        rule_of(&p, &Req::get("/api/v2/items/7?debug")).1.as_deref(),
+        Some("items")
+    );
+    assert_eq!(rule_of(&p, &Req::get("/api/v2/items/7")).1, None);
+}
+
+#[test]
+fn select_facts_is_select_with_facts_normalized_once() {
+    let p = rules_policy(
+        r#"[{"name":"h","request":{"hosts":["shop.example.com"],"methods":["POST"]},"action":{"type":"always"}}]"#,
+    );
+    let r = Req::post("/x", "text/plain", b"");
+    let req = r.view();
+    let hits = p.new_hits();
+    let facts = crate::matching::RequestFacts::new(
+        "POST",
+        "/x",
+        "Shop.Example.COM.",
+        "https",
+        req.headers,
+        Peer::default(),
+    );
+    assert_eq!(p.select(&req, &hits), p.select_facts(&facts, &hits));
+    assert_eq!(p.select_facts(&facts, &hits).reason, MirrorReason::Rule);
 }
 
 #[test]

@@ -1,27 +1,15 @@
 //! The request headers of a `dispatch` copy: the original head minus what must not or need not
-//! reach the sensor, plus what the filter decided.
-//!
-//! The header lists live here until the shared credential and hop-by-hop lists land in
-//! [`crate::headers`].
+//! reach the sensor, plus what the filter decided. The credential and hop-by-hop lists are the
+//! crate's one set, in [`crate::headers`] (audit redaction uses the same).
 
 use crate::decision::{MirrorDecision, MirrorReason};
 use crate::mirror::{MirrorPolicy, MirrorRequest, Target};
 
 /// Credentials a `dispatch` copy drops unless the target sets `include_secrets`.
-pub const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
-
+pub use crate::headers::CREDENTIAL_HEADERS as SECRET_HEADERS;
 /// Headers that describe the original connection or its framing, not the request: the copy is
 /// a new request on another connection, with a body that may be cut.
-pub const HOP_BY_HOP_HEADERS: &[&str] = &[
-    "connection",
-    "content-length",
-    "expect",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-];
+pub use crate::headers::HOP_BY_HOP_HEADERS;
 
 /// Prefix of the headers a `dispatch` copy carries about the decision; a client's own are
 /// dropped so that they cannot mislead the sensor.
@@ -46,8 +34,8 @@ pub fn dispatch_headers(
         .headers
         .iter()
         .filter(|(n, _)| {
-            let dropped = is(n, HOP_BY_HOP_HEADERS)
-                || (!target.include_secrets && is(n, SECRET_HEADERS))
+            let dropped = is(n, &HOP_BY_HOP_HEADERS)
+                || (!target.include_secrets && is(n, &SECRET_HEADERS))
                 || decision_headers.iter().any(|d| n.eq_ignore_ascii_case(d))
                 || has_copy_prefix(n)
                 || (target.authority.is_some() && n.eq_ignore_ascii_case(":authority"));
