@@ -154,7 +154,7 @@ impl HttpContext for Stream {
         self.head = Some(head);
         // The verdict goes to filter state before any local reply: Envoy may write its access
         // log while the reply is sent.
-        if !self.mirror.as_ref().is_some_and(|m| m.decision().is_some()) {
+        if self.mirror.as_ref().is_none_or(|m| m.decision().is_none()) {
             self.publish_verdict();
         }
         self.publish_mirror();
