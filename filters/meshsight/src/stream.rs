@@ -64,10 +64,23 @@ impl Stream {
             return;
         }
         if let Some(d) = self.mirror.as_ref().and_then(MirrorStream::decision) {
-            host::put_decision(MIRROR_DECISION_PROPERTY, d);
+            if self.per_job_decisions() {
+                host::put_decision(MIRROR_DECISION_PROPERTY, d);
+            }
             self.mirror_published = true;
             self.publish_verdict();
         }
+    }
+
+    /// Whether each job's decision goes to filter state on its own (`wasm.meshsight_allowlist`,
+    /// `wasm.meshsight_mirror`): always, unless this plugin's audit already leaves the combined
+    /// verdict (both decisions) for Envoy's access logger, which other filters read as well.
+    fn per_job_decisions(&self) -> bool {
+        !self
+            .jobs
+            .as_ref()
+            .and_then(|j| j.audit.as_ref())
+            .is_some_and(|a| a.writes_verdict())
     }
 
     /// Leaves the verdict for Envoy's access logger, when the audit job renders through it.
@@ -122,7 +135,9 @@ impl HttpContext for Stream {
         let mut reply = None;
         let mut action = Action::Continue;
         if let Some(judgement) = judgement {
-            host::put_decision(ALLOWLIST_DECISION_PROPERTY, &judgement.decision);
+            if self.per_job_decisions() {
+                host::put_decision(ALLOWLIST_DECISION_PROPERTY, &judgement.decision);
+            }
             if let Some(response) = judgement.response {
                 let body = response.body(head.request_id());
                 let held = mirror.as_mut().is_some_and(|m| {
@@ -188,7 +203,9 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(audit) = self.jobs.as_ref().and_then(|j| j.audit.as_ref()) {
+        let audit = self.jobs.as_ref().and_then(|j| j.audit.as_ref());
+        // Envoy's access logger has the response itself: read it only for a record built here.
+        if let Some(audit) = audit.filter(|a| !a.writes_verdict()) {
             // Keep only what may be recorded (and `:status`), not the whole map.
             let mut map = host::read_map(MapType::HttpResponseHeaders);
             map.retain(|(n, _)| audit.keeps_response_header(n));

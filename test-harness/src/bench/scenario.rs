@@ -109,6 +109,9 @@ pub struct Scenario {
     pub method: String,
     /// Request path (allowed by the scenario's policies).
     pub path: String,
+    /// Envoy's file access logger renders the OCSF record from the shipped template
+    /// (`envoy-config/access-log/`), into the run directory: the audit `access_log` sink.
+    pub ocsf_access_log: bool,
 }
 
 /// How hard and how long each scenario is driven, and where.
@@ -204,6 +207,36 @@ fn wasm_filter(root_id: &str, module: &str, policy: &str) -> Value {
     })
 }
 
+/// The listener's `access_log` list: empty, or the file logger rendering OCSF records from
+/// `envoy-config/access-log/ocsf_http_activity.tmpl` into a file in the temporary directory
+/// (one per bench process), logging only requests the plugin left a verdict for (as
+/// envoy-config/access-log/file.yaml ships it).
+pub fn access_log_json(ocsf: bool) -> Value {
+    if !ocsf {
+        return json!([]);
+    }
+    let template =
+        crate::rig::workspace_root().join("envoy-config/access-log/ocsf_http_activity.tmpl");
+    json!([{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": std::env::temp_dir()
+                .join(format!("meshsight-bench-{}-ocsf.log", std::process::id()))
+                .display()
+                .to_string(),
+            "log_format": {"text_format_source": {"filename": template.display().to_string()}}
+        },
+        "filter": {"extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": "'wasm.meshsight_ocsf' in filter_state"
+            }
+        }}
+    }])
+}
+
 /// Reads `<dir>/<name>.json` (a policy dumped from the Istio manifests).
 pub fn read_policy(dir: &Path, name: &str) -> Result<Value, BenchError> {
     let path = dir.join(format!("{name}.json"));
@@ -281,6 +314,10 @@ impl Stand {
         let filters = http_filters_json(&scenario.filters).to_string();
         let envoy = Envoy::builder(TEMPLATE)
             .var("HTTP_FILTERS", filters)
+            .var(
+                "ACCESS_LOG",
+                access_log_json(scenario.ocsf_access_log).to_string(),
+            )
             .var("UPSTREAM_PORT", upstream.port().to_string())
             .sensor(&sensor)
             .collector(&collector)

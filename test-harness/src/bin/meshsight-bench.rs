@@ -191,7 +191,9 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
         measure_max: true,
         method: "GET".to_string(),
         path: PRODUCT_PATH.to_string(),
+        ocsf_access_log: false,
     };
+    let access_log = json!({"sink": "access_log"});
     let mut list = vec![
         row("baseline (no filter)", Group::Filters, vec![]),
         // What any Wasm filter costs (VM entry, contexts, callbacks): each meshsight row's
@@ -221,6 +223,26 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
                 ("audit", &audit),
             ])],
         ),
+        Scenario {
+            ocsf_access_log: true,
+            ..row(
+                "audit (access log)",
+                Group::Filters,
+                vec![one_pass(&[("audit", &access_log)])],
+            )
+        },
+        Scenario {
+            ocsf_access_log: true,
+            ..row(
+                "one pass: allowlist + mirror + audit (access log)",
+                Group::Filters,
+                vec![one_pass(&[
+                    ("allowlist", &allowlist),
+                    ("mirror", &mirror),
+                    ("audit", &access_log),
+                ])],
+            )
+        },
         row(
             "three plugins, one VM: allowlist, mirror, audit (http sink)",
             Group::Filters,
@@ -457,6 +479,7 @@ fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
             measure_max: false,
             method: "GET".to_string(),
             path: PRODUCT_PATH.to_string(),
+            ocsf_access_log: false,
         });
     }
     Ok(list)
