@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::allowlist::AllowList;
-use crate::audit::AuditPolicy;
+use crate::audit::{AuditPolicy, Sink};
 use crate::error::ConfigError;
 use crate::mirror::MirrorPolicy;
 
@@ -83,7 +83,20 @@ impl PluginPolicy {
         match role {
             Role::Allowlist => policy.allowlist = Some(AllowList::from_json(bytes)?),
             Role::Mirror => policy.mirror = Some(MirrorPolicy::from_json(bytes)?),
-            Role::Audit => policy.audit = Some(AuditPolicy::from_json(bytes)?),
+            Role::Audit => {
+                let audit = AuditPolicy::from_json(bytes)?;
+                if audit.sink == Sink::AccessLog {
+                    // A request an earlier plugin answers never reaches this one before Envoy
+                    // logs it: its record would be missing without a trace.
+                    return Err(ConfigError::new(
+                        "sink",
+                        "the access_log sink needs the one-plugin deployment (root id \
+                         meshsight, with the allowlist in the same plugin): a separate audit \
+                         plugin cannot leave the verdict of a request answered before it",
+                    ));
+                }
+                policy.audit = Some(audit);
+            }
             Role::OnePass => {
                 let raw: RawPluginPolicy = ConfigError::parse_json(bytes)?;
                 if raw.allowlist.is_none() && raw.mirror.is_none() && raw.audit.is_none() {

@@ -201,6 +201,12 @@ impl AuditJob {
         }
     }
 
+    /// Counts a record Envoy's access logger writes (`access_log` sink) as made and handed over.
+    pub fn handed_over(&self) {
+        self.metrics.records.inc();
+        self.metrics.delivered.inc();
+    }
+
     /// Whether the record keeps response headers (`:status` and any configured for recording).
     pub fn keeps_response_header(&self, name: &str) -> bool {
         name == ":status" || self.policy.record_headers.contains(name)
@@ -217,12 +223,6 @@ impl AuditJob {
         mirror: Option<MirrorDecision>,
         now_ns: u64,
     ) {
-        if self.writes_verdict() {
-            // Envoy's access logger writes the record; it is counted as handed over.
-            self.metrics.records.inc();
-            self.metrics.delivered.inc();
-            return;
-        }
         let mut ex = HttpExchange::from_request_headers(head.into_headers());
         ex.response_headers = response_headers;
         ex.allowlist = allowlist;

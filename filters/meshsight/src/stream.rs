@@ -223,6 +223,11 @@ impl HttpContext for Stream {
         }
         self.publish_mirror();
         let Some(audit) = &jobs.audit else { return };
+        if audit.writes_verdict() {
+            // Envoy's access logger writes the record from the verdict already in filter state.
+            audit.handed_over();
+            return;
+        }
         // A job this plugin does not run may have run in another plugin of the chain.
         let allowlist = match &jobs.allowlist {
             Some(_) => self.allowlist.take(),

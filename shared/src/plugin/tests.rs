@@ -64,3 +64,12 @@ fn root_ids_name_roles() {
     assert_eq!(Role::from_root_id("meshsight_mirror"), Some(Role::Mirror));
     assert_eq!(Role::from_root_id("other"), None);
 }
+
+#[test]
+fn a_separate_audit_plugin_cannot_use_the_access_log_sink() {
+    let err = PluginPolicy::from_json(Role::Audit, br#"{"sink": "access_log"}"#).unwrap_err();
+    assert_eq!(err.path, "sink");
+    assert!(err.reason.contains("one-plugin deployment"), "{err}");
+    let p = PluginPolicy::from_json(Role::OnePass, br#"{"audit": {"sink": "access_log"}}"#);
+    assert!(p.is_ok());
+}
