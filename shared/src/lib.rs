@@ -4,6 +4,7 @@
 //! `cargo test` and inside the Wasm VM (its tests also run on wasm32-unknown-unknown under Node).
 
 pub mod allowlist;
+pub mod attack;
 pub mod audit;
 pub mod clock;
 pub mod decision;

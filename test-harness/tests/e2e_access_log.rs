@@ -5,7 +5,7 @@
 //! validates against the OCSF 1.7.0 `http_activity` schema (scripts/validate_ocsf.py) and
 //! carries the plugin's decisions: an allowed request, a blocked attack (alert, high severity),
 //! a request the allowlist refuses as malformed, and one whose path and user agent try to break
-//! out of their JSON strings.
+//! out of their JSON strings. A blocked attack carries its ATT&CK technique in `attacks`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -116,6 +116,7 @@ fn envoy_renders_valid_ocsf_records_around_the_plugins_verdict() {
     assert_eq!(attack["action_id"], 2, "{attack}");
     assert_eq!(attack["is_alert"], true, "{attack}");
     assert_eq!(attack["severity_id"], 4, "{attack}");
+    assert_eq!(attack["attacks"][0]["technique"]["uid"], "T1190", "{attack}");
     assert_eq!(attack["http_response"]["code"], 403);
     let malformed = by_id("malformed");
     assert_eq!(malformed["action_id"], 2, "{malformed}");

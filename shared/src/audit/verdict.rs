@@ -111,6 +111,10 @@ pub fn verdict_entry(
         d.disposition_id,
         d.disposition,
     );
+    if let Some(m) = mirror {
+        let attacks = crate::attack::for_signatures(m.signatures.iter().map(String::as_str));
+        crate::attack::push_ocsf_attacks(&mut out, &attacks);
+    }
     if let Some(rule) = allowlist.and_then(|a| a.rule.as_deref()) {
         out.push_str(",\"firewall_rule\":{\"name\":");
         push_json_string(&mut out, rule);
