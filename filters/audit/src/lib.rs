@@ -366,10 +366,13 @@ struct AuditStream {
     response_headers: Vec<(String, String)>,
 }
 
+/// Text of host bytes: the bytes themselves when they are UTF-8 (no copy), else a lossy copy.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 fn lossy_map(map: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
-    map.into_iter()
-        .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-        .collect()
+    map.into_iter().map(|(n, v)| (n, text(v))).collect()
 }
 
 /// Envoy returns integers, timestamps and durations as 8 little-endian bytes.
@@ -386,9 +389,7 @@ impl AuditStream {
     }
 
     fn string(&self, path: &[&str]) -> Option<String> {
-        self.property(path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .filter(|s| !s.is_empty())
+        self.property(path).map(text).filter(|s| !s.is_empty())
     }
 
     fn int(&self, path: &[&str]) -> Option<i64> {
@@ -476,7 +477,10 @@ impl HttpContext for AuditStream {
             self.response_headers = lossy_map(
                 map.into_iter()
                     .filter(|(n, _)| {
-                        n == ":status" || keep.contains(n.to_ascii_lowercase().as_str())
+                        n == ":status"
+                            || keep.contains(n.as_str())
+                            || (n.bytes().any(|b| b.is_ascii_uppercase())
+                                && keep.contains(n.to_ascii_lowercase().as_str()))
                     })
                     .collect(),
             );

@@ -7,14 +7,14 @@
 use serde_json::Value;
 
 use super::exchange::PeerWorkload;
-use super::json::{key, Key, push_padded, JsonObject};
+use super::json::{key, push_padded, JsonObject, Key};
 use super::ocsf::write_signatures;
 use super::policy::AuditFormat;
-use super::record::{
-    outcome_name, reason_name, AuditRecord,
-};
+use super::record::{outcome_name, reason_name, AuditRecord};
 use crate::identity::parse_socket_address;
 
+#[cfg(test)]
+mod tests;
 
 /// The ECS version as a literal, for the records' constant parts.
 macro_rules! ecs_version {
@@ -72,10 +72,7 @@ fn write_time(o: &mut JsonObject<'_>, key: Key, ns: u64) {
 }
 
 /// Headers as an ECS object: names in order, repeated headers joined with `, `.
-fn write_header_map<'h>(
-    o: &mut JsonObject<'_>,
-    headers: impl Iterator<Item = (&'h str, &'h str)>,
-) {
+fn write_header_map<'h>(o: &mut JsonObject<'_>, headers: impl Iterator<Item = (&'h str, &'h str)>) {
     let mut sorted: Vec<(&str, &str)> = headers.collect();
     if sorted.is_empty() {
         return;
@@ -139,12 +136,20 @@ impl AuditRecord {
         };
         let mut doc = JsonObject::open(out);
         write_time(&mut doc, key!("@timestamp"), ex.end_ns);
-        write_endpoint(&mut doc, key!("destination"), ex.destination_address.as_deref());
+        write_endpoint(
+            &mut doc,
+            key!("destination"),
+            ex.destination_address.as_deref(),
+        );
         doc.members(concat!(r#""ecs":{"version":""#, ecs_version!(), r#""}"#));
         doc.object(key!("event"), |e| {
             e.plain_str(key!("action"), |s| {
                 for c in d.disposition.chars() {
-                    s.push(if c == ' ' { '-' } else { c.to_ascii_lowercase() });
+                    s.push(if c == ' ' {
+                        '-'
+                    } else {
+                        c.to_ascii_lowercase()
+                    });
                 }
             });
             e.members(r#""category":["network","web"],"dataset":"meshsight.audit""#);
@@ -157,7 +162,11 @@ impl AuditRecord {
             write_time(e, key!("start"), ex.start_ns);
             e.array(key!("type"), |t| {
                 t.str("access");
-                t.str(if d.action_id == 2 { "denied" } else { "allowed" });
+                t.str(if d.action_id == 2 {
+                    "denied"
+                } else {
+                    "allowed"
+                });
             });
         });
         doc.object(key!("http"), |h| {
@@ -174,7 +183,8 @@ impl AuditRecord {
                     r.u64(key!("status_code"), u64::from(code));
                 });
             }
-            h.opt_str(key!("version"),
+            h.opt_str(
+                key!("version"),
                 ex.protocol.as_deref().and_then(|p| p.strip_prefix("HTTP/")),
             );
         });
@@ -200,7 +210,8 @@ impl AuditRecord {
                     o.opt_str(key!("target"), mirror.target.as_deref());
                 });
             }
-            m.opt_str(key!("response_code_details"),
+            m.opt_str(
+                key!("response_code_details"),
                 ex.response_code_details.as_deref(),
             );
             if ex.response_flags != 0 {

@@ -7,6 +7,8 @@ use std::ops::Deref;
 use crate::decision::{AllowlistDecision, MirrorDecision};
 use crate::headers::header_value;
 
+#[cfg(test)]
+mod tests;
 
 /// Istio workload identity of one side of the exchange (from peer metadata).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

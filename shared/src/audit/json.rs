@@ -8,6 +8,8 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+#[cfg(test)]
+mod tests;
 
 /// A member name, written with its quotes and colon at compile time by [`key!`].
 #[derive(Clone, Copy)]
@@ -243,21 +245,28 @@ fn push_escaped(out: &mut String, s: &str) {
     let mut clean_from = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let word = <[u8; 8]>::try_from(chunk).map_or(u64::MAX, u64::from_le_bytes);
-            if !word_needs_escape(word) {
-                i += 8;
-                continue;
+        // Eight bytes at a time, then the last few one by one.
+        let (dirty, n) = match bytes.get(i..i + 8) {
+            Some(chunk) => {
+                let word = <[u8; 8]>::try_from(chunk).map_or(u64::MAX, u64::from_le_bytes);
+                (word_needs_escape(word), 8)
+            }
+            None => {
+                let tail = bytes.get(i..).unwrap_or_default();
+                (tail.iter().any(|b| needs_escape(*b)), tail.len())
+            }
+        };
+        if dirty {
+            for (at, b) in bytes.iter().enumerate().skip(i).take(n) {
+                if needs_escape(*b) {
+                    // Escaped bytes are ASCII: both ends of the clean run are char boundaries.
+                    out.push_str(s.get(clean_from..at).unwrap_or_default());
+                    push_escape(out, *b);
+                    clean_from = at + 1;
+                }
             }
         }
-        let b = bytes[i];
-        if needs_escape(b) {
-            // Escaped bytes are ASCII, so both ends of the clean run are char boundaries.
-            out.push_str(s.get(clean_from..i).unwrap_or_default());
-            push_escape(out, b);
-            clean_from = i + 1;
-        }
-        i += 1;
+        i += n;
     }
     out.push_str(s.get(clean_from..).unwrap_or_default());
 }
@@ -292,7 +301,7 @@ pub(super) fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for d in &digits[at..] {
+    for d in digits.get(at..).unwrap_or_default() {
         out.push(char::from(*d));
     }
 }
@@ -313,7 +322,20 @@ pub(super) fn push_padded(out: &mut String, n: u64, width: usize) {
 
 fn push_ip(out: &mut String, ip: IpAddr) {
     out.push('"');
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{ip}");
+    match ip {
+        // The common case, without the formatting machinery (same text as `Display`).
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_u64(out, u64::from(octet));
+            }
+        }
+        // Writing to a String cannot fail.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
     out.push('"');
 }

@@ -11,10 +11,12 @@ use crate::decision::{AllowlistDecision, MirrorDecision};
 use crate::identity::{parse_socket_address, SpiffeId};
 
 use super::exchange::PeerWorkload;
-use super::json::{key, Key, JsonArray, JsonObject};
+use super::json::{key, JsonArray, JsonObject, Key};
 use super::policy::AuditFormat;
 use super::record::{outcome_name, reason_name, AuditRecord};
 
+#[cfg(test)]
+mod tests;
 
 /// The OCSF version as a literal, for the records' constant parts.
 macro_rules! ocsf_version {
@@ -49,8 +51,15 @@ fn activity_members(id: u32) -> Option<&'static str> {
     macro_rules! members {
         ($id:literal, $name:literal) => {
             concat!(
-                r#""activity_id":"#, $id, r#","activity_name":""#, $name,
-                r#"","type_uid":40020"#, $id, r#","type_name":"HTTP Activity: "#, $name, r#"""#
+                r#""activity_id":"#,
+                $id,
+                r#","activity_name":""#,
+                $name,
+                r#"","type_uid":40020"#,
+                $id,
+                r#","type_name":"HTTP Activity: "#,
+                $name,
+                r#"""#
             )
         };
     }
@@ -265,12 +274,16 @@ impl AuditRecord {
                 write_headers(r, self.response_headers());
             });
         }
-        write_endpoint(&mut event, key!("src_endpoint"),
+        write_endpoint(
+            &mut event,
+            key!("src_endpoint"),
             ex.source_address.as_deref(),
             &ex.source_peer,
             ex.peer_identity.as_deref(),
         );
-        write_endpoint(&mut event, key!("dst_endpoint"),
+        write_endpoint(
+            &mut event,
+            key!("dst_endpoint"),
             ex.destination_address.as_deref(),
             &ex.destination_peer,
             None,
@@ -297,9 +310,12 @@ impl AuditRecord {
                     m.object(key!("mirror"), |o| write_mirror(o, mirror));
                 }
                 if flags {
-                    m.array(key!("response_flags"), |list| write_response_flags(list, self));
+                    m.array(key!("response_flags"), |list| {
+                        write_response_flags(list, self)
+                    });
                 }
-                m.opt_str(key!("response_code_details"),
+                m.opt_str(
+                    key!("response_code_details"),
                     ex.response_code_details.as_deref(),
                 );
                 m.bool(key!("upstream_failure"), self.upstream_failure());

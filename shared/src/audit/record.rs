@@ -18,6 +18,8 @@ use super::policy::{AuditFormat, AuditPolicy};
 use super::redact::{recorded_header, redacted_query};
 use std::borrow::Cow;
 
+#[cfg(test)]
+mod tests;
 
 /// Product name in every record.
 pub const PRODUCT_NAME: &str = "meshsight";
@@ -118,10 +120,7 @@ struct RecordedHeader {
     value: Option<String>,
 }
 
-fn select(
-    headers: &[(String, String)],
-    policy: &AuditPolicy,
-) -> Vec<RecordedHeader> {
+fn select(headers: &[(String, String)], policy: &AuditPolicy) -> Vec<RecordedHeader> {
     let mut kept = Vec::new();
     for (index, (name, value)) in headers.iter().enumerate() {
         let recorded = recorded_header(
