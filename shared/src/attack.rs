@@ -109,7 +109,12 @@ mod tests {
 
     #[test]
     fn web_exploits_map_to_initial_access_and_duplicates_collapse() {
-        let a = for_signatures(["log4shell", "spring4shell", "wordpress_xmlrpc", "my-literal"]);
+        let a = for_signatures([
+            "log4shell",
+            "spring4shell",
+            "wordpress_xmlrpc",
+            "my-literal",
+        ]);
         assert_eq!(a.len(), 2, "{a:?}");
         assert_eq!(a[0].technique_uid, "T1190");
         assert_eq!(a[1].technique_uid, "T1110");

@@ -116,7 +116,10 @@ fn envoy_renders_valid_ocsf_records_around_the_plugins_verdict() {
     assert_eq!(attack["action_id"], 2, "{attack}");
     assert_eq!(attack["is_alert"], true, "{attack}");
     assert_eq!(attack["severity_id"], 4, "{attack}");
-    assert_eq!(attack["attacks"][0]["technique"]["uid"], "T1190", "{attack}");
+    assert_eq!(
+        attack["attacks"][0]["technique"]["uid"], "T1190",
+        "{attack}"
+    );
     assert_eq!(attack["http_response"]["code"], 403);
     let malformed = by_id("malformed");
     assert_eq!(malformed["action_id"], 2, "{malformed}");

@@ -109,6 +109,8 @@ fn a_blocked_attack_is_copied_to_the_sensor_and_recorded_as_an_attack() {
         assert_eq!(r["is_alert"], true, "an attack: {r}");
         assert_eq!(r["severity_id"], 4, "high: {r}");
         assert_eq!(r["http_response"]["code"], 403);
+        assert_eq!(r["attacks"][0]["technique"]["uid"], "T1190", "{r}");
+        assert_eq!(r["attacks"][0]["tactic"]["name"], "Initial Access", "{r}");
     }
     assert_eq!(host.counter("meshsight_allowlist_denied"), Some(2));
     assert_eq!(

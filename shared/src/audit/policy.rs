@@ -10,13 +10,8 @@ use crate::error::ConfigError;
 use crate::headers::is_token;
 
 /// Request/response headers whose values are credentials: never recorded, and refused in
-/// `record_headers`.
-pub const FORBIDDEN_HEADERS: [&str; 4] = [
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "proxy-authorization",
-];
+/// `record_headers` (the crate's one credential list).
+pub use crate::headers::CREDENTIAL_HEADERS as FORBIDDEN_HEADERS;
 
 /// Headers recorded when the policy names none.
 pub const DEFAULT_RECORD_HEADERS: [&str; 4] =

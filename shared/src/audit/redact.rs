@@ -1,5 +1,6 @@
 //! Redaction: which header values are recorded, and masking of secret query parameters.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::headers::CREDENTIAL_HEADERS;
@@ -42,7 +43,20 @@ pub fn select_headers(
 /// compared case-insensitively, with a trailing `[]` ignored) is in `secret_params`. The rest
 /// of the query string is kept byte for byte; a fragment, if any, is dropped.
 pub fn redact_query(query: &str, secret_params: &BTreeSet<String>) -> String {
+    redacted_query(query, secret_params).into_owned()
+}
+
+/// [`redact_query`] without a copy when nothing is masked: the query up to its fragment,
+/// borrowed, or the masked copy.
+pub fn redacted_query<'q>(query: &'q str, secret_params: &BTreeSet<String>) -> Cow<'q, str> {
     let query = query.split('#').next().unwrap_or("");
+    let secret = |pair: &str| {
+        pair.split_once('=')
+            .is_some_and(|(name, _)| is_secret_param(name, secret_params))
+    };
+    if secret_params.is_empty() || !query.split(['&', ';']).any(secret) {
+        return Cow::Borrowed(query);
+    }
     let mut out = String::with_capacity(query.len());
     let mut rest = query;
     loop {
@@ -54,9 +68,7 @@ pub fn redact_query(query: &str, secret_params: &BTreeSet<String>) -> String {
             Some((name, value)) => {
                 out.push_str(name);
                 out.push('=');
-                let decoded = decode_component(name).to_ascii_lowercase();
-                let decoded = decoded.strip_suffix("[]").unwrap_or(&decoded);
-                out.push_str(if secret_params.contains(decoded) {
+                out.push_str(if is_secret_param(name, secret_params) {
                     REDACTED
                 } else {
                     value
@@ -69,9 +81,82 @@ pub fn redact_query(query: &str, secret_params: &BTreeSet<String>) -> String {
                 out.push_str(sep);
                 rest = tail;
             }
-            None => return out,
+            None => return Cow::Owned(out),
         }
     }
+}
+
+/// One request or response header as recorded: `None` when it is not recorded (not on the
+/// allow-list, a pseudo-header or a credential header), else its lowercase name and its value
+/// with secret query parameters masked in URL-valued headers (`referer`, `location`), each
+/// borrowed when unchanged. [`select_headers`] applies it to a whole list.
+pub fn recorded_header<'h>(
+    name: &'h str,
+    value: &'h str,
+    allow: &BTreeSet<String>,
+    secret_params: &BTreeSet<String>,
+) -> Option<(Cow<'h, str>, Cow<'h, str>)> {
+    // Envoy hands names over lowercase: copy only the rare name that is not.
+    let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    };
+    if lower.starts_with(':')
+        || !allow.contains(lower.as_ref())
+        || CREDENTIAL_HEADERS.contains(&lower.as_ref())
+    {
+        return None;
+    }
+    let value = match value.split_once('?') {
+        Some((base, query)) if matches!(lower.as_ref(), "referer" | "location") => {
+            match redacted_query(query, secret_params) {
+                Cow::Borrowed(kept) if kept.len() == query.len() => Cow::Borrowed(value),
+                masked => Cow::Owned(format!("{base}?{masked}")),
+            }
+        }
+        _ => Cow::Borrowed(value),
+    };
+    Some((lower, value))
+}
+
+/// Whether a query parameter's name, decoded and lowercased (a trailing `[]` ignored), is a
+/// secret. Short names are decoded on the stack; only a long or odd one is copied.
+fn is_secret_param(name: &str, secret_params: &BTreeSet<String>) -> bool {
+    let mut buf = [0u8; 64];
+    let decoded = match decode_lower_into(name, &mut buf) {
+        Some(len) => std::str::from_utf8(buf.get(..len).unwrap_or_default()).ok(),
+        None => None,
+    };
+    match decoded {
+        Some(d) => secret_params.contains(d.strip_suffix("[]").unwrap_or(d)),
+        None => {
+            let d = decode_component(name).to_ascii_lowercase();
+            secret_params.contains(d.strip_suffix("[]").unwrap_or(&d))
+        }
+    }
+}
+
+/// Percent-decodes (and `+` to space) and ASCII-lowercases `s` into `buf`: the decoded length,
+/// or `None` when it does not fit.
+fn decode_lower_into(s: &str, buf: &mut [u8]) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut len = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (byte, step) = match bytes[i] {
+            b'%' => match hex_pair(bytes, i + 1) {
+                Some(byte) => (byte, 3),
+                None => (b'%', 1),
+            },
+            b'+' => (b' ', 1),
+            b => (b, 1),
+        };
+        *buf.get_mut(len)? = byte.to_ascii_lowercase();
+        len += 1;
+        i += step;
+    }
+    Some(len)
 }
 
 /// Percent-decodes (and `+` to space) for name comparison; invalid escapes stay as they are and

@@ -6,7 +6,7 @@
 use crate::decision::{AllowlistOutcome, MirrorReason};
 use crate::sampling::{in_sample, stable_hash};
 
-use super::record::HttpExchange;
+use super::exchange::HttpExchange;
 
 /// Why a request was recorded or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

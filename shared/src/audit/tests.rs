@@ -1,22 +1,26 @@
+//! Fixtures shared by the audit modules' tests (an exchange with every field set), and the
+//! tests of the policy, query redaction, sampling and the delivery queue.
+
 use super::*;
 use crate::decision::{AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason};
+use crate::error::ConfigError;
 use crate::sampling::{in_sample, stable_hash};
 use serde_json::Value;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-fn policy(json: &str) -> AuditPolicy {
+pub(super) fn policy(json: &str) -> AuditPolicy {
     AuditPolicy::from_json(json.as_bytes()).unwrap()
 }
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect()
 }
 
-fn exchange() -> HttpExchange {
+pub(super) fn exchange() -> HttpExchange {
     let mut ex = HttpExchange::from_request_headers(h(&[
         (":method", "GET"),
         (":scheme", "http"),
@@ -68,11 +72,11 @@ fn exchange() -> HttpExchange {
     ex
 }
 
-fn ocsf(ex: HttpExchange, p: &AuditPolicy) -> Value {
+pub(super) fn ocsf(ex: HttpExchange, p: &AuditPolicy) -> Value {
     AuditRecord::build(ex, p).to_ocsf()
 }
 
-// ---- policy -------------------------------------------------------------------------------
+// ---- policy -----------------------------------------------------------------------------
 
 #[test]
 fn empty_policy_means_ocsf_to_the_log_with_defaults() {
@@ -123,7 +127,6 @@ fn http_sink_compiles_with_defaults_and_overrides() {
 fn err(json: &str) -> ConfigError {
     AuditPolicy::from_json(json.as_bytes()).unwrap_err()
 }
-use crate::error::ConfigError;
 
 #[test]
 fn bad_policies_are_refused_naming_the_json_path() {
@@ -199,340 +202,7 @@ fn bad_policies_are_refused_naming_the_json_path() {
         .contains("credentials"));
 }
 
-// ---- mapping ------------------------------------------------------------------------------
-
-#[test]
-fn ocsf_record_carries_class_activity_and_metadata() {
-    let p = policy("{}");
-    let r = ocsf(exchange(), &p);
-    assert_eq!(r["class_uid"], 4002);
-    assert_eq!(r["category_uid"], 4);
-    assert_eq!(r["activity_id"], 3);
-    assert_eq!(r["type_uid"], 400203);
-    assert_eq!(r["severity_id"], 1);
-    assert_eq!(r["status_id"], 1);
-    assert_eq!(r["time"], 1_700_000_000_012u64);
-    assert_eq!(r["start_time"], 1_700_000_000_000u64);
-    assert_eq!(r["duration"], 12);
-    assert_eq!(r["metadata"]["version"], "1.7.0");
-    assert_eq!(r["metadata"]["product"]["name"], "meshsight");
-    assert_eq!(r["metadata"]["product"]["version"], PRODUCT_VERSION);
-    assert_eq!(r["metadata"]["uid"], "5b6f1c2e-0000-4000-8000-000000000001");
-    assert_eq!(
-        r["metadata"]["correlation_uid"],
-        "4bf92f3577b34da6a3ce929d0e0e4736"
-    );
-    assert_eq!(
-        r["metadata"]["profiles"],
-        serde_json::json!(["security_control", "trace"])
-    );
-    assert_eq!(r["trace"]["uid"], "4bf92f3577b34da6a3ce929d0e0e4736");
-}
-
-#[test]
-fn ocsf_request_response_and_endpoints() {
-    let r = ocsf(exchange(), &policy("{}"));
-    let req = &r["http_request"];
-    assert_eq!(req["http_method"], "GET");
-    assert_eq!(req["url"]["hostname"], "shop.example.com");
-    assert_eq!(req["url"]["port"], 8080);
-    assert_eq!(req["url"]["scheme"], "http");
-    assert_eq!(req["url"]["path"], "/cart/items");
-    assert_eq!(req["url"]["query_string"], "id=7&token=REDACTED&page=2");
-    assert_eq!(
-        req["url"]["url_string"],
-        "http://shop.example.com:8080/cart/items?id=7&token=REDACTED&page=2"
-    );
-    assert_eq!(req["user_agent"], "curl/8.5.0");
-    assert_eq!(req["version"], "HTTP/1.1");
-    assert_eq!(req["length"], 321);
-    assert_eq!(
-        req["x_forwarded_for"],
-        serde_json::json!(["203.0.113.7", "10.0.0.1"])
-    );
-    assert_eq!(
-        req["http_headers"],
-        serde_json::json!([{"name":"content-type","value":"application/json"}])
-    );
-    let resp = &r["http_response"];
-    assert_eq!(resp["code"], 200);
-    assert_eq!(resp["length"], 654);
-    assert_eq!(resp["latency"], 12);
-    let src = &r["src_endpoint"];
-    assert_eq!(src["ip"], "10.1.2.3");
-    assert_eq!(src["port"], 51234);
-    assert_eq!(src["name"], "web-v1");
-    assert_eq!(src["svc_name"], "web");
-    assert_eq!(src["domain"], "shop");
-    assert_eq!(src["owner"]["uid"], "spiffe://cluster.local/ns/shop/sa/web");
-    assert_eq!(src["owner"]["name"], "web");
-    assert_eq!(src["owner"]["domain"], "shop");
-    assert_eq!(r["dst_endpoint"]["ip"], "10.1.9.9");
-    assert_eq!(r["dst_endpoint"]["port"], 8080);
-}
-
-#[test]
-fn activity_follows_the_method_per_ocsf_1_7_0() {
-    let expected = [
-        ("CONNECT", 1),
-        ("DELETE", 2),
-        ("GET", 3),
-        ("HEAD", 4),
-        ("OPTIONS", 5),
-        ("POST", 6),
-        ("PUT", 7),
-        ("TRACE", 8),
-        ("PATCH", 9),
-        ("PROPFIND", 99),
-        ("get", 99),
-    ];
-    for (method, id) in expected {
-        assert_eq!(activity_id(method), id, "{method}");
-        let mut ex = exchange();
-        ex.method = method.into();
-        let r = ocsf(ex, &policy("{}"));
-        assert_eq!(r["type_uid"], 400200 + id, "{method}");
-        if id == 99 {
-            assert!(r["http_request"].get("http_method").is_none());
-            assert_eq!(r["unmapped"]["meshsight"]["http_method"], method);
-            assert_eq!(r["activity_name"], method);
-        } else {
-            assert_eq!(r["http_request"]["http_method"], method);
-        }
-    }
-}
-
-#[test]
-fn allowlist_decisions_map_to_action_and_disposition() {
-    let cases = [
-        (Some(AllowlistOutcome::Allowed), 1, 1, 1),
-        (Some(AllowlistOutcome::Denied), 2, 2, 3),
-        (Some(AllowlistOutcome::Malformed), 2, 25, 3),
-        (Some(AllowlistOutcome::WouldDeny), 1, 20, 2),
-        (None, 3, 17, 1),
-    ];
-    for (outcome, action, disp, severity) in cases {
-        let mut ex = exchange();
-        ex.allowlist = outcome.map(|o| AllowlistDecision {
-            outcome: o,
-            rule: None,
-            reason: Some("no_rule_matched".into()),
-        });
-        if outcome == Some(AllowlistOutcome::Denied) {
-            ex.status = Some(403);
-        }
-        let r = ocsf(ex, &policy("{}"));
-        assert_eq!(r["action_id"], action, "{outcome:?}");
-        assert_eq!(r["disposition_id"], disp, "{outcome:?}");
-        assert_eq!(r["severity_id"], severity, "{outcome:?}");
-        match outcome {
-            Some(o) => assert_eq!(
-                r["unmapped"]["meshsight"]["allowlist"]["outcome"],
-                serde_json::json!(o)
-            ),
-            None => assert!(r["unmapped"]["meshsight"].get("allowlist").is_none()),
-        }
-    }
-    let r = ocsf(exchange(), &policy("{}"));
-    assert_eq!(r["firewall_rule"]["name"], "cart");
-}
-
-#[test]
-fn mirror_decision_with_reason_is_recorded_and_signatures_alert() {
-    let mut ex = exchange();
-    ex.mirror = Some(MirrorDecision {
-        mirrored: true,
-        target: Some("ids".into()),
-        reason: MirrorReason::Signature,
-        rule: None,
-        signatures: vec!["log4shell".into()],
-    });
-    let r = ocsf(ex, &policy("{}"));
-    let m = &r["unmapped"]["meshsight"]["mirror"];
-    assert_eq!(m["mirrored"], true);
-    assert_eq!(m["reason"], "signature");
-    assert_eq!(m["target"], "ids");
-    assert_eq!(m["signatures"], serde_json::json!(["log4shell"]));
-    assert_eq!(r["is_alert"], true);
-    assert_eq!(r["severity_id"], 4);
-    let plain = ocsf(exchange(), &policy("{}"));
-    assert_eq!(
-        plain["unmapped"]["meshsight"]["mirror"]["reason"],
-        "not_selected"
-    );
-    assert!(plain.get("is_alert").is_none());
-}
-
-#[test]
-fn failures_and_aborts_are_described() {
-    let mut ex = exchange();
-    ex.status = Some(503);
-    ex.response_flags = 1 << 5 | 1 << 15; // UF, URX
-    ex.response_code_details =
-        Some("upstream_reset_before_response_started{connection_failure}".into());
-    let r = ocsf(ex, &policy("{}"));
-    assert_eq!(r["status_id"], 2);
-    assert_eq!(r["status"], "Failure");
-    assert_eq!(r["status_code"], "UF,URX");
-    assert_eq!(r["http_response"]["code"], 503);
-    assert_eq!(r["severity_id"], 2);
-    assert_eq!(r["unmapped"]["meshsight"]["upstream_failure"], true);
-    assert_eq!(r["unmapped"]["meshsight"]["client_aborted"], false);
-
-    let mut ex = exchange();
-    ex.status = None;
-    ex.response_headers.clear();
-    ex.response_flags = 1 << 14; // DC
-    ex.response_code_details = Some("downstream_remote_disconnect".into());
-    let r = ocsf(ex, &policy("{}"));
-    assert!(r.get("http_response").is_none(), "no response was sent");
-    assert_eq!(r["status_id"], 2);
-    assert_eq!(r["unmapped"]["meshsight"]["client_aborted"], true);
-    assert_eq!(
-        r["unmapped"]["meshsight"]["response_flags"],
-        serde_json::json!(["DC"])
-    );
-}
-
-#[test]
-fn response_flag_bits_name_envoy_flags() {
-    assert_eq!(response_flag_names(0), Vec::<String>::new());
-    assert_eq!(
-        response_flag_names(1 << 1 | 1 << 8 | 1 << 28),
-        vec!["UH", "NR", "DR"]
-    );
-}
-
-#[test]
-fn trace_id_comes_from_traceparent_or_b3() {
-    let mut ex = HttpExchange::from_request_headers(h(&[(
-        "x-b3-traceid",
-        "80F198EE56343BA864FE8B2A57D3EFF7",
-    )]));
-    assert_eq!(
-        ex.trace_id().as_deref(),
-        Some("80f198ee56343ba864fe8b2a57d3eff7")
-    );
-    ex = HttpExchange::from_request_headers(h(&[("b3", "a3ce929d0e0e4736-00f067aa0ba902b7-1")]));
-    assert_eq!(ex.trace_id().as_deref(), Some("a3ce929d0e0e4736"));
-    ex = HttpExchange::from_request_headers(h(&[(
-        "traceparent",
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-    )]));
-    assert_eq!(ex.trace_id(), None);
-    ex = HttpExchange::from_request_headers(h(&[
-        ("traceparent", "garbage"),
-        ("x-b3-traceid", "xyz"),
-    ]));
-    assert_eq!(ex.trace_id(), None);
-    let mut ex = exchange();
-    ex.request_headers.retain(|(n, _)| n != "traceparent");
-    let r = ocsf(ex, &policy("{}"));
-    assert!(r["metadata"].get("correlation_uid").is_none());
-    assert!(r.get("trace").is_none());
-    assert_eq!(
-        r["metadata"]["profiles"],
-        serde_json::json!(["security_control"])
-    );
-}
-
-#[test]
-fn odd_addresses_and_forwarded_for_stay_schema_safe() {
-    let mut ex = exchange();
-    ex.source_address = Some("[2001:db8::1]:443".into());
-    ex.destination_address = Some("not an address".into());
-    ex.authority = "[2001:db8::2]:8443".into();
-    ex.request_headers.retain(|(n, _)| n != "x-forwarded-for");
-    ex.request_headers
-        .push(("x-forwarded-for".into(), "198.51.100.1, unknown".into()));
-    let r = ocsf(ex, &policy("{}"));
-    assert_eq!(r["src_endpoint"]["ip"], "2001:db8::1");
-    assert_eq!(r["src_endpoint"]["port"], 443);
-    assert!(r.get("dst_endpoint").is_none());
-    assert_eq!(r["http_request"]["url"]["hostname"], "2001:db8::2");
-    assert_eq!(r["http_request"]["url"]["port"], 8443);
-    assert_eq!(
-        r["http_request"]["x_forwarded_for"],
-        serde_json::json!(["198.51.100.1"])
-    );
-    assert_eq!(
-        r["unmapped"]["meshsight"]["x_forwarded_for_raw"],
-        "198.51.100.1, unknown"
-    );
-}
-
-#[test]
-fn ecs_record_uses_ecs_field_names() {
-    let p = policy(r#"{"format":"ecs"}"#);
-    let line = AuditRecord::build(exchange(), &p).to_json_line(p.format);
-    let r: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(r["@timestamp"], "2023-11-14T22:13:20.012Z");
-    assert_eq!(r["ecs"]["version"], ECS_VERSION);
-    assert_eq!(r["event"]["kind"], "event");
-    assert_eq!(r["event"]["outcome"], "success");
-    assert_eq!(r["event"]["duration"], 12_500_000);
-    assert_eq!(r["event"]["id"], "5b6f1c2e-0000-4000-8000-000000000001");
-    assert_eq!(r["http"]["request"]["method"], "GET");
-    assert_eq!(r["http"]["response"]["status_code"], 200);
-    assert_eq!(r["http"]["version"], "1.1");
-    assert_eq!(r["url"]["query"], "id=7&token=REDACTED&page=2");
-    assert_eq!(r["url"]["domain"], "shop.example.com");
-    assert_eq!(r["source"]["ip"], "10.1.2.3");
-    assert_eq!(r["source"]["port"], 51234);
-    assert_eq!(r["trace"]["id"], "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_eq!(
-        r["tls"]["client"]["x509"]["alternative_names"][0],
-        "spiffe://cluster.local/ns/shop/sa/web"
-    );
-    assert_eq!(r["meshsight"]["source_peer"]["workload"], "web-v1");
-    assert_eq!(r["rule"]["name"], "cart");
-    assert!(!line.contains("very-secret") && !line.contains("s3cr3t") && !line.contains("sid=1"));
-}
-
-#[test]
-fn rfc3339_formats_dates_across_eras() {
-    assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-    assert_eq!(
-        rfc3339_ms(951_782_400_123_000_000),
-        "2000-02-29T00:00:00.123Z"
-    );
-    assert_eq!(
-        rfc3339_ms(4_107_542_399_999_000_000),
-        "2100-02-28T23:59:59.999Z"
-    );
-}
-
-// ---- redaction ----------------------------------------------------------------------------
-
-#[test]
-fn credential_headers_never_appear_even_when_listed_at_record_time() {
-    let p = policy(r#"{"record_headers":["content-type","x-tenant"]}"#);
-    let mut ex = exchange();
-    ex.request_headers.push(("X-Tenant".into(), "acme".into()));
-    ex.request_headers
-        .push(("Proxy-Authorization".into(), "Basic zzz".into()));
-    let rec = AuditRecord::build(ex, &p);
-    for format in [AuditFormat::Ocsf, AuditFormat::Ecs] {
-        let line = rec.to_json_line(format);
-        for secret in ["very-secret", "session=abc", "sid=1", "Basic zzz", "s3cr3t"] {
-            assert!(
-                !line.contains(secret),
-                "{secret} leaked in {format:?}: {line}"
-            );
-        }
-        assert!(line.contains("acme"));
-    }
-    // Even an allow-list that somehow held a credential header would not record it.
-    let mut allow = std::collections::BTreeSet::new();
-    allow.insert("authorization".to_string());
-    allow.insert("cookie".to_string());
-    let kept = select_headers(
-        &h(&[("authorization", "x"), ("Cookie", "y")]),
-        &allow,
-        &Default::default(),
-    );
-    assert!(kept.is_empty());
-}
+// ---- redaction --------------------------------------------------------------------------
 
 #[test]
 fn query_parameters_are_masked_by_name_case_and_encoding_insensitively() {
@@ -559,32 +229,7 @@ fn query_parameters_are_masked_by_name_case_and_encoding_insensitively() {
     }
 }
 
-#[test]
-fn referer_query_secrets_are_masked() {
-    let p = policy(r#"{"record_headers":["referer"]}"#);
-    let mut ex = exchange();
-    ex.request_headers.push((
-        "referer".into(),
-        "https://a.example/cb?code=abc&state=1".into(),
-    ));
-    let r = ocsf(ex, &p);
-    assert_eq!(
-        r["http_request"]["http_headers"],
-        serde_json::json!([{"name":"referer","value":"https://a.example/cb?code=REDACTED&state=1"}])
-    );
-}
-
-#[test]
-fn custom_redaction_list_replaces_the_default() {
-    let p = policy(r#"{"redact_query_params":["Page"]}"#);
-    let r = ocsf(exchange(), &p);
-    assert_eq!(
-        r["http_request"]["url"]["query_string"],
-        "id=7&token=s3cr3t&page=REDACTED"
-    );
-}
-
-// ---- sampling -----------------------------------------------------------------------------
+// ---- sampling ---------------------------------------------------------------------------
 
 #[test]
 fn remarkable_requests_are_always_recorded() {
@@ -655,7 +300,7 @@ fn sampling_is_deterministic_on_the_request_id_and_near_the_fraction() {
     assert_ne!(stable_hash(b"req-1"), stable_hash(b"req-2"));
 }
 
-// ---- delivery queue -----------------------------------------------------------------------
+// ---- delivery queue ---------------------------------------------------------------------
 
 fn limits() -> QueueLimits {
     QueueLimits {

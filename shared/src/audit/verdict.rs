@@ -18,7 +18,8 @@ use std::fmt::Write as _;
 use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
 use crate::head::RequestHead;
 
-use super::record::{activity_id, disposition};
+use super::ocsf::activity_id;
+use super::record::disposition;
 
 /// Property holding the verdict fragment ([`verdict_entry`]); Envoy stores it as
 /// `wasm.meshsight_ocsf`.

@@ -1,0 +1,195 @@
+//! What the proxy saw of one finished HTTP exchange: the request head (taken over as read from
+//! the host, never copied), the response, addresses, Istio peers and the other jobs' decisions.
+
+use std::fmt;
+use std::ops::Deref;
+
+use crate::decision::{AllowlistDecision, MirrorDecision};
+use crate::headers::header_value;
+
+#[cfg(test)]
+mod tests;
+
+/// Istio workload identity of one side of the exchange (from peer metadata).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerWorkload {
+    /// Kubernetes namespace.
+    pub namespace: Option<String>,
+    /// Workload name (e.g. the Deployment).
+    pub workload: Option<String>,
+    /// Canonical service name.
+    pub service: Option<String>,
+}
+
+impl PeerWorkload {
+    /// Whether nothing is known about the peer.
+    pub fn is_empty(&self) -> bool {
+        self.namespace.is_none() && self.workload.is_none() && self.service.is_none()
+    }
+}
+
+/// Everything the proxy knows about one finished HTTP exchange; the filter fills it from
+/// headers and properties at stream end.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpExchange {
+    /// `:method`.
+    pub method: String,
+    /// `:scheme`.
+    pub scheme: String,
+    /// `:authority` (host and optional port).
+    pub authority: String,
+    /// `:path` including the query string, as received.
+    pub path: String,
+    /// Protocol, e.g. `HTTP/1.1`, `HTTP/2`.
+    pub protocol: Option<String>,
+    /// The regular request headers, in order (pseudo-headers are in the fields above;
+    /// selection and redaction happen when the record is built).
+    pub request_headers: Vec<(String, String)>,
+    /// All response headers (empty when no response was sent).
+    pub response_headers: Vec<(String, String)>,
+    /// Response status; `None` (or 0) when no response was sent (client abort, reset).
+    pub status: Option<u16>,
+    /// Request size in bytes (headers and body), when known.
+    pub request_bytes: Option<u64>,
+    /// Response size in bytes (headers and body), when known.
+    pub response_bytes: Option<u64>,
+    /// Start of the request, ns since the Unix epoch.
+    pub start_ns: u64,
+    /// End of the exchange, ns since the Unix epoch.
+    pub end_ns: u64,
+    /// Downstream (client) address `ip:port`.
+    pub source_address: Option<String>,
+    /// Local (destination) address `ip:port`.
+    pub destination_address: Option<String>,
+    /// Istio metadata of the downstream peer.
+    pub source_peer: PeerWorkload,
+    /// Istio metadata of the upstream peer (or of this workload on inbound traffic).
+    pub destination_peer: PeerWorkload,
+    /// mTLS peer identity (SPIFFE ID from the client certificate's URI SAN).
+    pub peer_identity: Option<String>,
+    /// `x-request-id`.
+    pub request_id: Option<String>,
+    /// The allowlist filter's decision, when it ran.
+    pub allowlist: Option<AllowlistDecision>,
+    /// The mirror filter's decision, when it ran.
+    pub mirror: Option<MirrorDecision>,
+    /// Envoy response flags bitmask.
+    pub response_flags: u64,
+    /// Envoy response code details (`via_upstream`, `upstream_reset_before_response_started{...}`).
+    pub response_code_details: Option<String>,
+}
+
+impl HttpExchange {
+    /// Takes over the request head as read from the host (no copy of it is made): the values
+    /// of `:method`, `:scheme`, `:authority` and `:path` move into their fields, the other
+    /// pseudo-headers are dropped, and the regular headers stay, in order, for selection.
+    /// `x-request-id` also fills `request_id`, and `host` the authority when `:authority` is
+    /// missing.
+    pub fn from_request_headers(mut headers: Vec<(String, String)>) -> Self {
+        let mut ex = HttpExchange::default();
+        let mut pseudo = false;
+        for (name, value) in headers.iter_mut() {
+            match name.as_str() {
+                ":method" => ex.method = std::mem::take(value),
+                ":scheme" => ex.scheme = std::mem::take(value),
+                ":authority" => ex.authority = std::mem::take(value),
+                ":path" => ex.path = std::mem::take(value),
+                "x-request-id" => ex.request_id = Some(value.clone()),
+                _ => {}
+            }
+            pseudo |= name.starts_with(':');
+        }
+        if pseudo {
+            headers.retain(|(name, _)| !name.starts_with(':'));
+        }
+        if ex.authority.is_empty() {
+            if let Some((_, host)) = headers.iter().find(|(name, _)| name == "host") {
+                ex.authority = host.clone();
+            }
+        }
+        ex.request_headers = headers;
+        ex
+    }
+
+    /// The first value of request header `name` (ASCII case-insensitive).
+    pub fn request_header(&self, name: &str) -> Option<&str> {
+        header_value(&self.request_headers, name)
+    }
+
+    /// The trace id: from W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`) or B3
+    /// (`x-b3-traceid`, or the first field of single-header `b3`), lowercase.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        if let Some(tp) = self.request_header("traceparent") {
+            let mut parts = tp.trim().split('-');
+            let _version = parts.next();
+            let id = parts.next();
+            let complete = parts.next().is_some() && parts.next().is_some();
+            if let Some(id) = id.filter(|id| complete && id.len() == 32) {
+                if id.bytes().any(|b| b != b'0') {
+                    if let Some(trace) = TraceId::parse(id) {
+                        return Some(trace);
+                    }
+                }
+            }
+        }
+        let b3 = self
+            .request_header("x-b3-traceid")
+            .map(str::trim)
+            .or_else(|| {
+                self.request_header("b3")
+                    .and_then(|v| v.trim().split('-').next())
+            });
+        b3.filter(|id| id.len() == 16 || id.len() == 32)
+            .and_then(TraceId::parse)
+    }
+}
+
+/// A trace id: 16 or 32 lowercase hex digits, held inline (no allocation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TraceId {
+    hex: [u8; 32],
+    len: u8,
+}
+
+impl TraceId {
+    /// Parses 1 to 32 hex digits (any case) into their lowercase form.
+    pub fn parse(text: &str) -> Option<TraceId> {
+        if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut hex = [0u8; 32];
+        for (slot, b) in hex.iter_mut().zip(text.bytes()) {
+            *slot = b.to_ascii_lowercase();
+        }
+        Some(TraceId {
+            hex,
+            len: text.len() as u8,
+        })
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever stored.
+        std::str::from_utf8(self.hex.get(..usize::from(self.len)).unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Deref for TraceId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
