@@ -18,7 +18,8 @@ use std::fmt::Write as _;
 use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
 use crate::head::RequestHead;
 
-use super::ocsf::activity_id;
+use super::json::{key, JsonObject};
+use super::ocsf::{activity_id, write_allowlist, write_mirror};
 use super::record::disposition;
 
 /// Property holding the verdict fragment ([`verdict_entry`]); Envoy stores it as
@@ -121,22 +122,20 @@ pub fn verdict_entry(
         push_json_string(&mut out, rule);
         out.push('}');
     }
-    out.push_str(",\"unmapped\":{\"meshsight\":{");
-    let mut first = true;
-    if let Some(a) = allowlist {
-        push_member_json(&mut out, &mut first, "allowlist", a);
-    }
-    if let Some(m) = mirror {
-        push_member_json(&mut out, &mut first, "mirror", m);
-    }
-    if activity == 99 {
-        if !first {
-            out.push(',');
+    out.push_str(",\"unmapped\":");
+    let mut unmapped = JsonObject::open(&mut out);
+    unmapped.object(key!("meshsight"), |m| {
+        if let Some(a) = allowlist {
+            m.object(key!("allowlist"), |o| write_allowlist(o, a));
         }
-        out.push_str("\"http_method\":");
-        push_json_string(&mut out, method);
-    }
-    out.push_str("}}");
+        if let Some(d) = mirror {
+            m.object(key!("mirror"), |o| write_mirror(o, d));
+        }
+        if activity == 99 {
+            m.str(key!("http_method"), method);
+        }
+    });
+    unmapped.close();
     FilterStateEntry {
         name: VERDICT_PROPERTY,
         bytes: out.into_bytes(),
@@ -257,17 +256,6 @@ fn host_and_port(authority: &str) -> (&str, Option<u16>) {
             Err(_) => (authority, None),
         },
         _ => (authority, None),
-    }
-}
-
-fn push_member_json<T: serde::Serialize>(out: &mut String, first: &mut bool, key: &str, value: &T) {
-    // The decision types serialize infallibly (strings, enums, options, vectors).
-    if let Ok(json) = serde_json::to_string(value) {
-        if !*first {
-            out.push(',');
-        }
-        *first = false;
-        let _ = write!(out, "\"{key}\":{json}");
     }
 }
 
