@@ -1,0 +1,3 @@
+//! `meshsight`: check, explain, replay and learn meshsight policies.
+
+fn main() {}
