@@ -8,10 +8,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod error;
 pub mod evaluate;
+pub mod istio;
+pub mod learn;
 pub mod policy;
+pub mod quality;
 pub mod records;
+pub mod replay;
 pub mod request;
 pub mod traffic;
 
