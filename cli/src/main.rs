@@ -22,6 +22,21 @@ use meshsight_cli::CliError;
 use meshsight_policy::allowlist::AllowList;
 use meshsight_policy::decision::Mode;
 
+/// `println!` that ignores a closed standard output (`meshsight ... | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed standard output.
+macro_rules! outp {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+
 /// meshsight policies on the command line: the module's own answers, natively.
 ///
 /// Workflow: deploy with the allowlist in `monitor` mode, gather audit records, then
@@ -210,7 +225,7 @@ fn main() -> ExitCode {
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Request(e.to_string()))?;
-    println!("{text}");
+    out!("{text}");
     Ok(())
 }
 
@@ -273,13 +288,13 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                 }))?;
             } else {
                 for f in &findings {
-                    println!("{f}");
+                    out!("{f}");
                 }
                 for n in &notes {
                     eprintln!("{n}");
                 }
                 let rules = loaded.plugin.allowlist.as_ref().map_or(0, |a| a.rule_count());
-                println!(
+                out!(
                     "{}: ok ({}; {rules} allowlist rules; {} warning(s))",
                     loaded.path.display(),
                     loaded.plugin.summary(),
@@ -350,24 +365,24 @@ fn run(command: Command) -> Result<Outcome, CliError> {
             if json {
                 print_json(&report)?;
             } else {
-                println!(
+                out!(
                     "{} records replayed against {} in {secs:.1}s ({:.0} records/s)",
                     report.records,
                     loaded.path.display(),
                     report.records as f64 / secs.max(1e-9)
                 );
-                println!("  unchanged verdicts: {}", report.unchanged);
+                out!("  unchanged verdicts: {}", report.unchanged);
                 for (k, n) in &report.changes {
-                    println!("  {k}: {n}");
+                    out!("  {k}: {n}");
                 }
-                println!(
+                out!(
                     "  allowed then, not now: {}   newly allowed: {}   flagged attacks allowed: {}",
                     report.regressions, report.newly_allowed, report.flagged_allowed
                 );
                 if !report.examples.is_empty() {
-                    println!("changed requests (first {}):", report.examples.len());
+                    out!("changed requests (first {}):", report.examples.len());
                     for c in &report.examples {
-                        println!(
+                        out!(
                             "  {}:{}: {} {}{} {} -> {}{}{}",
                             records.display(),
                             c.line,
@@ -381,9 +396,9 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                         );
                     }
                 }
-                println!("hits per rule:");
+                out!("hits per rule:");
                 for (name, n) in &report.rule_hits {
-                    println!("  {name}: {n}");
+                    out!("  {name}: {n}");
                 }
                 for line in reader.stats().skipped_report() {
                     eprintln!("{line}");
@@ -516,7 +531,7 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                 url,
                 traffic,
             };
-            print!("{}", render(&loaded, &o));
+            outp!("{}", render(&loaded, &o));
             Ok(Outcome::Ok)
         }
         Command::Generate {
@@ -538,11 +553,11 @@ fn run(command: Command) -> Result<Outcome, CliError> {
 }
 
 fn print_explanation(req: &ExplainRequest, e: &meshsight_cli::evaluate::Evaluation) {
-    println!("request:    {} {}  (host {:?})", req.method, req.path, req.authority);
+    out!("request:    {} {}  (host {:?})", req.method, req.path, req.authority);
     let n = &e.normalized;
     match &n.malformed {
-        Some(m) => println!("normalized: MALFORMED: {m}"),
-        None => println!(
+        Some(m) => out!("normalized: MALFORMED: {m}"),
+        None => out!(
             "normalized: {}{}  host {}",
             n.path.as_deref().unwrap_or(""),
             n.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default(),
@@ -550,47 +565,47 @@ fn print_explanation(req: &ExplainRequest, e: &meshsight_cli::evaluate::Evaluati
         ),
     }
     match &e.allowlist {
-        None => println!("allowlist:  (not configured)"),
+        None => out!("allowlist:  (not configured)"),
         Some(a) => {
             let d = &a.decision;
             let outcome = serde_json::to_value(d.outcome)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            print!("allowlist:  {outcome}");
+            outp!("allowlist:  {outcome}");
             if let Some(rule) = &d.rule {
-                print!(" by rule {rule}");
+                outp!(" by rule {rule}");
             }
             if let Some(reason) = &d.reason {
-                print!(" ({reason})");
+                outp!(" ({reason})");
             }
             if let Some(s) = a.response_status {
-                print!(", answered {s} locally");
+                outp!(", answered {s} locally");
             }
             if let Some(p) = &a.rewritten_path {
-                print!(", :path rewritten to {p}");
+                outp!(", :path rewritten to {p}");
             }
-            println!();
+            out!();
         }
     }
     if e.signatures.is_empty() {
-        println!("signatures: none");
+        out!("signatures: none");
     } else {
-        println!("signatures: {}", e.signatures.join(", "));
+        out!("signatures: {}", e.signatures.join(", "));
     }
     match &e.mirror {
-        None => println!("mirror:     (not configured)"),
-        Some(m) => println!(
+        None => out!("mirror:     (not configured)"),
+        Some(m) => out!(
             "mirror:     {}",
             serde_json::to_string(m).unwrap_or_default()
         ),
     }
-    println!("status:     {}", e.status);
+    out!("status:     {}", e.status);
     let a = &e.audit;
-    println!(
+    out!(
         "audit:      {}{}",
         if a.recorded { "recorded" } else { "not recorded (sampled out)" },
         if a.configured { "" } else { " (no audit section: the default audit policy's record)" }
     );
-    println!("{}", a.record);
+    out!("{}", a.record);
 }

@@ -369,6 +369,16 @@ fn looks_like_ocsf(line: &[u8]) -> bool {
     contains(line, b"\"class_uid\"")
 }
 
+/// The number after the first `"class_uid":`, read without parsing the line.
+fn class_uid(line: &[u8]) -> Option<u64> {
+    let key = b"\"class_uid\"";
+    let at = line.windows(key.len()).position(|w| w == key)? + key.len();
+    let rest = &line[at..];
+    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace() && *b != b':')?..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 fn looks_like_ecs(line: &[u8]) -> bool {
     contains(line, b"\"ecs\"")
 }
@@ -396,10 +406,19 @@ fn parse<T: DeserializeOwned>(line: &[u8]) -> Result<T, (String, String)> {
                     strip_at(&inner)
                 ),
             )
-        } else if field == "." {
-            ("(record)".to_string(), strip_at(&inner))
         } else {
-            (field, strip_at(&inner))
+            let reason = strip_at(&inner);
+            // Name the missing field itself, not its parent.
+            let missing = reason
+                .strip_prefix("missing field `")
+                .and_then(|r| r.strip_suffix('`'));
+            let field = match (field.as_str(), missing) {
+                (".", Some(m)) => m.to_string(),
+                (".", None) => "(record)".to_string(),
+                (parent, Some(m)) => format!("{parent}.{m}"),
+                (_, None) => field,
+            };
+            (field, reason)
         }
     })
 }
@@ -420,6 +439,12 @@ pub fn parse_line(line: &[u8], number: u64) -> Result<ObservedRequest, (String, 
         return Err(("(line)".to_string(), "empty line: no record".to_string()));
     }
     if looks_like_ocsf(trimmed) {
+        if let Some(class) = class_uid(trimmed).filter(|c| *c != 4002) {
+            return Err((
+                "class_uid".to_string(),
+                format!("a record of OCSF class {class} where HTTP Activity (4002) was expected"),
+            ));
+        }
         parse::<OcsfLine>(trimmed)?.into_observed(number)
     } else if looks_like_ecs(trimmed) {
         Ok(parse::<EcsLine>(trimmed)?.into_observed(number))
