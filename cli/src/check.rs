@@ -153,11 +153,21 @@ fn never_matches(s: &Shape<'_>) -> Vec<String> {
     }
     for q in s.raw.query.iter().flatten() {
         if q.present == Some(true) && q.absent == Some(true) {
-            why.push(format!("query parameter {:?} must be both present and absent", q.name));
+            why.push(format!(
+                "query parameter {:?} must be both present and absent",
+                q.name
+            ));
         }
     }
-    if s.raw.methods.as_ref().is_some_and(|m| m.iter().all(|m| m == "CONNECT")) && s.paths.is_some() {
-        why.push("CONNECT requests have no path, so a CONNECT rule with paths never matches".to_string());
+    if s.raw
+        .methods
+        .as_ref()
+        .is_some_and(|m| m.iter().all(|m| m == "CONNECT"))
+        && s.paths.is_some()
+    {
+        why.push(
+            "CONNECT requests have no path, so a CONNECT rule with paths never matches".to_string(),
+        );
     }
     why
 }
@@ -212,7 +222,9 @@ fn covers(a: &Shape<'_>, b: &Shape<'_>) -> bool {
 fn host_covers(a: &HostMatch, b: &HostMatch) -> bool {
     match (a, b) {
         (HostMatch::Exact(x), HostMatch::Exact(y)) => x == y,
-        (HostMatch::Suffix(s), HostMatch::Exact(h)) => HostMatch::Suffix(s.clone()).matches(Some(h)),
+        (HostMatch::Suffix(s), HostMatch::Exact(h)) => {
+            HostMatch::Suffix(s.clone()).matches(Some(h))
+        }
         (HostMatch::Suffix(s), HostMatch::Suffix(t)) => {
             t == s || t.strip_suffix(s.as_str()).is_some_and(|h| h.ends_with('.'))
         }
@@ -284,9 +296,7 @@ fn path_covers(a: &PathMatch, b: &PathMatch) -> bool {
         (PathMatch::Pattern(pa), PathMatch::Pattern(pb)) => pattern_covers(pa, pb),
         (PathMatch::Pattern(pa), PathMatch::Prefix(p)) => {
             pa.rest
-                && all_exact(pa).is_some_and(|lit| {
-                    lit == "/" || p.starts_with(&format!("{lit}/"))
-                })
+                && all_exact(pa).is_some_and(|lit| lit == "/" || p.starts_with(&format!("{lit}/")))
         }
         (PathMatch::Exact(e), PathMatch::Pattern(pb)) => {
             !pb.rest && all_exact(pb).as_deref() == Some(e.as_str())
@@ -297,7 +307,8 @@ fn path_covers(a: &PathMatch, b: &PathMatch) -> bool {
             // Every match starts with the pattern's literal start, unless `**` lets it end
             // before (a pattern `/a/**` also matches `/a`).
             let lit = pattern_prefix(pb);
-            lit.starts_with(p.as_str()) && !(pb.rest && all_exact(pb).is_some_and(|l| !l.starts_with(p.as_str())))
+            lit.starts_with(p.as_str())
+                && !(pb.rest && all_exact(pb).is_some_and(|l| !l.starts_with(p.as_str())))
         }
     }
 }
@@ -306,7 +317,9 @@ fn patterns_may_meet(a: &PathPattern, b: &PathPattern) -> bool {
     let n = a.segments.len().max(b.segments.len());
     for i in 0..n {
         match (a.segments.get(i), b.segments.get(i)) {
-            (Some(SegmentPattern::Exact(x)), Some(SegmentPattern::Exact(y))) if x != y => return false,
+            (Some(SegmentPattern::Exact(x)), Some(SegmentPattern::Exact(y))) if x != y => {
+                return false
+            }
             (Some(SegmentPattern::One), Some(SegmentPattern::Exact(y)))
             | (Some(SegmentPattern::Exact(y)), Some(SegmentPattern::One))
                 if y.is_empty() =>
@@ -326,8 +339,11 @@ fn paths_may_meet(a: &PathMatch, b: &PathMatch) -> bool {
     match (a, b) {
         (PathMatch::Exact(e), other) | (other, PathMatch::Exact(e)) => other.matches(Some(e)),
         (PathMatch::Pattern(x), PathMatch::Pattern(y)) => patterns_may_meet(x, y),
-        (PathMatch::Prefix(p), PathMatch::Prefix(q)) => p.starts_with(q.as_str()) || q.starts_with(p.as_str()),
-        (PathMatch::Prefix(p), PathMatch::Pattern(x)) | (PathMatch::Pattern(x), PathMatch::Prefix(p)) => {
+        (PathMatch::Prefix(p), PathMatch::Prefix(q)) => {
+            p.starts_with(q.as_str()) || q.starts_with(p.as_str())
+        }
+        (PathMatch::Prefix(p), PathMatch::Pattern(x))
+        | (PathMatch::Pattern(x), PathMatch::Prefix(p)) => {
             let lit = pattern_prefix(x);
             lit.starts_with(p.as_str()) || p.starts_with(&lit)
         }

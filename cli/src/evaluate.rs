@@ -109,7 +109,10 @@ pub fn evaluate(
     });
     let hits = mirror.as_ref().map(|(m, _, _)| {
         let mut hits = m.new_hits();
-        m.scan_head(&mirror_request(m, &head, address.as_deref(), principal), &mut hits);
+        m.scan_head(
+            &mirror_request(m, &head, address.as_deref(), principal),
+            &mut hits,
+        );
         hits
     });
 
@@ -131,7 +134,10 @@ pub fn evaluate(
         );
         list.judge_facts(&facts)
     });
-    let local_reply = judgement.as_ref().and_then(|j| j.response).map(|r| r.status);
+    let local_reply = judgement
+        .as_ref()
+        .and_then(|j| j.response)
+        .map(|r| r.status);
 
     // The mirror's copy state machine: head or denied head, then the body, then the end.
     let body = request.body.as_deref().unwrap_or_default();
@@ -185,7 +191,10 @@ pub fn evaluate(
     ex.end_ns = now_ns;
     ex.source_address = address.clone();
     ex.peer_identity = request.principal.clone();
-    if let Some(ns) = principal.and_then(SpiffeId::parse).and_then(|s| s.namespace()) {
+    if let Some(ns) = principal
+        .and_then(SpiffeId::parse)
+        .and_then(|s| s.namespace())
+    {
         ex.source_peer = PeerWorkload {
             namespace: Some(ns.to_string()),
             ..PeerWorkload::default()

@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::policy::{LoadedPolicy, PolicyRole};
 use meshsight_policy::decision::Mode;
-use meshsight_policy::plugin::{ALLOWLIST_ROOT_ID, AUDIT_ROOT_ID, MIRROR_ROOT_ID, ONE_PASS_ROOT_ID};
+use meshsight_policy::plugin::{
+    ALLOWLIST_ROOT_ID, AUDIT_ROOT_ID, MIRROR_ROOT_ID, ONE_PASS_ROOT_ID,
+};
 
 /// Where and how the plugin is deployed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +75,12 @@ pub fn render(policy: &LoadedPolicy, o: &IstioOptions) -> String {
 /// A YAML scalar: plain when it is safe, else a JSON string (valid YAML double-quoted).
 fn scalar(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
-        && !matches!(s, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~")
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        && !matches!(
+            s,
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
+        )
         && !s.as_bytes()[0].is_ascii_digit()
         && !s.starts_with(['-', '.']);
     if plain {
@@ -172,7 +178,10 @@ mod tests {
         assert!(y.contains("  pluginName: meshsight\n"), "{y}");
         assert!(y.contains("  failStrategy: FAIL_CLOSE\n"), "{y}");
         assert!(y.contains("            - \"/api/{id}\"\n"), "{y}");
-        assert!(y.contains("        - methods:\n            - \"GET\"\n          name: \"a\"\n"), "{y}");
+        assert!(
+            y.contains("        - methods:\n            - \"GET\"\n          name: \"a\"\n"),
+            "{y}"
+        );
         assert!(y.contains("    audit:\n      format: \"ocsf\"\n"), "{y}");
     }
 }

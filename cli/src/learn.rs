@@ -163,7 +163,9 @@ struct Node {
 
 impl Node {
     fn depth_below(&self) -> bool {
-        self.children.values().any(|c| !c.children.is_empty() || c.wide.is_some())
+        self.children
+            .values()
+            .any(|c| !c.children.is_empty() || c.wide.is_some())
     }
 
     /// Folds every child into this node's wide template.
@@ -359,10 +361,20 @@ impl Learner {
         let rules = groups
             .into_iter()
             .map(|((host, method, sources), paths)| {
-                let label = host.split('.').next().filter(|l| !l.is_empty()).unwrap_or("any");
+                let label = host
+                    .split('.')
+                    .next()
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or("any");
                 let base: String = format!("{label}-{}", method.to_ascii_lowercase())
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .take(56)
                     .collect();
                 let n = names.entry(base.clone()).or_insert(0);
@@ -424,7 +436,10 @@ fn collect(
     if let Some(deep) = node.wide {
         if node.wide_hits >= o.min_hits {
             let tail = if deep { "**" } else { "*" };
-            out.push((entry(&path_of(prefix, Some(tail))), node.callers.clone_shallow()));
+            out.push((
+                entry(&path_of(prefix, Some(tail))),
+                node.callers.clone_shallow(),
+            ));
         }
         if node.ends >= o.min_hits && node.ends > 0 && !deep {
             // Requests that ended exactly at the generalized node.

@@ -36,7 +36,6 @@ macro_rules! outp {
     }};
 }
 
-
 /// meshsight policies on the command line: the module's own answers, natively.
 ///
 /// Workflow: deploy with the allowlist in `monitor` mode, gather audit records, then
@@ -181,7 +180,10 @@ enum Command {
         #[arg(long = "selector")]
         selector: Vec<String>,
         /// The module's image.
-        #[arg(long, default_value = "oci://registry.example.com/meshsight/meshsight:0.1.0")]
+        #[arg(
+            long,
+            default_value = "oci://registry.example.com/meshsight/meshsight:0.1.0"
+        )]
         url: String,
         /// SERVER (inbound) or CLIENT (outbound).
         #[arg(long, value_parser = ["SERVER", "CLIENT"], default_value = "SERVER")]
@@ -293,7 +295,11 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                 for n in &notes {
                     eprintln!("{n}");
                 }
-                let rules = loaded.plugin.allowlist.as_ref().map_or(0, |a| a.rule_count());
+                let rules = loaded
+                    .plugin
+                    .allowlist
+                    .as_ref()
+                    .map_or(0, |a| a.rule_count());
                 out!(
                     "{}: ok ({}; {rules} allowlist rules; {} warning(s))",
                     loaded.path.display(),
@@ -377,7 +383,9 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                 }
                 out!(
                     "  allowed then, not now: {}   newly allowed: {}   flagged attacks allowed: {}",
-                    report.regressions, report.newly_allowed, report.flagged_allowed
+                    report.regressions,
+                    report.newly_allowed,
+                    report.flagged_allowed
                 );
                 if !report.examples.is_empty() {
                     out!("changed requests (first {}):", report.examples.len());
@@ -391,7 +399,10 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                             c.path,
                             c.then,
                             c.now,
-                            c.rule.as_deref().map(|r| format!(" (rule {r})")).unwrap_or_default(),
+                            c.rule
+                                .as_deref()
+                                .map(|r| format!(" (rule {r})"))
+                                .unwrap_or_default(),
                             if c.flagged { " [flagged attack]" } else { "" }
                         );
                     }
@@ -546,21 +557,30 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                 let g = traffic.next_record();
                 writeln!(out, "{}", g.line).map_err(|e| CliError::io("(standard output)", e))?;
             }
-            out.flush().map_err(|e| CliError::io("(standard output)", e))?;
+            out.flush()
+                .map_err(|e| CliError::io("(standard output)", e))?;
             Ok(Outcome::Ok)
         }
     }
 }
 
 fn print_explanation(req: &ExplainRequest, e: &meshsight_cli::evaluate::Evaluation) {
-    out!("request:    {} {}  (host {:?})", req.method, req.path, req.authority);
+    out!(
+        "request:    {} {}  (host {:?})",
+        req.method,
+        req.path,
+        req.authority
+    );
     let n = &e.normalized;
     match &n.malformed {
         Some(m) => out!("normalized: MALFORMED: {m}"),
         None => out!(
             "normalized: {}{}  host {}",
             n.path.as_deref().unwrap_or(""),
-            n.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default(),
+            n.query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default(),
             n.host.as_deref().unwrap_or("(none)")
         ),
     }
@@ -604,8 +624,16 @@ fn print_explanation(req: &ExplainRequest, e: &meshsight_cli::evaluate::Evaluati
     let a = &e.audit;
     out!(
         "audit:      {}{}",
-        if a.recorded { "recorded" } else { "not recorded (sampled out)" },
-        if a.configured { "" } else { " (no audit section: the default audit policy's record)" }
+        if a.recorded {
+            "recorded"
+        } else {
+            "not recorded (sampled out)"
+        },
+        if a.configured {
+            ""
+        } else {
+            " (no audit section: the default audit policy's record)"
+        }
     );
     out!("{}", a.record);
 }

@@ -137,7 +137,10 @@ mod tests {
     #[test]
     fn detects_roles_by_keys() {
         let d = |v: Value| PolicyRole::detect(&v);
-        assert_eq!(d(json!({"allowlist": {"rules": []}})), Ok(PolicyRole::Meshsight));
+        assert_eq!(
+            d(json!({"allowlist": {"rules": []}})),
+            Ok(PolicyRole::Meshsight)
+        );
         assert_eq!(d(json!({"rules": []})), Ok(PolicyRole::Allowlist));
         assert_eq!(d(json!({"targets": {}})), Ok(PolicyRole::Mirror));
         assert_eq!(d(json!({"sink": "log"})), Ok(PolicyRole::Audit));
@@ -150,7 +153,10 @@ mod tests {
         let doc = br#"{"allowlist": {"rules": [{"name": "a", "paths": ["/a/../b"]}]}}"#;
         let err = compile(Path::new("p.json"), doc, None).unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("p.json: allowlist.rules[0].paths[0]: "), "{text}");
+        assert!(
+            text.starts_with("p.json: allowlist.rules[0].paths[0]: "),
+            "{text}"
+        );
         assert!(text.contains("normalized"), "{text}");
     }
 

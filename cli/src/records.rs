@@ -13,7 +13,9 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use meshsight_policy::decision::{AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason};
+use meshsight_policy::decision::{
+    AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason,
+};
 use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::matching::{Peer, RequestFacts};
 use serde::de::DeserializeOwned;
@@ -374,7 +376,9 @@ fn class_uid(line: &[u8]) -> Option<u64> {
     let key = b"\"class_uid\"";
     let at = line.windows(key.len()).position(|w| w == key)? + key.len();
     let rest = &line[at..];
-    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace() && *b != b':')?..];
+    let rest = &rest[rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace() && *b != b':')?..];
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
@@ -499,7 +503,10 @@ impl RecordReader {
     pub fn open(path: &Path, skip_bad: bool) -> Result<RecordReader, CliError> {
         let name = path.display().to_string();
         let (input, total): (Box<dyn BufRead>, Option<u64>) = if name == "-" {
-            (Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())), None)
+            (
+                Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+                None,
+            )
         } else {
             let file = File::open(path).map_err(|e| CliError::io(path, e))?;
             let total = file.metadata().ok().map(|m| m.len());
@@ -515,7 +522,12 @@ impl RecordReader {
 
     /// Reads records from any input named `name` (no progress).
     pub fn from_reader(name: &str, input: impl Read + 'static, skip_bad: bool) -> RecordReader {
-        RecordReader::new(name.to_string(), Box::new(BufReader::new(input)), skip_bad, None)
+        RecordReader::new(
+            name.to_string(),
+            Box::new(BufReader::new(input)),
+            skip_bad,
+            None,
+        )
     }
 
     fn new(
@@ -602,7 +614,11 @@ impl RecordReader {
         let rate = self.stats.records as f64 / secs;
         let mb = self.stats.bytes as f64 / 1e6;
         let done = match p.total {
-            Some(t) if t > 0 => format!(" of {:.0} MB ({:.0}%)", t as f64 / 1e6, 100.0 * self.stats.bytes as f64 / t as f64),
+            Some(t) if t > 0 => format!(
+                " of {:.0} MB ({:.0}%)",
+                t as f64 / 1e6,
+                100.0 * self.stats.bytes as f64 / t as f64
+            ),
             _ => String::new(),
         };
         let mut err = std::io::stderr().lock();
@@ -629,12 +645,18 @@ impl ReadStats {
         if self.skipped == 0 {
             return Vec::new();
         }
-        let mut lines = vec![format!("skipped {} bad line(s) (--skip-bad):", self.skipped)];
+        let mut lines = vec![format!(
+            "skipped {} bad line(s) (--skip-bad):",
+            self.skipped
+        )];
         for e in &self.first_errors {
             lines.push(format!("  {e}"));
         }
         if self.skipped as usize > self.first_errors.len() {
-            lines.push(format!("  ... and {} more", self.skipped as usize - self.first_errors.len()));
+            lines.push(format!(
+                "  ... and {} more",
+                self.skipped as usize - self.first_errors.len()
+            ));
         }
         lines
     }

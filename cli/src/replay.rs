@@ -109,7 +109,11 @@ pub fn replay(
         } else if allowed_now {
             report.newly_allowed += 1;
         }
-        let bucket = if regression { &mut regressions } else { &mut others };
+        let bucket = if regression {
+            &mut regressions
+        } else {
+            &mut others
+        };
         if bucket.len() < examples {
             bucket.push(Change {
                 line: record.line,
@@ -124,11 +128,7 @@ pub fn replay(
         }
     }
     report.skipped = reader.stats().skipped;
-    report.rule_hits = list
-        .rule_names()
-        .map(str::to_string)
-        .zip(hits)
-        .collect();
+    report.rule_hits = list.rule_names().map(str::to_string).zip(hits).collect();
     regressions.extend(others);
     regressions.truncate(examples);
     report.examples = regressions;

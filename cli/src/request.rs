@@ -54,7 +54,9 @@ impl ExplainRequest {
         };
         let name = name.trim();
         if name.is_empty() || name.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(CliError::Request(format!("header {line:?}: bad header name")));
+            return Err(CliError::Request(format!(
+                "header {line:?}: bad header name"
+            )));
         }
         self.push_header(name, value.trim());
         Ok(())
@@ -158,7 +160,10 @@ mod tests {
         let mut r = ExplainRequest::from_line("GET /api/../admin?x=1").unwrap();
         r.add_header_line("Host: Shop.example.com").unwrap();
         r.add_header_line("User-Agent: curl/8").unwrap();
-        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/api/../admin?x=1"));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/api/../admin?x=1")
+        );
         assert_eq!(r.authority, "Shop.example.com");
         assert_eq!(r.headers, vec![("user-agent".into(), "curl/8".into())]);
         assert!(ExplainRequest::from_line("GET").is_err());

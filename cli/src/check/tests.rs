@@ -19,7 +19,10 @@ fn a_rule_under_a_wider_earlier_rule_is_shadowed() {
         {"name": "exact", "paths": [{"exact": "/api/x"}], "methods": ["GET"]},
         {"name": "other", "methods": ["GET"], "paths": ["/other/{id}"]}
     ]));
-    assert_eq!(kinds(&f), vec![("items", "shadowed"), ("exact", "shadowed")]);
+    assert_eq!(
+        kinds(&f),
+        vec![("items", "shadowed"), ("exact", "shadowed")]
+    );
     assert!(f[0].message.contains("rules[0] (api)"), "{}", f[0].message);
     assert_eq!(f[0].at, "rules[1]");
 }
@@ -51,7 +54,9 @@ fn rules_that_can_never_match_are_named() {
         {"name": "host-header", "headers": [{"name": "Host", "exact": "a"}], "paths": ["/a"]},
         {"name": "contradiction", "paths": ["/b"], "query": [{"name": "x", "present": true}, {"name": "x", "absent": true}]}
     ]));
-    assert!(f.iter().any(|f| f.rule == "host-header" && f.kind == "never_matches"));
+    assert!(f
+        .iter()
+        .any(|f| f.rule == "host-header" && f.kind == "never_matches"));
 }
 
 #[test]
