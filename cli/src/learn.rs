@@ -223,6 +223,9 @@ pub fn classify(segment: &str) -> Option<&'static str> {
     None
 }
 
+/// What one proposed rule stands for: host, method and the callers it names.
+type RuleKey = (String, String, Option<Vec<String>>);
+
 /// The learner: feed it records, then ask for the proposal.
 #[derive(Debug)]
 pub struct Learner {
@@ -340,8 +343,7 @@ impl Learner {
             }
         }
         // (host, method, sources) -> paths
-        let mut groups: BTreeMap<(String, String, Option<Vec<String>>), Vec<RawPathMatch>> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<RuleKey, Vec<RawPathMatch>> = BTreeMap::new();
         for ((host, method), root) in self.tries.iter_mut() {
             generalize(root, &options);
             let mut templates = Vec::new();

@@ -1,6 +1,7 @@
 //! `learn` on generated traffic of a realistic mesh (six services, about sixty endpoints with
 //! path parameters, four caller namespaces, scanners and exploit attempts mixed in), judged with
 //! the generator's ground truth: train on 70%, replay the held-out 30%.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use meshsight_cli::check::analyse;
 use meshsight_cli::learn::{LearnOptions, Learner};

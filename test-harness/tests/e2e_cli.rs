@@ -1,4 +1,5 @@
 #![cfg(feature = "e2e")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The CLI's verdicts are the module's: the same requests through meshsight.wasm in a real
 //! Envoy (envoy-config/e2e/one_pass.yaml, one-pass plugin, allowlist enforcing, signatures
 //! copied to the sensor, OCSF records to the collector) and through `meshsight explain`'s
@@ -33,13 +34,15 @@ const POLICY: &str = r#"{
   "audit": {"format": "ocsf", "record_headers": ["user-agent"], "sink": {"http": {"cluster": "collector", "path": "/v1/audit", "flush_interval_ms": 100}}}
 }"#;
 
-/// (method, target, host, extra headers)
-fn requests() -> Vec<(
+/// One request of the set: method, target, host, extra headers.
+type Case = (
     &'static str,
     &'static str,
     &'static str,
     Vec<(&'static str, &'static str)>,
-)> {
+);
+
+fn requests() -> Vec<Case> {
     vec![
         ("GET", "/public/index.html", "shop.example.com", vec![]),
         ("GET", "/public/../admin", "shop.example.com", vec![]),
