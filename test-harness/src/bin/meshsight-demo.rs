@@ -337,7 +337,8 @@ Try (each request also yields an OCSF audit record, POSTed to the collector with
   curl -i {base}/api/items
   # allowlist: a path outside the list is refused (403)
   curl -i {base}/admin
-  # allowlist: dot-segments are resolved before matching: /api/../admin is /admin (403)
+  # allowlist: dot-segments are resolved before matching: /api/../admin is /admin (403);
+  # being a traversal attempt, it is also copied to the sensor (signature path_traversal)
   curl -i --path-as-is '{base}/api/../admin'
   # mirror: rule \"orders\" mirrors /api/orders/** to the sensor (header delivery); other
   # requests are mirrored as the policy in envoy-config/envoy.yaml says (e.g. a sampled share)
