@@ -83,3 +83,33 @@ fn the_collector_gets_every_record_and_the_blocked_attack_as_an_alert() {
         "log4shell"
     );
 }
+
+/// The demo's audit section is also a policy of its own: a `meshsight_audit` plugin (the
+/// three-plugin form) accepts it, ticks for the http sink and delivers to the collector.
+/// (Moved from audit.rs when the demo became one plugin.)
+#[test]
+fn the_demo_policy_in_envoy_yaml_is_accepted() {
+    let audit = demo::demo_document()["audit"].to_string();
+    let mut host = meshsight_test_harness::host::Host::builder(meshsight::register)
+        .property(&["plugin_root_id"], "meshsight_audit")
+        .plugin_config(&audit)
+        .start()
+        .unwrap_or_else(|e| panic!("the demo's audit section is refused: {e}\n{audit}"));
+    assert_eq!(
+        host.tick_period(),
+        Some(Duration::from_millis(100)),
+        "the demo uses the http sink"
+    );
+    let id = demo::get(
+        &mut host,
+        "GET",
+        "/api/items?token=t",
+        &[("x-request-id", "demo-1")],
+    );
+    demo::finish(&mut host, id);
+    host.advance_time(Duration::from_secs(1));
+    host.tick();
+    let calls = host.http_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].upstream, "collector");
+}
