@@ -922,3 +922,56 @@ fn reason_names_are_the_json_ones() {
         assert_eq!(json, format!("\"{}\"", reason_name(r)));
     }
 }
+
+#[test]
+fn with_hold_for_body_a_denied_request_is_held_and_copied_with_its_body() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}},"hold_for_body":true}"#,
+    );
+    let mut s = Stream::post("/login", "application/json");
+    let step = w.denied(&mut s, false);
+    assert_eq!(step.flow, Flow::Hold, "the reply waits for the body");
+    assert!(step.decision().is_none());
+    assert!(s.copy.holding());
+    let step = w.body(&mut s, LOG4SHELL, true).expect("the body is wanted");
+    assert_eq!(step.flow, Flow::Continue);
+    let d = decision(&step);
+    assert_eq!(
+        (d.mirrored, d.reason, d.signatures.clone()),
+        (true, MirrorReason::Signature, vec!["log4shell".into()])
+    );
+    let sent = w.send();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body,
+        LOG4SHELL.to_vec(),
+        "the copy carries the body"
+    );
+    assert!(header_of(&sent[0].headers, "x-meshsight-mirror-body-truncated").is_empty());
+}
+
+#[test]
+fn a_held_denied_request_without_an_indicator_is_not_copied() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}},"hold_for_body":true,
+            "rules":[{"name":"all","action":{"type":"always"}}]}"#,
+    );
+    let mut s = Stream::post("/login", "application/json");
+    assert_eq!(w.denied(&mut s, false).flow, Flow::Hold);
+    let step = w.body(&mut s, br#"{"user":"bob"}"#, true).expect("wanted");
+    let d = decision(&step);
+    assert!(!d.mirrored);
+    assert_eq!(d.reason, MirrorReason::NotSelected);
+    assert!(w.send().is_empty());
+}
+
+#[test]
+fn copy_denied_off_never_holds_a_denied_request() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}},"hold_for_body":true,"copy_denied":false}"#,
+    );
+    let mut s = Stream::post("/login", "application/json");
+    let step = w.denied(&mut s, false);
+    assert_eq!(step.flow, Flow::Continue);
+    assert!(!decision(&step).mirrored);
+}
