@@ -63,6 +63,7 @@ fn exchange() -> HttpExchange {
         reason: MirrorReason::NotSelected,
         rule: None,
         signatures: vec![],
+        signature_rules: vec![],
     });
     ex.response_code_details = Some("via_upstream".into());
     ex
@@ -346,6 +347,7 @@ fn mirror_decision_with_reason_is_recorded_and_signatures_alert() {
         reason: MirrorReason::Signature,
         rule: None,
         signatures: vec!["log4shell".into()],
+        signature_rules: vec![],
     });
     let r = ocsf(ex, &policy("{}"));
     let m = &r["unmapped"]["meshsight"]["mirror"];
@@ -613,6 +615,7 @@ fn remarkable_requests_are_always_recorded() {
         reason: MirrorReason::Signature,
         rule: None,
         signatures: vec!["sqli".into()],
+        signature_rules: vec![],
     });
     let mut failed = exchange();
     failed.status = Some(502);

@@ -1,0 +1,2 @@
+//! Unit tests of the rule engine and the built-in pack.
+use super::*;
