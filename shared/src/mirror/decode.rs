@@ -53,14 +53,16 @@ fn push_char(out: &mut Vec<u8>, c: u32) {
     out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
 }
 
-/// Percent-decodes until nothing changes, at most [`MAX_DECODE_ROUNDS`] times.
+/// Percent-decodes until nothing changes, at most [`MAX_DECODE_ROUNDS`] times. `+` means a
+/// space only in the first round: a `%2B` the first round produced is a plus.
 pub fn percent_decode_fully(input: &[u8], plus_as_space: bool) -> Vec<u8> {
     let mut cur = input.to_vec();
-    for _ in 0..MAX_DECODE_ROUNDS {
-        if !(cur.contains(&b'%') || (plus_as_space && cur.contains(&b'+'))) {
+    for round in 0..MAX_DECODE_ROUNDS {
+        let plus = plus_as_space && round == 0;
+        if !(cur.contains(&b'%') || (plus && cur.contains(&b'+'))) {
             break;
         }
-        let next = percent_decode_once(&cur, plus_as_space);
+        let next = percent_decode_once(&cur, plus);
         if next == cur {
             break;
         }

@@ -148,10 +148,15 @@ pub fn run(set: &SignatureSet, request: TestRequest) -> RequestVerdict {
     }
 }
 
-/// Reads requests: NDJSON when the first non-blank character is `{`, raw HTTP otherwise.
+/// Reads requests: NDJSON when the first line that is neither blank nor a `//` comment starts
+/// with `{`, raw HTTP otherwise.
 pub fn parse_requests(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
-    match input.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => parse_ndjson(input),
+    let first = input
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .find(|l| !l.is_empty() && !l.starts_with(b"//"));
+    match first {
+        Some(l) if l.starts_with(b"{") => parse_ndjson(input),
         Some(_) => parse_raw_http(input),
         None => Ok(Vec::new()),
     }
