@@ -38,10 +38,9 @@ fn mirrored_categories(policy: &MirrorPolicy, r: &TestRequest) -> (Vec<String>, 
 
 #[test]
 fn every_exploit_is_mirrored_and_no_benign_look_alike_is() {
-    let policy = MirrorPolicy::from_json(
-        br#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let policy =
+        MirrorPolicy::from_json(br#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
     let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
     let mut wrong = Vec::new();
     for r in corpus() {
@@ -68,5 +67,10 @@ fn every_exploit_is_mirrored_and_no_benign_look_alike_is() {
     for ((category, expect), (n, ok)) in &counts {
         println!("{category:<19} {expect:<7} {n:>8}  {ok:>11}");
     }
-    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }

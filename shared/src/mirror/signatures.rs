@@ -23,7 +23,9 @@ use super::decode::{
 };
 use crate::ConfigError;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use pack::{Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE};
+use pack::{
+    Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
+};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -181,7 +183,8 @@ impl SignatureSet {
         let mut body_always = false;
         let mut body_whens: Vec<When> = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
-            let index = u32::try_from(i).map_err(|_| ConfigError::new("signatures", "too many rules"))?;
+            let index =
+                u32::try_from(i).map_err(|_| ConfigError::new("signatures", "too many rules"))?;
             let category = match categories.iter().position(|c| *c == rule.category) {
                 Some(c) => c,
                 None => {
@@ -342,7 +345,12 @@ impl SignatureSet {
             line.extend_from_slice(name.as_bytes());
             line.extend_from_slice(b": ");
             line.extend_from_slice(value.as_bytes());
-            scan.piece(&line, Locations::HEADERS, Name::Header(name.as_bytes()), false);
+            scan.piece(
+                &line,
+                Locations::HEADERS,
+                Name::Header(name.as_bytes()),
+                false,
+            );
         }
     }
 
@@ -378,7 +386,12 @@ impl SignatureSet {
                     last_key = Some(key.as_str());
                     if !value.is_empty() {
                         let name = key.to_ascii_lowercase();
-                        scan.piece(value.as_bytes(), params, Name::ParamValue(name.as_bytes()), false);
+                        scan.piece(
+                            value.as_bytes(),
+                            params,
+                            Name::ParamValue(name.as_bytes()),
+                            false,
+                        );
                     }
                 }
             }
@@ -545,8 +558,7 @@ fn names_allow(rule: &Rule, name: Name<'_>) -> bool {
 /// anything.
 fn view_of(raw: &[u8], view: u8, plus_as_space: bool) -> Cow<'_, [u8]> {
     let mut text: Cow<'_, [u8]> = Cow::Borrowed(raw);
-    if view & VIEW_PERCENT != 0 && (raw.contains(&b'%') || (plus_as_space && raw.contains(&b'+')))
-    {
+    if view & VIEW_PERCENT != 0 && (raw.contains(&b'%') || (plus_as_space && raw.contains(&b'+'))) {
         text = Cow::Owned(percent_decode_fully(raw, plus_as_space));
     }
     if view & VIEW_UNESCAPE != 0 && text.contains(&b'\\') {

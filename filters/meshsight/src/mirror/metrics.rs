@@ -77,7 +77,10 @@ impl Metrics {
                 .signature_rule_ids()
                 .iter()
                 .map(|id| {
-                    let counter = c(&format!("meshsight_mirror_signature_rule_{}", stat_part(id)));
+                    let counter = c(&format!(
+                        "meshsight_mirror_signature_rule_{}",
+                        stat_part(id)
+                    ));
                     (id.clone(), counter)
                 })
                 .collect(),

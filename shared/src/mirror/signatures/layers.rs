@@ -2,7 +2,9 @@
 //! packs layered over it, categories and rules switched on or off, and the legacy `custom`
 //! literals. Every error names its JSON path in the policy.
 
-use super::pack::{self, Anchor, Locations, Pack, Rule, Severity, When, VIEW_PERCENT, VIEW_UNESCAPE};
+use super::pack::{
+    self, Anchor, Locations, Pack, Rule, Severity, When, VIEW_PERCENT, VIEW_UNESCAPE,
+};
 use crate::mirror::raw::{RawLocation, RawSignatures};
 use crate::ConfigError;
 
@@ -64,10 +66,7 @@ fn custom_rule(
             "signature names are 1-64 characters of A-Z a-z 0-9 _ - .",
         ));
     }
-    if rules
-        .iter()
-        .any(|r| r.id == c.name || r.category == c.name)
-    {
+    if rules.iter().any(|r| r.id == c.name || r.category == c.name) {
         return Err(ConfigError::new(
             at("name"),
             format!("duplicate signature name {:?}", c.name),

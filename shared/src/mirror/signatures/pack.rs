@@ -269,7 +269,9 @@ impl When {
         } else {
             path
         };
-        self.path_prefix.iter().any(|p| path.starts_with(p.as_str()))
+        self.path_prefix
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
             || self
                 .path_suffix
                 .iter()
@@ -392,7 +394,11 @@ impl Rule {
             .iter()
             .fold(Locations::NONE, |acc, l| acc.with((*l).into()));
         if !raw.params.is_empty()
-            && !locations.has(Locations::PARAMS.with(Locations::QUERY).with(Locations::BODY))
+            && !locations.has(
+                Locations::PARAMS
+                    .with(Locations::QUERY)
+                    .with(Locations::BODY),
+            )
         {
             return Err(ConfigError::new(
                 path("params"),

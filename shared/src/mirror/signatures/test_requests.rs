@@ -128,7 +128,10 @@ pub fn test_requests(
 /// Scans one request as the mirror does: head, then the body when a rule wants it.
 pub fn run(set: &SignatureSet, request: TestRequest) -> RequestVerdict {
     let mut headers = request.headers.clone();
-    if !headers.iter().any(|(k, _)| k == ":authority" || k == "host") {
+    if !headers
+        .iter()
+        .any(|(k, _)| k == ":authority" || k == "host")
+    {
         headers.push((":authority".into(), "localhost".into()));
     }
     let view = RequestView {
@@ -183,7 +186,13 @@ fn parse_ndjson(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
 fn parse_raw_http(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
     let mut out = Vec::new();
     let mut pos = 0;
-    let line_of = |at: usize| input[..at.min(input.len())].iter().filter(|b| **b == b'\n').count() + 1;
+    let line_of = |at: usize| {
+        input[..at.min(input.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    };
     while pos < input.len() {
         while pos < input.len() && input[pos].is_ascii_whitespace() {
             pos += 1;
@@ -226,7 +235,8 @@ fn parse_raw_http(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
         };
         let body_start = head_len + sep;
         let body_end = (body_start + length).min(rest.len());
-        let body = String::from_utf8_lossy(rest.get(body_start..body_end).unwrap_or(&[])).into_owned();
+        let body =
+            String::from_utf8_lossy(rest.get(body_start..body_end).unwrap_or(&[])).into_owned();
         if let Some((_, host)) = headers.iter().find(|(k, _)| k == "host") {
             let host = host.clone();
             headers.push((":authority".into(), host));
