@@ -1,6 +1,8 @@
 //! The signature corpus (`shared/corpus/signatures.ndjson`) through the mirror policy with the
 //! built-in pack: every exploit request is selected by a signature of its category, no benign
 //! look-alike is selected. Per-category counts are printed (`--nocapture`).
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use meshsight_policy::mirror::signatures::test_requests::{parse_requests, TestRequest};
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest, Peer};

@@ -5,6 +5,8 @@
 //! printed. A second test pushes a policy with a user pack (a rule added, a built-in rule
 //! overridden, one switched off) and checks that hits name their rule id in the copy, the audit
 //! record and the counters.
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

@@ -100,7 +100,7 @@ impl<'a> Context<'a> {
 
 /// What a piece of the request is, for rules narrowed to named parameters or headers.
 #[derive(Clone, Copy)]
-enum Name<'n> {
+enum Piece<'n> {
     /// Not a parameter or a header (the path, the whole query, the whole body).
     Whole,
     /// A parameter's name.
@@ -330,9 +330,9 @@ impl SignatureSet {
             progress: Vec::new(),
         };
         let (path, query) = req.split_path();
-        scan.piece(path.as_bytes(), Locations::PATH, Name::Whole, false);
+        scan.piece(path.as_bytes(), Locations::PATH, Piece::Whole, false);
         if let Some(q) = query {
-            scan.piece(q.as_bytes(), Locations::QUERY, Name::Whole, true);
+            scan.piece(q.as_bytes(), Locations::QUERY, Piece::Whole, true);
             scan.pairs(q.as_bytes(), Locations::QUERY.with(Locations::PARAMS));
         }
         // One buffer for every `name: value` line: no allocation (or formatting) per header.
@@ -348,7 +348,7 @@ impl SignatureSet {
             scan.piece(
                 &line,
                 Locations::HEADERS,
-                Name::Header(name.as_bytes()),
+                Piece::Header(name.as_bytes()),
                 false,
             );
         }
@@ -369,7 +369,7 @@ impl SignatureSet {
             hits,
             progress: Vec::new(),
         };
-        scan.piece(body, Locations::BODY, Name::Whole, false);
+        scan.piece(body, Locations::BODY, Piece::Whole, false);
         let params = Locations::BODY.with(Locations::PARAMS);
         let content_type = req.header("content-type").unwrap_or("");
         if contains_ignore_case(content_type, "x-www-form-urlencoded") {
@@ -389,7 +389,7 @@ impl SignatureSet {
                         scan.piece(
                             value.as_bytes(),
                             params,
-                            Name::ParamValue(name.as_bytes()),
+                            Piece::ParamValue(name.as_bytes()),
                             false,
                         );
                     }
@@ -423,25 +423,25 @@ impl Scan<'_, '_, '_> {
             self.name(name, locations);
             if !value.is_empty() {
                 let decoded = lower_lossy(&percent_decode_fully(name, true));
-                self.piece(value, locations, Name::ParamValue(decoded.as_bytes()), true);
+                self.piece(value, locations, Piece::ParamValue(decoded.as_bytes()), true);
             }
         }
     }
 
     fn name(&mut self, name: &[u8], locations: Locations) {
-        self.piece(name, locations, Name::ParamName, true);
+        self.piece(name, locations, Piece::ParamName, true);
         if name.contains(&b'[') || name.contains(&b'%') {
             let decoded = percent_decode_fully(name, true);
             if decoded.contains(&b'[') {
                 let dotted = brackets_to_dots(&String::from_utf8_lossy(&decoded));
-                self.piece(dotted.as_bytes(), locations, Name::ParamName, false);
+                self.piece(dotted.as_bytes(), locations, Piece::ParamName, false);
             }
         }
     }
 
     /// Matches every view of one piece the rules that look at `locations` need, each distinct
     /// view once.
-    fn piece(&mut self, raw: &[u8], locations: Locations, name: Name<'_>, plus_as_space: bool) {
+    fn piece(&mut self, raw: &[u8], locations: Locations, name: Piece<'_>, plus_as_space: bool) {
         let needed = self
             .set
             .views_for
@@ -467,7 +467,7 @@ impl Scan<'_, '_, '_> {
         }
     }
 
-    fn match_view(&mut self, text: &[u8], served: u16, locations: Locations, name: Name<'_>) {
+    fn match_view(&mut self, text: &[u8], served: u16, locations: Locations, name: Piece<'_>) {
         let set = self.set;
         for m in self.ac.find_overlapping_iter(text) {
             let Some(triggers) = set.triggers.get(m.pattern().as_usize()) else {
@@ -537,14 +537,14 @@ impl Scan<'_, '_, '_> {
     }
 }
 
-fn names_allow(rule: &Rule, name: Name<'_>) -> bool {
+fn names_allow(rule: &Rule, name: Piece<'_>) -> bool {
     match name {
-        Name::Whole => true,
-        Name::ParamName => rule.params.is_empty(),
-        Name::ParamValue(n) => {
+        Piece::Whole => true,
+        Piece::ParamName => rule.params.is_empty(),
+        Piece::ParamValue(n) => {
             rule.params.is_empty() || rule.params.iter().any(|p| p.as_bytes() == n)
         }
-        Name::Header(n) => {
+        Piece::Header(n) => {
             rule.headers.is_empty()
                 || rule
                     .headers
