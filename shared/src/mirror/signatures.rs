@@ -423,7 +423,12 @@ impl Scan<'_, '_, '_> {
             self.name(name, locations);
             if !value.is_empty() {
                 let decoded = lower_lossy(&percent_decode_fully(name, true));
-                self.piece(value, locations, Piece::ParamValue(decoded.as_bytes()), true);
+                self.piece(
+                    value,
+                    locations,
+                    Piece::ParamValue(decoded.as_bytes()),
+                    true,
+                );
             }
         }
     }
