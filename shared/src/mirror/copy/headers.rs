@@ -19,7 +19,7 @@ pub const COPY_HEADER_PREFIX: &str = "x-meshsight-mirror-";
 /// path and the rest as received) without hop-by-hop and framing headers, credentials (unless
 /// `include_secrets`), decision headers and client-sent `x-meshsight-mirror-*` headers;
 /// `:authority` replaced when the target names one; then `x-meshsight-mirror-target`,
-/// `-reason`, `-signatures` (when any), `-rule` (when one decided) and `-body-truncated: true`
+/// `-reason`, `-signatures` and `-signature-rules` (when any), `-rule` (when one decided) and `-body-truncated: true`
 /// when the copied body was cut.
 pub fn dispatch_headers(
     policy: &MirrorPolicy,
@@ -53,6 +53,12 @@ pub fn dispatch_headers(
         add(
             "x-meshsight-mirror-signatures",
             &decision.signatures.join(","),
+        );
+    }
+    if !decision.signature_rules.is_empty() {
+        add(
+            "x-meshsight-mirror-signature-rules",
+            &decision.signature_rules.join(","),
         );
     }
     if let Some(rule) = &decision.rule {

@@ -853,6 +853,7 @@ fn dispatch_headers_drop_what_must_not_reach_the_sensor_and_say_why() {
         reason: MirrorReason::Signature,
         rule: None,
         signatures: vec!["log4shell".into(), "acme".into()],
+        signature_rules: vec![],
     };
     let ids = &p.targets()[1];
     assert_eq!(ids.name, "ids");
@@ -898,6 +899,7 @@ fn dispatch_headers_keep_secrets_when_asked_and_replace_the_authority() {
         reason: MirrorReason::Sample,
         rule: Some("rest".into()),
         signatures: Vec::new(),
+        signature_rules: vec![],
     };
     let h = dispatch_headers(&p, &p.targets()[0], &s.request(), &d, false);
     assert_eq!(header_of(&h, "authorization"), vec!["Bearer t"]);
