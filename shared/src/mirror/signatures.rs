@@ -141,7 +141,13 @@ pub struct SignatureSet {
     /// Bit `1 << view` for each view a rule accepts.
     rule_views: Vec<u16>,
     categories: Vec<String>,
-    automaton: Option<AhoCorasick>,
+    /// For each combination of location bits, the automaton of only the literals whose rules
+    /// look there (and, per automaton pattern, the literal's index in `triggers`), so that a
+    /// header is not searched for literals only parameters or bodies care about (short ones
+    /// such as `/` or `true` would otherwise match all over ordinary headers). Combinations
+    /// with the same literals share one automaton.
+    automata: Vec<(AhoCorasick, Vec<u32>)>,
+    automaton_for: [Option<u8>; 32],
     triggers: Vec<Vec<Trigger>>,
     /// For each combination of location bits, the views (bit per `VIEW_*` mask) some rule needs.
     views_for: [u16; 32],
@@ -227,24 +233,46 @@ impl SignatureSet {
             }
         }
         let (patterns, triggers): (Vec<String>, Vec<Vec<Trigger>>) = literals.into_iter().unzip();
-        let automaton = if patterns.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(&patterns)
-                    .map_err(|e| ConfigError::at("signatures", e))?,
-            )
-        };
+        let mut automata: Vec<(AhoCorasick, Vec<u32>)> = Vec::new();
+        let mut sets: Vec<Vec<u32>> = Vec::new();
+        let mut automaton_for = [None; 32];
+        for (bits, slot) in automaton_for.iter_mut().enumerate() {
+            let here = Locations(bits as u8);
+            let wanted: Vec<u32> = (0u32..)
+                .zip(&triggers)
+                .filter(|(_, ts)| {
+                    ts.iter().any(|t| {
+                        rules
+                            .get(t.rule as usize)
+                            .is_some_and(|r| r.locations.has(here))
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            if let Some(at) = sets.iter().position(|w| *w == wanted) {
+                *slot = u8::try_from(at).ok();
+                continue;
+            }
+            let ac = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(wanted.iter().filter_map(|i| patterns.get(*i as usize)))
+                .map_err(|e| ConfigError::at("signatures", e))?;
+            *slot = u8::try_from(automata.len()).ok();
+            automata.push((ac, wanted.clone()));
+            sets.push(wanted);
+        }
         Ok(SignatureSet {
             rule_ids: rules.iter().map(|r| r.id.clone()).collect(),
             rule_views: rules.iter().map(rule_views).collect(),
             rules,
             rule_category,
             categories,
-            automaton,
+            automata,
+            automaton_for,
             triggers,
             views_for,
             body_always,
@@ -305,7 +333,7 @@ impl SignatureSet {
     /// or body parameters and its conditions hold). Says nothing about whether the request has
     /// a body.
     pub fn wants_body(&self, req: &RequestView<'_>) -> bool {
-        if !self.inspect_body || self.automaton.is_none() {
+        if !self.inspect_body || self.automata.is_empty() {
             return false;
         }
         if self.body_always {
@@ -320,11 +348,12 @@ impl SignatureSet {
 
     /// Matches the path, the query (whole and by parameter) and the headers.
     pub fn scan_head(&self, req: &RequestView<'_>, hits: &mut SignatureHits) {
-        let Some(ac) = &self.automaton else { return };
+        if self.automata.is_empty() {
+            return;
+        }
         let ctx = Context::of(req);
         let mut scan = Scan {
             set: self,
-            ac,
             ctx: &ctx,
             hits,
             progress: Vec::new(),
@@ -357,14 +386,12 @@ impl SignatureSet {
     /// Matches the first bytes of the body (the caller bounds them) whole and, by content type,
     /// its form or JSON parameters.
     pub fn scan_body(&self, req: &RequestView<'_>, body: &[u8], hits: &mut SignatureHits) {
-        let Some(ac) = &self.automaton else { return };
-        if !self.inspect_body || body.is_empty() {
+        if self.automata.is_empty() || !self.inspect_body || body.is_empty() {
             return;
         }
         let ctx = Context::of(req);
         let mut scan = Scan {
             set: self,
-            ac,
             ctx: &ctx,
             hits,
             progress: Vec::new(),
@@ -409,7 +436,6 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 /// One scan of a request head or body.
 struct Scan<'s, 'c, 'h> {
     set: &'s SignatureSet,
-    ac: &'s AhoCorasick,
     ctx: &'c Context<'c>,
     hits: &'h mut SignatureHits,
     progress: Vec<Progress>,
@@ -456,6 +482,12 @@ impl Scan<'_, '_, '_> {
         if needed == 0 || raw.is_empty() {
             return;
         }
+        // Most pieces (ordinary header values, plain paths) read the same through every view:
+        // match them once, with no view built.
+        if !needs_transform(raw, needed, plus_as_space) {
+            self.match_view(raw, needed, locations, name);
+            return;
+        }
         let mut views: Vec<(Cow<'_, [u8]>, u16)> = Vec::new();
         for view in 0..16u8 {
             if needed & (1 << view) == 0 {
@@ -474,8 +506,20 @@ impl Scan<'_, '_, '_> {
 
     fn match_view(&mut self, text: &[u8], served: u16, locations: Locations, name: Piece<'_>) {
         let set = self.set;
-        for m in self.ac.find_overlapping_iter(text) {
-            let Some(triggers) = set.triggers.get(m.pattern().as_usize()) else {
+        let Some((ac, literal_of)) = set
+            .automaton_for
+            .get(usize::from(locations.0))
+            .copied()
+            .flatten()
+            .and_then(|at| set.automata.get(usize::from(at)))
+        else {
+            return;
+        };
+        for m in ac.find_overlapping_iter(text) {
+            let Some(triggers) = literal_of
+                .get(m.pattern().as_usize())
+                .and_then(|i| set.triggers.get(*i as usize))
+            else {
                 continue;
             };
             for t in triggers {
@@ -557,6 +601,16 @@ fn names_allow(rule: &Rule, name: Piece<'_>) -> bool {
                     .any(|h| h.as_bytes().eq_ignore_ascii_case(n))
         }
     }
+}
+
+/// Whether some view in `needed` (bit per `VIEW_*` mask) could read `raw` differently from the
+/// raw bytes: only then are views built.
+fn needs_transform(raw: &[u8], needed: u16, plus_as_space: bool) -> bool {
+    let normalizes = (0..16u8).any(|v| needed & (1 << v) != 0 && v & VIEW_NORMALIZE != 0);
+    normalizes
+        || raw
+            .iter()
+            .any(|&b| b == b'%' || b == b'\\' || b == b'$' || (plus_as_space && b == b'+'))
 }
 
 /// The piece `raw` as seen through the `VIEW_*` steps in `view`; borrowed when no step changes
