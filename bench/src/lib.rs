@@ -14,15 +14,19 @@
 //! the filters accept those policies.
 
 pub mod loadgen;
+pub mod measure;
 pub mod report;
+pub mod run;
 pub mod scenario;
+pub mod synthetic;
 pub mod upstream;
 
 use std::fmt;
 use std::io;
 
 pub use loadgen::{Load, LoadReport};
-pub use report::{BenchRun, ScenarioResult};
+pub use measure::ScenarioResult;
+pub use report::BenchRun;
 pub use scenario::{CollectorState, Filter, Group, Scenario, SensorState};
 
 /// Why a bench run could not be made.
@@ -40,7 +44,7 @@ pub enum BenchError {
     /// A policy file is missing or not the JSON expected.
     Policy(String),
     /// Envoy or a helper server could not be started.
-    Rig(crate::rig::RigError),
+    Rig(meshsight_rig::RigError),
 }
 
 impl fmt::Display for BenchError {
@@ -64,8 +68,8 @@ impl std::error::Error for BenchError {
     }
 }
 
-impl From<crate::rig::RigError> for BenchError {
-    fn from(err: crate::rig::RigError) -> Self {
+impl From<meshsight_rig::RigError> for BenchError {
+    fn from(err: meshsight_rig::RigError) -> Self {
         Self::Rig(err)
     }
 }

@@ -25,13 +25,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use meshsight_policy::allowlist::synthetic;
-use meshsight_test_harness::bench::scenario::{self, Settings};
-use meshsight_test_harness::bench::{
+use meshsight_bench::run;
+use meshsight_bench::scenario::{self, Settings};
+use meshsight_bench::synthetic;
+use meshsight_bench::{
     loadgen, BenchError, BenchRun, CollectorState, Filter, Group, Scenario, ScenarioResult,
     SensorState,
 };
-use meshsight_test_harness::rig;
+use meshsight_rig as rig;
 use serde_json::{json, Value};
 
 /// Rule counts of the allowlist scale rows.
@@ -403,7 +404,7 @@ fn run(options: &Options) -> Result<BenchRun, BenchError> {
                 options.rounds,
                 s.name
             );
-            let result = scenario::run(s, &settings);
+            let result = run::run(s, &settings);
             if let Some(err) = &result.error {
                 eprintln!("[bench] {} failed: {err}", s.name);
             }
@@ -530,6 +531,7 @@ fn check(options: &Options) -> ExitCode {
                 measure_max: false,
                 method: "GET".to_string(),
                 path: PRODUCT_PATH.to_string(),
+                ocsf_access_log: false,
             },
         );
         list.extend(extra_scenarios(&options.policies)?);
@@ -544,7 +546,7 @@ fn check(options: &Options) -> ExitCode {
     let mut failed = 0;
     let mut passed = 0;
     for s in &list {
-        match scenario::check(s) {
+        match run::check(s) {
             Ok(()) => {
                 passed += 1;
                 println!(

@@ -16,9 +16,9 @@
 
 use serde_json::{json, Value};
 
-use super::raw::{RawPolicy, RawRule};
-use crate::decision::Mode;
-use crate::matching::RawPathMatch;
+use meshsight_policy::allowlist::{RawPolicy, RawRule};
+use meshsight_policy::decision::Mode;
+use meshsight_policy::matching::RawPathMatch;
 
 /// A path that no synthetic rule allows.
 pub const SYNTHETIC_MISS: &str = "/nowhere/at/all";

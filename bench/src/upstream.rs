@@ -1,7 +1,7 @@
 //! The bench's upstream: a minimal HTTP/1.1 keep-alive server on `127.0.0.1` that answers every
 //! request with the same small JSON body in one write, with `TCP_NODELAY`.
 //!
-//! The rig's [`crate::rig::EchoUpstream`] records every request and echoes it back; that is what
+//! The rig's [`meshsight_rig::EchoUpstream`] records every request and echoes it back; that is what
 //! tests want, but at bench rates it grows without bound and its separate head and body writes
 //! meet delayed ACKs (about 40 ms per response on a reused connection). The bench measures Envoy
 //! and the filters, so the upstream must cost as little as possible.
@@ -180,7 +180,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rig::{try_send, HttpRequest};
+    use meshsight_rig::{try_send, HttpRequest};
 
     #[test]
     fn answers_every_request_on_one_connection_and_counts_them() {

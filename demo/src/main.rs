@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use meshsight_test_harness::rig::{
+use meshsight_rig::{
     template, wasm_dir, workspace_root, Collector, EchoUpstream, Envoy, RecordedRequest, Sensor,
 };
 

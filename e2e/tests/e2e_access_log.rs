@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use meshsight_test_harness::rig::{self, send, EchoUpstream, Envoy, HttpRequest, Sensor};
+use meshsight_rig::{send, EchoUpstream, Envoy, HttpRequest, Sensor};
 use serde_json::Value;
 
 const CONFIG: &str = r#"{
@@ -24,7 +24,7 @@ fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("MESHSIGHT_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let p = rig::workspace_root().join(".venv/tools/bin/python");
+    let p = meshsight_rig::workspace_root().join(".venv/tools/bin/python");
     assert!(
         p.is_file(),
         "{} is missing: run `make pytools`",
@@ -37,7 +37,8 @@ fn python() -> PathBuf {
 fn envoy_renders_valid_ocsf_records_around_the_plugins_verdict() {
     let upstream = EchoUpstream::start();
     let sensor = Sensor::start();
-    let template = rig::workspace_root().join("envoy-config/access-log/ocsf_http_activity.tmpl");
+    let template =
+        meshsight_rig::workspace_root().join("envoy-config/access-log/ocsf_http_activity.tmpl");
     let envoy = Envoy::builder("envoy-config/e2e/one_pass_access_log.yaml")
         .upstream(&upstream)
         .sensor(&sensor)
@@ -87,7 +88,7 @@ fn envoy_renders_valid_ocsf_records_around_the_plugins_verdict() {
         "one record per request:\n{lines:#?}"
     );
     let out = Command::new(python())
-        .arg(rig::workspace_root().join("scripts/validate_ocsf.py"))
+        .arg(meshsight_rig::workspace_root().join("scripts/validate_ocsf.py"))
         .arg(&log)
         .output()
         .expect("run validate_ocsf.py");

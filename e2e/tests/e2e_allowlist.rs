@@ -15,10 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use meshsight_policy::allowlist::synthetic::{synthetic_hit, synthetic_policy_json};
-use meshsight_test_harness::rig::{
-    send, try_send, EchoUpstream, Envoy, HttpRequest, HttpResponse, RigError,
-};
+use meshsight_bench::synthetic::{synthetic_hit, synthetic_policy_json};
+use meshsight_rig::{send, try_send, EchoUpstream, Envoy, HttpRequest, HttpResponse, RigError};
 
 const POLICY: &str = r#"{
   "rules": [
@@ -473,7 +471,7 @@ fn policy_update_through_file_based_lds_takes_effect_without_failing_requests() 
 
 #[test]
 fn envoy_rbac_with_the_synthetic_rules_allows_what_the_allowlist_allows() {
-    use meshsight_policy::allowlist::synthetic::{synthetic_rbac_config, SYNTHETIC_MISS};
+    use meshsight_bench::synthetic::{synthetic_rbac_config, SYNTHETIC_MISS};
     let n = 1_000;
     let upstream = EchoUpstream::start();
     let rbac = Envoy::builder("envoy-config/e2e/allowlist_rbac.yaml")
@@ -523,7 +521,7 @@ fn envoy_rbac_with_the_synthetic_rules_allows_what_the_allowlist_allows() {
 
 #[test]
 fn principals_and_namespaces_come_from_the_mtls_peer_certificate() {
-    use meshsight_test_harness::rig::free_port;
+    use meshsight_rig::free_port;
     let policy = r#"{"rules": [
         {"name": "web-only", "paths": ["/peer/**"], "sources": {"principals": ["spiffe://cluster.local/ns/shop/sa/web"]}},
         {"name": "billing-ns", "paths": ["/billing/**"], "sources": {"namespaces": ["billing"]}},

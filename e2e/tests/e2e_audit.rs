@@ -15,9 +15,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use meshsight_test_harness::rig::{
-    self, send, Collector, CollectorBehavior, EchoUpstream, Envoy, HttpRequest,
-};
+use meshsight_rig::{send, Collector, CollectorBehavior, EchoUpstream, Envoy, HttpRequest};
 use serde_json::Value;
 
 const ALLOWLIST: &str = r#"{"mode":"enforce","rules":[
@@ -30,7 +28,7 @@ fn one_line(json: &str) -> String {
 }
 
 fn start_envoy(upstream: &EchoUpstream, collector: &Collector, audit: &str) -> Envoy {
-    let dead_port = rig::free_port().expect("a free port");
+    let dead_port = meshsight_rig::free_port().expect("a free port");
     Envoy::builder("envoy-config/e2e/audit.yaml")
         .var("ALLOWLIST_CONFIG", one_line(ALLOWLIST))
         .var("AUDIT_CONFIG", one_line(audit))
@@ -47,7 +45,7 @@ fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("MESHSIGHT_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let p = rig::workspace_root().join(".venv/tools/bin/python");
+    let p = meshsight_rig::workspace_root().join(".venv/tools/bin/python");
     assert!(
         p.is_file(),
         "{} is missing: run `make pytools`",
@@ -62,7 +60,7 @@ fn validate_ocsf(dir: &Path, records: &[String]) {
     let file = dir.join("audit-records.ndjson");
     std::fs::write(&file, records.join("\n") + "\n").unwrap();
     let out = Command::new(python())
-        .arg(rig::workspace_root().join("scripts/validate_ocsf.py"))
+        .arg(meshsight_rig::workspace_root().join("scripts/validate_ocsf.py"))
         .arg(&file)
         .output()
         .expect("run validate_ocsf.py");
@@ -99,8 +97,17 @@ fn wait_for_lines(collector: &Collector, n: usize, timeout: Duration) -> Vec<Str
     }
 }
 
+/// A meshsight counter or gauge; a missing one fails the test (a renamed metric must not read
+/// as 0 and pass an `== 0` check).
 fn stat(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stat(name).unwrap_or(0)
+    envoy.stat(name).unwrap_or_else(|| {
+        let ours: Vec<String> = envoy
+            .stats()
+            .into_keys()
+            .filter(|k| k.contains("meshsight"))
+            .collect();
+        panic!("no stat {name}; meshsight stats: {ours:#?}")
+    })
 }
 
 fn dropped(envoy: &Envoy) -> u64 {
@@ -307,14 +314,28 @@ fn a_collector_outage_loses_nothing_uncounted_and_memory_stays_bounded() {
     let port = envoy.port();
     let rss_before = envoy.rss_bytes().expect("Envoy RSS");
 
-    // Down: records pile up against the 32 KiB bound, batches fail and are retried.
+    // Down: records pile up against the 32 KiB bound, batches fail and are retried. The
+    // buffer never holds more than max_buffer_bytes, at its peak or ever.
+    const MAX_BUFFER_BYTES: u64 = 32768;
     collector.stop();
+    let mut peak_buffered_bytes = 0;
     for i in 0..DURING {
         assert_eq!(
             send(port, &get(&format!("/ok/down-{i}"), &format!("down-{i}"))).status,
             200
         );
+        let buffered_bytes = stat(&envoy, "meshsight_audit_buffered_bytes");
+        assert!(
+            buffered_bytes <= MAX_BUFFER_BYTES,
+            "after record {i} the audit buffer holds {buffered_bytes} bytes > {MAX_BUFFER_BYTES}"
+        );
+        peak_buffered_bytes = peak_buffered_bytes.max(buffered_bytes);
     }
+    eprintln!("outage: audit buffer peak {peak_buffered_bytes} of {MAX_BUFFER_BYTES} bytes");
+    assert!(
+        peak_buffered_bytes > MAX_BUFFER_BYTES / 2,
+        "the outage should fill the buffer (peak {peak_buffered_bytes} bytes)"
+    );
     // Back: whatever is still buffered gets through; every record is accounted for.
     let collector = Collector::start_on(collector_port).expect("collector back on its port");
     let (records, delivered, dropped_down, buffered) =
@@ -500,7 +521,7 @@ fn log_sink_writes_one_valid_json_line_per_request_to_envoys_log() {
 fn a_bad_policy_stops_envoy_naming_the_json_path() {
     let upstream = EchoUpstream::start();
     let collector = Collector::start();
-    let dead_port = rig::free_port().unwrap();
+    let dead_port = meshsight_rig::free_port().unwrap();
     let err = match Envoy::builder("envoy-config/e2e/audit.yaml")
         .var("ALLOWLIST_CONFIG", one_line(ALLOWLIST))
         .var(

@@ -8,9 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use meshsight_test_harness::rig::{
-    send, try_send_raw, Collector, EchoUpstream, Envoy, HttpRequest, Sensor,
-};
+use meshsight_rig::{send, try_send_raw, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -65,7 +63,7 @@ fn start_chain() -> Chain {
     }
 }
 
-fn get(chain: &Chain, target: &str, request_id: &str) -> meshsight_test_harness::rig::HttpResponse {
+fn get(chain: &Chain, target: &str, request_id: &str) -> meshsight_rig::HttpResponse {
     send(
         chain.envoy.port(),
         &HttpRequest::get(target)

@@ -16,7 +16,7 @@ use meshsight_cli::policy::compile;
 use meshsight_cli::records::{parse_line, RecordReader};
 use meshsight_cli::replay::replay;
 use meshsight_cli::request::ExplainRequest;
-use meshsight_test_harness::rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
+use meshsight_rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -14,13 +14,22 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use meshsight_policy::mirror::sampling::sampled;
-use meshsight_test_harness::rig::{
-    send, EchoUpstream, Envoy, HttpRequest, RecordedRequest, RigError, Sensor,
-};
+use meshsight_rig::{send, EchoUpstream, Envoy, HttpRequest, RecordedRequest, RigError, Sensor};
 
 const HEADER_TEMPLATE: &str = "envoy-config/e2e/mirror_header.yaml";
 const DISPATCH_TEMPLATE: &str = "envoy-config/e2e/mirror_dispatch.yaml";
 
+/// A meshsight counter; a missing one fails the test (a renamed metric must not read as 0).
+fn stat(envoy: &Envoy, name: &str) -> u64 {
+    envoy.stat(name).unwrap_or_else(|| {
+        let ours: Vec<String> = envoy
+            .stats()
+            .into_keys()
+            .filter(|k| k.contains("meshsight"))
+            .collect();
+        panic!("no stat {name}; meshsight stats: {ours:#?}")
+    })
+}
 fn policy(delivery: &str, rules: &str) -> String {
     policy_with(delivery, rules, false)
 }
@@ -396,7 +405,7 @@ fn detection_table(mode: &str, template: &str, hold_for_body: bool) {
             c.name
         );
     }
-    let stats = |name: &str| envoy.stat(name).unwrap_or(0);
+    let stats = |name: &str| stat(&envoy, name);
     assert_eq!(
         stats("meshsight_mirror_mirrored_ids_signature"),
         indicators.len() as u64,
@@ -563,7 +572,7 @@ fn sensor_trouble(template: &str, delivery: &str) {
     // Every copy while the sensor was down was tried and failed, or skipped while the target
     // rested after failures: none is lost uncounted.
     if delivery == "dispatch" {
-        let stat = |n: &str| envoy.stat(n).unwrap_or(0);
+        let stat = |n: &str| stat(&envoy, n);
         let accounted = stat("meshsight_mirror_dispatch_failed")
             + stat("meshsight_mirror_target_resting")
             + stat("meshsight_mirror_in_flight_dropped");

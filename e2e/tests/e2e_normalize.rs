@@ -42,11 +42,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use meshsight_policy::normalize::{normalize_path, Malformed, NormalizedTarget};
-use meshsight_test_harness::rig::{try_send, EchoUpstream, Envoy, HttpRequest};
+use meshsight_rig::{try_send, EchoUpstream, Envoy, HttpRequest};
 
 /// How many distinct targets are sent.
 const TARGETS: usize = 3_000;
-/// The loop stops sending after this long even if fewer were sent (bounded run time).
+/// The loop stops sending after this long (a hung Envoy); the test then fails: all must be sent.
 const SEND_BUDGET: Duration = Duration::from_secs(240);
 
 /// Our rejection reasons that Envoy does not share, so Envoy may forward what we refuse.
@@ -394,7 +394,20 @@ fn normalizer_agrees_with_envoy_normalize_path() {
         summary.failures.join("\n")
     );
     // The generator must exercise every quadrant, or the comparison proves little.
-    assert!(summary.sent >= 1_000, "only {} targets sent", summary.sent);
+    // Every generated target was sent: the time budget only stops a hung run, it must not
+    // quietly shorten the comparison.
+    assert_eq!(
+        summary.sent,
+        targets.len(),
+        "only {} of {} generated targets sent within {SEND_BUDGET:?}",
+        summary.sent,
+        targets.len()
+    );
+    assert!(
+        targets.len() >= 1_000,
+        "only {} targets generated",
+        targets.len()
+    );
     assert!(
         summary.both_accept >= 200,
         "{} both accepted",

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use meshsight_test_harness::rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
+use meshsight_rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);

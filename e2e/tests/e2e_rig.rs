@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use meshsight_test_harness::rig::{
+use meshsight_rig::{
     envoy_binary, send, try_send, validate_config, EchoUpstream, Envoy, HttpRequest, RigError,
 };
 
@@ -149,4 +149,34 @@ fn validate_mode_accepts_the_rendered_config_and_refuses_a_bad_one() {
     std::fs::write(&broken, broken_text).expect("write");
     let err = validate_config(&envoy_binary(), &broken).expect_err("refused");
     assert!(err.to_string().contains("no_such_field_in_envoy"), "{err}");
+}
+
+/// Each run proves which Envoy it used: the binary the rig starts reports the version `make e2e`
+/// asked for (`$ENVOY_VERSION`, exported by the Makefile), so `make e2e-all` cannot run one
+/// version twice (e.g. with `$MESHSIGHT_ENVOY` left set in the environment).
+#[test]
+fn the_envoy_binary_is_the_version_this_run_asked_for() {
+    let expected = std::env::var("ENVOY_VERSION")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| meshsight_rig::DEFAULT_ENVOY_VERSION.to_string());
+    let binary = envoy_binary();
+    let output = std::process::Command::new(&binary)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
+    let reported = text
+        .split("version: ")
+        .nth(1)
+        .and_then(|rest| rest.split('/').nth(1))
+        .unwrap_or_else(|| panic!("no version in {text:?}"));
+    assert_eq!(
+        reported,
+        expected,
+        "{} reports Envoy {reported}, this run asked for {expected}",
+        binary.display()
+    );
+    eprintln!("e2e run against Envoy {reported} ({})", binary.display());
 }

@@ -82,14 +82,14 @@ fn host(f: impl FnOnce(&mut HostState) -> Status) -> Status {
 
 /// Reports a plugin call the host cannot serve; Envoy would fail it the same way.
 fn complain(function: &str, why: &str) {
-    eprintln!("meshsight_test_harness::host: {function}: {why}");
+    eprintln!("proxy_wasm_test_host: {function}: {why}");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Logging, time, ticks.
 
 /// `proxy_log`: records the message with its level (and echoes it when
-/// `MESHSIGHT_HARNESS_LOG=1`, or always for Critical: the SDK's panic hook logs panics here).
+/// `PROXY_WASM_TEST_HOST_LOG=1`, or always for Critical: the SDK's panic hook logs panics here).
 #[no_mangle]
 pub unsafe extern "C" fn proxy_log(
     level: u32,

@@ -1,11 +1,13 @@
-//! A native implementation of the proxy-wasm ABI 0.2.1 host functions, driving a filter's real
-//! SDK dispatcher in plain `cargo test`.
+//! A native proxy-wasm host for `cargo test`: all 37 host functions of ABI 0.2.1, so a Rust
+//! filter's real SDK dispatcher runs natively, as Go filters run on `proxytest`.
 //!
 //! The filter crate is linked into the test binary as an ordinary rlib. Its proxy-wasm SDK calls
 //! the host functions it imports (`proxy_log`, `proxy_get_property`, ...) as `extern "C"`
-//! symbols: this module defines all 37 of them natively (see `abi`). The test drives the SDK's
-//! exported `proxy_on_*` entry points through [`Host`], much as Envoy does, and reads back what
-//! the filter did: local responses, header mutations, properties, callouts, metrics and logs.
+//! symbols: this crate defines all 37 of them natively. A test drives the SDK's exported
+//! `proxy_on_*` entry points through [`Host`] in the order Envoy does (start the plugin with a
+//! configuration, open a stream, deliver headers and bodies, answer callouts, tick) and reads
+//! back what the filter did: local responses, header and body mutations, properties, dispatched
+//! calls, metrics and logs. Tests check state, not a script of expected host calls.
 //!
 //! The SDK keeps its dispatcher in a thread-local, and so does the host: one live [`Host`] per
 //! thread (cargo runs each `#[test]` on its own thread, so tests still run in parallel).
@@ -13,19 +15,38 @@
 //! the current callback returns, as in Envoy; answers the test feeds in (HTTP call responses,
 //! gRPC messages, ticks) are delivered at once, since the test only runs between callbacks.
 //!
-//! ```text
-//! let mut host = Host::builder(meshsight_allowlist::register)
-//!     .plugin_config(r#"{"mode":"enforce"}"#)
-//!     .start()
-//!     .expect("configure");
+//! ```
+//! use proxy_wasm::traits::{Context, HttpContext};
+//! use proxy_wasm::types::Action;
+//! use proxy_wasm_test_host::Host;
+//!
+//! // The filter under test; in its own crate this is `pub fn register()` beside
+//! // `proxy_wasm::main! {{ register() }}` (kept behind `#[cfg(target_family = "wasm")]`).
+//! struct DenyAdmin;
+//! impl Context for DenyAdmin {}
+//! impl HttpContext for DenyAdmin {
+//!     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+//!         if self.get_http_request_header(":path").as_deref() == Some("/admin") {
+//!             self.send_http_response(403, vec![], Some(b"denied"));
+//!             return Action::Pause;
+//!         }
+//!         Action::Continue
+//!     }
+//! }
+//! fn register() {
+//!     proxy_wasm::set_http_context(|_, _| -> Box<dyn HttpContext> { Box::new(DenyAdmin) });
+//! }
+//!
+//! let mut host = Host::builder(register).plugin_config("{}").start().unwrap();
 //! let id = host.new_http_stream();
-//! let action = host.request_headers(id, &[(":method", "GET"), (":path", "/a")], true);
+//! let action = host.request_headers(id, &[(":method", "GET"), (":path", "/admin")], true);
+//! assert_eq!(action, Action::Pause);
 //! assert_eq!(host.local_response(id).map(|r| r.status), Some(403));
 //! ```
 //!
-//! Set `MESHSIGHT_HARNESS_LOG=1` to echo the plugin's log to stderr.
+//! Set `PROXY_WASM_TEST_HOST_LOG=1` to echo the plugin's log to stderr.
 //!
-//! Where the harness stands in for Envoy, and where it does not:
+//! Where the host stands in for Envoy, and where it does not:
 //! - Header names are lower-cased; `get_header_map_value` returns the first value.
 //! - Bodies are buffered as Envoy buffers them: the plugin sees the chunks accumulated while it
 //!   returned `Pause`, and `set_buffer_bytes` may only replace from the start or append.
@@ -130,7 +151,7 @@ impl HostBuilder {
         self
     }
 
-    /// The plugin name (`plugin_name` property); "meshsight" by default.
+    /// The plugin name (`plugin_name` property); "plugin" by default.
     pub fn plugin_name(mut self, name: &str) -> Self {
         self.plugin_name = name.to_string();
         self
@@ -146,6 +167,33 @@ impl HostBuilder {
     /// # Panics
     /// When another [`Host`] is live on this thread.
     pub fn start(self) -> Result<Host, StartError> {
+        let (host, refused) = self.launch();
+        match refused {
+            Some(callback) => Err(host.start_error(callback)),
+            None => Ok(host),
+        }
+    }
+
+    /// Starts the VM as [`HostBuilder::start`] does, but keeps it running when
+    /// `on_vm_start` or `on_configure` refuses, so a test can open HTTP streams on a plugin
+    /// that has no configuration: what the filter does then (Envoy never creates them, but a
+    /// filter must not crash or pass everything when one does). The refusal, if any, comes
+    /// back beside the host.
+    ///
+    /// # Panics
+    /// When another [`Host`] is live on this thread.
+    pub fn start_anyway(self) -> (Host, Option<StartError>) {
+        let (host, refused) = self.launch();
+        let error = refused.map(|callback| StartError {
+            callback,
+            logs: host.logs(),
+        });
+        (host, error)
+    }
+
+    /// `register()`, the root context, `on_vm_start` and `on_configure`; the callback that
+    /// refused, if one did (on_configure is not called after a refused on_vm_start).
+    fn launch(self) -> (Host, Option<&'static str>) {
         abi::keep_linked();
         let root = 1;
         let mut st = HostState::new(root);
@@ -153,7 +201,7 @@ impl HostBuilder {
         st.vm_config = self.vm_config;
         st.time_nanos = self.time_nanos;
         st.log_level = self.log_level;
-        st.echo_logs = std::env::var("MESHSIGHT_HARNESS_LOG").is_ok_and(|v| v == "1");
+        st.echo_logs = std::env::var("PROXY_WASM_TEST_HOST_LOG").is_ok_and(|v| v == "1");
         st.vm_properties.insert(
             codec::path_key(&["plugin_name"]),
             self.plugin_name.into_bytes(),
@@ -180,15 +228,15 @@ impl HostBuilder {
         if !host.call(root, || unsafe {
             sdk::proxy_on_vm_start(root, vm_config_size)
         }) {
-            return Err(host.start_error("proxy_on_vm_start"));
+            return (host, Some("proxy_on_vm_start"));
         }
         // SAFETY: the root context exists.
         if !host.call(root, || unsafe {
             sdk::proxy_on_configure(root, plugin_config_size)
         }) {
-            return Err(host.start_error("proxy_on_configure"));
+            return (host, Some("proxy_on_configure"));
         }
-        Ok(host)
+        (host, None)
     }
 }
 
@@ -224,7 +272,7 @@ impl Host {
             time_nanos: DEFAULT_TIME_NANOS,
             log_level: LogLevel::Trace,
             vm_id: String::new(),
-            plugin_name: "meshsight".to_string(),
+            plugin_name: "plugin".to_string(),
         }
     }
 
@@ -271,20 +319,20 @@ impl Host {
                 }
             }
         }
-        panic!("meshsight_test_harness::host: more than {MAX_CHAINED_EVENTS} chained host callbacks; the plugin loops");
+        panic!("proxy_wasm_test_host: more than {MAX_CHAINED_EVENTS} chained host callbacks; the plugin loops");
     }
 
     fn stream<R>(&self, id: u32, f: impl FnOnce(&mut StreamState) -> R) -> R {
         state::with(|s| match s.streams.get_mut(&id) {
             Some(stream) => f(stream),
-            None => panic!("meshsight_test_harness::host: no http stream with context id {id}"),
+            None => panic!("proxy_wasm_test_host: no http stream with context id {id}"),
         })
     }
 
     fn live_stream<R>(&self, id: u32, f: impl FnOnce(&mut StreamState) -> R) -> R {
         self.stream(id, |stream| {
             if stream.deleted {
-                panic!("meshsight_test_harness::host: http stream {id} is already done");
+                panic!("proxy_wasm_test_host: http stream {id} is already done");
             }
             f(stream)
         })
@@ -597,7 +645,7 @@ impl Host {
     fn take_http_call(&self, token: u32) -> HttpCall {
         state::with(|s| {
             let Some(at) = s.pending_http_calls.iter().position(|c| c.token == token) else {
-                panic!("meshsight_test_harness::host: no pending http call with token {token}");
+                panic!("proxy_wasm_test_host: no pending http call with token {token}");
             };
             let call = s.pending_http_calls.remove(at);
             s.answered_http_calls.push(call.clone());
@@ -662,7 +710,7 @@ impl Host {
         state::with(|s| match s.grpc_calls.get(&token) {
             Some(call) => call.context_id,
             None => {
-                panic!("meshsight_test_harness::host: no gRPC call or stream with token {token}")
+                panic!("proxy_wasm_test_host: no gRPC call or stream with token {token}")
             }
         })
     }

@@ -199,7 +199,7 @@ pub(crate) fn install(state: HostState) {
         let mut slot = cell.borrow_mut();
         if slot.is_some() {
             panic!(
-                "meshsight_test_harness::host: a Host is already live on this thread; \
+                "proxy_wasm_test_host: a Host is already live on this thread; \
                  the proxy-wasm SDK keeps one dispatcher per thread, so drop the first Host \
                  before starting another (each #[test] runs on its own thread)"
             );
@@ -233,6 +233,6 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&mut HostState) -> R) -> Option<R> {
 pub(crate) fn with<R>(f: impl FnOnce(&mut HostState) -> R) -> R {
     match try_with(f) {
         Some(r) => r,
-        None => panic!("meshsight_test_harness::host: no Host state on this thread"),
+        None => panic!("proxy_wasm_test_host: no Host state on this thread"),
     }
 }

@@ -1,9 +1,9 @@
 //! Host functions: `proxy_get_buffer_bytes`, `proxy_set_buffer_bytes` (plugin and VM
 //! configuration, request and response bodies with Envoy's buffering).
 
-mod host_probe;
+mod probe;
 
-use host_probe::{probe, slot, start, Script};
+use probe::{probe, slot, start, Script};
 use proxy_wasm::traits::{HttpContext, RootContext};
 use proxy_wasm::types::Action;
 

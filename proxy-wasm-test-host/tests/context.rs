@@ -1,14 +1,14 @@
 //! Host functions: `proxy_set_effective_context`, `proxy_call_foreign_function`, `proxy_done`.
 
-mod host_probe;
+mod probe;
 
 use std::time::Duration;
 
-use host_probe::{slot, start, Script};
-use meshsight_test_harness::host::{HttpCallResponse, Status, CLEAR_ROUTE_CACHE};
+use probe::{slot, start, Script};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use proxy_wasm_test_host::{HttpCallResponse, Status, CLEAR_ROUTE_CACHE};
 
 #[test]
 fn proxy_set_effective_context_switches_the_stream_host_calls_act_on() {

@@ -2,14 +2,14 @@
 //! `proxy_grpc_cancel`, `proxy_grpc_close`, `proxy_get_status`; and gRPC metadata and messages
 //! read through the header-map and buffer host functions.
 
-mod host_probe;
+mod probe;
 
 use std::time::Duration;
 
-use host_probe::{slot, start, Script};
-use meshsight_test_harness::host::GrpcKind;
+use probe::{slot, start, Script};
 use proxy_wasm::traits::Context;
 use proxy_wasm::types::Action;
+use proxy_wasm_test_host::GrpcKind;
 
 fn calling(tokens: std::rc::Rc<std::cell::RefCell<Vec<u32>>>) -> Script {
     Script {

@@ -2,9 +2,9 @@
 //! `proxy_get_header_map_value`, `proxy_replace_header_map_value`,
 //! `proxy_remove_header_map_value`, `proxy_add_header_map_value`.
 
-mod host_probe;
+mod probe;
 
-use host_probe::{slot, start, Script};
+use probe::{slot, start, Script};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 

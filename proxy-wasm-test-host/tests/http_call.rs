@@ -2,14 +2,14 @@
 //! response side it enables: `on_http_call_response` with the call's headers, body and
 //! trailers readable through the buffer and header-map host functions.
 
-mod host_probe;
+mod probe;
 
 use std::time::Duration;
 
-use host_probe::{slot, start, Script};
-use meshsight_test_harness::host::{HttpCall, HttpCallResponse, Status};
+use probe::{slot, start, Script};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use proxy_wasm_test_host::{HttpCall, HttpCallResponse, Status};
 
 const GOOD_HEADERS: [(&str, &str); 3] = [
     (":method", "POST"),

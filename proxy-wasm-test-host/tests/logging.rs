@@ -1,14 +1,14 @@
 //! Host functions: `proxy_log`, `proxy_get_log_level`, `proxy_get_current_time_nanoseconds`,
 //! `proxy_set_tick_period_milliseconds`; plus start-up errors and one Host per thread.
 
-mod host_probe;
+mod probe;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use host_probe::{probe, slot, start, start_err, Script};
-use meshsight_test_harness::host::{Host, LogEntry, LogLevel, DEFAULT_TIME_NANOS};
+use probe::{probe, slot, start, start_err, Script};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::Context;
+use proxy_wasm_test_host::{Host, LogEntry, LogLevel, DEFAULT_TIME_NANOS};
 
 #[test]
 fn proxy_log_captures_level_and_message() {
@@ -128,7 +128,7 @@ fn proxy_set_tick_period_enables_ticks_on_the_root() {
     assert_eq!(*ticks.borrow(), vec![host.root_context_id(); 2]);
 }
 
-fn root_set_tick(_root: &mut host_probe::ProbeRoot, period: Duration) {
+fn root_set_tick(_root: &mut probe::ProbeRoot, period: Duration) {
     hostcalls::set_tick_period(period).unwrap();
 }
 
@@ -189,7 +189,7 @@ fn hosts_run_one_after_another_on_a_thread() {
 #[should_panic(expected = "a Host is already live on this thread")]
 fn a_second_live_host_on_a_thread_panics() {
     let _first = start(Script::default());
-    let _second = Host::builder(host_probe::register).start();
+    let _second = Host::builder(probe::register).start();
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn hosts_on_parallel_threads_are_independent() {
     }
 }
 
-/// Run on its own by `meshsight_harness_log_echoes_to_stderr` (and as a plain test).
+/// Run on its own by `test_host_log_echoes_to_stderr` (and as a plain test).
 #[test]
 fn logs_an_echo_marker() {
     let host = start(Script {
@@ -229,13 +229,13 @@ fn logs_an_echo_marker() {
 }
 
 #[test]
-fn meshsight_harness_log_echoes_to_stderr() {
+fn test_host_log_echoes_to_stderr() {
     let run = |echo: Option<&str>| {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
         cmd.args(["--exact", "logs_an_echo_marker", "--nocapture"]);
-        cmd.env_remove("MESHSIGHT_HARNESS_LOG");
+        cmd.env_remove("PROXY_WASM_TEST_HOST_LOG");
         if let Some(value) = echo {
-            cmd.env("MESHSIGHT_HARNESS_LOG", value);
+            cmd.env("PROXY_WASM_TEST_HOST_LOG", value);
         }
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "{out:?}");

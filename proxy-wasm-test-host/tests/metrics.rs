@@ -1,12 +1,12 @@
 //! Host functions: `proxy_define_metric`, `proxy_get_metric`, `proxy_record_metric`,
 //! `proxy_increment_metric` (Envoy's semantics per metric type).
 
-mod host_probe;
+mod probe;
 
-use host_probe::{slot, start, Script};
-use meshsight_test_harness::host::{MetricType, Status};
+use probe::{slot, start, Script};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Action;
+use proxy_wasm_test_host::{MetricType, Status};
 
 #[test]
 fn proxy_define_metric_returns_one_id_per_name_and_type() {

@@ -2,11 +2,11 @@
 //! `set_log_level` installs its global logger behind a racy check, so this binary holds this
 //! single test: the first `register()` calls in the process all happen here, concurrently.
 
-mod host_probe;
+mod probe;
 
 use std::sync::{Arc, Barrier};
 
-use host_probe::{start, Script};
+use probe::{start, Script};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
 

@@ -1,9 +1,9 @@
 //! Host functions: `proxy_get_property`, `proxy_set_property` (VM-wide and per-stream values,
 //! fall-back from stream to VM, attributes derived from headers).
 
-mod host_probe;
+mod probe;
 
-use host_probe::{probe, slot, start, Script};
+use probe::{probe, slot, start, Script};
 use proxy_wasm::traits::Context;
 use proxy_wasm::types::Action;
 

@@ -2,12 +2,12 @@
 //! `proxy_register_shared_queue`, `proxy_resolve_shared_queue`, `proxy_enqueue_shared_queue`,
 //! `proxy_dequeue_shared_queue`; and `on_queue_ready` delivery after the current callback.
 
-mod host_probe;
+mod probe;
 
-use host_probe::{probe, slot, start, Script};
-use meshsight_test_harness::host::Status;
+use probe::{probe, slot, start, Script};
 use proxy_wasm::traits::Context;
 use proxy_wasm::types::Action;
+use proxy_wasm_test_host::Status;
 
 #[test]
 fn proxy_get_shared_data_returns_value_and_cas_or_none() {

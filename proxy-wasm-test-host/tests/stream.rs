@@ -1,12 +1,12 @@
 //! Host functions: `proxy_send_local_response`, `proxy_continue_stream`, `proxy_close_stream`;
 //! and the stream life cycle (actions, on_log, on_done).
 
-mod host_probe;
+mod probe;
 
-use host_probe::{slot, start, Script};
-use meshsight_test_harness::host::LocalResponse;
+use probe::{slot, start, Script};
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::{Action, GrpcStatusCode};
+use proxy_wasm_test_host::LocalResponse;
 
 #[test]
 fn proxy_send_local_response_is_recorded_with_headers_body_and_details() {

@@ -4,7 +4,7 @@
 //! `make envoy` installs Envoy, `make wasm` builds the filters.
 //!
 //! ```no_run
-//! use meshsight_test_harness::rig::{send, EchoUpstream, Envoy, HttpRequest};
+//! use meshsight_rig::{send, EchoUpstream, Envoy, HttpRequest};
 //! let upstream = EchoUpstream::start();
 //! let envoy = Envoy::builder("envoy-config/e2e/rig.yaml")
 //!     .upstream(&upstream)

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use meshsight_test_harness::rig::{
+use meshsight_rig::{
     send, try_send, try_send_raw, Collector, CollectorBehavior, EchoUpstream, HttpRequest, Sensor,
 };
 

@@ -1,7 +1,7 @@
 //! The rig's Envoy builder up to the point where Envoy would start: missing binary, missing
 //! template variables and missing .wasm files are clear errors, not Envoy crashes.
 
-use meshsight_test_harness::rig::{wasm_path, Envoy, RigError};
+use meshsight_rig::{wasm_path, Envoy, RigError};
 
 #[test]
 fn missing_envoy_binary_says_make_envoy() {

@@ -6,9 +6,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use meshsight_test_harness::host::{Host, HostBuilder, StartError};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm_test_host::{Host, HostBuilder, StartError};
 
 /// A root-context hook.
 pub type RootHook = Box<dyn FnMut(&mut ProbeRoot) -> bool>;

@@ -1,10 +1,10 @@
 //! Prints a generated N-rule allowlist policy (or the equivalent Envoy RBAC filter config) for
-//! benchmarks: `cargo run -p meshsight-allowlist --example synthetic_policy -- 1000 [--rbac]`.
-//! See filters/allowlist/BENCH.md.
+//! benchmarks: `cargo run -p meshsight-bench --example synthetic_policy -- 1000 [--rbac]`.
+//! See filters/meshsight/docs/allowlist-bench.md.
 
 use std::process::ExitCode;
 
-use meshsight_policy::allowlist::synthetic::{synthetic_policy_json, synthetic_rbac_config};
+use meshsight_bench::synthetic::{synthetic_policy_json, synthetic_rbac_config};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
