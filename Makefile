@@ -34,7 +34,7 @@ WASM_DIR := $(TARGET_DIR)/wasm32-wasip1/release
 POLICY_CRATES := -p meshsight-policy -p meshsight
 
 export PATH := $(TOOLS)/bin:$(PATH)
-# The rig (test-harness/src/rig) finds Envoy and the filters through these.
+# The rig (rig/, crate meshsight-rig) finds Envoy and the filters through these.
 export ENVOY_VERSION
 export MESHSIGHT_WASM_DIR := $(WASM_DIR)
 
@@ -122,11 +122,11 @@ test-native:
 test-wasm: rust-targets wasm-bindgen node
 	$(CARGO) test -p meshsight-policy --target wasm32-unknown-unknown
 
-# End-to-end tests in the real Envoy $(ENVOY_VERSION): only test-harness/tests/e2e_*.rs (the
-# harness's other tests ran in test-native).
+# End-to-end tests in the real Envoy $(ENVOY_VERSION): the tests-only crate e2e/ (tests/e2e_*.rs;
+# every other test runs in test-native). e2e_rig.rs asserts the Envoy it ran is $(ENVOY_VERSION).
 e2e: wasm envoy pytools
 	@echo "e2e against Envoy $$($(ENVOY_BIN) --version | grep -o 'version: [^ ]*')"
-	$(CARGO) test -p meshsight-test-harness --features e2e --test 'e2e_*'
+	$(CARGO) test -p meshsight-e2e --features e2e --test 'e2e_*'
 
 e2e-all:
 	@for v in $(ENVOY_VERSIONS); do $(MAKE) e2e ENVOY_VERSION=$$v; done
@@ -137,7 +137,7 @@ DOCKER_ENV := MESHSIGHT_DOCKER_CONFIG=$(TARGET_DIR)/docker/envoy.yaml \
   MESHSIGHT_WASM_DIR=$(WASM_DIR) MESHSIGHT_DEMO_BIN=$(TARGET_DIR)/debug/meshsight-demo
 
 docker-config: wasm
-	$(CARGO) build -p meshsight-test-harness --bin meshsight-demo
+	$(CARGO) build -p meshsight-demo
 	@mkdir -p $(TARGET_DIR)/docker
 	$(TARGET_DIR)/debug/meshsight-demo --render $(TARGET_DIR)/docker/envoy.yaml --wasm-dir /etc/meshsight/wasm
 
@@ -163,7 +163,7 @@ test: tools
 
 DEMO_ARGS ?=
 demo-bin:
-	$(CARGO) build -p meshsight-test-harness --bin meshsight-demo
+	$(CARGO) build -p meshsight-demo
 
 # Foreground; Ctrl-C stops Envoy and the helper servers.
 run: wasm envoy demo-bin

@@ -1,4 +1,4 @@
-# `make bench`: meshsight-bench (test-harness/src/bin/meshsight-bench.rs) runs every scenario
+# `make bench`: meshsight-bench (bench/src/main.rs) runs every scenario
 # in one go against the same baseline (Envoy without filters) and writes bench-results/latest.md
 # and latest.json. About 11 minutes on 2 cores. BENCH_ARGS passes options, e.g.
 # `make bench BENCH_ARGS="--rounds 1 --only allowlist"`. See envoy-config/bench/README.md.
@@ -16,14 +16,14 @@ oha:
 	  $(CARGO) install oha --version $(OHA_VERSION) --locked --root $(TOOLS) --force; \
 	fi
 
-# The "wasm no-op filter" row runs test-harness/noop-filter (meshsight_noop.wasm): what any
+# The "wasm no-op filter" row runs bench/noop-filter (meshsight_noop.wasm): what any
 # Wasm filter costs, the floor under each meshsight row.
 # The filter policies are the Istio manifests' pluginConfigs (validated first), so the bench
 # also proves the filters accept what envoy-config/istio/ ships.
 bench-filters: wasm envoy pytools oha
 	$(VENV)/tools/bin/python scripts/validate_istio.py --dump-plugin-configs $(BENCH_POLICIES)
 	$(CARGO) build --target wasm32-wasip1 --release -p meshsight-noop-filter
-	$(CARGO) build --release -p meshsight-test-harness --bin meshsight-bench
+	$(CARGO) build --release -p meshsight-bench
 	$(TARGET_DIR)/release/meshsight-bench --policies $(BENCH_POLICIES) --out $(CURDIR)/bench-results $(BENCH_ARGS)
 
 BENCH_EXTRA += bench-filters

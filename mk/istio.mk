@@ -22,7 +22,7 @@ istio-validate: pytools
 # module refuses its policy), and one request through each.
 istio-policies: wasm envoy pytools
 	$(VENV)/tools/bin/python scripts/validate_istio.py --dump-plugin-configs $(ISTIO_POLICIES)
-	$(CARGO) build -p meshsight-test-harness --bin meshsight-bench
+	$(CARGO) build -p meshsight-bench
 	$(TARGET_DIR)/debug/meshsight-bench --check --policies $(ISTIO_POLICIES)
 
 # Writes $(ISTIO_IMAGE_DIR)/meshsight/{Dockerfile,plugin.wasm} from the release meshsight.wasm

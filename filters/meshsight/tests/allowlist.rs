@@ -7,7 +7,7 @@
 use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, ALLOWLIST_DECISION_PROPERTY,
 };
-use meshsight_test_harness::host::{Action, Host, LogLevel};
+use proxy_wasm_test_host::{Action, Host, LogLevel};
 
 const POLICY: &str = r#"{
   "rules": [
@@ -558,7 +558,7 @@ fn bad_policies_are_refused_with_the_json_path_in_the_log() {
 
 #[test]
 fn ten_thousand_rules_through_the_filter() {
-    use meshsight_policy::allowlist::synthetic::{synthetic_hit, synthetic_policy_json};
+    use meshsight_bench::synthetic::{synthetic_hit, synthetic_policy_json};
     let mut host = start(&synthetic_policy_json(10_000));
     for i in (0..10_000).step_by(97) {
         let (method, path) = synthetic_hit(i);

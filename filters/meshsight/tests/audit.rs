@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use meshsight_test_harness::host::{Host, HttpCallResponse, Status};
+use proxy_wasm_test_host::{Host, HttpCallResponse, Status};
 use serde_json::Value;
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -601,7 +601,7 @@ fn the_log_sink_warns_when_envoy_would_hide_its_records() {
     let host = Host::builder(meshsight::register)
         .property(&["plugin_root_id"], "meshsight_audit")
         .plugin_config("{}")
-        .log_level(meshsight_test_harness::host::LogLevel::Warn)
+        .log_level(proxy_wasm_test_host::LogLevel::Warn)
         .start()
         .expect("configure");
     assert_eq!(

@@ -6,7 +6,7 @@
 
 mod demo;
 
-use meshsight_test_harness::host::HttpCall;
+use proxy_wasm_test_host::HttpCall;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -90,7 +90,7 @@ fn the_collector_gets_every_record_and_the_blocked_attack_as_an_alert() {
 #[test]
 fn the_demo_policy_in_envoy_yaml_is_accepted() {
     let audit = demo::demo_document()["audit"].to_string();
-    let mut host = meshsight_test_harness::host::Host::builder(meshsight::register)
+    let mut host = proxy_wasm_test_host::Host::builder(meshsight::register)
         .property(&["plugin_root_id"], "meshsight_audit")
         .plugin_config(&audit)
         .start()

@@ -4,7 +4,7 @@
 
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
 use meshsight_policy::sampling::sampled;
-use meshsight_test_harness::host::{Action, Host, HttpCall, HttpCallResponse, Status};
+use proxy_wasm_test_host::{Action, Host, HttpCall, HttpCallResponse, Status};
 use std::time::Duration;
 
 const HEADER_ONLY: &str = r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#;

@@ -7,7 +7,7 @@
 mod demo;
 
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
-use meshsight_test_harness::host::{Host, HttpCall};
+use proxy_wasm_test_host::{Host, HttpCall};
 
 fn decision(host: &Host, id: u32) -> MirrorDecision {
     serde_json::from_slice(

@@ -9,7 +9,7 @@ use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason, ALLOWLIST_DECISION_PROPERTY,
     MIRROR_DECISION_PROPERTY,
 };
-use meshsight_test_harness::host::{Action, Host, HttpCall, LogLevel};
+use proxy_wasm_test_host::{Action, Host, HttpCall, LogLevel};
 use serde_json::Value;
 
 /// The SOC deployment of the measurement in the one-pass issue: enforce only `GET /public/**`,

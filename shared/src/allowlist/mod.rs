@@ -22,8 +22,6 @@
 mod compile;
 mod judge;
 mod raw;
-#[doc(hidden)]
-pub mod synthetic;
 mod trie;
 
 #[cfg(test)]

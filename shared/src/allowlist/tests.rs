@@ -1,4 +1,3 @@
-use super::synthetic::{synthetic_hit, synthetic_policy, synthetic_rbac_config, SYNTHETIC_MISS};
 use super::*;
 use crate::decision::{AllowlistOutcome, Mode};
 use crate::identity::{parse_socket_address, spiffe_namespace};
@@ -827,49 +826,6 @@ fn spiffe_namespace_parses_only_the_kubernetes_shape() {
     assert_eq!(spiffe_namespace("spiffe:///ns/shop/sa/web"), None);
     assert_eq!(spiffe_namespace("spiffe://td/ns//sa/web"), None);
     assert_eq!(spiffe_namespace("https://td/ns/shop/sa/web"), None);
-}
-
-// ---------------------------------------------------------------- matcher: scale
-
-#[test]
-fn ten_thousand_rule_policy_allows_exactly_the_right_requests() {
-    let n = 10_000;
-    let list = AllowList::try_from(synthetic_policy(n)).unwrap();
-    assert_eq!(list.rule_count(), n);
-    for i in 0..n {
-        let (method, path) = synthetic_hit(i);
-        let expected = format!("rule-{i}");
-        assert_eq!(
-            rule_of(&list, &facts(method, "h", &path)).as_deref(),
-            Some(expected.as_str()),
-            "{method} {path}"
-        );
-        // Wrong method for every shape: DELETE is in no synthetic rule.
-        assert_eq!(rule_of(&list, &facts("DELETE", "h", &path)), None, "{path}");
-    }
-    assert_eq!(rule_of(&list, &facts("GET", "h", SYNTHETIC_MISS)), None);
-    assert_eq!(rule_of(&list, &facts("GET", "h", "/svc10000/x")), None);
-    assert_eq!(
-        rule_of(&list, &facts("GET", "h", "/svc1/v1/items/42/x")),
-        None
-    );
-    assert_eq!(rule_of(&list, &facts("GET", "h", "/svc2/static/")), None);
-}
-
-#[test]
-fn synthetic_policy_json_round_trips_and_rbac_has_one_permission_per_rule() {
-    let json = synthetic::synthetic_policy_json(10);
-    let list = AllowList::from_json(json.as_bytes()).unwrap();
-    assert_eq!(list.rule_count(), 10);
-    let rbac = synthetic_rbac_config(1000);
-    let perms = rbac["rules"]["policies"]["synthetic"]["permissions"]
-        .as_array()
-        .unwrap();
-    assert_eq!(perms.len(), 1000);
-    assert_eq!(
-        perms[3]["and_rules"]["rules"][1]["url_path"]["path"]["exact"],
-        "/svc3/v2/orders"
-    );
 }
 
 /// A small deterministic generator (no `rand` in this crate: it must build for wasm32).

@@ -3,7 +3,7 @@
 //! `*_demo_policy.rs` tests exercise exactly what the demo (and the Docker demo) runs.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use meshsight_test_harness::host::Host;
+use proxy_wasm_test_host::Host;
 use std::path::Path;
 
 /// The demo's Envoy template.

@@ -1,0 +1,672 @@
+//! `meshsight-bench`: runs the `make bench` scenarios (Envoy without filters, each filter alone,
+//! the three chained, the allowlist at 10/1,000/10,000 rules against Envoy's RBAC filter, the
+//! mirror with its sensor healthy/down/hanging, the audit sink with its collector healthy/slow)
+//! and writes a markdown table to stdout and `<out>/latest.md`, plus `<out>/latest.json`.
+//!
+//! ```text
+//! meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N]
+//!                 [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N]
+//!                 [--list] [--check]
+//! ```
+//! Every scenario runs `--rounds` times (default 3), rounds interleaved over all scenarios, and
+//! each figure is reported as the median over its rounds.
+//! `--check` measures nothing: it starts Envoy with the Istio manifests' one-plugin document,
+//! each job alone, the jobs in one pass and as three plugins, and every other plugin's policy
+//! (`extra/`), and sends one request through each (Envoy refuses to start when the module
+//! refuses its policy); `make istio-policies` runs it.
+//! `--policies` holds `meshsight.json` and its sections `allowlist.json`, `mirror.json`,
+//! `audit.json` (written by
+//! `scripts/validate_istio.py --dump-plugin-configs` from the Istio manifests; `make bench`
+//! does it). `--only` keeps the scenarios whose name contains one of the given words (`=name`:
+//! whose name is exactly `name`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use meshsight_bench::run;
+use meshsight_bench::scenario::{self, Settings};
+use meshsight_bench::synthetic;
+use meshsight_bench::{
+    loadgen, BenchError, BenchRun, CollectorState, Filter, Group, Scenario, ScenarioResult,
+    SensorState,
+};
+use meshsight_rig as rig;
+use serde_json::{json, Value};
+
+/// Rule counts of the allowlist scale rows.
+const RULE_COUNTS: [usize; 3] = [10, 1_000, 10_000];
+/// Rule count of the RBAC comparison row.
+const RBAC_RULES: usize = 1_000;
+/// Delay of the slow collector.
+const SLOW_COLLECTOR_MS: u64 = 500;
+/// The request of the filter rows: allowed by the Istio allowlist policy's `catalog-read` rule.
+const PRODUCT_PATH: &str = "/api/v1/products/42";
+
+struct Options {
+    policies: PathBuf,
+    out: PathBuf,
+    duration: Duration,
+    warmup: Duration,
+    rate: u32,
+    connections: u32,
+    only: Vec<String>,
+    list: bool,
+    check: bool,
+    rounds: usize,
+}
+
+fn usage() -> &'static str {
+    "usage: meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N] \
+     [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N] [--list] [--check]"
+}
+
+fn parse_options() -> Result<Options, String> {
+    let root = rig::workspace_root();
+    let mut options = Options {
+        policies: root.join("target").join("bench").join("policies"),
+        out: root.join("bench-results"),
+        duration: Duration::from_secs(5),
+        warmup: Duration::from_secs(2),
+        rate: 1000,
+        connections: 32,
+        only: Vec::new(),
+        list: false,
+        check: false,
+        rounds: 3,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value\n{}", usage()))
+        };
+        let number = |name: &str, text: String| -> Result<u64, String> {
+            text.parse()
+                .map_err(|_| format!("{name}: {text:?} is not a number"))
+        };
+        match arg.as_str() {
+            "--policies" => options.policies = PathBuf::from(value(&arg)?),
+            "--out" => options.out = PathBuf::from(value(&arg)?),
+            "--duration-secs" => {
+                options.duration = Duration::from_secs(number(&arg, value(&arg)?)?)
+            }
+            "--warmup-secs" => options.warmup = Duration::from_secs(number(&arg, value(&arg)?)?),
+            "--rate" => options.rate = number(&arg, value(&arg)?)? as u32,
+            "--connections" => options.connections = number(&arg, value(&arg)?)? as u32,
+            "--only" => {
+                options.only = value(&arg)?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            "--list" => options.list = true,
+            "--check" => options.check = true,
+            "--rounds" => options.rounds = number(&arg, value(&arg)?)? as usize,
+            "-h" | "--help" => return Err(usage().to_string()),
+            other => return Err(format!("unknown argument {other:?}\n{}", usage())),
+        }
+    }
+    if options.duration.is_zero()
+        || options.rate == 0
+        || options.connections == 0
+        || options.rounds == 0
+    {
+        return Err(
+            "--duration-secs, --rate, --connections and --rounds must be positive".to_string(),
+        );
+    }
+    Ok(options)
+}
+
+/// One meshsight plugin running the jobs of `sections` in one pass (`{"allowlist": ...}`).
+fn one_pass(sections: &[(&str, &Value)]) -> Filter {
+    let doc: serde_json::Map<String, Value> = sections
+        .iter()
+        .map(|(job, policy)| (job.to_string(), (*policy).clone()))
+        .collect();
+    Filter::Meshsight {
+        root_id: "meshsight",
+        policy: Value::Object(doc).to_string(),
+    }
+}
+
+/// One meshsight plugin running job `job` alone (root id `meshsight_<job>`), as in the
+/// three-plugin deployment.
+fn single(job: &str, policy: &Value) -> Filter {
+    let root_id = match job {
+        "allowlist" => "meshsight_allowlist",
+        "mirror" => "meshsight_mirror",
+        _ => "meshsight_audit",
+    };
+    Filter::Meshsight {
+        root_id,
+        policy: policy.to_string(),
+    }
+}
+
+/// The mirror policy of the sensor rows: the Istio one with a first rule that mirrors every
+/// request, and a rate cap above the bench rate, so every request makes a copy.
+fn mirror_everything(mirror: &Value, rate: u32) -> Value {
+    let mut policy = mirror.clone();
+    if let Some(rules) = policy.get_mut("rules").and_then(Value::as_array_mut) {
+        rules.insert(
+            0,
+            json!({"name": "bench-everything", "action": {"type": "always"}}),
+        );
+    } else if let Some(object) = policy.as_object_mut() {
+        object.insert(
+            "rules".into(),
+            json!([{"name": "bench-everything", "action": {"type": "always"}}]),
+        );
+    }
+    if let Some(targets) = policy.get_mut("targets").and_then(Value::as_object_mut) {
+        for target in targets.values_mut() {
+            if let Some(target) = target.as_object_mut() {
+                target.insert("max_rps".into(), json!(f64::from(rate) * 2.0));
+            }
+        }
+    }
+    policy
+}
+
+/// The request that hits rule `i` of a synthetic policy where `i` is the last index of the
+/// `GET /svc<i>/static/*` shape: near the end of the list (the worst case for a list scan),
+/// and a `safe_regex` permission in RBAC.
+/// Custom signature rules in the bench's larger pack.
+const CUSTOM_SIGNATURE_RULES: usize = 1000;
+
+/// `mirror` with a pack of `n` custom rules layered over the built-in one: literal and
+/// two-group rules in every location, some narrowed to headers or parameters, none of which
+/// the bench request carries (so the row measures the scan, not copies).
+fn with_custom_signatures(mirror: &Value, n: usize) -> Value {
+    let locations = [
+        json!(["path", "query"]),
+        json!(["headers"]),
+        json!(["params", "body"]),
+        json!(["path", "query", "params", "headers", "body"]),
+    ];
+    let rules: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut rule = json!({
+                "id": format!("bench-{i}"),
+                "name": format!("bench rule {i}"),
+                "category": format!("bench_{}", i % 10),
+                "severity": "medium",
+                "references": ["bench"],
+                "in": locations[i % locations.len()].clone(),
+                "match": if i % 3 == 0 {
+                    json!({"all": [[format!("ioc-{i}-a")], [format!("ioc-{i}-b"), format!("ioc-{i}-c")]]})
+                } else {
+                    json!({"any": [format!("indicator-{i:04}"), format!("/bench/{i}/x")]})
+                },
+            });
+            if i % 7 == 0 {
+                rule["headers"] = json!(["x-bench"]);
+                rule["in"] = json!(["headers"]);
+            }
+            rule
+        })
+        .collect();
+    let mut policy = mirror.clone();
+    policy["signatures"]["packs"] = json!([{"pack": "bench", "rules": rules}]);
+    policy
+}
+
+fn synthetic_request(rules: usize) -> (String, String) {
+    let i = (0..rules).rev().find(|i| i % 4 == 2).unwrap_or(0);
+    let (method, path) = synthetic::synthetic_hit(i);
+    (method.to_string(), path)
+}
+
+fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
+    let allowlist = scenario::read_policy(&options.policies, "allowlist")?;
+    let mirror = scenario::local_mirror_policy(scenario::read_policy(&options.policies, "mirror")?);
+    let audit = scenario::local_audit_policy(scenario::read_policy(&options.policies, "audit")?);
+    let row = |name: &str, group: Group, filters: Vec<Filter>| Scenario {
+        name: name.to_string(),
+        group,
+        filters,
+        sensor: SensorState::Healthy,
+        collector: CollectorState::Healthy,
+        measure_max: true,
+        method: "GET".to_string(),
+        path: PRODUCT_PATH.to_string(),
+        ocsf_access_log: false,
+    };
+    let access_log = json!({"sink": "access_log"});
+    let mut list = vec![
+        row("baseline (no filter)", Group::Filters, vec![]),
+        // What any Wasm filter costs (VM entry, contexts, callbacks): each meshsight row's
+        // cost above this one is its own logic.
+        row("wasm no-op filter", Group::Filters, vec![Filter::Noop]),
+        row(
+            "allowlist",
+            Group::Filters,
+            vec![one_pass(&[("allowlist", &allowlist)])],
+        ),
+        row(
+            "mirror",
+            Group::Filters,
+            vec![one_pass(&[("mirror", &mirror)])],
+        ),
+        row(
+            "audit (http sink)",
+            Group::Filters,
+            vec![one_pass(&[("audit", &audit)])],
+        ),
+        row(
+            "one pass: allowlist + mirror + audit (http sink)",
+            Group::Filters,
+            vec![one_pass(&[
+                ("allowlist", &allowlist),
+                ("mirror", &mirror),
+                ("audit", &audit),
+            ])],
+        ),
+        Scenario {
+            ocsf_access_log: true,
+            ..row(
+                "audit (access log)",
+                Group::Filters,
+                vec![one_pass(&[("audit", &access_log)])],
+            )
+        },
+        Scenario {
+            ocsf_access_log: true,
+            ..row(
+                "one pass: allowlist + mirror + audit (access log)",
+                Group::Filters,
+                vec![one_pass(&[
+                    ("allowlist", &allowlist),
+                    ("mirror", &mirror),
+                    ("audit", &access_log),
+                ])],
+            )
+        },
+        row(
+            "three plugins, one VM: allowlist, mirror, audit (http sink)",
+            Group::Filters,
+            vec![
+                single("allowlist", &allowlist),
+                single("mirror", &mirror),
+                single("audit", &audit),
+            ],
+        ),
+    ];
+    for rules in RULE_COUNTS {
+        let policy: Value = serde_json::from_str(&synthetic::synthetic_policy_json(rules))
+            .map_err(|err| BenchError::Policy(format!("synthetic policy: {err}")))?;
+        let (method, path) = synthetic_request(rules);
+        list.push(Scenario {
+            method,
+            path,
+            ..row(
+                &format!("allowlist, {rules} rules"),
+                Group::RuleScale,
+                vec![one_pass(&[("allowlist", &policy)])],
+            )
+        });
+    }
+    let (method, path) = synthetic_request(RBAC_RULES);
+    list.push(Scenario {
+        method,
+        path,
+        ..row(
+            &format!("Envoy RBAC, {RBAC_RULES} rules"),
+            Group::RuleScale,
+            vec![Filter::Rbac(synthetic::synthetic_rbac_config(RBAC_RULES))],
+        )
+    });
+    // The signature scan at two pack sizes (issue 8: the second within 10% of the first): the
+    // mirror alone with the built-in pack, then with 1,000 custom rules layered over it.
+    list.push(row(
+        "mirror, built-in signature pack",
+        Group::RuleScale,
+        vec![one_pass(&[("mirror", &mirror)])],
+    ));
+    let with_custom = with_custom_signatures(&mirror, CUSTOM_SIGNATURE_RULES);
+    list.push(row(
+        &format!("mirror, built-in pack + {CUSTOM_SIGNATURE_RULES} custom rules"),
+        Group::RuleScale,
+        vec![one_pass(&[("mirror", &with_custom)])],
+    ));
+    let everything = mirror_everything(&mirror, options.rate);
+    for (name, sensor) in [
+        ("mirror every request, sensor healthy", SensorState::Healthy),
+        ("mirror every request, sensor down", SensorState::Down),
+        ("mirror every request, sensor hanging", SensorState::Hanging),
+    ] {
+        list.push(Scenario {
+            sensor,
+            measure_max: false,
+            ..row(
+                name,
+                Group::MirrorSensor,
+                vec![one_pass(&[("mirror", &everything)])],
+            )
+        });
+    }
+    for (name, collector) in [
+        ("audit, collector healthy", CollectorState::Healthy),
+        (
+            "audit, collector slow (500 ms)",
+            CollectorState::Slow(SLOW_COLLECTOR_MS),
+        ),
+    ] {
+        list.push(Scenario {
+            collector,
+            measure_max: false,
+            ..row(
+                name,
+                Group::AuditCollector,
+                vec![one_pass(&[("audit", &audit)])],
+            )
+        });
+    }
+    if !options.only.is_empty() {
+        list.retain(|s| {
+            options
+                .only
+                .iter()
+                .any(|word| match word.strip_prefix('=') {
+                    Some(exact) => s.name == exact,
+                    None => s.name.contains(word.as_str()),
+                })
+        });
+    }
+    Ok(list)
+}
+
+fn command_line(binary: &Path, arg: &str) -> String {
+    let version = Command::new(binary)
+        .arg(arg)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let version = version.lines().last().unwrap_or("").trim();
+    // Envoy prints `<path>  version: <sha>/<version>/...`: keep what follows `version:`.
+    let version = version
+        .split_once("version:")
+        .map_or(version, |(_, v)| v)
+        .trim()
+        .to_string();
+    format!("{} ({})", binary.display(), version)
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn utc_now() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn run(options: &Options) -> Result<BenchRun, BenchError> {
+    let list = scenarios(options)?;
+    if options.list {
+        for s in &list {
+            println!("{} ({:?}): {} {}", s.name, s.group, s.method, s.path);
+        }
+        return Ok(BenchRun {
+            started: utc_now(),
+            envoy: String::new(),
+            load_generator: String::new(),
+            cpus: 0,
+            loadavg_before: String::new(),
+            loadavg_after: String::new(),
+            settings: settings(options),
+            rounds: options.rounds,
+            results: Vec::new(),
+        });
+    }
+    let settings = settings(options);
+    let mut run = BenchRun {
+        started: utc_now(),
+        envoy: command_line(&rig::envoy_binary(), "--version"),
+        load_generator: command_line(&settings.oha, "--version"),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        loadavg_before: loadavg(),
+        loadavg_after: String::new(),
+        settings: settings.clone(),
+        rounds: options.rounds,
+        results: Vec::new(),
+    };
+    let started = Instant::now();
+    // Rounds interleaved over all scenarios (A B C ... A B C ...): a burst of other work on
+    // the machine lands on one round of several rows, not on every round of one row.
+    let mut rounds: Vec<Vec<ScenarioResult>> = vec![Vec::new(); list.len()];
+    for round in 0..options.rounds {
+        for (i, s) in list.iter().enumerate() {
+            eprintln!(
+                "[bench {:>3}s] round {}/{}: {}",
+                started.elapsed().as_secs(),
+                round + 1,
+                options.rounds,
+                s.name
+            );
+            let result = run::run(s, &settings);
+            if let Some(err) = &result.error {
+                eprintln!("[bench] {} failed: {err}", s.name);
+            }
+            rounds[i].push(result);
+        }
+    }
+    run.results = rounds
+        .into_iter()
+        .filter_map(ScenarioResult::merge_rounds)
+        .collect();
+    run.loadavg_after = loadavg();
+    eprintln!("[bench {:>3}s] done", started.elapsed().as_secs());
+    Ok(run)
+}
+
+fn settings(options: &Options) -> Settings {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    Settings {
+        duration: options.duration,
+        warmup: options.warmup,
+        connections: options.connections,
+        rate: options.rate,
+        oha: loadgen::oha_binary(&rig::workspace_root()),
+        cpus: (cpus >= 2).then_some((0, 1)),
+    }
+}
+
+fn write_outputs(out: &Path, run: &BenchRun, markdown: &str) -> Result<(), BenchError> {
+    let io = |context: String| move |source| BenchError::Io { context, source };
+    fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
+    let md = out.join("latest.md");
+    fs::write(&md, markdown).map_err(io(format!("writing {}", md.display())))?;
+    let json_path = out.join("latest.json");
+    let json = serde_json::to_string_pretty(run)
+        .map_err(|err| BenchError::Policy(format!("serializing results: {err}")))?;
+    fs::write(&json_path, json).map_err(io(format!("writing {}", json_path.display())))?;
+    Ok(())
+}
+
+/// A one-pass document with each section pointed at the bench's clusters.
+fn local_document(mut document: Value) -> Value {
+    if let Some(doc) = document.as_object_mut() {
+        if let Some(mirror) = doc.remove("mirror") {
+            doc.insert("mirror".into(), scenario::local_mirror_policy(mirror));
+        }
+        if let Some(audit) = doc.remove("audit") {
+            doc.insert("audit".into(), scenario::local_audit_policy(audit));
+        }
+    }
+    document
+}
+
+/// The other plugins' policies (client side, alternative deployments),
+/// `<dir>/extra/<meshsight|allowlist|mirror|audit>--<plugin>.json`, each as a one-filter
+/// scenario: `meshsight` runs the document in one pass, a job name runs that job alone.
+fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
+    let extra = dir.join("extra");
+    let Ok(entries) = fs::read_dir(&extra) else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+        .collect();
+    names.sort();
+    let mut list = Vec::new();
+    for name in names {
+        let policy = scenario::read_policy(&extra, &name)?;
+        let filter = match name.split_once("--").map(|(f, _)| f) {
+            Some("meshsight") => Filter::Meshsight {
+                root_id: "meshsight",
+                policy: local_document(policy).to_string(),
+            },
+            Some("allowlist") => single("allowlist", &policy),
+            Some("mirror") => single("mirror", &scenario::local_mirror_policy(policy)),
+            Some("audit") => single("audit", &scenario::local_audit_policy(policy)),
+            _ => {
+                return Err(BenchError::Policy(format!(
+                    "{}: name must be <meshsight|allowlist|mirror|audit>--<plugin>.json",
+                    extra.join(&name).display()
+                )))
+            }
+        };
+        list.push(Scenario {
+            name: format!("{name}.json"),
+            group: Group::Filters,
+            filters: vec![filter],
+            sensor: SensorState::Healthy,
+            collector: CollectorState::Healthy,
+            measure_max: false,
+            method: "GET".to_string(),
+            path: PRODUCT_PATH.to_string(),
+            ocsf_access_log: false,
+        });
+    }
+    Ok(list)
+}
+
+/// `--check`: the one-plugin document `meshsight.json` as written, every filter row of the
+/// first table and every extra policy, started and probed, no load.
+fn check(options: &Options) -> ExitCode {
+    let list = match scenarios(options).and_then(|mut list| {
+        // The no-op anchor has no policy to check (and `make istio-validate` does not build it).
+        list.retain(|s| {
+            s.group == Group::Filters
+                && !s.filters.is_empty()
+                && !s.filters.iter().any(|f| matches!(f, Filter::Noop))
+        });
+        let document = scenario::read_policy(&options.policies, "meshsight")?;
+        list.insert(
+            0,
+            Scenario {
+                name: "meshsight.json (the one-plugin document)".to_string(),
+                filters: vec![Filter::Meshsight {
+                    root_id: "meshsight",
+                    policy: local_document(document).to_string(),
+                }],
+                group: Group::Filters,
+                sensor: SensorState::Healthy,
+                collector: CollectorState::Healthy,
+                measure_max: false,
+                method: "GET".to_string(),
+                path: PRODUCT_PATH.to_string(),
+                ocsf_access_log: false,
+            },
+        );
+        list.extend(extra_scenarios(&options.policies)?);
+        Ok(list)
+    }) {
+        Ok(list) => list,
+        Err(err) => {
+            eprintln!("meshsight-bench --check: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut failed = 0;
+    let mut passed = 0;
+    for s in &list {
+        match run::check(s) {
+            Ok(()) => {
+                passed += 1;
+                println!(
+                    "ok   {}: Envoy loaded the policy and answered {} {}",
+                    s.name, s.method, s.path
+                );
+            }
+            Err(err) => {
+                failed += 1;
+                println!("FAIL {}: {err}", s.name);
+            }
+        }
+    }
+    println!("istio policies in Envoy: {passed} passed, {failed} failed");
+    if failed == 0 && passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    if options.check {
+        return check(&options);
+    }
+    let run = match run(&options) {
+        Ok(run) => run,
+        Err(err) => {
+            eprintln!("meshsight-bench: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if options.list {
+        return ExitCode::SUCCESS;
+    }
+    let markdown = run.to_markdown();
+    print!("{markdown}");
+    if let Err(err) = write_outputs(&options.out, &run, &markdown) {
+        eprintln!("meshsight-bench: {err}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "meshsight-bench: wrote {} and {}",
+        options.out.join("latest.md").display(),
+        options.out.join("latest.json").display()
+    );
+    let failed: Vec<&str> = run
+        .results
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "meshsight-bench: {} scenario(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
+        ExitCode::FAILURE
+    }
+}

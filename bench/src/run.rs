@@ -1,0 +1,244 @@
+//! How one scenario is run: its Envoy (pinned to one core), its helper servers, its load, and
+//! Envoy's CPU time and memory read from `/proc`.
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::loadgen::{self, Load};
+use super::measure::ScenarioResult;
+use super::measure::{Latency, Throughput};
+use super::scenario::{
+    access_log_json, http_filters_json, CollectorState, Scenario, SensorState, Settings,
+    BENCH_HEADERS, BENCH_HOST, TEMPLATE,
+};
+use super::upstream::BenchUpstream;
+use super::BenchError;
+use meshsight_rig::{try_send, Collector, CollectorBehavior, Envoy, HttpRequest, Sensor};
+
+/// Linux reports process CPU time in clock ticks of 1/100 s (`USER_HZ`, fixed by the ABI).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User + system CPU time of process `pid`, in ticks (all its threads).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Pins every thread of `pid` to `cpu`.
+fn pin(pid: u32, cpu: usize) -> Result<(), BenchError> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|source| BenchError::Io {
+            context: "running taskset".to_string(),
+            source,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BenchError::LoadGenerator(format!(
+            "taskset could not pin Envoy (pid {pid}) to CPU {cpu}: {status}"
+        )))
+    }
+}
+
+/// Runs one scenario and returns its row (a scenario that cannot be set up is a row with the
+/// error, so one broken filter does not hide the other figures).
+pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
+    let started = Instant::now();
+    let mut result = ScenarioResult::new(scenario);
+    if let Err(err) = measure(scenario, settings, &mut result) {
+        result.error = Some(err.to_string());
+    }
+    result.wall_seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+/// A scenario's Envoy and the servers behind it (dropped in reverse order: Envoy first).
+struct Stand {
+    upstream: BenchUpstream,
+    sensor: Sensor,
+    collector: Collector,
+    envoy: Envoy,
+}
+
+impl Stand {
+    /// Starts the servers in the scenario's states, then Envoy with its filters.
+    fn start(scenario: &Scenario) -> Result<Self, BenchError> {
+        let upstream = BenchUpstream::start().map_err(|source| BenchError::Io {
+            context: "starting the bench upstream".to_string(),
+            source,
+        })?;
+        let mut sensor = Sensor::start();
+        match scenario.sensor {
+            SensorState::Healthy => {}
+            SensorState::Down => sensor.stop(),
+            SensorState::Hanging => sensor.set_hang(true),
+        }
+        let collector = Collector::start();
+        if let CollectorState::Slow(ms) = scenario.collector {
+            collector.set_behavior(CollectorBehavior::Slow(Duration::from_millis(ms)));
+        }
+        let filters = http_filters_json(&scenario.filters).to_string();
+        let envoy = Envoy::builder(TEMPLATE)
+            .var("HTTP_FILTERS", filters)
+            .var(
+                "ACCESS_LOG",
+                access_log_json(scenario.ocsf_access_log).to_string(),
+            )
+            .var("UPSTREAM_PORT", upstream.port().to_string())
+            .sensor(&sensor)
+            .collector(&collector)
+            .concurrency(1)
+            .log_level("warn")
+            .component_log_level(None)
+            .start()?;
+        Ok(Self {
+            upstream,
+            sensor,
+            collector,
+            envoy,
+        })
+    }
+
+    /// One request: a policy that refuses the bench request would measure 403s.
+    fn probe(&self, scenario: &Scenario) -> Result<(), BenchError> {
+        let mut probe = HttpRequest::new(&scenario.method, scenario.path.as_bytes())
+            .header("host", BENCH_HOST)
+            .timeout(Duration::from_secs(5));
+        for (name, value) in BENCH_HEADERS {
+            probe = probe.header(name, value);
+        }
+        let response = try_send(self.envoy.port(), &probe).map_err(|source| BenchError::Io {
+            context: format!("probe {} {}", scenario.method, scenario.path),
+            source,
+        })?;
+        if (200..300).contains(&response.status) {
+            Ok(())
+        } else {
+            Err(BenchError::Policy(format!(
+                "probe {} {} answered {} (not 2xx): {}",
+                scenario.method,
+                scenario.path,
+                response.status,
+                response.text()
+            )))
+        }
+    }
+}
+
+/// Starts the scenario's Envoy (which exits if a filter refuses its policy) and sends the
+/// probe request: no load. `make istio-validate` runs this on the Istio manifests' policies.
+pub fn check(scenario: &Scenario) -> Result<(), BenchError> {
+    Stand::start(scenario)?.probe(scenario)
+}
+
+fn measure(
+    scenario: &Scenario,
+    settings: &Settings,
+    result: &mut ScenarioResult,
+) -> Result<(), BenchError> {
+    let stand = Stand::start(scenario)?;
+    let Stand {
+        upstream,
+        sensor,
+        collector,
+        envoy,
+    } = &stand;
+    let oha_cpu = match settings.cpus {
+        Some((envoy_cpu, oha_cpu)) => {
+            pin(envoy.pid(), envoy_cpu)?;
+            Some(oha_cpu)
+        }
+        None => None,
+    };
+    stand.probe(scenario)?;
+
+    let url = envoy.url(&scenario.path);
+    let mut headers = vec![("host", BENCH_HOST)];
+    headers.extend(BENCH_HEADERS);
+    let oha = |load: &Load| {
+        loadgen::run(
+            &settings.oha,
+            &url,
+            &headers,
+            &scenario.method,
+            load,
+            oha_cpu,
+        )
+    };
+    // Warm-up (V8 tiers the filter code up, connection pools fill): flat out before a
+    // throughput run, at the fixed rate before a latency-only run, so rate caps and queues
+    // start the measured run as they would in steady state at that rate.
+    oha(&Load {
+        duration: settings.warmup,
+        connections: settings.connections,
+        rate: (!scenario.measure_max).then_some(settings.rate),
+    })?;
+
+    if scenario.measure_max {
+        let before = cpu_ticks(envoy.pid());
+        let report = oha(&Load {
+            duration: settings.duration,
+            connections: settings.connections,
+            rate: None,
+        })?;
+        let after = cpu_ticks(envoy.pid());
+        let cpu_seconds = match (before, after) {
+            (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / TICKS_PER_SECOND),
+            _ => None,
+        };
+        result.throughput = Some(Throughput::new(report, cpu_seconds));
+    }
+    let report = oha(&Load {
+        duration: settings.duration,
+        connections: settings.connections,
+        rate: Some(settings.rate),
+    })?;
+    result.latency = Some(Latency::new(report, settings.rate));
+    result.rss_bytes = envoy.rss_bytes();
+
+    // Let the audit filter flush its last batch before counting what arrived.
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats = envoy.stats();
+    let mut counters: Vec<(String, u64)> = stats
+        .into_iter()
+        .filter(|(name, value)| {
+            *value > 0
+                && (name.starts_with("wasmcustom.meshsight_")
+                    || name.contains(".rbac.")
+                    || [
+                        "cluster.sensor.upstream_rq_total",
+                        "cluster.sensor.upstream_rq_2xx",
+                        "cluster.sensor.upstream_rq_5xx",
+                        "cluster.sensor.upstream_rq_timeout",
+                        "cluster.sensor.upstream_cx_connect_fail",
+                        "cluster.collector.upstream_rq_total",
+                        "cluster.collector.upstream_rq_2xx",
+                        "cluster.collector.upstream_rq_timeout",
+                    ]
+                    .contains(&name.as_str()))
+        })
+        .collect();
+    counters.sort();
+    result.counters = counters;
+    result.upstream_requests = upstream.requests();
+    result.sensor_requests = sensor.requests().len() as u64;
+    result.collector_records = collector
+        .bodies()
+        .iter()
+        .map(|body| {
+            body.split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count() as u64
+        })
+        .sum();
+    Ok(())
+}

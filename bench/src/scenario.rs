@@ -1,0 +1,238 @@
+//! The bench scenarios: what each one runs (filters, policies, sensor and collector behaviour)
+//! and the Envoy configuration it renders. `run` runs them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::BenchError;
+
+/// The Envoy template every scenario renders.
+pub const TEMPLATE: &str = "envoy-config/bench/envoy.yaml";
+
+/// The `host` header of every bench request (the Istio allowlist policy names no host).
+pub const BENCH_HOST: &str = "shop.example.com";
+
+/// The headers of every bench request besides `host`: what a browser or a service client
+/// sends (about 10 realistic headers, credentials included), so that reading, scanning and
+/// recording the head cost what they cost in production. No `x-request-id`: Envoy makes a new
+/// one per request, as it does for real traffic (sampling keys on it).
+pub const BENCH_HEADERS: [(&str, &str); 9] = [
+    ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"),
+    ("accept", "application/json, text/plain, */*"),
+    ("accept-language", "en-US,en;q=0.9,de;q=0.8"),
+    ("accept-encoding", "gzip, deflate, br"),
+    ("cookie", "session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.2.1234567890.1700000000"),
+    ("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIiwic2NvcGUiOiJyZWFkIn0.c2lnbmF0dXJl"),
+    ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ("referer", "https://shop.example.com/catalog?page=2"),
+    ("x-forwarded-for", "203.0.113.7"),
+];
+
+/// Which table a scenario's row goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// Envoy without filters, each filter alone, the three chained.
+    Filters,
+    /// The allowlist at growing rule counts, and Envoy's RBAC filter with the same rules.
+    RuleScale,
+    /// The mirror filter with its sensor healthy, down or hanging.
+    MirrorSensor,
+    /// The audit filter's HTTP sink with its collector healthy or slow.
+    AuditCollector,
+}
+
+/// One HTTP filter in a scenario's chain (the router is always appended).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// A plugin of the meshsight module (`meshsight.wasm`): its root id picks the jobs (see
+    /// `meshsight_policy::plugin`). Every meshsight plugin of a chain shares one VM (same
+    /// `vm_id`, code and runtime), as in the three-plugin deployment.
+    Meshsight {
+        /// Root id: `meshsight` (one pass) or `meshsight_<job>`.
+        root_id: &'static str,
+        /// Plugin configuration (JSON text).
+        policy: String,
+    },
+    /// The no-op anchor module (`meshsight_noop.wasm`).
+    Noop,
+    /// Envoy's RBAC HTTP filter with this typed config.
+    Rbac(Value),
+}
+
+/// How the sensor behaves during a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensorState {
+    /// Answers 200 at once.
+    Healthy,
+    /// Stopped: its port refuses connections.
+    Down,
+    /// Accepts requests and never answers.
+    Hanging,
+}
+
+/// How the audit collector behaves during a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectorState {
+    /// Accepts at once.
+    Healthy,
+    /// Accepts after this many milliseconds.
+    Slow(u64),
+}
+
+/// One measured configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Row label.
+    pub name: String,
+    /// Table.
+    pub group: Group,
+    /// HTTP filters before the router.
+    pub filters: Vec<Filter>,
+    /// Sensor behaviour.
+    pub sensor: SensorState,
+    /// Collector behaviour.
+    pub collector: CollectorState,
+    /// Whether to measure the highest throughput (fixed-rate latency is always measured).
+    pub measure_max: bool,
+    /// Request method.
+    pub method: String,
+    /// Request path (allowed by the scenario's policies).
+    pub path: String,
+    /// Envoy's file access logger renders the OCSF record from the shipped template
+    /// (`envoy-config/access-log/`), into the run directory: the audit `access_log` sink.
+    pub ocsf_access_log: bool,
+}
+
+/// How hard and how long each scenario is driven, and where.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Length of the highest-throughput run and of the fixed-rate run.
+    pub duration: Duration,
+    /// Warm-up before measuring (V8 tiers up the filter code, pools fill).
+    pub warmup: Duration,
+    /// Connections of every run.
+    pub connections: u32,
+    /// Request rate of the fixed-rate run.
+    pub rate: u32,
+    /// The `oha` binary.
+    pub oha: PathBuf,
+    /// CPU Envoy is pinned to, and CPU oha is pinned to (`None`: no pinning, one core).
+    pub cpus: Option<(usize, usize)>,
+}
+
+/// The `http_filters` list of the Envoy config: `filters`, then the router.
+pub fn http_filters_json(filters: &[Filter]) -> Value {
+    let mut list: Vec<Value> = filters
+        .iter()
+        .map(|filter| match filter {
+            Filter::Meshsight { root_id, policy } => wasm_filter(root_id, "meshsight", policy),
+            Filter::Noop => wasm_filter("noop", "noop", ""),
+            Filter::Rbac(config) => json!({
+                "name": "envoy.filters.http.rbac",
+                "typed_config": config
+            }),
+        })
+        .collect();
+    list.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+    }));
+    Value::Array(list)
+}
+
+fn wasm_filter(root_id: &str, module: &str, policy: &str) -> Value {
+    json!({
+        "name": format!("{root_id}.filter"),
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": root_id,
+                "root_id": root_id,
+                "fail_open": false,
+                "vm_config": {
+                    "vm_id": module,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": meshsight_rig::wasm_path(module).display().to_string()}}
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": policy
+                }
+            }
+        }
+    })
+}
+
+/// The listener's `access_log` list: empty, or the file logger rendering OCSF records from
+/// `envoy-config/access-log/ocsf_http_activity.tmpl` into a file in the temporary directory
+/// (one per bench process), logging only requests the plugin left a verdict for (as
+/// envoy-config/access-log/file.yaml ships it).
+pub fn access_log_json(ocsf: bool) -> Value {
+    if !ocsf {
+        return json!([]);
+    }
+    let template =
+        meshsight_rig::workspace_root().join("envoy-config/access-log/ocsf_http_activity.tmpl");
+    json!([{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": std::env::temp_dir()
+                .join(format!("meshsight-bench-{}-ocsf.log", std::process::id()))
+                .display()
+                .to_string(),
+            "log_format": {"text_format_source": {"filename": template.display().to_string()}}
+        },
+        "filter": {"extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": "'wasm.meshsight_ocsf' in filter_state"
+            }
+        }}
+    }])
+}
+
+/// Reads `<dir>/<name>.json` (a policy dumped from the Istio manifests).
+pub fn read_policy(dir: &Path, name: &str) -> Result<Value, BenchError> {
+    let path = dir.join(format!("{name}.json"));
+    let text = fs::read_to_string(&path).map_err(|source| BenchError::Io {
+        context: format!(
+            "reading {} (run `make bench`, which writes it from envoy-config/istio/)",
+            path.display()
+        ),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|err| BenchError::Policy(format!("{} is not JSON: {err}", path.display())))
+}
+
+/// Points a mirror policy's every target at the bench's `sensor` cluster.
+pub fn local_mirror_policy(mut policy: Value) -> Value {
+    if let Some(targets) = policy.get_mut("targets").and_then(Value::as_object_mut) {
+        for target in targets.values_mut() {
+            if let Some(target) = target.as_object_mut() {
+                target.insert("cluster".into(), Value::String("sensor".into()));
+            }
+        }
+    }
+    policy
+}
+
+/// Points an audit policy's HTTP sink at the bench's `collector` cluster.
+pub fn local_audit_policy(mut policy: Value) -> Value {
+    if let Some(http) = policy
+        .pointer_mut("/sink/http")
+        .and_then(Value::as_object_mut)
+    {
+        http.insert("cluster".into(), Value::String("collector".into()));
+    }
+    policy
+}
