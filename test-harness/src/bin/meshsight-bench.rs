@@ -530,6 +530,7 @@ fn check(options: &Options) -> ExitCode {
                 measure_max: false,
                 method: "GET".to_string(),
                 path: PRODUCT_PATH.to_string(),
+                ocsf_access_log: false,
             },
         );
         list.extend(extra_scenarios(&options.policies)?);
