@@ -34,7 +34,7 @@ fn start(template: &str, delivery: &str, upstream: &EchoUpstream, sensor: &Senso
 
 /// A Log4Shell probe that also tries to forge everything a sensor would trust.
 fn forged_probe(case: &str) -> HttpRequest {
-    HttpRequest::get(&format!("/api/items?case={case}"))
+    HttpRequest::get(format!("/api/items?case={case}"))
         .header("host", "shop.example.com")
         .header("user-agent", LOG4SHELL)
         .header("authorization", "Bearer top-secret")
@@ -101,6 +101,12 @@ fn assert_trustworthy(mode: &str, copy: &RecordedRequest, upstream_request_id: &
         all(copy, "x-meshsight-mirror-request-id"),
         vec![upstream_request_id.to_string()],
         "[{mode}] the id Envoy gave the request"
+    );
+    let decision = all(copy, "x-meshsight-mirror-decision");
+    assert_eq!(decision.len(), 1, "[{mode}] {:?}", copy.headers);
+    assert!(
+        decision[0].contains(r#""reason":"signature""#) && decision[0].contains("log4shell"),
+        "[{mode}] {decision:?}"
     );
     assert!(
         all(copy, "x-meshsight-mirror-reason")

@@ -28,7 +28,8 @@ pub const CLIENT_FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "x-real-ip"
 /// `x-forwarded-for` and `x-meshsight-mirror-source-address` (the peer address),
 /// `-source-principal`, `-source-namespace` (mTLS peer), `-request-id`, `-target`, `-reason`,
 /// `-signatures` (when any), `-rule` (when one decided), `-body-truncated: true` when the copied
-/// body was cut, and `-claimed-forwarded-for` with the client's own `x-forwarded-for`.
+/// body was cut, `-decision` (the decision's JSON, as in filter state), and
+/// `-claimed-forwarded-for` with the client's own `x-forwarded-for`.
 pub fn dispatch_headers(
     policy: &MirrorPolicy,
     target: &Target,
@@ -86,6 +87,11 @@ pub fn dispatch_headers(
     }
     if body_truncated {
         add("x-meshsight-mirror-body-truncated", "true");
+    }
+    // The same JSON a `header`-delivery copy carries (the route's mutation copies it from
+    // filter state), so that a sensor reads one header in both modes.
+    if let Ok(json) = serde_json::to_string(decision) {
+        add("x-meshsight-mirror-decision", &json);
     }
     headers
 }

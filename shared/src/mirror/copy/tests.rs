@@ -872,6 +872,7 @@ fn dispatch_headers_drop_what_must_not_reach_the_sensor_and_say_why() {
             "x-meshsight-mirror-reason",
             "x-meshsight-mirror-signatures",
             "x-meshsight-mirror-body-truncated",
+            "x-meshsight-mirror-decision",
         ]
     );
     assert_eq!(header_of(&h, ":authority"), vec!["shop.example.com"]);
