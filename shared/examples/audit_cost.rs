@@ -82,6 +82,7 @@ fn inputs() -> Inputs {
             reason: MirrorReason::NotSelected,
             rule: None,
             signatures: vec![],
+            signature_rules: vec![],
         },
         source_address: "10.1.2.3:51234".into(),
         destination_address: "10.1.9.9:8080".into(),

@@ -50,7 +50,7 @@ pub fn for_signature(name: &str) -> Option<Attack> {
             tactic_uid: "TA0006",
             tactic_name: "Credential Access",
         },
-        "download_and_run" => Attack {
+        "download_exec" => Attack {
             technique_uid: "T1105",
             technique_name: "Ingress Tool Transfer",
             tactic_uid: "TA0011",

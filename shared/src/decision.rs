@@ -82,6 +82,10 @@ pub struct MirrorDecision {
     /// Signature categories that matched (e.g. `log4shell`), empty when none did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<String>,
+    /// Ids of the signature rules that matched (e.g. `ms-log4shell-jndi`), in report order;
+    /// empty when none did (and in decisions written before rule packs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signature_rules: Vec<String>,
 }
 
 #[cfg(test)]
@@ -113,6 +117,7 @@ mod tests {
             reason: MirrorReason::Signature,
             rule: None,
             signatures: vec!["log4shell".into()],
+            signature_rules: vec![],
         };
         let json = serde_json::to_string(&d).unwrap();
         assert_eq!(

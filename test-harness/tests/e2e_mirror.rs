@@ -642,7 +642,11 @@ fn bad_policy_stops_the_plugin_with_the_json_path_in_envoys_log() {
         ),
         (
             r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"signatures":{"categories":{"log5shell":true}}}"#,
-            "signatures.categories.log5shell: unknown field",
+            "signatures.categories.log5shell: unknown category",
+        ),
+        (
+            r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"signatures":{"packs":[{"pack":"p","rules":[{"id":"a","name":"a","category":"c","severity":"high","in":["path"],"match":{"any":[""]}}]}]}}"#,
+            "signatures.packs[0].rules[0].match.any[0]: must not be empty",
         ),
     ] {
         let result = Envoy::builder(HEADER_TEMPLATE)

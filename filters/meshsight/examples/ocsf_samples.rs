@@ -110,6 +110,7 @@ fn main() {
                         reason: *reason,
                         rule: None,
                         signatures: sigs.clone(),
+                        signature_rules: Vec::new(),
                     });
                 ex.response_flags = match status {
                     Some(503) => 1 << 5 | 1 << 15,

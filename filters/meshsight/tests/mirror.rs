@@ -342,7 +342,8 @@ fn nothing_is_held_when_no_signature_looks_in_bodies() {
 fn only_path_gated_body_signatures_hold_only_their_paths() {
     let mut host2 = start(
         r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},
-            "signatures":{"categories":{"log4shell":false,"spring4shell":false}},"hold_for_body":true}"#,
+            "signatures":{"categories":{"log4shell":false,"spring4shell":false,
+                "cloud_metadata":false,"download_exec":false}},"hold_for_body":true}"#,
     );
     // Only path-gated body signatures remain: other paths are not held.
     let id = host2.new_http_stream();

@@ -160,6 +160,13 @@ pub(super) fn write_mirror(m: &mut JsonObject<'_>, d: &MirrorDecision) {
     m.str(key!("reason"), reason_name(d.reason));
     m.opt_str(key!("rule"), d.rule.as_deref());
     write_signatures(m, &d.signatures);
+    if !d.signature_rules.is_empty() {
+        m.array(key!("signature_rules"), |list| {
+            for r in &d.signature_rules {
+                list.str(r);
+            }
+        });
+    }
 }
 
 pub(super) fn write_signatures(m: &mut JsonObject<'_>, signatures: &[String]) {

@@ -67,6 +67,7 @@ pub(super) fn exchange() -> HttpExchange {
         reason: MirrorReason::NotSelected,
         rule: None,
         signatures: vec![],
+        signature_rules: vec![],
     });
     ex.response_code_details = Some("via_upstream".into());
     ex
@@ -258,6 +259,7 @@ fn remarkable_requests_are_always_recorded() {
         reason: MirrorReason::Signature,
         rule: None,
         signatures: vec!["sqli".into()],
+        signature_rules: vec![],
     });
     let mut failed = exchange();
     failed.status = Some(502);

@@ -341,6 +341,7 @@ impl MirrorCopy {
         if !cx.policy.copy_denied() {
             let decision = MirrorDecision {
                 signatures: selection.signatures,
+                signature_rules: selection.signature_rules,
                 ..decision_of(not_selected())
             };
             record(step, None, decision);
@@ -485,6 +486,7 @@ impl MirrorCopy {
                 reason: MirrorReason::Signature,
                 rule: None,
                 signatures: selection.signatures,
+                signature_rules: selection.signature_rules,
                 ..early.decision
             };
             self.finish_early(cx, request, Early { decision, ..early }, &mut step);
@@ -607,6 +609,7 @@ fn not_selected() -> Selection {
         reason: MirrorReason::NotSelected,
         rule: None,
         signatures: Vec::new(),
+        signature_rules: Vec::new(),
     }
 }
 
@@ -618,5 +621,6 @@ fn decision_of(selection: Selection) -> MirrorDecision {
         reason: selection.reason,
         rule: selection.rule,
         signatures: selection.signatures,
+        signature_rules: selection.signature_rules,
     }
 }

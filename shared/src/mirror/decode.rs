@@ -53,14 +53,16 @@ fn push_char(out: &mut Vec<u8>, c: u32) {
     out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
 }
 
-/// Percent-decodes until nothing changes, at most [`MAX_DECODE_ROUNDS`] times.
+/// Percent-decodes until nothing changes, at most [`MAX_DECODE_ROUNDS`] times. `+` means a
+/// space only in the first round: a `%2B` the first round produced is a plus.
 pub fn percent_decode_fully(input: &[u8], plus_as_space: bool) -> Vec<u8> {
     let mut cur = input.to_vec();
-    for _ in 0..MAX_DECODE_ROUNDS {
-        if !(cur.contains(&b'%') || (plus_as_space && cur.contains(&b'+'))) {
+    for round in 0..MAX_DECODE_ROUNDS {
+        let plus = plus_as_space && round == 0;
+        if !(cur.contains(&b'%') || (plus && cur.contains(&b'+'))) {
             break;
         }
-        let next = percent_decode_once(&cur, plus_as_space);
+        let next = percent_decode_once(&cur, plus);
         if next == cur {
             break;
         }
@@ -240,4 +242,79 @@ fn eval_lookup(content: &str) -> String {
         return rest.trim_matches(|c| c == '\'' || c == '"').to_string();
     }
     format!("${{{content}}}")
+}
+
+/// Splits an `a=1&b=2` form or query into raw (still encoded) `(name, value)` pairs.
+pub fn raw_pairs(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    input
+        .split(|b| *b == b'&' || *b == b';')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.iter().position(|b| *b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &[][..]),
+        })
+}
+
+/// Collects every `(key, value)` of a JSON document: strings (serde_json has already undone
+/// `\uXXXX`), numbers and booleans as their text, each under the key of the object member that
+/// holds it (array items under their array's key); a member holding an object or an array is
+/// also reported with an empty value, so a rule that looks at names sees it. `None` when the
+/// body is not JSON.
+pub fn json_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), &value)];
+    while let Some((key, v)) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) => out.push((key, s.clone())),
+            serde_json::Value::Bool(b) => out.push((key, b.to_string())),
+            serde_json::Value::Number(n) => out.push((key, n.to_string())),
+            serde_json::Value::Array(items) => {
+                stack.extend(items.iter().map(|item| (key.clone(), item)));
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    if matches!(
+                        item,
+                        serde_json::Value::Object(_) | serde_json::Value::Array(_)
+                    ) {
+                        out.push((k.clone(), String::new()));
+                    }
+                    stack.push((k.clone(), item));
+                }
+            }
+            serde_json::Value::Null => {}
+        }
+    }
+    Some(out)
+}
+
+/// A lenient path normalization for matching: `\` read as `/`, `//` merged, `.` and `..`
+/// segments resolved (never above the root), `;params` dropped from each segment. Input should
+/// already be percent-decoded.
+pub fn normalize_path(input: &[u8]) -> Vec<u8> {
+    let mut segments: Vec<Vec<u8>> = Vec::new();
+    let trailing = matches!(input.last(), Some(b'/' | b'\\'));
+    for seg in input.split(|b| *b == b'/' || *b == b'\\') {
+        let seg = match seg.iter().position(|b| *b == b';') {
+            Some(at) => &seg[..at],
+            None => seg,
+        };
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                segments.pop();
+            }
+            s => segments.push(s.to_vec()),
+        }
+    }
+    let mut out = Vec::with_capacity(input.len() + 1);
+    for s in &segments {
+        out.push(b'/');
+        out.extend_from_slice(s);
+    }
+    if out.is_empty() || trailing {
+        out.push(b'/');
+    }
+    out
 }

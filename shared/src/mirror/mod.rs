@@ -27,8 +27,8 @@ use crate::error::ConfigError;
 use crate::headers::{header_value, is_token};
 use crate::matching::{RequestFacts, RequestMatch, SourceMatch};
 use rate::TokenBucket;
-use raw::{ActionType, RawLocation, RawMirrorPolicy, RawRule, RawTarget};
-use signatures::{Category, CustomSignature, Locations, RequestView, SignatureHits, SignatureSet};
+use raw::{ActionType, RawMirrorPolicy, RawRule, RawTarget};
+use signatures::{RequestView, SignatureHits, SignatureSet};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::matching::Peer;
@@ -148,8 +148,10 @@ pub struct Selection {
     pub reason: MirrorReason,
     /// Name of the rule that decided.
     pub rule: Option<String>,
-    /// Matched signature names.
+    /// Categories of the matched signature rules.
     pub signatures: Vec<String>,
+    /// Ids of the matched signature rules.
+    pub signature_rules: Vec<String>,
 }
 
 impl Selection {
@@ -201,9 +203,21 @@ impl MirrorPolicy {
         &self.decision_headers
     }
 
-    /// Names of the enabled signatures (built-in categories, then custom), in report order.
+    /// Categories of the enabled signature rules, in report order (what a decision's
+    /// `signatures` lists).
     pub fn signature_names(&self) -> &[String] {
         self.signatures.names()
+    }
+
+    /// Ids of the enabled signature rules, in report order (what a decision's
+    /// `signature_rules` lists).
+    pub fn signature_rule_ids(&self) -> &[String] {
+        self.signatures.rule_ids()
+    }
+
+    /// The compiled signatures (rules, categories, automaton).
+    pub fn signature_set(&self) -> &SignatureSet {
+        &self.signatures
     }
 
     /// Whether any rule looks at the peer (address, principal, namespace): only then does the
@@ -258,6 +272,7 @@ impl MirrorPolicy {
                 reason: MirrorReason::NotSelected,
                 rule: None,
                 signatures: Vec::new(),
+                signature_rules: Vec::new(),
             };
         }
         self.select_facts(&req.facts(), hits)
@@ -271,6 +286,7 @@ impl MirrorPolicy {
             reason: MirrorReason::Signature,
             rule: None,
             signatures: self.signatures.hit_names(hits),
+            signature_rules: self.signatures.hit_rule_ids(hits),
         })
     }
 
@@ -290,6 +306,7 @@ impl MirrorPolicy {
                 reason: MirrorReason::NotSelected,
                 rule: None,
                 signatures: Vec::new(),
+                signature_rules: Vec::new(),
             };
         };
         let (target, reason) = match rule.action {
@@ -310,6 +327,7 @@ impl MirrorPolicy {
             },
             rule: Some(rule.name.clone()),
             signatures: Vec::new(),
+            signature_rules: Vec::new(),
         }
     }
 }
@@ -357,6 +375,7 @@ impl RateLimiter {
                     },
                     rule: selection.rule,
                     signatures: selection.signatures,
+                    signature_rules: selection.signature_rules,
                 }
             }
             None => MirrorDecision {
@@ -365,6 +384,7 @@ impl RateLimiter {
                 reason: selection.reason,
                 rule: selection.rule,
                 signatures: selection.signatures,
+                signature_rules: selection.signature_rules,
             },
         }
     }
@@ -540,66 +560,14 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
         let sig = raw.signatures;
         let signature_target =
             resolve_target(&names, sig.target.as_deref(), default, "signatures.target")?;
-        let c = &sig.categories;
-        let categories: Vec<Category> = Category::ALL
-            .into_iter()
-            .filter(|cat| match cat {
-                Category::ConfluenceOgnl => c.confluence_ognl,
-                Category::Log4Shell => c.log4shell,
-                Category::Spring4Shell => c.spring4shell,
-                Category::PathTraversal => c.path_traversal,
-                Category::WordpressXmlrpc => c.wordpress_xmlrpc,
-            })
-            .filter(|_| sig.enabled)
-            .collect();
-        let mut custom = Vec::new();
-        let mut custom_names = BTreeSet::new();
-        for (i, s) in sig.custom.iter().enumerate() {
-            let at = |f: &str| format!("signatures.custom[{i}].{f}");
-            if !valid_target_name(&s.name) {
-                return Err(ConfigError::new(
-                    at("name"),
-                    "signature names are 1-64 characters of A-Z a-z 0-9 _ - .",
-                ));
-            }
-            if Category::ALL.iter().any(|c| c.name() == s.name) || !custom_names.insert(&s.name) {
-                return Err(ConfigError::new(
-                    at("name"),
-                    format!("duplicate signature name {:?}", s.name),
-                ));
-            }
-            if s.literal.is_empty() {
-                return Err(ConfigError::new(at("literal"), "must not be empty"));
-            }
-            if s.locations.is_empty() {
-                return Err(ConfigError::new(
-                    at("in"),
-                    "must name at least one of path, query, headers, body",
-                ));
-            }
-            let locations = s.locations.iter().fold(Locations::NONE, |acc, l| {
-                acc.with(match l {
-                    RawLocation::Path => Locations::PATH,
-                    RawLocation::Query => Locations::QUERY,
-                    RawLocation::Headers => Locations::HEADERS,
-                    RawLocation::Body => Locations::BODY,
-                })
-            });
-            if sig.enabled {
-                custom.push(CustomSignature {
-                    name: s.name.clone(),
-                    literal: s.literal.clone(),
-                    locations,
-                });
-            }
-        }
-        if signature_target.is_none() && (!categories.is_empty() || !custom.is_empty()) {
+        let rules_of_packs = signatures::layers::rules(&sig)?;
+        if signature_target.is_none() && rules_of_packs.iter().any(|r| r.enabled) {
             return Err(ConfigError::new(
                 "signatures.target",
                 "no target given and no default_target (required with several targets)",
             ));
         }
-        let signatures = SignatureSet::new(&categories, &custom, sig.inspect_body)?;
+        let signatures = SignatureSet::new(rules_of_packs, sig.inspect_body)?;
         let decision_headers: BTreeSet<String> = std::iter::once(raw::DEFAULT_DECISION_HEADER)
             .chain(targets.iter().map(|t| t.header.as_str()))
             .map(str::to_string)

@@ -3,6 +3,8 @@
 //! Every struct refuses unknown fields, so a typo is an error that names its JSON path.
 
 use serde::Deserialize;
+
+pub use super::signatures::pack::RawPack;
 use std::collections::BTreeMap;
 
 pub use crate::matching::{RawHeaderMatch, RawPathMatch, RawRequestMatch, RawSources};
@@ -146,17 +148,29 @@ pub struct RawAction {
     pub fraction: Option<f64>,
 }
 
-/// Signature settings.
+/// Signature settings: which rule packs are layered (the built-in pack, then `packs` in
+/// order; a rule replaces an earlier rule with the same `id`), which categories and rules are
+/// switched off, and the legacy `custom` literals.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSignatures {
-    /// Master switch for built-in and custom signatures.
+    /// Master switch for every rule.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Built-in categories, each on unless switched off.
+    /// Whether the built-in pack is the first layer.
+    #[serde(default = "yes")]
+    pub builtin: bool,
+    /// Rule packs layered over the built-in pack, in order (the pack format, inline).
     #[serde(default)]
-    pub categories: RawCategories,
-    /// Custom literal signatures.
+    pub packs: Vec<RawPack>,
+    /// Categories switched on or off (`false` switches off every rule of the category); an
+    /// unknown category is an error.
+    #[serde(default)]
+    pub categories: BTreeMap<String, bool>,
+    /// Rules switched on or off by id, after `categories`; an unknown id is an error.
+    #[serde(default)]
+    pub rules: BTreeMap<String, bool>,
+    /// Custom literal signatures (each becomes a rule whose id and category are its name).
     #[serde(default)]
     pub custom: Vec<RawCustomSignature>,
     /// Whether request bodies are inspected (holding the request up to `max_body_bytes`).
@@ -171,7 +185,10 @@ impl Default for RawSignatures {
     fn default() -> Self {
         RawSignatures {
             enabled: true,
-            categories: RawCategories::default(),
+            builtin: true,
+            packs: Vec::new(),
+            categories: BTreeMap::new(),
+            rules: BTreeMap::new(),
             custom: Vec::new(),
             inspect_body: true,
             target: None,
@@ -181,39 +198,6 @@ impl Default for RawSignatures {
 
 fn yes() -> bool {
     true
-}
-
-/// Built-in categories; an unknown name is an error.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCategories {
-    /// Confluence OGNL injection (CVE-2021-26084, CVE-2022-26134).
-    #[serde(default = "yes")]
-    pub confluence_ognl: bool,
-    /// Log4Shell JNDI lookups (CVE-2021-44228) and their obfuscations.
-    #[serde(default = "yes")]
-    pub log4shell: bool,
-    /// Spring4Shell class-loader parameter binding (CVE-2022-22965).
-    #[serde(default = "yes")]
-    pub spring4shell: bool,
-    /// Path traversal and well-known sensitive files.
-    #[serde(default = "yes")]
-    pub path_traversal: bool,
-    /// WordPress `xmlrpc.php` `system.multicall` brute force.
-    #[serde(default = "yes")]
-    pub wordpress_xmlrpc: bool,
-}
-
-impl Default for RawCategories {
-    fn default() -> Self {
-        RawCategories {
-            confluence_ognl: true,
-            log4shell: true,
-            spring4shell: true,
-            path_traversal: true,
-            wordpress_xmlrpc: true,
-        }
-    }
 }
 
 /// Where a custom literal is looked for.

@@ -1,150 +1,54 @@
-//! Exploit-indicator signatures: built-in categories and custom literals, matched in one pass
-//! of a multi-literal (Aho-Corasick) automaton over decoded views of the request.
+//! Exploit-indicator signatures: rules from packs (the built-in one and the policy's), matched
+//! in one pass of a multi-literal (Aho-Corasick) automaton over decoded views of the request.
 //!
-//! Every piece of the request (path, query and each of its parameters, each header, the body
-//! raw and form/JSON decoded) is percent-decoded (repeatedly, bounded), `\uXXXX`/`\xXX`
-//! unescaped, and, when it holds `${`, also matched after evaluating the Log4j lookups that
-//! hide `${jndi:`. Matching is ASCII case-insensitive. A literal that needs context (an OGNL
-//! marker on a Confluence endpoint, `system.multicall` posted to `xmlrpc.php`) only counts in it.
+//! The request is cut into pieces (the path, the query and each of its parameters, each header,
+//! the body and each of its form or JSON parameters). Each piece is decoded once per distinct
+//! set of transforms the enabled rules ask for (percent-decoding, `\uXXXX` unescaping, path
+//! normalization, Log4j lookup evaluation); identical views are matched once. Every literal of
+//! every rule sits in the one automaton, so the cost per view does not grow with the number of
+//! rules; a match is then checked against the rule's location, parameter or header names,
+//! anchor, case and conditions (method, path). A rule hits when one literal of each of its
+//! groups, and none of its `none` literals, is found in the same view.
+
+pub mod layers;
+pub mod pack;
+pub mod test_requests;
+
+#[cfg(test)]
+mod tests;
 
 use super::decode::{
-    brackets_to_dots, eval_lookups, form_pairs, json_strings, lower_lossy, percent_decode_fully,
-    unescape_backslash,
+    brackets_to_dots, eval_lookups, json_pairs, lower_lossy, normalize_path, percent_decode_fully,
+    raw_pairs, unescape_backslash,
 };
 use crate::ConfigError;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use pack::{
+    Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
+};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// A built-in signature category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Category {
-    /// Confluence OGNL injection: CVE-2021-26084 markers on its vulnerable endpoints, and
-    /// CVE-2022-26134 `${` anywhere in the decoded URI path.
-    ConfluenceOgnl,
-    /// Log4Shell (CVE-2021-44228): `${jndi:` after evaluating obfuscating lookups.
-    Log4Shell,
-    /// Spring4Shell (CVE-2022-22965): `class.module.classLoader` parameter binding.
-    Spring4Shell,
-    /// Path traversal (`/../`, `\..\`, `/..;/`, decoded) and well-known sensitive files.
-    PathTraversal,
-    /// WordPress `system.multicall` posted to `xmlrpc.php` (credential brute force).
-    WordpressXmlrpc,
-}
+pub use pack::{Pack, Severity};
 
-impl Category {
-    /// Every built-in category.
-    pub const ALL: [Category; 5] = [
-        Category::ConfluenceOgnl,
-        Category::Log4Shell,
-        Category::Spring4Shell,
-        Category::PathTraversal,
-        Category::WordpressXmlrpc,
-    ];
-
-    /// The category's name in policies, decisions and metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::ConfluenceOgnl => "confluence_ognl",
-            Category::Log4Shell => "log4shell",
-            Category::Spring4Shell => "spring4shell",
-            Category::PathTraversal => "path_traversal",
-            Category::WordpressXmlrpc => "wordpress_xmlrpc",
-        }
-    }
-}
-
-/// Where in the request a literal is looked for (bit flags).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Locations(u8);
-
-impl Locations {
-    /// Nowhere.
-    pub const NONE: Locations = Locations(0);
-    /// The decoded path, without the query.
-    pub const PATH: Locations = Locations(1);
-    /// The decoded query, whole and per parameter.
-    pub const QUERY: Locations = Locations(2);
-    /// Each header as `name: value`.
-    pub const HEADERS: Locations = Locations(4);
-    /// The body, raw and form/JSON decoded.
-    pub const BODY: Locations = Locations(8);
-    /// Everywhere.
-    pub const ALL: Locations = Locations(15);
-
-    /// Both sets.
-    pub const fn with(self, other: Locations) -> Locations {
-        Locations(self.0 | other.0)
-    }
-
-    fn has(self, other: Locations) -> bool {
-        self.0 & other.0 != 0
-    }
-}
-
-/// When a literal counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Condition {
-    Always,
-    ConfluenceEndpoint,
-    XmlrpcPost,
-}
-
-/// Paths (lower-case, decoded) of the endpoints CVE-2021-26084 is exploited through.
-const CONFLUENCE_26084_ENDPOINTS: &[&str] = &[
-    "/pages/doenterpagevariables.action",
-    "/pages/createpage-entervariables.action",
-    "/pages/createpage.action",
-    "/pages/templatevariables.action",
-    "/pages/createblogpost.action",
-    "/templates/editor-preload-container",
-    "/users/user-dark-features",
-];
-
-/// OGNL expression markers that are looked for in the parameters of those endpoints.
-const OGNL_MARKERS: &[&str] = &[
-    "#{",
-    "${",
-    "%{",
-    "'+{",
-    "'+#{",
-    "#_memberaccess",
-    "@java.lang",
-    "class.forname",
-    "getruntime(",
-    "scriptenginemanager",
-];
-
-const TRAVERSAL: &[&str] = &[
-    "/../",
-    "/..\\",
-    "\\..\\",
-    "\\../",
-    "/..;/",
-    "/etc/passwd",
-    "/etc/shadow",
-    "/proc/self/environ",
-    "win.ini",
-    "boot.ini",
-];
-
-struct Trigger {
-    signature: usize,
-    locations: Locations,
-    condition: Condition,
-}
-
-/// Which signatures matched one request; fill with [`SignatureSet::scan_head`] and
+/// Which rules matched one request; fill with [`SignatureSet::scan_head`] and
 /// [`SignatureSet::scan_body`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignatureHits {
-    hit: Vec<bool>,
+    /// Indices of the rules that matched, ascending.
+    hit: Vec<u32>,
 }
 
 impl SignatureHits {
     /// Whether anything matched.
     pub fn any(&self) -> bool {
-        self.hit.iter().any(|h| *h)
+        !self.hit.is_empty()
+    }
+
+    fn add(&mut self, rule: u32) {
+        if let Err(at) = self.hit.binary_search(&rule) {
+            self.hit.insert(at, rule);
+        }
     }
 }
 
@@ -172,126 +76,155 @@ impl RequestView<'_> {
     }
 }
 
-/// Facts that gate context-dependent literals, computed once per scan.
-struct Context {
-    confluence_endpoint: bool,
-    xmlrpc_post: bool,
+/// Facts rule conditions look at, computed once per scan.
+struct Context<'a> {
+    method: &'a str,
+    /// Decoded, normalized, lower-case path.
+    path: String,
 }
 
-impl Context {
-    fn of(req: &RequestView<'_>) -> Context {
+impl<'a> Context<'a> {
+    fn of(req: &RequestView<'a>) -> Context<'a> {
         let (path, _) = req.split_path();
-        let decoded = lower_lossy(&percent_decode_fully(path.as_bytes(), false));
-        let decoded = decoded.replace("//", "/");
-        let confluence_endpoint = CONFLUENCE_26084_ENDPOINTS
-            .iter()
-            .any(|e| decoded.contains(e));
-        let xmlrpc_post = req.method.eq_ignore_ascii_case("POST")
-            && decoded.trim_end_matches('/').ends_with("/xmlrpc.php");
+        let decoded = percent_decode_fully(path.as_bytes(), false);
         Context {
-            confluence_endpoint,
-            xmlrpc_post,
+            method: req.method,
+            path: lower_lossy(&normalize_path(&decoded)),
         }
     }
 
-    fn holds(&self, condition: Condition) -> bool {
-        match condition {
-            Condition::Always => true,
-            Condition::ConfluenceEndpoint => self.confluence_endpoint,
-            Condition::XmlrpcPost => self.xmlrpc_post,
-        }
+    fn holds(&self, when: &When) -> bool {
+        when.is_empty() || when.holds(self.method, &self.path)
     }
 }
 
-/// Compiled signatures: names (built-in categories then custom names) and one automaton.
+/// What a piece of the request is, for rules narrowed to named parameters or headers.
+#[derive(Clone, Copy)]
+enum Piece<'n> {
+    /// Not a parameter or a header (the path, the whole query, the whole body).
+    Whole,
+    /// A parameter's name.
+    ParamName,
+    /// The value of the parameter with this (decoded) name.
+    ParamValue(&'n [u8]),
+    /// A header line; the header's name.
+    Header(&'n [u8]),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Group(u8),
+    Veto,
+}
+
+#[derive(Debug)]
+struct Trigger {
+    rule: u32,
+    slot: Slot,
+    /// The literal as written, for a case-sensitive rule.
+    exact: Option<Box<[u8]>>,
+}
+
+/// Per-rule match progress inside one view.
+struct Progress {
+    rule: u32,
+    groups: u32,
+    vetoed: bool,
+}
+
+/// Compiled signatures: the enabled rules, their categories and one automaton.
 pub struct SignatureSet {
-    names: Vec<String>,
+    rules: Vec<Rule>,
+    rule_ids: Vec<String>,
+    /// Category index of each rule.
+    rule_category: Vec<usize>,
+    /// Bit `1 << view` for each view a rule accepts.
+    rule_views: Vec<u16>,
+    categories: Vec<String>,
     automaton: Option<AhoCorasick>,
     triggers: Vec<Vec<Trigger>>,
+    /// For each combination of location bits, the views (bit per `VIEW_*` mask) some rule needs.
+    views_for: [u16; 32],
+    /// A rule without conditions looks in bodies.
+    body_always: bool,
+    /// Distinct conditions of the rules that look in bodies.
+    body_whens: Vec<When>,
     inspect_body: bool,
 }
 
 impl std::fmt::Debug for SignatureSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignatureSet")
-            .field("names", &self.names)
+            .field("rules", &self.rule_ids.len())
+            .field("categories", &self.categories)
             .field("literals", &self.triggers.len())
             .field("inspect_body", &self.inspect_body)
             .finish()
     }
 }
 
-/// A custom literal signature, already validated.
-#[derive(Debug, Clone)]
-pub struct CustomSignature {
-    /// Name reported in decisions.
-    pub name: String,
-    /// Literal, matched ASCII case-insensitively.
-    pub literal: String,
-    /// Where it is looked for.
-    pub locations: Locations,
+fn rule_views(rule: &Rule) -> u16 {
+    let mut bits = 1u16 << rule.view;
+    if rule.lookups {
+        bits |= 1 << (rule.view | VIEW_LOOKUPS);
+    }
+    bits
 }
 
 impl SignatureSet {
-    /// Compiles the enabled built-in `categories` and the `custom` literals; an automaton that
+    /// Compiles the enabled `rules` (ids must be unique) into one automaton; an automaton that
     /// cannot be built (too many or too long literals) is a [`ConfigError`] at `signatures`.
-    pub fn new(
-        categories: &[Category],
-        custom: &[CustomSignature],
-        inspect_body: bool,
-    ) -> Result<SignatureSet, ConfigError> {
-        let mut names = Vec::new();
+    pub fn new(rules: Vec<Rule>, inspect_body: bool) -> Result<SignatureSet, ConfigError> {
+        let rules: Vec<Rule> = rules.into_iter().filter(|r| r.enabled).collect();
+        let mut categories: Vec<String> = Vec::new();
+        let mut rule_category = Vec::with_capacity(rules.len());
         let mut literals: BTreeMap<String, Vec<Trigger>> = BTreeMap::new();
-        let mut add = |literal: &str, signature: usize, locations, condition| {
-            literals
-                .entry(literal.to_ascii_lowercase())
-                .or_default()
-                .push(Trigger {
-                    signature,
-                    locations,
-                    condition,
-                });
-        };
-        let params = Locations::QUERY.with(Locations::BODY);
-        for category in categories {
-            let id = names.len();
-            names.push(category.name().to_string());
-            match category {
-                Category::ConfluenceOgnl => {
-                    add("${", id, Locations::PATH, Condition::Always);
-                    for m in OGNL_MARKERS {
-                        add(m, id, params, Condition::ConfluenceEndpoint);
-                    }
+        let mut views_for = [0u16; 32];
+        let mut body_always = false;
+        let mut body_whens: Vec<When> = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let index =
+                u32::try_from(i).map_err(|_| ConfigError::new("signatures", "too many rules"))?;
+            let category = match categories.iter().position(|c| *c == rule.category) {
+                Some(c) => c,
+                None => {
+                    categories.push(rule.category.clone());
+                    categories.len() - 1
                 }
-                Category::Log4Shell => add("${jndi:", id, Locations::ALL, Condition::Always),
-                Category::Spring4Shell => {
-                    add("class.module.classloader", id, params, Condition::Always);
-                    add("class.classloader", id, params, Condition::Always);
-                }
-                Category::PathTraversal => {
-                    for t in TRAVERSAL {
-                        add(
-                            t,
-                            id,
-                            Locations::PATH.with(Locations::QUERY),
-                            Condition::Always,
-                        );
-                    }
-                }
-                Category::WordpressXmlrpc => {
-                    add(
-                        "system.multicall",
-                        id,
-                        Locations::BODY,
-                        Condition::XmlrpcPost,
-                    );
+            };
+            rule_category.push(category);
+            let mut add = |literal: &str, slot: Slot| {
+                literals
+                    .entry(literal.to_ascii_lowercase())
+                    .or_default()
+                    .push(Trigger {
+                        rule: index,
+                        slot,
+                        exact: (!rule.case_insensitive)
+                            .then(|| literal.as_bytes().to_vec().into_boxed_slice()),
+                    });
+            };
+            for (g, group) in rule.groups.iter().enumerate() {
+                let g = u8::try_from(g).unwrap_or(u8::MAX);
+                for literal in group {
+                    add(literal, Slot::Group(g));
                 }
             }
-        }
-        for c in custom {
-            let id = names.len();
-            names.push(c.name.clone());
-            add(&c.literal, id, c.locations, Condition::Always);
+            for literal in &rule.none {
+                add(literal, Slot::Veto);
+            }
+            for (bits, views) in views_for.iter_mut().enumerate() {
+                if rule.locations.has(Locations(bits as u8)) {
+                    *views |= rule_views(rule);
+                }
+            }
+            if rule.locations.has(Locations::BODY.with(Locations::PARAMS)) {
+                if rule.when.is_empty() {
+                    body_always = true;
+                } else if !body_whens.contains(&rule.when) {
+                    body_whens.push(rule.when.clone());
+                }
+            }
         }
         let (patterns, triggers): (Vec<String>, Vec<Vec<Trigger>>) = literals.into_iter().unzip();
         let automaton = if patterns.is_empty() {
@@ -306,63 +239,101 @@ impl SignatureSet {
             )
         };
         Ok(SignatureSet {
-            names,
+            rule_ids: rules.iter().map(|r| r.id.clone()).collect(),
+            rule_views: rules.iter().map(rule_views).collect(),
+            rules,
+            rule_category,
+            categories,
             automaton,
             triggers,
+            views_for,
+            body_always,
+            body_whens,
             inspect_body,
         })
     }
 
-    /// Names of the compiled signatures (categories, then custom), in report order.
+    /// Categories of the enabled rules, in report order (first appearance in pack order).
     pub fn names(&self) -> &[String] {
-        &self.names
+        &self.categories
     }
 
-    /// An empty hit set sized for these signatures.
+    /// Ids of the enabled rules, in report order.
+    pub fn rule_ids(&self) -> &[String] {
+        &self.rule_ids
+    }
+
+    /// The enabled rules, in report order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// An empty hit set (allocates nothing).
     pub fn new_hits(&self) -> SignatureHits {
-        SignatureHits {
-            hit: vec![false; self.names.len()],
-        }
+        SignatureHits::default()
     }
 
-    /// The names of the signatures in `hits`, in report order.
+    /// The categories of the rules in `hits`, in report order, without duplicates.
     pub fn hit_names(&self, hits: &SignatureHits) -> Vec<String> {
-        self.names
+        let mut seen = vec![false; self.categories.len()];
+        for r in &hits.hit {
+            if let Some(c) = self.rule_category.get(*r as usize) {
+                if let Some(s) = seen.get_mut(*c) {
+                    *s = true;
+                }
+            }
+        }
+        self.categories
             .iter()
-            .zip(hits.hit.iter())
-            .filter(|(_, h)| **h)
-            .map(|(n, _)| n.clone())
+            .zip(seen)
+            .filter(|(_, s)| *s)
+            .map(|(c, _)| c.clone())
             .collect()
     }
 
-    /// Whether this request's body could change the outcome (some enabled literal looks in
-    /// bodies and its context holds). Says nothing about whether the request has a body.
+    /// The ids of the rules in `hits`, in report order.
+    pub fn hit_rule_ids(&self, hits: &SignatureHits) -> Vec<String> {
+        self.hit_rules(hits).map(|r| r.id.clone()).collect()
+    }
+
+    /// The rules in `hits`, in report order.
+    pub fn hit_rules<'s>(&'s self, hits: &'s SignatureHits) -> impl Iterator<Item = &'s Rule> + 's {
+        hits.hit.iter().filter_map(|r| self.rules.get(*r as usize))
+    }
+
+    /// Whether this request's body could change the outcome (some enabled rule looks in bodies
+    /// or body parameters and its conditions hold). Says nothing about whether the request has
+    /// a body.
     pub fn wants_body(&self, req: &RequestView<'_>) -> bool {
-        if !self.inspect_body {
+        if !self.inspect_body || self.automaton.is_none() {
+            return false;
+        }
+        if self.body_always {
+            return true;
+        }
+        if self.body_whens.is_empty() {
             return false;
         }
         let ctx = Context::of(req);
-        self.triggers
-            .iter()
-            .flatten()
-            .any(|t| t.locations.has(Locations::BODY) && ctx.holds(t.condition))
+        self.body_whens.iter().any(|w| ctx.holds(w))
     }
 
-    /// Matches the path, the query and the headers.
+    /// Matches the path, the query (whole and by parameter) and the headers.
     pub fn scan_head(&self, req: &RequestView<'_>, hits: &mut SignatureHits) {
         let Some(ac) = &self.automaton else { return };
         let ctx = Context::of(req);
-        let mut feed = |text: &[u8], loc: Locations| self.match_text(ac, &ctx, text, loc, hits);
+        let mut scan = Scan {
+            set: self,
+            ac,
+            ctx: &ctx,
+            hits,
+            progress: Vec::new(),
+        };
         let (path, query) = req.split_path();
-        // A trailing `/` lets `/..` at the very end match `/../`.
-        let mut path_text = path.as_bytes().to_vec();
-        path_text.push(b'/');
-        for_each_view(&path_text, false, |t| feed(t, Locations::PATH));
+        scan.piece(path.as_bytes(), Locations::PATH, Piece::Whole, false);
         if let Some(q) = query {
-            for_each_view(q.as_bytes(), true, |t| feed(t, Locations::QUERY));
-            for (name, value) in form_pairs(q.as_bytes()) {
-                scan_param(&name, &value, |t| feed(t, Locations::QUERY));
-            }
+            scan.piece(q.as_bytes(), Locations::QUERY, Piece::Whole, true);
+            scan.pairs(q.as_bytes(), Locations::QUERY.with(Locations::PARAMS));
         }
         // One buffer for every `name: value` line: no allocation (or formatting) per header.
         let mut line = Vec::new();
@@ -374,95 +345,235 @@ impl SignatureSet {
             line.extend_from_slice(name.as_bytes());
             line.extend_from_slice(b": ");
             line.extend_from_slice(value.as_bytes());
-            for_each_view(&line, false, |t| feed(t, Locations::HEADERS));
+            scan.piece(
+                &line,
+                Locations::HEADERS,
+                Piece::Header(name.as_bytes()),
+                false,
+            );
         }
     }
 
-    /// Matches the first bytes of the body (the caller bounds them), raw and, by content type,
-    /// form- or JSON-decoded.
+    /// Matches the first bytes of the body (the caller bounds them) whole and, by content type,
+    /// its form or JSON parameters.
     pub fn scan_body(&self, req: &RequestView<'_>, body: &[u8], hits: &mut SignatureHits) {
         let Some(ac) = &self.automaton else { return };
         if !self.inspect_body || body.is_empty() {
             return;
         }
         let ctx = Context::of(req);
-        let mut feed = |text: &[u8], loc: Locations| self.match_text(ac, &ctx, text, loc, hits);
-        for_each_view(body, false, |t| feed(t, Locations::BODY));
-        let content_type = req
-            .header("content-type")
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if content_type.contains("x-www-form-urlencoded") {
-            for (name, value) in form_pairs(body) {
-                scan_param(&name, &value, |t| feed(t, Locations::BODY));
-            }
+        let mut scan = Scan {
+            set: self,
+            ac,
+            ctx: &ctx,
+            hits,
+            progress: Vec::new(),
+        };
+        scan.piece(body, Locations::BODY, Piece::Whole, false);
+        let params = Locations::BODY.with(Locations::PARAMS);
+        let content_type = req.header("content-type").unwrap_or("");
+        if contains_ignore_case(content_type, "x-www-form-urlencoded") {
+            scan.pairs(body, params);
         }
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if matches!(first, Some(b'{' | b'[')) {
-            if let Some(strings) = json_strings(body) {
-                for s in strings {
-                    for_each_view(s.as_bytes(), false, |t| feed(t, Locations::BODY));
-                    if s.contains('[') {
-                        feed(brackets_to_dots(&s).as_bytes(), Locations::BODY);
+            if let Some(pairs) = json_pairs(body) {
+                let mut last_key: Option<&str> = None;
+                for (key, value) in &pairs {
+                    if !key.is_empty() && last_key != Some(key.as_str()) {
+                        scan.name(key.as_bytes(), params);
+                    }
+                    last_key = Some(key.as_str());
+                    if !value.is_empty() {
+                        let name = key.to_ascii_lowercase();
+                        scan.piece(
+                            value.as_bytes(),
+                            params,
+                            Piece::ParamValue(name.as_bytes()),
+                            false,
+                        );
                     }
                 }
             }
         }
     }
+}
 
-    fn match_text(
-        &self,
-        ac: &AhoCorasick,
-        ctx: &Context,
-        text: &[u8],
-        loc: Locations,
-        hits: &mut SignatureHits,
-    ) {
-        for m in ac.find_overlapping_iter(text) {
-            let Some(triggers) = self.triggers.get(m.pattern().as_usize()) else {
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// One scan of a request head or body.
+struct Scan<'s, 'c, 'h> {
+    set: &'s SignatureSet,
+    ac: &'s AhoCorasick,
+    ctx: &'c Context<'c>,
+    hits: &'h mut SignatureHits,
+    progress: Vec<Progress>,
+}
+
+impl Scan<'_, '_, '_> {
+    /// Each `name=value` of a query or form: the name (also with brackets as dots) and the
+    /// value, tagged with the decoded name.
+    fn pairs(&mut self, input: &[u8], locations: Locations) {
+        for (name, value) in raw_pairs(input) {
+            self.name(name, locations);
+            if !value.is_empty() {
+                let decoded = lower_lossy(&percent_decode_fully(name, true));
+                self.piece(
+                    value,
+                    locations,
+                    Piece::ParamValue(decoded.as_bytes()),
+                    true,
+                );
+            }
+        }
+    }
+
+    fn name(&mut self, name: &[u8], locations: Locations) {
+        self.piece(name, locations, Piece::ParamName, true);
+        if name.contains(&b'[') || name.contains(&b'%') {
+            let decoded = percent_decode_fully(name, true);
+            if decoded.contains(&b'[') {
+                let dotted = brackets_to_dots(&String::from_utf8_lossy(&decoded));
+                self.piece(dotted.as_bytes(), locations, Piece::ParamName, false);
+            }
+        }
+    }
+
+    /// Matches every view of one piece the rules that look at `locations` need, each distinct
+    /// view once.
+    fn piece(&mut self, raw: &[u8], locations: Locations, name: Piece<'_>, plus_as_space: bool) {
+        let needed = self
+            .set
+            .views_for
+            .get(usize::from(locations.0))
+            .copied()
+            .unwrap_or(0);
+        if needed == 0 || raw.is_empty() {
+            return;
+        }
+        let mut views: Vec<(Cow<'_, [u8]>, u16)> = Vec::new();
+        for view in 0..16u8 {
+            if needed & (1 << view) == 0 {
+                continue;
+            }
+            let text = view_of(raw, view, plus_as_space);
+            match views.iter_mut().find(|(t, _)| **t == *text) {
+                Some((_, served)) => *served |= 1 << view,
+                None => views.push((text, 1 << view)),
+            }
+        }
+        for (text, served) in &views {
+            self.match_view(text, *served, locations, name);
+        }
+    }
+
+    fn match_view(&mut self, text: &[u8], served: u16, locations: Locations, name: Piece<'_>) {
+        let set = self.set;
+        for m in self.ac.find_overlapping_iter(text) {
+            let Some(triggers) = set.triggers.get(m.pattern().as_usize()) else {
                 continue;
             };
             for t in triggers {
-                if t.locations.has(loc) && ctx.holds(t.condition) {
-                    if let Some(h) = hits.hit.get_mut(t.signature) {
-                        *h = true;
+                let Some(rule) = set.rules.get(t.rule as usize) else {
+                    continue;
+                };
+                let views = set.rule_views.get(t.rule as usize).copied().unwrap_or(0);
+                if !rule.locations.has(locations) || views & served == 0 {
+                    continue;
+                }
+                if let Some(exact) = &t.exact {
+                    if text.get(m.start()..m.end()) != Some(&exact[..]) {
+                        continue;
                     }
                 }
+                if !names_allow(rule, name) {
+                    continue;
+                }
+                if matches!(t.slot, Slot::Group(g) if Some(g) == rule.any_group) {
+                    let anchored = match rule.anchor {
+                        Anchor::Anywhere => true,
+                        Anchor::Start => m.start() == 0,
+                        Anchor::End => m.end() == text.len(),
+                    };
+                    if !anchored {
+                        continue;
+                    }
+                }
+                if !self.ctx.holds(&rule.when) {
+                    continue;
+                }
+                if rule.groups.len() == 1 && rule.none.is_empty() {
+                    self.hits.add(t.rule);
+                    continue;
+                }
+                let at = match self.progress.iter().position(|p| p.rule == t.rule) {
+                    Some(at) => at,
+                    None => {
+                        self.progress.push(Progress {
+                            rule: t.rule,
+                            groups: 0,
+                            vetoed: false,
+                        });
+                        self.progress.len() - 1
+                    }
+                };
+                if let Some(p) = self.progress.get_mut(at) {
+                    match t.slot {
+                        Slot::Group(g) => p.groups |= 1 << u32::from(g),
+                        Slot::Veto => p.vetoed = true,
+                    }
+                }
+            }
+        }
+        for p in self.progress.drain(..) {
+            let Some(rule) = set.rules.get(p.rule as usize) else {
+                continue;
+            };
+            let full = (1u64 << rule.groups.len()) - 1;
+            if !p.vetoed && u64::from(p.groups) == full {
+                self.hits.add(p.rule);
             }
         }
     }
 }
 
-/// A parameter (already percent-decoded): its name (also with brackets as dots) and its value
-/// (prefixed with `/` so `../x` at its start reads as a traversal).
-fn scan_param(name: &[u8], value: &[u8], mut feed: impl FnMut(&[u8])) {
-    for_each_view(name, false, &mut feed);
-    if name.contains(&b'[') {
-        let dotted = brackets_to_dots(&String::from_utf8_lossy(name));
-        feed(dotted.as_bytes());
+fn names_allow(rule: &Rule, name: Piece<'_>) -> bool {
+    match name {
+        Piece::Whole => true,
+        Piece::ParamName => rule.params.is_empty(),
+        Piece::ParamValue(n) => {
+            rule.params.is_empty() || rule.params.iter().any(|p| p.as_bytes() == n)
+        }
+        Piece::Header(n) => {
+            rule.headers.is_empty()
+                || rule
+                    .headers
+                    .iter()
+                    .any(|h| h.as_bytes().eq_ignore_ascii_case(n))
+        }
     }
-    let mut v = Vec::with_capacity(value.len() + 1);
-    v.push(b'/');
-    v.extend_from_slice(value);
-    for_each_view(&v, false, &mut feed);
 }
 
-/// Calls `feed` with the decoded view of `raw`, and with its lookup-evaluated view when it
-/// holds `${`.
-fn for_each_view(raw: &[u8], plus_as_space: bool, mut feed: impl FnMut(&[u8])) {
-    let decoded: Cow<'_, [u8]> = if raw.contains(&b'%') || (plus_as_space && raw.contains(&b'+')) {
-        Cow::Owned(percent_decode_fully(raw, plus_as_space))
-    } else {
-        Cow::Borrowed(raw)
-    };
-    let unescaped: Cow<'_, [u8]> = if decoded.contains(&b'\\') {
-        Cow::Owned(unescape_backslash(&decoded))
-    } else {
-        decoded
-    };
-    feed(&unescaped);
-    if unescaped.windows(2).any(|w| w == b"${") {
-        let evaluated = eval_lookups(&lower_lossy(&unescaped));
-        feed(evaluated.as_bytes());
+/// The piece `raw` as seen through the `VIEW_*` steps in `view`; borrowed when no step changes
+/// anything.
+fn view_of(raw: &[u8], view: u8, plus_as_space: bool) -> Cow<'_, [u8]> {
+    let mut text: Cow<'_, [u8]> = Cow::Borrowed(raw);
+    if view & VIEW_PERCENT != 0 && (raw.contains(&b'%') || (plus_as_space && raw.contains(&b'+'))) {
+        text = Cow::Owned(percent_decode_fully(raw, plus_as_space));
     }
+    if view & VIEW_UNESCAPE != 0 && text.contains(&b'\\') {
+        text = Cow::Owned(unescape_backslash(&text));
+    }
+    if view & VIEW_NORMALIZE != 0 {
+        text = Cow::Owned(normalize_path(&text));
+    }
+    if view & VIEW_LOOKUPS != 0 && text.windows(2).any(|w| w == b"${") {
+        text = Cow::Owned(eval_lookups(&lower_lossy(&text)).into_bytes());
+    }
+    text
 }

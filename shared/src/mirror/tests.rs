@@ -226,7 +226,7 @@ fn errors_name_the_json_path() {
         ),
         (
             r#"{"targets":{"a":{"cluster":"s","delivery":"header"}},"signatures":{"categories":{"log5shell":false}}}"#,
-            "signatures.categories.log5shell: unknown field",
+            "signatures.categories.log5shell: unknown category",
         ),
         (
             r#"{"targets":{"a":{"cluster":"s","delivery":"header"}},"signatures":{"custom":[{"name":"x","literal":""}]}}"#,
@@ -958,7 +958,8 @@ fn body_is_wanted_only_when_it_can_matter() {
     );
     let off = policy(
         r#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},
-            "signatures":{"categories":{"log4shell":false,"spring4shell":false}}}"#,
+            "signatures":{"categories":{"log4shell":false,"spring4shell":false,
+                "cloud_metadata":false,"download_exec":false}}}"#,
     );
     assert!(!off.wants_body(&Req::get("/x").view(), &off.new_hits()));
     let xml = Req::post("/xmlrpc.php", "text/xml", b"x");

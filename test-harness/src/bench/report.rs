@@ -516,6 +516,7 @@ mod tests {
             measure_max: false,
             method: "GET".to_string(),
             path: "/".to_string(),
+            ocsf_access_log: false,
         };
         let mut result = ScenarioResult::new(&scenario);
         result.latency = Some(Latency::new(

@@ -174,6 +174,46 @@ fn mirror_everything(mirror: &Value, rate: u32) -> Value {
 /// The request that hits rule `i` of a synthetic policy where `i` is the last index of the
 /// `GET /svc<i>/static/*` shape: near the end of the list (the worst case for a list scan),
 /// and a `safe_regex` permission in RBAC.
+/// Custom signature rules in the bench's larger pack.
+const CUSTOM_SIGNATURE_RULES: usize = 1000;
+
+/// `mirror` with a pack of `n` custom rules layered over the built-in one: literal and
+/// two-group rules in every location, some narrowed to headers or parameters, none of which
+/// the bench request carries (so the row measures the scan, not copies).
+fn with_custom_signatures(mirror: &Value, n: usize) -> Value {
+    let locations = [
+        json!(["path", "query"]),
+        json!(["headers"]),
+        json!(["params", "body"]),
+        json!(["path", "query", "params", "headers", "body"]),
+    ];
+    let rules: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut rule = json!({
+                "id": format!("bench-{i}"),
+                "name": format!("bench rule {i}"),
+                "category": format!("bench_{}", i % 10),
+                "severity": "medium",
+                "references": ["bench"],
+                "in": locations[i % locations.len()].clone(),
+                "match": if i % 3 == 0 {
+                    json!({"all": [[format!("ioc-{i}-a")], [format!("ioc-{i}-b"), format!("ioc-{i}-c")]]})
+                } else {
+                    json!({"any": [format!("indicator-{i:04}"), format!("/bench/{i}/x")]})
+                },
+            });
+            if i % 7 == 0 {
+                rule["headers"] = json!(["x-bench"]);
+                rule["in"] = json!(["headers"]);
+            }
+            rule
+        })
+        .collect();
+    let mut policy = mirror.clone();
+    policy["signatures"]["packs"] = json!([{"pack": "bench", "rules": rules}]);
+    policy
+}
+
 fn synthetic_request(rules: usize) -> (String, String) {
     let i = (0..rules).rev().find(|i| i % 4 == 2).unwrap_or(0);
     let (method, path) = synthetic::synthetic_hit(i);
@@ -279,6 +319,19 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             vec![Filter::Rbac(synthetic::synthetic_rbac_config(RBAC_RULES))],
         )
     });
+    // The signature scan at two pack sizes (issue 8: the second within 10% of the first): the
+    // mirror alone with the built-in pack, then with 1,000 custom rules layered over it.
+    list.push(row(
+        "mirror, built-in signature pack",
+        Group::RuleScale,
+        vec![one_pass(&[("mirror", &mirror)])],
+    ));
+    let with_custom = with_custom_signatures(&mirror, CUSTOM_SIGNATURE_RULES);
+    list.push(row(
+        &format!("mirror, built-in pack + {CUSTOM_SIGNATURE_RULES} custom rules"),
+        Group::RuleScale,
+        vec![one_pass(&[("mirror", &with_custom)])],
+    ));
     let everything = mirror_everything(&mirror, options.rate);
     for (name, sensor) in [
         ("mirror every request, sensor healthy", SensorState::Healthy),

@@ -78,6 +78,7 @@ impl HttpContext for ProbeStream {
             reason: MirrorReason::Signature,
             rule: None,
             signatures: vec![category],
+            signature_rules: Vec::new(),
         });
         let head = RequestHead::from_pairs(self.get_http_request_headers());
         for entry in verdict::entries(&head, allowlist.as_ref(), mirror.as_ref()) {

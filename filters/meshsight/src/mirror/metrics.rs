@@ -18,8 +18,10 @@ pub struct Metrics {
     pub rate_limited: Counter,
     /// Not selected.
     pub not_selected: Counter,
-    /// Per signature name: requests it matched.
+    /// Per signature category: requests it matched.
     pub signatures: BTreeMap<String, Counter>,
+    /// Per signature rule id: requests it matched.
+    pub signature_rules: BTreeMap<String, Counter>,
     /// `dispatch` calls refused by the host, or answered with a reset, timeout or 5xx.
     pub dispatch_failed: Counter,
     /// `dispatch` calls Envoy never answered within their timeout and a grace second.
@@ -69,6 +71,17 @@ impl Metrics {
                 .map(|n| {
                     let counter = c(&format!("meshsight_mirror_signature_{}", stat_part(n)));
                     (n.clone(), counter)
+                })
+                .collect(),
+            signature_rules: policy
+                .signature_rule_ids()
+                .iter()
+                .map(|id| {
+                    let counter = c(&format!(
+                        "meshsight_mirror_signature_rule_{}",
+                        stat_part(id)
+                    ));
+                    (id.clone(), counter)
                 })
                 .collect(),
             dispatch_failed: c("meshsight_mirror_dispatch_failed"),

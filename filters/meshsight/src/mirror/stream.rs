@@ -276,6 +276,11 @@ impl MirrorStream {
                 c.inc();
             }
         }
+        for id in &d.signature_rules {
+            if let Some(c) = m.signature_rules.get(id) {
+                c.inc();
+            }
+        }
         match (d.mirrored, d.reason, target) {
             (true, reason, Some(t)) => m.mirrored(t, reason).inc(),
             (_, MirrorReason::RateLimited, Some(t)) => {

@@ -116,9 +116,15 @@ fn mirror_decision_with_reason_is_recorded_and_signatures_alert() {
         reason: MirrorReason::Signature,
         rule: None,
         signatures: vec!["log4shell".into()],
+        signature_rules: vec!["ms-log4shell-jndi".into()],
     });
     let r = ocsf(ex, &policy("{}"));
     let m = &r["unmapped"]["meshsight"]["mirror"];
+    assert_eq!(
+        m["signature_rules"],
+        serde_json::json!(["ms-log4shell-jndi"]),
+        "the rule ids that fired are recorded"
+    );
     assert_eq!(m["mirrored"], true);
     assert_eq!(m["reason"], "signature");
     assert_eq!(m["target"], "ids");

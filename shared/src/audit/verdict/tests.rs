@@ -78,6 +78,7 @@ fn signature_is_a_high_alert_with_its_categories() {
         reason: MirrorReason::Signature,
         rule: None,
         signatures: vec!["log4shell".into()],
+        signature_rules: vec![],
     };
     let a = allow(AllowlistOutcome::Denied, None);
     let v = object(&verdict_entry("GET", Some(&a), Some(&m)));

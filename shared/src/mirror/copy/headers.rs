@@ -27,7 +27,7 @@ pub const CLIENT_FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "x-real-ip"
 /// provenance, all from the connection and the filter, never from client headers:
 /// `x-forwarded-for` and `x-meshsight-mirror-source-address` (the peer address),
 /// `-source-principal`, `-source-namespace` (mTLS peer), `-request-id`, `-target`, `-reason`,
-/// `-signatures` (when any), `-rule` (when one decided), `-body-truncated: true` when the copied
+/// `-signatures` and `-signature-rules` (when any), `-rule` (when one decided), `-body-truncated: true` when the copied
 /// body was cut, `-decision` (the decision's JSON, as in filter state), and
 /// `-claimed-forwarded-for` with the client's own `x-forwarded-for`.
 pub fn dispatch_headers(
@@ -80,6 +80,12 @@ pub fn dispatch_headers(
         add(
             "x-meshsight-mirror-signatures",
             &decision.signatures.join(","),
+        );
+    }
+    if !decision.signature_rules.is_empty() {
+        add(
+            "x-meshsight-mirror-signature-rules",
+            &decision.signature_rules.join(","),
         );
     }
     if let Some(rule) = &decision.rule {

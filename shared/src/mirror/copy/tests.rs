@@ -853,6 +853,7 @@ fn dispatch_headers_drop_what_must_not_reach_the_sensor_and_say_why() {
         reason: MirrorReason::Signature,
         rule: None,
         signatures: vec!["log4shell".into(), "acme".into()],
+        signature_rules: vec![],
     };
     let ids = &p.targets()[1];
     assert_eq!(ids.name, "ids");
@@ -900,6 +901,7 @@ fn dispatch_headers_keep_secrets_when_asked_and_replace_the_authority() {
         reason: MirrorReason::Sample,
         rule: Some("rest".into()),
         signatures: Vec::new(),
+        signature_rules: vec![],
     };
     let h = dispatch_headers(&p, &p.targets()[0], &s.request(), &d, false);
     assert_eq!(header_of(&h, "authorization"), vec!["Bearer t"]);
@@ -935,6 +937,7 @@ fn dispatch_headers_carry_provenance_from_the_connection_never_from_the_client()
         reason: MirrorReason::Signature,
         rule: None,
         signatures: vec!["log4shell".into()],
+        signature_rules: Vec::new(),
     };
     let h = dispatch_headers(&p, &p.targets()[0], &request, &d, false);
     assert_eq!(header_of(&h, "x-forwarded-for"), vec!["10.1.2.3"]);
@@ -979,4 +982,57 @@ fn reason_names_are_the_json_ones() {
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(json, format!("\"{}\"", reason_name(r)));
     }
+}
+
+#[test]
+fn with_hold_for_body_a_denied_request_is_held_and_copied_with_its_body() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}},"hold_for_body":true}"#,
+    );
+    let mut s = Stream::post("/login", "application/json");
+    let step = w.denied(&mut s, false);
+    assert_eq!(step.flow, Flow::Hold, "the reply waits for the body");
+    assert!(step.decision().is_none());
+    assert!(s.copy.holding());
+    let step = w.body(&mut s, LOG4SHELL, true).expect("the body is wanted");
+    assert_eq!(step.flow, Flow::Continue);
+    let d = decision(&step);
+    assert_eq!(
+        (d.mirrored, d.reason, d.signatures.clone()),
+        (true, MirrorReason::Signature, vec!["log4shell".into()])
+    );
+    let sent = w.send();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body,
+        LOG4SHELL.to_vec(),
+        "the copy carries the body"
+    );
+    assert!(header_of(&sent[0].headers, "x-meshsight-mirror-body-truncated").is_empty());
+}
+
+#[test]
+fn a_held_denied_request_without_an_indicator_is_not_copied() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}},"hold_for_body":true,
+            "rules":[{"name":"all","action":{"type":"always"}}]}"#,
+    );
+    let mut s = Stream::post("/login", "application/json");
+    assert_eq!(w.denied(&mut s, false).flow, Flow::Hold);
+    let step = w.body(&mut s, br#"{"user":"bob"}"#, true).expect("wanted");
+    let d = decision(&step);
+    assert!(!d.mirrored);
+    assert_eq!(d.reason, MirrorReason::NotSelected);
+    assert!(w.send().is_empty());
+}
+
+#[test]
+fn copy_denied_off_never_holds_a_denied_request() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}},"hold_for_body":true,"copy_denied":false}"#,
+    );
+    let mut s = Stream::post("/login", "application/json");
+    let step = w.denied(&mut s, false);
+    assert_eq!(step.flow, Flow::Continue);
+    assert!(!decision(&step).mirrored);
 }

@@ -1,0 +1,577 @@
+//! Rule packs: the JSON format signatures are written in, and its validation.
+//!
+//! A pack is `{"pack": name, "version": ..., "rules": [...]}`; each rule names where to look
+//! (`in`, optionally narrowed to named `params` and `headers`), how to decode what it looks at
+//! (`transforms`), when it applies (`when`: methods and path conditions) and what to find
+//! (`match`: literal sets). The format is documented in `filters/meshsight/docs/signatures.md`.
+//! The built-in pack ([`BUILTIN_PACK`]) is a data file compiled into the module; packs in the
+//! policy add rules, override built-in rules with the same `id`, or switch rules off.
+
+use crate::ConfigError;
+use serde::Deserialize;
+
+/// The built-in pack, compiled into the module from `signatures/builtin.json`.
+pub const BUILTIN_PACK: &str = include_str!("builtin.json");
+
+/// Most literal groups (`all`) in one rule.
+pub const MAX_GROUPS: usize = 32;
+/// Longest literal accepted, in bytes.
+pub const MAX_LITERAL_LEN: usize = 256;
+
+/// A rule pack as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPack {
+    /// Pack name (reported by `meshsight signatures test`).
+    pub pack: String,
+    /// Free-form version, e.g. a date.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// What the pack is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The rules, in report order.
+    pub rules: Vec<RawRule>,
+}
+
+/// How bad a hit is (for the SOC's triage; the mirror copies every hit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Informational.
+    Info,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+/// Where a rule looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawLocation {
+    /// The path, without the query.
+    Path,
+    /// The query string whole, and each query parameter's name and value.
+    Query,
+    /// Each parameter's name and value: query, form body and JSON body (keys and strings).
+    Params,
+    /// Each header, as `name: value`.
+    Headers,
+    /// The body (first `max_body_bytes`) whole, and its form or JSON parameters.
+    Body,
+}
+
+/// A decoding step applied to what a rule looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// Percent-decode repeatedly (`%252e` -> `.`, `%uXXXX` too; `+` is a space in queries and
+    /// forms).
+    PercentDecode,
+    /// Replace `\uXXXX` and `\xXX` escapes by their character.
+    Unescape,
+    /// Also match after evaluating the Log4j lookups that hide a string (`${lower:j}`,
+    /// `${::-j}`, `${env:X:-j}`, `${date:'j'}`).
+    Log4jLookups,
+    /// Match ASCII case-insensitively (without it, literals match case-sensitively).
+    Lowercase,
+    /// Resolve `.`/`..` segments, merge `//`, read `\` as `/`, drop `;params` (path only).
+    NormalizePath,
+}
+
+/// Conditions on the request that must hold for the rule to count.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhen {
+    /// Request methods (exact, case-sensitive); any one.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// The decoded, normalized, lower-cased path starts with one of these...
+    #[serde(default)]
+    pub path_prefix: Vec<String>,
+    /// ...or ends with one of these (a trailing `/` ignored)...
+    #[serde(default)]
+    pub path_suffix: Vec<String>,
+    /// ...or contains one of these. With no path list, any path.
+    #[serde(default)]
+    pub path_contains: Vec<String>,
+}
+
+/// Where a literal must sit in the text it is found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anchor {
+    /// Anywhere (default).
+    Anywhere,
+    /// At the start.
+    Start,
+    /// At the end.
+    End,
+}
+
+/// The match: every `all` group and the `any` group need one literal in the same text, and
+/// no `none` literal may be there.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    /// One of these literals.
+    #[serde(default)]
+    pub any: Vec<String>,
+    /// One literal of each group.
+    #[serde(default)]
+    pub all: Vec<Vec<String>>,
+    /// None of these literals.
+    #[serde(default)]
+    pub none: Vec<String>,
+    /// Where the `any` literals must sit (`all` groups match anywhere).
+    #[serde(default)]
+    pub anchor: Option<Anchor>,
+}
+
+/// One rule as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// Stable id (`A-Z a-z 0-9 _ - .`, up to 64), reported in decisions, records and counters.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Category (same alphabet as `id`), reported in the decision's `signatures`.
+    pub category: String,
+    /// Severity.
+    pub severity: Severity,
+    /// CVE ids, ATT&CK technique ids, advisories.
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// Where to look.
+    #[serde(rename = "in")]
+    pub locations: Vec<RawLocation>,
+    /// Only these parameters (names, case-insensitive) count for `params`, `query` and `body`
+    /// parameters.
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// Only these headers (names, case-insensitive) count for `headers`.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Decoding steps; default `percent_decode`, `unescape`, `lowercase`.
+    #[serde(default = "default_transforms")]
+    pub transforms: Vec<Transform>,
+    /// Conditions on the request.
+    #[serde(default)]
+    pub when: RawWhen,
+    /// What to find.
+    #[serde(rename = "match")]
+    pub matcher: RawMatch,
+    /// `false` keeps the rule in the pack but switched off.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_transforms() -> Vec<Transform> {
+    vec![
+        Transform::PercentDecode,
+        Transform::Unescape,
+        Transform::Lowercase,
+    ]
+}
+
+/// Where a piece of the request was found (bit flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locations(pub(crate) u8);
+
+impl Locations {
+    /// Nowhere.
+    pub const NONE: Locations = Locations(0);
+    /// The path.
+    pub const PATH: Locations = Locations(1);
+    /// The query, whole and by parameter.
+    pub const QUERY: Locations = Locations(2);
+    /// A parameter (query, form or JSON body).
+    pub const PARAMS: Locations = Locations(4);
+    /// A header line.
+    pub const HEADERS: Locations = Locations(8);
+    /// The body, whole and by parameter.
+    pub const BODY: Locations = Locations(16);
+
+    /// Both sets.
+    pub const fn with(self, other: Locations) -> Locations {
+        Locations(self.0 | other.0)
+    }
+
+    /// Whether the sets share a location.
+    pub fn has(self, other: Locations) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl From<RawLocation> for Locations {
+    fn from(l: RawLocation) -> Locations {
+        match l {
+            RawLocation::Path => Locations::PATH,
+            RawLocation::Query => Locations::QUERY,
+            RawLocation::Params => Locations::PARAMS,
+            RawLocation::Headers => Locations::HEADERS,
+            RawLocation::Body => Locations::BODY,
+        }
+    }
+}
+
+/// The decoding steps that produce a view (case-insensitivity is a match option, not a view).
+pub(crate) const VIEW_PERCENT: u8 = 1;
+pub(crate) const VIEW_UNESCAPE: u8 = 2;
+pub(crate) const VIEW_NORMALIZE: u8 = 4;
+pub(crate) const VIEW_LOOKUPS: u8 = 8;
+
+/// Conditions on the request, compiled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct When {
+    /// Methods, any one (empty: any method).
+    pub methods: Vec<String>,
+    /// Lower-case path prefixes.
+    pub path_prefix: Vec<String>,
+    /// Lower-case path suffixes.
+    pub path_suffix: Vec<String>,
+    /// Lower-case path fragments.
+    pub path_contains: Vec<String>,
+}
+
+impl When {
+    /// Whether no condition is set.
+    pub fn is_empty(&self) -> bool {
+        self.methods.is_empty() && !self.has_path()
+    }
+
+    fn has_path(&self) -> bool {
+        !(self.path_prefix.is_empty()
+            && self.path_suffix.is_empty()
+            && self.path_contains.is_empty())
+    }
+
+    /// Whether a request with `method` and normalized lower-case `path` meets the conditions.
+    pub fn holds(&self, method: &str, path: &str) -> bool {
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == method) {
+            return false;
+        }
+        if !self.has_path() {
+            return true;
+        }
+        let trimmed = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        };
+        self.path_prefix
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
+            || self
+                .path_suffix
+                .iter()
+                .any(|s| trimmed.ends_with(s.as_str()))
+            || self.path_contains.iter().any(|c| path.contains(c.as_str()))
+    }
+}
+
+/// A rule, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Stable id.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Category.
+    pub category: String,
+    /// Severity.
+    pub severity: Severity,
+    /// References as written.
+    pub references: Vec<String>,
+    /// Where it looks.
+    pub locations: Locations,
+    /// Lower-case parameter names it is narrowed to (empty: all).
+    pub params: Vec<String>,
+    /// Lower-case header names it is narrowed to (empty: all).
+    pub headers: Vec<String>,
+    /// View steps (`VIEW_*` bits, without lookups).
+    pub(crate) view: u8,
+    /// Also matched after Log4j lookup evaluation.
+    pub(crate) lookups: bool,
+    /// ASCII case-insensitive.
+    pub case_insensitive: bool,
+    /// Conditions.
+    pub when: When,
+    /// Literal groups; one literal of each must be found (lower-cased when case-insensitive).
+    pub groups: Vec<Vec<String>>,
+    /// Literals that veto the rule in the text they are found in.
+    pub none: Vec<String>,
+    /// Where the literals of the `any` group (the last group) must sit.
+    pub anchor: Anchor,
+    /// Index of the `any` group, when the rule has one.
+    pub any_group: Option<u8>,
+    /// Whether the rule is on.
+    pub enabled: bool,
+}
+
+/// Names (ids, categories) are 1-64 characters of `A-Z a-z 0-9 _ - .`.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn literal_list(
+    at: &str,
+    list: &[String],
+    case_insensitive: bool,
+) -> Result<Vec<String>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.is_empty() {
+                Err(ConfigError::new(format!("{at}[{i}]"), "must not be empty"))
+            } else if l.len() > MAX_LITERAL_LEN {
+                Err(ConfigError::new(
+                    format!("{at}[{i}]"),
+                    format!("literals are at most {MAX_LITERAL_LEN} bytes"),
+                ))
+            } else if case_insensitive {
+                Ok(l.to_ascii_lowercase())
+            } else {
+                Ok(l.clone())
+            }
+        })
+        .collect()
+}
+
+fn lower_list(at: &str, list: &[String]) -> Result<Vec<String>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.is_empty() {
+                Err(ConfigError::new(format!("{at}[{i}]"), "must not be empty"))
+            } else {
+                Ok(s.to_ascii_lowercase())
+            }
+        })
+        .collect()
+}
+
+impl Rule {
+    /// Validates a rule written at JSON path `at` (e.g. `signatures.packs[0].rules[3]`).
+    pub fn compile(at: &str, raw: &RawRule) -> Result<Rule, ConfigError> {
+        let path = |f: &str| format!("{at}.{f}");
+        if !valid_name(&raw.id) {
+            return Err(ConfigError::new(
+                path("id"),
+                "rule ids are 1-64 characters of A-Z a-z 0-9 _ - .",
+            ));
+        }
+        if raw.name.trim().is_empty() {
+            return Err(ConfigError::new(path("name"), "must not be empty"));
+        }
+        if !valid_name(&raw.category) {
+            return Err(ConfigError::new(
+                path("category"),
+                "categories are 1-64 characters of A-Z a-z 0-9 _ - .",
+            ));
+        }
+        if raw.locations.is_empty() {
+            return Err(ConfigError::new(
+                path("in"),
+                "must name at least one of path, query, params, headers, body",
+            ));
+        }
+        let locations = raw
+            .locations
+            .iter()
+            .fold(Locations::NONE, |acc, l| acc.with((*l).into()));
+        if !raw.params.is_empty()
+            && !locations.has(
+                Locations::PARAMS
+                    .with(Locations::QUERY)
+                    .with(Locations::BODY),
+            )
+        {
+            return Err(ConfigError::new(
+                path("params"),
+                "needs \"params\", \"query\" or \"body\" in `in`",
+            ));
+        }
+        if !raw.headers.is_empty() && !locations.has(Locations::HEADERS) {
+            return Err(ConfigError::new(
+                path("headers"),
+                "needs \"headers\" in `in`",
+            ));
+        }
+        let mut view = 0;
+        let mut lookups = false;
+        let mut case_insensitive = false;
+        for (i, t) in raw.transforms.iter().enumerate() {
+            match t {
+                Transform::PercentDecode => view |= VIEW_PERCENT,
+                Transform::Unescape => view |= VIEW_UNESCAPE,
+                Transform::NormalizePath => {
+                    if locations != Locations::PATH {
+                        return Err(ConfigError::new(
+                            format!("{at}.transforms[{i}]"),
+                            "normalize_path only applies to a rule that looks in the path alone",
+                        ));
+                    }
+                    view |= VIEW_NORMALIZE;
+                }
+                Transform::Log4jLookups => lookups = true,
+                Transform::Lowercase => case_insensitive = true,
+            }
+        }
+        let m = &raw.matcher;
+        let mut groups = Vec::with_capacity(m.all.len() + 1);
+        for (g, group) in m.all.iter().enumerate() {
+            let gat = format!("{at}.match.all[{g}]");
+            if group.is_empty() {
+                return Err(ConfigError::new(gat, "must not be empty"));
+            }
+            groups.push(literal_list(&gat, group, case_insensitive)?);
+        }
+        let any_group = (!m.any.is_empty()).then(|| u8::try_from(groups.len()).unwrap_or(u8::MAX));
+        if any_group.is_none() && m.anchor.is_some_and(|a| a != Anchor::Anywhere) {
+            return Err(ConfigError::new(
+                path("match.anchor"),
+                "applies to `any` literals: give `any`",
+            ));
+        }
+        if !m.any.is_empty() {
+            groups.push(literal_list(
+                &format!("{at}.match.any"),
+                &m.any,
+                case_insensitive,
+            )?);
+        }
+        if groups.is_empty() {
+            return Err(ConfigError::new(
+                path("match"),
+                "needs `any` or `all` literals",
+            ));
+        }
+        if groups.len() > MAX_GROUPS {
+            return Err(ConfigError::new(
+                path("match.all"),
+                format!("at most {MAX_GROUPS} groups"),
+            ));
+        }
+        let none = literal_list(&format!("{at}.match.none"), &m.none, case_insensitive)?;
+        let w = &raw.when;
+        for (i, method) in w.methods.iter().enumerate() {
+            if !crate::headers::is_token(method) {
+                return Err(ConfigError::new(
+                    format!("{at}.when.methods[{i}]"),
+                    format!("{method:?} is not a method token"),
+                ));
+            }
+        }
+        let when = When {
+            methods: w.methods.clone(),
+            path_prefix: lower_list(&format!("{at}.when.path_prefix"), &w.path_prefix)?,
+            path_suffix: lower_list(&format!("{at}.when.path_suffix"), &w.path_suffix)?,
+            path_contains: lower_list(&format!("{at}.when.path_contains"), &w.path_contains)?,
+        };
+        Ok(Rule {
+            id: raw.id.clone(),
+            name: raw.name.clone(),
+            category: raw.category.clone(),
+            severity: raw.severity,
+            references: raw.references.clone(),
+            locations,
+            params: lower_list(&path("params"), &raw.params)?,
+            headers: lower_list(&path("headers"), &raw.headers)?,
+            view,
+            lookups,
+            case_insensitive,
+            when,
+            groups,
+            none,
+            anchor: m.anchor.unwrap_or(Anchor::Anywhere),
+            any_group,
+            enabled: raw.enabled,
+        })
+    }
+}
+
+/// A pack, validated: its name and rules (ids unique within it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pack {
+    /// Pack name.
+    pub name: String,
+    /// Version as written.
+    pub version: Option<String>,
+    /// Rules in pack order.
+    pub rules: Vec<Rule>,
+}
+
+impl Pack {
+    /// Parses and validates a pack document; errors name the JSON path inside it.
+    pub fn from_json(bytes: &[u8]) -> Result<Pack, ConfigError> {
+        let raw: RawPack = ConfigError::parse_json(bytes)?;
+        Pack::compile("", &raw)
+    }
+
+    /// The built-in pack.
+    pub fn builtin() -> Result<Pack, ConfigError> {
+        Pack::from_json(BUILTIN_PACK.as_bytes())
+            .map_err(|e| ConfigError::new(format!("<built-in pack>.{}", e.path), e.reason))
+    }
+
+    /// Validates a pack written at JSON path `at` (empty for a document of its own).
+    pub fn compile(at: &str, raw: &RawPack) -> Result<Pack, ConfigError> {
+        let prefix = if at.is_empty() {
+            String::new()
+        } else {
+            format!("{at}.")
+        };
+        if raw.pack.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("{prefix}pack"),
+                "must not be empty",
+            ));
+        }
+        let mut rules: Vec<Rule> = Vec::with_capacity(raw.rules.len());
+        for (i, r) in raw.rules.iter().enumerate() {
+            let rat = format!("{prefix}rules[{i}]");
+            let rule = Rule::compile(&rat, r)?;
+            if rules.iter().any(|x| x.id == rule.id) {
+                return Err(ConfigError::new(
+                    format!("{rat}.id"),
+                    format!("duplicate rule id {:?} in this pack", rule.id),
+                ));
+            }
+            rules.push(rule);
+        }
+        Ok(Pack {
+            name: raw.pack.clone(),
+            version: raw.version.clone(),
+            rules,
+        })
+    }
+}
+
+/// Layers packs: rules of later packs replace earlier rules with the same id (in place) or are
+/// appended.
+pub fn layer(packs: impl IntoIterator<Item = Pack>) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for pack in packs {
+        for rule in pack.rules {
+            match rules.iter_mut().find(|r| r.id == rule.id) {
+                Some(slot) => *slot = rule,
+                None => rules.push(rule),
+            }
+        }
+    }
+    rules
+}

