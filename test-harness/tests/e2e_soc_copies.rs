@@ -312,3 +312,41 @@ fn tshark_dissects_header_mode_copies_as_http() {
 fn tshark_dissects_dispatch_mode_copies_as_http() {
     tshark_dissects_the_copies(DISPATCH_TEMPLATE, "dispatch");
 }
+
+/// The demo's own config (`envoy-config/envoy.yaml`, `make run`): the upstream (an echo, so the
+/// client too) never sees that its request was flagged, and the route's copy carries the
+/// provenance and no credentials.
+#[test]
+fn demo_route_hides_the_decision_and_its_copies_carry_provenance() {
+    use meshsight_test_harness::rig::Collector;
+    let upstream = EchoUpstream::start();
+    let sensor = Sensor::start();
+    let collector = Collector::start();
+    let envoy = Envoy::builder("envoy-config/envoy.yaml")
+        .upstream(&upstream)
+        .sensor(&sensor)
+        .collector(&collector)
+        .start()
+        .unwrap_or_else(|err| panic!("the demo config must start: {err}"));
+    let r = send(
+        envoy.port(),
+        &HttpRequest::get("/api/items")
+            .header("user-agent", LOG4SHELL)
+            .header("authorization", "Bearer top-secret")
+            .header("x-forwarded-for", "1.2.3.4"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        !r.text().contains("x-meshsight-mirror"),
+        "the echo tells the client it was flagged: {}",
+        r.text()
+    );
+    let copy = &sensor.wait_for(1, Duration::from_secs(5))[0];
+    assert!(copy.header("authorization").is_none(), "{:?}", copy.headers);
+    assert_eq!(
+        copy.header("x-meshsight-mirror-source-address"),
+        Some("127.0.0.1")
+    );
+    let decision = copy.header("x-meshsight-mirror-decision").unwrap_or("");
+    assert!(decision.contains("log4shell"), "{:?}", copy.headers);
+}
