@@ -273,6 +273,8 @@ pub fn export_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn varints_are_little_endian_base_128() {
