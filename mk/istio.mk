@@ -32,7 +32,7 @@ istio-image-context: wasm
 	  rm -rf $(ISTIO_IMAGE_DIR)/$$m; mkdir -p $(ISTIO_IMAGE_DIR)/$$m; \
 	  cp $(WASM_DIR)/$$m.wasm $(ISTIO_IMAGE_DIR)/$$m/plugin.wasm; \
 	  printf 'FROM scratch\nCOPY plugin.wasm ./\n' > $(ISTIO_IMAGE_DIR)/$$m/Dockerfile; \
-	  echo "$(ISTIO_IMAGE_DIR)/$$m: sha256 $$(sha256sum $(WASM_DIR)/$$m.wasm | cut -d' ' -f1)"; \
+	  echo "$(ISTIO_IMAGE_DIR)/$$m: file sha256 $$(sha256sum $(WASM_DIR)/$$m.wasm | cut -d' ' -f1) (for http urls; an oci:// url needs the manifest digest: make oci)"; \
 	done
 
 TEST_EXTRA += istio-validate istio-policies

@@ -273,19 +273,40 @@ fn describe(request: &RecordedRequest) -> String {
     line
 }
 
-/// A copy the sensor received: Envoy's route mirror (`host: <authority>-shadow`) or the
-/// plugin's own HTTP call, which says why (a denied request's copy always comes this way).
+/// A copy the sensor received, with the provenance the sidecar set on it (never the client's):
+/// reason and signatures from the decision, peer address, principal and request id. Envoy's
+/// route mirror (`host: <authority>-shadow`) and the plugin's own HTTP call carry the same
+/// `x-meshsight-mirror-decision`.
 fn describe_copy(request: &RecordedRequest) -> String {
-    let mut line = format!("{} {}", request.method, request.path);
-    match request.header("x-meshsight-mirror-reason") {
-        Some(reason) => {
-            line.push_str(&format!(" (sent by the plugin, reason {reason}"));
-            if let Some(signatures) = request.header("x-meshsight-mirror-signatures") {
-                line.push_str(&format!(": {signatures}"));
-            }
-            line.push(')');
+    let how = if request.header("x-meshsight-mirror-target").is_some() {
+        "sent by the plugin"
+    } else {
+        "Envoy's route mirror"
+    };
+    let mut line = format!("{} {} ({how}", request.method, request.path);
+    if let Some(d) = request
+        .header("x-meshsight-mirror-decision")
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+    {
+        line.push_str(&format!(", reason {}", d["reason"].as_str().unwrap_or("-")));
+        if let Some(signatures) = d["signatures"].as_array().filter(|s| !s.is_empty()) {
+            let names: Vec<&str> = signatures.iter().filter_map(|s| s.as_str()).collect();
+            line.push_str(&format!(": {}", names.join(",")));
         }
-        None => line.push_str(" (Envoy's route mirror)"),
+    }
+    line.push(')');
+    for (label, header) in [
+        ("from", "x-meshsight-mirror-source-address"),
+        ("principal", "x-meshsight-mirror-source-principal"),
+        ("request id", "x-meshsight-mirror-request-id"),
+        (
+            "client claimed x-forwarded-for",
+            "x-meshsight-mirror-claimed-forwarded-for",
+        ),
+    ] {
+        if let Some(v) = request.header(header).filter(|v| !v.is_empty()) {
+            line.push_str(&format!("; {label} {v}"));
+        }
     }
     line
 }

@@ -11,15 +11,16 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
+use meshsight_policy::audit::otlp::{self, ExportOutcome};
 use meshsight_policy::audit::{
     sample_verdict, verdict, AuditPolicy, AuditRecord, DeliveryCounters, DeliveryQueue, DropReason,
-    HttpExchange, HttpSink, PeerWorkload, Sink,
+    HttpExchange, HttpSink, PeerWorkload, Sink, SinkEncoding, PRODUCT_VERSION,
 };
 use meshsight_policy::decision::{AllowlistDecision, MirrorDecision};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::header_value;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::LogLevel;
+use proxy_wasm::types::{BufferType, LogLevel, MapType};
 
 use crate::host::{ConnectionFact, Counter, Gauge, Properties};
 
@@ -318,11 +319,24 @@ impl AuditJob {
             };
             // A re-sent batch replaces its old call: a late answer to that one is ignored.
             d.pending.retain(|(_, id)| *id != batch.id);
+            let (content_type, body) = match d.sink.encoding {
+                SinkEncoding::Ndjson => ("application/x-ndjson", None),
+                SinkEncoding::Otlp => (
+                    otlp::CONTENT_TYPE,
+                    Some(otlp::export_logs_request(
+                        &batch.body,
+                        self.policy.format,
+                        &self.otlp_resource(),
+                        PRODUCT_VERSION,
+                        now_ms.saturating_mul(1_000_000),
+                    )),
+                ),
+            };
             let mut headers: Vec<(&str, &str)> = vec![
                 (":method", "POST"),
                 (":path", &d.sink.path),
                 (":authority", &d.sink.authority),
-                ("content-type", "application/x-ndjson"),
+                ("content-type", content_type),
             ];
             for (n, v) in &d.sink.headers {
                 headers.push((n, v));
@@ -330,7 +344,7 @@ impl AuditJob {
             let sent = hostcalls::dispatch_http_call(
                 &d.sink.cluster,
                 headers,
-                Some(&batch.body),
+                Some(body.as_deref().unwrap_or(&batch.body)),
                 vec![],
                 d.sink.timeout,
             );
@@ -351,9 +365,22 @@ impl AuditJob {
         d.publish(&self.metrics);
     }
 
+    /// OTLP resource attributes: `service.name` and, from node metadata, this workload's.
+    fn otlp_resource(&self) -> Vec<(&str, &str)> {
+        let mut attrs = vec![("service.name", "meshsight")];
+        let w = &self.local_workload;
+        if let Some(ns) = &w.namespace {
+            attrs.push(("k8s.namespace.name", ns));
+        }
+        if let Some(workload) = &w.workload {
+            attrs.push(("k8s.workload.name", workload));
+        }
+        attrs
+    }
+
     /// An answer to call `token`: `false` when the call is not one of this job's. A delivered
     /// batch makes room, so the queue is pumped again at once.
-    pub fn answered(&self, token: u32, status: Option<u16>, now_ms: u64) -> bool {
+    pub fn answered(&self, token: u32, status: Option<u16>, body_size: usize, now_ms: u64) -> bool {
         let Some(delivery) = &self.delivery else {
             return false;
         };
@@ -363,16 +390,20 @@ impl AuditJob {
                 return false;
             };
             let (_, batch) = d.pending.remove(at);
-            match status {
-                Some(code) if (200..300).contains(&code) => d.queue.delivered(batch),
-                other => {
-                    log::warn!(
+            if d.sink.encoding == SinkEncoding::Otlp {
+                return_otlp(&mut d.queue, batch, status, body_size, now_ms)
+            } else {
+                match status {
+                    Some(code) if (200..300).contains(&code) => d.queue.delivered(batch),
+                    other => {
+                        log::warn!(
                         "meshsight audit: collector answered {} for a batch; will retry or drop",
                         other.map_or("no response (reset or timeout)".to_string(), |c| c
                             .to_string())
                     );
-                    d.queue.failed(batch, now_ms);
-                    false
+                        d.queue.failed(batch, now_ms);
+                        false
+                    }
                 }
             }
         };
@@ -396,5 +427,54 @@ impl AuditJob {
             log::warn!("meshsight audit: {n} buffered records dropped at shutdown");
         }
         d.publish(&self.metrics);
+    }
+}
+
+/// Applies an OTLP collector's answer to batch `batch` (OTLP/HTTP's rules, see
+/// [`otlp::export_outcome`]); returns whether it was delivered (wholly or partly).
+fn return_otlp(
+    queue: &mut DeliveryQueue,
+    batch: u64,
+    status: Option<u16>,
+    body_size: usize,
+    now_ms: u64,
+) -> bool {
+    let retry_after = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, "retry-after")
+        .ok()
+        .flatten();
+    let body = if status.is_some_and(|s| (200..300).contains(&s)) && body_size > 0 {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    match otlp::export_outcome(status, retry_after.as_deref(), &body) {
+        ExportOutcome::Accepted { rejected, message } => {
+            if rejected > 0 {
+                log::warn!(
+                    "meshsight audit: collector rejected {rejected} records of a batch: {message}"
+                );
+            }
+            queue.delivered_partially(batch, rejected)
+        }
+        ExportOutcome::Retry { after_ms } => {
+            log::warn!(
+                "meshsight audit: collector answered {} for a batch; will retry{}",
+                status.map_or("no response (reset or timeout)".to_string(), |c| c
+                    .to_string()),
+                after_ms.map_or(String::new(), |ms| format!(" after {ms} ms (Retry-After)"))
+            );
+            queue.failed_retry_after(batch, now_ms, after_ms.unwrap_or(0));
+            false
+        }
+        ExportOutcome::Rejected { status } => {
+            log::warn!(
+                "meshsight audit: collector answered {status} for a batch: not retryable, dropped"
+            );
+            queue.rejected(batch);
+            false
+        }
     }
 }

@@ -46,14 +46,14 @@ impl Context for Root {
         &mut self,
         token_id: u32,
         num_headers: usize,
-        _body_size: usize,
+        body_size: usize,
         _num_trailers: usize,
     ) {
         let Some(jobs) = &self.jobs else { return };
         let status = host::call_status(num_headers);
         let now = self.now_nanos();
         if let Some(audit) = &jobs.audit {
-            if audit.answered(token_id, status, now / 1_000_000) {
+            if audit.answered(token_id, status, body_size, now / 1_000_000) {
                 return;
             }
         }

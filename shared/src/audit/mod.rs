@@ -14,6 +14,7 @@ mod ecs;
 mod exchange;
 mod json;
 mod ocsf;
+pub mod otlp;
 mod policy;
 mod queue;
 mod record;
@@ -26,7 +27,8 @@ pub use exchange::{HttpExchange, PeerWorkload, TraceId};
 pub use ocsf::{activity_id, OCSF_VERSION};
 pub use policy::{
     AuditFormat, AuditPolicy, DropPolicy, HttpSink, QueueLimits, RawAuditPolicy, RawHttpSink,
-    RawSink, Sink, DEFAULT_RECORD_HEADERS, DEFAULT_REDACT_QUERY_PARAMS, FORBIDDEN_HEADERS,
+    RawSink, Sink, SinkEncoding, DEFAULT_RECORD_HEADERS, DEFAULT_REDACT_QUERY_PARAMS,
+    FORBIDDEN_HEADERS,
 };
 pub use queue::{backoff_ms, Batch, DeliveryCounters, DeliveryQueue, DropReason};
 pub use record::{

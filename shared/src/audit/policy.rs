@@ -53,6 +53,18 @@ pub enum AuditFormat {
     Ecs,
 }
 
+/// How the HTTP sink encodes a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkEncoding {
+    /// One JSON record per line (`application/x-ndjson`), any failure retried.
+    #[default]
+    Ndjson,
+    /// OTLP/HTTP logs: protobuf `ExportLogsServiceRequest`, the record as each log body
+    /// (`application/x-protobuf`, default path `/v1/logs`), OTLP's retry rules.
+    Otlp,
+}
+
 /// Which buffered record gives way when the buffer bound is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -106,7 +118,10 @@ pub enum RawSink {
 pub struct RawHttpSink {
     /// Envoy cluster the batches go to.
     pub cluster: String,
-    /// Request path, default `/`.
+    /// `ndjson` (default) or `otlp`.
+    #[serde(default)]
+    pub encoding: SinkEncoding,
+    /// Request path, default `/` (`/v1/logs` with `otlp`).
     #[serde(default)]
     pub path: Option<String>,
     /// `:authority` sent, default the cluster name.
@@ -179,6 +194,8 @@ pub enum Sink {
 pub struct HttpSink {
     /// Envoy cluster.
     pub cluster: String,
+    /// Batch encoding.
+    pub encoding: SinkEncoding,
     /// Request path.
     pub path: String,
     /// `:authority`.
@@ -350,7 +367,11 @@ fn compile_http(raw: RawHttpSink) -> Result<HttpSink, ConfigError> {
     if raw.cluster.is_empty() {
         return Err(ConfigError::new("sink.http.cluster", "must not be empty"));
     }
-    let path = raw.path.unwrap_or_else(|| "/".to_string());
+    let default_path = match raw.encoding {
+        SinkEncoding::Ndjson => "/",
+        SinkEncoding::Otlp => super::otlp::LOGS_PATH,
+    };
+    let path = raw.path.unwrap_or_else(|| default_path.to_string());
     if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(ConfigError::new(
             "sink.http.path",
@@ -425,6 +446,7 @@ fn compile_http(raw: RawHttpSink) -> Result<HttpSink, ConfigError> {
     }
     Ok(HttpSink {
         cluster: raw.cluster,
+        encoding: raw.encoding,
         path,
         authority,
         headers,

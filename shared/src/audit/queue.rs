@@ -21,15 +21,19 @@ pub enum DropReason {
     TooLarge,
     /// Still buffered when the plugin was stopped or replaced (a configuration change).
     Shutdown,
+    /// Refused by the collector for good (OTLP: a non-retryable status, or counted in
+    /// `partial_success.rejected_log_records`).
+    Rejected,
 }
 
 impl DropReason {
     /// Every reason, in metric order.
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::BufferFull,
         DropReason::RetriesExhausted,
         DropReason::TooLarge,
         DropReason::Shutdown,
+        DropReason::Rejected,
     ];
 
     /// The metric suffix (`meshsight_audit_dropped_<name>`).
@@ -39,6 +43,7 @@ impl DropReason {
             DropReason::RetriesExhausted => "retries_exhausted",
             DropReason::TooLarge => "too_large",
             DropReason::Shutdown => "shutdown",
+            DropReason::Rejected => "rejected",
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct DeliveryCounters {
     pub dropped_too_large: u64,
     /// Records still buffered when the queue was shut down.
     pub dropped_shutdown: u64,
+    /// Records the collector refused for good.
+    pub dropped_rejected: u64,
     /// Records waiting or in flight.
     pub buffered_records: u64,
     /// Bytes waiting or in flight (each record counts its newline).
@@ -73,6 +80,7 @@ impl DeliveryCounters {
             + self.dropped_retries_exhausted
             + self.dropped_too_large
             + self.dropped_shutdown
+            + self.dropped_rejected
     }
 
     /// Drops for one reason.
@@ -82,6 +90,7 @@ impl DeliveryCounters {
             DropReason::RetriesExhausted => self.dropped_retries_exhausted,
             DropReason::TooLarge => self.dropped_too_large,
             DropReason::Shutdown => self.dropped_shutdown,
+            DropReason::Rejected => self.dropped_rejected,
         }
     }
 
@@ -305,6 +314,45 @@ impl DeliveryQueue {
         self.counters.delivered += f.batch.records as u64;
         self.sync_buffered();
         true
+    }
+
+    /// The collector accepted batch `id` but refused `rejected` of its records (OTLP
+    /// `partial_success`): those are dropped ([`DropReason::Rejected`]), the rest delivered.
+    pub fn delivered_partially(&mut self, id: u64, rejected: u64) -> bool {
+        let Some(at) = self.outstanding(id) else {
+            return false;
+        };
+        let f = self.in_flight.remove(at);
+        let records = f.batch.records as u64;
+        let rejected = rejected.min(records);
+        self.counters.delivered += records - rejected;
+        self.counters.dropped_rejected += rejected;
+        self.sync_buffered();
+        true
+    }
+
+    /// The collector refused batch `id` for good (OTLP: 400 and other non-retryable
+    /// statuses): its records are dropped ([`DropReason::Rejected`]), never retried.
+    pub fn rejected(&mut self, id: u64) -> Option<u64> {
+        let at = self.outstanding(id)?;
+        let f = self.in_flight.remove(at);
+        let n = f.batch.records as u64;
+        self.counters.dropped_rejected += n;
+        self.sync_buffered();
+        Some(n)
+    }
+
+    /// Like [`Self::failed`], but not retried before `not_before_ms` from now (the
+    /// collector's `Retry-After`), or after the backoff when that is longer.
+    pub fn failed_retry_after(&mut self, id: u64, now_ms: u64, not_before_ms: u64) -> Option<u64> {
+        let dropped = self.failed(id, now_ms);
+        if dropped.is_none() {
+            let earliest = now_ms.saturating_add(not_before_ms);
+            if let Some(f) = self.in_flight.iter_mut().find(|f| f.batch.id == id) {
+                f.retry_at = f.retry_at.map(|at| at.max(earliest));
+            }
+        }
+        dropped
     }
 
     /// Batch `id` failed (non-2xx, reset, timeout, or the call could not be dispatched): it is

@@ -625,3 +625,33 @@ fn counters_always_add_up_over_random_operation_sequences() {
         );
     }
 }
+
+#[test]
+fn otlp_answers_drop_rejected_records_and_wait_for_retry_after() {
+    let mut q = DeliveryQueue::new(limits(), 0);
+    for i in 0..3 {
+        q.push(format!("{{\"n\":{i}}}"));
+    }
+    let b = q.poll(1_000_000).expect("a batch");
+    // partial_success: 1 of the batch's records rejected, the rest delivered.
+    assert!(q.delivered_partially(b.id, 1));
+    let c = q.counters();
+    assert_eq!(c.dropped_rejected, 1);
+    assert_eq!(c.delivered, b.records as u64 - 1);
+    assert!(c.balanced());
+
+    q.push("{\"n\":9}".into());
+    let b = q.poll(3_000_000).expect("a batch");
+    // 503 with Retry-After: 5 s, far beyond the backoff: not before.
+    assert_eq!(q.failed_retry_after(b.id, 3_000_000, 5000), None);
+    assert!(q.poll(3_000_000 + 4999).is_none());
+    let again = q.poll(3_000_000 + 5000).expect("retried after Retry-After");
+    assert_eq!(again.id, b.id);
+    // 400: dropped for good, never retried.
+    assert_eq!(q.rejected(b.id), Some(1));
+    assert!(q.poll(10_000_000).is_none());
+    let c = q.counters();
+    assert_eq!(c.dropped_rejected, 2);
+    assert_eq!(c.dropped_for(DropReason::Rejected), 2);
+    assert!(c.balanced());
+}

@@ -21,7 +21,8 @@ mod headers;
 mod tests;
 
 pub use headers::{
-    dispatch_headers, reason_name, COPY_HEADER_PREFIX, HOP_BY_HOP_HEADERS, SECRET_HEADERS,
+    dispatch_headers, has_copy_prefix, reason_name, CLIENT_FORWARDING_HEADERS, COPY_HEADER_PREFIX,
+    HOP_BY_HOP_HEADERS, SECRET_HEADERS,
 };
 
 use super::delivery::{Deliveries, DispatchCopy, Refusal};

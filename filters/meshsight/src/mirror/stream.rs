@@ -10,7 +10,9 @@ use crate::host::{self, ConnectionFact, Properties};
 use meshsight_policy::decision::{MirrorDecision, MirrorReason};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::identity::parse_socket_address;
-use meshsight_policy::mirror::copy::{CopyAction, CopyContext, Flow, MirrorCopy, Step};
+use meshsight_policy::mirror::copy::{
+    has_copy_prefix, CopyAction, CopyContext, Flow, MirrorCopy, Step,
+};
 use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
@@ -51,14 +53,23 @@ impl MirrorStream {
                 configured.metrics.spoofed_header_removed.inc();
             }
         }
-        let address = if configured.policy.needs_peer() {
-            props
-                .connection(ConnectionFact::SourceAddress)
-                .and_then(parse_socket_address)
-                .map(|(ip, _)| ip)
-        } else {
-            None
-        };
+        // The copy's provenance headers too: a route's copy must not carry a client's.
+        let spoofed: Vec<String> = head
+            .headers()
+            .iter()
+            .filter(|(n, _)| has_copy_prefix(n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in spoofed {
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, None);
+            head.remove(&name);
+            configured.metrics.spoofed_header_removed.inc();
+        }
+        // Always read (once per connection, cached): every copy carries it as provenance.
+        let address = props
+            .connection(ConnectionFact::SourceAddress)
+            .and_then(parse_socket_address)
+            .map(|(ip, _)| ip);
         let mut stream = MirrorStream {
             configured,
             address,
@@ -74,11 +85,7 @@ impl MirrorStream {
     }
 
     fn request<'a>(&self, head: &'a RequestHead, props: &'a Properties) -> MirrorRequest<'a> {
-        let principal = if self.configured.policy.needs_peer() {
-            props.connection(ConnectionFact::PeerPrincipal)
-        } else {
-            None
-        };
+        let principal = props.connection(ConnectionFact::PeerPrincipal);
         MirrorRequest {
             method: head.method(),
             path: head.path(),

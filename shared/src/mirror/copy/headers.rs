@@ -3,6 +3,7 @@
 //! crate's one set, in [`crate::headers`] (audit redaction uses the same).
 
 use crate::decision::{MirrorDecision, MirrorReason};
+use crate::headers::header_value;
 use crate::mirror::{MirrorPolicy, MirrorRequest, Target};
 
 /// Credentials a `dispatch` copy drops unless the target sets `include_secrets`.
@@ -15,12 +16,20 @@ pub use crate::headers::HOP_BY_HOP_HEADERS;
 /// dropped so that they cannot mislead the sensor.
 pub const COPY_HEADER_PREFIX: &str = "x-meshsight-mirror-";
 
+/// Forwarding headers a client can write freely: a copy carries the connection's source address
+/// in `x-forwarded-for` instead, and the client's claim in `x-meshsight-mirror-claimed-forwarded-for`.
+pub const CLIENT_FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "x-real-ip", "forwarded"];
+
 /// Headers of a copy of `request` to `target` for `decision`: the request's headers (method,
 /// path and the rest as received) without hop-by-hop and framing headers, credentials (unless
-/// `include_secrets`), decision headers and client-sent `x-meshsight-mirror-*` headers;
-/// `:authority` replaced when the target names one; then `x-meshsight-mirror-target`,
-/// `-reason`, `-signatures` and `-signature-rules` (when any), `-rule` (when one decided) and `-body-truncated: true`
-/// when the copied body was cut.
+/// `include_secrets`), decision headers, client-sent `x-meshsight-mirror-*` headers and
+/// client-sent forwarding headers; `:authority` replaced when the target names one; then the
+/// provenance, all from the connection and the filter, never from client headers:
+/// `x-forwarded-for` and `x-meshsight-mirror-source-address` (the peer address),
+/// `-source-principal`, `-source-namespace` (mTLS peer), `-request-id`, `-target`, `-reason`,
+/// `-signatures` and `-signature-rules` (when any), `-rule` (when one decided), `-body-truncated: true` when the copied
+/// body was cut, `-decision` (the decision's JSON, as in filter state), and
+/// `-claimed-forwarded-for` with the client's own `x-forwarded-for`.
 pub fn dispatch_headers(
     policy: &MirrorPolicy,
     target: &Target,
@@ -38,6 +47,7 @@ pub fn dispatch_headers(
                 || (!target.include_secrets && is(n, &SECRET_HEADERS))
                 || decision_headers.iter().any(|d| n.eq_ignore_ascii_case(d))
                 || has_copy_prefix(n)
+                || is(n, &CLIENT_FORWARDING_HEADERS)
                 || (target.authority.is_some() && n.eq_ignore_ascii_case(":authority"));
             !dropped
         })
@@ -46,6 +56,23 @@ pub fn dispatch_headers(
     let mut add = |n: &str, v: &str| headers.push((n.to_string(), v.to_string()));
     if let Some(a) = &target.authority {
         add(":authority", a);
+    }
+    if let Some(ip) = request.peer.address {
+        let ip = ip.to_string();
+        add("x-forwarded-for", &ip);
+        add("x-meshsight-mirror-source-address", &ip);
+    }
+    if let Some(principal) = request.peer.principal {
+        add("x-meshsight-mirror-source-principal", principal);
+    }
+    if let Some(ns) = request.peer.namespace() {
+        add("x-meshsight-mirror-source-namespace", ns);
+    }
+    if let Some(id) = request.request_id() {
+        add("x-meshsight-mirror-request-id", id);
+    }
+    if let Some(claimed) = header_value(request.headers, "x-forwarded-for") {
+        add("x-meshsight-mirror-claimed-forwarded-for", claimed);
     }
     add("x-meshsight-mirror-target", &target.name);
     add("x-meshsight-mirror-reason", reason_name(decision.reason));
@@ -67,10 +94,17 @@ pub fn dispatch_headers(
     if body_truncated {
         add("x-meshsight-mirror-body-truncated", "true");
     }
+    // The same JSON a `header`-delivery copy carries (the route's mutation copies it from
+    // filter state), so that a sensor reads one header in both modes.
+    if let Ok(json) = serde_json::to_string(decision) {
+        add("x-meshsight-mirror-decision", &json);
+    }
     headers
 }
 
-fn has_copy_prefix(name: &str) -> bool {
+/// Whether `name` is one of the copy's own headers (`x-meshsight-mirror-*`): a client's are
+/// removed from the request, so that a route's copy cannot carry them either.
+pub fn has_copy_prefix(name: &str) -> bool {
     name.as_bytes()
         .get(..COPY_HEADER_PREFIX.len())
         .is_some_and(|p| p.eq_ignore_ascii_case(COPY_HEADER_PREFIX.as_bytes()))

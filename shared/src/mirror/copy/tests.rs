@@ -868,10 +868,12 @@ fn dispatch_headers_drop_what_must_not_reach_the_sensor_and_say_why() {
             "content-type",
             "x-request-id",
             "x-meshsight-mirrored",
+            "x-meshsight-mirror-request-id",
             "x-meshsight-mirror-target",
             "x-meshsight-mirror-reason",
             "x-meshsight-mirror-signatures",
             "x-meshsight-mirror-body-truncated",
+            "x-meshsight-mirror-decision",
         ]
     );
     assert_eq!(header_of(&h, ":authority"), vec!["shop.example.com"]);
@@ -909,6 +911,63 @@ fn dispatch_headers_keep_secrets_when_asked_and_replace_the_authority() {
     assert_eq!(header_of(&h, "x-meshsight-mirror-rule"), vec!["rest"]);
     assert!(header_of(&h, "x-meshsight-mirror-signatures").is_empty());
     assert!(header_of(&h, "x-meshsight-mirror-body-truncated").is_empty());
+}
+
+#[test]
+fn dispatch_headers_carry_provenance_from_the_connection_never_from_the_client() {
+    let p = policy(r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}}}"#);
+    let s = Stream::get("/")
+        .header("x-forwarded-for", "1.2.3.4")
+        .header("X-Real-IP", "1.2.3.4")
+        .header("forwarded", "for=1.2.3.4")
+        .header("x-meshsight-mirror-source-address", "1.2.3.4")
+        .header(
+            "x-meshsight-mirror-source-principal",
+            "spiffe://evil/ns/x/sa/y",
+        )
+        .header("x-request-id", "r-9");
+    let mut request = s.request();
+    request.peer = Peer {
+        address: Some("10.1.2.3".parse().unwrap()),
+        principal: Some("spiffe://cluster.local/ns/shop/sa/web"),
+    };
+    let d = MirrorDecision {
+        mirrored: true,
+        target: Some("ids".into()),
+        reason: MirrorReason::Signature,
+        rule: None,
+        signatures: vec!["log4shell".into()],
+        signature_rules: Vec::new(),
+    };
+    let h = dispatch_headers(&p, &p.targets()[0], &request, &d, false);
+    assert_eq!(header_of(&h, "x-forwarded-for"), vec!["10.1.2.3"]);
+    assert!(header_of(&h, "x-real-ip").is_empty());
+    assert!(header_of(&h, "forwarded").is_empty());
+    assert_eq!(
+        header_of(&h, "x-meshsight-mirror-source-address"),
+        vec!["10.1.2.3"]
+    );
+    assert_eq!(
+        header_of(&h, "x-meshsight-mirror-source-principal"),
+        vec!["spiffe://cluster.local/ns/shop/sa/web"]
+    );
+    assert_eq!(
+        header_of(&h, "x-meshsight-mirror-source-namespace"),
+        vec!["shop"]
+    );
+    assert_eq!(header_of(&h, "x-meshsight-mirror-request-id"), vec!["r-9"]);
+    assert_eq!(
+        header_of(&h, "x-meshsight-mirror-claimed-forwarded-for"),
+        vec!["1.2.3.4"]
+    );
+    assert_eq!(
+        header_of(&h, "x-meshsight-mirror-reason"),
+        vec!["signature"]
+    );
+    assert_eq!(
+        header_of(&h, "x-meshsight-mirror-signatures"),
+        vec!["log4shell"]
+    );
 }
 
 #[test]

@@ -1,0 +1,33 @@
+# OCI images Istio can pull (`oci://` in a WasmPlugin), and Envoy's own remote fetch.
+#
+# `make oci`: scripts/oci_image.py writes an OCI image layout of each module (config
+# application/vnd.module.wasm.config.v1+json, one layer application/vnd.module.wasm.content.layer.v1+wasm),
+# pushes it with skopeo to Debian's docker-registry started on 127.0.0.1 (stopped by its PID),
+# pulls it back, compares the layer with the .wasm byte for byte and prints the manifest digest:
+# that is the WasmPlugin `sha256` for an oci:// url, not the .wasm file's sha256.
+#
+# `make wasm-remote-fetch`: for each Envoy in ENVOY_VERSIONS, vm_config.code.remote (http_uri +
+# sha256) from a local HTTP server loads the module and enforces its allowlist; a wrong sha256 is
+# refused (scripts/wasm_remote_fetch.py).
+
+OCI_WORK := $(TARGET_DIR)/oci
+OCI_TAG ?= 0.1.0
+
+.PHONY: oci oci-tools wasm-remote-fetch
+
+# skopeo and docker-registry from Debian (apt-get; skipped when present).
+oci-tools:
+	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null || { \
+	  apt-get update && apt-get install -y skopeo docker-registry; }
+
+oci: wasm oci-tools pytools
+	$(VENV)/tools/bin/python scripts/oci_image.py --work $(OCI_WORK) --tag $(OCI_TAG) \
+	  $(foreach m,$(MODULES),$(WASM_DIR)/$(m).wasm)
+
+wasm-remote-fetch: wasm envoy-all pytools
+	@for v in $(ENVOY_VERSIONS); do \
+	  $(VENV)/tools/bin/python scripts/wasm_remote_fetch.py --envoy $(VENV)/envoy-$$v/bin/envoy \
+	    --wasm $(WASM_DIR)/meshsight.wasm || exit 1; \
+	done
+
+TEST_EXTRA += oci wasm-remote-fetch
