@@ -42,7 +42,7 @@ TEST_EXTRA :=
 BENCH_EXTRA :=
 -include mk/*.mk
 
-.PHONY: help tools rust-targets wasm-bindgen node pytools tools-venv envoy envoy-all wasm \
+.PHONY: help tools rust-targets wasm-bindgen node tshark pytools tools-venv envoy envoy-all wasm \
         fmt-check clippy test-native test-wasm e2e e2e-all docker-config docker-check test run \
         docker-run demo-bin bench
 
@@ -56,7 +56,7 @@ help:
 
 # --- installs ---------------------------------------------------------------------------------
 
-tools: rust-targets wasm-bindgen node pytools
+tools: rust-targets wasm-bindgen node pytools tshark
 
 rust-targets:
 	@installed="$$(rustup target list --installed)"; \
@@ -71,6 +71,11 @@ wasm-bindgen:
 	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into .tools"; \
 	  $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --root $(TOOLS) --force; \
 	fi
+
+# tshark (Debian's Wireshark dissectors) stands in for a passive IDS in the e2e suite: it must
+# dissect the sensor copies as HTTP (e2e/tests/e2e_soc_copies.rs).
+tshark:
+	@command -v tshark >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tshark; }
 
 # wasm-bindgen-test-runner runs the shared crate's tests under Node.
 node:
@@ -124,7 +129,7 @@ test-wasm: rust-targets wasm-bindgen node
 
 # End-to-end tests in the real Envoy $(ENVOY_VERSION): the tests-only crate e2e/ (tests/e2e_*.rs;
 # every other test runs in test-native). e2e_rig.rs asserts the Envoy it ran is $(ENVOY_VERSION).
-e2e: wasm envoy pytools
+e2e: wasm envoy pytools tshark
 	@echo "e2e against Envoy $$($(ENVOY_BIN) --version | grep -o 'version: [^ ]*')"
 	$(CARGO) test -p meshsight-e2e --features e2e --test 'e2e_*'
 
