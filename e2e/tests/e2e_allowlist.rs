@@ -480,25 +480,43 @@ fn envoy_rbac_with_the_synthetic_rules_allows_what_the_allowlist_allows() {
         .start()
         .unwrap_or_else(|err| panic!("Envoy with RBAC must start: {err}"));
     let allowlist = start(&synthetic_policy_json(n), &upstream);
+    // Every rule: the request it allows, and near misses of its shape (another method, one
+    // segment too many or too few, a neighbouring service name).
     let mut requests: Vec<(&str, String)> = Vec::new();
-    for i in (0..n).step_by(37) {
+    for i in 0..n {
         let (method, path) = synthetic_hit(i);
         requests.push((method, path.clone()));
-        requests.push(("DELETE", path));
+        requests.push(("DELETE", path.clone()));
+        match i % 4 {
+            0 => {
+                requests.push(("GET", format!("/svc{i}")));
+                requests.push(("GET", format!("/svc{i}x/a")));
+            }
+            1 => {
+                requests.push(("GET", format!("/svc{i}/v1/items/42/extra")));
+                requests.push(("GET", format!("/svc{i}/v1/items")));
+            }
+            2 => {
+                requests.push(("GET", format!("/svc{i}/static/a/b.js")));
+                requests.push(("GET", format!("/svc{i}/static")));
+            }
+            _ => {
+                requests.push(("POST", format!("/svc{i}/v2/orders/1")));
+                requests.push(("GET", format!("/svc{i}/v2/orders")));
+            }
+        }
     }
     requests.push(("GET", SYNTHETIC_MISS.to_string()));
-    requests.push(("GET", "/svc1/v1/items/42/extra".to_string()));
-    requests.push(("GET", "/svc0".to_string()));
     let mut answers: HashMap<u16, usize> = HashMap::new();
+    let ask = |envoy: &Envoy, method: &str, path: &str| {
+        send(
+            envoy.port(),
+            &HttpRequest::new(method, path).header("host", "h"),
+        )
+        .status
+    };
     for (method, path) in &requests {
-        let ask = |envoy: &Envoy| {
-            send(
-                envoy.port(),
-                &HttpRequest::new(method, path).header("host", "h"),
-            )
-            .status
-        };
-        let (by_rbac, by_allowlist) = (ask(&rbac), ask(&allowlist));
+        let (by_rbac, by_allowlist) = (ask(&rbac, method, path), ask(&allowlist, method, path));
         assert_eq!(by_rbac, by_allowlist, "{method} {path}");
         assert!(
             by_rbac == 200 || by_rbac == 403,
@@ -506,17 +524,34 @@ fn envoy_rbac_with_the_synthetic_rules_allows_what_the_allowlist_allows() {
         );
         *answers.entry(by_rbac).or_insert(0) += 1;
     }
-    // Both outcomes were exercised: every sampled hit and /svc0 allowed, every DELETE and miss denied.
-    assert_eq!(
-        answers.get(&200),
-        Some(&(n.div_ceil(37) + 1)),
-        "{answers:?}"
-    );
+    // Each rule's hit (and the bare `/svc<i>` of `**` rules) allowed; everything else denied.
+    assert_eq!(answers.get(&200), Some(&(n + n / 4)), "{answers:?}");
     assert_eq!(
         answers.get(&403),
-        Some(&(n.div_ceil(37) + 2)),
+        Some(&(requests.len() - n - n / 4)),
         "{answers:?}"
     );
+    // Encoded and dot-segment spellings of a hit get the verdict of the path they normalize
+    // to (RBAC here sees the raw path, so the allowlist is compared with itself and RBAC on
+    // the canonical form).
+    for i in (0..n).step_by(7) {
+        let (method, path) = synthetic_hit(i);
+        let canonical = ask(&allowlist, method, &path);
+        assert_eq!(canonical, ask(&rbac, method, &path), "{method} {path}");
+        let rest = path.trim_start_matches(&format!("/svc{i}/"));
+        for variant in [
+            format!("/svc{i}/x/../{rest}"),
+            format!("/svc{i}/./{rest}"),
+            format!("/svc{i}//{rest}"),
+            format!("/%73vc{i}/{rest}"),
+        ] {
+            assert_eq!(
+                ask(&allowlist, method, &variant),
+                canonical,
+                "{method} {variant} judged as {path}"
+            );
+        }
+    }
 }
 
 #[test]
