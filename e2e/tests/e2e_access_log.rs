@@ -20,17 +20,9 @@ const CONFIG: &str = r#"{
   "audit": {"sink": "access_log"}
 }"#;
 
+/// The project's Python tools (`make pytools`), or `$MESHSIGHT_PYTHON`.
 fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("MESHSIGHT_PYTHON").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let p = meshsight_rig::workspace_root().join(".venv/tools/bin/python");
-    assert!(
-        p.is_file(),
-        "{} is missing: run `make pytools`",
-        p.display()
-    );
-    p
+    meshsight_rig::tools_python().unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -39,19 +39,9 @@ fn start_envoy(upstream: &EchoUpstream, collector: &Collector, audit: &str) -> E
         .unwrap_or_else(|e| panic!("Envoy did not start: {e}"))
 }
 
-/// The project's Python with jsonschema and ocsf-json-schema (`make pytools`), or
-/// `$MESHSIGHT_PYTHON`.
+/// The project's Python tools (`make pytools`), or `$MESHSIGHT_PYTHON`.
 fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("MESHSIGHT_PYTHON").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let p = meshsight_rig::workspace_root().join(".venv/tools/bin/python");
-    assert!(
-        p.is_file(),
-        "{} is missing: run `make pytools`",
-        p.display()
-    );
-    p
+    meshsight_rig::tools_python().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Writes the records to `dir` and validates them all against the OCSF 1.7.0 schema.

@@ -17,18 +17,9 @@ use meshsight_rig::{send, EchoUpstream, Envoy, HttpRequest};
 const ALLOWLIST: &str =
     r#"{"mode":"enforce","rules":[{"name":"ok","methods":["GET"],"paths":["/ok/**"]}]}"#;
 
-/// The project's Python with opentelemetry-proto (`make pytools`), or `$MESHSIGHT_PYTHON`.
+/// The project's Python tools (`make pytools`), or `$MESHSIGHT_PYTHON`.
 fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("MESHSIGHT_PYTHON").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let p = rig::workspace_root().join(".venv/tools/bin/python");
-    assert!(
-        p.is_file(),
-        "{} is missing: run `make pytools`",
-        p.display()
-    );
-    p
+    meshsight_rig::tools_python().unwrap_or_else(|e| panic!("{e}"))
 }
 
 struct Receiver {

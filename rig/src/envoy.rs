@@ -26,6 +26,20 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// Lines of Envoy's log that a start error carries.
 const LOG_TAIL_LINES: usize = 120;
 
+/// The project's Python tools (`make pytools`: jsonschema, ocsf-json-schema,
+/// opentelemetry-proto), or `$MESHSIGHT_PYTHON`; an error naming the fix when it is missing.
+pub fn tools_python() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("MESHSIGHT_PYTHON").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let p = workspace_root().join(".venv/tools/bin/python");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!("{} is missing: run `make pytools`", p.display()))
+    }
+}
+
 /// The workspace root (the directory holding `Cargo.toml`, `envoy-config/`, `target/`).
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -53,8 +53,8 @@ use std::time::Duration;
 
 pub use client::{send, try_send, try_send_raw, HttpRequest, HttpResponse, DEFAULT_TIMEOUT};
 pub use envoy::{
-    envoy_binary, free_port, validate_config, wasm_dir, wasm_path, workspace_root, Envoy,
-    EnvoyBuilder, DEFAULT_ENVOY_VERSION, DEFAULT_READY_TIMEOUT,
+    envoy_binary, free_port, tools_python, validate_config, wasm_dir, wasm_path, workspace_root,
+    Envoy, EnvoyBuilder, DEFAULT_ENVOY_VERSION, DEFAULT_READY_TIMEOUT,
 };
 pub use server::{Collector, CollectorBehavior, EchoUpstream, RecordedRequest, Sensor};
 
