@@ -69,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             peer: Peer::default(),
         };
         let mut hits = mirror.new_hits();
-        mirror.scan_head(&req, &mut hits);
+        mirror.scan_head_remembering(&req, &mut hits, &mut worker.clean);
         let t3 = Instant::now();
         let mut copy = MirrorCopy::new();
         let mut cx = CopyContext {

@@ -5,6 +5,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use meshsight_policy::mirror::signatures::test_requests::{parse_requests, TestRequest};
+use meshsight_policy::mirror::signatures::CleanPieces;
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest, Peer};
 use std::collections::BTreeMap;
 
@@ -75,4 +76,63 @@ fn every_exploit_is_mirrored_and_no_benign_look_alike_is() {
         wrong.len(),
         wrong.join("\n")
     );
+}
+
+/// The hits of one request's head, scanned with `clean` (a worker's memory of clean pieces) or
+/// without.
+fn head_hits(
+    policy: &MirrorPolicy,
+    r: &TestRequest,
+    clean: Option<&mut CleanPieces>,
+) -> (Vec<String>, Vec<String>) {
+    let mut headers = r.headers.clone();
+    headers.push((":authority".into(), "shop.example.com".into()));
+    let req = MirrorRequest {
+        method: &r.method,
+        path: &r.path,
+        authority: "shop.example.com",
+        headers: &headers,
+        peer: Peer::default(),
+    };
+    let mut hits = policy.new_hits();
+    match clean {
+        Some(clean) => policy.scan_head_remembering(&req, &mut hits, clean),
+        None => policy.scan_head(&req, &mut hits),
+    }
+    let s = policy.select(&req, &hits);
+    (s.signatures, s.signature_rules)
+}
+
+/// A worker remembers the pieces it found clean and skips them next time. Scanning the whole
+/// corpus through one memory, benign and hostile requests interleaved, forwards and backwards
+/// and then again (every clean piece now remembered), must give each request exactly the hits
+/// of a scan without memory: a piece that shares a header, a path or a parameter with a
+/// benign request must still be caught for what it carries.
+#[test]
+fn remembering_clean_pieces_never_changes_a_verdict() {
+    let policy =
+        MirrorPolicy::from_json(br#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let requests = corpus();
+    let fresh: Vec<_> = requests
+        .iter()
+        .map(|r| head_hits(&policy, r, None))
+        .collect();
+    assert!(
+        fresh.iter().any(|(c, _)| !c.is_empty()),
+        "the corpus has hits"
+    );
+    let mut clean = CleanPieces::new();
+    let order: Vec<usize> = (0..requests.len())
+        .chain((0..requests.len()).rev())
+        .chain(0..requests.len())
+        .collect();
+    for i in order {
+        let remembered = head_hits(&policy, &requests[i], Some(&mut clean));
+        assert_eq!(
+            remembered, fresh[i],
+            "{:?} {} {}",
+            requests[i].name, requests[i].method, requests[i].path
+        );
+    }
 }

@@ -240,7 +240,7 @@ pub(super) fn push_string(out: &mut String, s: &str) {
 }
 
 /// Appends the escaped contents of `s` (no quotes).
-fn push_escaped(out: &mut String, s: &str) {
+pub(super) fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut clean_from = 0;
     let mut i = 0;

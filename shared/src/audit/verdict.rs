@@ -13,12 +13,10 @@
 //! string a client controls (path, authority, user agent, request id) comes from
 //! [`request_entry`], JSON-escaped here, never from `%REQ(..)%`.
 
-use std::fmt::Write as _;
-
 use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
 use crate::head::RequestHead;
 
-use super::json::{key, JsonObject};
+use super::json::{key, push_escaped, push_string, push_u64, JsonObject};
 use super::ocsf::{activity_id, write_allowlist, write_mirror};
 use super::record::disposition;
 
@@ -93,33 +91,41 @@ pub fn verdict_entry(
     } else {
         1
     };
-    // Writing into a String cannot fail.
-    let _ = write!(out, "\"activity_id\":{activity},\"activity_name\":");
+    out.push_str("\"activity_id\":");
+    push_u64(&mut out, u64::from(activity));
+    out.push_str(",\"activity_name\":");
     if activity == 99 {
-        push_json_string(&mut out, method);
+        push_string(&mut out, method);
     } else {
-        let _ = write!(out, "\"{}\"", activity_caption(activity));
+        out.push('"');
+        out.push_str(activity_caption(activity));
+        out.push('"');
     }
-    let _ = write!(
-        out,
-        ",\"type_uid\":{},\"type_name\":\"HTTP Activity: {}\",\"severity_id\":{severity_id},\
-         \"severity\":\"{}\",\"action_id\":{},\"action\":\"{}\",\"disposition_id\":{},\
-         \"disposition\":\"{}\",\"is_alert\":{alert}",
-        4002 * 100 + activity,
-        activity_caption(activity),
-        severity_caption(severity_id),
-        d.action_id,
-        d.action,
-        d.disposition_id,
-        d.disposition,
-    );
+    out.push_str(",\"type_uid\":");
+    push_u64(&mut out, u64::from(4002 * 100 + activity));
+    out.push_str(",\"type_name\":\"HTTP Activity: ");
+    out.push_str(activity_caption(activity));
+    out.push_str("\",\"severity_id\":");
+    push_u64(&mut out, u64::from(severity_id));
+    out.push_str(",\"severity\":\"");
+    out.push_str(severity_caption(severity_id));
+    out.push_str("\",\"action_id\":");
+    push_u64(&mut out, u64::from(d.action_id));
+    out.push_str(",\"action\":\"");
+    out.push_str(d.action);
+    out.push_str("\",\"disposition_id\":");
+    push_u64(&mut out, u64::from(d.disposition_id));
+    out.push_str(",\"disposition\":\"");
+    out.push_str(d.disposition);
+    out.push_str("\",\"is_alert\":");
+    out.push_str(if alert { "true" } else { "false" });
     if let Some(m) = mirror {
         let attacks = crate::attack::for_signatures(m.signatures.iter().map(String::as_str));
         crate::attack::push_ocsf_attacks(&mut out, &attacks);
     }
     if let Some(rule) = allowlist.and_then(|a| a.rule.as_deref()) {
         out.push_str(",\"firewall_rule\":{\"name\":");
-        push_json_string(&mut out, rule);
+        push_string(&mut out, rule);
         out.push('}');
     }
     out.push_str(",\"unmapped\":");
@@ -158,38 +164,39 @@ pub fn request_entry(
     let path = path.split(['?', '#']).next().unwrap_or_default();
     if activity_id(method) != 99 {
         out.push_str("\"http_method\":");
-        push_json_string(&mut out, method);
+        push_string(&mut out, method);
         out.push(',');
     }
     out.push_str("\"url\":{\"path\":");
-    push_json_string(&mut out, path);
+    push_string(&mut out, path);
     let (host, port) = host_and_port(authority);
     if !host.is_empty() {
         out.push_str(",\"hostname\":");
-        push_json_string(&mut out, host);
+        push_string(&mut out, host);
     }
     if let Some(p) = port {
-        let _ = write!(out, ",\"port\":{p}");
+        out.push_str(",\"port\":");
+        push_u64(&mut out, u64::from(p));
     }
     if !scheme.is_empty() {
         out.push_str(",\"scheme\":");
-        push_json_string(&mut out, scheme);
+        push_string(&mut out, scheme);
     }
     out.push_str(",\"url_string\":\"");
     if !scheme.is_empty() {
-        push_json_escaped(&mut out, scheme);
+        push_escaped(&mut out, scheme);
         out.push_str("://");
     }
-    push_json_escaped(&mut out, authority);
-    push_json_escaped(&mut out, path);
+    push_escaped(&mut out, authority);
+    push_escaped(&mut out, path);
     out.push_str("\"}");
     if let Some(ua) = user_agent {
         out.push_str(",\"user_agent\":");
-        push_json_string(&mut out, ua);
+        push_string(&mut out, ua);
     }
     if let Some(id) = request_id {
         out.push_str(",\"uid\":");
-        push_json_string(&mut out, id);
+        push_string(&mut out, id);
     }
     FilterStateEntry {
         name: REQUEST_PROPERTY,
@@ -257,36 +264,6 @@ fn host_and_port(authority: &str) -> (&str, Option<u16>) {
         },
         _ => (authority, None),
     }
-}
-
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    push_json_escaped(out, s);
-    out.push('"');
-}
-
-/// JSON string escaping (RFC 8259): quote, backslash and control characters.
-fn push_json_escaped(out: &mut String, s: &str) {
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f | 0x7f => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub use headers::{
 };
 
 use super::delivery::{Deliveries, DispatchCopy, Refusal};
-use super::signatures::SignatureHits;
+use super::signatures::{CleanPieces, SignatureHits};
 use super::{Delivery, MirrorPolicy, MirrorRequest, RateLimiter, Selection, TargetId};
 use crate::decision::{MirrorDecision, MirrorReason};
 
@@ -38,6 +38,8 @@ pub struct MirrorWorker {
     pub limiter: RateLimiter,
     /// Queued and in-flight `dispatch` copies and each target's health.
     pub deliveries: Deliveries,
+    /// Request pieces this worker's scans found clean (see [`CleanPieces`]).
+    pub clean: CleanPieces,
 }
 
 impl MirrorWorker {
@@ -46,6 +48,7 @@ impl MirrorWorker {
         MirrorWorker {
             limiter: RateLimiter::new(policy),
             deliveries: Deliveries::new(policy),
+            clean: CleanPieces::new(),
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::headers::{header_value, is_token};
 use crate::matching::{RequestFacts, RequestMatch, SourceMatch};
 use rate::TokenBucket;
 use raw::{ActionType, RawMirrorPolicy, RawRule, RawTarget};
-use signatures::{RequestView, SignatureHits, SignatureSet};
+use signatures::{CleanPieces, RequestView, SignatureHits, SignatureSet};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::matching::Peer;
@@ -237,6 +237,20 @@ impl MirrorPolicy {
     pub fn scan_head(&self, req: &MirrorRequest<'_>, hits: &mut SignatureHits) {
         if self.signature_target.is_some() {
             self.signatures.scan_head(&req.view(), hits);
+        }
+    }
+
+    /// [`MirrorPolicy::scan_head`] for a worker that scans request after request: pieces it
+    /// found clean before are not scanned again (`clean` must belong to this policy's worker).
+    pub fn scan_head_remembering(
+        &self,
+        req: &MirrorRequest<'_>,
+        hits: &mut SignatureHits,
+        clean: &mut CleanPieces,
+    ) {
+        if self.signature_target.is_some() {
+            self.signatures
+                .scan_head_remembering(&req.view(), hits, Some(clean));
         }
     }
 

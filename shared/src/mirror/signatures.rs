@@ -10,6 +10,7 @@
 //! anchor, case and conditions (method, path). A rule hits when one literal of each of its
 //! groups, and none of its `none` literals, is found in the same view.
 
+pub mod clean;
 pub mod layers;
 pub mod pack;
 pub mod test_requests;
@@ -27,8 +28,10 @@ use pack::{
     Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
 };
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
+pub use clean::CleanPieces;
 pub use pack::{Pack, Severity};
 
 /// Which rules matched one request; fill with [`SignatureSet::scan_head`] and
@@ -76,25 +79,33 @@ impl RequestView<'_> {
     }
 }
 
-/// Facts rule conditions look at, computed once per scan.
+/// Facts rule conditions look at, computed at most once per scan, and only when a condition
+/// is asked (most scans find no literal, so never ask).
 struct Context<'a> {
     method: &'a str,
+    raw_path: &'a str,
     /// Decoded, normalized, lower-case path.
-    path: String,
+    path: OnceCell<String>,
 }
 
 impl<'a> Context<'a> {
     fn of(req: &RequestView<'a>) -> Context<'a> {
-        let (path, _) = req.split_path();
-        let decoded = percent_decode_fully(path.as_bytes(), false);
         Context {
             method: req.method,
-            path: lower_lossy(&normalize_path(&decoded)),
+            raw_path: req.path.split_once('?').map_or(req.path, |(p, _)| p),
+            path: OnceCell::new(),
         }
     }
 
     fn holds(&self, when: &When) -> bool {
-        when.is_empty() || when.holds(self.method, &self.path)
+        when.is_empty() || when.holds(self.method, self.path())
+    }
+
+    fn path(&self) -> &str {
+        self.path.get_or_init(|| {
+            let decoded = percent_decode_fully(self.raw_path.as_bytes(), false);
+            lower_lossy(&normalize_path(&decoded))
+        })
     }
 }
 
@@ -348,6 +359,17 @@ impl SignatureSet {
 
     /// Matches the path, the query (whole and by parameter) and the headers.
     pub fn scan_head(&self, req: &RequestView<'_>, hits: &mut SignatureHits) {
+        self.scan_head_remembering(req, hits, None);
+    }
+
+    /// [`SignatureSet::scan_head`], skipping the pieces `clean` remembers as clean and
+    /// remembering the new clean ones (`clean` must have been made for this set).
+    pub fn scan_head_remembering(
+        &self,
+        req: &RequestView<'_>,
+        hits: &mut SignatureHits,
+        clean: Option<&mut CleanPieces>,
+    ) {
         if self.automata.is_empty() {
             return;
         }
@@ -357,6 +379,8 @@ impl SignatureSet {
             ctx: &ctx,
             hits,
             progress: Vec::new(),
+            clean,
+            found: 0,
         };
         let (path, query) = req.split_path();
         scan.piece(path.as_bytes(), Locations::PATH, Piece::Whole, false);
@@ -395,6 +419,8 @@ impl SignatureSet {
             ctx: &ctx,
             hits,
             progress: Vec::new(),
+            clean: None,
+            found: 0,
         };
         scan.piece(body, Locations::BODY, Piece::Whole, false);
         let params = Locations::BODY.with(Locations::PARAMS);
@@ -434,14 +460,18 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 }
 
 /// One scan of a request head or body.
-struct Scan<'s, 'c, 'h> {
+struct Scan<'s, 'c, 'h, 'k> {
     set: &'s SignatureSet,
     ctx: &'c Context<'c>,
     hits: &'h mut SignatureHits,
     progress: Vec<Progress>,
+    /// Pieces known clean (skipped) and where new clean ones are remembered.
+    clean: Option<&'k mut CleanPieces>,
+    /// Literals the automata found so far, in any piece and view.
+    found: usize,
 }
 
-impl Scan<'_, '_, '_> {
+impl Scan<'_, '_, '_, '_> {
     /// Each `name=value` of a query or form: the name (also with brackets as dots) and the
     /// value, tagged with the decoded name.
     fn pairs(&mut self, input: &[u8], locations: Locations) {
@@ -482,6 +512,28 @@ impl Scan<'_, '_, '_> {
         if needed == 0 || raw.is_empty() {
             return;
         }
+        if let Some(clean) = self.clean.as_deref() {
+            if clean.contains(raw, locations, plus_as_space) {
+                return;
+            }
+        }
+        let found_before = self.found;
+        self.views(raw, needed, locations, name, plus_as_space);
+        if self.found == found_before {
+            if let Some(clean) = self.clean.as_deref_mut() {
+                clean.insert(raw, locations, plus_as_space);
+            }
+        }
+    }
+
+    fn views(
+        &mut self,
+        raw: &[u8],
+        needed: u16,
+        locations: Locations,
+        name: Piece<'_>,
+        plus_as_space: bool,
+    ) {
         // Most pieces (ordinary header values, plain paths) read the same through every view:
         // match them once, with no view built.
         if !needs_transform(raw, needed, plus_as_space) {
@@ -516,6 +568,7 @@ impl Scan<'_, '_, '_> {
             return;
         };
         for m in ac.find_overlapping_iter(text) {
+            self.found += 1;
             let Some(triggers) = literal_of
                 .get(m.pattern().as_usize())
                 .and_then(|i| set.triggers.get(*i as usize))

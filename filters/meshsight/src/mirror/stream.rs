@@ -79,7 +79,14 @@ impl MirrorStream {
         };
         let policy = stream.configured.policy.clone();
         let mut hits = policy.new_hits();
-        policy.scan_head(&stream.request(head, props), &mut hits);
+        {
+            let mut worker = stream.configured.worker.borrow_mut();
+            policy.scan_head_remembering(
+                &stream.request(head, props),
+                &mut hits,
+                &mut worker.clean,
+            );
+        }
         stream.hits = Some(hits);
         stream
     }

@@ -1,0 +1,301 @@
+// V8 profile of meshsight.wasm: the module's own cost per request, in the engine Envoy runs it in.
+//
+// Envoy's CPU time per request is noisy on a shared machine and says nothing about where the
+// time goes inside the VM. This host runs the module in Node's V8 behind the proxy-wasm ABI
+// 0.2.1 (the calls meshsight makes, answered from memory the way Envoy answers them), drives a
+// request's lifecycle (context create, request headers, response headers, log, done, delete)
+// many times and reports the mean wall time per request for each scenario. With `--cpu-prof`
+// Node writes a .cpuprofile whose frames are the module's functions (build the module with
+// names kept: `make v8-profile` does).
+//
+// usage: node profile.mjs --wasm meshsight.wasm --policies DIR [--requests N] [--only NAME]
+//
+// What it does not count: Envoy's own work per host call (building a property's value,
+// filter state, stats, the access logger). Envoy's bench (`make bench`) measures the whole.
+
+import fs from "node:fs";
+import path from "node:path";
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => {
+    if (a.startsWith("--")) acc.push([a.slice(2), all[i + 1]?.startsWith("--") ? true : all[i + 1] ?? true]);
+    return acc;
+  }, []),
+);
+const WASM = args.wasm;
+const POLICIES = args.policies;
+const REQUESTS = Number(args.requests ?? 20000);
+
+const BENCH_HEADERS = [
+  [":method", "GET"],
+  [":path", "/api/v1/products/42?page=2&sort=price"],
+  [":authority", "shop.example.com"],
+  [":scheme", "http"],
+  ["user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"],
+  ["accept", "application/json, text/plain, */*"],
+  ["accept-language", "en-US,en;q=0.9,de;q=0.8"],
+  ["accept-encoding", "gzip, deflate, br"],
+  ["cookie", "session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.2.1234567890.1700000000"],
+  ["authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIiwic2NvcGUiOiJyZWFkIn0.c2lnbmF0dXJl"],
+  ["traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+  ["referer", "https://shop.example.com/catalog?page=2"],
+  ["x-forwarded-for", "203.0.113.7"],
+  ["x-forwarded-proto", "http"],
+  ["x-request-id", "6f1c1b1e-2b4f-4e55-9a57-6d0f5a8d2c11"],
+];
+const RESPONSE_HEADERS = [
+  [":status", "200"],
+  ["content-type", "application/json"],
+  ["content-length", "11"],
+  ["date", "Sat, 28 Nov 2026 23:00:00 GMT"],
+  ["server", "envoy"],
+];
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const u64 = (n) => {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64LE(BigInt(n));
+  return b;
+};
+
+// Per-request properties as Envoy returns them (integers as 8 little-endian bytes).
+function properties(ctx, rootId, config) {
+  return {
+    plugin_root_id: enc.encode(rootId),
+    plugin_name: enc.encode(rootId),
+    "connection\0id": u64(1 + (ctx % 16)),
+    "source\0address": enc.encode("10.1.2.3:" + (40000 + (ctx % 16))),
+    "destination\0address": enc.encode("10.1.9.9:8080"),
+    "connection\0uri_san_peer_certificate": enc.encode("spiffe://cluster.local/ns/shop/sa/web"),
+    "downstream_peer\0namespace": enc.encode("shop"),
+    "downstream_peer\0workload": enc.encode("web"),
+    "downstream_peer\0service": enc.encode("web"),
+    "request\0protocol": enc.encode("HTTP/1.1"),
+    "request\0id": enc.encode("6f1c1b1e-2b4f-4e55-9a57-6d0f5a8d2c11"),
+    "request\0time": u64(1795993200000000000n + BigInt(ctx)),
+    "request\0duration": u64(250000),
+    "request\0total_size": u64(612),
+    "response\0code": u64(200),
+    "response\0total_size": u64(180),
+    "response\0flags": u64(0),
+    "response\0code_details": enc.encode("direct_response"),
+    "node\0metadata\0NAMESPACE": enc.encode("shop"),
+    "node\0metadata\0WORKLOAD_NAME": enc.encode("checkout"),
+    "xds\0cluster_name": enc.encode("inbound|8080||"),
+  };
+}
+
+class Host {
+  constructor(module, rootId, config) {
+    this.rootId = rootId;
+    this.config = enc.encode(config);
+    this.calls = {};
+    this.metrics = [];
+    this.filterState = new Map();
+    this.localReplies = 0;
+    this.httpCalls = 0;
+    this.ctx = 1;
+    this.serializedMaps = new Map();
+    const env = {};
+    const count = (name, f) => (...a) => {
+      this.calls[name] = (this.calls[name] ?? 0) + 1;
+      return f(...a);
+    };
+    const imports = {
+      proxy_log: (level, ptr, size) => {
+        if (level >= 4) console.error("wasm log:", this.str(ptr, size));
+        return 0;
+      },
+      proxy_get_log_level: (ret) => (this.view().setUint32(ret, 2, true), 0),
+      proxy_set_tick_period_milliseconds: () => 0,
+      proxy_get_current_time_nanoseconds: (ret) => (this.view().setBigUint64(ret, 1795993200000000000n, true), 0),
+      proxy_get_buffer_bytes: (type, start, max, retPtr, retSize) => {
+        if (type !== 7 && type !== 6) return 1;
+        const data = type === 7 ? this.config : new Uint8Array();
+        return this.give(data.subarray(start, start + (max >>> 0)), retPtr, retSize);
+      },
+      proxy_set_buffer_bytes: () => 0,
+      proxy_get_property: (pathPtr, pathSize, retPtr, retSize) => {
+        let key = this.str(pathPtr, pathSize);
+        if (key.endsWith("\0")) key = key.slice(0, -1);
+        const v = this.filterState.size ? this.filterState.get(key) ?? this.props[key] : this.props[key];
+        if (v === undefined) return 1;
+        return this.give(v, retPtr, retSize);
+      },
+      proxy_set_property: (pathPtr, pathSize, dataPtr, dataSize) => {
+        let key = this.str(pathPtr, pathSize);
+        if (key.endsWith("\0")) key = key.slice(0, -1);
+        this.filterState.set(key, this.bytes(dataPtr, dataSize).slice());
+        return 0;
+      },
+      proxy_get_header_map_pairs: (type, retPtr, retSize) => this.give(this.serialized(type), retPtr, retSize),
+      proxy_get_header_map_value: (type, keyPtr, keySize, retPtr, retSize) => {
+        const key = this.str(keyPtr, keySize);
+        const hit = this.map(type).find(([k]) => k === key);
+        return hit ? this.give(enc.encode(hit[1]), retPtr, retSize) : 1;
+      },
+      proxy_set_header_map_pairs: () => 0,
+      proxy_add_header_map_value: () => 0,
+      proxy_replace_header_map_value: () => 0,
+      proxy_remove_header_map_value: () => 0,
+      proxy_define_metric: (type, namePtr, nameSize, ret) => {
+        this.metrics.push(this.str(namePtr, nameSize));
+        this.view().setUint32(ret, this.metrics.length, true);
+        return 0;
+      },
+      proxy_increment_metric: () => 0,
+      proxy_record_metric: () => 0,
+      proxy_get_metric: () => 1,
+      proxy_send_local_response: () => (this.localReplies++, 0),
+      proxy_http_call: (a, b, c, d, e, f, g, h, timeout, ret) => {
+        this.httpCalls++;
+        this.view().setUint32(ret, this.httpCalls, true);
+        return 0;
+      },
+      proxy_call_foreign_function: () => 0,
+      proxy_set_effective_context: () => 0,
+      proxy_continue_stream: () => 0,
+      proxy_close_stream: () => 0,
+      proxy_done: () => 0,
+      proxy_get_status: () => 1,
+      proxy_get_shared_data: () => 1,
+      proxy_set_shared_data: () => 0,
+      proxy_register_shared_queue: () => 0,
+      proxy_resolve_shared_queue: () => 1,
+      proxy_enqueue_shared_queue: () => 0,
+      proxy_dequeue_shared_queue: () => 7,
+      proxy_grpc_call: () => 12,
+      proxy_grpc_stream: () => 12,
+      proxy_grpc_send: () => 12,
+      proxy_grpc_cancel: () => 12,
+      proxy_grpc_close: () => 12,
+    };
+    for (const [name, f] of Object.entries(imports)) env[name] = count(name, f);
+    const wasi = {
+      random_get: (ptr, len) => {
+        for (let i = 0; i < len; i++) this.bytes(ptr, len)[i] = (i * 131 + 7) & 0xff;
+        return 0;
+      },
+      environ_get: () => 0,
+      environ_sizes_get: (a, b) => (this.view().setUint32(a, 0, true), this.view().setUint32(b, 0, true), 0),
+      fd_write: () => 0,
+      proc_exit: (c) => {
+        throw new Error("proc_exit " + c);
+      },
+    };
+    this.instance = new WebAssembly.Instance(module, { env, wasi_snapshot_preview1: wasi });
+    this.x = this.instance.exports;
+    this.props = properties(0, rootId, config);
+    // Sixteen kept-alive connections, their properties built once (host work is not measured).
+    this.perConnection = Array.from({ length: 16 }, (_, i) => properties(i, rootId, config));
+  }
+  view() {
+    return new DataView(this.x.memory.buffer);
+  }
+  bytes(ptr, size) {
+    return new Uint8Array(this.x.memory.buffer, ptr, size);
+  }
+  str(ptr, size) {
+    return dec.decode(this.bytes(ptr, size));
+  }
+  give(data, retPtr, retSize) {
+    const ptr = this.x.proxy_on_memory_allocate(data.length);
+    this.bytes(ptr, data.length).set(data);
+    const v = this.view();
+    v.setUint32(retPtr, ptr, true);
+    v.setUint32(retSize, data.length, true);
+    return 0;
+  }
+  map(type) {
+    if (type === 0) return this.reqHeaders;
+    if (type === 2) return this.respHeaders;
+    return [];
+  }
+  // The serialized map, built once per header set (the host's own work is not measured).
+  serialized(type) {
+    const pairs = this.map(type);
+    let cached = this.serializedMaps.get(pairs);
+    if (!cached) this.serializedMaps.set(pairs, (cached = this.serialize(pairs)));
+    return cached;
+  }
+  serialize(pairs) {
+    const parts = pairs.map(([k, v]) => [enc.encode(k), enc.encode(v)]);
+    let size = 4 + parts.length * 8;
+    for (const [k, v] of parts) size += k.length + v.length + 2;
+    const out = new Uint8Array(size);
+    const v = new DataView(out.buffer);
+    v.setUint32(0, parts.length, true);
+    let off = 4;
+    for (const [k, val] of parts) {
+      v.setUint32(off, k.length, true);
+      v.setUint32(off + 4, val.length, true);
+      off += 8;
+    }
+    for (const [k, val] of parts) {
+      out.set(k, off);
+      off += k.length + 1;
+      out.set(val, off);
+      off += val.length + 1;
+    }
+    return out;
+  }
+  start() {
+    this.x._initialize?.();
+    this.x.proxy_on_context_create(1, 0);
+    if (!this.x.proxy_on_vm_start(1, 0)) throw new Error("vm start refused");
+    if (!this.x.proxy_on_configure(1, this.config.length)) throw new Error("configuration refused");
+  }
+  request(headers) {
+    const ctx = ++this.ctx;
+    this.reqHeaders = headers;
+    this.respHeaders = RESPONSE_HEADERS;
+    this.filterState.clear();
+    this.props = this.perConnection[ctx % 16];
+    this.x.proxy_on_context_create(ctx, 1);
+    this.x.proxy_on_request_headers(ctx, headers.length, 1);
+    this.x.proxy_on_response_headers(ctx, RESPONSE_HEADERS.length, 0);
+    this.x.proxy_on_log(ctx);
+    this.x.proxy_on_done(ctx);
+    this.x.proxy_on_delete(ctx);
+  }
+}
+
+function scenarios() {
+  const read = (f) => JSON.parse(fs.readFileSync(path.join(POLICIES, f), "utf8"));
+  const one = read("meshsight.json");
+  const accessLog = { ...one, audit: { ...one.audit, sink: "access_log" } };
+  const rows = [
+    ["allowlist", "meshsight", { allowlist: one.allowlist }],
+    ["mirror", "meshsight", { mirror: one.mirror }],
+    ["audit (access_log)", "meshsight", { audit: { ...one.audit, sink: "access_log" } }],
+    ["audit (http sink)", "meshsight", { audit: one.audit }],
+    ["one pass, access_log", "meshsight", accessLog],
+    ["one pass, http sink", "meshsight", one],
+  ];
+  if (args.noop) rows.unshift(["no-op module", "noop", {}]);
+  return rows.filter(([name]) => !args.only || name.includes(args.only));
+}
+
+const module = new WebAssembly.Module(fs.readFileSync(WASM));
+const noopModule = args.noop ? new WebAssembly.Module(fs.readFileSync(args.noop)) : null;
+console.log(`${"scenario".padEnd(24)} ${"µs/request".padStart(10)}  host calls per request`);
+for (const [name, rootId, policy] of scenarios()) {
+  const host = new Host(rootId === "noop" ? noopModule : module, rootId, JSON.stringify(policy));
+  host.start();
+  for (let i = 0; i < 2000; i++) host.request(BENCH_HEADERS); // warm up (Liftoff -> TurboFan)
+  host.calls = {};
+  // The fastest of ten batches: another process on the machine only ever adds time.
+  let us = Infinity;
+  const batch = Math.max(1, Math.floor(REQUESTS / 10));
+  for (let b = 0; b < 10; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < batch; i++) host.request(BENCH_HEADERS);
+    us = Math.min(us, Number(process.hrtime.bigint() - t0) / 1000 / batch);
+  }
+  const total = batch * 10;
+  const calls = Object.entries(host.calls)
+    .map(([k, v]) => `${k.replace("proxy_", "")}=${(v / total).toFixed(1)}`)
+    .join(" ");
+  console.log(`${name.padEnd(24)} ${us.toFixed(2).padStart(10)}  ${calls}`);
+}

@@ -1,0 +1,142 @@
+//! Pieces recently found clean: a worker's memory of request pieces (a header line, a path, a
+//! parameter) in which the automaton found no literal at all, in any view.
+//!
+//! Such a piece cannot contribute to any rule whatever the rest of the request is (rules hit
+//! only through literals found in their pieces; conditions, names and anchors only filter
+//! those), so scanning it again gives the same nothing. Most of a request head repeats from
+//! request to request (user agent, accept headers, cookies and tokens within a session, the
+//! path of a busy route), and the automaton walks every byte with a dependent load per byte,
+//! while recognising a known piece costs a hash and a comparison of eight bytes at a time.
+//!
+//! The memory is a direct-mapped table of whole pieces, compared byte for byte on lookup: a
+//! hash collision can only cost a scan, never skip one, so no crafted input can make a piece
+//! that carries a literal pass for a clean one. Its size is fixed: [`SLOTS`] pieces of at most
+//! [`MAX_PIECE`] bytes, each slot's buffer reused once grown.
+
+use super::pack::Locations;
+
+/// Slots in the table (a power of two).
+pub const SLOTS: usize = 256;
+/// Longest piece remembered; longer ones are always scanned.
+pub const MAX_PIECE: usize = 256;
+
+/// One worker's clean pieces for one signature set: build a new one when the set changes.
+#[derive(Debug, Clone)]
+pub struct CleanPieces {
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    /// What the bytes were scanned as (location bits, `+` read as space).
+    kind: Option<(u8, bool)>,
+    bytes: Vec<u8>,
+}
+
+impl Default for CleanPieces {
+    fn default() -> Self {
+        CleanPieces::new()
+    }
+}
+
+impl CleanPieces {
+    /// An empty table.
+    pub fn new() -> CleanPieces {
+        CleanPieces {
+            slots: vec![Slot::default(); SLOTS],
+        }
+    }
+
+    /// Whether `raw`, scanned at `locations` (with `+` as space or not), was found clean.
+    pub(super) fn contains(&self, raw: &[u8], locations: Locations, plus_as_space: bool) -> bool {
+        if raw.len() > MAX_PIECE {
+            return false;
+        }
+        let kind = Some((locations.0, plus_as_space));
+        self.slots
+            .get(slot_of(raw, locations, plus_as_space))
+            .is_some_and(|s| s.kind == kind && s.bytes == raw)
+    }
+
+    /// Remembers `raw` as clean at `locations`, replacing whatever held its slot.
+    pub(super) fn insert(&mut self, raw: &[u8], locations: Locations, plus_as_space: bool) {
+        if raw.len() > MAX_PIECE {
+            return;
+        }
+        if let Some(slot) = self.slots.get_mut(slot_of(raw, locations, plus_as_space)) {
+            slot.kind = Some((locations.0, plus_as_space));
+            slot.bytes.clear();
+            slot.bytes.extend_from_slice(raw);
+        }
+    }
+}
+
+/// The slot of a piece: a multiplicative hash of its bytes, eight at a time, and its kind.
+fn slot_of(raw: &[u8], locations: Locations, plus_as_space: bool) -> usize {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = (u64::from(locations.0) << 1 | u64::from(plus_as_space)) ^ raw.len() as u64;
+    let mut chunks = raw.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    let mut tail = [0u8; 8];
+    let rest = chunks.remainder();
+    if let Some(t) = tail.get_mut(..rest.len()) {
+        t.copy_from_slice(rest);
+    }
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    (h >> 32) as usize & (SLOTS - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_exact_pieces_by_kind() {
+        let mut clean = CleanPieces::new();
+        let ua = b"user-agent: Mozilla/5.0 (X11; Linux x86_64)";
+        assert!(!clean.contains(ua, Locations::HEADERS, false));
+        clean.insert(ua, Locations::HEADERS, false);
+        assert!(clean.contains(ua, Locations::HEADERS, false));
+        // Same bytes scanned elsewhere, or with `+` read differently, are another piece.
+        assert!(!clean.contains(ua, Locations::QUERY, false));
+        assert!(!clean.contains(ua, Locations::HEADERS, true));
+        // One byte different, or a prefix, is not the remembered piece.
+        assert!(!clean.contains(
+            b"user-agent: Mozilla/5.0 (X11; Linux x86_65)",
+            Locations::HEADERS,
+            false
+        ));
+        assert!(!clean.contains(&ua[..ua.len() - 1], Locations::HEADERS, false));
+    }
+
+    #[test]
+    fn long_pieces_are_never_remembered() {
+        let mut clean = CleanPieces::new();
+        let long = vec![b'a'; MAX_PIECE + 1];
+        clean.insert(&long, Locations::HEADERS, false);
+        assert!(!clean.contains(&long, Locations::HEADERS, false));
+        let fits = vec![b'a'; MAX_PIECE];
+        clean.insert(&fits, Locations::HEADERS, false);
+        assert!(clean.contains(&fits, Locations::HEADERS, false));
+    }
+
+    #[test]
+    fn a_colliding_piece_replaces_the_slot_and_is_compared_in_full() {
+        let mut clean = CleanPieces::new();
+        // Find two pieces that share a slot: the later one evicts the earlier.
+        let first = b"x-a: 0".to_vec();
+        let slot = slot_of(&first, Locations::HEADERS, false);
+        let other = (0..10_000u32)
+            .map(|i| format!("x-b: {i}").into_bytes())
+            .find(|p| slot_of(p, Locations::HEADERS, false) == slot)
+            .expect("a colliding piece among 10,000");
+        clean.insert(&first, Locations::HEADERS, false);
+        assert!(!clean.contains(&other, Locations::HEADERS, false));
+        clean.insert(&other, Locations::HEADERS, false);
+        assert!(clean.contains(&other, Locations::HEADERS, false));
+        assert!(!clean.contains(&first, Locations::HEADERS, false));
+    }
+}
