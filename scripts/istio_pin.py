@@ -98,6 +98,15 @@ def pin(directory: Path, wasm: Path) -> int:
 
 
 def check(directory: Path, wasm: Path) -> int:
+    """0 when every plugin carries the digest of `wasm`'s image; else print why and return 1."""
+    problems = stale_pins(directory, wasm)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    return 1 if problems else 0
+
+
+def stale_pins(directory: Path, wasm: Path) -> list[str]:
+    """What is wrong with the pins under `directory`; prints the digest when nothing is."""
     module = wasm.stem.replace("_", "-")
     digest_hex = manifest_digest(wasm).split(":", 1)[1]
     plugins = pinned_plugins(directory, module)
@@ -112,12 +121,9 @@ def check(directory: Path, wasm: Path) -> int:
                 f"{shown}: WasmPlugin {name} has {now}, but the image `make oci` builds from this "
                 f"tree ({wasm.name}) has manifest digest {digest_hex}: run make istio-pin"
             )
-    for problem in problems:
-        print(f"FAIL {problem}")
-    if problems:
-        return 1
-    print(f"istio-pin check: {len(plugins)} WasmPlugin(s) pinned to sha256 {digest_hex}, the image of this tree")
-    return 0
+    if not problems:
+        print(f"istio-pin check: {len(plugins)} WasmPlugin(s) pinned to sha256 {digest_hex}, the image of this tree")
+    return problems
 
 
 def shown_path(path: Path) -> str:
@@ -137,8 +143,8 @@ def self_test(wasm: Path) -> int:
     digest_hex = manifest_digest(wasm).split(":", 1)[1]
     wrong = ("0" if digest_hex[0] != "0" else "1") + digest_hex[1:]
     for label, old, new in (
-        ("altered", f"sha256: {digest_hex}", f"sha256: {wrong}"),
-        ("removed", f"  sha256: {digest_hex}\n", ""),
+        ("an altered", f"sha256: {digest_hex}", f"sha256: {wrong}"),
+        ("a removed", f"  sha256: {digest_hex}\n", ""),
     ):
         with tempfile.TemporaryDirectory(prefix="istio-pin-") as tmp:
             copy = Path(tmp) / "istio"
@@ -150,11 +156,12 @@ def self_test(wasm: Path) -> int:
                 failures += 1
                 continue
             target.write_text(text.replace(old, new, 1))
-            if check(copy, wasm) == 0:
-                print(f"FAIL self-test: a {label} digest in {target.name} was accepted")
+            problems = stale_pins(copy, wasm)
+            if not problems:
+                print(f"FAIL self-test: {label} digest in {target.name} was accepted")
                 failures += 1
             else:
-                print(f"ok   self-test: a {label} digest in {target.name} is refused")
+                print(f"ok   self-test: {label} digest in {target.name} is refused: {problems[0]}")
     return 1 if failures else 0
 
 
