@@ -6,9 +6,12 @@ Istio's CRDs). Those models silently ignore unknown fields, which would let a ty
 `failStratgy: FAIL_CLOSE` pass and be dropped by the API server's pruning, so this script also
 walks each validated model next to its input and rejects every key the schema does not define.
 Free-form fields (`pluginConfig`, `metadata.labels`, an EnvoyFilter's `patch.value`...) are
-typed as plain mappings in the schema and are not walked into. The one install document
-(`IstioOperator`, whose CRD is not an Istio API resource any more) is checked against the few
-`meshConfig` fields meshsight uses, unknown keys refused as well.
+typed as plain mappings in the schema and are not walked into. The models also drop the CRDs'
+CEL rules (`x-kubernetes-validations`: "only one of targetRefs or selector can be set", the kinds
+a targetRef may name...), so those are evaluated too, from scripts/istio-crd/ (extracted from
+the same Istio release). The one install document (`IstioOperator`, whose CRD is not an Istio
+API resource any more) and the ambient-mode documents (`Namespace`, the waypoint's Gateway API
+`Gateway`) are checked against the fields meshsight uses, unknown keys refused as well.
 
 On top of the schema it checks meshsight's own contract. Each folder is one deployment (the
 files applied together; subfolders are alternatives to the top folder's plugins). For its
@@ -19,7 +22,11 @@ WasmPlugins (label app.kubernetes.io/part-of: meshsight):
   * per workload and traffic mode each job runs once, in the order allowlist, mirror, audit
     (phase, then priority descending, no ties);
   * a plugin that enforces an allowlist fails closed, every other plugin fails open;
-  * `type: HTTP`, a `match` mode, an `https://` module has a `sha256`;
+  * `type: HTTP`, a `match` mode, an `https://` or `oci://` module has a `sha256` (for oci://
+    the image's manifest digest: scripts/istio_pin.py checks its value);
+  * a plugin attached with `targetRefs` to a Gateway: the Gateway is declared here, is a
+    waypoint (`istio-waypoint`, HBONE on 15008), a Namespace uses it, and the plugin does not
+    match only CLIENT (a waypoint's chain is inbound);
   * the allowlist and mirror policies of one workload and mode agree across deployments.
 And for the audit's `access_log` sink: the Envoy access-log blocks carried by an IstioOperator
 or an EnvoyFilter are envoy-config/access-log/'s verbatim, and a Telemetry names a provider
@@ -43,6 +50,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import re
@@ -244,14 +252,10 @@ CEL_EVALUATORS = {
     "((has(self.operation) ? self.operation : '') == 'REMOVE') ? !has(self.value) : true":
         lambda s: "value" not in s if s.get("operation", "") == "REMOVE" else True,
 }
-_cel_rules: dict[str, list[dict]] | None = None
-
-
+@functools.cache
 def cel_rules() -> dict[str, list[dict]]:
-    global _cel_rules
-    if _cel_rules is None:
-        _cel_rules = yaml.safe_load(CEL_RULES_FILE.read_text())
-    return _cel_rules
+    """The vendored rules by `<apiVersion>/<kind>`."""
+    return yaml.safe_load(CEL_RULES_FILE.read_text())
 
 
 def nodes_at(doc: Any, path: str) -> Iterator[tuple[str, Any]]:
