@@ -722,7 +722,7 @@ def run(directory: Path) -> int:
         return 1
     print(
         f"istio-validate: {count} document(s) under {directory} valid "
-        "(schema + unknown fields + meshsight root ids, order, failure strategy, access log)"
+        "(schema + CRD CEL rules + unknown fields + meshsight root ids, order, failure strategy, digest, access log, waypoint)"
     )
     return 0
 
