@@ -34,6 +34,15 @@ WASM_DIR := $(TARGET_DIR)/wasm32-wasip1/release
 POLICY_CRATES := -p meshsight-policy -p meshsight
 
 export PATH := $(TOOLS)/bin:$(PATH)
+# Reproducible .wasm: the same bytes from any clone, whatever its path or the builder's
+# CARGO_HOME. Panic locations keep source paths: the workspace's are relative already, the
+# crates' are under CARGO_HOME (`/root/.cargo/registry/src/...`), so that prefix is rewritten to
+# `/cargo`, and the clone's own path to `/meshsight` in case one ever appears. For the wasm
+# target only (host tools and tests are untouched); the manifests' pinned OCI digest
+# (`make istio-pin`, checked by `make oci`) depends on it.
+CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
+export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo \
+  --remap-path-prefix=$(CURDIR)=/meshsight
 # The rig (rig/, crate meshsight-rig) finds Envoy and the filters through these.
 export ENVOY_VERSION
 export MESHSIGHT_WASM_DIR := $(WASM_DIR)

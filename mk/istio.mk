@@ -1,6 +1,7 @@
 # Istio manifests (envoy-config/istio/): schema validation with typo detection, the policies
-# loaded in the real module, and the build context of the OCI image that every WasmPlugin
-# references (meshsight.wasm: one module, the job chosen by the plugin's root id).
+# loaded in the real module, and a Docker build context of the module's image. The image every
+# WasmPlugin references, with its pinned manifest digest, is `make oci`'s (mk/oci.mk,
+# `make istio-pin`): one module, meshsight.wasm, the job chosen by the plugin's root id.
 
 ISTIO_IMAGE_DIR ?= $(TARGET_DIR)/istio-images
 
@@ -26,7 +27,8 @@ istio-policies: wasm envoy pytools
 	$(TARGET_DIR)/debug/meshsight-bench --check --policies $(ISTIO_POLICIES)
 
 # Writes $(ISTIO_IMAGE_DIR)/meshsight/{Dockerfile,plugin.wasm} from the release meshsight.wasm
-# and prints the module's sha256; build and push as envoy-config/istio/README.md shows.
+# and prints the module's sha256 (for http urls). An image `docker build` makes from it is a
+# Docker image with another manifest digest than the pinned one: push `make oci`'s layout instead.
 istio-image-context: wasm
 	@for m in $(MODULES); do \
 	  rm -rf $(ISTIO_IMAGE_DIR)/$$m; mkdir -p $(ISTIO_IMAGE_DIR)/$$m; \

@@ -4,7 +4,10 @@
 # application/vnd.module.wasm.config.v1+json, one layer application/vnd.module.wasm.content.layer.v1+wasm),
 # pushes it with skopeo to Debian's docker-registry started on 127.0.0.1 (stopped by its PID),
 # pulls it back, compares the layer with the .wasm byte for byte and prints the manifest digest:
-# that is the WasmPlugin `sha256` for an oci:// url, not the .wasm file's sha256.
+# that is the WasmPlugin `sha256` for an oci:// url, not the .wasm file's sha256. Then it checks
+# that every shipped WasmPlugin under envoy-config/istio/ carries that digest (scripts/istio_pin.py:
+# a stale one fails with the file and the expected digest; `make istio-pin` rewrites them) and
+# that an altered or a missing digest is refused.
 #
 # `make wasm-remote-fetch`: for each Envoy in ENVOY_VERSIONS, vm_config.code.remote (http_uri +
 # sha256) from a local HTTP server loads the module and enforces its allowlist; a wrong sha256 is
@@ -13,7 +16,7 @@
 OCI_WORK := $(TARGET_DIR)/oci
 OCI_TAG ?= 0.1.0
 
-.PHONY: oci oci-tools wasm-remote-fetch
+.PHONY: oci oci-tools istio-pin wasm-remote-fetch
 
 # skopeo and docker-registry from Debian (apt-get; skipped when present).
 oci-tools:
@@ -23,6 +26,13 @@ oci-tools:
 oci: wasm oci-tools pytools
 	$(VENV)/tools/bin/python scripts/oci_image.py --work $(OCI_WORK) --tag $(OCI_TAG) \
 	  $(foreach m,$(MODULES),$(WASM_DIR)/$(m).wasm)
+	$(VENV)/tools/bin/python scripts/istio_pin.py --self-test --wasm $(WASM_DIR)/meshsight.wasm
+
+# Writes the manifest digest of the image `make oci` builds from this tree into every shipped
+# meshsight WasmPlugin (`sha256:` after its `url:`). Any change to the module's code changes the
+# digest: run this after such a change (and after merging one), and commit the manifests.
+istio-pin: wasm pytools
+	$(VENV)/tools/bin/python scripts/istio_pin.py --wasm $(WASM_DIR)/meshsight.wasm
 
 wasm-remote-fetch: wasm envoy-all pytools
 	@for v in $(ENVOY_VERSIONS); do \

@@ -51,25 +51,39 @@ def put_blob(layout: Path, data: bytes) -> dict:
     return {"digest": digest, "size": len(data)}
 
 
+def image(module: bytes, title: str) -> tuple[bytes, bytes]:
+    """The config and manifest blobs of one module's image, exactly as pushed.
+
+    Deterministic: no creation time, no build host, sorted keys, fixed annotations, so the
+    manifest digest (the WasmPlugin `sha256`) depends only on the module's bytes and file name.
+    `make istio-pin` and its check (scripts/istio_pin.py) compute the digest with this too.
+    """
+    config_json = json.dumps({"architecture": "wasm32", "os": "wasip1"}, sort_keys=True).encode()
+    layer = {"mediaType": WASM_LAYER, "digest": sha256(module), "size": len(module)}
+    layer["annotations"] = {"org.opencontainers.image.title": title}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": WASM_CONFIG, "digest": sha256(config_json), "size": len(config_json)},
+        "layers": [layer],
+    }
+    return config_json, json.dumps(manifest, sort_keys=True).encode()
+
+
+def manifest_digest(wasm: Path) -> str:
+    """`sha256:<hex>` of the image manifest `make oci` builds for `wasm`."""
+    return sha256(image(wasm.read_bytes(), wasm.name)[1])
+
+
 def write_layout(layout: Path, wasm: Path, tag: str) -> str:
     """The OCI image layout of one module; returns the manifest digest."""
     shutil.rmtree(layout, ignore_errors=True)
     layout.mkdir(parents=True)
     (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     module = wasm.read_bytes()
-    layer = dict(mediaType=WASM_LAYER, **put_blob(layout, module))
-    layer["annotations"] = {"org.opencontainers.image.title": wasm.name}
-    # The config of a Wasm artifact: creation time left out so that the digest depends only
-    # on the module.
-    config_json = json.dumps({"architecture": "wasm32", "os": "wasip1"}, sort_keys=True).encode()
-    config = dict(mediaType=WASM_CONFIG, **put_blob(layout, config_json))
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": config,
-        "layers": [layer],
-    }
-    manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
+    config_json, manifest_bytes = image(module, wasm.name)
+    put_blob(layout, module)
+    put_blob(layout, config_json)
     desc = dict(mediaType=OCI_MANIFEST, **put_blob(layout, manifest_bytes))
     desc["annotations"] = {"org.opencontainers.image.ref.name": tag}
     (layout / "index.json").write_text(

@@ -6,9 +6,12 @@ Istio's CRDs). Those models silently ignore unknown fields, which would let a ty
 `failStratgy: FAIL_CLOSE` pass and be dropped by the API server's pruning, so this script also
 walks each validated model next to its input and rejects every key the schema does not define.
 Free-form fields (`pluginConfig`, `metadata.labels`, an EnvoyFilter's `patch.value`...) are
-typed as plain mappings in the schema and are not walked into. The one install document
-(`IstioOperator`, whose CRD is not an Istio API resource any more) is checked against the few
-`meshConfig` fields meshsight uses, unknown keys refused as well.
+typed as plain mappings in the schema and are not walked into. The models also drop the CRDs'
+CEL rules (`x-kubernetes-validations`: "only one of targetRefs or selector can be set", the kinds
+a targetRef may name...), so those are evaluated too, from scripts/istio-crd/ (extracted from
+the same Istio release). The one install document (`IstioOperator`, whose CRD is not an Istio
+API resource any more) and the ambient-mode documents (`Namespace`, the waypoint's Gateway API
+`Gateway`) are checked against the fields meshsight uses, unknown keys refused as well.
 
 On top of the schema it checks meshsight's own contract. Each folder is one deployment (the
 files applied together; subfolders are alternatives to the top folder's plugins). For its
@@ -19,7 +22,11 @@ WasmPlugins (label app.kubernetes.io/part-of: meshsight):
   * per workload and traffic mode each job runs once, in the order allowlist, mirror, audit
     (phase, then priority descending, no ties);
   * a plugin that enforces an allowlist fails closed, every other plugin fails open;
-  * `type: HTTP`, a `match` mode, an `https://` module has a `sha256`;
+  * `type: HTTP`, a `match` mode, an `https://` or `oci://` module has a `sha256` (for oci://
+    the image's manifest digest: scripts/istio_pin.py checks its value);
+  * a plugin attached with `targetRefs` to a Gateway: the Gateway is declared here, is a
+    waypoint (`istio-waypoint`, HBONE on 15008), a Namespace uses it, and the plugin does not
+    match only CLIENT (a waypoint's chain is inbound);
   * the allowlist and mirror policies of one workload and mode agree across deployments.
 And for the audit's `access_log` sink: the Envoy access-log blocks carried by an IstioOperator
 or an EnvoyFilter are envoy-config/access-log/'s verbatim, and a Telemetry names a provider
@@ -43,6 +50,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import re
@@ -148,6 +156,13 @@ def validate_document(doc: Any) -> pydantic.BaseModel | None:
         if not (doc.get("metadata") or {}).get("name"):
             raise Problem("metadata.name is required")
         return None
+    if (api_version, kind) in OTHER_KINDS:
+        problems = list(strict_fields(OTHER_KINDS[(api_version, kind)], doc, ""))
+        if problems:
+            raise Problem("; ".join(problems))
+        if not (doc.get("metadata") or {}).get("name"):
+            raise Problem("metadata.name is required")
+        return None
     cls = model_class(api_version, kind)
     try:
         model = cls.model_validate(doc)
@@ -160,9 +175,145 @@ def validate_document(doc: Any) -> pydantic.BaseModel | None:
     extra = list(unknown_fields(model, doc, ""))
     if extra:
         raise Problem("; ".join(f"{where}: field not defined by the {kind} schema" for where in extra))
+    broken = list(cel_problems(api_version, kind, doc))
+    if broken:
+        raise Problem("; ".join(broken))
     if not (doc.get("metadata") or {}).get("name"):
         raise Problem("metadata.name is required")
     return model
+
+
+# The CEL rules (x-kubernetes-validations) of Istio's CRDs, which the schema models leave out:
+# scripts/istio-crd/cel-rules-1.24.2.yaml, extracted verbatim from the CRDs of the release the
+# models are generated from. Each rule text maps to its evaluation here (a transcription of the
+# CEL); a rule without one is an error, so a refreshed file cannot be skipped silently.
+CEL_RULES_FILE = ROOT / "scripts" / "istio-crd" / "cel-rules-1.24.2.yaml"
+URL_SCHEMES = ("", "http", "https", "oci", "file")
+
+
+class CelError(Exception):
+    """A rule that fails to evaluate (CEL's `no such key`): the API server refuses the object."""
+
+
+def cel_key(obj: Any, name: str) -> Any:
+    """`obj.name` in CEL: an error when the field is not set."""
+    if not isinstance(obj, dict) or name not in obj:
+        raise CelError(f"no such key: {name}")
+    return obj[name]
+
+
+def cel_has(obj: Any, name: str) -> bool:
+    return isinstance(obj, dict) and name in obj
+
+
+def go_duration(text: Any) -> float:
+    """Seconds of a Go duration (`1.5s`, `100ms`, `1h2m`), as CEL's duration() parses it."""
+    units = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    match = re.fullmatch(r"([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h))+", str(text))
+    if not match:
+        raise CelError(f"invalid duration {text!r}")
+    total = sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)", str(text)))
+    return -total if match.group(1) == "-" else total
+
+
+def url_scheme_allowed(value: str) -> bool:
+    """Kubernetes' isURL()/url().getScheme() (Go's url.ParseRequestURI) for the WasmPlugin rule."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", value, re.S)
+    if match and match.group(2).startswith("/"):
+        return match.group(1).lower() in URL_SCHEMES
+    if value.startswith("/"):
+        return True
+    # Not a URL by itself: the rule retries as http://<value>, which parses when it has no
+    # spaces or control characters.
+    return not re.search(r"[\s\x00-\x1f\x7f]", value)
+
+
+TARGET_KINDS = [["core", "Service"], ["", "Service"], ["gateway.networking.k8s.io", "Gateway"],
+                ["networking.istio.io", "ServiceEntry"]]
+CEL_EVALUATORS = {
+    "(has(self.selector)?1:0)+(has(self.targetRef)?1:0)+(has(self.targetRefs)?1:0)<=1":
+        lambda s: sum(cel_has(s, k) for k in ("selector", "targetRef", "targetRefs")) <= 1,
+    "(has(self.workloadSelector)?1:0)+(has(self.targetRefs)?1:0)<=1":
+        lambda s: sum(cel_has(s, k) for k in ("workloadSelector", "targetRefs")) <= 1,
+    "self.all(key, !key.contains('*'))": lambda s: all("*" not in key for key in s),
+    "self.all(key, key.size() != 0)": lambda s: all(len(key) != 0 for key in s),
+    "!self.contains('*')": lambda s: "*" not in s,
+    "[self.group, self.kind] in [['core','Service'], ['','Service'], ['gateway.networking.k8s.io','Gateway'], "
+    "['networking.istio.io','ServiceEntry']]":
+        lambda s: [cel_key(s, "group"), cel_key(s, "kind")] in TARGET_KINDS,
+    "self.size() == 0": lambda s: len(s) == 0,
+    "isURL(self) ? (url(self).getScheme() in ['', 'http', 'https', 'oci', 'file']) : (isURL('http://' + self) "
+    "&& url('http://' +self).getScheme() in ['', 'http', 'https', 'oci', 'file'])": url_scheme_allowed,
+    "(has(self.valueFrom) ? self.valueFrom : '') != 'HOST' || !has(self.value)":
+        lambda s: s.get("valueFrom", "") != "HOST" or "value" not in s,
+    "duration(self) >= duration('1ms')": lambda s: go_duration(s) >= 0.001,
+    "((has(self.operation) ? self.operation : '') == 'UPSERT') ? self.value != '' : true":
+        lambda s: cel_key(s, "value") != "" if s.get("operation", "") == "UPSERT" else True,
+    "((has(self.operation) ? self.operation : '') == 'REMOVE') ? !has(self.value) : true":
+        lambda s: "value" not in s if s.get("operation", "") == "REMOVE" else True,
+}
+@functools.cache
+def cel_rules() -> dict[str, list[dict]]:
+    """The vendored rules by `<apiVersion>/<kind>`."""
+    return yaml.safe_load(CEL_RULES_FILE.read_text())
+
+
+def nodes_at(doc: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """(where, value) for each node of `doc` at a rule's path (`[]`: each item, `.*`: each value)."""
+    current: list[tuple[str, Any]] = [("", doc)]
+    for name, items in re.findall(r"\.([^.\[]+)|(\[\])", path):
+        following = []
+        for where, value in current:
+            if items and isinstance(value, list):
+                following.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+            elif name == "*" and isinstance(value, dict):
+                following.extend((f"{where}.{key}", item) for key, item in value.items())
+            elif name and name != "*" and isinstance(value, dict) and name in value:
+                following.append((f"{where}.{name}" if where else name, value[name]))
+        current = following
+    yield from current
+
+
+def cel_problems(api_version: str, kind: str, doc: dict) -> Iterator[str]:
+    """Every CEL rule of the CRD that `doc` breaks, with the CRD's message."""
+    rules = cel_rules().get(f"{api_version}/{kind}")
+    if rules is None:
+        yield f"{api_version} {kind}: no CEL rules of its CRD in {CEL_RULES_FILE.name} (extract them)"
+        return
+    for rule in rules:
+        evaluate = CEL_EVALUATORS.get(rule["rule"])
+        for where, value in nodes_at(doc, rule["path"]):
+            if evaluate is None:
+                yield f"{where}: CEL rule {rule['rule']!r} has no evaluator in validate_istio.py"
+                continue
+            try:
+                ok = evaluate(value)
+            except CelError as err:
+                yield f"{where}: {rule['message']} (CEL rule fails to evaluate: {err})"
+                continue
+            except (TypeError, AttributeError):
+                ok = False
+            if not ok:
+                yield f"{where}: {rule['message']} (CRD rule {rule['rule']!r})"
+
+
+# Kubernetes and Gateway API resources that a deployment here includes (the waypoint's Gateway
+# and the namespace that uses it). No schema models for them are installed, so they are checked
+# like the IstioOperator below: the fields meshsight uses, with their types, unknown keys
+# refused. The waypoint contract (check_waypoints) checks their values.
+OBJECT_META = {"name": str, "namespace": str, "labels": dict, "annotations": dict}
+OTHER_KINDS = {
+    ("v1", "Namespace"): {"apiVersion": str, "kind": str, "metadata": OBJECT_META},
+    ("gateway.networking.k8s.io/v1", "Gateway"): {
+        "apiVersion": str,
+        "kind": str,
+        "metadata": OBJECT_META,
+        "spec": {
+            "gatewayClassName": str,
+            "listeners": [{"name": str, "port": int, "protocol": str}],
+        },
+    },
+}
 
 
 # The IstioOperator fields meshsight uses (its `meshConfig.extensionProviders` for the audit's
@@ -339,7 +490,11 @@ class Plugin:
         return [match.get("mode", "UNDEFINED") for match in self.spec.get("match") or [{}]]
 
     def workload(self) -> tuple[str, str]:
+        """(namespace, what the plugin attaches to: its selector's labels or its targetRefs)."""
         namespace = (self.doc.get("metadata") or {}).get("namespace", "")
+        if self.spec.get("targetRefs"):
+            refs = sorted(f"{r.get('kind')}/{r.get('name')}" for r in self.spec["targetRefs"])
+            return namespace, "targetRefs " + ", ".join(refs)
         selector = repr(sorted(((self.spec.get("selector") or {}).get("matchLabels") or {}).items()))
         return namespace, selector
 
@@ -368,6 +523,11 @@ def check_meshsight_plugins(plugins: list[Plugin]) -> list[str]:
         url = spec.get("url", "")
         if url.startswith(("https://", "http://")) and not spec.get("sha256"):
             problems.append(f"{plugin.where}: spec.sha256 is required for a module fetched over http(s)")
+        if url.startswith("oci://") and not spec.get("sha256"):
+            problems.append(
+                f"{plugin.where}: spec.sha256 is required: the manifest digest of the image "
+                f"(`make istio-pin` writes it, `make oci` checks it)"
+            )
         if not url.startswith(("oci://", "https://", "http://", "file://")):
             problems.append(f"{plugin.where}: spec.url must be oci://, https:// or file://")
         for mode in plugin.modes():
@@ -443,6 +603,67 @@ def check_access_log(docs: list[tuple[str, dict]]) -> list[str]:
     return problems
 
 
+# A waypoint is a Gateway API Gateway of this class; Istio hands it HBONE on this port.
+WAYPOINT_CLASS = "istio-waypoint"
+HBONE_PORT = 15008
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def check_waypoints(docs: list[tuple[str, dict]]) -> list[str]:
+    """meshsight resources attached to a waypoint: the Gateway is one, and something uses it."""
+    problems = []
+    gateways = {
+        ((doc.get("metadata") or {}).get("namespace", ""), doc["metadata"]["name"]): doc
+        for _, doc in docs
+        if doc.get("kind") == "Gateway" and doc.get("apiVersion", "").startswith(GATEWAY_GROUP + "/")
+    }
+    namespaces = {doc["metadata"]["name"]: doc for _, doc in docs if doc.get("kind") == "Namespace"}
+    for where, gateway in gateways.items():
+        spec = gateway.get("spec") or {}
+        if spec.get("gatewayClassName") != WAYPOINT_CLASS:
+            continue
+        listeners = spec.get("listeners") or []
+        if not any(l.get("protocol") == "HBONE" and l.get("port") == HBONE_PORT for l in listeners):
+            problems.append(
+                f"Gateway {where[0]}/{where[1]}: a waypoint needs a listener with protocol HBONE on "
+                f"port {HBONE_PORT}"
+            )
+    for where, doc in docs:
+        if doc.get("kind") not in ("WasmPlugin", "Telemetry") or not is_meshsight(doc):
+            continue
+        spec = doc.get("spec") or {}
+        namespace = (doc.get("metadata") or {}).get("namespace", "")
+        for index, ref in enumerate(spec.get("targetRefs") or []):
+            if ref.get("kind") != "Gateway" or ref.get("group") != GATEWAY_GROUP:
+                continue
+            name = ref.get("name")
+            gateway = gateways.get((namespace, name))
+            at = f"{where}: spec.targetRefs[{index}]"
+            if gateway is None:
+                problems.append(f"{at} names Gateway {namespace}/{name}, which no document here declares")
+                continue
+            if (gateway.get("spec") or {}).get("gatewayClassName") != WAYPOINT_CLASS:
+                problems.append(
+                    f"{at} names Gateway {namespace}/{name}, which is not a waypoint (gatewayClassName "
+                    f"must be {WAYPOINT_CLASS}): meshsight's waypoint deployment attaches to waypoints"
+                )
+                continue
+            labels = ((namespaces.get(namespace) or {}).get("metadata") or {}).get("labels") or {}
+            if labels.get("istio.io/use-waypoint") != name:
+                problems.append(
+                    f"{at} names waypoint {namespace}/{name}, but no Namespace here labels "
+                    f"istio.io/use-waypoint: {name}: no traffic would reach the plugin"
+                )
+            if doc.get("kind") == "WasmPlugin":
+                modes = [m.get("mode", "UNDEFINED") for m in spec.get("match") or [{}]]
+                if modes and all(mode == "CLIENT" for mode in modes):
+                    problems.append(
+                        f"{where}: spec.match mode CLIENT never applies at a waypoint: its HTTP chain "
+                        f"is an inbound one (SERVER)"
+                    )
+    return problems
+
+
 def deployment_of(rel: Path) -> str:
     """The deployment a file belongs to: its folder relative to the validated one ('' = top)."""
     return "" if rel.parent == Path(".") else rel.parent.as_posix()
@@ -487,6 +708,7 @@ def validate_dir(directory: Path) -> tuple[int, list[str], list[Plugin]]:
         problems.append(f"{directory}: no meshsight WasmPlugin in the top folder")
     problems.extend(check_meshsight_plugins(plugins))
     problems.extend(check_access_log(valid))
+    problems.extend(check_waypoints(valid))
     return count, problems, plugins
 
 
@@ -500,14 +722,16 @@ def run(directory: Path) -> int:
         return 1
     print(
         f"istio-validate: {count} document(s) under {directory} valid "
-        "(schema + unknown fields + meshsight root ids, order, failure strategy, access log)"
+        "(schema + CRD CEL rules + unknown fields + meshsight root ids, order, failure strategy, digest, access log, waypoint)"
     )
     return 0
 
 
 ONE = "meshsight-wasmplugin.yaml"
 THREE = "three-plugins/meshsight-three-plugins.yaml"
-# Each mutation: (file, text to replace, replacement, text the failure must mention).
+WAYPOINT = "waypoint/meshsight-wasmplugin.yaml"
+# Each mutation: (file, text to replace, replacement, text the failure must mention); a compiled
+# pattern replaces its first match.
 MUTATIONS = [
     (ONE, "failStrategy: FAIL_CLOSE", "failStratgy: FAIL_CLOSE", "failStratgy"),
     (ONE, "failStrategy: FAIL_CLOSE", "failStrategy: FAIL_OPEN", "must be FAIL_CLOSE"),
@@ -529,6 +753,30 @@ MUTATIONS = [
     ("access-log/mesh-config.yaml", '"class_uid":4002', '"class_uid":4001', "ocsf_http_activity.tmpl"),
     ("access-log/envoyfilter.yaml", "buffer_flush_interval: 0.2s", "buffer_flush_interval: 2s", "verbatim"),
     ("access-log/envoyfilter.yaml", "context: SIDECAR_INBOUND", "context: SIDECAR_INBUND", "context"),
+    # Digests set: an oci:// plugin without its image's manifest digest (make istio-pin).
+    (ONE, re.compile(r"  sha256: [0-9a-f]{64}\n"), "", "spec.sha256 is required"),
+    (THREE, re.compile(r"  sha256: [0-9a-f]{64}\n"), "  sha256: sha256:0123\n", "sha256"),
+    # The CEL rules of Istio's CRD (scripts/istio-crd/), which the schema models leave out.
+    (ONE, "url: oci://", "url: ftp://", "url must have schema one of"),
+    (ONE, "      app: checkout\n", "      app*: checkout\n", "wildcard not allowed in label key"),
+    # The waypoint variant.
+    (WAYPOINT, "  targetRefs:\n", "  selector:\n    matchLabels:\n      app: checkout\n  targetRefs:\n",
+     "only one of targetRefs or selector can be set"),
+    (WAYPOINT, "      kind: Gateway", "      kind: Deployment", "Support kinds are"),
+    (WAYPOINT, "    - group: gateway.networking.k8s.io\n      kind: Gateway\n", "    - kind: Gateway\n",
+     "no such key: group"),
+    (WAYPOINT, "      name: waypoint\n", "      name: waypoint\n      namespace: istio-system\n",
+     "cross namespace referencing is not currently supported"),
+    (WAYPOINT, "      name: waypoint\n", "      name: waypoint-eu\n", "which no document here declares"),
+    (WAYPOINT, "    - mode: SERVER", "    - mode: CLIENT", "never applies at a waypoint"),
+    (WAYPOINT, "  targetRefs:", "  targetRfs:", "targetRfs"),
+    ("waypoint/waypoint.yaml", "gatewayClassName: istio-waypoint", "gatewayClassName: istio",
+     "is not a waypoint"),
+    ("waypoint/waypoint.yaml", "protocol: HBONE", "protocol: HTTP", "HBONE"),
+    ("waypoint/waypoint.yaml", "  listeners:", "  listners:", "listners"),
+    ("waypoint/namespace.yaml", "istio.io/use-waypoint: waypoint", "istio.io/use-waypoint: none",
+     "no traffic would reach the plugin"),
+    ("waypoint/telemetry.yaml", "      kind: Gateway", "      kind: Pod", "Support kinds are"),
 ]
 
 
@@ -544,21 +792,26 @@ def self_test() -> int:
             shutil.copytree(DEFAULT_DIR, copy)
             target = copy / file_name
             text = target.read_text()
-            if old not in text:
+            if isinstance(old, re.Pattern):
+                mutated = old.sub(new, text, count=1)
+            else:
+                mutated = text.replace(old, new, 1)
+            if mutated == text:
                 print(f"FAIL self-test: {file_name} no longer contains {old!r}; update MUTATIONS")
                 failures += 1
                 continue
-            target.write_text(text.replace(old, new, 1))
+            target.write_text(mutated)
             result = subprocess.run(
                 [sys.executable, __file__, str(copy)], capture_output=True, text=True, check=False
             )
+            change = repr(new.strip()) if new.strip() else f"without {getattr(old, 'pattern', old).strip()!r}"
             if result.returncode == 0 or needle not in result.stdout:
-                print(f"FAIL self-test: {file_name} with {new.strip()!r} was not refused for {needle!r}")
+                print(f"FAIL self-test: {file_name} with {change} was not refused for {needle!r}")
                 print(result.stdout + result.stderr)
                 failures += 1
             else:
                 first = next(line for line in result.stdout.splitlines() if needle in line)
-                print(f"ok   self-test: {file_name}: {new.strip()!r} refused: {first}")
+                print(f"ok   self-test: {file_name}: {change} refused: {first}")
     if failures:
         print(f"istio-validate self-test: {failures} mutation(s) were accepted")
         return 1

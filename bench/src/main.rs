@@ -234,6 +234,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
         measure_max: true,
         method: "GET".to_string(),
         path: PRODUCT_PATH.to_string(),
+        host: scenario::BENCH_HOST.to_string(),
         ocsf_access_log: false,
     };
     let access_log = json!({"sink": "access_log"});
@@ -529,6 +530,7 @@ fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
     let mut list = Vec::new();
     for name in names {
         let policy = scenario::read_policy(&extra, &name)?;
+        let host = scenario::probe_host(&policy);
         let filter = match name.split_once("--").map(|(f, _)| f) {
             Some("meshsight") => Filter::Meshsight {
                 root_id: "meshsight",
@@ -553,6 +555,7 @@ fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
             measure_max: false,
             method: "GET".to_string(),
             path: PRODUCT_PATH.to_string(),
+            host,
             ocsf_access_log: false,
         });
     }
@@ -570,6 +573,7 @@ fn check(options: &Options) -> ExitCode {
                 && !s.filters.iter().any(|f| matches!(f, Filter::Noop))
         });
         let document = scenario::read_policy(&options.policies, "meshsight")?;
+        let host = scenario::probe_host(&document);
         list.insert(
             0,
             Scenario {
@@ -584,6 +588,7 @@ fn check(options: &Options) -> ExitCode {
                 measure_max: false,
                 method: "GET".to_string(),
                 path: PRODUCT_PATH.to_string(),
+                host,
                 ocsf_access_log: false,
             },
         );
@@ -603,8 +608,8 @@ fn check(options: &Options) -> ExitCode {
             Ok(()) => {
                 passed += 1;
                 println!(
-                    "ok   {}: Envoy loaded the policy and answered {} {}",
-                    s.name, s.method, s.path
+                    "ok   {}: Envoy loaded the policy and answered {} {} (host {})",
+                    s.name, s.method, s.path, s.host
                 );
             }
             Err(err) => {

@@ -322,6 +322,7 @@ mod tests {
             measure_max: false,
             method: "GET".to_string(),
             path: "/".to_string(),
+            host: "h".to_string(),
             ocsf_access_log: false,
         };
         let mut result = ScenarioResult::new(&scenario);

@@ -10,7 +10,7 @@ use super::measure::ScenarioResult;
 use super::measure::{Latency, Throughput};
 use super::scenario::{
     access_log_json, http_filters_json, CollectorState, Scenario, SensorState, Settings,
-    BENCH_HEADERS, BENCH_HOST, TEMPLATE,
+    BENCH_HEADERS, TEMPLATE,
 };
 use super::upstream::BenchUpstream;
 use super::BenchError;
@@ -111,7 +111,7 @@ impl Stand {
     /// One request: a policy that refuses the bench request would measure 403s.
     fn probe(&self, scenario: &Scenario) -> Result<(), BenchError> {
         let mut probe = HttpRequest::new(&scenario.method, scenario.path.as_bytes())
-            .header("host", BENCH_HOST)
+            .header("host", &scenario.host)
             .timeout(Duration::from_secs(5));
         for (name, value) in BENCH_HEADERS {
             probe = probe.header(name, value);
@@ -162,7 +162,7 @@ fn measure(
     stand.probe(scenario)?;
 
     let url = envoy.url(&scenario.path);
-    let mut headers = vec![("host", BENCH_HOST)];
+    let mut headers = vec![("host", scenario.host.as_str())];
     headers.extend(BENCH_HEADERS);
     let oha = |load: &Load| {
         loadgen::run(

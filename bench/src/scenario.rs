@@ -105,6 +105,9 @@ pub struct Scenario {
     pub method: String,
     /// Request path (allowed by the scenario's policies).
     pub path: String,
+    /// The requests' `host` (allowed by the scenario's policies): [`BENCH_HOST`], or for a
+    /// policy whose every allowlist rule names hosts, one of those ([`probe_host`]).
+    pub host: String,
     /// Envoy's file access logger renders the OCSF record from the shipped template
     /// (`envoy-config/access-log/`), into the run directory: the audit `access_log` sink.
     pub ocsf_access_log: bool,
@@ -235,4 +238,52 @@ pub fn local_audit_policy(mut policy: Value) -> Value {
         http.insert("cluster".into(), Value::String("collector".into()));
     }
     policy
+}
+
+/// The `host` to send a policy's requests with: [`BENCH_HOST`], unless every rule of its
+/// allowlist (the `allowlist` section of a one-pass document, or an allowlist policy alone)
+/// names hosts, as a waypoint's policy does (one plugin for several services): then the first
+/// exact host of its first rule.
+pub fn probe_host(policy: &serde_json::Value) -> String {
+    let allowlist = policy.get("allowlist").unwrap_or(policy);
+    let rules = allowlist.get("rules").and_then(|r| r.as_array());
+    let Some(rules) = rules.filter(|r| !r.is_empty()) else {
+        return BENCH_HOST.to_string();
+    };
+    if !rules.iter().all(|rule| rule.get("hosts").is_some()) {
+        return BENCH_HOST.to_string();
+    }
+    rules
+        .iter()
+        .flat_map(|rule| {
+            rule.get("hosts")
+                .and_then(|h| h.as_array())
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|host| host.as_str())
+        .find(|host| !host.contains('*'))
+        .unwrap_or(BENCH_HOST)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{probe_host, BENCH_HOST};
+    use serde_json::json;
+
+    #[test]
+    fn probe_host_is_a_rule_host_only_when_every_rule_names_hosts() {
+        let waypoint = json!({"allowlist": {"rules": [
+            {"name": "a", "hosts": ["*.shop", "checkout"], "paths": ["/x"]},
+            {"name": "b", "hosts": ["checkout.shop"], "paths": ["/y"]}
+        ]}});
+        assert_eq!(probe_host(&waypoint), "checkout");
+        let mixed = json!({"rules": [
+            {"name": "a", "hosts": ["checkout"], "paths": ["/x"]},
+            {"name": "b", "paths": ["/y"]}
+        ]});
+        assert_eq!(probe_host(&mixed), BENCH_HOST);
+        assert_eq!(probe_host(&json!({"mirror": {}})), BENCH_HOST);
+    }
 }

@@ -599,3 +599,40 @@ fn principals_and_namespaces_come_from_the_mtls_peer_certificate() {
     assert_eq!(stat(&envoy, "meshsight_allowlist_denied"), 4);
     assert_eq!(upstream.requests().len(), 4);
 }
+
+#[test]
+fn principals_and_namespaces_at_a_waypoint_come_from_istio_filter_state() {
+    use meshsight_rig::free_port;
+    let policy = r#"{"rules": [
+        {"name": "web-only", "paths": ["/peer/**"], "sources": {"principals": ["spiffe://cluster.local/ns/shop/sa/web"]}},
+        {"name": "billing-ns", "paths": ["/billing/**"], "sources": {"namespaces": ["billing"]}},
+        {"name": "open", "paths": ["/open"]}
+    ]}"#;
+    let upstream = EchoUpstream::start();
+    let billing_port = free_port().expect("port");
+    let anonymous_port = free_port().expect("port");
+    let envoy = Envoy::builder("envoy-config/e2e/allowlist_waypoint.yaml")
+        .upstream(&upstream)
+        .var("ALLOWLIST_CONFIG", policy)
+        .var("BILLING_PORT", billing_port.to_string())
+        .var("ANONYMOUS_PORT", anonymous_port.to_string())
+        .start()
+        .unwrap_or_else(|err| panic!("Envoy must start: {err}"));
+    let web_port = envoy.port();
+    for (port, who, path, status) in [
+        (web_port, "web", "/peer/x", 200),
+        (web_port, "web", "/billing/x", 403),
+        (billing_port, "billing", "/peer/x", 403),
+        (billing_port, "billing", "/billing/x", 200),
+        // No identity on the connection: rules that name principals or namespaces never match.
+        (anonymous_port, "anonymous", "/peer/x", 403),
+        (anonymous_port, "anonymous", "/billing/x", 403),
+        (anonymous_port, "anonymous", "/open", 200),
+    ] {
+        let r = send(port, &HttpRequest::get(path).header("host", "h"));
+        assert_eq!(r.status, status, "{who} {path}: {}", r.text());
+    }
+    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.web-only"), 1);
+    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.billing-ns"), 1);
+    assert_eq!(upstream.requests().len(), 3);
+}

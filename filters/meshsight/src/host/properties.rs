@@ -15,7 +15,9 @@ pub enum ConnectionFact {
     SourceAddress,
     /// `destination.address` (`ip:port`).
     DestinationAddress,
-    /// `connection.uri_san_peer_certificate`: the mTLS peer's SPIFFE id.
+    /// The mTLS peer's SPIFFE id: `connection.uri_san_peer_certificate`, or else the filter
+    /// state `io.istio.peer_principal`, where an Istio waypoint keeps the HBONE client's id (its
+    /// HTTP filters run on an internal listener behind the tunnel, with no peer certificate).
     PeerPrincipal,
     /// `downstream_peer.namespace` (Istio peer metadata).
     PeerNamespace,
@@ -28,14 +30,18 @@ pub enum ConnectionFact {
 const FACTS: usize = 6;
 
 impl ConnectionFact {
-    fn path(self) -> &'static [&'static str] {
+    /// Where the host keeps the fact, in order of preference.
+    fn paths(self) -> &'static [&'static [&'static str]] {
         match self {
-            ConnectionFact::SourceAddress => &["source", "address"],
-            ConnectionFact::DestinationAddress => &["destination", "address"],
-            ConnectionFact::PeerPrincipal => &["connection", "uri_san_peer_certificate"],
-            ConnectionFact::PeerNamespace => &["downstream_peer", "namespace"],
-            ConnectionFact::PeerWorkload => &["downstream_peer", "workload"],
-            ConnectionFact::PeerService => &["downstream_peer", "service"],
+            ConnectionFact::SourceAddress => &[&["source", "address"]],
+            ConnectionFact::DestinationAddress => &[&["destination", "address"]],
+            ConnectionFact::PeerPrincipal => &[
+                &["connection", "uri_san_peer_certificate"],
+                &["filter_state", "io.istio.peer_principal"],
+            ],
+            ConnectionFact::PeerNamespace => &[&["downstream_peer", "namespace"]],
+            ConnectionFact::PeerWorkload => &[&["downstream_peer", "workload"]],
+            ConnectionFact::PeerService => &[&["downstream_peer", "service"]],
         }
     }
 
@@ -55,7 +61,7 @@ impl ConnectionFacts {
     pub fn get(&self, fact: ConnectionFact) -> Option<&str> {
         self.values
             .get(fact.slot())?
-            .get_or_init(|| string_property(fact.path()))
+            .get_or_init(|| fact.paths().iter().find_map(|path| string_property(path)))
             .as_deref()
     }
 }
