@@ -93,6 +93,7 @@ class Host {
     this.calls = {};
     this.metrics = [];
     this.filterState = new Map();
+    this.keepFilterState = false;
     this.localReplies = 0;
     this.httpCalls = 0;
     this.ctx = 1;
@@ -123,7 +124,10 @@ class Host {
         if (v === undefined) return 1;
         return this.give(v, retPtr, retSize);
       },
+      // Filter state is kept only for the three-plugin scenario, where one plugin reads what
+      // another wrote; elsewhere the host's bookkeeping is left out of the module's time.
       proxy_set_property: (pathPtr, pathSize, dataPtr, dataSize) => {
+        if (!this.keepFilterState) return 0;
         let key = this.str(pathPtr, pathSize);
         if (key.endsWith("\0")) key = key.slice(0, -1);
         this.filterState.set(key, this.bytes(dataPtr, dataSize).slice());

@@ -1,17 +1,23 @@
 //! The audit verdict for Envoy's native access loggers (audit path (b)): instead of building
-//! and sending the OCSF record itself, the Wasm module writes JSON fragments into filter state
-//! and an access-log template (`envoy-config/access-log/`) renders the whole OCSF 1.7.0 HTTP
-//! Activity record around them from Envoy's own fields.
+//! and sending the OCSF record itself, the Wasm module writes one JSON fragment into filter
+//! state and an access-log template (`envoy-config/access-log/`) renders the whole OCSF 1.7.0
+//! HTTP Activity record around it from Envoy's own fields.
 //!
-//! Why fragments of JSON text and not typed values: measured on Envoy 1.36.4 and 1.40.0,
+//! Why a fragment of JSON text and not typed values: measured on Envoy 1.36.4 and 1.40.0,
 //! `json_format` renders `%START_TIME%`, `%CEL(..)%` and `%FILTER_STATE(..:PLAIN)%` as strings,
 //! and `%FILTER_STATE(..:TYPED)%` as an `{"@type":..,"value":..}` object, so no verdict value and
 //! no timestamp can become a top-level JSON integer there. The templates are therefore JSON text
 //! (`text_format_source`, or the OpenTelemetry `body`), where `%START_TIME(%s%3f)%`,
-//! `%RESPONSE_CODE%`, `%DURATION%` and `%BYTES_*%` stand unquoted, and the fragments below are
-//! inserted with `%FILTER_STATE(wasm.<name>:PLAIN)%`. Text templates do not escape, so every
-//! string a client controls (path, authority, user agent, request id) comes from
-//! [`request_entry`], JSON-escaped here, never from `%REQ(..)%`.
+//! `%RESPONSE_CODE%`, `%DURATION%` and `%BYTES_*%` stand unquoted, and the fragment is inserted
+//! with `%FILTER_STATE(wasm.meshsight_ocsf:PLAIN)%`. Text templates do not escape, so every
+//! string a client controls (path, authority, user agent, request id) comes from the fragment,
+//! JSON-escaped here, never from `%REQ(..)%`.
+//!
+//! Why one fragment: each filter-state write is a host call that Envoy answers with its own
+//! bookkeeping (about a microsecond each, measured), paid on every request. The fragment is
+//! the record's top-level members followed by an *open* `"http_request":{` object with the
+//! request's members; the template closes it after adding Envoy's own request fields
+//! (`"length"`, `"version"`). [`entries`] writes it.
 
 use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
 use crate::head::RequestHead;
@@ -20,12 +26,8 @@ use super::json::{key, push_escaped, push_string, push_u64, JsonObject};
 use super::ocsf::{activity_id, write_allowlist, write_mirror};
 use super::record::disposition;
 
-/// Property holding the verdict fragment ([`verdict_entry`]); Envoy stores it as
-/// `wasm.meshsight_ocsf`.
+/// Property holding the fragment ([`entries`]); Envoy stores it as `wasm.meshsight_ocsf`.
 pub const VERDICT_PROPERTY: &str = "meshsight_ocsf";
-/// Property holding the escaped request fragment ([`request_entry`]); Envoy stores it as
-/// `wasm.meshsight_ocsf_request`.
-pub const REQUEST_PROPERTY: &str = "meshsight_ocsf_request";
 
 /// One filter-state entry to write with `proxy_wasm::hostcalls::set_property(vec![name], Some(&bytes))`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,17 +38,14 @@ pub struct FilterStateEntry {
     pub bytes: Vec<u8>,
 }
 
-/// `declare_property` arguments for the two properties, each encoded as Envoy's
+/// `declare_property` arguments for the fragment's property, encoded as Envoy's
 /// `envoy.source.extensions.common.wasm.DeclarePropertyArguments` protobuf: type `String` (CEL
 /// sees a string, not bytes), life span `DownstreamRequest`, writable. Pass each to
 /// `proxy_wasm::hostcalls::call_foreign_function("declare_property", Some(&args))` once from the
 /// root context's `on_configure`; Envoy answers `BadArgument` when the name is already declared
 /// in that root context (a reconfigure), which is harmless.
-pub fn declarations() -> [(&'static str, Vec<u8>); 2] {
-    [
-        (VERDICT_PROPERTY, declare_property_args(VERDICT_PROPERTY)),
-        (REQUEST_PROPERTY, declare_property_args(REQUEST_PROPERTY)),
-    ]
+pub fn declarations() -> [(&'static str, Vec<u8>); 1] {
+    [(VERDICT_PROPERTY, declare_property_args(VERDICT_PROPERTY))]
 }
 
 /// WasmType enum of declare_property.proto: Bytes 0, String 1, FlatBuffers 2, Protobuf 3.
@@ -78,6 +77,19 @@ pub fn verdict_entry(
     mirror: Option<&MirrorDecision>,
 ) -> FilterStateEntry {
     let mut out = String::with_capacity(384);
+    write_verdict(&mut out, method, allowlist, mirror);
+    FilterStateEntry {
+        name: VERDICT_PROPERTY,
+        bytes: out.into_bytes(),
+    }
+}
+
+fn write_verdict(
+    out: &mut String,
+    method: &str,
+    allowlist: Option<&AllowlistDecision>,
+    mirror: Option<&MirrorDecision>,
+) {
     let activity = activity_id(method);
     let d = disposition(allowlist);
     let alert =
@@ -92,44 +104,44 @@ pub fn verdict_entry(
         1
     };
     out.push_str("\"activity_id\":");
-    push_u64(&mut out, u64::from(activity));
+    push_u64(out, u64::from(activity));
     out.push_str(",\"activity_name\":");
     if activity == 99 {
-        push_string(&mut out, method);
+        push_string(out, method);
     } else {
         out.push('"');
         out.push_str(activity_caption(activity));
         out.push('"');
     }
     out.push_str(",\"type_uid\":");
-    push_u64(&mut out, u64::from(4002 * 100 + activity));
+    push_u64(out, u64::from(4002 * 100 + activity));
     out.push_str(",\"type_name\":\"HTTP Activity: ");
     out.push_str(activity_caption(activity));
     out.push_str("\",\"severity_id\":");
-    push_u64(&mut out, u64::from(severity_id));
+    push_u64(out, u64::from(severity_id));
     out.push_str(",\"severity\":\"");
     out.push_str(severity_caption(severity_id));
     out.push_str("\",\"action_id\":");
-    push_u64(&mut out, u64::from(d.action_id));
+    push_u64(out, u64::from(d.action_id));
     out.push_str(",\"action\":\"");
     out.push_str(d.action);
     out.push_str("\",\"disposition_id\":");
-    push_u64(&mut out, u64::from(d.disposition_id));
+    push_u64(out, u64::from(d.disposition_id));
     out.push_str(",\"disposition\":\"");
     out.push_str(d.disposition);
     out.push_str("\",\"is_alert\":");
     out.push_str(if alert { "true" } else { "false" });
     if let Some(m) = mirror {
         let attacks = crate::attack::for_signatures(m.signatures.iter().map(String::as_str));
-        crate::attack::push_ocsf_attacks(&mut out, &attacks);
+        crate::attack::push_ocsf_attacks(out, &attacks);
     }
     if let Some(rule) = allowlist.and_then(|a| a.rule.as_deref()) {
         out.push_str(",\"firewall_rule\":{\"name\":");
-        push_string(&mut out, rule);
+        push_string(out, rule);
         out.push('}');
     }
     out.push_str(",\"unmapped\":");
-    let mut unmapped = JsonObject::open(&mut out);
+    let mut unmapped = JsonObject::open(out);
     unmapped.object(key!("meshsight"), |m| {
         if let Some(a) = allowlist {
             m.object(key!("allowlist"), |o| write_allowlist(o, a));
@@ -142,10 +154,6 @@ pub fn verdict_entry(
         }
     });
     unmapped.close();
-    FilterStateEntry {
-        name: VERDICT_PROPERTY,
-        bytes: out.into_bytes(),
-    }
 }
 
 /// The request strings a client controls, JSON-escaped, as members of OCSF `http_request`
@@ -161,67 +169,88 @@ pub fn request_entry(
     request_id: Option<&str>,
 ) -> FilterStateEntry {
     let mut out = String::with_capacity(96 + authority.len() * 2 + path.len() * 2);
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    if activity_id(method) != 99 {
-        out.push_str("\"http_method\":");
-        push_string(&mut out, method);
-        out.push(',');
-    }
-    out.push_str("\"url\":{\"path\":");
-    push_string(&mut out, path);
-    let (host, port) = host_and_port(authority);
-    if !host.is_empty() {
-        out.push_str(",\"hostname\":");
-        push_string(&mut out, host);
-    }
-    if let Some(p) = port {
-        out.push_str(",\"port\":");
-        push_u64(&mut out, u64::from(p));
-    }
-    if !scheme.is_empty() {
-        out.push_str(",\"scheme\":");
-        push_string(&mut out, scheme);
-    }
-    out.push_str(",\"url_string\":\"");
-    if !scheme.is_empty() {
-        push_escaped(&mut out, scheme);
-        out.push_str("://");
-    }
-    push_escaped(&mut out, authority);
-    push_escaped(&mut out, path);
-    out.push_str("\"}");
-    if let Some(ua) = user_agent {
-        out.push_str(",\"user_agent\":");
-        push_string(&mut out, ua);
-    }
-    if let Some(id) = request_id {
-        out.push_str(",\"uid\":");
-        push_string(&mut out, id);
-    }
+    write_request(
+        &mut out, method, scheme, authority, path, user_agent, request_id,
+    );
     FilterStateEntry {
-        name: REQUEST_PROPERTY,
+        name: VERDICT_PROPERTY,
         bytes: out.into_bytes(),
     }
 }
 
-/// Both entries for one request: [`verdict_entry`] then [`request_entry`], from the head the
-/// adapter read once.
+fn write_request(
+    out: &mut String,
+    method: &str,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    user_agent: Option<&str>,
+    request_id: Option<&str>,
+) {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    if activity_id(method) != 99 {
+        out.push_str("\"http_method\":");
+        push_string(out, method);
+        out.push(',');
+    }
+    out.push_str("\"url\":{\"path\":");
+    push_string(out, path);
+    let (host, port) = host_and_port(authority);
+    if !host.is_empty() {
+        out.push_str(",\"hostname\":");
+        push_string(out, host);
+    }
+    if let Some(p) = port {
+        out.push_str(",\"port\":");
+        push_u64(out, u64::from(p));
+    }
+    if !scheme.is_empty() {
+        out.push_str(",\"scheme\":");
+        push_string(out, scheme);
+    }
+    out.push_str(",\"url_string\":\"");
+    if !scheme.is_empty() {
+        push_escaped(out, scheme);
+        out.push_str("://");
+    }
+    push_escaped(out, authority);
+    push_escaped(out, path);
+    out.push_str("\"}");
+    if let Some(ua) = user_agent {
+        out.push_str(",\"user_agent\":");
+        push_string(out, ua);
+    }
+    if let Some(id) = request_id {
+        out.push_str(",\"uid\":");
+        push_string(out, id);
+    }
+}
+
+/// The one filter-state entry for a request, from the head the adapter read once: the
+/// [`verdict_entry`] members, then `,"http_request":{` and the [`request_entry`] members, the
+/// object left open for the template to finish.
 pub fn entries(
     head: &RequestHead,
     allowlist: Option<&AllowlistDecision>,
     mirror: Option<&MirrorDecision>,
-) -> [FilterStateEntry; 2] {
-    [
-        verdict_entry(head.method(), allowlist, mirror),
-        request_entry(
-            head.method(),
-            head.scheme(),
-            head.authority(),
-            head.path(),
-            head.header("user-agent"),
-            head.request_id(),
-        ),
-    ]
+) -> [FilterStateEntry; 1] {
+    let (authority, path) = (head.authority(), head.path());
+    let mut out = String::with_capacity(512 + authority.len() * 2 + path.len() * 2);
+    write_verdict(&mut out, head.method(), allowlist, mirror);
+    out.push_str(",\"http_request\":{");
+    write_request(
+        &mut out,
+        head.method(),
+        head.scheme(),
+        authority,
+        path,
+        head.header("user-agent"),
+        head.request_id(),
+    );
+    [FilterStateEntry {
+        name: VERDICT_PROPERTY,
+        bytes: out.into_bytes(),
+    }]
 }
 
 fn activity_caption(activity: u32) -> &'static str {

@@ -140,22 +140,38 @@ fn authority_without_port_or_scheme() {
 }
 
 #[test]
-fn entries_name_both_properties() {
+fn one_entry_holds_the_verdict_and_opens_http_request_for_the_template() {
     let head = RequestHead::from_pairs(vec![
         (":method".into(), "GET".into()),
         (":scheme".into(), "http".into()),
-        (":authority".into(), "a".into()),
-        (":path".into(), "/".into()),
+        (":authority".into(), "a:8080".into()),
+        (":path".into(), "/x?token=secret".into()),
+        ("user-agent".into(), "ua\"1".into()),
+        ("x-request-id".into(), "r-1".into()),
     ]);
-    let [verdict, request] = entries(&head, None, None);
-    assert_eq!(verdict.name, "meshsight_ocsf");
-    assert_eq!(request.name, "meshsight_ocsf_request");
+    let allowed = allow(AllowlistOutcome::Allowed, Some("public"));
+    let [entry] = entries(&head, Some(&allowed), None);
+    assert_eq!(entry.name, "meshsight_ocsf");
+    // As the template embeds it: record members before, Envoy's request fields after.
+    let text = String::from_utf8(entry.bytes).unwrap();
+    let record = format!("{{\"class_uid\":4002,{text},\"length\":0,\"version\":\"HTTP/1.1\"}}}}");
+    let v: Value = serde_json::from_str(&record).unwrap_or_else(|e| panic!("{e}: {record}"));
+    assert_eq!(v["disposition"], "Allowed");
+    assert_eq!(v["firewall_rule"]["name"], "public");
+    let req = &v["http_request"];
+    assert_eq!(req["http_method"], "GET");
+    assert_eq!(req["url"]["path"], "/x");
+    assert_eq!(req["url"]["port"], 8080);
+    assert_eq!(req["user_agent"], "ua\"1");
+    assert_eq!(req["uid"], "r-1");
+    assert_eq!(req["length"], 0);
+    assert!(!record.contains("secret"));
 }
 
 #[test]
 fn declarations_encode_declare_property_arguments() {
-    let [(name, args), (name2, _)] = declarations();
-    assert_eq!((name, name2), ("meshsight_ocsf", "meshsight_ocsf_request"));
+    let [(name, args)] = declarations();
+    assert_eq!(name, "meshsight_ocsf");
     // name = 1 (len-delimited), type = 3 (String = 1), span = 5 (DownstreamRequest = 1).
     let mut expected = vec![0x0a, 14];
     expected.extend_from_slice(b"meshsight_ocsf");
