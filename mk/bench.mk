@@ -27,3 +27,23 @@ bench-filters: wasm envoy pytools oha
 	$(TARGET_DIR)/release/meshsight-bench --policies $(BENCH_POLICIES) --out $(CURDIR)/bench-results $(BENCH_ARGS)
 
 BENCH_EXTRA += bench-filters
+
+# `make v8-profile`: the module's own cost per request in V8 (Node's, run as Envoy runs it:
+# TurboFan only), per job and for the one pass, against the no-op module, with the host calls
+# each makes (bench/v8-profile/profile.mjs). No Envoy and no load generator: steadier than the
+# Envoy rows on a shared machine, and what `--cpu-prof` profiles by function name
+# (V8_PROFILE_ARGS="--cpu-prof" writes a .cpuprofile; the module is built with names kept).
+V8_PROFILE_TARGET := $(TARGET_DIR)/v8-profile
+V8_PROFILE_ARGS ?=
+
+.PHONY: v8-profile
+v8-profile: node wasm pytools
+	$(VENV)/tools/bin/python scripts/validate_istio.py --dump-plugin-configs $(BENCH_POLICIES)
+	CARGO_PROFILE_RELEASE_STRIP=none $(CARGO) build --target wasm32-wasip1 --release -p meshsight \
+	  --target-dir $(V8_PROFILE_TARGET)
+	$(CARGO) build --target wasm32-wasip1 --release -p meshsight-noop-filter
+	node --no-liftoff $(V8_PROFILE_ARGS) bench/v8-profile/profile.mjs \
+	  --wasm $(V8_PROFILE_TARGET)/wasm32-wasip1/release/meshsight.wasm \
+	  --noop $(WASM_DIR)/meshsight_noop.wasm --policies $(BENCH_POLICIES)
+
+BENCH_EXTRA += v8-profile

@@ -8,7 +8,8 @@
 // Node writes a .cpuprofile whose frames are the module's functions (build the module with
 // names kept: `make v8-profile` does).
 //
-// usage: node profile.mjs --wasm meshsight.wasm --policies DIR [--requests N] [--only NAME]
+// usage: node --no-liftoff profile.mjs --wasm meshsight.wasm --policies DIR [--noop NOOP.wasm]
+//        [--requests N] [--only NAME]   (`make v8-profile`)
 //
 // What it does not count: Envoy's own work per host call (building a property's value,
 // filter state, stats, the access logger). Envoy's bench (`make bench`) measures the whole.

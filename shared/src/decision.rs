@@ -50,6 +50,13 @@ pub struct AllowlistDecision {
     pub reason: Option<String>,
 }
 
+impl AllowlistDecision {
+    /// Compact JSON, the same text `serde_json::to_string` gives, for filter state.
+    pub fn to_json(&self) -> String {
+        crate::audit::ocsf::allowlist_json(self)
+    }
+}
+
 /// Why the mirror filter did or did not copy a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +93,13 @@ pub struct MirrorDecision {
     /// empty when none did (and in decisions written before rule packs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signature_rules: Vec<String>,
+}
+
+impl MirrorDecision {
+    /// Compact JSON, the same text `serde_json::to_string` gives, for filter state.
+    pub fn to_json(&self) -> String {
+        crate::audit::ocsf::mirror_json(self)
+    }
 }
 
 #[cfg(test)]
@@ -125,5 +139,57 @@ mod tests {
             r#"{"mirrored":true,"target":"ids","reason":"signature","signatures":["log4shell"]}"#
         );
         assert_eq!(serde_json::from_str::<MirrorDecision>(&json).unwrap(), d);
+    }
+
+    /// `to_json` writes without serde_json (it runs on every request) but must give the very
+    /// text serde_json gives, for every outcome, reason and optional part, escapes included.
+    #[test]
+    fn to_json_is_the_serde_text() {
+        for outcome in [
+            AllowlistOutcome::Allowed,
+            AllowlistOutcome::Denied,
+            AllowlistOutcome::WouldDeny,
+            AllowlistOutcome::Malformed,
+        ] {
+            for (rule, reason) in [
+                (None, None),
+                (Some("pub\"lic"), None),
+                (None, Some("no_rule_matched")),
+                (Some("r\\1"), Some("x")),
+            ] {
+                let d = AllowlistDecision {
+                    outcome,
+                    rule: rule.map(String::from),
+                    reason: reason.map(String::from),
+                };
+                assert_eq!(d.to_json(), serde_json::to_string(&d).unwrap());
+            }
+        }
+        for reason in [
+            MirrorReason::Signature,
+            MirrorReason::Rule,
+            MirrorReason::Sample,
+            MirrorReason::NotSelected,
+            MirrorReason::RateLimited,
+        ] {
+            for (target, rule, sigs) in [
+                (None, None, vec![]),
+                (
+                    Some("ids"),
+                    Some("admin\u{1}"),
+                    vec!["log4shell", "path_traversal"],
+                ),
+            ] {
+                let d = MirrorDecision {
+                    mirrored: target.is_some(),
+                    target: target.map(String::from),
+                    reason,
+                    rule: rule.map(String::from),
+                    signatures: sigs.iter().map(|s| s.to_string()).collect(),
+                    signature_rules: sigs.iter().map(|s| format!("ms-{s}")).collect(),
+                };
+                assert_eq!(d.to_json(), serde_json::to_string(&d).unwrap());
+            }
+        }
     }
 }

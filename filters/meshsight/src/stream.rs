@@ -65,7 +65,7 @@ impl Stream {
         }
         if let Some(d) = self.mirror.as_ref().and_then(MirrorStream::decision) {
             if self.per_job_decisions() {
-                host::put_decision(MIRROR_DECISION_PROPERTY, d);
+                host::put_property(MIRROR_DECISION_PROPERTY, d.to_json().as_bytes());
             }
             self.mirror_published = true;
             self.publish_verdict();
@@ -136,7 +136,10 @@ impl HttpContext for Stream {
         let mut action = Action::Continue;
         if let Some(judgement) = judgement {
             if self.per_job_decisions() {
-                host::put_decision(ALLOWLIST_DECISION_PROPERTY, &judgement.decision);
+                host::put_property(
+                    ALLOWLIST_DECISION_PROPERTY,
+                    judgement.decision.to_json().as_bytes(),
+                );
             }
             if let Some(response) = judgement.response {
                 let body = response.body(head.request_id());

@@ -13,7 +13,7 @@
 mod ecs;
 mod exchange;
 mod json;
-mod ocsf;
+pub(crate) mod ocsf;
 pub mod otlp;
 mod policy;
 mod queue;

@@ -153,6 +153,26 @@ pub(super) fn write_allowlist(a: &mut JsonObject<'_>, d: &AllowlistDecision) {
     a.opt_str(key!("reason"), d.reason.as_deref());
 }
 
+/// The allowlist decision as compact JSON, exactly as its `serde` form (the filter-state
+/// contract other plugins and filters read), written without `serde_json`: it goes out on
+/// every request.
+pub(crate) fn allowlist_json(d: &AllowlistDecision) -> String {
+    let mut out = String::with_capacity(64);
+    let mut o = JsonObject::open(&mut out);
+    write_allowlist(&mut o, d);
+    o.close();
+    out
+}
+
+/// The mirror decision as compact JSON, exactly as its `serde` form (see [`allowlist_json`]).
+pub(crate) fn mirror_json(d: &MirrorDecision) -> String {
+    let mut out = String::with_capacity(96);
+    let mut o = JsonObject::open(&mut out);
+    write_mirror(&mut o, d);
+    o.close();
+    out
+}
+
 /// The mirror decision as the filter-state contract serializes it.
 pub(super) fn write_mirror(m: &mut JsonObject<'_>, d: &MirrorDecision) {
     m.bool(key!("mirrored"), d.mirrored);

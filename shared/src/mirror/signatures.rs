@@ -512,7 +512,7 @@ impl Scan<'_, '_, '_, '_> {
         if needed == 0 || raw.is_empty() {
             return;
         }
-        if let Some(clean) = self.clean.as_deref() {
+        if let Some(clean) = self.clean.as_deref_mut() {
             if clean.contains(raw, locations, plus_as_space) {
                 return;
             }

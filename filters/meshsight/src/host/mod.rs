@@ -14,7 +14,6 @@ use meshsight_policy::head::RequestHead;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Bytes, MapType};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 /// Envoy's foreign function that makes the router pick the route again.
 pub const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
@@ -60,15 +59,6 @@ pub fn clear_route_cache() -> bool {
     hostcalls::call_foreign_function(CLEAR_ROUTE_CACHE, None).is_ok()
 }
 
-/// Writes `decision` as compact JSON to filter state `wasm.<property>`, where later filters,
-/// other plugins and access logs read it.
-pub fn put_decision(property: &str, decision: &impl Serialize) {
-    match serde_json::to_vec(decision) {
-        Ok(bytes) => put_property(property, &bytes),
-        Err(e) => log::warn!("meshsight: cannot encode {property}: {e}"),
-    }
-}
-
 /// Writes raw bytes to filter state `wasm.<property>`.
 pub fn put_property(property: &str, bytes: &[u8]) {
     if let Err(status) = hostcalls::set_property(vec![property], Some(bytes)) {
@@ -76,7 +66,7 @@ pub fn put_property(property: &str, bytes: &[u8]) {
     }
 }
 
-/// Reads a decision another plugin wrote with [`put_decision`]; `None` when absent or not the
+/// Reads a decision another plugin wrote (its `to_json` text, through [`put_property`]); `None` when absent or not the
 /// expected shape.
 pub fn get_decision<T: DeserializeOwned>(property: &str) -> Option<T> {
     let bytes = hostcalls::get_property(vec![property]).ok().flatten()?;

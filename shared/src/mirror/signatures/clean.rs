@@ -8,15 +8,16 @@
 //! path of a busy route), and the automaton walks every byte with a dependent load per byte,
 //! while recognising a known piece costs a hash and a comparison of eight bytes at a time.
 //!
-//! The memory is a direct-mapped table of whole pieces, compared byte for byte on lookup: a
-//! hash collision can only cost a scan, never skip one, so no crafted input can make a piece
-//! that carries a literal pass for a clean one. Its size is fixed: [`SLOTS`] pieces of at most
-//! [`MAX_PIECE`] bytes, each slot's buffer reused once grown.
+//! The memory is a two-way set-associative table of whole pieces, compared byte for byte on
+//! lookup: a hash collision can only cost a scan, never skip one, so no crafted input can make
+//! a piece that carries a literal pass for a clean one. Its size is fixed: [`SLOTS`] pieces of
+//! at most [`MAX_PIECE`] bytes, each slot's buffer reused once grown. Two ways, so that the two
+//! dozen pieces of one request head rarely evict each other.
 
 use super::pack::Locations;
 
-/// Slots in the table (a power of two).
-pub const SLOTS: usize = 256;
+/// Slots in the table (a power of two): [`SLOTS`] / 2 sets of two.
+pub const SLOTS: usize = 512;
 /// Longest piece remembered; longer ones are always scanned.
 pub const MAX_PIECE: usize = 256;
 
@@ -24,6 +25,8 @@ pub const MAX_PIECE: usize = 256;
 #[derive(Debug, Clone)]
 pub struct CleanPieces {
     slots: Vec<Slot>,
+    /// Per set, the way to replace next (the one not found or filled last).
+    victim: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -44,26 +47,49 @@ impl CleanPieces {
     pub fn new() -> CleanPieces {
         CleanPieces {
             slots: vec![Slot::default(); SLOTS],
+            victim: vec![0; SLOTS / 2],
         }
     }
 
     /// Whether `raw`, scanned at `locations` (with `+` as space or not), was found clean.
-    pub(super) fn contains(&self, raw: &[u8], locations: Locations, plus_as_space: bool) -> bool {
+    pub(super) fn contains(
+        &mut self,
+        raw: &[u8],
+        locations: Locations,
+        plus_as_space: bool,
+    ) -> bool {
         if raw.len() > MAX_PIECE {
             return false;
         }
         let kind = Some((locations.0, plus_as_space));
-        self.slots
-            .get(slot_of(raw, locations, plus_as_space))
-            .is_some_and(|s| s.kind == kind && s.bytes == raw)
+        let set = set_of(raw, locations, plus_as_space);
+        for way in 0..2 {
+            if self
+                .slots
+                .get(set * 2 + way)
+                .is_some_and(|s| s.kind == kind && s.bytes == raw)
+            {
+                if let Some(v) = self.victim.get_mut(set) {
+                    *v = 1 - way as u8;
+                }
+                return true;
+            }
+        }
+        false
     }
 
-    /// Remembers `raw` as clean at `locations`, replacing whatever held its slot.
+    /// Remembers `raw` as clean at `locations`, replacing the less recently used of its set.
     pub(super) fn insert(&mut self, raw: &[u8], locations: Locations, plus_as_space: bool) {
         if raw.len() > MAX_PIECE {
             return;
         }
-        if let Some(slot) = self.slots.get_mut(slot_of(raw, locations, plus_as_space)) {
+        let set = set_of(raw, locations, plus_as_space);
+        let Some(victim) = self.victim.get_mut(set) else {
+            return;
+        };
+        let way = usize::from(*victim);
+        *victim = 1 - *victim;
+        if let Some(slot) = self.slots.get_mut(set * 2 + way) {
             slot.kind = Some((locations.0, plus_as_space));
             slot.bytes.clear();
             slot.bytes.extend_from_slice(raw);
@@ -71,8 +97,8 @@ impl CleanPieces {
     }
 }
 
-/// The slot of a piece: a multiplicative hash of its bytes, eight at a time, and its kind.
-fn slot_of(raw: &[u8], locations: Locations, plus_as_space: bool) -> usize {
+/// The set of a piece: a multiplicative hash of its bytes, eight at a time, and its kind.
+fn set_of(raw: &[u8], locations: Locations, plus_as_space: bool) -> usize {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = (u64::from(locations.0) << 1 | u64::from(plus_as_space)) ^ raw.len() as u64;
     let mut chunks = raw.chunks_exact(8);
@@ -86,7 +112,7 @@ fn slot_of(raw: &[u8], locations: Locations, plus_as_space: bool) -> usize {
         t.copy_from_slice(rest);
     }
     h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
-    (h >> 32) as usize & (SLOTS - 1)
+    (h >> 32) as usize & (SLOTS / 2 - 1)
 }
 
 #[cfg(test)]
@@ -124,19 +150,25 @@ mod tests {
     }
 
     #[test]
-    fn a_colliding_piece_replaces_the_slot_and_is_compared_in_full() {
+    fn a_set_holds_two_pieces_and_a_third_evicts_the_least_recently_used() {
         let mut clean = CleanPieces::new();
-        // Find two pieces that share a slot: the later one evicts the earlier.
         let first = b"x-a: 0".to_vec();
-        let slot = slot_of(&first, Locations::HEADERS, false);
-        let other = (0..10_000u32)
+        let set = set_of(&first, Locations::HEADERS, false);
+        let mut same_set = (0..100_000u32)
             .map(|i| format!("x-b: {i}").into_bytes())
-            .find(|p| slot_of(p, Locations::HEADERS, false) == slot)
-            .expect("a colliding piece among 10,000");
+            .filter(|p| set_of(p, Locations::HEADERS, false) == set);
+        let second = same_set.next().expect("a piece of the same set");
+        let third = same_set.next().expect("another piece of the same set");
         clean.insert(&first, Locations::HEADERS, false);
-        assert!(!clean.contains(&other, Locations::HEADERS, false));
-        clean.insert(&other, Locations::HEADERS, false);
-        assert!(clean.contains(&other, Locations::HEADERS, false));
-        assert!(!clean.contains(&first, Locations::HEADERS, false));
+        clean.insert(&second, Locations::HEADERS, false);
+        assert!(clean.contains(&first, Locations::HEADERS, false));
+        assert!(clean.contains(&second, Locations::HEADERS, false));
+        // `second` is now the less recently used of the two: the third piece takes its way.
+        assert!(clean.contains(&first, Locations::HEADERS, false));
+        assert!(!clean.contains(&third, Locations::HEADERS, false));
+        clean.insert(&third, Locations::HEADERS, false);
+        assert!(clean.contains(&third, Locations::HEADERS, false));
+        assert!(clean.contains(&first, Locations::HEADERS, false));
+        assert!(!clean.contains(&second, Locations::HEADERS, false));
     }
 }
