@@ -284,7 +284,7 @@ function scenarios() {
 
 const module = new WebAssembly.Module(fs.readFileSync(WASM));
 const noopModule = args.noop ? new WebAssembly.Module(fs.readFileSync(args.noop)) : null;
-console.log(`${"scenario".padEnd(24)} ${"µs/request".padStart(10)}  host calls per request`);
+console.log(`${"scenario".padEnd(24)} ${"µs/request".padStart(10)} ${"heap MiB".padStart(8)}  host calls per request`);
 for (const [name, rootId, policy] of scenarios()) {
   const host = new Host(rootId === "noop" ? noopModule : module, rootId, JSON.stringify(policy));
   host.start();
@@ -302,5 +302,6 @@ for (const [name, rootId, policy] of scenarios()) {
   const calls = Object.entries(host.calls)
     .map(([k, v]) => `${k.replace("proxy_", "")}=${(v / total).toFixed(1)}`)
     .join(" ");
-  console.log(`${name.padEnd(24)} ${us.toFixed(2).padStart(10)}  ${calls}`);
+  const mib = (host.x.memory.buffer.byteLength / 1048576).toFixed(1);
+  console.log(`${name.padEnd(24)} ${us.toFixed(2).padStart(10)} ${mib.padStart(8)}  ${calls}`);
 }
