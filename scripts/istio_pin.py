@@ -8,6 +8,12 @@ meshsight plugin under envoy-config/istio/ (label app.kubernetes.io/part-of: mes
 --remap-path-prefix) and so is the image (scripts/oci_image.py: no timestamps), so the digest is
 a function of the source tree and the Rust toolchain. Any change to the module's code changes it.
 
+The toolchain the pins were made with is recorded next to them (envoy-config/istio/PINNED-WITH,
+`rustc -V`). Another rustc emits other bytes, so where the build's rustc differs from the
+recorded one the digests cannot be compared: --check then says so, names both compilers and
+checks only that every plugin carries a well-formed digest; with the recorded rustc it checks
+the digest itself.
+
 Usage:
   istio_pin.py --wasm WASM            write the digest into every plugin (`make istio-pin`)
   istio_pin.py --wasm WASM --check    fail, naming each file and the expected digest, when a
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oci_image import manifest_digest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+PINNED_WITH = "PINNED-WITH"
 ISTIO_DIR = ROOT / "envoy-config" / "istio"
 URL_LINE = re.compile(r"^(?P<indent>[ \t]*)url:[ \t]*(?P<url>oci://\S+)[ \t]*$")
 SHA_LINE = re.compile(r"^(?P<indent>[ \t]*)sha256:.*$")
@@ -81,7 +89,19 @@ def pin_text(text: str, module: str, digest_hex: str) -> str:
     return "\n".join(out)
 
 
+def rustc_version() -> str:
+    """`rustc -V` of the toolchain on PATH (the one the Makefile builds with)."""
+    return subprocess.run(["rustc", "-V"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def pinned_with(directory: Path) -> str | None:
+    """The rustc the pins under `directory` were made with, if recorded."""
+    record = directory / PINNED_WITH
+    return record.read_text().strip() if record.exists() else None
+
+
 def pin(directory: Path, wasm: Path) -> int:
+    (directory / PINNED_WITH).write_text(rustc_version() + "\n")
     module = wasm.stem.replace("_", "-")
     digest_hex = manifest_digest(wasm).split(":", 1)[1]
     changed = []
@@ -98,8 +118,18 @@ def pin(directory: Path, wasm: Path) -> int:
 
 
 def check(directory: Path, wasm: Path) -> int:
-    """0 when every plugin carries the digest of `wasm`'s image; else print why and return 1."""
-    problems = stale_pins(directory, wasm)
+    """0 when every plugin carries the digest of `wasm`'s image (or, built by another rustc than
+    the pins were made with, a well-formed digest); else print why and return 1."""
+    recorded, current = pinned_with(directory), rustc_version()
+    if recorded is not None and recorded != current:
+        print(
+            f"istio-pin check: the pins were made with {recorded}, this build used {current}: "
+            "other compilers emit other bytes, so the digest cannot be compared here "
+            "(re-pin with make istio-pin under the recorded toolchain); checking the digests' form only"
+        )
+        problems = malformed_pins(directory, wasm)
+    else:
+        problems = stale_pins(directory, wasm)
     for problem in problems:
         print(f"FAIL {problem}")
     return 1 if problems else 0
@@ -126,6 +156,17 @@ def stale_pins(directory: Path, wasm: Path) -> list[str]:
     return problems
 
 
+def malformed_pins(directory: Path, wasm: Path) -> list[str]:
+    """Plugins without a sha256 of 64 lowercase hex digits."""
+    module = wasm.stem.replace("_", "-")
+    plugins = pinned_plugins(directory, module)
+    problems = [] if plugins else [f"{directory}: no meshsight WasmPlugin with an oci:// url of the {module} image"]
+    for path, name, sha in plugins:
+        if not (sha and re.fullmatch(r"[0-9a-f]{64}", sha)):
+            problems.append(f"{shown_path(path)}: WasmPlugin {name} has no well-formed sha256 ({sha!r}): run make istio-pin")
+    return problems
+
+
 def shown_path(path: Path) -> str:
     """`path` relative to the repository when it is inside it."""
     try:
@@ -135,7 +176,8 @@ def shown_path(path: Path) -> str:
 
 
 def self_test(wasm: Path) -> int:
-    """The real folder passes; a copy with one digest altered, or removed, is refused."""
+    """The real folder passes; on a copy pinned to this build, one digest altered, or removed,
+    is refused."""
     status = check(ISTIO_DIR, wasm)
     if status != 0:
         return status
@@ -149,6 +191,9 @@ def self_test(wasm: Path) -> int:
         with tempfile.TemporaryDirectory(prefix="istio-pin-") as tmp:
             copy = Path(tmp) / "istio"
             shutil.copytree(ISTIO_DIR, copy)
+            module = wasm.stem.replace("_", "-")
+            for path in {path for path, _, _ in pinned_plugins(copy, module)}:
+                path.write_text(pin_text(path.read_text(), module, digest_hex))
             target = copy / "meshsight-wasmplugin.yaml"
             text = target.read_text()
             if old not in text:

@@ -248,6 +248,7 @@ fn mirror_request<'a>(
         authority: head.authority(),
         headers: head.headers(),
         peer,
+        normalized: None,
     }
 }
 

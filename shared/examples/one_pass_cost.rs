@@ -67,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             authority: head.authority(),
             headers: head.headers(),
             peer: Peer::default(),
+            normalized: Some(&facts),
         };
         let mut hits = mirror.new_hits();
         mirror.scan_head_remembering(&req, &mut hits, &mut worker.clean);

@@ -59,6 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             authority: "shop.example.com",
             headers: &headers,
             peer: Peer::default(),
+            normalized: None,
         };
         let n = 100_000u32;
         let t = Instant::now();

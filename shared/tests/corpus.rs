@@ -29,6 +29,7 @@ fn mirrored_categories(policy: &MirrorPolicy, r: &TestRequest) -> (Vec<String>, 
         authority: &authority,
         headers: &headers,
         peer: Peer::default(),
+        normalized: None,
     };
     let mut hits = policy.new_hits();
     policy.scan_head(&req, &mut hits);
@@ -93,6 +94,7 @@ fn head_hits(
         authority: "shop.example.com",
         headers: &headers,
         peer: Peer::default(),
+        normalized: None,
     };
     let mut hits = policy.new_hits();
     match clean {

@@ -1,15 +1,14 @@
 //! The allowlist job: default-deny URL allow-listing that encoding tricks cannot bypass. The
 //! policy, normalization and decisions live in `meshsight_policy::allowlist`; this job asks the
-//! compiled [`AllowList`] for a judgement on the request head the stream read once, and counts
-//! it. The stream carries the judgement out (local reply, `:path` rewrite) after the other jobs
-//! have seen the request.
+//! compiled [`AllowList`] for a judgement on the request the stream read and normalized once,
+//! and counts it. The stream carries the judgement out (local reply, `:path` rewrite) after the
+//! other jobs have seen the request.
 
 use meshsight_policy::allowlist::{AllowList, Judgement};
 use meshsight_policy::decision::AllowlistOutcome;
-use meshsight_policy::head::RequestHead;
-use meshsight_policy::matching::{Peer, RequestFacts};
+use meshsight_policy::matching::RequestFacts;
 
-use crate::host::{ConnectionFact, Counter, Properties};
+use crate::host::Counter;
 
 /// Counter: requests a rule allowed.
 pub const METRIC_ALLOWED: &str = "meshsight_allowlist_allowed";
@@ -57,27 +56,21 @@ impl AllowlistJob {
         AllowlistJob { list, metrics }
     }
 
-    /// Judges the request and counts the judgement. Connection facts are read only when a rule
-    /// looks at them.
-    pub fn judge(&self, head: &RequestHead, props: &Properties) -> Judgement<'_> {
+    /// Whether a rule looks at the peer's address (then the stream reads `source.address`).
+    pub fn needs_source_address(&self) -> bool {
+        self.list.needs_source_address()
+    }
+
+    /// Whether a rule looks at the peer's identity (principal or namespace).
+    pub fn needs_peer_identity(&self) -> bool {
+        self.list.needs_peer_identity()
+    }
+
+    /// Judges the request, normalized once by the stream for every job, and counts the
+    /// judgement.
+    pub fn judge(&self, facts: &RequestFacts<'_>) -> Judgement<'_> {
         let list = &self.list;
-        let peer = Peer::from_properties(
-            list.needs_source_address()
-                .then(|| props.connection(ConnectionFact::SourceAddress))
-                .flatten(),
-            list.needs_peer_identity()
-                .then(|| props.connection(ConnectionFact::PeerPrincipal))
-                .flatten(),
-        );
-        let facts = RequestFacts::new(
-            head.method(),
-            head.path(),
-            head.authority(),
-            head.scheme(),
-            head.headers(),
-            peer,
-        );
-        let judgement = list.judge_facts(&facts);
+        let judgement = list.judge_facts(facts);
         let m = &self.metrics;
         match judgement.decision.outcome {
             AllowlistOutcome::Allowed => m.allowed.inc(),

@@ -14,11 +14,12 @@ use meshsight_policy::decision::{
     AllowlistDecision, MirrorDecision, ALLOWLIST_DECISION_PROPERTY, MIRROR_DECISION_PROPERTY,
 };
 use meshsight_policy::head::RequestHead;
+use meshsight_policy::matching::{Peer, RequestFacts};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use crate::host::{self, Properties};
+use crate::host::{self, ConnectionFact, Properties};
 use crate::mirror::MirrorStream;
 use crate::root::Jobs;
 
@@ -115,6 +116,32 @@ impl Stream {
     }
 }
 
+/// The request normalized once for every job that matches on it, with the connection facts
+/// the allowlist's rules or the mirror's selectors look at (read only then, once per
+/// connection).
+fn request_facts<'h>(
+    jobs: &Jobs,
+    head: &'h RequestHead,
+    props: &'h Properties,
+) -> RequestFacts<'h> {
+    let allowlist = jobs.allowlist.as_ref();
+    let mirror_peer = jobs.mirror.as_ref().is_some_and(|m| m.policy.needs_peer());
+    let address = (mirror_peer || allowlist.is_some_and(|a| a.needs_source_address()))
+        .then(|| props.connection(ConnectionFact::SourceAddress))
+        .flatten();
+    let principal = (mirror_peer || allowlist.is_some_and(|a| a.needs_peer_identity()))
+        .then(|| props.connection(ConnectionFact::PeerPrincipal))
+        .flatten();
+    RequestFacts::new(
+        head.method(),
+        head.path(),
+        head.authority(),
+        head.scheme(),
+        head.headers(),
+        Peer::from_properties(address, principal),
+    )
+}
+
 impl Context for Stream {}
 
 impl HttpContext for Stream {
@@ -131,7 +158,16 @@ impl HttpContext for Stream {
             .mirror
             .as_ref()
             .map(|m| MirrorStream::start(m.clone(), &mut head, &self.props));
-        let judgement = jobs.allowlist.as_ref().map(|a| a.judge(&head, &self.props));
+        // Normalized once, for the allowlist's rules and the mirror's selectors alike.
+        let facts = jobs
+            .allowlist
+            .as_ref()
+            .map(|_| request_facts(&jobs, &head, &self.props));
+        let judgement = jobs
+            .allowlist
+            .as_ref()
+            .zip(facts.as_ref())
+            .map(|(a, f)| a.judge(f));
         let mut reply = None;
         let mut action = Action::Continue;
         if let Some(judgement) = judgement {
@@ -144,7 +180,7 @@ impl HttpContext for Stream {
             if let Some(response) = judgement.response {
                 let body = response.body(head.request_id());
                 let held = mirror.as_mut().is_some_and(|m| {
-                    m.on_denied(&head, &self.props, end_of_stream) == Action::Pause
+                    m.on_denied(&head, &self.props, facts.as_ref(), end_of_stream) == Action::Pause
                 });
                 // Nothing reaches the upstream; a held reply goes once the body is read.
                 let answer = (response.status, response.content_type.clone(), body);
@@ -165,9 +201,10 @@ impl HttpContext for Stream {
         }
         if action == Action::Continue {
             if let Some(m) = mirror.as_mut() {
-                action = m.on_head(&head, &self.props, end_of_stream);
+                action = m.on_head(&head, &self.props, facts.as_ref(), end_of_stream);
             }
         }
+        drop(facts);
         self.mirror = mirror;
         self.head = Some(head);
         // The verdict goes to filter state before any local reply: Envoy may write its access

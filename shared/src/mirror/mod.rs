@@ -108,6 +108,10 @@ pub struct MirrorRequest<'a> {
     pub headers: &'a [(String, String)],
     /// Connection peer.
     pub peer: Peer<'a>,
+    /// The request already normalized for the allowlist, when the caller has it (with a peer
+    /// that carries what this policy's selectors look at): selection reuses it rather than
+    /// normalizing the request a second time.
+    pub normalized: Option<&'a RequestFacts<'a>>,
 }
 
 impl<'a> MirrorRequest<'a> {
@@ -289,7 +293,10 @@ impl MirrorPolicy {
                 signature_rules: Vec::new(),
             };
         }
-        self.select_facts(&req.facts(), hits)
+        match req.normalized {
+            Some(facts) => self.select_facts(facts, hits),
+            None => self.select_facts(&req.facts(), hits),
+        }
     }
 
     /// A signature decides alone: the selection when one matched and there is a target.

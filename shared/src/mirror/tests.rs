@@ -69,6 +69,7 @@ impl Req {
                 address: self.address,
                 principal: self.principal,
             },
+            normalized: None,
         }
     }
 }
@@ -520,6 +521,13 @@ fn select_facts_is_select_with_facts_normalized_once() {
     );
     assert_eq!(p.select(&req, &hits), p.select_facts(&facts, &hits));
     assert_eq!(p.select_facts(&facts, &hits).reason, MirrorReason::Rule);
+    // Handed the allowlist's normalized request, `select` decides on it without normalizing
+    // again: the same selection.
+    let shared = MirrorRequest {
+        normalized: Some(&facts),
+        ..req
+    };
+    assert_eq!(p.select(&shared, &hits), p.select(&req, &hits));
 }
 
 #[test]

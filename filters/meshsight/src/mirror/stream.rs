@@ -10,6 +10,7 @@ use crate::host::{self, ConnectionFact, Properties};
 use meshsight_policy::decision::{MirrorDecision, MirrorReason};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::identity::parse_socket_address;
+use meshsight_policy::matching::RequestFacts;
 use meshsight_policy::mirror::copy::{
     has_copy_prefix, CopyAction, CopyContext, Flow, MirrorCopy, Step,
 };
@@ -82,7 +83,7 @@ impl MirrorStream {
         {
             let mut worker = stream.configured.worker.borrow_mut();
             policy.scan_head_remembering(
-                &stream.request(head, props),
+                &stream.request(head, props, None),
                 &mut hits,
                 &mut worker.clean,
             );
@@ -91,7 +92,12 @@ impl MirrorStream {
         stream
     }
 
-    fn request<'a>(&self, head: &'a RequestHead, props: &'a Properties) -> MirrorRequest<'a> {
+    fn request<'a>(
+        &self,
+        head: &'a RequestHead,
+        props: &'a Properties,
+        normalized: Option<&'a RequestFacts<'a>>,
+    ) -> MirrorRequest<'a> {
         let principal = props.connection(ConnectionFact::PeerPrincipal);
         MirrorRequest {
             method: head.method(),
@@ -102,6 +108,7 @@ impl MirrorStream {
                 address: self.address,
                 principal,
             },
+            normalized,
         }
     }
 
@@ -122,13 +129,16 @@ impl MirrorStream {
     }
 
     /// The request goes on to the upstream: decide now, or arrange to read the body first.
+    /// `normalized`: the request as the allowlist normalized it, when it ran (reused for the
+    /// selectors).
     pub fn on_head(
         &mut self,
         head: &RequestHead,
         props: &Properties,
+        normalized: Option<&RequestFacts<'_>>,
         end_of_stream: bool,
     ) -> Action {
-        self.first(head, props, end_of_stream, false)
+        self.first(head, props, normalized, end_of_stream, false)
     }
 
     /// The allowlist answers the request locally: a signature hit is still copied (by HTTP
@@ -138,21 +148,23 @@ impl MirrorStream {
         &mut self,
         head: &RequestHead,
         props: &Properties,
+        normalized: Option<&RequestFacts<'_>>,
         end_of_stream: bool,
     ) -> Action {
-        self.first(head, props, end_of_stream, true)
+        self.first(head, props, normalized, end_of_stream, true)
     }
 
     fn first(
         &mut self,
         head: &RequestHead,
         props: &Properties,
+        normalized: Option<&RequestFacts<'_>>,
         end_of_stream: bool,
         denied: bool,
     ) -> Action {
         let configured = self.configured.clone();
         let hits = self.hits.take().unwrap_or_default();
-        let request = self.request(head, props);
+        let request = self.request(head, props, normalized);
         let step = {
             let mut worker = configured.worker.borrow_mut();
             let mut cx = CopyContext {
@@ -214,7 +226,7 @@ impl MirrorStream {
             return Action::Continue;
         }
         let configured = self.configured.clone();
-        let request = self.request(head, props);
+        let request = self.request(head, props, None);
         let step = {
             let mut worker = configured.worker.borrow_mut();
             let mut cx = CopyContext {

@@ -58,6 +58,7 @@ impl Stream {
             authority: "shop.example.com",
             headers: &self.headers,
             peer: Peer::default(),
+            normalized: None,
         }
     }
 }
