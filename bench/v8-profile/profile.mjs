@@ -295,6 +295,11 @@ function withCustomSignatures(mirror, n) {
   return { ...mirror, signatures: { ...mirror.signatures, packs: [{ pack: "bench", rules }] } };
 }
 
+// The mirror with every signature switched off: what the rest of the job costs.
+function withoutSignatures(mirror) {
+  return { ...mirror, signatures: { builtin: false } };
+}
+
 function scenarios() {
   const read = (f) => JSON.parse(fs.readFileSync(path.join(POLICIES, f), "utf8"));
   const one = read("meshsight.json");
@@ -303,6 +308,7 @@ function scenarios() {
     ["allowlist", "meshsight", { allowlist: one.allowlist }],
     ["mirror", "meshsight", { mirror: one.mirror }],
     ["mirror, +1,000 rules", "meshsight", { mirror: withCustomSignatures(one.mirror, 1000) }],
+    ["mirror, no signatures", "meshsight", { mirror: withoutSignatures(one.mirror) }],
     ["audit (access_log)", "meshsight", { audit: { ...one.audit, sink: "access_log" } }],
     ["audit (http sink)", "meshsight", { audit: one.audit }],
     ["one pass, access_log", "meshsight", accessLog],
