@@ -15,8 +15,13 @@ fn corpus() -> Vec<TestRequest> {
     parse_requests(CORPUS.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The categories the mirror's signatures select `r` for (empty: not selected by a signature).
-fn mirrored_categories(policy: &MirrorPolicy, r: &TestRequest) -> (Vec<String>, Vec<String>) {
+/// The categories and rule ids the mirror's signatures select `r` for (empty: not selected by
+/// a signature), its head scanned with `clean` (a worker's memory of clean pieces) when given.
+fn mirrored_categories(
+    policy: &MirrorPolicy,
+    r: &TestRequest,
+    clean: Option<&mut CleanPieces>,
+) -> (Vec<String>, Vec<String>) {
     let mut headers = r.headers.clone();
     let authority = headers
         .iter()
@@ -32,7 +37,10 @@ fn mirrored_categories(policy: &MirrorPolicy, r: &TestRequest) -> (Vec<String>, 
         normalized: None,
     };
     let mut hits = policy.new_hits();
-    policy.scan_head(&req, &mut hits);
+    match clean {
+        Some(clean) => policy.scan_head_remembering(&req, &mut hits, clean),
+        None => policy.scan_head(&req, &mut hits),
+    }
     if policy.wants_body(&req, &hits) && !r.body.is_empty() {
         policy.scan_body(&req, r.body.as_bytes(), &mut hits);
     }
@@ -48,7 +56,7 @@ fn every_exploit_is_mirrored_and_no_benign_look_alike_is() {
     let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
     let mut wrong = Vec::new();
     for r in corpus() {
-        let (categories, rules) = mirrored_categories(&policy, &r);
+        let (categories, rules) = mirrored_categories(&policy, &r, None);
         let expect = r.expect.clone().unwrap_or_default();
         let category = r.category.clone().unwrap_or_default();
         let ok = match expect.as_str() {
@@ -79,32 +87,6 @@ fn every_exploit_is_mirrored_and_no_benign_look_alike_is() {
     );
 }
 
-/// The hits of one request's head, scanned with `clean` (a worker's memory of clean pieces) or
-/// without.
-fn head_hits(
-    policy: &MirrorPolicy,
-    r: &TestRequest,
-    clean: Option<&mut CleanPieces>,
-) -> (Vec<String>, Vec<String>) {
-    let mut headers = r.headers.clone();
-    headers.push((":authority".into(), "shop.example.com".into()));
-    let req = MirrorRequest {
-        method: &r.method,
-        path: &r.path,
-        authority: "shop.example.com",
-        headers: &headers,
-        peer: Peer::default(),
-        normalized: None,
-    };
-    let mut hits = policy.new_hits();
-    match clean {
-        Some(clean) => policy.scan_head_remembering(&req, &mut hits, clean),
-        None => policy.scan_head(&req, &mut hits),
-    }
-    let s = policy.select(&req, &hits);
-    (s.signatures, s.signature_rules)
-}
-
 /// A worker remembers the pieces it found clean and skips them next time. Scanning the whole
 /// corpus through one memory, benign and hostile requests interleaved, forwards and backwards
 /// and then again (every clean piece now remembered), must give each request exactly the hits
@@ -118,7 +100,7 @@ fn remembering_clean_pieces_never_changes_a_verdict() {
     let requests = corpus();
     let fresh: Vec<_> = requests
         .iter()
-        .map(|r| head_hits(&policy, r, None))
+        .map(|r| mirrored_categories(&policy, r, None))
         .collect();
     assert!(
         fresh.iter().any(|(c, _)| !c.is_empty()),
@@ -130,7 +112,7 @@ fn remembering_clean_pieces_never_changes_a_verdict() {
         .chain(0..requests.len())
         .collect();
     for i in order {
-        let remembered = head_hits(&policy, &requests[i], Some(&mut clean));
+        let remembered = mirrored_categories(&policy, &requests[i], Some(&mut clean));
         assert_eq!(
             remembered, fresh[i],
             "{:?} {} {}",
