@@ -500,8 +500,8 @@ impl Scan<'_, '_, '_, '_> {
         }
     }
 
-    /// Matches every view of one piece the rules that look at `locations` need, each distinct
-    /// view once.
+    /// Matches one piece, unless the worker remembers it clean; remembers it when no view held
+    /// any literal.
     fn piece(&mut self, raw: &[u8], locations: Locations, name: Piece<'_>, plus_as_space: bool) {
         let needed = self
             .set
@@ -526,6 +526,8 @@ impl Scan<'_, '_, '_, '_> {
         }
     }
 
+    /// Matches every view of one piece the rules that look at `locations` need, each distinct
+    /// view once.
     fn views(
         &mut self,
         raw: &[u8],
