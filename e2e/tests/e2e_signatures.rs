@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use meshsight_policy::mirror::signatures::test_requests::{parse_requests, TestRequest};
+use meshsight_policy::mirror::signatures::test_requests::{
+    parse_requests, CorpusTally, TestRequest,
+};
 use meshsight_rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
 use serde_json::Value;
 
@@ -134,8 +136,7 @@ fn every_exploit_of_the_corpus_is_copied_and_no_benign_look_alike_is() {
         })
         .collect();
     let mut removed_by_envoy = Vec::new();
-    let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-    let mut wrong = Vec::new();
+    let mut tally = CorpusTally::default();
     for (id, r) in ids.iter().zip(&corpus) {
         let expect = r.expect.clone().unwrap_or_default();
         let category = r.category.clone().unwrap_or_default();
@@ -160,27 +161,17 @@ fn every_exploit_of_the_corpus_is_copied_and_no_benign_look_alike_is() {
             removed_by_envoy.push(format!("{id} {:?}", r.name));
             continue;
         }
-        let entry = counts.entry((category, expect)).or_default();
-        entry.0 += 1;
-        if ok {
-            entry.1 += 1;
-        } else {
-            wrong.push(format!(
+        tally.record(r, ok, || {
+            format!(
                 "{id} {:?} {} {}: copied {was_copied}, mirror decision {mirror}",
                 r.name, r.method, r.path
-            ));
-        }
+            )
+        });
     }
-    println!("category            expect  requests  as expected (real Envoy)");
-    for ((category, expect), (n, ok)) in &counts {
-        println!("{category:<19} {expect:<7} {n:>8}  {ok:>11}");
+    print!("{}", tally.table("as expected (real Envoy)"));
+    if let Err(wrong) = tally.verdict() {
+        panic!("{wrong}");
     }
-    assert!(
-        wrong.is_empty(),
-        "{} wrong:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
 }
 
 #[test]

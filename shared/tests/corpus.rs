@@ -4,10 +4,11 @@
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use meshsight_policy::mirror::signatures::test_requests::{parse_requests, TestRequest};
+use meshsight_policy::mirror::signatures::test_requests::{
+    parse_requests, CorpusTally, TestRequest,
+};
 use meshsight_policy::mirror::signatures::CleanPieces;
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest, Peer};
-use std::collections::BTreeMap;
 
 const CORPUS: &str = include_str!("../corpus/signatures.ndjson");
 
@@ -53,38 +54,26 @@ fn every_exploit_is_mirrored_and_no_benign_look_alike_is() {
     let policy =
         MirrorPolicy::from_json(br#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#)
             .unwrap_or_else(|e| panic!("{e}"));
-    let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-    let mut wrong = Vec::new();
+    let mut tally = CorpusTally::default();
     for r in corpus() {
         let (categories, rules) = mirrored_categories(&policy, &r, None);
-        let expect = r.expect.clone().unwrap_or_default();
-        let category = r.category.clone().unwrap_or_default();
-        let ok = match expect.as_str() {
-            "hit" => categories.contains(&category),
+        let category = r.category.as_deref().unwrap_or_default();
+        let ok = match r.expect.as_deref().unwrap_or_default() {
+            "hit" => categories.iter().any(|c| c == category),
             "miss" => categories.is_empty(),
             other => panic!("{:?}: expect must be hit or miss, not {other:?}", r.name),
         };
-        let entry = counts.entry((category, expect)).or_default();
-        entry.0 += 1;
-        if ok {
-            entry.1 += 1;
-        } else {
-            wrong.push(format!(
+        tally.record(&r, ok, || {
+            format!(
                 "{:?} {} {}: got {categories:?} {rules:?}",
                 r.name, r.method, r.path
-            ));
-        }
+            )
+        });
     }
-    println!("category            expect  requests  as expected");
-    for ((category, expect), (n, ok)) in &counts {
-        println!("{category:<19} {expect:<7} {n:>8}  {ok:>11}");
+    print!("{}", tally.table("as expected"));
+    if let Err(wrong) = tally.verdict() {
+        panic!("{wrong}");
     }
-    assert!(
-        wrong.is_empty(),
-        "{} wrong:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
 }
 
 /// A worker remembers the pieces it found clean and skips them next time. Scanning the whole

@@ -11,6 +11,7 @@ use super::pack::{self, Pack};
 use super::{RequestView, SignatureSet};
 use crate::ConfigError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Why a signature test could not run.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +104,55 @@ impl RequestVerdict {
     /// Whether any rule fired.
     pub fn hit(&self) -> bool {
         !self.rules.is_empty()
+    }
+}
+
+/// A corpus run's tally per category and expectation: how many requests, how many did what
+/// their line expects, and a description of each that did not. The native and the real-Envoy
+/// corpus tests report through it.
+#[derive(Debug, Default)]
+pub struct CorpusTally {
+    counts: BTreeMap<(String, String), (usize, usize)>,
+    wrong: Vec<String>,
+}
+
+impl CorpusTally {
+    /// Counts `r` under its category and expectation; `detail` describes it when not `ok`.
+    pub fn record(&mut self, r: &TestRequest, ok: bool, detail: impl FnOnce() -> String) {
+        let key = (
+            r.category.clone().unwrap_or_default(),
+            r.expect.clone().unwrap_or_default(),
+        );
+        let entry = self.counts.entry(key).or_default();
+        entry.0 += 1;
+        if ok {
+            entry.1 += 1;
+        } else {
+            self.wrong.push(detail());
+        }
+    }
+
+    /// The table `category expect requests <last column>`, one line per category and
+    /// expectation.
+    pub fn table(&self, last_column: &str) -> String {
+        let mut out = format!("category            expect  requests  {last_column}\n");
+        for ((category, expect), (n, ok)) in &self.counts {
+            out.push_str(&format!("{category:<19} {expect:<7} {n:>8}  {ok:>11}\n"));
+        }
+        out
+    }
+
+    /// `Err` listing every request that did not do what its line expects.
+    pub fn verdict(&self) -> Result<(), String> {
+        if self.wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} wrong:\n{}",
+                self.wrong.len(),
+                self.wrong.join("\n")
+            ))
+        }
     }
 }
 
