@@ -5,7 +5,7 @@
 //! the mirror decision (header delivery) makes the route copy the request to the sensor; the
 //! audit filter delivers one record per request, carrying both decisions, to the collector.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use meshsight_rig::{send, try_send_raw, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
@@ -73,27 +73,11 @@ fn get(chain: &Chain, target: &str, request_id: &str) -> meshsight_rig::HttpResp
 }
 
 /// Waits until the collector holds a record for each id (`metadata.uid`); returns them by id.
-fn wait_for_records(collector: &Collector, ids: &[&str]) -> HashMap<String, Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let mut records = HashMap::new();
-        for body in collector.bodies() {
-            for line in String::from_utf8_lossy(&body).lines() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let record: Value = serde_json::from_str(line)
-                    .unwrap_or_else(|err| panic!("collector got a non-JSON line ({err}): {line}"));
-                if let Some(uid) = record["metadata"]["uid"].as_str() {
-                    records.insert(uid.to_string(), record);
-                }
-            }
-        }
-        if ids.iter().all(|id| records.contains_key(*id)) || Instant::now() >= deadline {
-            return records;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_for_records(collector: &Collector, ids: &[&str]) -> BTreeMap<String, Value> {
+    let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    collector
+        .wait_for_records(&ids, WAIT)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //! set that the same corpus flags when the allowlist only monitors and everything flows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meshsight_rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
 use serde_json::Value;
@@ -186,7 +186,7 @@ fn corpus() -> Vec<Exploit> {
 /// the sensor, what reached the upstream).
 struct Outcome {
     statuses: HashMap<String, u16>,
-    records: HashMap<String, Value>,
+    records: BTreeMap<String, Value>,
     copied: BTreeSet<String>,
     upstream_hits: usize,
 }
@@ -218,34 +218,12 @@ fn run(mode: &str, corpus: &[Exploit]) -> Outcome {
         statuses.insert(id, response.status);
     }
     let ids: Vec<String> = statuses.keys().cloned().collect();
-    let deadline = Instant::now() + WAIT;
-    let mut records = HashMap::new();
-    while Instant::now() < deadline {
-        records.clear();
-        for body in collector.bodies() {
-            for line in String::from_utf8_lossy(&body)
-                .lines()
-                .filter(|l| !l.is_empty())
-            {
-                let record: Value = serde_json::from_str(line)
-                    .unwrap_or_else(|err| panic!("collector got a non-JSON line ({err}): {line}"));
-                if let Some(uid) = record["metadata"]["uid"].as_str() {
-                    records.insert(uid.to_string(), record);
-                }
-            }
-        }
-        if ids.iter().all(|id| records.contains_key(id)) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let records = collector
+        .wait_for_records(&ids, WAIT)
+        .unwrap_or_else(|e| panic!("{e}"));
     // Copies are sent on the root's 1 ms tick; give the last ones a moment.
     std::thread::sleep(Duration::from_millis(500));
-    let copied = sensor
-        .requests()
-        .iter()
-        .filter_map(|r| r.header("x-request-id").map(str::to_string))
-        .collect();
+    let copied = sensor.request_ids();
     Outcome {
         statuses,
         records,

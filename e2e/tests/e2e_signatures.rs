@@ -9,7 +9,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meshsight_policy::mirror::signatures::test_requests::{
     parse_requests, CorpusTally, TestRequest,
@@ -73,38 +73,16 @@ fn send_request(run: &Run, id: &str, r: &TestRequest) -> u16 {
 
 /// Audit records by `x-request-id`, once every id in `ids` has one (or the wait ends).
 fn records(collector: &Collector, ids: &[String]) -> BTreeMap<String, Value> {
-    let deadline = Instant::now() + WAIT;
-    let mut records = BTreeMap::new();
-    while Instant::now() < deadline {
-        records.clear();
-        for body in collector.bodies() {
-            for line in String::from_utf8_lossy(&body)
-                .lines()
-                .filter(|l| !l.is_empty())
-            {
-                if let Ok(record) = serde_json::from_str::<Value>(line) {
-                    if let Some(uid) = record["metadata"]["uid"].as_str() {
-                        records.insert(uid.to_string(), record);
-                    }
-                }
-            }
-        }
-        if ids.iter().all(|id| records.contains_key(id)) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    records
+    collector
+        .wait_for_records(ids, WAIT)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The request ids the sensor got a copy of.
 fn copied_ids(sensor: &Sensor) -> BTreeSet<String> {
     // Copies are sent on the root's 1 ms tick; give the last ones a moment.
     std::thread::sleep(Duration::from_millis(500));
-    sensor
-        .requests()
-        .iter()
-        .filter_map(|r| r.header("x-request-id").map(str::to_string))
-        .collect()
+    sensor.request_ids()
 }
 
 #[test]

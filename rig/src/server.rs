@@ -6,7 +6,7 @@
 //! stopping a server closes its listener *and* every open connection, so a stopped server looks
 //! to Envoy like a dead host rather than a hanging one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufReader, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
@@ -445,6 +445,14 @@ impl Sensor {
         lock(&self.server.shared.requests).clone()
     }
 
+    /// The `x-request-id` of every copy received so far: which requests were copied.
+    pub fn request_ids(&self) -> BTreeSet<String> {
+        self.requests()
+            .iter()
+            .filter_map(|r| r.header("x-request-id").map(str::to_string))
+            .collect()
+    }
+
     /// Waits up to `timeout` for at least `n` requests; returns all received so far.
     pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
         self.server
@@ -561,6 +569,36 @@ impl Collector {
             .filter(|r| r.method.eq_ignore_ascii_case("POST"))
             .map(|r| r.body.clone())
             .collect()
+    }
+
+    /// The NDJSON records of the accepted bodies by `metadata.uid` (an audit record's request
+    /// id), waiting up to `timeout` until every id in `ids` has one; `Err` names the first line
+    /// that is not JSON.
+    pub fn wait_for_records(
+        &self,
+        ids: &[String],
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, serde_json::Value>, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut records = BTreeMap::new();
+            for body in self.bodies() {
+                for line in String::from_utf8_lossy(&body)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                {
+                    let record: serde_json::Value = serde_json::from_str(line)
+                        .map_err(|e| format!("collector got a non-JSON line ({e}): {line}"))?;
+                    if let Some(uid) = record["metadata"]["uid"].as_str() {
+                        records.insert(uid.to_string(), record);
+                    }
+                }
+            }
+            if Instant::now() >= deadline || ids.iter().all(|id| records.contains_key(id)) {
+                return Ok(records);
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Waits up to `timeout` for at least `n` accepted bodies; returns all accepted so far.
