@@ -15,6 +15,7 @@ use meshsight_policy::audit::{
 };
 use meshsight_policy::decision::{AllowlistDecision, MirrorDecision};
 use meshsight_policy::head::RequestHead;
+use meshsight_policy::headers::NO_HEADERS;
 use meshsight_policy::identity::SpiffeId;
 use meshsight_policy::matching::{Peer, RequestFacts};
 use meshsight_policy::mirror::copy::{CopyContext, MirrorCopy, MirrorWorker, Step};
@@ -182,7 +183,7 @@ pub fn evaluate(
         None => AuditPolicy::from_json(b"{}").ok(),
     };
     let audit_policy = policy.audit.as_ref().or(fallback.as_ref());
-    let mut ex = HttpExchange::from_request_headers(head.into_headers());
+    let mut ex = HttpExchange::from_request_headers(head.to_pairs());
     ex.allowlist = allowlist.as_ref().map(|a| a.decision.clone());
     ex.mirror = mirror_decision.clone();
     ex.status = u16::try_from(status).ok();
@@ -258,7 +259,7 @@ fn normalized_view(head: &RequestHead) -> NormalizedView {
         head.path(),
         head.authority(),
         head.scheme(),
-        &[],
+        &NO_HEADERS,
         Peer::default(),
     );
     NormalizedView {

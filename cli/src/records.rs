@@ -7,6 +7,7 @@
 //! empty line) is an error naming the file, the line and the field; with `skip_bad` it is
 //! counted instead, the first few kept for the report. An empty file is an error.
 
+use meshsight_policy::headers::HeaderBlock;
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::IpAddr;
@@ -40,7 +41,7 @@ pub struct ObservedRequest {
     /// `http`/`https`, empty when unknown.
     pub scheme: String,
     /// The request headers the audit recorded (allow-listed ones only).
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderBlock,
     /// Downstream peer address.
     pub source_ip: Option<IpAddr>,
     /// The mTLS peer's SPIFFE ID.

@@ -2,6 +2,7 @@
 //! with 1,000 custom rules layered over it: `cargo run --release -p meshsight-policy --example
 //! signature_scan_cost`.
 
+use meshsight_policy::headers::HeaderBlock;
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest, Peer};
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ fn policy(custom: usize) -> Result<MirrorPolicy, Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let headers: Vec<(String, String)> = [
+    let headers: HeaderBlock = [
         (":authority", "shop.example.com"),
         (":method", "POST"),
         (":scheme", "http"),
@@ -39,8 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("x-request-id", "6f1c2a34-9d2b-4e55-8c1a-0b7f5c2e9d11"),
         ("x-forwarded-for", "10.1.2.3"),
     ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .into_iter()
     .collect();
     let body = format!(
         r#"{{"items":[{}],"note":"leave at the door","coupon":"WINTER-2026"}}"#,

@@ -1,8 +1,9 @@
 //! The request head as read from the host once per request and shared by every job: the header
-//! pairs (values decoded lossily, so a non-UTF-8 byte never aborts anything) with the pseudo
-//! headers and the request id located once, so that no job searches or copies the head again.
+//! pairs in one [`HeaderBlock`] (values decoded lossily, so a non-UTF-8 byte never aborts
+//! anything) with the pseudo headers and the request id located once, so that no job searches
+//! or copies the head again.
 
-use crate::headers::header_value;
+use crate::headers::HeaderBlock;
 
 #[cfg(test)]
 mod tests;
@@ -10,7 +11,7 @@ mod tests;
 /// One request's head: every header pair in arrival order, pseudo headers included.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestHead {
-    headers: Vec<(String, String)>,
+    headers: HeaderBlock,
     method: Option<usize>,
     path: Option<usize>,
     authority: Option<usize>,
@@ -19,15 +20,20 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// Indexes the pairs as the host returned them (names lower-case, as Envoy gives them).
+    /// Indexes pairs built elsewhere (tests, the CLI).
     pub fn from_pairs(headers: Vec<(String, String)>) -> RequestHead {
+        RequestHead::from_block(headers.into())
+    }
+
+    /// Indexes the pairs as the host returned them (names lower-case, as Envoy gives them).
+    pub fn from_block(headers: HeaderBlock) -> RequestHead {
         let mut head = RequestHead {
             headers,
             ..RequestHead::default()
         };
         let mut host = None;
         for (i, (name, _)) in head.headers.iter().enumerate() {
-            let slot = match name.as_str() {
+            let slot = match name {
                 ":method" => &mut head.method,
                 ":path" => &mut head.path,
                 ":authority" => &mut head.authority,
@@ -52,8 +58,7 @@ impl RequestHead {
     }
 
     fn value(&self, at: Option<usize>) -> &str {
-        at.and_then(|i| self.headers.get(i))
-            .map_or("", |(_, v)| v.as_str())
+        at.and_then(|i| self.headers.get(i)).map_or("", |(_, v)| v)
     }
 
     /// `:method` (empty when absent).
@@ -83,25 +88,25 @@ impl RequestHead {
 
     /// The first value of header `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        header_value(&self.headers, name)
+        self.headers.value(name)
     }
 
     /// Every pair, in arrival order.
-    pub fn headers(&self) -> &[(String, String)] {
+    pub fn headers(&self) -> &HeaderBlock {
         &self.headers
     }
 
     /// Drops every pair named `name` (the head must say what was forwarded).
     pub fn remove(&mut self, name: &str) {
         if self.headers.iter().any(|(n, _)| n == name) {
-            let headers = std::mem::take(&mut self.headers);
-            *self =
-                RequestHead::from_pairs(headers.into_iter().filter(|(n, _)| n != name).collect());
+            let kept: HeaderBlock = self.headers.iter().filter(|(n, _)| *n != name).collect();
+            *self = RequestHead::from_block(kept);
         }
     }
 
-    /// The pairs, for a consumer that keeps them (the audit record at stream end).
-    pub fn into_headers(self) -> Vec<(String, String)> {
-        self.headers
+    /// The pairs as owned strings, for a consumer that keeps them (the audit record at stream
+    /// end).
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        self.headers.to_pairs()
     }
 }

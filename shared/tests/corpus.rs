@@ -4,6 +4,7 @@
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+use meshsight_policy::headers::HeaderBlock;
 use meshsight_policy::mirror::signatures::test_requests::{
     parse_requests, CorpusTally, TestRequest,
 };
@@ -29,6 +30,7 @@ fn mirrored_categories(
         .find(|(k, _)| k == "host")
         .map_or("shop.example.com".to_string(), |(_, v)| v.clone());
     headers.push((":authority".into(), authority.clone()));
+    let headers = HeaderBlock::from(headers);
     let req = MirrorRequest {
         method: &r.method,
         path: &r.path,

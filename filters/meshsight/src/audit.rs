@@ -224,7 +224,7 @@ impl AuditJob {
         mirror: Option<MirrorDecision>,
         now_ns: u64,
     ) {
-        let mut ex = HttpExchange::from_request_headers(head.into_headers());
+        let mut ex = HttpExchange::from_request_headers(head.to_pairs());
         ex.response_headers = response_headers;
         ex.allowlist = allowlist;
         ex.mirror = mirror;

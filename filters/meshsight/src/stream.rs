@@ -247,9 +247,11 @@ impl HttpContext for Stream {
         // Envoy's access logger has the response itself: read it only for a record built here.
         if let Some(audit) = audit.filter(|a| !a.writes_verdict()) {
             // Keep only what may be recorded (and `:status`), not the whole map.
-            let mut map = host::read_map(MapType::HttpResponseHeaders);
-            map.retain(|(n, _)| audit.keeps_response_header(n));
-            self.response_headers = map;
+            self.response_headers = host::read_map_block(host::WireMap::HttpResponseHeaders)
+                .iter()
+                .filter(|(n, _)| audit.keeps_response_header(n))
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
         }
         Action::Continue
     }

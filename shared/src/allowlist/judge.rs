@@ -5,6 +5,7 @@
 
 use super::{AllowList, DenyResponse, RequestFacts};
 use crate::decision::{AllowlistDecision, AllowlistOutcome, Mode};
+use crate::headers::NO_HEADERS;
 use crate::matching::Peer;
 
 /// The request as the filter reads it from the host; nothing normalized yet. It carries no
@@ -52,7 +53,7 @@ impl AllowList {
             request.path,
             request.authority,
             request.scheme,
-            &[],
+            &NO_HEADERS,
             Peer::from_properties(request.source_address, request.peer_principal),
         );
         self.judge_facts(&facts)

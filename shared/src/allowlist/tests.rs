@@ -1,5 +1,6 @@
 use super::*;
 use crate::decision::{AllowlistOutcome, Mode};
+use crate::headers::{HeaderBlock, NO_HEADERS};
 use crate::identity::{parse_socket_address, spiffe_namespace};
 use crate::matching::Peer;
 use crate::normalize::{NormalizedHost, NormalizedTarget};
@@ -43,7 +44,7 @@ fn facts<'a>(method: &'a str, host: &'a str, path: &'a str) -> RequestFacts<'a> 
             name: host.to_string(),
             port: None,
         })),
-        headers: &[],
+        headers: &NO_HEADERS,
         peer: Peer::default(),
     }
 }
@@ -539,15 +540,15 @@ fn header_conditions_restrict_a_rule() {
         r#""paths":["/a"],"headers":[{"name":"x-tenant","exact":"acme"}]"#,
     ));
     assert!(list.needs_headers());
-    let tenant = vec![("x-tenant".to_string(), "acme".to_string())];
-    let other = vec![("x-tenant".to_string(), "evil".to_string())];
+    let tenant: HeaderBlock = [("x-tenant", "acme")].into_iter().collect();
+    let other: HeaderBlock = [("x-tenant", "evil")].into_iter().collect();
     let with = |headers| RequestFacts {
         headers,
         ..facts("GET", "", "/a")
     };
     assert_eq!(rule_of(&list, &with(&tenant)).as_deref(), Some("r"));
     assert_eq!(rule_of(&list, &with(&other)), None);
-    assert_eq!(rule_of(&list, &with(&[])), None);
+    assert_eq!(rule_of(&list, &with(&NO_HEADERS)), None);
     // `judge` reads no headers: such a rule fails closed there.
     let j = list.judge(&TargetRequest {
         method: "GET",
@@ -568,7 +569,7 @@ fn judge_facts_is_judge_with_facts_normalized_once() {
         "/a/./b?x=1",
         "Shop.Example.com:80",
         "http",
-        &[],
+        &NO_HEADERS,
         Peer::default(),
     );
     let by_facts = list.judge_facts(&facts);
@@ -582,7 +583,7 @@ fn judge_facts_is_judge_with_facts_normalized_once() {
     assert_eq!(by_facts, by_target);
     assert_eq!(by_facts.rule, Some(0));
     assert_eq!(by_facts.rewritten_path.as_deref(), Some("/a/b?x=1"));
-    let malformed = RequestFacts::new("GET", "/a%2fb", "h", "http", &[], Peer::default());
+    let malformed = RequestFacts::new("GET", "/a%2fb", "h", "http", &NO_HEADERS, Peer::default());
     let j = list.judge_facts(&malformed);
     assert!(j.malformed);
     assert_eq!(j.decision.reason.as_deref(), Some("encoded_slash"));

@@ -85,3 +85,94 @@ fn credential_and_hop_by_hop_lists() {
     }
     assert!(!CREDENTIAL_HEADERS.iter().any(|c| is_hop_by_hop_header(c)));
 }
+
+/// A header map serialized as proxy-wasm's `proxy_get_header_map_pairs` returns it.
+fn wire(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (n, v) in pairs {
+        out.extend_from_slice(&(n.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (n, v) in pairs {
+        out.extend_from_slice(n);
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
+}
+
+#[test]
+fn a_block_reads_the_hosts_serialization_in_order() {
+    let block = HeaderBlock::from_wire(wire(&[
+        (b":method", b"GET"),
+        (b":path", b"/a?b=1"),
+        (b"x-empty", b""),
+        (b"accept", b"*/*"),
+        (b"X-Tag", b"a"),
+        (b"x-tag", b"b"),
+    ]));
+    assert_eq!(block.len(), 6);
+    assert_eq!(
+        block.iter().collect::<Vec<_>>(),
+        [
+            (":method", "GET"),
+            (":path", "/a?b=1"),
+            ("x-empty", ""),
+            ("accept", "*/*"),
+            ("X-Tag", "a"),
+            ("x-tag", "b")
+        ]
+    );
+    assert_eq!(block.value("x-tag"), Some("a"));
+    assert_eq!(block.values("X-TAG").collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(block.value("missing"), None);
+    assert_eq!(block.get(2), Some(("x-empty", "")));
+    assert_eq!(block.get(6), None);
+    // The same pairs packed by hand give the same block contents.
+    let packed: HeaderBlock = block.to_pairs().into();
+    assert_eq!(
+        packed.iter().collect::<Vec<_>>(),
+        block.iter().collect::<Vec<_>>()
+    );
+    assert_eq!(HeaderBlock::from_wire(wire(&[])), HeaderBlock::default());
+}
+
+#[test]
+fn a_block_replaces_invalid_utf8_and_never_aborts() {
+    let block = HeaderBlock::from_wire(wire(&[
+        (b"user-agent", b"ok"),
+        (b"x-bin", b"a\xff\xfeb"),
+        (b"\xc3", b"v"),
+        (b"accept", b"*/*"),
+    ]));
+    assert_eq!(
+        block.iter().collect::<Vec<_>>(),
+        [
+            ("user-agent", "ok"),
+            ("x-bin", "a\u{fffd}\u{fffd}b"),
+            ("\u{fffd}", "v"),
+            ("accept", "*/*")
+        ]
+    );
+}
+
+#[test]
+fn a_truncated_or_inconsistent_block_keeps_the_pairs_before_the_fault() {
+    let full = wire(&[(b"a", b"1"), (b"bb", b"22"), (b"ccc", b"333")]);
+    // Cut inside the last value: the first two pairs stand.
+    let cut = full[..full.len() - 3].to_vec();
+    assert_eq!(
+        HeaderBlock::from_wire(cut).iter().collect::<Vec<_>>(),
+        [("a", "1"), ("bb", "22")]
+    );
+    // A count far beyond the buffer, lengths past its end, or no buffer at all.
+    let mut huge = full.clone();
+    huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(HeaderBlock::from_wire(huge).len() <= 3);
+    let mut long = full.clone();
+    long[4..8].copy_from_slice(&1_000_000u32.to_le_bytes());
+    assert!(HeaderBlock::from_wire(long).is_empty());
+    assert!(HeaderBlock::from_wire(Vec::new()).is_empty());
+    assert!(HeaderBlock::from_wire(vec![1, 0]).is_empty());
+}

@@ -2,6 +2,7 @@
 //! the normalized host, the normalized path and raw query, the headers and the peer. The
 //! allowlist and the mirror both match against the same value, so they see the same path.
 
+use crate::headers::HeaderBlock;
 use crate::identity::parse_socket_address;
 use crate::normalize::{
     normalize_host, normalize_path, Malformed, NormalizedHost, NormalizedTarget,
@@ -23,7 +24,7 @@ pub struct RequestFacts<'a> {
     /// The normalized `:authority` (`None` when the request had none), or why it is malformed.
     pub host: Result<Option<NormalizedHost>, Malformed>,
     /// Request headers as `(name, value)` pairs.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a HeaderBlock,
     /// Who sent the request, from the connection.
     pub peer: Peer<'a>,
 }
@@ -35,7 +36,7 @@ impl<'a> RequestFacts<'a> {
         path: &'a str,
         authority: &str,
         scheme: &str,
-        headers: &'a [(String, String)],
+        headers: &'a HeaderBlock,
         peer: Peer<'a>,
     ) -> RequestFacts<'a> {
         RequestFacts {
@@ -94,6 +95,7 @@ impl Peer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::headers::NO_HEADERS;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -104,7 +106,7 @@ mod tests {
             "/a/./b/../%63?x=1",
             "Shop.Example.com.:80",
             "http",
-            &[],
+            &NO_HEADERS,
             Peer::default(),
         );
         assert_eq!(f.path(), Some("/a/c"));
@@ -116,15 +118,15 @@ mod tests {
 
     #[test]
     fn malformed_parts_are_represented() {
-        let f = RequestFacts::new("GET", "/a%2fb", "h", "http", &[], Peer::default());
+        let f = RequestFacts::new("GET", "/a%2fb", "h", "http", &NO_HEADERS, Peer::default());
         assert_eq!(f.malformed(), Some(Malformed::EncodedSlash));
         assert_eq!(f.path(), None);
         assert_eq!(f.host(), Some("h"));
-        let f = RequestFacts::new("GET", "/", "user@h", "http", &[], Peer::default());
+        let f = RequestFacts::new("GET", "/", "user@h", "http", &NO_HEADERS, Peer::default());
         assert_eq!(f.malformed(), Some(Malformed::HostUserinfo));
         assert_eq!(f.host(), None);
         assert_eq!(f.path(), Some("/"));
-        let f = RequestFacts::new("GET", "/", "", "http", &[], Peer::default());
+        let f = RequestFacts::new("GET", "/", "", "http", &NO_HEADERS, Peer::default());
         assert_eq!((f.malformed(), f.host()), (None, None));
     }
 

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::headers::{header_values, is_token};
+use crate::headers::{is_token, HeaderBlock};
 
 /// A header condition as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,8 +89,8 @@ impl HeaderMatch {
     }
 
     /// Whether the condition holds for these request headers.
-    pub fn matches(&self, headers: &[(String, String)]) -> bool {
-        let mut values = header_values(headers, &self.name);
+    pub fn matches(&self, headers: &HeaderBlock) -> bool {
+        let mut values = headers.values(&self.name);
         match &self.condition {
             HeaderCondition::Present(want) => values.next().is_some() == *want,
             HeaderCondition::Exact(e) => values.any(|v| v == e),
@@ -117,11 +117,8 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn headers(pairs: &[(&str, &str)]) -> HeaderBlock {
+        pairs.iter().copied().collect()
     }
 
     #[test]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::headers::{HeaderBlock, NO_HEADERS};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -7,7 +8,7 @@ fn compile(json: &str) -> Result<RequestMatch, ConfigError> {
     RequestMatch::compile("rules[0].request", Some(&raw))
 }
 
-fn facts<'a>(method: &'a str, path: &'a str, headers: &'a [(String, String)]) -> RequestFacts<'a> {
+fn facts<'a>(method: &'a str, path: &'a str, headers: &'a HeaderBlock) -> RequestFacts<'a> {
     RequestFacts::new(
         method,
         path,
@@ -21,9 +22,9 @@ fn facts<'a>(method: &'a str, path: &'a str, headers: &'a [(String, String)]) ->
 #[test]
 fn absent_matches_anything_and_empty_is_an_error() {
     let any = RequestMatch::compile("request", None).unwrap();
-    assert!(any.matches(&facts("GET", "/", &[])));
+    assert!(any.matches(&facts("GET", "/", &NO_HEADERS)));
     assert!(
-        any.matches(&facts("GET", "/%2f", &[])),
+        any.matches(&facts("GET", "/%2f", &NO_HEADERS)),
         "even a malformed target"
     );
     let err = compile("{}").unwrap_err();
@@ -100,7 +101,7 @@ fn every_named_condition_must_hold() {
     )
     .unwrap();
     assert!(m.needs_headers());
-    let debug = vec![("x-debug".to_string(), "1".to_string())];
+    let debug: HeaderBlock = [("x-debug", "1")].into_iter().collect();
     assert!(m.matches(&facts("POST", "/admin/x?v=1", &debug)));
     assert!(
         m.matches(&facts("POST", "/%61dmin/./x?v=1", &debug)),
@@ -108,7 +109,7 @@ fn every_named_condition_must_hold() {
     );
     assert!(!m.matches(&facts("GET", "/admin/x?v=1", &debug)));
     assert!(!m.matches(&facts("POST", "/admin/x?v=2", &debug)));
-    assert!(!m.matches(&facts("POST", "/admin/x?v=1", &[])));
+    assert!(!m.matches(&facts("POST", "/admin/x?v=1", &NO_HEADERS)));
     assert!(!m.matches(&facts("POST", "/adminx?v=1", &debug)));
     assert!(
         !m.matches(&facts("POST", "/admin/%2f?v=1", &debug)),
@@ -119,6 +120,6 @@ fn every_named_condition_must_hold() {
 #[test]
 fn a_query_constraint_never_holds_for_a_malformed_target() {
     let m = compile(r#"{"query":[{"name":"debug","absent":true}]}"#).unwrap();
-    assert!(m.matches(&facts("GET", "/a", &[])));
-    assert!(!m.matches(&facts("GET", "/a%00", &[])));
+    assert!(m.matches(&facts("GET", "/a", &NO_HEADERS)));
+    assert!(!m.matches(&facts("GET", "/a%00", &NO_HEADERS)));
 }

@@ -24,7 +24,7 @@ mod tests;
 
 use crate::decision::{MirrorDecision, MirrorReason};
 use crate::error::ConfigError;
-use crate::headers::{header_value, is_token};
+use crate::headers::{is_token, HeaderBlock};
 use crate::matching::{RequestFacts, RequestMatch, SourceMatch};
 use rate::TokenBucket;
 use raw::{ActionType, RawMirrorPolicy, RawRule, RawTarget};
@@ -105,7 +105,7 @@ pub struct MirrorRequest<'a> {
     /// `:authority` (or `host`).
     pub authority: &'a str,
     /// All request headers, the client-supplied decision header already removed.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a HeaderBlock,
     /// Connection peer.
     pub peer: Peer<'a>,
     /// The request already normalized for the allowlist, when the caller has it (with a peer
@@ -125,13 +125,13 @@ impl<'a> MirrorRequest<'a> {
 
     /// The `x-request-id` header, the sampling key.
     pub fn request_id(&self) -> Option<&'a str> {
-        header_value(self.headers, "x-request-id")
+        self.headers.value("x-request-id")
     }
 
     /// The request normalized once for the selectors (the scheme, for the default port, is
     /// read from `:scheme` when the headers carry it).
     pub fn facts(&self) -> RequestFacts<'a> {
-        let scheme = header_value(self.headers, ":scheme").unwrap_or("");
+        let scheme = self.headers.value(":scheme").unwrap_or("");
         RequestFacts::new(
             self.method,
             self.path,
@@ -333,7 +333,7 @@ impl MirrorPolicy {
         let (target, reason) = match rule.action {
             Action::Always => (rule.target, MirrorReason::Rule),
             Action::Sample(fraction)
-                if sampling::sampled(header_value(facts.headers, "x-request-id"), fraction) =>
+                if sampling::sampled(facts.headers.value("x-request-id"), fraction) =>
             {
                 (rule.target, MirrorReason::Sample)
             }

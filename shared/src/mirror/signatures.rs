@@ -22,6 +22,7 @@ use super::decode::{
     brackets_to_dots, eval_lookups, json_pairs, lower_lossy, normalize_path, percent_decode_fully,
     raw_pairs, unescape_backslash,
 };
+use crate::headers::HeaderBlock;
 use crate::ConfigError;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use pack::{
@@ -63,7 +64,7 @@ pub struct RequestView<'a> {
     /// `:path` as received, query included.
     pub path: &'a str,
     /// Request headers (pseudo-headers may be included; `:path` is skipped).
-    pub headers: &'a [(String, String)],
+    pub headers: &'a HeaderBlock,
 }
 
 impl RequestView<'_> {
@@ -75,7 +76,7 @@ impl RequestView<'_> {
     }
 
     fn header(&self, name: &str) -> Option<&str> {
-        crate::headers::header_value(self.headers, name)
+        self.headers.value(name)
     }
 }
 
@@ -390,7 +391,7 @@ impl SignatureSet {
         }
         // One buffer for every `name: value` line: no allocation (or formatting) per header.
         let mut line = Vec::new();
-        for (name, value) in req.headers {
+        for (name, value) in req.headers.iter() {
             if name == ":path" {
                 continue;
             }

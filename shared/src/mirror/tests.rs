@@ -19,18 +19,15 @@ fn error(json: &str) -> String {
         .to_string()
 }
 
-fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn headers(pairs: &[(&str, &str)]) -> HeaderBlock {
+    pairs.iter().copied().collect()
 }
 
 struct Req {
     method: &'static str,
     path: String,
     authority: &'static str,
-    headers: Vec<(String, String)>,
+    headers: HeaderBlock,
     body: Vec<u8>,
     principal: Option<&'static str>,
     address: Option<IpAddr>,
@@ -42,7 +39,7 @@ impl Req {
             method: "GET",
             path: path.to_string(),
             authority: "shop.example.com",
-            headers: Vec::new(),
+            headers: HeaderBlock::new(),
             body: Vec::new(),
             principal: None,
             address: None,
@@ -56,7 +53,7 @@ impl Req {
         r
     }
     fn header(mut self, k: &str, v: &str) -> Req {
-        self.headers.push((k.to_string(), v.to_string()));
+        self.headers.push(k, v);
         self
     }
     fn view(&self) -> MirrorRequest<'_> {

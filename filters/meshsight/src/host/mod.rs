@@ -10,35 +10,27 @@ mod properties;
 pub use metric::{stat_part, Counter, Gauge};
 pub use properties::{as_i64, ConnectionCache, ConnectionFact, ConnectionFacts, Properties};
 
+use meshsight_host_abi::header_map_wire;
+pub use meshsight_host_abi::MapType as WireMap;
 use meshsight_policy::head::RequestHead;
+use meshsight_policy::headers::HeaderBlock;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{Bytes, MapType};
+use proxy_wasm::types::MapType;
 use serde::de::DeserializeOwned;
 
 /// Envoy's foreign function that makes the router pick the route again.
 pub const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
 
-/// Header pairs as bytes turned into text (invalid UTF-8 replaced, never an abort: the SDK's
-/// string accessors abort the VM on one bad byte).
-pub fn lossy_pairs(map: Vec<(String, Bytes)>) -> Vec<(String, String)> {
-    map.into_iter()
-        .map(|(n, v)| match String::from_utf8(v) {
-            Ok(v) => (n, v),
-            Err(e) => (n, String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        })
-        .collect()
-}
-
-/// The request head in one host call (one VM boundary crossing for the whole map).
+/// The request head in one host call (one VM boundary crossing for the whole map), kept in
+/// the buffer the host wrote: no string per header.
 pub fn read_request_head() -> RequestHead {
-    RequestHead::from_pairs(read_map(MapType::HttpRequestHeaders))
+    RequestHead::from_block(read_map_block(WireMap::HttpRequestHeaders))
 }
 
-/// A whole header map in one host call, empty when the host has none.
-pub fn read_map(map: MapType) -> Vec<(String, String)> {
-    hostcalls::get_map_bytes(map)
-        .map(lossy_pairs)
-        .unwrap_or_default()
+/// A whole header map in one host call, kept in the buffer the host wrote (empty when the
+/// host has none).
+pub fn read_map_block(map: WireMap) -> HeaderBlock {
+    HeaderBlock::from_wire(header_map_wire(map))
 }
 
 /// The status of an HTTP call's answer: `None` when Envoy reports a reset or timeout (no

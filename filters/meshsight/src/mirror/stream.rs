@@ -59,7 +59,7 @@ impl MirrorStream {
             .headers()
             .iter()
             .filter(|(n, _)| has_copy_prefix(n))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.to_string())
             .collect();
         for name in spoofed {
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, None);

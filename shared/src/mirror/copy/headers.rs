@@ -3,7 +3,6 @@
 //! crate's one set, in [`crate::headers`] (audit redaction uses the same).
 
 use crate::decision::{MirrorDecision, MirrorReason};
-use crate::headers::header_value;
 use crate::mirror::{MirrorPolicy, MirrorRequest, Target};
 
 /// Credentials a `dispatch` copy drops unless the target sets `include_secrets`.
@@ -51,7 +50,7 @@ pub fn dispatch_headers(
                 || (target.authority.is_some() && n.eq_ignore_ascii_case(":authority"));
             !dropped
         })
-        .cloned()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
     let mut add = |n: &str, v: &str| headers.push((n.to_string(), v.to_string()));
     if let Some(a) = &target.authority {
@@ -71,7 +70,7 @@ pub fn dispatch_headers(
     if let Some(id) = request.request_id() {
         add("x-meshsight-mirror-request-id", id);
     }
-    if let Some(claimed) = header_value(request.headers, "x-forwarded-for") {
+    if let Some(claimed) = request.headers.value("x-forwarded-for") {
         add("x-meshsight-mirror-claimed-forwarded-for", claimed);
     }
     add("x-meshsight-mirror-target", &target.name);

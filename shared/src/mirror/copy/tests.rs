@@ -1,4 +1,5 @@
 use super::*;
+use crate::headers::HeaderBlock;
 use crate::mirror::delivery::{ANSWER_GRACE_NANOS, BACKOFF_INITIAL_NANOS};
 use crate::mirror::Peer;
 #[cfg(target_arch = "wasm32")]
@@ -18,7 +19,7 @@ fn policy(json: &str) -> MirrorPolicy {
 struct Stream {
     method: &'static str,
     path: String,
-    headers: Vec<(String, String)>,
+    headers: HeaderBlock,
     copy: MirrorCopy,
     /// What the host has buffered while the request is held.
     buffered: Vec<u8>,
@@ -29,11 +30,13 @@ impl Stream {
         Stream {
             method: "GET",
             path: path.to_string(),
-            headers: vec![
-                (":method".into(), "GET".into()),
-                (":path".into(), path.into()),
-                (":authority".into(), "shop.example.com".into()),
-            ],
+            headers: [
+                (":method", "GET"),
+                (":path", path),
+                (":authority", "shop.example.com"),
+            ]
+            .into_iter()
+            .collect(),
             copy: MirrorCopy::new(),
             buffered: Vec::new(),
         }
@@ -42,12 +45,16 @@ impl Stream {
     fn post(path: &str, content_type: &str) -> Stream {
         let mut s = Stream::get(path);
         s.method = "POST";
-        s.headers[0].1 = "POST".into();
+        s.headers = s
+            .headers
+            .iter()
+            .map(|(n, v)| (n, if n == ":method" { "POST" } else { v }))
+            .collect();
         s.header("content-type", content_type)
     }
 
     fn header(mut self, name: &str, value: &str) -> Stream {
-        self.headers.push((name.to_string(), value.to_string()));
+        self.headers.push(name, value);
         self
     }
 

@@ -10,6 +10,7 @@
 
 use super::pack::{self, Pack};
 use super::{RequestView, SignatureSet};
+use crate::headers::HeaderBlock;
 use crate::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -185,6 +186,7 @@ pub fn run(set: &SignatureSet, request: TestRequest) -> RequestVerdict {
     {
         headers.push((":authority".into(), "localhost".into()));
     }
+    let headers = HeaderBlock::from(headers);
     let view = RequestView {
         method: &request.method,
         path: &request.path,
