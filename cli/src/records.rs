@@ -67,10 +67,7 @@ impl ObservedRequest {
             &self.authority,
             &self.scheme,
             &self.headers,
-            Peer {
-                address: self.source_ip,
-                principal: self.principal.as_deref(),
-            },
+            Peer::new(self.source_ip, self.principal.as_deref()),
         )
     }
 

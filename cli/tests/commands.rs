@@ -329,9 +329,10 @@ fn corpus() -> String {
         .to_string()
 }
 
-/// A pack with one rule on a canary indicator in the query.
-fn canary_pack() -> PathBuf {
-    let path = temp("canary-pack.json");
+/// A pack with one rule on a canary indicator in the query (`test`: the calling test's own
+/// file, as tests run in parallel).
+fn canary_pack(test: &str) -> PathBuf {
+    let path = temp(&format!("{test}-canary-pack.json"));
     std::fs::write(
         &path,
         r#"{"pack": "soc-weekly", "rules": [{"id": "soc-canary", "name": "canary token",
@@ -343,8 +344,8 @@ fn canary_pack() -> PathBuf {
 }
 
 /// Three raw HTTP/1.1 requests: the canary in the query, Log4Shell in a header, a benign GET.
-fn raw_requests() -> PathBuf {
-    let path = temp("requests.http");
+fn raw_requests(test: &str) -> PathBuf {
+    let path = temp(&format!("{test}-requests.http"));
     std::fs::write(
         &path,
         "GET /search?q=meshsight-canary-ioc HTTP/1.1\r\nHost: shop\r\n\r\n\
@@ -385,7 +386,7 @@ fn signatures_test_runs_the_corpus_as_it_expects() {
 
 #[test]
 fn signatures_test_layers_a_pack_over_the_builtin_one_and_names_rule_ids() {
-    let (pack, requests) = (canary_pack(), raw_requests());
+    let (pack, requests) = (canary_pack("layers"), raw_requests("layers"));
     let pack = pack.to_str().unwrap();
     let requests = requests.to_str().unwrap();
     let o = meshsight(&["signatures", "test", pack, requests]);
@@ -436,7 +437,7 @@ fn signatures_test_refuses_a_bad_pack_with_its_json_path() {
         "signatures",
         "test",
         pack.to_str().unwrap(),
-        raw_requests().to_str().unwrap(),
+        raw_requests("bad-pack").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -452,11 +453,11 @@ fn signatures_test_runs_a_policy_files_signatures_as_the_module_compiles_them() 
     let mut policy: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("one_pass.json")).unwrap()).unwrap();
     let pack: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(canary_pack()).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(canary_pack("policy")).unwrap()).unwrap();
     policy["mirror"]["signatures"] = serde_json::json!({"builtin": false, "packs": [pack]});
     let path = temp("policy-with-pack.json");
     std::fs::write(&path, policy.to_string()).unwrap();
-    let requests = raw_requests();
+    let requests = raw_requests("policy");
     let o = meshsight(&[
         "signatures",
         "test",
@@ -509,7 +510,7 @@ fn signatures_test_fails_when_a_request_is_not_as_expected() {
         ),
     )
     .unwrap();
-    let pack = canary_pack();
+    let pack = canary_pack("expect");
     let o = meshsight(&[
         "signatures",
         "test",

@@ -127,7 +127,7 @@ fn request_facts<'h>(
     let allowlist = jobs.allowlist.as_ref();
     let mirror_peer = jobs.mirror.as_ref().is_some_and(|m| m.policy.needs_peer());
     let address = (mirror_peer || allowlist.is_some_and(|a| a.needs_source_address()))
-        .then(|| props.connection(ConnectionFact::SourceAddress))
+        .then(|| props.source_ip())
         .flatten();
     let principal = (mirror_peer || allowlist.is_some_and(|a| a.needs_peer_identity()))
         .then(|| props.connection(ConnectionFact::PeerPrincipal))
@@ -138,7 +138,7 @@ fn request_facts<'h>(
         head.authority(),
         head.scheme(),
         head.headers(),
-        Peer::from_properties(address, principal),
+        Peer::new(address, principal),
     )
 }
 

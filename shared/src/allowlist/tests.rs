@@ -58,10 +58,10 @@ fn with_query<'a>(mut f: RequestFacts<'a>, query: Option<&str>) -> RequestFacts<
 
 fn from_peer<'a>(address: Option<&str>, principal: Option<&'a str>) -> RequestFacts<'a> {
     RequestFacts {
-        peer: Peer {
-            address: address.and_then(parse_socket_address).map(|(ip, _)| ip),
+        peer: Peer::new(
+            address.and_then(parse_socket_address).map(|(ip, _)| ip),
             principal,
-        },
+        ),
         ..facts("GET", "", "/")
     }
 }

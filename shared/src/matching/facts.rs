@@ -85,10 +85,10 @@ impl Peer<'_> {
     /// The peer as Envoy reports it: `source.address` text (`ip:port`) and the mTLS URI SAN; an
     /// unparsable address or an empty principal counts as absent.
     pub fn from_properties<'p>(address: Option<&str>, principal: Option<&'p str>) -> Peer<'p> {
-        Peer {
-            address: address.and_then(parse_socket_address).map(|(ip, _)| ip),
-            principal: principal.filter(|p| !p.is_empty()),
-        }
+        Peer::new(
+            address.and_then(parse_socket_address).map(|(ip, _)| ip),
+            principal,
+        )
     }
 }
 
@@ -133,10 +133,10 @@ mod tests {
     #[test]
     fn peer_from_envoy_properties() {
         let p = Peer::from_properties(Some("10.0.0.1:5555"), Some(""));
-        assert_eq!(p.address, Some("10.0.0.1".parse().unwrap()));
-        assert_eq!(p.principal, None);
+        assert_eq!(p.address(), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(p.principal(), None);
         let p = Peer::from_properties(Some("garbage"), Some("spiffe://td/ns/a/sa/b"));
-        assert_eq!(p.address, None);
+        assert_eq!(p.address(), None);
         assert_eq!(p.namespace(), Some("a"));
     }
 }

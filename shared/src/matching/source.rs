@@ -56,20 +56,43 @@ pub enum SourceError {
     BadNamespace(String),
 }
 
-/// Who sent a request, as the connection says.
+/// Who sent a request, as the connection says. The SPIFFE ID is parsed once, when the peer is
+/// made, however many rules then ask for its namespace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Peer<'a> {
-    /// Downstream peer address (`source.address`), when known.
-    pub address: Option<IpAddr>,
-    /// mTLS peer SPIFFE ID, when the connection has one.
-    pub principal: Option<&'a str>,
+    address: Option<IpAddr>,
+    principal: Option<&'a str>,
+    namespace: Option<&'a str>,
 }
 
-impl Peer<'_> {
+impl<'a> Peer<'a> {
+    /// A peer at `address` (`source.address`, when known) with mTLS identity `principal` (the
+    /// peer certificate's URI SAN; an empty one counts as absent).
+    pub fn new(address: Option<IpAddr>, principal: Option<&'a str>) -> Peer<'a> {
+        let principal = principal.filter(|p| !p.is_empty());
+        Peer {
+            address,
+            principal,
+            namespace: principal
+                .and_then(SpiffeId::parse)
+                .and_then(|id| id.namespace()),
+        }
+    }
+
+    /// The downstream peer address, when known.
+    pub fn address(&self) -> Option<IpAddr> {
+        self.address
+    }
+
+    /// The mTLS peer's SPIFFE ID, when the connection has one.
+    pub fn principal(&self) -> Option<&'a str> {
+        self.principal
+    }
+
     /// The Kubernetes namespace in the peer's SPIFFE ID (only the Istio workload shape
     /// `spiffe://<td>/ns/<ns>/sa/<sa>` has one, see [`SpiffeId`]).
-    pub fn namespace(&self) -> Option<&str> {
-        SpiffeId::parse(self.principal?)?.namespace()
+    pub fn namespace(&self) -> Option<&'a str> {
+        self.namespace
     }
 }
 

@@ -62,10 +62,7 @@ impl Req {
             path: &self.path,
             authority: self.authority,
             headers: &self.headers,
-            peer: Peer {
-                address: self.address,
-                principal: self.principal,
-            },
+            peer: Peer::new(self.address, self.principal),
             normalized: None,
         }
     }

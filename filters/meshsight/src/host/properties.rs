@@ -4,8 +4,10 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 
+use meshsight_policy::identity::parse_socket_address;
 use proxy_wasm::hostcalls;
 
 /// Facts a downstream connection fixes for all its requests.
@@ -54,6 +56,8 @@ impl ConnectionFact {
 #[derive(Debug, Default)]
 pub struct ConnectionFacts {
     values: [OnceCell<Option<String>>; FACTS],
+    /// [`ConnectionFact::SourceAddress`]'s IP, parsed once.
+    source_ip: OnceCell<Option<IpAddr>>,
 }
 
 impl ConnectionFacts {
@@ -63,6 +67,15 @@ impl ConnectionFacts {
             .get(fact.slot())?
             .get_or_init(|| fact.paths().iter().find_map(|path| string_property(path)))
             .as_deref()
+    }
+
+    /// The peer's IP (`source.address` without the port), parsed once per connection.
+    pub fn source_ip(&self) -> Option<IpAddr> {
+        *self.source_ip.get_or_init(|| {
+            self.get(ConnectionFact::SourceAddress)
+                .and_then(parse_socket_address)
+                .map(|(ip, _)| ip)
+        })
     }
 }
 
@@ -107,12 +120,19 @@ impl Properties {
 
     /// A fact of this request's connection (read once per connection).
     pub fn connection(&self, fact: ConnectionFact) -> Option<&str> {
-        self.connection
-            .get_or_init(|| {
-                self.cache
-                    .facts(int_property(&["connection", "id"]).map(|n| n as u64))
-            })
-            .get(fact)
+        self.connection_facts().get(fact)
+    }
+
+    fn connection_facts(&self) -> &ConnectionFacts {
+        self.connection.get_or_init(|| {
+            self.cache
+                .facts(int_property(&["connection", "id"]).map(|n| n as u64))
+        })
+    }
+
+    /// The peer's IP, read and parsed once per connection.
+    pub fn source_ip(&self) -> Option<IpAddr> {
+        self.connection_facts().source_ip()
     }
 
     /// A per-request property as text (read each time it is asked for: ask once).

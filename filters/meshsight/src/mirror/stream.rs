@@ -9,7 +9,6 @@ use super::Configured;
 use crate::host::{self, ConnectionFact, Properties};
 use meshsight_policy::decision::{MirrorDecision, MirrorReason};
 use meshsight_policy::head::RequestHead;
-use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::matching::RequestFacts;
 use meshsight_policy::mirror::copy::{
     has_copy_prefix, CopyAction, CopyContext, Flow, MirrorCopy, Step,
@@ -67,10 +66,7 @@ impl MirrorStream {
             configured.metrics.spoofed_header_removed.inc();
         }
         // Always read (once per connection, cached): every copy carries it as provenance.
-        let address = props
-            .connection(ConnectionFact::SourceAddress)
-            .and_then(parse_socket_address)
-            .map(|(ip, _)| ip);
+        let address = props.source_ip();
         let mut stream = MirrorStream {
             configured,
             address,
@@ -104,10 +100,7 @@ impl MirrorStream {
             path: head.path(),
             authority: head.authority(),
             headers: head.headers(),
-            peer: Peer {
-                address: self.address,
-                principal,
-            },
+            peer: Peer::new(self.address, principal),
             normalized,
         }
     }

@@ -8,10 +8,7 @@ fn compile(json: &str) -> Result<SourceMatch, ConfigError> {
 }
 
 fn peer<'a>(address: Option<&str>, principal: Option<&'a str>) -> Peer<'a> {
-    Peer {
-        address: address.map(|a| a.parse().unwrap()),
-        principal,
-    }
+    Peer::new(address.map(|a| a.parse().unwrap()), principal)
 }
 
 #[test]

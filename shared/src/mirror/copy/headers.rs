@@ -56,12 +56,12 @@ pub fn dispatch_headers(
     if let Some(a) = &target.authority {
         add(":authority", a);
     }
-    if let Some(ip) = request.peer.address {
+    if let Some(ip) = request.peer.address() {
         let ip = ip.to_string();
         add("x-forwarded-for", &ip);
         add("x-meshsight-mirror-source-address", &ip);
     }
-    if let Some(principal) = request.peer.principal {
+    if let Some(principal) = request.peer.principal() {
         add("x-meshsight-mirror-source-principal", principal);
     }
     if let Some(ns) = request.peer.namespace() {

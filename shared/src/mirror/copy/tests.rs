@@ -935,10 +935,10 @@ fn dispatch_headers_carry_provenance_from_the_connection_never_from_the_client()
         )
         .header("x-request-id", "r-9");
     let mut request = s.request();
-    request.peer = Peer {
-        address: Some("10.1.2.3".parse().unwrap()),
-        principal: Some("spiffe://cluster.local/ns/shop/sa/web"),
-    };
+    request.peer = Peer::new(
+        Some("10.1.2.3".parse().unwrap()),
+        Some("spiffe://cluster.local/ns/shop/sa/web"),
+    );
     let d = MirrorDecision {
         mirrored: true,
         target: Some("ids".into()),
