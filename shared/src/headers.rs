@@ -153,8 +153,28 @@ impl HeaderBlock {
     }
 
     fn pair(&self, PairSpan([a, b, c, d]): &PairSpan) -> (&str, &str) {
-        let part = |from: u32, to: u32| self.text.get(from as usize..to as usize).unwrap_or("");
-        (part(*a, *b), part(*c, *d))
+        (self.part(*a, *b), self.part(*c, *d))
+    }
+
+    fn part(&self, from: u32, to: u32) -> &str {
+        self.text.get(from as usize..to as usize).unwrap_or("")
+    }
+
+    /// Whether the pair's name is `name` (ASCII case-insensitive), without slicing its value.
+    fn named(&self, PairSpan([a, b, _, _]): &PairSpan, name: &[u8]) -> bool {
+        b.saturating_sub(*a) as usize == name.len()
+            && self
+                .text
+                .as_bytes()
+                .get(*a as usize..*b as usize)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The names in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.spans
+            .iter()
+            .map(|PairSpan([a, b, _, _])| self.part(*a, *b))
     }
 
     /// The pair at `index`.
@@ -174,16 +194,18 @@ impl HeaderBlock {
 
     /// The first value of header `name` (ASCII case-insensitive).
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.spans
+            .iter()
+            .find(|span| self.named(span, name.as_bytes()))
+            .map(|PairSpan([_, _, c, d])| self.part(*c, *d))
     }
 
     /// Every value of header `name` (ASCII case-insensitive), in order.
     pub fn values<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.spans
+            .iter()
+            .filter(move |span| self.named(span, name.as_bytes()))
+            .map(|PairSpan([_, _, c, d])| self.part(*c, *d))
     }
 
     /// Adds a pair at the end. A block is a request head, far below 4 GiB; a pair past that

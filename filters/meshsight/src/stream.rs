@@ -19,7 +19,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use crate::host::{self, ConnectionFact, Properties};
+use crate::host::{self, Properties};
 use crate::mirror::MirrorStream;
 use crate::root::Jobs;
 
@@ -130,7 +130,7 @@ fn request_facts<'h>(
         .then(|| props.source_ip())
         .flatten();
     let principal = (mirror_peer || allowlist.is_some_and(|a| a.needs_peer_identity()))
-        .then(|| props.connection(ConnectionFact::PeerPrincipal))
+        .then(|| props.peer_identity())
         .flatten();
     RequestFacts::new(
         head.method(),
@@ -138,7 +138,7 @@ fn request_facts<'h>(
         head.authority(),
         head.scheme(),
         head.headers(),
-        Peer::new(address, principal),
+        Peer::with_identity(address, principal),
     )
 }
 

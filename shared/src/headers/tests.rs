@@ -129,6 +129,10 @@ fn a_block_reads_the_hosts_serialization_in_order() {
     assert_eq!(block.value("missing"), None);
     assert_eq!(block.get(2), Some(("x-empty", "")));
     assert_eq!(block.get(6), None);
+    assert_eq!(
+        block.names().collect::<Vec<_>>(),
+        [":method", ":path", "x-empty", "accept", "X-Tag", "x-tag"]
+    );
     // The same pairs packed by hand give the same block contents.
     let packed: HeaderBlock = block.to_pairs().into();
     assert_eq!(

@@ -42,7 +42,7 @@ pub use host::HostMatch;
 pub use method::MethodMatch;
 pub use path::{PathMatch, RawPathMatch};
 pub use query::{QueryMatch, RawQueryMatch};
-pub use source::{Peer, RawSources, SourceMatch};
+pub use source::{Peer, PeerIdentity, RawSources, SourceMatch};
 
 /// What is wrong with a list as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

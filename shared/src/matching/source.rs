@@ -56,6 +56,43 @@ pub enum SourceError {
     BadNamespace(String),
 }
 
+/// A peer's mTLS identity as its connection reports it, parsed once: the SPIFFE ID and the
+/// Kubernetes namespace in it. A connection keeps one, and each request's [`Peer`] borrows it
+/// ([`Peer::with_identity`]) instead of parsing the ID again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    id: String,
+    /// Where the namespace sits in `id`.
+    namespace: Option<std::ops::Range<usize>>,
+}
+
+impl PeerIdentity {
+    /// The identity in `id` (the peer certificate's URI SAN); `None` when empty.
+    pub fn new(id: String) -> Option<PeerIdentity> {
+        if id.is_empty() {
+            return None;
+        }
+        let namespace = SpiffeId::parse(&id)
+            .and_then(|parsed| parsed.namespace())
+            .map(|ns| {
+                // `ns` borrows from `id`: its offset there.
+                let start = ns.as_ptr() as usize - id.as_ptr() as usize;
+                start..start + ns.len()
+            });
+        Some(PeerIdentity { id, namespace })
+    }
+
+    /// The SPIFFE ID as reported.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The Kubernetes namespace in an Istio workload ID.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.clone().and_then(|r| self.id.get(r))
+    }
+}
+
 /// Who sent a request, as the connection says. The SPIFFE ID is parsed once, when the peer is
 /// made, however many rules then ask for its namespace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,6 +113,15 @@ impl<'a> Peer<'a> {
             namespace: principal
                 .and_then(SpiffeId::parse)
                 .and_then(|id| id.namespace()),
+        }
+    }
+
+    /// A peer at `address` whose identity a connection parsed once (no parsing here).
+    pub fn with_identity(address: Option<IpAddr>, identity: Option<&'a PeerIdentity>) -> Peer<'a> {
+        Peer {
+            address,
+            principal: identity.map(PeerIdentity::id),
+            namespace: identity.and_then(PeerIdentity::namespace),
         }
     }
 

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use meshsight_policy::identity::parse_socket_address;
+use meshsight_policy::matching::PeerIdentity;
 use proxy_wasm::hostcalls;
 
 /// Facts a downstream connection fixes for all its requests.
@@ -58,6 +59,8 @@ pub struct ConnectionFacts {
     values: [OnceCell<Option<String>>; FACTS],
     /// [`ConnectionFact::SourceAddress`]'s IP, parsed once.
     source_ip: OnceCell<Option<IpAddr>>,
+    /// [`ConnectionFact::PeerPrincipal`], parsed once.
+    identity: OnceCell<Option<PeerIdentity>>,
 }
 
 impl ConnectionFacts {
@@ -67,6 +70,16 @@ impl ConnectionFacts {
             .get(fact.slot())?
             .get_or_init(|| fact.paths().iter().find_map(|path| string_property(path)))
             .as_deref()
+    }
+
+    /// The peer's mTLS identity, parsed once per connection.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.identity
+            .get_or_init(|| {
+                self.get(ConnectionFact::PeerPrincipal)
+                    .and_then(|id| PeerIdentity::new(id.to_string()))
+            })
+            .as_ref()
     }
 
     /// The peer's IP (`source.address` without the port), parsed once per connection.
@@ -133,6 +146,11 @@ impl Properties {
     /// The peer's IP, read and parsed once per connection.
     pub fn source_ip(&self) -> Option<IpAddr> {
         self.connection_facts().source_ip()
+    }
+
+    /// The peer's mTLS identity, read and parsed once per connection.
+    pub fn peer_identity(&self) -> Option<&PeerIdentity> {
+        self.connection_facts().identity()
     }
 
     /// A per-request property as text (read each time it is asked for: ask once).

@@ -6,7 +6,7 @@
 
 use super::delivery;
 use super::Configured;
-use crate::host::{self, ConnectionFact, Properties};
+use crate::host::{self, Properties};
 use meshsight_policy::decision::{MirrorDecision, MirrorReason};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::RequestFacts;
@@ -56,9 +56,9 @@ impl MirrorStream {
         // The copy's provenance headers too: a route's copy must not carry a client's.
         let spoofed: Vec<String> = head
             .headers()
-            .iter()
-            .filter(|(n, _)| has_copy_prefix(n))
-            .map(|(n, _)| n.to_string())
+            .names()
+            .filter(|n| has_copy_prefix(n))
+            .map(str::to_string)
             .collect();
         for name in spoofed {
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, None);
@@ -94,13 +94,12 @@ impl MirrorStream {
         props: &'a Properties,
         normalized: Option<&'a RequestFacts<'a>>,
     ) -> MirrorRequest<'a> {
-        let principal = props.connection(ConnectionFact::PeerPrincipal);
         MirrorRequest {
             method: head.method(),
             path: head.path(),
             authority: head.authority(),
             headers: head.headers(),
-            peer: Peer::new(self.address, principal),
+            peer: Peer::with_identity(self.address, props.peer_identity()),
             normalized,
         }
     }

@@ -123,3 +123,30 @@ fn every_named_kind_must_hold() {
     assert!(!m.matches(&peer(Some("11.0.0.1"), Some("spiffe://td/ns/shop/sa/a"))));
     assert!(!m.matches(&peer(Some("10.0.0.1"), Some("spiffe://td/ns/other/sa/a"))));
 }
+
+#[test]
+fn an_identity_parsed_once_gives_the_same_peer_as_parsing_each_time() {
+    for id in [
+        "spiffe://cluster.local/ns/shop/sa/web",
+        "spiffe://td/ns/a/sa/b",
+        "spiffe://td/ns/a/sa/b/extra",
+        "spiffe://td/workload",
+        "not-a-spiffe-id",
+        "",
+    ] {
+        let identity = PeerIdentity::new(id.to_string());
+        assert_eq!(identity.is_none(), id.is_empty(), "{id:?}");
+        let ip = Some("10.0.0.7".parse().unwrap());
+        let cached = Peer::with_identity(ip, identity.as_ref());
+        let parsed = Peer::new(ip, Some(id));
+        assert_eq!(cached, parsed, "{id:?}");
+        assert_eq!(
+            identity.as_ref().and_then(PeerIdentity::namespace),
+            crate::identity::spiffe_namespace(id),
+            "{id:?}"
+        );
+    }
+    let shop = PeerIdentity::new("spiffe://cluster.local/ns/shop/sa/web".into()).unwrap();
+    assert_eq!(shop.namespace(), Some("shop"));
+    assert_eq!(shop.id(), "spiffe://cluster.local/ns/shop/sa/web");
+}
