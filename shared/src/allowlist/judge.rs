@@ -67,16 +67,20 @@ impl AllowList {
             (Err(m), _) | (_, Err(m)) => return self.malformed(m.reason()),
         };
         let rule = self.matching_rule(facts);
-        let rewritten_path = if self.rewrite_path {
-            let mut path = target.path.clone();
-            if let Some(q) = &target.query {
-                path.push('?');
-                path.push_str(q);
-            }
-            (path != facts.raw_path).then_some(path)
-        } else {
-            None
+        // Built only when it differs from what was sent (most requests arrive normalized).
+        let sent_as_judged = || match &target.query {
+            None => facts.raw_path == target.path,
+            Some(q) => facts
+                .raw_path
+                .strip_prefix(target.path.as_str())
+                .and_then(|rest| rest.strip_prefix('?'))
+                .is_some_and(|rest| rest == q),
         };
+        let rewritten_path =
+            (self.rewrite_path && !sent_as_judged()).then(|| match &target.query {
+                Some(q) => format!("{}?{q}", target.path),
+                None => target.path.clone(),
+            });
         let (outcome, reason, response) = match (rule, self.mode) {
             (Some(_), _) => (AllowlistOutcome::Allowed, None, None),
             (None, Mode::Enforce) => (

@@ -235,7 +235,10 @@ pub fn entries(
     mirror: Option<&MirrorDecision>,
 ) -> [FilterStateEntry; 1] {
     let (authority, path) = (head.authority(), head.path());
-    let mut out = String::with_capacity(512 + authority.len() * 2 + path.len() * 2);
+    let user_agent = head.header("user-agent");
+    // The members are about 700 bytes with both decisions; client strings may double escaped.
+    let client = authority.len() + path.len() + user_agent.map_or(0, str::len);
+    let mut out = String::with_capacity(1024 + client * 2);
     write_verdict(&mut out, head.method(), allowlist, mirror);
     out.push_str(",\"http_request\":{");
     write_request(
@@ -244,7 +247,7 @@ pub fn entries(
         head.scheme(),
         authority,
         path,
-        head.header("user-agent"),
+        user_agent,
         head.request_id(),
     );
     [FilterStateEntry {

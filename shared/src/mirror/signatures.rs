@@ -390,7 +390,7 @@ impl SignatureSet {
             scan.pairs(q.as_bytes(), Locations::QUERY.with(Locations::PARAMS));
         }
         // One buffer for every `name: value` line: no allocation (or formatting) per header.
-        let mut line = Vec::new();
+        let mut line = Vec::with_capacity(512);
         for (name, value) in req.headers.iter() {
             if name == ":path" {
                 continue;
