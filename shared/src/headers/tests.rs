@@ -180,3 +180,44 @@ fn a_truncated_or_inconsistent_block_keeps_the_pairs_before_the_fault() {
     assert!(HeaderBlock::from_wire(Vec::new()).is_empty());
     assert!(HeaderBlock::from_wire(vec![1, 0]).is_empty());
 }
+
+/// A small deterministic generator (xorshift), so the randomized tests below repeat exactly.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn any_pairs_survive_the_wire_and_any_bytes_never_panic() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let alphabet: &[u8] = b"abcXYZ-:_ ${}%/\\\"\xc3\xa9\xff\x80\x01";
+    for round in 0..2000 {
+        let n = (xorshift(&mut seed) % 12) as usize;
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for _ in 0..n {
+            let mut text = |max: u64| {
+                let len = (xorshift(&mut seed) % max) as usize;
+                (0..len)
+                    .map(|_| alphabet[(xorshift(&mut seed) % alphabet.len() as u64) as usize])
+                    .collect::<Vec<u8>>()
+            };
+            pairs.push((text(10), text(40)));
+        }
+        let refs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+        let bytes = wire(&refs);
+        let block = HeaderBlock::from_wire(bytes.clone());
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let want: Vec<(String, String)> = pairs.iter().map(|(n, v)| (lossy(n), lossy(v))).collect();
+        assert_eq!(block.to_pairs(), want, "round {round}");
+        // Any cut and any flipped byte of a valid buffer: no panic, and never more pairs than
+        // were written.
+        let cut = (xorshift(&mut seed) as usize) % (bytes.len() + 1);
+        assert!(HeaderBlock::from_wire(bytes[..cut].to_vec()).len() <= n);
+        let mut flipped = bytes.clone();
+        let at = (xorshift(&mut seed) as usize) % flipped.len();
+        flipped[at] ^= (xorshift(&mut seed) as u8) | 1;
+        let _ = HeaderBlock::from_wire(flipped).iter().count();
+    }
+}
