@@ -4,7 +4,8 @@
 //! `Vec<(String, Vec<u8>)>`: two allocations and two copies per header, on every request. The
 //! request head is read once per request by every job, so meshsight keeps the host's buffer as
 //! it is and indexes it (`meshsight_policy::headers::HeaderBlock::from_wire`). This crate is
-//! the only place that touches the ABI directly; it holds the workspace's only `unsafe`.
+//! the only place that touches the ABI directly; it holds the module's only `unsafe` (the
+//! native test host, which implements the ABI, is the workspace's other).
 
 #[link(wasm_import_module = "env")]
 extern "C" {
