@@ -129,7 +129,7 @@ fn request_facts<'h>(
     let address = (mirror_peer || allowlist.is_some_and(|a| a.needs_source_address()))
         .then(|| props.source_ip())
         .flatten();
-    let principal = (mirror_peer || allowlist.is_some_and(|a| a.needs_peer_identity()))
+    let identity = (mirror_peer || allowlist.is_some_and(|a| a.needs_peer_identity()))
         .then(|| props.peer_identity())
         .flatten();
     RequestFacts::new(
@@ -138,7 +138,7 @@ fn request_facts<'h>(
         head.authority(),
         head.scheme(),
         head.headers(),
-        Peer::with_identity(address, principal),
+        Peer::with_identity(address, identity),
     )
 }
 
