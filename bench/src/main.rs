@@ -287,6 +287,27 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
                 ])],
             )
         },
+        // What the access logger itself costs: the same one pass with nothing logging its
+        // verdicts.
+        row(
+            "one pass (access log sink), Envoy's logger not configured",
+            Group::Filters,
+            vec![one_pass(&[
+                ("allowlist", &allowlist),
+                ("mirror", &mirror),
+                ("audit", &access_log),
+            ])],
+        ),
+        // The one pass's host calls with no logic (bench/noop-filter): above the no-op row,
+        // what those calls cost Envoy; below the one-pass row, meshsight's own work.
+        Scenario {
+            ocsf_access_log: true,
+            ..row(
+                "host-call probe: the one pass's host calls, no logic (access log)",
+                Group::Filters,
+                vec![Filter::HostCallProbe],
+            )
+        },
         row(
             "three plugins, one VM: allowlist, mirror, audit (http sink)",
             Group::Filters,
@@ -570,7 +591,10 @@ fn check(options: &Options) -> ExitCode {
         list.retain(|s| {
             s.group == Group::Filters
                 && !s.filters.is_empty()
-                && !s.filters.iter().any(|f| matches!(f, Filter::Noop))
+                && !s
+                    .filters
+                    .iter()
+                    .any(|f| matches!(f, Filter::Noop | Filter::HostCallProbe))
         });
         let document = scenario::read_policy(&options.policies, "meshsight")?;
         let host = scenario::probe_host(&document);

@@ -148,6 +148,7 @@ impl ScenarioResult {
                 .map(|f| match f {
                     Filter::Meshsight { root_id, .. } => (*root_id).to_string(),
                     Filter::Noop => "noop".to_string(),
+                    Filter::HostCallProbe => "noop (host-call probe)".to_string(),
                     Filter::Rbac(_) => "rbac".to_string(),
                 })
                 .collect(),

@@ -60,6 +60,8 @@ pub enum Filter {
     },
     /// The no-op anchor module (`meshsight_noop.wasm`).
     Noop,
+    /// The same module as the host-call probe: the one pass's host calls and no logic.
+    HostCallProbe,
     /// Envoy's RBAC HTTP filter with this typed config.
     Rbac(Value),
 }
@@ -137,6 +139,7 @@ pub fn http_filters_json(filters: &[Filter]) -> Value {
         .map(|filter| match filter {
             Filter::Meshsight { root_id, policy } => wasm_filter(root_id, "meshsight", policy),
             Filter::Noop => wasm_filter("noop", "noop", ""),
+            Filter::HostCallProbe => wasm_filter("noop", "noop", "one-pass-host-calls"),
             Filter::Rbac(config) => json!({
                 "name": "envoy.filters.http.rbac",
                 "typed_config": config
