@@ -2,8 +2,12 @@
 //! Envoy's CPU time and memory read from `/proc`.
 
 use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use super::loadgen::{self, Load};
 use super::measure::ScenarioResult;
@@ -61,12 +65,68 @@ pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
     result
 }
 
-/// A scenario's Envoy and the servers behind it (dropped in reverse order: Envoy first).
+/// A scenario's Envoy, the servers behind it and its access-log file (dropped in this order:
+/// the file goes once Envoy has stopped).
 struct Stand {
     upstream: BenchUpstream,
     sensor: Sensor,
     collector: Collector,
     envoy: Envoy,
+    access_log: Option<AccessLogFile>,
+}
+
+/// The file Envoy's logger writes a scenario's OCSF records to, removed with the scenario (a
+/// full `make bench` writes over a gigabyte of records).
+struct AccessLogFile(PathBuf);
+
+impl AccessLogFile {
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(std::env::temp_dir().join(format!(
+            "meshsight-bench-{}-{n}-ocsf.log",
+            std::process::id()
+        )))
+    }
+
+    /// The first record Envoy wrote, parsed, once its logger has flushed (every second by
+    /// default); an error naming the file when none came or it is not an OCSF HTTP Activity.
+    fn first_record(&self, within: Duration) -> Result<Value, BenchError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = fs::read_to_string(&self.0).unwrap_or_default();
+            if let Some((line, _)) = text.split_once('\n') {
+                let record: Value = serde_json::from_str(line).map_err(|e| {
+                    BenchError::Policy(format!(
+                        "{}: the access logger wrote a line that is not JSON ({e}): {line}",
+                        self.0.display()
+                    ))
+                })?;
+                if record["class_uid"] != 4002 {
+                    return Err(BenchError::Policy(format!(
+                        "{}: the access logger's record is not OCSF HTTP Activity: {line}",
+                        self.0.display()
+                    )));
+                }
+                return Ok(record);
+            }
+            if Instant::now() >= deadline {
+                return Err(BenchError::Policy(format!(
+                    "{}: Envoy's access logger wrote no record for the probe request within {} s \
+                     (no verdict in filter state wasm.meshsight_ocsf?)",
+                    self.0.display(),
+                    within.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for AccessLogFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 impl Stand {
@@ -87,11 +147,12 @@ impl Stand {
             collector.set_behavior(CollectorBehavior::Slow(Duration::from_millis(ms)));
         }
         let filters = http_filters_json(&scenario.filters).to_string();
+        let access_log = scenario.ocsf_access_log.then(AccessLogFile::new);
         let envoy = Envoy::builder(TEMPLATE)
             .var("HTTP_FILTERS", filters)
             .var(
                 "ACCESS_LOG",
-                access_log_json(scenario.ocsf_access_log).to_string(),
+                access_log_json(access_log.as_ref().map(|f| f.0.as_path())).to_string(),
             )
             .var("UPSTREAM_PORT", upstream.port().to_string())
             .sensor(&sensor)
@@ -105,6 +166,7 @@ impl Stand {
             sensor,
             collector,
             envoy,
+            access_log,
         })
     }
 
@@ -120,17 +182,21 @@ impl Stand {
             context: format!("probe {} {}", scenario.method, scenario.path),
             source,
         })?;
-        if (200..300).contains(&response.status) {
-            Ok(())
-        } else {
-            Err(BenchError::Policy(format!(
+        if !(200..300).contains(&response.status) {
+            return Err(BenchError::Policy(format!(
                 "probe {} {} answered {} (not 2xx): {}",
                 scenario.method,
                 scenario.path,
                 response.status,
                 response.text()
-            )))
+            )));
         }
+        // A row with the OCSF logger measures it only if it writes: the probe's record must
+        // come out.
+        if let Some(file) = &self.access_log {
+            file.first_record(Duration::from_secs(5))?;
+        }
+        Ok(())
     }
 }
 
@@ -151,6 +217,7 @@ fn measure(
         sensor,
         collector,
         envoy,
+        ..
     } = &stand;
     let oha_cpu = match settings.cpus {
         Some((envoy_cpu, oha_cpu)) => {

@@ -177,23 +177,19 @@ fn wasm_filter(root_id: &str, module: &str, policy: &str) -> Value {
 }
 
 /// The listener's `access_log` list: empty, or the file logger rendering OCSF records from
-/// `envoy-config/access-log/ocsf_http_activity.tmpl` into a file in the temporary directory
-/// (one per bench process), logging only requests the plugin left a verdict for (as
-/// envoy-config/access-log/file.yaml ships it).
-pub fn access_log_json(ocsf: bool) -> Value {
-    if !ocsf {
+/// `envoy-config/access-log/ocsf_http_activity.tmpl` into `path`, logging only requests the
+/// plugin left a verdict for (as envoy-config/access-log/file.yaml ships it).
+pub fn access_log_json(path: Option<&Path>) -> Value {
+    let Some(path) = path else {
         return json!([]);
-    }
+    };
     let template =
         meshsight_rig::workspace_root().join("envoy-config/access-log/ocsf_http_activity.tmpl");
     json!([{
         "name": "envoy.access_loggers.file",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-            "path": std::env::temp_dir()
-                .join(format!("meshsight-bench-{}-ocsf.log", std::process::id()))
-                .display()
-                .to_string(),
+            "path": path.display().to_string(),
             "log_format": {"text_format_source": {"filename": template.display().to_string()}}
         },
         "filter": {"extension_filter": {

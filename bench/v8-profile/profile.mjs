@@ -321,7 +321,14 @@ function scenarios() {
     ["mirror +1,000, new values", "meshsight", { mirror: withCustomSignatures(one.mirror, 1000) }, true],
     ["one pass, new values", "meshsight", accessLog, true],
   ];
-  if (args.noop) rows.unshift(["no-op module", "noop", {}]);
+  // The anchors (bench/noop-filter): nothing, and the one pass's host calls with no logic
+  // (its host-call column should match "one pass, access_log").
+  if (args.noop) {
+    rows.unshift(
+      ["no-op module", "noop", ""],
+      ["host-call probe", "noop", "one-pass-host-calls"],
+    );
+  }
   return rows.filter(([name]) => !args.only || name.includes(args.only));
 }
 
@@ -355,7 +362,8 @@ const noopModule = args.noop ? new WebAssembly.Module(fs.readFileSync(args.noop)
 const rounds = 10;
 const batch = Math.max(1, Math.floor(REQUESTS / rounds));
 const runs = scenarios().map(([name, rootId, policy, fresh]) => {
-  const host = new Host(rootId === "noop" ? noopModule : module, rootId, JSON.stringify(policy));
+  const config = typeof policy === "string" ? policy : JSON.stringify(policy);
+  const host = new Host(rootId === "noop" ? noopModule : module, rootId, config);
   host.start();
   const heads = fresh ? freshHeads(batch * rounds + 2000) : null;
   if (heads) for (const h of heads) host.prepare(h);

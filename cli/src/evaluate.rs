@@ -18,7 +18,7 @@ use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::NO_HEADERS;
 use meshsight_policy::identity::SpiffeId;
 use meshsight_policy::matching::{Peer, RequestFacts};
-use meshsight_policy::mirror::copy::{CopyContext, MirrorCopy, MirrorWorker, Step};
+use meshsight_policy::mirror::copy::{Clock, CopyContext, MirrorCopy, MirrorWorker, Step};
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest};
 use meshsight_policy::plugin::PluginPolicy;
 use serde::Serialize;
@@ -149,7 +149,7 @@ pub fn evaluate(
         let mut cx = CopyContext {
             policy: m,
             worker,
-            now_nanos: now_ns,
+            clock: Clock::at(now_ns),
         };
         let mut take = |step: Step| {
             if let Some(d) = step.decision() {

@@ -9,7 +9,7 @@ use meshsight_policy::allowlist::AllowList;
 use meshsight_policy::audit::verdict;
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::{Peer, RequestFacts};
-use meshsight_policy::mirror::copy::{CopyContext, MirrorCopy, MirrorWorker};
+use meshsight_policy::mirror::copy::{Clock, CopyContext, MirrorCopy, MirrorWorker};
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest};
 
 fn head() -> Vec<(String, String)> {
@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut cx = CopyContext {
             policy: &mirror,
             worker: &mut worker,
-            now_nanos: u64::from(i) * 1000,
+            clock: Clock::at(u64::from(i) * 1000),
         };
         let step = copy.head(&mut cx, &req, hits, true);
         let t4 = Instant::now();

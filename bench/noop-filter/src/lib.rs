@@ -7,7 +7,7 @@
 //!   creation, callbacks) and what meshsight adds.
 //! - **Host-call probe** (configuration `one-pass-host-calls`): per request, exactly the host
 //!   calls the one pass with the access-log audit makes (`make v8-profile` lists them), with no
-//!   logic between them: the request head read once, `connection.id`, the clock, the verdict
+//!   logic between them: the request head read once, `connection.id`, the verdict
 //!   handed to Envoy's access logger with one `set_property` (a fixed OCSF fragment of the
 //!   one pass's size), and six counter increments. Its row above the no-op row is what those
 //!   host calls cost Envoy; the one pass above the probe is meshsight's own work.
@@ -27,8 +27,9 @@ mod vm_entry {
 /// The plugin configuration that turns the probe on.
 pub const PROBE_CONFIGURATION: &str = "one-pass-host-calls";
 
-/// The filter-state key the one pass hands its OCSF fragment to the access logger under.
-const VERDICT_PROPERTY: &str = "wasm.meshsight_ocsf";
+/// The property the one pass hands its OCSF fragment to the access logger in (Envoy keeps it
+/// as filter state `wasm.meshsight_ocsf`).
+const VERDICT_PROPERTY: &str = "meshsight_ocsf";
 
 /// A fragment of the size and shape the one pass writes for the bench request (the access
 /// logger's template closes it).
@@ -139,15 +140,17 @@ impl Context for ProbeStream {}
 
 impl HttpContext for ProbeStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let head = meshsight_host_abi::header_map_wire(meshsight_host_abi::MapType::HttpRequestHeaders);
-        let connection = hostcalls::get_property(vec!["connection", "id"]).ok().flatten();
-        let now = hostcalls::get_current_time().ok();
+        let head =
+            meshsight_host_abi::header_map_wire(meshsight_host_abi::MapType::HttpRequestHeaders);
+        let connection = hostcalls::get_property(vec!["connection", "id"])
+            .ok()
+            .flatten();
         let _ = hostcalls::set_property(vec![VERDICT_PROPERTY], Some(VERDICT.as_bytes()));
         for id in self.counters {
             let _ = hostcalls::increment_metric(id, 1);
         }
         // Kept observable so the calls' results are not dropped unread.
-        std::hint::black_box((head, connection, now));
+        std::hint::black_box((head, connection));
         Action::Continue
     }
 

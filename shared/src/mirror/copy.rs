@@ -29,6 +29,7 @@ use super::delivery::{Deliveries, DispatchCopy, Refusal};
 use super::signatures::{CleanPieces, SignatureHits};
 use super::{Delivery, MirrorPolicy, MirrorRequest, RateLimiter, Selection, TargetId};
 use crate::decision::{MirrorDecision, MirrorReason};
+use std::fmt;
 
 /// One worker's mirror state, shared by its streams: the rate-cap buckets and the `dispatch`
 /// deliveries.
@@ -61,8 +62,50 @@ pub struct CopyContext<'a> {
     pub policy: &'a MirrorPolicy,
     /// The worker's rate caps and deliveries.
     pub worker: &'a mut MirrorWorker,
-    /// Now, in nanoseconds (any clock that does not jump; the host's is fine).
-    pub now_nanos: u64,
+    /// Now.
+    pub clock: Clock<'a>,
+}
+
+/// Now, in nanoseconds (any clock that does not jump; the host's is fine), read when a rate
+/// cap or a delivery first needs it and then kept for the rest of the input: a request no rule
+/// or signature selects never reads it (in Envoy each read is a host call).
+pub struct Clock<'a> {
+    read: Option<&'a dyn Fn() -> u64>,
+    now: Option<u64>,
+}
+
+impl<'a> Clock<'a> {
+    /// A clock that calls `read` the first time it is asked.
+    pub fn reading(read: &'a dyn Fn() -> u64) -> Self {
+        Self {
+            read: Some(read),
+            now: None,
+        }
+    }
+
+    /// A clock that says `now_nanos`.
+    pub fn at(now_nanos: u64) -> Self {
+        Self {
+            read: None,
+            now: Some(now_nanos),
+        }
+    }
+
+    /// Now, read at most once.
+    pub fn now(&mut self) -> u64 {
+        let read = self.read;
+        *self
+            .now
+            .get_or_insert_with(|| read.map_or(0, |read| read()))
+    }
+}
+
+impl fmt::Debug for Clock<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Clock")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether the request may go on.
@@ -351,7 +394,10 @@ impl MirrorCopy {
             return;
         }
         let target = selection.target;
-        let mut decision = cx.worker.limiter.decide(cx.policy, selection, cx.now_nanos);
+        let mut decision = cx
+            .worker
+            .limiter
+            .decide(cx.policy, selection, &mut cx.clock);
         if let (true, Some(id)) = (decision.mirrored, target) {
             decision.mirrored = self.dispatch(cx, request, id, &decision, body_missing, step);
         }
@@ -422,7 +468,10 @@ impl MirrorCopy {
     ) -> (Option<TargetId>, MirrorDecision) {
         let selection = cx.policy.select(request, &self.hits);
         let target = selection.target;
-        let decision = cx.worker.limiter.decide(cx.policy, selection, cx.now_nanos);
+        let decision = cx
+            .worker
+            .limiter
+            .decide(cx.policy, selection, &mut cx.clock);
         (target, decision)
     }
 
@@ -502,7 +551,10 @@ impl MirrorCopy {
             self.dispatch(cx, request, id, &early.decision, truncated, &mut step);
         }
         let target = selection.target;
-        let decision = cx.worker.limiter.decide(cx.policy, selection, cx.now_nanos);
+        let decision = cx
+            .worker
+            .limiter
+            .decide(cx.policy, selection, &mut cx.clock);
         self.deliver(cx, request, target, decision, can_set_header, &mut step);
         step
     }
@@ -574,7 +626,7 @@ impl MirrorCopy {
             headers: dispatch_headers(cx.policy, target, request, decision, body_truncated),
             body: self.body.clone(),
         };
-        let offered = cx.worker.deliveries.offer(copy, cx.now_nanos);
+        let offered = cx.worker.deliveries.offer(copy, cx.clock.now());
         if offered.unconfirmed > 0 {
             step.actions
                 .push(CopyAction::Unconfirmed(offered.unconfirmed));

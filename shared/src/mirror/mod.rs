@@ -371,13 +371,14 @@ impl RateLimiter {
         }
     }
 
-    /// Turns a selection into the final decision at time `now_nanos`: a selected request that
-    /// finds its target's bucket empty becomes `RateLimited` (not mirrored).
+    /// Turns a selection into the final decision: a selected request that finds its target's
+    /// bucket empty at `clock`'s now becomes `RateLimited` (not mirrored). A request not
+    /// selected does not read the clock.
     pub fn decide(
         &mut self,
         policy: &MirrorPolicy,
         selection: Selection,
-        now_nanos: u64,
+        clock: &mut copy::Clock<'_>,
     ) -> MirrorDecision {
         let target_name = |id: TargetId| policy.targets.get(id).map(|t| t.name.clone());
         match selection.target {
@@ -385,7 +386,7 @@ impl RateLimiter {
                 let admitted = self
                     .buckets
                     .get_mut(id)
-                    .is_some_and(|b| b.try_take(now_nanos));
+                    .is_some_and(|b| b.try_take(clock.now()));
                 MirrorDecision {
                     mirrored: admitted,
                     target: target_name(id),

@@ -1,3 +1,4 @@
+use super::copy::Clock;
 use super::decode::{eval_lookups, percent_decode_fully};
 use super::rate::TokenBucket;
 use super::sampling::{sample_point, sampled};
@@ -653,7 +654,7 @@ fn rate_limiter_turns_excess_into_rate_limited() {
     let now = 5_000_000_000;
     let mut reasons = Vec::new();
     for _ in 0..4 {
-        let d = limiter.decide(&p, select(&p, &Req::get("/")), now);
+        let d = limiter.decide(&p, select(&p, &Req::get("/")), &mut Clock::at(now));
         reasons.push((d.mirrored, d.reason));
     }
     assert_eq!(
@@ -665,14 +666,18 @@ fn rate_limiter_turns_excess_into_rate_limited() {
             (false, MirrorReason::RateLimited),
         ]
     );
-    let d = limiter.decide(&p, select(&p, &Req::get("/")), now + 1_000_000_000);
+    let d = limiter.decide(
+        &p,
+        select(&p, &Req::get("/")),
+        &mut Clock::at(now + 1_000_000_000),
+    );
     assert!(d.mirrored);
     assert_eq!(d.target.as_deref(), Some("ids"));
     assert_eq!(d.rule.as_deref(), Some("all"));
     // Not-selected requests take no token.
     let none = default_policy();
     let mut l = RateLimiter::new(&none);
-    let d = l.decide(&none, select(&none, &Req::get("/")), now);
+    let d = l.decide(&none, select(&none, &Req::get("/")), &mut Clock::at(now));
     assert_eq!(
         (d.mirrored, d.reason, d.target),
         (false, MirrorReason::NotSelected, None)

@@ -11,7 +11,7 @@ use meshsight_policy::decision::{MirrorDecision, MirrorReason};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::RequestFacts;
 use meshsight_policy::mirror::copy::{
-    has_copy_prefix, CopyAction, CopyContext, Flow, MirrorCopy, Step,
+    has_copy_prefix, Clock, CopyAction, CopyContext, Flow, MirrorCopy, Step,
 };
 use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::signatures::SignatureHits;
@@ -159,10 +159,11 @@ impl MirrorStream {
         let request = self.request(head, props, normalized);
         let step = {
             let mut worker = configured.worker.borrow_mut();
+            let read: fn() -> u64 = Self::now_nanos;
             let mut cx = CopyContext {
                 policy: &configured.policy,
                 worker: &mut worker,
-                now_nanos: Self::now_nanos(),
+                clock: Clock::reading(&read),
             };
             if denied {
                 self.copy.denied(&mut cx, &request, hits, end_of_stream)
@@ -221,10 +222,11 @@ impl MirrorStream {
         let request = self.request(head, props, None);
         let step = {
             let mut worker = configured.worker.borrow_mut();
+            let read: fn() -> u64 = Self::now_nanos;
             let mut cx = CopyContext {
                 policy: &configured.policy,
                 worker: &mut worker,
-                now_nanos: Self::now_nanos(),
+                clock: Clock::reading(&read),
             };
             match input {
                 Input::Body {

@@ -92,7 +92,7 @@ impl Worker {
         CopyContext {
             policy: &self.policy,
             worker: &mut self.shared,
-            now_nanos: self.now,
+            clock: Clock::at(self.now),
         }
     }
 
@@ -286,6 +286,41 @@ fn a_dispatch_target_gets_a_queued_copy_that_arms_the_tick_once() {
     // The queue was emptied: the next copy arms the tick again.
     let mut third = Stream::get("/c");
     assert_eq!(effects(&w.head(&mut third, true)), vec![queued(0, true)]);
+}
+
+/// Runs `head` on a fresh stream with a clock that counts its reads; the count and the step.
+fn head_counting_clock(w: &mut Worker, s: &mut Stream) -> (usize, Step) {
+    let reads = std::cell::Cell::new(0);
+    let now = w.now;
+    let read = || {
+        reads.set(reads.get() + 1);
+        now
+    };
+    let hits = w.hits(s);
+    let mut copy = std::mem::take(&mut s.copy);
+    let mut cx = CopyContext {
+        policy: &w.policy,
+        worker: &mut w.shared,
+        clock: Clock::reading(&read),
+    };
+    let step = copy.head(&mut cx, &s.request(), hits, true);
+    s.copy = copy;
+    (reads.get(), step)
+}
+
+#[test]
+fn the_clock_is_read_once_for_a_copy_and_never_for_a_request_nothing_selects() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}},
+            "rules":[{"name":"admin","request":{"paths":[{"prefix":"/admin"}]},"action":{"type":"always"}}]}"#,
+    );
+    let (reads, step) = head_counting_clock(&mut w, &mut Stream::get("/catalog"));
+    assert_eq!(decision(&step).reason, MirrorReason::NotSelected);
+    assert_eq!(reads, 0, "no rate cap or delivery to time");
+    // Selected: the rate cap and the delivery both need now, and share one read.
+    let (reads, step) = head_counting_clock(&mut w, &mut Stream::get("/admin/users"));
+    assert_eq!(effects(&step), vec![queued(0, true)]);
+    assert_eq!(reads, 1);
 }
 
 #[test]
