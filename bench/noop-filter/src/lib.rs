@@ -51,7 +51,7 @@ const VERDICT: &str = concat!(
 const COUNTERS: usize = 6;
 
 /// The probe's counters, one per increment.
-const COUNTER_NAMES: [&str; COUNTERS] = [
+pub const COUNTER_NAMES: [&str; COUNTERS] = [
     "meshsight_probe.allowlist_allowed",
     "meshsight_probe.allowlist_rule",
     "meshsight_probe.mirror_requests",

@@ -2,6 +2,7 @@
 //! the one pass's host calls and hands Envoy's logger a fragment, and any other configuration
 //! is refused by name.
 
+use meshsight_noop::COUNTER_NAMES as PROBE_COUNTERS;
 use proxy_wasm::types::Action;
 use proxy_wasm_test_host::{Host, LogLevel};
 
@@ -10,15 +11,6 @@ const HEAD: &[(&str, &str)] = &[
     (":path", "/api/v1/products/42"),
     (":authority", "shop.example.com"),
     ("user-agent", "bench"),
-];
-
-const PROBE_COUNTERS: [&str; 6] = [
-    "meshsight_probe.allowlist_allowed",
-    "meshsight_probe.allowlist_rule",
-    "meshsight_probe.mirror_requests",
-    "meshsight_probe.mirror_reason",
-    "meshsight_probe.audit_records",
-    "meshsight_probe.audit_delivered",
 ];
 
 fn request(host: &mut Host) -> u32 {
