@@ -20,6 +20,15 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 use std::net::IpAddr;
 
+/// The host's clock, read by the copy state machine only when it needs now.
+static HOST_CLOCK: fn() -> u64 = host_now_nanos;
+
+fn host_now_nanos() -> u64 {
+    hostcalls::get_current_time()
+        .map(meshsight_policy::clock::unix_nanos)
+        .unwrap_or(0)
+}
+
 /// One request's mirror state.
 pub struct MirrorStream {
     configured: Configured,
@@ -114,12 +123,6 @@ impl MirrorStream {
         !self.copy.reading_body()
     }
 
-    fn now_nanos() -> u64 {
-        hostcalls::get_current_time()
-            .map(meshsight_policy::clock::unix_nanos)
-            .unwrap_or(0)
-    }
-
     /// The request goes on to the upstream: decide now, or arrange to read the body first.
     /// `normalized`: the request as the allowlist normalized it, when it ran (reused for the
     /// selectors).
@@ -159,11 +162,10 @@ impl MirrorStream {
         let request = self.request(head, props, normalized);
         let step = {
             let mut worker = configured.worker.borrow_mut();
-            let read: fn() -> u64 = Self::now_nanos;
             let mut cx = CopyContext {
                 policy: &configured.policy,
                 worker: &mut worker,
-                clock: Clock::reading(&read),
+                clock: Clock::reading(&HOST_CLOCK),
             };
             if denied {
                 self.copy.denied(&mut cx, &request, hits, end_of_stream)
@@ -222,11 +224,10 @@ impl MirrorStream {
         let request = self.request(head, props, None);
         let step = {
             let mut worker = configured.worker.borrow_mut();
-            let read: fn() -> u64 = Self::now_nanos;
             let mut cx = CopyContext {
                 policy: &configured.policy,
                 worker: &mut worker,
-                clock: Clock::reading(&read),
+                clock: Clock::reading(&HOST_CLOCK),
             };
             match input {
                 Input::Body {
