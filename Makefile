@@ -43,7 +43,7 @@ export PATH := $(TOOLS)/bin:$(PATH)
 CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
 export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo \
   --remap-path-prefix=$(CURDIR)=/meshsight
-# The rig (rig/, crate meshsight-rig) finds Envoy and the filters through these.
+# The rig (test-harness/rig/, crate meshsight-rig) finds Envoy and the filters through these.
 export ENVOY_VERSION
 export MESHSIGHT_WASM_DIR := $(WASM_DIR)
 
@@ -82,7 +82,7 @@ wasm-bindgen:
 	fi
 
 # tshark (Debian's Wireshark dissectors) stands in for a passive IDS in the e2e suite: it must
-# dissect the sensor copies as HTTP (e2e/tests/e2e_soc_copies.rs).
+# dissect the sensor copies as HTTP (test-harness/e2e/tests/e2e_soc_copies.rs).
 tshark:
 	@command -v tshark >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tshark; }
 
@@ -136,7 +136,7 @@ test-native:
 test-wasm: rust-targets wasm-bindgen node
 	$(CARGO) test -p meshsight-policy --target wasm32-unknown-unknown
 
-# End-to-end tests in the real Envoy $(ENVOY_VERSION): the tests-only crate e2e/ (tests/e2e_*.rs;
+# End-to-end tests in the real Envoy $(ENVOY_VERSION): the tests-only crate test-harness/e2e/ (tests/e2e_*.rs;
 # every other test runs in test-native). e2e_rig.rs asserts the Envoy it ran is $(ENVOY_VERSION).
 e2e: wasm envoy pytools tshark
 	@echo "e2e against Envoy $$($(ENVOY_BIN) --version | grep -o 'version: [^ ]*')"

@@ -1,7 +1,7 @@
 # Audit path (b): Envoy's own access loggers render the OCSF record around the verdict the Wasm
 # module leaves in filter state (shared/src/audit/verdict.rs, envoy-config/access-log/). For each
 # Envoy in ENVOY_VERSIONS, scripts/access_log_e2e.py runs the verdict probe
-# (e2e/verdict-probe) behind the shipped file and OpenTelemetry blocks (OTLP/gRPC on
+# (test-harness/e2e/verdict-probe) behind the shipped file and OpenTelemetry blocks (OTLP/gRPC on
 # every version, OTLP/HTTP where Envoy has it, decoded with opentelemetry-proto) and validates
 # every record with scripts/validate_ocsf.py.
 

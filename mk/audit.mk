@@ -1,6 +1,6 @@
 # Audit filter: every OCSF record shape the filter can produce must validate against the OCSF
 # 1.7.0 `http_activity` JSON Schema from the PyPI package ocsf-json-schema (pinned in
-# PYTOOLS_REQUIREMENTS), checked with jsonschema. The e2e test (e2e/tests/e2e_audit.rs)
+# PYTOOLS_REQUIREMENTS), checked with jsonschema. The e2e test (test-harness/e2e/tests/e2e_audit.rs)
 # also validates the records a real Envoy delivered to the collector with the same script.
 
 .PHONY: audit-ocsf

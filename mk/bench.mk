@@ -1,4 +1,4 @@
-# `make bench`: meshsight-bench (bench/src/main.rs) runs every scenario
+# `make bench`: meshsight-bench (test-harness/bench/src/main.rs) runs every scenario
 # in one go against the same baseline (Envoy without filters) and writes bench-results/latest.md
 # and latest.json. About 11 minutes on 2 cores. BENCH_ARGS passes options, e.g.
 # `make bench BENCH_ARGS="--rounds 1 --only allowlist"`. See envoy-config/bench/README.md.
@@ -16,7 +16,7 @@ oha:
 	  $(CARGO) install oha --version $(OHA_VERSION) --locked --root $(TOOLS) --force; \
 	fi
 
-# The "wasm no-op filter" row runs bench/noop-filter (meshsight_noop.wasm): what any
+# The "wasm no-op filter" row runs test-harness/bench/noop-filter (meshsight_noop.wasm): what any
 # Wasm filter costs, the floor under each meshsight row.
 # The filter policies are the Istio manifests' pluginConfigs (validated first), so the bench
 # also proves the filters accept what envoy-config/istio/ ships.
@@ -30,7 +30,7 @@ BENCH_EXTRA += bench-filters
 
 # `make v8-profile`: the module's own cost per request in V8 (Node's, run as Envoy runs it:
 # TurboFan only), per job and for the one pass, against the no-op module, with the host calls
-# each makes (bench/v8-profile/profile.mjs). No Envoy and no load generator: steadier than the
+# each makes (test-harness/bench/v8-profile/profile.mjs). No Envoy and no load generator: steadier than the
 # Envoy rows on a shared machine, and what `--cpu-prof` profiles by function name
 # (V8_PROFILE_ARGS="--cpu-prof" writes a .cpuprofile; the module is built with names kept).
 V8_PROFILE_TARGET := $(TARGET_DIR)/v8-profile
@@ -42,7 +42,7 @@ v8-profile: node wasm pytools
 	CARGO_PROFILE_RELEASE_STRIP=none $(CARGO) build --target wasm32-wasip1 --release -p meshsight \
 	  --target-dir $(V8_PROFILE_TARGET)
 	$(CARGO) build --target wasm32-wasip1 --release -p meshsight-noop-filter
-	node --no-liftoff $(V8_PROFILE_ARGS) bench/v8-profile/profile.mjs \
+	node --no-liftoff $(V8_PROFILE_ARGS) test-harness/bench/v8-profile/profile.mjs \
 	  --wasm $(V8_PROFILE_TARGET)/wasm32-wasip1/release/meshsight.wasm \
 	  --noop $(WASM_DIR)/meshsight_noop.wasm --policies $(BENCH_POLICIES)
 

@@ -1,5 +1,5 @@
 # The `meshsight` command line (cli/). Its tests run with `cargo test --workspace`; the e2e
-# comparison with the module (e2e/tests/e2e_cli.rs) runs with `make e2e`. Here: the
+# comparison with the module (test-harness/e2e/tests/e2e_cli.rs) runs with `make e2e`. Here: the
 # rendered WasmPlugin checked against Istio's CRD schemas, and a throughput measurement.
 
 CLI_BIN := $(TARGET_DIR)/release/meshsight

@@ -2,7 +2,7 @@
 """Audit path (b) end to end: a real Envoy renders OCSF records with its native access loggers.
 
 Starts Envoy (the binary given, 1.36.x or 1.40.x) with the verdict probe Wasm
-(e2e/verdict-probe) and the access-log blocks of envoy-config/access-log/ exactly as
+(test-harness/e2e/verdict-probe) and the access-log blocks of envoy-config/access-log/ exactly as
 shipped: the file logger, the OpenTelemetry logger over OTLP/gRPC (every version) and over
 OTLP/HTTP (Envoy >= 1.40; on older versions the script checks instead that Envoy refuses
 `http_service`). An OTLP receiver in this process decodes the exports with the official

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An OTLP/HTTP logs receiver for the audit sink's e2e test (test-harness/tests/e2e_audit_otlp.rs).
+"""An OTLP/HTTP logs receiver for the audit sink's e2e test (test-harness/e2e/tests/e2e_audit_otlp.rs).
 
 Decodes every POST with the official `opentelemetry-proto` messages (ExportLogsServiceRequest)
 and appends one JSON line per request to --out: path, content type, the answer it gave, the

@@ -42,7 +42,7 @@
 //! guessed at; a policy in front of such an upstream must be written with it in mind.
 //!
 //! # Compared with Envoy's `normalize_path` + `merge_slashes`
-//! `e2e/tests/e2e_normalize.rs` checks this differentially against a real Envoy.
+//! `test-harness/e2e/tests/e2e_normalize.rs` checks this differentially against a real Envoy.
 //! Where both accept, the paths agree except in spelling (Envoy keeps the case of the hex
 //! digits of escapes and leaves raw `[`/`]` unencoded) and in one Envoy quirk (a path of only
 //! slashes and dot segments becomes `//`). Envoy forwards what we reject for the reasons above

@@ -17,7 +17,7 @@ use meshsight_policy::mirror::signatures::test_requests::{
 use meshsight_rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
 use serde_json::Value;
 
-const CORPUS: &str = include_str!("../../shared/corpus/signatures.ndjson");
+const CORPUS: &str = include_str!("../../../shared/corpus/signatures.ndjson");
 const WAIT: Duration = Duration::from_secs(20);
 
 const TARGETS: &str = r#""targets": {"ids": {"cluster": "sensor", "delivery": "dispatch", "max_rps": 10000, "burst": 10000, "max_in_flight": 1000}}, "hold_for_body": true"#;

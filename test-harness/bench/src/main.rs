@@ -298,7 +298,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
                 ("audit", &access_log),
             ])],
         ),
-        // The one pass's host calls with no logic (bench/noop-filter): above the no-op row,
+        // The one pass's host calls with no logic (test-harness/bench/noop-filter): above the no-op row,
         // what those calls cost Envoy; below the one-pass row, meshsight's own work.
         Scenario {
             ocsf_access_log: true,

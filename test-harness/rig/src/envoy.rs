@@ -40,10 +40,20 @@ pub fn tools_python() -> Result<PathBuf, String> {
     }
 }
 
-/// The workspace root (the directory holding `Cargo.toml`, `envoy-config/`, `target/`).
+/// The workspace root (the directory holding `Cargo.toml`, `envoy-config/`, `target/`): the
+/// nearest ancestor of this crate whose `Cargo.toml` declares `[workspace]`, so the rig works
+/// wherever the crate sits in the tree.
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
+    manifest
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .map(|toml| toml.lines().any(|line| line.trim() == "[workspace]"))
+                .unwrap_or(false)
+        })
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// The Envoy binary to run: `$MESHSIGHT_ENVOY` if set, else

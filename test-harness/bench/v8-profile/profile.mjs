@@ -280,7 +280,7 @@ class Host {
   }
 }
 
-// The bench's larger pack (bench/src/main.rs `with_custom_signatures`): literal and two-group
+// The bench's larger pack (test-harness/bench/src/main.rs `with_custom_signatures`): literal and two-group
 // rules in every location, some narrowed to a header, none of which the request carries.
 function withCustomSignatures(mirror, n) {
   const locations = [["path", "query"], ["headers"], ["params", "body"], ["path", "query", "params", "headers", "body"]];
@@ -331,7 +331,7 @@ function scenarios() {
     ["mirror +1,000, new values", "meshsight", { mirror: withCustomSignatures(one.mirror, 1000) }, true],
     ["one pass, new values", "meshsight", accessLog, true],
   ];
-  // The anchors (bench/noop-filter): nothing, and the one pass's host calls with no logic
+  // The anchors (test-harness/bench/noop-filter): nothing, and the one pass's host calls with no logic
   // (its host-call column should match "one pass, access_log").
   if (args.noop) {
     rows.unshift(
