@@ -41,7 +41,10 @@ from oci_image import manifest_digest  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 PINNED_WITH = "PINNED-WITH"
 ISTIO_DIR = ROOT / "envoy-config" / "istio"
-URL_LINE = re.compile(r"^(?P<indent>[ \t]*)url:[ \t]*(?P<url>oci://\S+)[ \t]*$")
+# A WasmPlugin's `url:` (its `sha256:` follows at the same indent), or the `uri:` of an
+# EnvoyFilter extension config's `code.remote.http_uri` (its `sha256:` belongs to `remote`, two
+# columns left, and follows because `uri` is the last key of `http_uri`).
+URL_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<key>url|uri):[ \t]*(?P<url>oci://\S+)[ \t]*$")
 SHA_LINE = re.compile(r"^(?P<indent>[ \t]*)sha256:.*$")
 
 
@@ -50,13 +53,22 @@ def pinned_plugins(directory: Path, module: str) -> list[tuple[Path, str, str | 
     found = []
     for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
         for doc in yaml.safe_load_all(path.read_text()):
-            if not isinstance(doc, dict) or doc.get("kind") != "WasmPlugin":
+            if not isinstance(doc, dict):
                 continue
             labels = (doc.get("metadata") or {}).get("labels") or {}
-            url = (doc.get("spec") or {}).get("url", "")
-            if labels.get("app.kubernetes.io/part-of") != "meshsight" or not is_image_of(url, module):
+            if labels.get("app.kubernetes.io/part-of") != "meshsight":
                 continue
-            found.append((path, doc["metadata"].get("name", "?"), (doc.get("spec") or {}).get("sha256")))
+            name = doc["metadata"].get("name", "?")
+            if doc.get("kind") == "WasmPlugin":
+                url = (doc.get("spec") or {}).get("url", "")
+                if is_image_of(url, module):
+                    found.append((path, f"WasmPlugin {name}", (doc.get("spec") or {}).get("sha256")))
+            elif doc.get("kind") == "EnvoyFilter":
+                for patch in (doc.get("spec") or {}).get("configPatches") or []:
+                    config = (((patch.get("patch") or {}).get("value") or {}).get("typed_config") or {}).get("config") or {}
+                    remote = ((config.get("vm_config") or {}).get("code") or {}).get("remote") or {}
+                    if is_image_of((remote.get("http_uri") or {}).get("uri", ""), module):
+                        found.append((path, f"EnvoyFilter {name}", remote.get("sha256")))
     return found
 
 
@@ -80,7 +92,7 @@ def pin_text(text: str, module: str, digest_hex: str) -> str:
         match = URL_LINE.match(line)
         if not match or not is_image_of(match["url"], module):
             continue
-        indent = match["indent"]
+        indent = match["indent"] if match["key"] == "url" else match["indent"][:-2]
         if index < len(lines):
             following = SHA_LINE.match(lines[index])
             if following and following["indent"] == indent:
@@ -148,11 +160,11 @@ def stale_pins(directory: Path, wasm: Path) -> list[str]:
             shown = shown_path(path)
             now = f"sha256 {sha}" if sha else "no sha256"
             problems.append(
-                f"{shown}: WasmPlugin {name} has {now}, but the image `make oci` builds from this "
+                f"{shown}: {name} has {now}, but the image `make oci` builds from this "
                 f"tree ({wasm.name}) has manifest digest {digest_hex}: run make istio-pin"
             )
     if not problems:
-        print(f"istio-pin check: {len(plugins)} WasmPlugin(s) pinned to sha256 {digest_hex}, the image of this tree")
+        print(f"istio-pin check: {len(plugins)} plugin(s) pinned to sha256 {digest_hex}, the image of this tree")
     return problems
 
 
@@ -163,7 +175,7 @@ def malformed_pins(directory: Path, wasm: Path) -> list[str]:
     problems = [] if plugins else [f"{directory}: no meshsight WasmPlugin with an oci:// url of the {module} image"]
     for path, name, sha in plugins:
         if not (sha and re.fullmatch(r"[0-9a-f]{64}", sha)):
-            problems.append(f"{shown_path(path)}: WasmPlugin {name} has no well-formed sha256 ({sha!r}): run make istio-pin")
+            problems.append(f"{shown_path(path)}: {name} has no well-formed sha256 ({sha!r}): run make istio-pin")
     return problems
 
 

@@ -384,9 +384,68 @@ def check_istio_operator(doc: dict) -> None:
         raise Problem("; ".join(problems))
 
 
-def check_envoy_filter(doc: dict) -> list[str]:
-    """A meshsight EnvoyFilter adds access loggers: each must be envoy-config/access-log/'s block."""
+WASM_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+
+
+def wasm_extension_configs(doc: dict) -> Iterator[tuple[str, dict]]:
+    """(where, patch value) of each EXTENSION_CONFIG patch of `doc` that adds a Wasm filter."""
+    for index, patch in enumerate((doc.get("spec") or {}).get("configPatches") or []):
+        value = (patch.get("patch") or {}).get("value") or {}
+        if patch.get("applyTo") == "EXTENSION_CONFIG" and (value.get("typed_config") or {}).get("@type") == WASM_FILTER_TYPE:
+            yield f"spec.configPatches[{index}].patch.value", value
+
+
+def extension_policy(value: dict) -> tuple[Any, list[str]]:
+    """The meshsight policy document of a Wasm extension config, and what is wrong with it."""
+    where = "typed_config.config"
+    config = (value.get("typed_config") or {}).get("config") or {}
     problems = []
+    if config.get("root_id") != ONE_PASS_ROOT_ID:
+        problems.append(f"{where}.root_id must be {ONE_PASS_ROOT_ID!r} (the one pass), not {config.get('root_id')!r}")
+    remote = (((config.get("vm_config") or {}).get("code") or {}).get("remote") or {})
+    uri = (remote.get("http_uri") or {}).get("uri", "")
+    if not uri.startswith("oci://"):
+        problems.append(f"{where}.vm_config.code.remote.http_uri.uri must be the module's oci:// image, not {uri!r}")
+    text = (config.get("configuration") or {}).get("value")
+    try:
+        policy = json.loads(text) if isinstance(text, str) else None
+    except json.JSONDecodeError as err:
+        return None, problems + [f"{where}.configuration.value is not JSON: {err}"]
+    if not isinstance(policy, dict):
+        return None, problems + [f"{where}.configuration.value must hold the policy document as JSON text"]
+    unknown = [key for key in policy if key not in JOBS]
+    problems.extend(f"{where}.configuration.value.{key}: not a section of the meshsight document" for key in unknown)
+    holds = bool((policy.get("mirror") or {}).get("hold_for_body"))
+    if holds and config.get("allow_on_headers_stop_iteration") is not True:
+        problems.append(
+            f"{where}: mirror.hold_for_body needs allow_on_headers_stop_iteration: true, or every held "
+            "request waits for a body the module is never handed"
+        )
+    return policy, problems
+
+
+def check_envoy_filter(doc: dict) -> list[str]:
+    """A meshsight EnvoyFilter adds access loggers (each must be envoy-config/access-log/'s block)
+    or the module as an extension config with the HTTP filter that uses it."""
+    problems = []
+    names = set()
+    for where, value in wasm_extension_configs(doc):
+        names.add(value.get("name"))
+        problems.extend(f"{where}.{problem}" for problem in extension_policy(value)[1])
+    for index, patch in enumerate((doc.get("spec") or {}).get("configPatches") or []):
+        value = (patch.get("patch") or {}).get("value") or {}
+        discovery = value.get("config_discovery")
+        if patch.get("applyTo") == "HTTP_FILTER" and discovery is not None:
+            where = f"spec.configPatches[{index}].patch.value"
+            if value.get("name") not in names:
+                problems.append(f"{where}.name {value.get('name')!r} is no extension config this EnvoyFilter adds")
+            if WASM_FILTER_TYPE not in (discovery.get("type_urls") or []):
+                problems.append(f"{where}.config_discovery.type_urls must list {WASM_FILTER_TYPE}")
+    if names and not any(
+        patch.get("applyTo") == "HTTP_FILTER" and ((patch.get("patch") or {}).get("value") or {}).get("name") in names
+        for patch in (doc.get("spec") or {}).get("configPatches") or []
+    ):
+        problems.append("spec.configPatches: the extension config is added but no HTTP_FILTER patch inserts it")
     blocks = {}
     for path in sorted(ACCESS_LOG_DIR.glob("*.yaml")):
         blocks[path.name] = path.read_text()
@@ -730,6 +789,7 @@ def run(directory: Path) -> int:
 ONE = "meshsight-wasmplugin.yaml"
 THREE = "three-plugins/meshsight-three-plugins.yaml"
 WAYPOINT = "waypoint/meshsight-wasmplugin.yaml"
+BODY_HOLD = "body-hold/meshsight-envoyfilter.yaml"
 # Each mutation: (file, text to replace, replacement, text the failure must mention); a compiled
 # pattern replaces its first match.
 MUTATIONS = [
@@ -777,6 +837,14 @@ MUTATIONS = [
     ("waypoint/namespace.yaml", "istio.io/use-waypoint: waypoint", "istio.io/use-waypoint: none",
      "no traffic would reach the plugin"),
     ("waypoint/telemetry.yaml", "      kind: Gateway", "      kind: Pod", "Support kinds are"),
+    # The body-holding EnvoyFilter (ECDS).
+    (BODY_HOLD, "allow_on_headers_stop_iteration: true", "allow_on_headers_stop_iteration: false",
+     "hold_for_body needs allow_on_headers_stop_iteration"),
+    (BODY_HOLD, "          name: shop.meshsight-body-hold\n          config_discovery",
+     "          name: shop.meshsight-bodyhold\n          config_discovery", "is no extension config"),
+    (BODY_HOLD, "root_id: meshsight", "root_id: meshsight_mirror", "root_id must be"),
+    (BODY_HOLD, '"mirror": {', '"mirorr": {', "mirorr: not a section"),
+    (BODY_HOLD, "operation: INSERT_FIRST", "operation: INSERT_FRIST", "Input should be"),
 ]
 
 
@@ -855,6 +923,42 @@ def dump_plugin_configs(out: Path) -> int:
         kind = "meshsight" if plugin.spec.get("pluginName") == ONE_PASS_ROOT_ID else plugin.jobs[0]
         origin = f"{plugin.deployment.replace('/', '-')}-" if plugin.deployment else ""
         write(out / "extra" / f"{kind}--{origin}{plugin.name}.json", plugin.spec.get("pluginConfig") or {})
+    for path, doc in meshsight_envoy_filters(DEFAULT_DIR):
+        for _, value in wasm_extension_configs(doc):
+            policy, _ = extension_policy(value)
+            origin = path.parent.relative_to(DEFAULT_DIR).as_posix().replace("/", "-")
+            write(out / "extra" / f"meshsight--{origin}-{doc['metadata']['name']}.json", policy)
+    print("istio-validate: wrote " + ", ".join(written))
+    return 0
+
+
+def meshsight_envoy_filters(directory: Path) -> list[tuple[Path, dict]]:
+    """(file, document) of each meshsight EnvoyFilter under `directory`."""
+    found = []
+    for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "EnvoyFilter" and is_meshsight(doc):
+                found.append((path, doc))
+    return found
+
+
+def dump_extension_configs(out: Path) -> int:
+    """Validate the real folder, then write each meshsight Wasm extension config (what istiod
+    serves by ECDS) as JSON: {"name", "typed_config"}, for the e2e test that loads it in Envoy
+    as the istio-agent hands it over."""
+    status = run(DEFAULT_DIR)
+    if status != 0:
+        return status
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, doc in meshsight_envoy_filters(DEFAULT_DIR):
+        for _, value in wasm_extension_configs(doc):
+            target = out / f"{doc['metadata']['name']}.json"
+            target.write_text(json.dumps({"name": value["name"], "typed_config": value["typed_config"]}, indent=2) + "\n")
+            written.append(str(target))
+    if not written:
+        print(f"istio-validate: no meshsight Wasm extension config under {DEFAULT_DIR}")
+        return 1
     print("istio-validate: wrote " + ", ".join(written))
     return 0
 
@@ -863,7 +967,11 @@ def main() -> int:
     parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--self-test", action="store_true", help="also prove that typos are refused")
     parser.add_argument("--dump-plugin-configs", type=Path, metavar="OUT", help="write pluginConfigs as JSON")
+    parser.add_argument("--dump-extension-configs", type=Path, metavar="OUT",
+                        help="write the EnvoyFilters' Wasm extension configs as JSON")
     args = parser.parse_args()
+    if args.dump_extension_configs:
+        return dump_extension_configs(args.dump_extension_configs)
     if args.dump_plugin_configs:
         return dump_plugin_configs(args.dump_plugin_configs)
     if args.self_test:
