@@ -52,7 +52,7 @@ BENCH_EXTRA :=
 -include mk/*.mk
 
 .PHONY: help tools rust-targets wasm-bindgen node tshark pytools tools-venv envoy envoy-all wasm \
-        fmt-check clippy test-native test-wasm e2e e2e-all docker-config docker-check test run \
+        fmt-check clippy doc-check test-native test-wasm e2e e2e-all docker-config docker-check test run \
         docker-run demo-bin bench
 
 help:
@@ -61,7 +61,7 @@ help:
 	@echo "  make test        everything CI runs: fmt, clippy, native + wasm tests, e2e in Envoy $(ENVOY_VERSIONS)"
 	@echo "  make bench       Envoy without vs with the filters"
 	@echo "  make docker-run  the demo with the official envoyproxy/envoy image (needs Docker)"
-	@echo "  make tools envoy pytools wasm fmt-check clippy test-native test-wasm e2e e2e-all"
+	@echo "  make tools envoy pytools wasm fmt-check clippy doc-check test-native test-wasm e2e e2e-all"
 
 # --- installs ---------------------------------------------------------------------------------
 
@@ -128,6 +128,13 @@ clippy: rust-targets
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 $(POLICY_CRATES) -- -D warnings
 
+# Every crate's rustdoc with warnings denied (broken intra-doc links, bad code blocks); cargo's
+# own warnings (two targets writing the same doc page) fail it too.
+doc-check:
+	@mkdir -p $(TARGET_DIR)
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps 2>&1 | tee $(TARGET_DIR)/doc-check.log
+	@! grep -q '^warning' $(TARGET_DIR)/doc-check.log || { echo "doc-check: cargo warned (above)"; exit 1; }
+
 test-native:
 	$(CARGO) test --workspace
 
@@ -165,6 +172,7 @@ docker-check: docker-config pytools
 test: tools
 	$(MAKE) fmt-check
 	$(MAKE) clippy
+	$(MAKE) doc-check
 	$(MAKE) test-native
 	$(MAKE) test-wasm
 	$(MAKE) wasm

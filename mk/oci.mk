@@ -1,4 +1,4 @@
-# OCI images Istio can pull (`oci://` in a WasmPlugin), and Envoy's own remote fetch.
+# OCI images Istio can pull (`oci://` in a WasmPlugin).
 #
 # `make oci`: scripts/oci_image.py writes an OCI image layout of each module (config
 # application/vnd.module.wasm.config.v1+json, one layer application/vnd.module.wasm.content.layer.v1+wasm),
@@ -9,14 +9,14 @@
 # a stale one fails with the file and the expected digest; `make istio-pin` rewrites them) and
 # that an altered or a missing digest is refused.
 #
-# `make wasm-remote-fetch`: for each Envoy in ENVOY_VERSIONS, vm_config.code.remote (http_uri +
-# sha256) from a local HTTP server loads the module and enforces its allowlist; a wrong sha256 is
-# refused (scripts/wasm_remote_fetch.py).
+# Envoy's own remote fetch (vm_config.code.remote, http_uri + sha256: the module loads and
+# enforces its allowlist, a wrong sha256 is refused) is an e2e test on the rig,
+# test-harness/e2e/tests/e2e_remote_fetch.rs, run by `make e2e` in every Envoy of ENVOY_VERSIONS.
 
 OCI_WORK := $(TARGET_DIR)/oci
 OCI_TAG ?= 0.1.0
 
-.PHONY: oci oci-tools istio-pin wasm-remote-fetch
+.PHONY: oci oci-tools istio-pin
 
 # skopeo and docker-registry from Debian (apt-get; skipped when present).
 oci-tools:
@@ -34,10 +34,4 @@ oci: wasm oci-tools pytools
 istio-pin: wasm pytools
 	$(VENV)/tools/bin/python scripts/istio_pin.py --wasm $(WASM_DIR)/meshsight.wasm
 
-wasm-remote-fetch: wasm envoy-all pytools
-	@for v in $(ENVOY_VERSIONS); do \
-	  $(VENV)/tools/bin/python scripts/wasm_remote_fetch.py --envoy $(VENV)/envoy-$$v/bin/envoy \
-	    --wasm $(WASM_DIR)/meshsight.wasm || exit 1; \
-	done
-
-TEST_EXTRA += oci wasm-remote-fetch
+TEST_EXTRA += oci

@@ -8,14 +8,24 @@ with what meshsight sends.
 - fluent-bit.yaml: an opentelemetry input on port 4318 (OTLP/HTTP logs, /v1/logs).
 - vector.yaml: an http_server source with POST, newline_delimited framing and json decoding
   (the NDJSON sink), every transform/sink input defined.
-- suricata-meshsight.rules: each rule has a unique sid and names only headers the copies carry
-  (shared/src/mirror/copy/headers.rs, the header route's request_headers_mutations).
+- suricata-meshsight.rules: each rule has a unique sid and names only headers the copies carry.
 - meshsight-copies.zeek: the header names it reads are headers the copies carry.
+- every meshsight_* metric those files and docs/soc-integration.md name is one the module
+  defines.
 
+What the copies carry and which metrics exist come from the module itself, not its source
+text: --contract is the JSON `cargo run -p meshsight --example wire_contract` prints (the
+headers of real `dispatch` copies and the metrics the plugin defined, in the native proxy-wasm
+host), plus the headers the `header` delivery route of envoy-config/envoy.yaml adds
+(request_headers_mutations, read as YAML).
+
+Usage: check_integrations.py --contract PATH
 Exit status 0 when every check holds; 1 otherwise. Nothing here proves the tools accept the
 files: docs/soc-integration.md marks each as untested.
 """
 
+import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -24,18 +34,41 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DIR = ROOT / "envoy-config" / "integrations"
-HEADERS_RS = ROOT / "shared" / "src" / "mirror" / "copy" / "headers.rs"
 ROUTE = ROOT / "envoy-config" / "envoy.yaml"
+GUIDE = ROOT / "docs" / "soc-integration.md"
+PREFIX = "x-meshsight-mirror-"
 
 
-def copy_headers() -> set:
-    names = set(re.findall(r'"(x-meshsight-mirror-[a-z-]+)"', HEADERS_RS.read_text()))
-    names |= set(re.findall(r"key: (x-meshsight-mirror-[a-z-]+)", ROUTE.read_text()))
+def route_headers(node) -> set:
+    """Header keys the route config adds to a mirror copy (request_mirror_policies mutations)."""
+    names = set()
+    if isinstance(node, dict):
+        for mutation in node.get("request_headers_mutations", []) or []:
+            key = ((mutation or {}).get("append") or {}).get("header", {}).get("key", "")
+            if key.startswith(PREFIX):
+                names.add(key)
+        for value in node.values():
+            names |= route_headers(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= route_headers(value)
     return names
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--contract", required=True, help="wire_contract's JSON output")
+    args = ap.parse_args()
+    contract = json.loads(Path(args.contract).read_text())
+    dispatch = set(contract["copy_headers"])
+    # A template: its ${NAME} placeholders (ports, paths) do not matter here.
+    routed = route_headers(yaml.safe_load(re.sub(r"\$\{\w+\}", "0", ROUTE.read_text())))
+    metrics = set(contract["metrics"])
     errors = []
+    if not dispatch or not metrics:
+        errors.append(f"{args.contract}: no copy headers or no metrics: {contract}")
+    if not routed:
+        errors.append(f"{ROUTE.relative_to(ROOT)}: the header route adds no {PREFIX}* header")
     otel = yaml.safe_load((DIR / "otel-collector.yaml").read_text())
     http = otel["receivers"]["otlp"]["protocols"]["http"]
     if not http["endpoint"].endswith(":4318"):
@@ -64,7 +97,7 @@ def main() -> int:
                 if i not in known:
                     errors.append(f"vector: {kind}.{name} input {i} undefined")
 
-    carried = copy_headers()
+    carried = dispatch | routed
     sids = set()
     for line in (DIR / "suricata-meshsight.rules").read_text().splitlines():
         if not line.strip() or line.startswith("#"):
@@ -80,12 +113,20 @@ def main() -> int:
     for h in re.findall(r'"(X-MESHSIGHT-MIRROR-[A-Z-]+)"', (DIR / "meshsight-copies.zeek").read_text()):
         if h.lower() not in carried:
             errors.append(f"zeek: reads {h}, which no copy carries")
+    # A name ending in `_` is a family (`meshsight_mirror_mirrored_<target>_<reason>`).
+    named = 0
+    for path in sorted(DIR.iterdir()) + [GUIDE]:
+        for m in sorted(set(re.findall(r"\bmeshsight_(?:allowlist|mirror|audit)_[a-z0-9_]*", path.read_text()))):
+            named += 1
+            if not (m in metrics or (m.endswith("_") and any(x.startswith(m) for x in metrics))):
+                errors.append(f"{path.relative_to(ROOT)}: names metric {m}, which the module does not define")
     for e in errors:
         print(f"FAIL {e}", file=sys.stderr)
     if not errors:
         print(f"integrations: 5 configs consistent with meshsight's output ({len(sids)} Suricata "
-              f"rules; copies carry {len(carried)} x-meshsight-mirror-* headers); the tools "
-              "themselves are not run here (untested)")
+              f"rules; copies carry {len(carried)} {PREFIX}* headers, {len(dispatch)} by dispatch, "
+              f"{len(routed)} by the header route; {named} metric names of {len(metrics)} "
+              "defined); the tools themselves are not run here (untested)")
     return 1 if errors else 0
 
 

@@ -18,7 +18,8 @@ use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason,
 };
 
-/// The policy of `envoy-config/istio/audit-wasmplugin.yaml` (log sink: delivery is not timed).
+/// The audit policy of `envoy-config/istio/three-plugins/meshsight-three-plugins.yaml` with the
+/// log sink (delivery is not timed).
 const POLICY: &str = r#"{"format":"ocsf",
   "record_headers":["user-agent","content-type","x-request-id","x-forwarded-for"],
   "redact_query_params":["token","password","secret","api_key","access_token"],

@@ -1,7 +1,7 @@
 //! The audit record of one exchange: which headers are recorded (allow-listed, redacted), the
 //! masked query, the forwarded-for addresses, the trace id, the security-control disposition
 //! and the severity. Rendering is in [`super::ocsf`] and [`super::ecs`]; the field mapping is
-//! documented in `filters/audit/README.md`.
+//! documented in `filters/meshsight/docs/audit.md`.
 //!
 //! Building borrows from the exchange it owns wherever it can: only a masked query or header
 //! value, a name that was not lowercase and the parsed forwarded-for addresses are copied.

@@ -1,101 +1,28 @@
 #![cfg(feature = "e2e")]
 //! The audit HTTP sink with `"encoding": "otlp"` in the real Envoy
 //! (`envoy-config/e2e/audit.yaml`), against a receiver that decodes with the official
-//! `opentelemetry-proto` package (`scripts/otlp_logs_receiver.py`): POST `/v1/logs`, protobuf
-//! `ExportLogsServiceRequest`, the OCSF record as each log body; OTLP/HTTP's retry rules: a 503
-//! with `Retry-After` is retried no sooner than it says, a 400 is never retried, and
-//! `partial_success` rejections are counted as dropped, all in counters that add up.
+//! `opentelemetry-proto` package (the rig's `OtlpReceiver`, `scripts/otlp_logs_receiver.py`):
+//! POST `/v1/logs`, protobuf `ExportLogsServiceRequest`, the OCSF record as each log body;
+//! OTLP/HTTP's retry rules: a 503 with `Retry-After` is retried no sooner than it says, a 400 is
+//! never retried, and `partial_success` rejections are counted as dropped, all in counters that
+//! add up.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meshsight_rig as rig;
-use meshsight_rig::{send, EchoUpstream, Envoy, HttpRequest};
+use meshsight_rig::{send, EchoUpstream, Envoy, HttpRequest, OtlpReceiver};
 
 const ALLOWLIST: &str =
     r#"{"mode":"enforce","rules":[{"name":"ok","methods":["GET"],"paths":["/ok/**"]}]}"#;
 
-/// The project's Python tools (`make pytools`), or `$MESHSIGHT_PYTHON`.
-fn python() -> PathBuf {
-    meshsight_rig::tools_python().unwrap_or_else(|e| panic!("{e}"))
-}
-
-struct Receiver {
-    child: Child,
-    out: PathBuf,
-    port: u16,
-}
-
-impl Receiver {
-    fn start(answers: &str) -> Receiver {
-        let dir = std::env::temp_dir().join(format!(
-            "meshsight-otlp-{}-{}",
-            std::process::id(),
-            rig::free_port().unwrap()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port_file = dir.join("port");
-        let out = dir.join("requests.ndjson");
-        let child = Command::new(python())
-            .arg(rig::workspace_root().join("scripts/otlp_logs_receiver.py"))
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--out")
-            .arg(&out)
-            .arg("--answers")
-            .arg(answers)
-            .spawn()
-            .expect("the OTLP receiver starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            if let Some(p) = std::fs::read_to_string(&port_file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                break p;
-            }
-            assert!(Instant::now() < deadline, "the OTLP receiver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Receiver { child, out, port }
-    }
-
-    fn requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn wait_for(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.requests();
-            if got.len() >= n || Instant::now() >= deadline {
-                return got;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_envoy(upstream: &EchoUpstream, receiver: &Receiver) -> Envoy {
+fn start_envoy(upstream: &EchoUpstream, receiver: &OtlpReceiver) -> Envoy {
     let audit = r#"{"sink":{"http":{"cluster":"collector","encoding":"otlp","batch_max_records":1,"flush_interval_ms":50,"backoff_initial_ms":50,"backoff_max_ms":100,"max_retries":3,"max_in_flight_batches":1}}}"#;
     Envoy::builder("envoy-config/e2e/audit.yaml")
         .var("ALLOWLIST_CONFIG", ALLOWLIST)
         .var("AUDIT_CONFIG", audit)
         .var("DEAD_PORT", rig::free_port().unwrap().to_string())
-        .var("COLLECTOR_PORT", receiver.port.to_string())
+        .var("COLLECTOR_PORT", receiver.http_port().to_string())
         .upstream(upstream)
         .start()
         .unwrap_or_else(|e| panic!("Envoy did not start: {e}"))
@@ -106,7 +33,8 @@ fn otlp_logs_follow_the_retry_rules_and_count_rejections_as_dropped() {
     let upstream = EchoUpstream::start();
     // Batch 1: 503 Retry-After 1 s, then accepted; batch 2: 400 (never retried); batch 3:
     // accepted with its one record rejected; batch 4: accepted.
-    let receiver = Receiver::start("503:retry-after=1,200,400,200:rejected=1,200");
+    let receiver = OtlpReceiver::start("503:retry-after=1,200,400,200:rejected=1,200", false)
+        .unwrap_or_else(|e| panic!("{e}"));
     let envoy = start_envoy(&upstream, &receiver);
     let steps = [("/ok/1", 2), ("/ok/2", 3), ("/denied", 4), ("/ok/4", 5)];
     for (path, posts) in steps {

@@ -110,8 +110,8 @@ pub fn free_port() -> io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// A fresh directory for one Envoy's rendered config and log.
-fn new_run_dir() -> Result<PathBuf, RigError> {
+/// A fresh directory for one Envoy's rendered config and log (or a helper's files).
+pub(crate) fn new_run_dir() -> Result<PathBuf, RigError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -129,12 +129,49 @@ fn new_run_dir() -> Result<PathBuf, RigError> {
     Ok(dir)
 }
 
+/// A template rendered into a variable of the main one ([`EnvoyBuilder::include`]).
+#[derive(Debug, Clone)]
+struct Include {
+    name: String,
+    template: PathBuf,
+    extra: Vec<(String, String)>,
+}
+
+/// An include as read: its text and the indentation of its placeholder's line.
+struct IncludeSource {
+    name: String,
+    path: PathBuf,
+    text: String,
+    extra: Vec<(String, String)>,
+    indent: String,
+}
+
+/// The texts one start renders.
+struct Sources {
+    template_path: PathBuf,
+    template_text: String,
+    files: Vec<(String, PathBuf, String)>,
+    includes: Vec<IncludeSource>,
+}
+
+/// The leading whitespace of the line of `template` that holds `${name}` (none if no line
+/// does).
+fn placeholder_indent(template: &str, name: &str) -> String {
+    let placeholder = format!("${{{name}}}");
+    template
+        .lines()
+        .find(|line| line.contains(&placeholder) && !line.trim_start().starts_with('#'))
+        .map(|line| line[..line.len() - line.trim_start().len()].to_string())
+        .unwrap_or_default()
+}
+
 /// Builds and starts an [`Envoy`]; see the `rig` module docs for the variables it fills.
 #[derive(Debug, Clone)]
 pub struct EnvoyBuilder {
     template: PathBuf,
     vars: BTreeMap<String, String>,
     files: Vec<(String, PathBuf)>,
+    includes: Vec<Include>,
     binary: Option<PathBuf>,
     concurrency: u32,
     log_level: String,
@@ -175,6 +212,27 @@ impl EnvoyBuilder {
     pub fn render_file(mut self, file_name: &str, template: impl AsRef<Path>) -> Self {
         self.files
             .push((file_name.to_string(), template.as_ref().to_path_buf()));
+        self
+    }
+
+    /// Fills `${name}` with `template` (relative to the workspace root) rendered with the same
+    /// variables plus `extra` (whose values may use the rig's variables, `${RUN_DIR}/x.log`),
+    /// every line after the first indented as the line holding `${name}` is: a shipped YAML
+    /// block (a list item of `access_log`, say) goes into the config exactly as shipped.
+    pub fn include(
+        mut self,
+        name: &str,
+        template: impl AsRef<Path>,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        self.includes.push(Include {
+            name: name.to_string(),
+            template: template.as_ref().to_path_buf(),
+            extra: extra
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        });
         self
     }
 
@@ -230,36 +288,15 @@ impl EnvoyBuilder {
     /// Fails with Envoy's log when Envoy exits or does not get ready (a filter refusing its
     /// configuration makes Envoy exit at startup: the error then holds the filter's message).
     pub fn start(self) -> Result<Envoy, RigError> {
-        let binary = self.binary.clone().unwrap_or_else(envoy_binary);
-        if !binary.is_file() {
-            return Err(RigError::EnvoyMissing { path: binary });
-        }
-        let template_path = workspace_root().join(&self.template);
-        let template_text = read_template(&template_path)?;
-        let extra_templates = self
-            .files
-            .iter()
-            .map(|(name, path)| {
-                let full = workspace_root().join(path);
-                read_template(&full).map(|text| (name.clone(), full, text))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-
+        let binary = self.binary_path()?;
+        let sources = self.sources()?;
         // The ports the rig picks may, rarely, be taken by someone else before Envoy binds
         // them: retry with fresh ones.
         let mut attempt = 0;
         loop {
             attempt += 1;
             let run_dir = new_run_dir()?;
-            let vars = self.vars_for(&run_dir)?;
-            for (name, path, text) in &extra_templates {
-                let rendered = render_or_error(path, text, &vars)?;
-                write_file(&run_dir.join(name), &rendered)?;
-            }
-            let config = render_or_error(&template_path, &template_text, &vars)?;
-            check_wasm_files(&config, &vars)?;
-            let config_path = run_dir.join("envoy.yaml");
-            write_file(&config_path, &config)?;
+            let (config_path, vars) = self.render_into(&sources, &run_dir)?;
             match self.launch(&binary, &config_path, &run_dir, vars) {
                 Ok(envoy) => return Ok(envoy),
                 Err(err) if attempt < 3 && err.is_port_collision() && self.picks_ports() => {
@@ -268,6 +305,101 @@ impl EnvoyBuilder {
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    /// Renders the template as [`EnvoyBuilder::start`] would and runs `envoy --mode validate`
+    /// on it instead of starting Envoy: [`RigError::Invalid`] with Envoy's output when Envoy
+    /// refuses the config (e.g. a field this version does not know).
+    pub fn validate(self) -> Result<(), RigError> {
+        let binary = self.binary_path()?;
+        let sources = self.sources()?;
+        let run_dir = new_run_dir()?;
+        let (config_path, _) = self.render_into(&sources, &run_dir)?;
+        let result = validate_config(&binary, &config_path);
+        // Kept when refused, like a failed start, so the config can be read.
+        if result.is_ok() {
+            let _ = fs::remove_dir_all(&run_dir);
+        }
+        result
+    }
+
+    fn binary_path(&self) -> Result<PathBuf, RigError> {
+        let binary = self.binary.clone().unwrap_or_else(envoy_binary);
+        if binary.is_file() {
+            Ok(binary)
+        } else {
+            Err(RigError::EnvoyMissing { path: binary })
+        }
+    }
+
+    /// Every template this start reads, read once (a port retry renders them again).
+    fn sources(&self) -> Result<Sources, RigError> {
+        let read = |path: &Path| {
+            let full = workspace_root().join(path);
+            read_template(&full).map(|text| (full, text))
+        };
+        let (template_path, template_text) = read(&self.template)?;
+        let files = self
+            .files
+            .iter()
+            .map(|(name, path)| read(path).map(|(full, text)| (name.clone(), full, text)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let includes = self
+            .includes
+            .iter()
+            .map(|include| {
+                read(&include.template).map(|(full, text)| {
+                    let indent = placeholder_indent(&template_text, &include.name);
+                    (include, full, text, indent)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sources {
+            template_path,
+            template_text,
+            files,
+            includes: includes
+                .into_iter()
+                .map(|(include, full, text, indent)| IncludeSource {
+                    name: include.name.clone(),
+                    path: full,
+                    text,
+                    extra: include.extra.clone(),
+                    indent,
+                })
+                .collect(),
+        })
+    }
+
+    /// Renders everything into `run_dir`; returns the config's path and the variables used.
+    fn render_into(
+        &self,
+        sources: &Sources,
+        run_dir: &Path,
+    ) -> Result<(PathBuf, BTreeMap<String, String>), RigError> {
+        let mut vars = self.vars_for(run_dir)?;
+        for include in &sources.includes {
+            let mut own = vars.clone();
+            for (name, value) in &include.extra {
+                // An extra value may use the rig's variables (`${RUN_DIR}/access.ndjson`).
+                let value = render_or_error(&include.path, value, &vars)?;
+                own.insert(name.clone(), value);
+            }
+            let block = render_or_error(&include.path, &include.text, &own)?;
+            let block = block
+                .trim_end()
+                .replace('\n', &format!("\n{}", include.indent));
+            vars.insert(include.name.clone(), block);
+        }
+        for (name, path, text) in &sources.files {
+            let rendered = render_or_error(path, text, &vars)?;
+            write_file(&run_dir.join(name), &rendered)?;
+        }
+        let config = render_or_error(&sources.template_path, &sources.template_text, &vars)?;
+        check_wasm_files(&config, &vars)?;
+        let config_path = run_dir.join("envoy.yaml");
+        write_file(&config_path, &config)?;
+        Ok((config_path, vars))
     }
 
     fn picks_ports(&self) -> bool {
@@ -456,6 +588,7 @@ impl Envoy {
             template: template.as_ref().to_path_buf(),
             vars: BTreeMap::new(),
             files: Vec::new(),
+            includes: Vec::new(),
             binary: None,
             concurrency: 1,
             log_level: "info".to_string(),
@@ -729,6 +862,32 @@ fn terminate(pid: u32) {
 pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The version of the Envoy `binary` as `(major, minor, patch)`, from `envoy --version`
+/// (`envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL`).
+pub fn envoy_version(binary: &Path) -> Result<(u32, u32, u32), RigError> {
+    let output = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| RigError::Io {
+            context: format!("running {} --version", binary.display()),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let parsed = text
+        .split("version: ")
+        .nth(1)
+        .and_then(|rest| rest.split('/').nth(1))
+        .and_then(|v| {
+            let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next()??, parts.next()??))
+        });
+    parsed.ok_or_else(|| RigError::Io {
+        context: format!("reading the version of {}", binary.display()),
+        source: io::Error::new(io::ErrorKind::InvalidData, text.trim().to_string()),
+    })
 }
 
 /// Runs `envoy --mode validate -c <config>` and returns Envoy's output on failure.

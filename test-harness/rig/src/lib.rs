@@ -1,7 +1,8 @@
 //! The real-Envoy rig: starts Envoy from a template in `envoy-config/` with free loopback ports
 //! filled in, the helper servers it talks to (an echoing upstream, a mirroring sensor, an audit
-//! collector), a raw HTTP/1.1 client, and reads Envoy's stats. It installs nothing itself:
-//! `make envoy` installs Envoy, `make wasm` builds the filters.
+//! collector, a file host for remote fetches, an OTLP receiver), a raw HTTP/1.1 client, and
+//! reads Envoy's stats. It installs nothing itself: `make envoy` installs Envoy, `make wasm`
+//! builds the filters.
 //!
 //! ```no_run
 //! use meshsight_rig::{send, EchoUpstream, Envoy, HttpRequest};
@@ -23,6 +24,12 @@
 //! are; elsewhere a placeholder without a value is
 //! an error ([`RigError::UnknownVariables`]).
 //!
+//! # Including a shipped block
+//! [`EnvoyBuilder::include`] fills a placeholder standing alone on its line with another
+//! template (an access-log block of `envoy-config/access-log/`, say) rendered with the same
+//! variables, re-indented to that line: a test runs the shipped YAML, not a copy of it.
+//! [`EnvoyBuilder::validate`] renders the same config and only runs `envoy --mode validate`.
+//!
 //! # Embedding a JSON policy
 //! Write the placeholder as a whole quoted YAML scalar, `value: '${ALLOWLIST_CONFIG}'`: the
 //! rig replaces it, quotes included, with a YAML double-quoted scalar holding exactly the value
@@ -43,6 +50,7 @@
 mod client;
 mod envoy;
 mod http;
+mod otlp;
 mod server;
 pub mod template;
 
@@ -53,10 +61,13 @@ use std::time::Duration;
 
 pub use client::{send, try_send, try_send_raw, HttpRequest, HttpResponse, DEFAULT_TIMEOUT};
 pub use envoy::{
-    envoy_binary, free_port, tools_python, validate_config, wasm_dir, wasm_path, workspace_root,
-    Envoy, EnvoyBuilder, DEFAULT_ENVOY_VERSION, DEFAULT_READY_TIMEOUT,
+    envoy_binary, envoy_version, free_port, tools_python, validate_config, wasm_dir, wasm_path,
+    workspace_root, Envoy, EnvoyBuilder, DEFAULT_ENVOY_VERSION, DEFAULT_READY_TIMEOUT,
 };
-pub use server::{Collector, CollectorBehavior, EchoUpstream, RecordedRequest, Sensor};
+pub use otlp::OtlpReceiver;
+pub use server::{
+    sha256_hex, Collector, CollectorBehavior, EchoUpstream, FileServer, RecordedRequest, Sensor,
+};
 
 /// Why the rig could not do what a test asked.
 #[derive(Debug)]

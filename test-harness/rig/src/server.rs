@@ -1,5 +1,6 @@
 //! The helper servers Envoy talks to in end-to-end tests: an echoing upstream, a sensor that
-//! receives mirrored traffic and a collector that receives audit batches.
+//! receives mirrored traffic, a collector that receives audit batches and a file host that
+//! serves a module to Envoy's remote fetch.
 //!
 //! Each is a small HTTP/1.1 server on a free `127.0.0.1` port, one thread per connection, that
 //! records every request it reads. Keep-alive connections are honoured (Envoy pools them), and
@@ -116,7 +117,7 @@ impl Shared {
     }
 }
 
-/// The generic server behind [`EchoUpstream`], [`Sensor`] and [`Collector`].
+/// The generic server behind [`EchoUpstream`], [`Sensor`], [`Collector`] and [`FileServer`].
 struct Server {
     port: u16,
     shared: Arc<Shared>,
@@ -619,5 +620,107 @@ impl Collector {
             .shared
             .wait_until(timeout, |requests, _| requests.len() >= n);
         self.requests()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct FileHandler {
+    path: String,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl Handler for FileHandler {
+    fn reply(&self, request: &RecordedRequest) -> Reply {
+        let found = request.path == self.path
+            && (request.method.eq_ignore_ascii_case("GET")
+                || request.method.eq_ignore_ascii_case("HEAD"));
+        if found {
+            Reply::Respond {
+                status: 200,
+                content_type: self.content_type,
+                body: self.body.clone(),
+            }
+        } else {
+            Reply::Respond {
+                status: 404,
+                content_type: "text/plain",
+                body: b"not found".to_vec(),
+            }
+        }
+    }
+}
+
+/// A static file host (what Envoy's `vm_config.code.remote` fetches from): `GET <path>` answers
+/// 200 with the bytes, anything else 404; every request is recorded.
+pub struct FileServer {
+    server: Server,
+    path: String,
+}
+
+impl FileServer {
+    /// Serves `body` as `content_type` at `path` (e.g. `/meshsight.wasm`) on a free port.
+    pub fn start(path: &str, content_type: &'static str, body: Vec<u8>) -> Self {
+        let handler = Arc::new(FileHandler {
+            path: path.to_string(),
+            content_type,
+            body,
+        });
+        Self {
+            server: Server::start(handler),
+            path: path.to_string(),
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// `http://127.0.0.1:<port><path>`, the file's URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}{}", self.server.port, self.path)
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.server.shared.requests).clone()
+    }
+
+    /// How many requests fetched the file (answered 200) so far.
+    pub fn fetches(&self) -> usize {
+        lock(&self.server.shared.accepted).len()
+    }
+
+    /// Waits up to `timeout` until the file was fetched at least `n` times; returns the count.
+    pub fn wait_for_fetches(&self, n: usize, timeout: Duration) -> usize {
+        self.server
+            .shared
+            .wait_until(timeout, |_, accepted| accepted.len() >= n);
+        self.fetches()
+    }
+}
+
+/// The SHA-256 of `bytes` as lower-case hex (what `code.remote.sha256` expects), computed by
+/// coreutils' `sha256sum`, an implementation the test does not share with Envoy.
+pub fn sha256_hex(bytes: &[u8]) -> io::Result<String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // sha256sum prints only at EOF: writing everything before reading cannot deadlock.
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(bytes)?;
+    }
+    let output = child.wait_with_output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let hex = text.split_whitespace().next().unwrap_or("");
+    if output.status.success() && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hex.to_string())
+    } else {
+        Err(io::Error::other(format!("sha256sum printed {text:?}")))
     }
 }

@@ -7,7 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use meshsight_rig::{
-    send, try_send, try_send_raw, Collector, CollectorBehavior, EchoUpstream, HttpRequest, Sensor,
+    send, sha256_hex, try_send, try_send_raw, Collector, CollectorBehavior, EchoUpstream,
+    FileServer, HttpRequest, Sensor,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -255,4 +256,38 @@ fn head_responses_carry_no_body_and_keep_the_connection_usable() {
         "the GET follows at once: {all}"
     );
     assert!(get.contains("\"path\":\"/after\""), "{all}");
+}
+
+#[test]
+fn file_server_serves_its_one_file_and_counts_fetches() {
+    let body = b"\0asm\x01\0\0\0 module bytes".to_vec();
+    let server = FileServer::start("/meshsight.wasm", "application/wasm", body.clone());
+    assert_eq!(
+        server.url(),
+        format!("http://127.0.0.1:{}/meshsight.wasm", server.port())
+    );
+    let got = send(server.port(), &HttpRequest::get("/meshsight.wasm"));
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-type"), Some("application/wasm"));
+    assert_eq!(got.body, body);
+    let missing = send(server.port(), &HttpRequest::get("/other.wasm"));
+    assert_eq!(missing.status, 404);
+    let post = send(server.port(), &HttpRequest::post("/meshsight.wasm"));
+    assert_eq!(post.status, 404, "only GET and HEAD fetch");
+    assert_eq!(server.wait_for_fetches(1, WAIT), 1);
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/meshsight.wasm", "/other.wasm", "/meshsight.wasm"]);
+}
+
+#[test]
+fn sha256_hex_matches_the_published_test_vectors() {
+    // FIPS 180-2 examples: "abc" and the empty message.
+    assert_eq!(
+        sha256_hex(b"abc").unwrap(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        sha256_hex(b"").unwrap(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
 }

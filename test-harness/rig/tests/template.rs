@@ -66,3 +66,52 @@ fn wasm_path_names_the_release_artifact() {
     let path = wasm_path("noop");
     assert!(path.ends_with("meshsight_noop.wasm"), "{}", path.display());
 }
+
+/// A shipped access-log block goes into the config re-indented to its placeholder's line, with
+/// its own placeholders filled (an extra may use the rig's `${RUN_DIR}`); `validate` renders
+/// exactly what `start` would (a refusing "Envoy" keeps the rendered config to read).
+#[test]
+fn included_blocks_are_rendered_and_indented_to_their_placeholder() {
+    let wasm_dir =
+        std::env::temp_dir().join(format!("meshsight-rig-include-{}", std::process::id()));
+    std::fs::create_dir_all(&wasm_dir).unwrap();
+    std::fs::write(wasm_dir.join("meshsight_verdict_probe.wasm"), b"").unwrap();
+    let err = Envoy::builder("envoy-config/e2e/access_log_sinks.yaml")
+        .binary("/bin/false")
+        .var("WASM_DIR", wasm_dir.display().to_string())
+        .var("OTLP_HTTP_PORT", "1")
+        .var("OTLP_GRPC_PORT", "2")
+        .var("OTLP_HTTP_URI", "http://127.0.0.1:1/v1/logs")
+        .var("ACCESS_LOG_OTEL_GRPC", "")
+        .var("ACCESS_LOG_OTEL_HTTP", "")
+        .include(
+            "ACCESS_LOG_FILE",
+            "envoy-config/access-log/file.yaml",
+            &[("ACCESS_LOG_PATH", "${RUN_DIR}/access.ndjson")],
+        )
+        .validate();
+    let _ = std::fs::remove_dir_all(&wasm_dir);
+    let config = match err {
+        Err(RigError::Invalid { config, .. }) => std::fs::read_to_string(config).unwrap(),
+        other => panic!("/bin/false must refuse: {other:?}"),
+    };
+    let block = std::fs::read_to_string(
+        meshsight_rig::workspace_root().join("envoy-config/access-log/file.yaml"),
+    )
+    .unwrap();
+    let run_dir = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("path: "))
+        .and_then(|p| p.strip_suffix("/access.ndjson"))
+        .unwrap_or_else(|| panic!("no access log path in:\n{config}"))
+        .to_string();
+    assert!(run_dir.contains("meshsight-rig-"), "{run_dir}");
+    for line in block.lines() {
+        let line = line.replace("${ACCESS_LOG_PATH}", &format!("{run_dir}/access.ndjson"));
+        let indented = format!("          {line}");
+        assert!(
+            config.lines().any(|l| l == indented.trim_end()),
+            "{line:?} not at the placeholder's indentation in:\n{config}"
+        );
+    }
+}
