@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use meshsight_cli::check::{analyse, never_hit, rule_hits, unseen_sources};
 use meshsight_cli::evaluate::evaluate;
 use meshsight_cli::istio::{render, IstioOptions};
-use meshsight_cli::learn::{LearnCounts, LearnOptions, Learner, Proposal, SourceMode};
+use meshsight_cli::learn::{
+    LearnCounts, LearnOptions, Learner, Proposal, SourceMode, Why, Widening,
+};
 use meshsight_cli::policy::{load, PolicyRole};
 use meshsight_cli::quality::{held_out, Quality};
 use meshsight_cli::records::RecordReader;
@@ -716,7 +718,14 @@ fn widening_report(
             String::new()
         }
     ));
-    for w in widenings.iter().take(MAX_WIDENINGS) {
+    // Sources first (what a compromised caller could reach), then paths.
+    let mut sorted: Vec<&Widening> = widenings.iter().collect();
+    sorted.sort_by_key(|w| match w.why {
+        Why::Generalized { .. } => 1,
+        Why::Parameterized { .. } => 2,
+        _ => 0,
+    });
+    for w in sorted.into_iter().take(MAX_WIDENINGS) {
         lines.push(format!("  {w}"));
     }
     if widenings.len() > MAX_WIDENINGS {
