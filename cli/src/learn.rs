@@ -32,6 +32,7 @@ use std::net::IpAddr;
 
 use meshsight_policy::allowlist::{RawPolicy, RawRule, RawSources};
 use meshsight_policy::decision::Mode;
+use meshsight_policy::identity::spiffe_namespace;
 use meshsight_policy::matching::path::PathPattern;
 use meshsight_policy::matching::{MethodMatch, RawPathMatch};
 use serde::Serialize;
@@ -281,7 +282,6 @@ enum Segment {
 #[derive(Debug, Clone, Copy)]
 struct Caller<'a> {
     principal: Option<&'a str>,
-    namespace: Option<&'a str>,
     address: Option<IpAddr>,
 }
 
@@ -289,11 +289,14 @@ struct Caller<'a> {
 #[derive(Debug, Default, Clone)]
 struct Callers {
     principals: BTreeSet<String>,
-    namespaces: BTreeSet<String>,
+    /// Namespaces of the principals past [`MAX_CALLERS`], not remembered themselves (the
+    /// others' namespaces are read from `principals`: one set per node, not two).
+    more_namespaces: BTreeSet<String>,
     /// Requests from callers with no mTLS identity, and the address of the first.
     anonymous: u64,
     anonymous_example: Option<IpAddr>,
-    /// A caller's SPIFFE ID named no namespace.
+    /// A caller past [`MAX_CALLERS`] had a SPIFFE ID that names no namespace (for the others,
+    /// `principals` tells).
     no_namespace: bool,
     /// More distinct principals (namespaces) than remembered.
     principals_overflow: bool,
@@ -326,14 +329,33 @@ impl Callers {
                     self.anonymous_example = c.address;
                 }
             }
-            Some(p) => {
-                remember(&mut self.principals, &mut self.principals_overflow, p);
-                match c.namespace {
-                    Some(ns) => remember(&mut self.namespaces, &mut self.namespaces_overflow, ns),
-                    None => self.no_namespace = true,
-                }
-            }
+            Some(p) => self.add_principal(p),
         }
+    }
+
+    fn add_principal(&mut self, principal: &str) {
+        // The common case, a caller seen before, parses nothing.
+        if self.principals.contains(principal) {
+            return;
+        }
+        if self.principals.len() < MAX_CALLERS {
+            self.principals.insert(principal.to_string());
+            return;
+        }
+        self.principals_overflow = true;
+        match spiffe_namespace(principal) {
+            Some(ns) => remember(&mut self.more_namespaces, &mut self.namespaces_overflow, ns),
+            None => self.no_namespace = true,
+        }
+    }
+
+    /// Whether some caller's SPIFFE ID names no namespace.
+    fn any_without_namespace(&self) -> bool {
+        self.no_namespace
+            || self
+                .principals
+                .iter()
+                .any(|p| spiffe_namespace(p).is_none())
     }
 
     fn merge(&mut self, other: &Callers) {
@@ -345,11 +367,24 @@ impl Callers {
         self.principals_overflow |= other.principals_overflow;
         self.namespaces_overflow |= other.namespaces_overflow;
         for p in &other.principals {
-            remember(&mut self.principals, &mut self.principals_overflow, p);
+            self.add_principal(p);
         }
-        for n in &other.namespaces {
-            remember(&mut self.namespaces, &mut self.namespaces_overflow, n);
+        for n in &other.more_namespaces {
+            remember(&mut self.more_namespaces, &mut self.namespaces_overflow, n);
         }
+    }
+
+    /// The namespaces of every caller (`None`: more than can be named).
+    fn namespaces(&self) -> Option<BTreeSet<String>> {
+        let mut all = self.more_namespaces.clone();
+        for p in &self.principals {
+            if let Some(ns) = spiffe_namespace(p) {
+                if !all.contains(ns) {
+                    all.insert(ns.to_string());
+                }
+            }
+        }
+        (!self.namespaces_overflow && all.len() <= MAX_CALLERS).then_some(all)
     }
 
     /// The sources a rule names for these callers (`None`: any caller), and why they admit
@@ -375,25 +410,28 @@ impl Callers {
         let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
         let by_principal =
             (!self.principals_overflow).then(|| RuleSources::Principals(list(&self.principals)));
-        let by_namespace = (!self.no_namespace && !self.namespaces_overflow)
-            .then(|| RuleSources::Namespaces(list(&self.namespaces)));
+        let no_namespace = self.any_without_namespace();
+        let namespaces = self.namespaces().filter(|_| !no_namespace);
+        let by_namespace = namespaces
+            .as_ref()
+            .map(|n| RuleSources::Namespaces(list(n)));
         match (mode, by_principal, by_namespace) {
             (SourceMode::Principals, Some(p), _) => (Some(p), None),
             (SourceMode::Principals, None, Some(n)) => (
                 Some(n),
                 Some(Why::TooManyPrincipals {
-                    namespaces: list(&self.namespaces),
+                    namespaces: namespaces.as_ref().map(list).unwrap_or_default(),
                 }),
             ),
             (SourceMode::Namespaces, _, Some(n)) => (
                 Some(n),
                 Some(Why::Namespaces {
-                    namespaces: list(&self.namespaces),
+                    namespaces: namespaces.as_ref().map(list).unwrap_or_default(),
                     principals: list(&self.principals),
                     more: self.principals_overflow,
                 }),
             ),
-            (SourceMode::Namespaces, Some(p), None) if self.no_namespace => {
+            (SourceMode::Namespaces, Some(p), None) if no_namespace => {
                 (Some(p), Some(Why::NoNamespace))
             }
             _ => (None, Some(Why::TooManyCallers)),
@@ -559,7 +597,6 @@ impl Learner {
         self.counts.learned += 1;
         let caller = Caller {
             principal: record.principal.as_deref(),
-            namespace: record.namespace(),
             address: record.source_ip,
         };
         self.counts.identified += u64::from(caller.principal.is_some());

@@ -318,3 +318,38 @@ fn generalized_and_parameterized_paths_are_reported_with_their_reason() {
     );
     assert_eq!(p.templates, 3);
 }
+
+#[test]
+fn principals_merged_by_a_generalized_path_past_the_bound_widen_to_their_namespaces() {
+    let o = LearnOptions {
+        fanout: 10,
+        fanout_min_requests: 10,
+        ..LearnOptions::default()
+    };
+    let mut l = Learner::new(o);
+    // 30 queues, each written by three jobs of its own: 90 principals once merged under `*`.
+    for q in 0..30 {
+        for j in 0..3 {
+            let ns = if q % 2 == 0 { "batch" } else { "etl" };
+            let id = format!("spiffe://cluster.local/ns/{ns}/sa/job-{q}-{j}");
+            l.observe(&seen("POST", "queue", &format!("/queues/q-{q}"), Some(&id)));
+        }
+    }
+    let p = l.proposal();
+    assert_eq!(p.policy.rules.len(), 1);
+    assert_eq!(
+        p.policy.rules[0]
+            .sources
+            .as_ref()
+            .and_then(|s| s.namespaces.clone()),
+        Some(vec!["batch".to_string(), "etl".to_string()])
+    );
+    let lines: Vec<String> = p.widenings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!("rules[0] (queue-post): sources widened to namespaces batch, etl: more than {MAX_CALLERS} principals called"),
+            "rules[0] (queue-post) /queues/*: generalized to \"*\": 30 distinct last segments after 90 requests (--fanout 10)".to_string(),
+        ]
+    );
+}
