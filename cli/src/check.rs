@@ -3,12 +3,17 @@
 //! be meant: rules that can never match (shadowed by an earlier rule that matches everything
 //! they match, hosts no request is ever normalized to, header conditions on a header Envoy never
 //! hands the module), rules that overlap another, and, given audit records from `monitor`
-//! mode, rules that no recorded request hit.
+//! mode, rules that no recorded request hit and rules whose `sources` admit callers no recorded
+//! request to them came from (a namespace where the records show only some of its principals
+//! calling the rule: the lateral movement least privilege is meant to stop).
 //!
 //! The analysis is conservative: "shadowed" is said only when it is certain; "overlap" when a
 //! request may match both.
 
+use std::collections::HashSet;
+
 use meshsight_policy::allowlist::{AllowList, RawPolicy, RawRule};
+use meshsight_policy::identity::PrincipalPattern;
 use meshsight_policy::matching::path::{PathPattern, SegmentPattern};
 use meshsight_policy::matching::{compile_hosts, compile_paths, HostMatch, PathMatch};
 use meshsight_policy::normalize::normalize_host;
@@ -27,7 +32,7 @@ pub struct Finding {
     pub at: String,
     /// The rule's name.
     pub rule: String,
-    /// `shadowed`, `never_matches`, `overlap`, `never_hit`.
+    /// `shadowed`, `never_matches`, `overlap`, `never_hit`, `unseen_source`, `any_source`.
     pub kind: &'static str,
     /// What is wrong, in words.
     pub message: String,
@@ -367,17 +372,78 @@ fn may_overlap(a: &Shape<'_>, b: &Shape<'_>) -> bool {
     methods && hosts && paths
 }
 
-/// Hits per rule over the records in `reader`, judged by `list` exactly as the module would.
-pub fn rule_hits(list: &AllowList, reader: &mut RecordReader) -> Result<Vec<u64>, CliError> {
-    let mut hits = vec![0u64; list.rule_count()];
-    while let Some(record) = reader.next_record()? {
-        if let Some(i) = list.judge_facts(&record.facts()).rule {
-            if let Some(h) = hits.get_mut(i) {
-                *h += 1;
-            }
+/// Most principals remembered per rule, and in all the records (past it, no claim that needs
+/// the whole set is made).
+const MAX_PRINCIPALS: usize = 4096;
+
+/// Most principals named in one finding's message (the rest are counted).
+const MAX_NAMED: usize = 6;
+
+/// Who the records show calling each rule: its hits and their principals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleCallers {
+    /// Hits per rule (the first rule that matches takes the request, as in the module).
+    pub hits: Vec<u64>,
+    /// Per rule: the principals of its hits.
+    principals: Vec<HashSet<String>>,
+    /// Per rule: hits from callers with no mTLS identity.
+    anonymous: Vec<u64>,
+    /// Per rule: more principals than remembered.
+    overflow: Vec<bool>,
+    /// Every principal in the records, whatever it called.
+    seen: HashSet<String>,
+}
+
+impl RuleCallers {
+    fn new(rules: usize) -> RuleCallers {
+        RuleCallers {
+            hits: vec![0; rules],
+            principals: vec![HashSet::new(); rules],
+            anonymous: vec![0; rules],
+            overflow: vec![false; rules],
+            seen: HashSet::new(),
         }
     }
-    Ok(hits)
+
+    fn add(&mut self, rule: Option<usize>, principal: Option<&str>) {
+        if let Some(p) = principal {
+            if self.seen.len() < MAX_PRINCIPALS && !self.seen.contains(p) {
+                self.seen.insert(p.to_string());
+            }
+        }
+        let Some(i) = rule else { return };
+        let (Some(hits), Some(callers), Some(anonymous), Some(overflow)) = (
+            self.hits.get_mut(i),
+            self.principals.get_mut(i),
+            self.anonymous.get_mut(i),
+            self.overflow.get_mut(i),
+        ) else {
+            return;
+        };
+        *hits += 1;
+        match principal {
+            None => *anonymous += 1,
+            Some(p) if !callers.contains(p) => {
+                if callers.len() >= MAX_PRINCIPALS {
+                    *overflow = true;
+                } else {
+                    callers.insert(p.to_string());
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Hits per rule over the records in `reader`, judged by `list` exactly as the module would,
+/// and the principals behind them.
+pub fn rule_hits(list: &AllowList, reader: &mut RecordReader) -> Result<RuleCallers, CliError> {
+    let mut callers = RuleCallers::new(list.rule_count());
+    while let Some(record) = reader.next_record()? {
+        let rule = list.judge_facts(&record.facts()).rule;
+        callers.add(rule, record.principal.as_deref());
+    }
+    Ok(callers)
 }
 
 /// `never_hit` findings for rules with no hit in `hits`.
@@ -393,6 +459,123 @@ pub fn never_hit(list: &AllowList, hits: &[u64], records: u64, one_pass: bool) -
             message: format!("no request of the {records} recorded hit this rule"),
         })
         .collect()
+}
+
+/// Names, sorted, at most [`MAX_NAMED`] of them, then how many more.
+fn named<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    let mut list: Vec<&str> = names.into_iter().map(String::as_str).collect();
+    list.sort_unstable();
+    let more = list.len().saturating_sub(MAX_NAMED);
+    list.truncate(MAX_NAMED);
+    let mut text = list.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+/// `unseen_source` and `any_source` findings: rules whose `sources` admit callers that no
+/// recorded request to them came from. A namespace (or a principal prefix) whose other
+/// principals the records show calling elsewhere but never this rule; a principal never seen
+/// calling it; no `sources` at all when every request that hit the rule came from an mTLS
+/// peer. Rules never hit are left to `never_hit`; `cidrs` are not judged.
+pub fn unseen_sources(raw: &RawPolicy, callers: &RuleCallers, one_pass: bool) -> Vec<Finding> {
+    let base = rules_at(one_pass);
+    let mut findings = Vec::new();
+    for (i, rule) in raw.rules.iter().enumerate() {
+        let (Some(&hits), Some(hit_by), Some(&anonymous), Some(&overflow)) = (
+            callers.hits.get(i),
+            callers.principals.get(i),
+            callers.anonymous.get(i),
+            callers.overflow.get(i),
+        ) else {
+            continue;
+        };
+        if hits == 0 || overflow {
+            continue;
+        }
+        let mut finding = |kind, message: String| {
+            findings.push(Finding {
+                at: format!("{base}[{i}]"),
+                rule: rule.name.clone(),
+                kind,
+                message,
+            })
+        };
+        let Some(sources) = &rule.sources else {
+            if anonymous == 0 && !hit_by.is_empty() {
+                finding(
+                    "any_source",
+                    format!(
+                        "names no sources, so it admits any caller, but all {hits} recorded requests that hit it came from {} mTLS principal(s): {} (name them in sources.principals)",
+                        hit_by.len(),
+                        named(hit_by)
+                    ),
+                );
+            }
+            continue;
+        };
+        // Principals under a namespace or prefix that hit the rule, and those the records show
+        // elsewhere but never hitting it.
+        let split = |under: &dyn Fn(&str) -> bool| {
+            let hit: Vec<&String> = hit_by.iter().filter(|p| under(p)).collect();
+            let never: Vec<&String> = callers
+                .seen
+                .iter()
+                .filter(|p| under(p) && !hit_by.contains(*p))
+                .collect();
+            (hit, never)
+        };
+        let wide = |what: String, hit: Vec<&String>, never: Vec<&String>| {
+            if hit.is_empty() {
+                Some(format!(
+                    "admits {what}, but none of the {hits} recorded requests that hit it came from there"
+                ))
+            } else if !never.is_empty() {
+                Some(format!(
+                    "admits {what}: only {} hit it, yet the records show {} there never calling it (name principals: `meshsight learn --sources principals`)",
+                    named(hit),
+                    named(never)
+                ))
+            } else {
+                None
+            }
+        };
+        for ns in sources.namespaces.iter().flatten() {
+            let under = |p: &str| meshsight_policy::identity::spiffe_namespace(p) == Some(ns);
+            let (hit, never) = split(&under);
+            if let Some(m) = wide(format!("every workload of namespace {ns:?}"), hit, never) {
+                finding("unseen_source", m);
+            }
+        }
+        for entry in sources.principals.iter().flatten() {
+            match PrincipalPattern::parse(entry) {
+                Ok(PrincipalPattern::Exact(id)) => {
+                    if !hit_by.contains(&id) {
+                        let elsewhere = if callers.seen.contains(&id) {
+                            "the records show it calling, but never this rule"
+                        } else {
+                            "no record shows it at all"
+                        };
+                        finding(
+                            "unseen_source",
+                            format!("admits principal {id}, which none of the {hits} recorded requests that hit it came from: {elsewhere}"),
+                        );
+                    }
+                }
+                Ok(pattern @ PrincipalPattern::Prefix(_)) => {
+                    let under = |p: &str| pattern.matches(p);
+                    let (hit, never) = split(&under);
+                    if let Some(m) = wide(format!("every principal under {entry}"), hit, never) {
+                        finding("unseen_source", m);
+                    }
+                }
+                // It compiled, so it parses.
+                Err(_) => {}
+            }
+        }
+    }
+    findings
 }
 
 #[cfg(test)]

@@ -13,32 +13,45 @@
 //!   generalized at once whatever the counts, which bounds memory on any input;
 //! - a path seen fewer than `min_hits` times (default 1) is left out.
 //!
-//! Each path template remembers who called it: the namespaces (or principals) of its mTLS
-//! peers, or that some caller had no identity. Templates of one host and method with the same
-//! callers form one rule, with `sources` naming them (none when a caller had no identity).
+//! Each path template remembers who called it: the principals (SPIFFE IDs, one per service
+//! account) of its mTLS peers and their namespaces, or that some caller had no identity.
+//! Templates of one host and method with the same callers form one rule, whose `sources` name
+//! exactly the principals that called (least privilege: a workload is admitted only to what it
+//! was seen doing, so a compromised one cannot move laterally to what its neighbours in the
+//! same namespace call). Namespaces are named only when asked (`SourceMode::Namespaces`) or when
+//! more principals called a template than are remembered; no `sources` (any caller) when a
+//! caller had no mTLS identity, since a plaintext request matches no `principals` or
+//! `namespaces` rule. Every widening (a path generalized or parameterized, sources wider than
+//! the principals seen) is reported with its reason ([`Widening`]).
+//!
 //! Every learned request is allowed by the proposal, so replaying the learning records gives no
 //! denial of a learned request; the proposal compiles (and passes `check`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use meshsight_policy::allowlist::{RawPolicy, RawRule, RawSources};
 use meshsight_policy::decision::Mode;
+use meshsight_policy::identity::spiffe_namespace;
 use meshsight_policy::matching::path::PathPattern;
 use meshsight_policy::matching::{MethodMatch, RawPathMatch};
 use serde::Serialize;
 
 use crate::records::ObservedRequest;
 
-/// Most namespaces or principals remembered per path template.
-const MAX_CALLERS: usize = 64;
+/// Most principals, and most namespaces, remembered per path template.
+pub const MAX_CALLERS: usize = 64;
 
 /// What callers a rule names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceMode {
-    /// `sources.namespaces` from the peers' SPIFFE IDs.
-    Namespaces,
-    /// `sources.principals`: the peers' SPIFFE IDs.
+    /// `sources.principals`: the peers' SPIFFE IDs (service accounts) that called.
+    #[value(alias = "principal")]
     Principals,
+    /// `sources.namespaces` from the peers' SPIFFE IDs: every workload of a namespace that
+    /// called, including those never seen calling.
+    #[value(alias = "namespace")]
+    Namespaces,
     /// No `sources`: any caller.
     None,
 }
@@ -70,7 +83,7 @@ impl Default for LearnOptions {
             max_children: 1000,
             min_hits: 1,
             exclude_status: vec![400, 404, 405, 501],
-            sources: SourceMode::Namespaces,
+            sources: SourceMode::Principals,
             mode: Mode::Enforce,
         }
     }
@@ -94,12 +107,168 @@ pub enum Skip {
 pub struct LearnCounts {
     /// Records learned from.
     pub learned: u64,
+    /// Learned records whose caller had an mTLS identity (a principal).
+    pub identified: u64,
     /// Records flagged as attacks (not learned).
     pub flagged: u64,
     /// Records with a probe status (not learned).
     pub probe_status: u64,
     /// Records that cannot be learned (malformed, bad method).
     pub unlearnable: u64,
+}
+
+/// How a path template's node was generalized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Generalized {
+    /// Distinct children when it was generalized.
+    pub children: usize,
+    /// Requests through it by then.
+    pub requests: u64,
+    /// Generalized because `max_children` was reached (else `fanout`).
+    pub max_children: bool,
+}
+
+/// Why a proposed rule admits more than the learning records show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Why {
+    /// A path node with wide fan-out became `*` or `**`.
+    Generalized {
+        /// `*` or `**`.
+        tail: &'static str,
+        /// What made it generalize.
+        by: Generalized,
+        /// The `fanout` option in force.
+        fanout: usize,
+    },
+    /// Segments that looked like values became parameters: (parameter, a value seen).
+    Parameterized {
+        /// Each parameter with a value it stands for.
+        params: Vec<(String, String)>,
+    },
+    /// No `sources`: some callers had no mTLS identity.
+    AnyCaller {
+        /// Requests without an identity.
+        anonymous: u64,
+        /// The address of one of them.
+        example: Option<IpAddr>,
+    },
+    /// No `sources`: more distinct callers than can be named.
+    TooManyCallers,
+    /// `sources.namespaces` although principals were asked: more principals called than are
+    /// remembered.
+    TooManyPrincipals {
+        /// The namespaces named.
+        namespaces: Vec<String>,
+    },
+    /// `sources.namespaces` as asked: every workload of these namespaces is admitted.
+    Namespaces {
+        /// The namespaces named.
+        namespaces: Vec<String>,
+        /// The principals that called (all of them unless `more`).
+        principals: Vec<String>,
+        /// More principals called than are listed.
+        more: bool,
+    },
+    /// `sources.principals` although namespaces were asked: a caller's SPIFFE ID names no
+    /// namespace (not the Istio shape `spiffe://<td>/ns/<ns>/sa/<sa>`).
+    NoNamespace,
+}
+
+/// One widening of one proposed rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Widening {
+    /// Index of the rule in the proposal.
+    pub rule: usize,
+    /// The rule's name.
+    pub name: String,
+    /// The path template concerned (`None`: the whole rule, e.g. its sources).
+    pub path: Option<String>,
+    /// Why.
+    pub why: Why,
+}
+
+impl std::fmt::Display for Widening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rules[{}] ({})", self.rule, self.name)?;
+        if let Some(p) = &self.path {
+            write!(f, " {p}")?;
+        }
+        f.write_str(": ")?;
+        match &self.why {
+            Why::Generalized { tail, by, fanout } => {
+                write!(f, "generalized to {tail:?}: {} distinct ", by.children)?;
+                f.write_str(if *tail == "*" {
+                    "last segments"
+                } else {
+                    "segments"
+                })?;
+                if by.max_children {
+                    write!(f, " reached --max-children {}", by.children)
+                } else {
+                    write!(f, " after {} requests (--fanout {fanout})", by.requests)
+                }
+            }
+            Why::Parameterized { params } => {
+                f.write_str("parameterized")?;
+                for (i, (p, example)) in params.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { ", " };
+                    write!(f, "{sep}{p} (values like {example:?})")?;
+                }
+                Ok(())
+            }
+            Why::AnyCaller { anonymous, example } => {
+                write!(
+                    f,
+                    "admits any caller (no sources): {anonymous} request(s) came without an mTLS identity"
+                )?;
+                match example {
+                    Some(ip) => write!(f, " (e.g. from {ip})"),
+                    None => Ok(()),
+                }
+            }
+            Why::TooManyCallers => write!(
+                f,
+                "admits any caller (no sources): more than {MAX_CALLERS} distinct callers"
+            ),
+            Why::TooManyPrincipals { namespaces } => write!(
+                f,
+                "sources widened to {}: more than {MAX_CALLERS} principals called",
+                namespaces_text(namespaces)
+            ),
+            Why::Namespaces {
+                namespaces,
+                principals,
+                more,
+            } => write!(
+                f,
+                "admits every workload of {} (--sources namespaces); only {}{} called",
+                namespaces_text(namespaces),
+                principals.join(", "),
+                if *more { " and more" } else { "" }
+            ),
+            Why::NoNamespace => f.write_str(
+                "names principals, not namespaces: a caller's SPIFFE ID names no namespace",
+            ),
+        }
+    }
+}
+
+/// `namespace a` or `namespaces a, b`.
+fn namespaces_text(namespaces: &[String]) -> String {
+    let s = if namespaces.len() == 1 { "" } else { "s" };
+    format!("namespace{s} {}", namespaces.join(", "))
+}
+
+/// The proposed allowlist and what it admits beyond the learning records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// The allowlist.
+    pub policy: RawPolicy,
+    /// Every widening, by rule.
+    pub widenings: Vec<Widening>,
+    /// Path templates in the proposal.
+    pub templates: usize,
 }
 
 /// A segment's kind.
@@ -109,42 +278,164 @@ enum Segment {
     Param(&'static str),
 }
 
-#[derive(Debug, Default)]
+/// A caller as one record shows it.
+#[derive(Debug, Clone, Copy)]
+struct Caller<'a> {
+    principal: Option<&'a str>,
+    address: Option<IpAddr>,
+}
+
+/// Who called a path template.
+#[derive(Debug, Default, Clone)]
 struct Callers {
-    names: BTreeSet<String>,
-    anonymous: bool,
-    /// More distinct callers than remembered: name none.
-    overflow: bool,
+    principals: BTreeSet<String>,
+    /// Namespaces of the principals past [`MAX_CALLERS`], not remembered themselves (the
+    /// others' namespaces are read from `principals`: one set per node, not two).
+    more_namespaces: BTreeSet<String>,
+    /// Requests from callers with no mTLS identity, and the address of the first.
+    anonymous: u64,
+    anonymous_example: Option<IpAddr>,
+    /// A caller past [`MAX_CALLERS`] had a SPIFFE ID that names no namespace (for the others,
+    /// `principals` tells).
+    no_namespace: bool,
+    /// More distinct principals (namespaces) than remembered.
+    principals_overflow: bool,
+    namespaces_overflow: bool,
+}
+
+/// What a rule's `sources` name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum RuleSources {
+    Principals(Vec<String>),
+    Namespaces(Vec<String>),
+}
+
+fn remember(set: &mut BTreeSet<String>, overflow: &mut bool, name: &str) {
+    if !set.contains(name) {
+        if set.len() >= MAX_CALLERS {
+            *overflow = true;
+        } else {
+            set.insert(name.to_string());
+        }
+    }
 }
 
 impl Callers {
-    fn add(&mut self, name: Option<&str>) {
-        match name {
-            None => self.anonymous = true,
-            Some(n) => {
-                if !self.names.contains(n) {
-                    if self.names.len() >= MAX_CALLERS {
-                        self.overflow = true;
-                    } else {
-                        self.names.insert(n.to_string());
-                    }
+    fn add(&mut self, c: Caller<'_>) {
+        match c.principal {
+            None => {
+                self.anonymous += 1;
+                if self.anonymous_example.is_none() {
+                    self.anonymous_example = c.address;
                 }
             }
+            Some(p) => self.add_principal(p),
         }
+    }
+
+    fn add_principal(&mut self, principal: &str) {
+        // The common case, a caller seen before, parses nothing.
+        if self.principals.contains(principal) {
+            return;
+        }
+        if self.principals.len() < MAX_CALLERS {
+            self.principals.insert(principal.to_string());
+            return;
+        }
+        self.principals_overflow = true;
+        match spiffe_namespace(principal) {
+            Some(ns) => remember(&mut self.more_namespaces, &mut self.namespaces_overflow, ns),
+            None => self.no_namespace = true,
+        }
+    }
+
+    /// Whether some caller's SPIFFE ID names no namespace.
+    fn any_without_namespace(&self) -> bool {
+        self.no_namespace
+            || self
+                .principals
+                .iter()
+                .any(|p| spiffe_namespace(p).is_none())
     }
 
     fn merge(&mut self, other: &Callers) {
-        self.anonymous |= other.anonymous;
-        self.overflow |= other.overflow;
-        for n in &other.names {
-            self.add(Some(n));
+        self.anonymous += other.anonymous;
+        if self.anonymous_example.is_none() {
+            self.anonymous_example = other.anonymous_example;
+        }
+        self.no_namespace |= other.no_namespace;
+        self.principals_overflow |= other.principals_overflow;
+        self.namespaces_overflow |= other.namespaces_overflow;
+        for p in &other.principals {
+            self.add_principal(p);
+        }
+        for n in &other.more_namespaces {
+            remember(&mut self.more_namespaces, &mut self.namespaces_overflow, n);
         }
     }
 
-    /// The sources a rule names for these callers (`None`: any caller).
-    fn key(&self) -> Option<Vec<String>> {
-        (!self.anonymous && !self.overflow && !self.names.is_empty())
-            .then(|| self.names.iter().cloned().collect())
+    /// The namespaces of every caller (`None`: more than can be named).
+    fn namespaces(&self) -> Option<BTreeSet<String>> {
+        let mut all = self.more_namespaces.clone();
+        for p in &self.principals {
+            if let Some(ns) = spiffe_namespace(p) {
+                if !all.contains(ns) {
+                    all.insert(ns.to_string());
+                }
+            }
+        }
+        (!self.namespaces_overflow && all.len() <= MAX_CALLERS).then_some(all)
+    }
+
+    /// The sources a rule names for these callers (`None`: any caller), and why they admit
+    /// more than the principals seen, when they do.
+    fn sources(&self, mode: SourceMode) -> (Option<RuleSources>, Option<Why>) {
+        if mode == SourceMode::None {
+            return (None, None);
+        }
+        if self.anonymous > 0 {
+            // A plaintext request matches no principals or namespaces rule: naming sources
+            // would deny the very requests learned.
+            return (
+                None,
+                Some(Why::AnyCaller {
+                    anonymous: self.anonymous,
+                    example: self.anonymous_example,
+                }),
+            );
+        }
+        if self.principals.is_empty() {
+            return (None, None);
+        }
+        let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
+        let by_principal =
+            (!self.principals_overflow).then(|| RuleSources::Principals(list(&self.principals)));
+        let no_namespace = self.any_without_namespace();
+        let namespaces = self.namespaces().filter(|_| !no_namespace);
+        let by_namespace = namespaces
+            .as_ref()
+            .map(|n| RuleSources::Namespaces(list(n)));
+        match (mode, by_principal, by_namespace) {
+            (SourceMode::Principals, Some(p), _) => (Some(p), None),
+            (SourceMode::Principals, None, Some(n)) => (
+                Some(n),
+                Some(Why::TooManyPrincipals {
+                    namespaces: namespaces.as_ref().map(list).unwrap_or_default(),
+                }),
+            ),
+            (SourceMode::Namespaces, _, Some(n)) => (
+                Some(n),
+                Some(Why::Namespaces {
+                    namespaces: namespaces.as_ref().map(list).unwrap_or_default(),
+                    principals: list(&self.principals),
+                    more: self.principals_overflow,
+                }),
+            ),
+            (SourceMode::Namespaces, Some(p), None) if no_namespace => {
+                (Some(p), Some(Why::NoNamespace))
+            }
+            _ => (None, Some(Why::TooManyCallers)),
+        }
     }
 }
 
@@ -159,6 +450,10 @@ struct Node {
     /// Generalized: everything below is one `*` (false) or `**` (true) template.
     wide: Option<bool>,
     wide_hits: u64,
+    /// What made it generalize.
+    generalized: Option<Generalized>,
+    /// For a parameter segment: the first value it stood for (for the report).
+    example: Option<String>,
 }
 
 impl Node {
@@ -168,8 +463,9 @@ impl Node {
             .any(|c| !c.children.is_empty() || c.wide.is_some())
     }
 
-    /// Folds every child into this node's wide template.
-    fn collapse(&mut self) {
+    /// Folds every child into this node's wide template (`max_children`: because that bound
+    /// was reached, else by fan-out).
+    fn collapse(&mut self, max_children: bool) {
         let deep = self.wide.unwrap_or(false)
             || self.depth_below()
             || self.children.contains_key(&Segment::Literal(String::new()));
@@ -184,6 +480,11 @@ impl Node {
             }
         }
         gather(self, &mut callers, &mut hits);
+        self.generalized = Some(Generalized {
+            children: self.children.len(),
+            requests: self.through,
+            max_children,
+        });
         self.children.clear();
         self.callers = callers;
         self.wide = Some(deep);
@@ -224,7 +525,15 @@ pub fn classify(segment: &str) -> Option<&'static str> {
 }
 
 /// What one proposed rule stands for: host, method and the callers it names.
-type RuleKey = (String, String, Option<Vec<String>>);
+type RuleKey = (String, String, Option<RuleSources>);
+
+/// One path template as collected from a trie.
+struct Template {
+    path: RawPathMatch,
+    text: String,
+    callers: Callers,
+    why: Vec<Why>,
+}
 
 /// The learner: feed it records, then ask for the proposal.
 #[derive(Debug)]
@@ -286,11 +595,11 @@ impl Learner {
             return Skip::Unlearnable;
         };
         self.counts.learned += 1;
-        let caller = match self.options.sources {
-            SourceMode::Namespaces => record.namespace().map(str::to_string),
-            SourceMode::Principals => record.principal.clone(),
-            SourceMode::None => Some(String::new()),
+        let caller = Caller {
+            principal: record.principal.as_deref(),
+            address: record.source_ip,
         };
+        self.counts.identified += u64::from(caller.principal.is_some());
         let max_children = self.options.max_children;
         let mut node = self
             .tries
@@ -306,29 +615,38 @@ impl Learner {
                 let fits_one = i + 1 == segments.len() && !seg.is_empty();
                 node.wide = Some(deep || !fits_one);
                 node.wide_hits += 1;
-                node.callers.add(caller.as_deref());
+                node.callers.add(caller);
                 return Skip::Learned;
             }
-            let key = match classify(seg) {
+            let kind = classify(seg);
+            let key = match kind {
                 Some(kind) => Segment::Param(kind),
                 None => Segment::Literal((*seg).to_string()),
             };
             if !node.children.contains_key(&key) && node.children.len() >= max_children {
-                node.collapse();
+                node.collapse(true);
                 node.wide = Some(true);
                 node.wide_hits += 1;
-                node.callers.add(caller.as_deref());
+                node.callers.add(caller);
                 return Skip::Learned;
             }
-            node = node.children.entry(key).or_default();
+            node = node.children.entry(key).or_insert_with(|| Node {
+                example: kind.map(|_| (*seg).to_string()),
+                ..Node::default()
+            });
         }
         node.ends += 1;
-        node.callers.add(caller.as_deref());
+        node.callers.add(caller);
         Skip::Learned
     }
 
     /// The proposed allowlist.
-    pub fn propose(mut self) -> RawPolicy {
+    pub fn propose(self) -> RawPolicy {
+        self.proposal().policy
+    }
+
+    /// The proposed allowlist with what it admits beyond the learning records.
+    pub fn proposal(mut self) -> Proposal {
         let options = self.options.clone();
         // Generalize wide fan-out, bottom-up.
         fn generalize(node: &mut Node, o: &LearnOptions) {
@@ -339,90 +657,119 @@ impl Learner {
                 && node.children.len() >= o.fanout
                 && node.through >= o.fanout_min_requests
             {
-                node.collapse();
+                node.collapse(false);
             }
         }
-        // (host, method, sources) -> paths
-        let mut groups: BTreeMap<RuleKey, Vec<RawPathMatch>> = BTreeMap::new();
+        let mut groups: BTreeMap<RuleKey, Vec<Template>> = BTreeMap::new();
+        let mut templates = 0;
         for ((host, method), root) in self.tries.iter_mut() {
             generalize(root, &options);
-            let mut templates = Vec::new();
-            collect(root, &mut Vec::new(), &options, &mut templates);
-            for (path, callers) in templates {
-                let sources = match options.sources {
-                    SourceMode::None => None,
-                    _ => callers.key(),
-                };
+            let mut found = Vec::new();
+            collect(root, &mut Vec::new(), &options, &mut found);
+            templates += found.len();
+            for t in found {
+                let (sources, _) = t.callers.sources(options.sources);
                 groups
                     .entry((host.clone(), method.clone(), sources))
                     .or_default()
-                    .push(path);
+                    .push(t);
             }
         }
         let mut names: HashMap<String, usize> = HashMap::new();
-        let rules = groups
-            .into_iter()
-            .map(|((host, method, sources), paths)| {
-                let label = host
-                    .split('.')
-                    .next()
-                    .filter(|l| !l.is_empty())
-                    .unwrap_or("any");
-                let base: String = format!("{label}-{}", method.to_ascii_lowercase())
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .take(56)
-                    .collect();
-                let n = names.entry(base.clone()).or_insert(0);
-                *n += 1;
-                let name = if *n == 1 { base } else { format!("{base}-{n}") };
-                RawRule {
-                    name,
-                    methods: Some(vec![method]),
-                    hosts: (!host.is_empty()).then(|| vec![host]),
-                    paths: Some(paths),
-                    headers: None,
-                    query: None,
-                    sources: sources.map(|list| match options.sources {
-                        SourceMode::Principals => RawSources {
-                            principals: Some(list),
-                            ..RawSources::default()
-                        },
-                        _ => RawSources {
-                            namespaces: Some(list),
-                            ..RawSources::default()
-                        },
-                    }),
+        let mut widenings = Vec::new();
+        let mut rules = Vec::with_capacity(groups.len());
+        for (index, ((host, method, sources), found)) in groups.into_iter().enumerate() {
+            let label = host
+                .split('.')
+                .next()
+                .filter(|l| !l.is_empty())
+                .unwrap_or("any");
+            let base: String = format!("{label}-{}", method.to_ascii_lowercase())
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(56)
+                .collect();
+            let n = names.entry(base.clone()).or_insert(0);
+            *n += 1;
+            let name = if *n == 1 { base } else { format!("{base}-{n}") };
+            let mut callers = Callers::default();
+            for t in &found {
+                callers.merge(&t.callers);
+            }
+            if let (_, Some(why)) = callers.sources(options.sources) {
+                widenings.push(Widening {
+                    rule: index,
+                    name: name.clone(),
+                    path: None,
+                    why,
+                });
+            }
+            let mut paths = Vec::with_capacity(found.len());
+            for t in found {
+                for why in t.why {
+                    widenings.push(Widening {
+                        rule: index,
+                        name: name.clone(),
+                        path: Some(t.text.clone()),
+                        why,
+                    });
                 }
-            })
-            .collect();
-        RawPolicy {
-            mode: options.mode,
-            rules,
-            reject_malformed: true,
-            rewrite_path: true,
-            deny_response: None,
-            malformed_response: None,
+                paths.push(t.path);
+            }
+            rules.push(RawRule {
+                name,
+                methods: Some(vec![method]),
+                hosts: (!host.is_empty()).then(|| vec![host]),
+                paths: Some(paths),
+                headers: None,
+                query: None,
+                sources: sources.map(|s| match s {
+                    RuleSources::Principals(list) => RawSources {
+                        principals: Some(list),
+                        ..RawSources::default()
+                    },
+                    RuleSources::Namespaces(list) => RawSources {
+                        namespaces: Some(list),
+                        ..RawSources::default()
+                    },
+                }),
+            });
+        }
+        Proposal {
+            policy: RawPolicy {
+                mode: options.mode,
+                rules,
+                reject_malformed: true,
+                rewrite_path: true,
+                deny_response: None,
+                malformed_response: None,
+            },
+            widenings,
+            templates,
         }
     }
 }
 
-/// Emits the templates under `node` reached by `prefix` (segments as pattern text).
+/// One segment of a template being collected: its pattern text and, for a parameter, a value
+/// it stood for.
+type PrefixSegment = (String, Option<String>);
+
+/// Emits the templates under `node` reached by `prefix`.
 fn collect(
     node: &Node,
-    prefix: &mut Vec<String>,
+    prefix: &mut Vec<PrefixSegment>,
     o: &LearnOptions,
-    out: &mut Vec<(RawPathMatch, Callers)>,
+    out: &mut Vec<Template>,
 ) {
-    let path_of = |prefix: &[String], tail: Option<&str>| {
+    let path_of = |prefix: &[PrefixSegment], tail: Option<&str>| {
         let mut s = String::new();
-        for seg in prefix {
+        for (seg, _) in prefix {
             s.push('/');
             s.push_str(seg);
         }
@@ -435,22 +782,42 @@ fn collect(
         }
         s
     };
+    let params: Vec<(String, String)> = prefix
+        .iter()
+        .filter_map(|(seg, example)| example.as_ref().map(|e| (seg.clone(), e.clone())))
+        .collect();
+    let template = |text: String, generalized: Option<Why>| {
+        let mut why: Vec<Why> = generalized.into_iter().collect();
+        if !params.is_empty() {
+            why.push(Why::Parameterized {
+                params: params.clone(),
+            });
+        }
+        Template {
+            path: entry(&text),
+            text,
+            callers: node.callers.clone(),
+            why,
+        }
+    };
     if let Some(deep) = node.wide {
         if node.wide_hits >= o.min_hits {
             let tail = if deep { "**" } else { "*" };
-            out.push((
-                entry(&path_of(prefix, Some(tail))),
-                node.callers.clone_shallow(),
-            ));
+            let generalized = node.generalized.map(|by| Why::Generalized {
+                tail,
+                by,
+                fanout: o.fanout,
+            });
+            out.push(template(path_of(prefix, Some(tail)), generalized));
         }
         if node.ends >= o.min_hits && node.ends > 0 && !deep {
             // Requests that ended exactly at the generalized node.
-            out.push((entry(&path_of(prefix, None)), node.callers.clone_shallow()));
+            out.push(template(path_of(prefix, None), None));
         }
         return;
     }
     if node.ends >= o.min_hits && node.ends > 0 {
-        out.push((entry(&path_of(prefix, None)), node.callers.clone_shallow()));
+        out.push(template(path_of(prefix, None), None));
     }
     let mut children: Vec<(&Segment, &Node)> = node.children.iter().collect();
     children.sort_by(|a, b| a.0.cmp(b.0));
@@ -460,7 +827,7 @@ fn collect(
             Segment::Param(kind) => {
                 let used = prefix
                     .iter()
-                    .filter(|s| s.starts_with(&format!("{{{kind}")))
+                    .filter(|(s, _)| s.starts_with(&format!("{{{kind}")))
                     .count();
                 if used == 0 {
                     format!("{{{kind}}}")
@@ -469,19 +836,9 @@ fn collect(
                 }
             }
         };
-        prefix.push(text);
+        prefix.push((text, child.example.clone()));
         collect(child, prefix, o, out);
         prefix.pop();
-    }
-}
-
-impl Callers {
-    fn clone_shallow(&self) -> Callers {
-        Callers {
-            names: self.names.clone(),
-            anonymous: self.anonymous,
-            overflow: self.overflow,
-        }
     }
 }
 

@@ -8,10 +8,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use meshsight_cli::check::{analyse, never_hit, rule_hits};
+use meshsight_cli::check::{analyse, never_hit, rule_hits, unseen_sources};
 use meshsight_cli::evaluate::evaluate;
 use meshsight_cli::istio::{render, IstioOptions};
-use meshsight_cli::learn::{LearnOptions, Learner, SourceMode};
+use meshsight_cli::learn::{
+    LearnCounts, LearnOptions, Learner, Proposal, SourceMode, Why, Widening,
+};
 use meshsight_cli::policy::{load, PolicyRole};
 use meshsight_cli::quality::{held_out, Quality};
 use meshsight_cli::records::RecordReader;
@@ -70,11 +72,13 @@ struct RecordsArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Compile a policy exactly as the module does; report errors with their JSON path and
-    /// warn about rules that can never match, overlap, or (with --records) were never hit.
+    /// warn about rules that can never match, overlap, or (with --records) were never hit or
+    /// admit sources that no recorded request to them came from.
     Check {
         #[command(flatten)]
         policy: PolicyArgs,
-        /// Audit records (OCSF or ECS NDJSON, e.g. from monitor mode) to find rules never hit.
+        /// Audit records (OCSF or ECS NDJSON, e.g. from monitor mode) to find rules never hit and
+        /// sources no recorded request came from.
         #[arg(long)]
         records: Option<PathBuf>,
         #[command(flatten)]
@@ -154,8 +158,10 @@ enum Command {
         /// Statuses that mark a probe for something that is not there (never learned).
         #[arg(long, value_delimiter = ',', default_value = "400,404,405,501")]
         exclude_status: Vec<u16>,
-        /// What callers the rules name.
-        #[arg(long, value_enum, default_value = "namespaces")]
+        /// What callers the rules name: `principals` (the SPIFFE IDs that called: a workload is
+        /// admitted only to what it was seen doing), `namespaces` (every workload of a namespace
+        /// that called) or `none`. Rules whose callers had no mTLS identity name no sources.
+        #[arg(long, value_enum, default_value = "principals")]
         sources: SourceMode,
         /// The proposal's mode.
         #[arg(long, value_parser = ["enforce", "monitor"], default_value = "enforce")]
@@ -318,9 +324,12 @@ fn run(command: Command) -> Result<Outcome, CliError> {
             if let Some(path) = records {
                 let list = allowlist_of(&loaded, "check --records")?;
                 let mut reader = RecordReader::open(&path, read.skip_bad)?;
-                let hits = rule_hits(list, &mut reader)?;
+                let callers = rule_hits(list, &mut reader)?;
                 let stats = reader.stats().clone();
-                findings.extend(never_hit(list, &hits, stats.records, one_pass));
+                findings.extend(never_hit(list, &callers.hits, stats.records, one_pass));
+                if let Some(raw) = &loaded.raw_allowlist {
+                    findings.extend(unseen_sources(raw, &callers, one_pass));
+                }
                 notes.extend(stats.skipped_report());
             }
             if json {
@@ -512,8 +521,9 @@ fn run(command: Command) -> Result<Outcome, CliError> {
             }
             let stats = reader.stats().clone();
             let counts = learner.counts().clone();
-            let triage = Learner::new(options);
-            let raw = learner.propose();
+            let triage = Learner::new(options.clone());
+            let proposal = learner.proposal();
+            let raw = proposal.policy.clone();
             let list = AllowList::try_from(raw.clone()).map_err(|e| CliError::Policy {
                 path: "(proposal)".into(),
                 at: e.path,
@@ -539,6 +549,9 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                 counts.unlearnable
             );
             for line in stats.skipped_report() {
+                let _ = writeln!(err, "{line}");
+            }
+            for line in widening_report(&options, &counts, &proposal, list.rule_count()) {
                 let _ = writeln!(err, "{line}");
             }
             if let Some(h) = holdout {
@@ -662,6 +675,66 @@ fn run(command: Command) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
     }
+}
+
+/// Most widenings listed by `learn` (the rest are counted).
+const MAX_WIDENINGS: usize = 200;
+
+/// `learn`'s report of what the proposal admits beyond the learning records: where sources
+/// come from, then every rule widened and why.
+fn widening_report(
+    options: &LearnOptions,
+    counts: &LearnCounts,
+    proposal: &Proposal,
+    rule_count: usize,
+) -> Vec<String> {
+    let widenings = &proposal.widenings;
+    let mut lines = Vec::new();
+    let anonymous = counts.learned - counts.identified;
+    lines.push(match options.sources {
+        SourceMode::None => "sources: none (--sources none): every rule admits any caller".into(),
+        _ if counts.learned > 0 && counts.identified == 0 => format!(
+            "sources: none of the {} learned records carries an mTLS principal (SPIFFE ID), so no rule names sources and every rule admits any caller; learn from records of peers with mTLS (Istio PeerAuthentication STRICT) to name them",
+            counts.learned
+        ),
+        SourceMode::Principals => format!(
+            "sources: the principals (SPIFFE IDs) that called each path ({} of {} learned requests had one; --sources namespaces names whole namespaces)",
+            counts.identified, counts.learned
+        ),
+        SourceMode::Namespaces => format!(
+            "sources: the namespaces of the principals that called each path (--sources namespaces; {} of {} learned requests had a principal)",
+            counts.identified, counts.learned
+        ),
+    });
+    let rules: std::collections::BTreeSet<usize> = widenings.iter().map(|w| w.rule).collect();
+    lines.push(format!(
+        "widened: {} of {rule_count} rules ({} widening(s) over {} path templates){}",
+        rules.len(),
+        widenings.len(),
+        proposal.templates,
+        if anonymous > 0 && options.sources != SourceMode::None {
+            format!("; {anonymous} learned request(s) came without an mTLS identity")
+        } else {
+            String::new()
+        }
+    ));
+    // Sources first (what a compromised caller could reach), then paths.
+    let mut sorted: Vec<&Widening> = widenings.iter().collect();
+    sorted.sort_by_key(|w| match w.why {
+        Why::Generalized { .. } => 1,
+        Why::Parameterized { .. } => 2,
+        _ => 0,
+    });
+    for w in sorted.into_iter().take(MAX_WIDENINGS) {
+        lines.push(format!("  {w}"));
+    }
+    if widenings.len() > MAX_WIDENINGS {
+        lines.push(format!(
+            "  ... and {} more",
+            widenings.len() - MAX_WIDENINGS
+        ));
+    }
+    lines
 }
 
 fn print_explanation(req: &ExplainRequest, e: &meshsight_cli::evaluate::Evaluation) {
