@@ -4,7 +4,7 @@
 //! `set_property([<property>], json)`; Envoy stores it in filter state as `wasm.<property>`,
 //! and the audit filter reads it back with `get_property([<property>])`. These types are the
 //! contract between them, so all three filters serialize through them: the contract owns its
-//! JSON text (written per request with the crate's [`crate::json`] writer, the very text serde
+//! JSON text (written per request with the crate's `crate::json` writer, the very text serde
 //! gives) and its names, and the jobs depend on it, never the reverse.
 
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! The Elastic Common Schema rendering of an [`AuditRecord`] (ECS 8.11 field names; meshsight
 //! specifics under `meshsight`).
 //!
-//! Written as JSON text straight into one `String` ([`crate::json`]), members in sorted key
+//! Written as JSON text straight into one `String` (`crate::json`), members in sorted key
 //! order at every level (as a `serde_json::Value` map would print them).
 
 use serde_json::Value;

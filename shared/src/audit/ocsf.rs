@@ -2,7 +2,7 @@
 //! `security_control` profile (and `trace` when a trace id is known). meshsight specifics go
 //! under `unmapped.meshsight`.
 //!
-//! The record is written as JSON text straight into one `String` ([`crate::json`]); members
+//! The record is written as JSON text straight into one `String` (`crate::json`); members
 //! come in a fixed order, optional ones are left out when unknown.
 
 use serde_json::Value;
