@@ -19,12 +19,12 @@ use meshsight_cli::quality::{held_out, Quality};
 use meshsight_cli::records::RecordReader;
 use meshsight_cli::replay::replay;
 use meshsight_cli::request::ExplainRequest;
+use meshsight_cli::signatures::test_requests::Layering;
 use meshsight_cli::signatures::{self, Rules};
 use meshsight_cli::traffic::MeshTraffic;
 use meshsight_cli::CliError;
 use meshsight_policy::allowlist::AllowList;
 use meshsight_policy::decision::Mode;
-use meshsight_policy::mirror::signatures::test_requests::Layering;
 
 /// `println!` that ignores a closed standard output (`meshsight ... | head`).
 macro_rules! out {

@@ -6,16 +6,15 @@
 //! - a policy file (the one-pass document or a mirror policy): its signatures exactly as the
 //!   module compiles them (`builtin`, `packs`, `disable`, legacy `custom`).
 //!
-//! Requests are raw HTTP/1.1 or NDJSON (see `meshsight_policy::mirror::signatures::test_requests`).
+//! Requests are raw HTTP/1.1 or NDJSON (see [`test_requests`]).
 //! A request whose line says `"expect": "hit"` or `"miss"` is checked against it, so a SOC's
 //! own regression corpus can gate a pack in CI.
+
+pub mod test_requests;
 
 use std::path::{Path, PathBuf};
 
 use meshsight_policy::mirror::signatures::pack::{self, Pack};
-use meshsight_policy::mirror::signatures::test_requests::{
-    parse_requests, run, Layering, RequestVerdict, TestError,
-};
 use meshsight_policy::mirror::signatures::SignatureSet;
 use meshsight_policy::ConfigError;
 use serde::Serialize;
@@ -23,6 +22,7 @@ use serde_json::Value;
 
 use crate::policy::{compile, LoadedPolicy};
 use crate::CliError;
+use test_requests::{parse_requests, run, Layering, RequestVerdict, TestError};
 
 /// The compiled rules under test.
 #[derive(Debug)]

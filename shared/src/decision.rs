@@ -3,9 +3,13 @@
 //! The allowlist and mirror filters write their decision as compact JSON with
 //! `set_property([<property>], json)`; Envoy stores it in filter state as `wasm.<property>`,
 //! and the audit filter reads it back with `get_property([<property>])`. These types are the
-//! contract between them, so all three filters serialize through them.
+//! contract between them, so all three filters serialize through them: the contract owns its
+//! JSON text (written per request with the crate's `crate::json` writer, the very text serde
+//! gives) and its names, and the jobs depend on it, never the reverse.
 
 use serde::{Deserialize, Serialize};
+
+use crate::json::{key, JsonObject};
 
 /// Property (filter-state key) holding the allowlist filter's [`AllowlistDecision`].
 pub const ALLOWLIST_DECISION_PROPERTY: &str = "meshsight_allowlist";
@@ -37,6 +41,18 @@ pub enum AllowlistOutcome {
     Malformed,
 }
 
+impl AllowlistOutcome {
+    /// The outcome's name in the contract (its `serde` snake_case form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllowlistOutcome::Allowed => "allowed",
+            AllowlistOutcome::Denied => "denied",
+            AllowlistOutcome::WouldDeny => "would_deny",
+            AllowlistOutcome::Malformed => "malformed",
+        }
+    }
+}
+
 /// The allowlist filter's decision on one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllowlistDecision {
@@ -51,9 +67,22 @@ pub struct AllowlistDecision {
 }
 
 impl AllowlistDecision {
-    /// Compact JSON, the same text `serde_json::to_string` gives, for filter state.
+    /// Compact JSON, the same text `serde_json::to_string` gives, for filter state; written
+    /// without `serde_json`, as it goes out on every request.
     pub fn to_json(&self) -> String {
-        crate::audit::ocsf::allowlist_json(self)
+        let mut out = String::with_capacity(64);
+        let mut o = JsonObject::open(&mut out);
+        self.write_members(&mut o);
+        o.close();
+        out
+    }
+
+    /// The decision's members as the contract serializes them, into an object being written
+    /// (filter state here; the audit records' `unmapped.meshsight.allowlist`).
+    pub(crate) fn write_members(&self, o: &mut JsonObject<'_>) {
+        o.str(key!("outcome"), self.outcome.as_str());
+        o.opt_str(key!("rule"), self.rule.as_deref());
+        o.opt_str(key!("reason"), self.reason.as_deref());
     }
 }
 
@@ -71,6 +100,20 @@ pub enum MirrorReason {
     NotSelected,
     /// It was selected, but the target's rate cap was reached: counted and not copied.
     RateLimited,
+}
+
+impl MirrorReason {
+    /// The reason's name in the contract (its `serde` snake_case form; also the copy's
+    /// `x-meshsight-mirror-reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MirrorReason::Signature => "signature",
+            MirrorReason::Rule => "rule",
+            MirrorReason::Sample => "sample",
+            MirrorReason::NotSelected => "not_selected",
+            MirrorReason::RateLimited => "rate_limited",
+        }
+    }
 }
 
 /// The mirror filter's decision on one request.
@@ -96,9 +139,25 @@ pub struct MirrorDecision {
 }
 
 impl MirrorDecision {
-    /// Compact JSON, the same text `serde_json::to_string` gives, for filter state.
+    /// Compact JSON, the same text `serde_json::to_string` gives, for filter state (see
+    /// [`AllowlistDecision::to_json`]).
     pub fn to_json(&self) -> String {
-        crate::audit::ocsf::mirror_json(self)
+        let mut out = String::with_capacity(96);
+        let mut o = JsonObject::open(&mut out);
+        self.write_members(&mut o);
+        o.close();
+        out
+    }
+
+    /// The decision's members as the contract serializes them, into an object being written
+    /// (filter state here; the audit records' `unmapped.meshsight.mirror`).
+    pub(crate) fn write_members(&self, m: &mut JsonObject<'_>) {
+        m.bool(key!("mirrored"), self.mirrored);
+        m.opt_str(key!("target"), self.target.as_deref());
+        m.str(key!("reason"), self.reason.as_str());
+        m.opt_str(key!("rule"), self.rule.as_deref());
+        m.strs_unless_empty(key!("signatures"), &self.signatures);
+        m.strs_unless_empty(key!("signature_rules"), &self.signature_rules);
     }
 }
 
@@ -139,6 +198,27 @@ mod tests {
             r#"{"mirrored":true,"target":"ids","reason":"signature","signatures":["log4shell"]}"#
         );
         assert_eq!(serde_json::from_str::<MirrorDecision>(&json).unwrap(), d);
+    }
+
+    #[test]
+    fn decision_names_are_the_filter_state_contract_names() {
+        for o in [
+            AllowlistOutcome::Allowed,
+            AllowlistOutcome::Denied,
+            AllowlistOutcome::WouldDeny,
+            AllowlistOutcome::Malformed,
+        ] {
+            assert_eq!(serde_json::json!(o.as_str()), serde_json::json!(o));
+        }
+        for r in [
+            MirrorReason::Signature,
+            MirrorReason::Rule,
+            MirrorReason::Sample,
+            MirrorReason::NotSelected,
+            MirrorReason::RateLimited,
+        ] {
+            assert_eq!(serde_json::json!(r.as_str()), serde_json::json!(r));
+        }
     }
 
     /// `to_json` writes without serde_json (it runs on every request) but must give the very

@@ -12,6 +12,7 @@ pub mod error;
 pub mod head;
 pub mod headers;
 pub mod identity;
+mod json;
 pub mod matching;
 pub mod mirror;
 pub mod normalize;

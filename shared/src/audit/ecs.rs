@@ -1,17 +1,16 @@
 //! The Elastic Common Schema rendering of an [`AuditRecord`] (ECS 8.11 field names; meshsight
 //! specifics under `meshsight`).
 //!
-//! Written as JSON text straight into one `String` ([`super::json`]), members in sorted key
+//! Written as JSON text straight into one `String` (`crate::json`), members in sorted key
 //! order at every level (as a `serde_json::Value` map would print them).
 
 use serde_json::Value;
 
 use super::exchange::PeerWorkload;
-use super::json::{key, push_padded, JsonObject, Key};
-use super::ocsf::write_signatures;
-use super::policy::AuditFormat;
-use super::record::{outcome_name, reason_name, AuditRecord};
+use super::record::AuditRecord;
+use super::AuditFormat;
 use crate::identity::parse_socket_address;
+use crate::json::{key, push_padded, JsonObject, Key};
 
 #[cfg(test)]
 mod tests;
@@ -191,7 +190,7 @@ impl AuditRecord {
         doc.object(key!("meshsight"), |m| {
             if let Some(a) = &ex.allowlist {
                 m.object(key!("allowlist"), |o| {
-                    o.str(key!("outcome"), outcome_name(a.outcome));
+                    o.str(key!("outcome"), a.outcome.as_str());
                     o.opt_str(key!("reason"), a.reason.as_deref());
                     o.opt_str(key!("rule"), a.rule.as_deref());
                 });
@@ -204,9 +203,9 @@ impl AuditRecord {
             if let Some(mirror) = &ex.mirror {
                 m.object(key!("mirror"), |o| {
                     o.bool(key!("mirrored"), mirror.mirrored);
-                    o.str(key!("reason"), reason_name(mirror.reason));
+                    o.str(key!("reason"), mirror.reason.as_str());
                     o.opt_str(key!("rule"), mirror.rule.as_deref());
-                    write_signatures(o, &mirror.signatures);
+                    o.strs_unless_empty(key!("signatures"), &mirror.signatures);
                     o.opt_str(key!("target"), mirror.target.as_deref());
                 });
             }

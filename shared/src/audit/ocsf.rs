@@ -2,18 +2,17 @@
 //! `security_control` profile (and `trace` when a trace id is known). meshsight specifics go
 //! under `unmapped.meshsight`.
 //!
-//! The record is written as JSON text straight into one `String` ([`super::json`]); members
+//! The record is written as JSON text straight into one `String` (`crate::json`); members
 //! come in a fixed order, optional ones are left out when unknown.
 
 use serde_json::Value;
 
-use crate::decision::{AllowlistDecision, MirrorDecision};
 use crate::identity::{parse_socket_address, SpiffeId};
 
 use super::exchange::PeerWorkload;
-use super::json::{key, JsonArray, JsonObject, Key};
-use super::policy::AuditFormat;
-use super::record::{outcome_name, reason_name, AuditRecord};
+use super::record::AuditRecord;
+use super::AuditFormat;
+use crate::json::{key, JsonArray, JsonObject, Key};
 
 #[cfg(test)]
 mod tests;
@@ -144,59 +143,6 @@ fn write_headers<'h>(
             });
         }
     });
-}
-
-/// The allowlist decision as the filter-state contract serializes it.
-pub(super) fn write_allowlist(a: &mut JsonObject<'_>, d: &AllowlistDecision) {
-    a.str(key!("outcome"), outcome_name(d.outcome));
-    a.opt_str(key!("rule"), d.rule.as_deref());
-    a.opt_str(key!("reason"), d.reason.as_deref());
-}
-
-/// The allowlist decision as compact JSON, exactly as its `serde` form (the filter-state
-/// contract other plugins and filters read), written without `serde_json`: it goes out on
-/// every request.
-pub(crate) fn allowlist_json(d: &AllowlistDecision) -> String {
-    let mut out = String::with_capacity(64);
-    let mut o = JsonObject::open(&mut out);
-    write_allowlist(&mut o, d);
-    o.close();
-    out
-}
-
-/// The mirror decision as compact JSON, exactly as its `serde` form (see [`allowlist_json`]).
-pub(crate) fn mirror_json(d: &MirrorDecision) -> String {
-    let mut out = String::with_capacity(96);
-    let mut o = JsonObject::open(&mut out);
-    write_mirror(&mut o, d);
-    o.close();
-    out
-}
-
-/// The mirror decision as the filter-state contract serializes it.
-pub(super) fn write_mirror(m: &mut JsonObject<'_>, d: &MirrorDecision) {
-    m.bool(key!("mirrored"), d.mirrored);
-    m.opt_str(key!("target"), d.target.as_deref());
-    m.str(key!("reason"), reason_name(d.reason));
-    m.opt_str(key!("rule"), d.rule.as_deref());
-    write_signatures(m, &d.signatures);
-    if !d.signature_rules.is_empty() {
-        m.array(key!("signature_rules"), |list| {
-            for r in &d.signature_rules {
-                list.str(r);
-            }
-        });
-    }
-}
-
-pub(super) fn write_signatures(m: &mut JsonObject<'_>, signatures: &[String]) {
-    if !signatures.is_empty() {
-        m.array(key!("signatures"), |list| {
-            for s in signatures {
-                list.str(s);
-            }
-        });
-    }
 }
 
 fn write_response_flags(list: &mut JsonArray<'_>, record: &AuditRecord) {
@@ -351,10 +297,10 @@ impl AuditRecord {
         event.object(key!("unmapped"), |u| {
             u.object(key!("meshsight"), |m| {
                 if let Some(a) = &ex.allowlist {
-                    m.object(key!("allowlist"), |o| write_allowlist(o, a));
+                    m.object(key!("allowlist"), |o| a.write_members(o));
                 }
                 if let Some(mirror) = &ex.mirror {
-                    m.object(key!("mirror"), |o| write_mirror(o, mirror));
+                    m.object(key!("mirror"), |o| mirror.write_members(o));
                 }
                 if flags {
                     m.array(key!("response_flags"), |list| {

@@ -7,7 +7,7 @@
 //! The few fields used are written by hand (a protobuf writer is 30 lines; a generated crate
 //! would weigh more than the rest of the audit job in the .wasm).
 
-use super::policy::AuditFormat;
+use super::AuditFormat;
 
 /// `Content-Type` of an OTLP/HTTP protobuf request.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";

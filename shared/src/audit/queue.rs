@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use super::policy::{DropPolicy, QueueLimits};
+use super::{DropPolicy, QueueLimits};
 
 /// Why records were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use crate::headers::split_authority;
 use crate::identity::parse_socket_address;
 
 use super::exchange::{HttpExchange, TraceId};
-use super::policy::{AuditFormat, AuditPolicy};
 use super::redact::{recorded_header, redacted_query};
+use super::{AuditFormat, AuditPolicy};
 use std::borrow::Cow;
 
 #[cfg(test)]
@@ -391,27 +391,6 @@ fn recorded<'r>(
             h.value.as_deref().unwrap_or(value),
         ))
     })
-}
-
-/// The allowlist outcome's name in the filter-state contract (`serde` snake_case).
-pub(super) fn outcome_name(outcome: AllowlistOutcome) -> &'static str {
-    match outcome {
-        AllowlistOutcome::Allowed => "allowed",
-        AllowlistOutcome::Denied => "denied",
-        AllowlistOutcome::WouldDeny => "would_deny",
-        AllowlistOutcome::Malformed => "malformed",
-    }
-}
-
-/// The mirror reason's name in the filter-state contract (`serde` snake_case).
-pub(super) fn reason_name(reason: MirrorReason) -> &'static str {
-    match reason {
-        MirrorReason::Signature => "signature",
-        MirrorReason::Rule => "rule",
-        MirrorReason::Sample => "sample",
-        MirrorReason::NotSelected => "not_selected",
-        MirrorReason::RateLimited => "rate_limited",
-    }
 }
 
 fn signature_mirrored(exchange: &HttpExchange) -> bool {

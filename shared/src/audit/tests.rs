@@ -282,6 +282,24 @@ fn remarkable_requests_are_always_recorded() {
     assert_eq!(sample_verdict(&exchange(), 1.0), SampleVerdict::Sampled);
 }
 
+/// The policy judges with its own `sample_allowed`: what `sample_verdict` gives at that fraction.
+#[test]
+fn the_policy_judges_with_its_own_sampling_fraction() {
+    let none = policy(r#"{"sample_allowed":0}"#);
+    let all = policy(r#"{"sample_allowed":1}"#);
+    assert_eq!(none.judge(&exchange()), SampleVerdict::NotSampled);
+    assert_eq!(all.judge(&exchange()), SampleVerdict::Sampled);
+    let mut failed = exchange();
+    failed.status = Some(503);
+    assert_eq!(none.judge(&failed), SampleVerdict::AlwaysRecorded);
+    let fifth = policy(r#"{"sample_allowed":0.2}"#);
+    for i in 0..200u32 {
+        let mut ex = exchange();
+        ex.request_id = Some(format!("req-{i}"));
+        assert_eq!(fifth.judge(&ex), sample_verdict(&ex, 0.2), "req-{i}");
+    }
+}
+
 #[test]
 fn sampling_is_deterministic_on_the_request_id_and_near_the_fraction() {
     let mut kept = 0;

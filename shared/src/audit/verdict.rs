@@ -21,9 +21,9 @@
 
 use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
 use crate::head::RequestHead;
+use crate::json::{key, push_escaped, push_string, push_u64, JsonObject};
 
-use super::json::{key, push_escaped, push_string, push_u64, JsonObject};
-use super::ocsf::{activity_id, write_allowlist, write_mirror};
+use super::ocsf::activity_id;
 use super::record::disposition;
 
 /// Property holding the fragment ([`entries`]); Envoy stores it as `wasm.meshsight_ocsf`.
@@ -144,10 +144,10 @@ fn write_verdict(
     let mut unmapped = JsonObject::open(out);
     unmapped.object(key!("meshsight"), |m| {
         if let Some(a) = allowlist {
-            m.object(key!("allowlist"), |o| write_allowlist(o, a));
+            m.object(key!("allowlist"), |o| a.write_members(o));
         }
         if let Some(d) = mirror {
-            m.object(key!("mirror"), |o| write_mirror(o, d));
+            m.object(key!("mirror"), |o| d.write_members(o));
         }
         if activity == 99 {
             m.str(key!("http_method"), method);

@@ -21,7 +21,7 @@ mod headers;
 mod tests;
 
 pub use headers::{
-    dispatch_headers, has_copy_prefix, reason_name, CLIENT_FORWARDING_HEADERS, COPY_HEADER_PREFIX,
+    dispatch_headers, has_copy_prefix, CLIENT_FORWARDING_HEADERS, COPY_HEADER_PREFIX,
     HOP_BY_HOP_HEADERS, SECRET_HEADERS,
 };
 

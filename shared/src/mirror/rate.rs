@@ -1,5 +1,10 @@
 //! Rate caps: a token bucket per target, with time passed in (the policy crate never reads a
-//! clock). One bucket set lives in each worker's filter instance.
+//! clock). One bucket set ([`RateLimiter`]) lives in each worker's filter instance and turns a
+//! [`Selection`] into the final [`MirrorDecision`].
+
+use super::copy::Clock;
+use super::{MirrorPolicy, Selection, TargetId};
+use crate::decision::{MirrorDecision, MirrorReason};
 
 /// A token bucket: `rate` tokens per second up to `burst`; a copy takes one token.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +41,65 @@ impl TokenBucket {
             true
         } else {
             false
+        }
+    }
+}
+
+/// Per-worker rate caps, one token bucket per target.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    buckets: Vec<TokenBucket>,
+}
+
+impl RateLimiter {
+    /// Full buckets for every target of `policy`.
+    pub fn new(policy: &MirrorPolicy) -> RateLimiter {
+        RateLimiter {
+            buckets: policy
+                .targets
+                .iter()
+                .map(|t| TokenBucket::new(t.max_rps, t.burst))
+                .collect(),
+        }
+    }
+
+    /// Turns a selection into the final decision: a selected request that finds its target's
+    /// bucket empty at `clock`'s now becomes `RateLimited` (not mirrored). A request not
+    /// selected does not read the clock.
+    pub fn decide(
+        &mut self,
+        policy: &MirrorPolicy,
+        selection: Selection,
+        clock: &mut Clock<'_>,
+    ) -> MirrorDecision {
+        let target_name = |id: TargetId| policy.targets.get(id).map(|t| t.name.clone());
+        match selection.target {
+            Some(id) => {
+                let admitted = self
+                    .buckets
+                    .get_mut(id)
+                    .is_some_and(|b| b.try_take(clock.now()));
+                MirrorDecision {
+                    mirrored: admitted,
+                    target: target_name(id),
+                    reason: if admitted {
+                        selection.reason
+                    } else {
+                        MirrorReason::RateLimited
+                    },
+                    rule: selection.rule,
+                    signatures: selection.signatures,
+                    signature_rules: selection.signature_rules,
+                }
+            }
+            None => MirrorDecision {
+                mirrored: false,
+                target: None,
+                reason: selection.reason,
+                rule: selection.rule,
+                signatures: selection.signatures,
+                signature_rules: selection.signature_rules,
+            },
         }
     }
 }

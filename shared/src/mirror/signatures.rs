@@ -13,7 +13,6 @@
 pub mod clean;
 pub mod layers;
 pub mod pack;
-pub mod test_requests;
 
 #[cfg(test)]
 mod tests;

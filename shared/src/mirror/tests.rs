@@ -3,6 +3,8 @@ use super::decode::{eval_lookups, percent_decode_fully};
 use super::rate::TokenBucket;
 use super::sampling::{sample_point, sampled};
 use super::*;
+use crate::decision::MirrorReason;
+use crate::headers::HeaderBlock;
 use std::net::IpAddr;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;

@@ -11,9 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use meshsight_policy::mirror::signatures::test_requests::{
-    parse_requests, CorpusTally, TestRequest,
-};
+use meshsight_cli::signatures::test_requests::{parse_requests, CorpusTally, TestRequest};
 use meshsight_rig::{send, Collector, EchoUpstream, Envoy, HttpRequest, Sensor};
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! reach the sensor, plus what the filter decided. The credential and hop-by-hop lists are the
 //! crate's one set, in [`crate::headers`] (audit redaction uses the same).
 
-use crate::decision::{MirrorDecision, MirrorReason};
+use crate::decision::MirrorDecision;
 use crate::mirror::{MirrorPolicy, MirrorRequest, Target};
 
 /// Credentials a `dispatch` copy drops unless the target sets `include_secrets`.
@@ -74,7 +74,7 @@ pub fn dispatch_headers(
         add("x-meshsight-mirror-claimed-forwarded-for", claimed);
     }
     add("x-meshsight-mirror-target", &target.name);
-    add("x-meshsight-mirror-reason", reason_name(decision.reason));
+    add("x-meshsight-mirror-reason", decision.reason.as_str());
     if !decision.signatures.is_empty() {
         add(
             "x-meshsight-mirror-signatures",
@@ -107,15 +107,4 @@ pub fn has_copy_prefix(name: &str) -> bool {
     name.as_bytes()
         .get(..COPY_HEADER_PREFIX.len())
         .is_some_and(|p| p.eq_ignore_ascii_case(COPY_HEADER_PREFIX.as_bytes()))
-}
-
-/// The decision reason as the copy's `x-meshsight-mirror-reason` says it (as in the JSON).
-pub fn reason_name(reason: MirrorReason) -> &'static str {
-    match reason {
-        MirrorReason::Signature => "signature",
-        MirrorReason::Rule => "rule",
-        MirrorReason::Sample => "sample",
-        MirrorReason::NotSelected => "not_selected",
-        MirrorReason::RateLimited => "rate_limited",
-    }
 }

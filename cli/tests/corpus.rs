@@ -1,17 +1,16 @@
 //! The signature corpus (`shared/corpus/signatures.ndjson`) through the mirror policy with the
 //! built-in pack: every exploit request is selected by a signature of its category, no benign
-//! look-alike is selected. Per-category counts are printed (`--nocapture`).
+//! look-alike is selected. Per-category counts are printed (`--nocapture`). The corpus is read
+//! as `meshsight signatures test` reads requests.
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+use meshsight_cli::signatures::test_requests::{parse_requests, CorpusTally, TestRequest};
 use meshsight_policy::headers::HeaderBlock;
-use meshsight_policy::mirror::signatures::test_requests::{
-    parse_requests, CorpusTally, TestRequest,
-};
 use meshsight_policy::mirror::signatures::CleanPieces;
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest, Peer};
 
-const CORPUS: &str = include_str!("../corpus/signatures.ndjson");
+const CORPUS: &str = include_str!("../../shared/corpus/signatures.ndjson");
 
 fn corpus() -> Vec<TestRequest> {
     parse_requests(CORPUS.as_bytes()).unwrap_or_else(|e| panic!("{e}"))

@@ -1,11 +1,13 @@
-//! The audit policy: the JSON an operator writes (`RawAuditPolicy`, read by serde with unknown
-//! fields refused) and the compiled, validated [`AuditPolicy`] the filter uses per request.
+//! Compiling a [`RawAuditPolicy`] into an [`AuditPolicy`]: validate every value (errors carry
+//! the JSON path), fill in the defaults (recorded headers, masked query parameters, the HTTP
+//! sink's batching and retry limits) and refuse credentials in `record_headers`.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::Deserialize;
-
+use super::otlp;
+use super::raw::{RawAuditPolicy, RawHttpSink, RawSink, SinkEncoding};
+use super::{AuditPolicy, HttpSink, QueueLimits, Sink};
 use crate::error::ConfigError;
 use crate::headers::is_token;
 
@@ -42,226 +44,7 @@ pub const DEFAULT_REDACT_QUERY_PARAMS: [&str; 20] = [
     "x-amz-security-token",
 ];
 
-/// The record format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditFormat {
-    /// OCSF 1.7.0 HTTP Activity (class_uid 4002).
-    #[default]
-    Ocsf,
-    /// Elastic Common Schema (ECS 8.x field names).
-    Ecs,
-}
-
-/// How the HTTP sink encodes a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkEncoding {
-    /// One JSON record per line (`application/x-ndjson`), any failure retried.
-    #[default]
-    Ndjson,
-    /// OTLP/HTTP logs: protobuf `ExportLogsServiceRequest`, the record as each log body
-    /// (`application/x-protobuf`, default path `/v1/logs`), OTLP's retry rules.
-    Otlp,
-}
-
-/// Which buffered record gives way when the buffer bound is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DropPolicy {
-    /// Evict the oldest waiting records to make room for the new one (keeps the most recent
-    /// activity; the default).
-    #[default]
-    DropOldest,
-    /// Refuse the new record (keeps the oldest, e.g. the start of an incident).
-    DropNewest,
-}
-
-/// Raw policy document, as written by the operator.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAuditPolicy {
-    /// `ocsf` (default) or `ecs`.
-    #[serde(default)]
-    pub format: AuditFormat,
-    /// `"log"` (default) or `{"http": {...}}`.
-    #[serde(default)]
-    pub sink: RawSink,
-    /// Header names to record (request and response), lowercase.
-    #[serde(default)]
-    pub record_headers: Option<Vec<String>>,
-    /// Query parameter names whose values are masked.
-    #[serde(default)]
-    pub redact_query_params: Option<Vec<String>>,
-    /// Fraction (0..=1) of allowed, unremarkable requests to record; default 1.
-    #[serde(default)]
-    pub sample_allowed: Option<f64>,
-}
-
-/// Raw sink choice.
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawSink {
-    /// One JSON line per record in Envoy's log.
-    #[default]
-    Log,
-    /// NDJSON batches POSTed to an Envoy cluster.
-    Http(Box<RawHttpSink>),
-    /// Envoy's own access logger renders the record (file/stdout or OpenTelemetry, see
-    /// `envoy-config/access-log/`); the module only leaves the verdict in filter state.
-    AccessLog,
-}
-
-/// Raw settings of the HTTP sink.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHttpSink {
-    /// Envoy cluster the batches go to.
-    pub cluster: String,
-    /// `ndjson` (default) or `otlp`.
-    #[serde(default)]
-    pub encoding: SinkEncoding,
-    /// Request path, default `/` (`/v1/logs` with `otlp`).
-    #[serde(default)]
-    pub path: Option<String>,
-    /// `:authority` sent, default the cluster name.
-    #[serde(default)]
-    pub authority: Option<String>,
-    /// Extra request headers (e.g. `authorization` for the collector).
-    #[serde(default)]
-    pub headers: Option<std::collections::BTreeMap<String, String>>,
-    /// Per-call timeout.
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-    /// Most records in one batch.
-    #[serde(default)]
-    pub batch_max_records: Option<usize>,
-    /// Most bytes in one batch (a single larger record still goes alone).
-    #[serde(default)]
-    pub batch_max_bytes: Option<usize>,
-    /// A non-empty buffer is flushed at least this often.
-    #[serde(default)]
-    pub flush_interval_ms: Option<u64>,
-    /// Bound on the bytes held (waiting and in flight).
-    #[serde(default)]
-    pub max_buffer_bytes: Option<usize>,
-    /// Retries of a failed batch before its records are dropped.
-    #[serde(default)]
-    pub max_retries: Option<u32>,
-    /// First retry delay; doubles each retry.
-    #[serde(default)]
-    pub backoff_initial_ms: Option<u64>,
-    /// Cap on the retry delay.
-    #[serde(default)]
-    pub backoff_max_ms: Option<u64>,
-    /// Most batches sent and not yet answered (or waiting to be retried) at a time.
-    #[serde(default)]
-    pub max_in_flight_batches: Option<usize>,
-    /// `drop_oldest` (default) or `drop_newest`.
-    #[serde(default)]
-    pub drop_policy: Option<DropPolicy>,
-}
-
-/// Compiled audit policy.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditPolicy {
-    /// Record format.
-    pub format: AuditFormat,
-    /// Where records go.
-    pub sink: Sink,
-    /// Lowercase header names recorded (never a [`FORBIDDEN_HEADERS`] name).
-    pub record_headers: BTreeSet<String>,
-    /// Lowercase query parameter names whose values are masked.
-    pub redact_query_params: BTreeSet<String>,
-    /// Fraction of allowed, unremarkable requests recorded.
-    pub sample_allowed: f64,
-}
-
-/// Where records go.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Sink {
-    /// One JSON line per record in Envoy's log (info level).
-    Log,
-    /// NDJSON batches POSTed to an Envoy cluster.
-    Http(HttpSink),
-    /// Envoy's access logger renders the record from its own fields and the verdict the module
-    /// leaves in filter state (`meshsight_policy::audit::verdict`).
-    AccessLog,
-}
-
-/// Compiled HTTP sink settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpSink {
-    /// Envoy cluster.
-    pub cluster: String,
-    /// Batch encoding.
-    pub encoding: SinkEncoding,
-    /// Request path.
-    pub path: String,
-    /// `:authority`.
-    pub authority: String,
-    /// Extra headers, lowercase names.
-    pub headers: Vec<(String, String)>,
-    /// Per-call timeout.
-    pub timeout: Duration,
-    /// Batching, retry and bound settings.
-    pub queue: QueueLimits,
-}
-
-/// Batching, retry and buffer-bound settings of the [`crate::audit::DeliveryQueue`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueLimits {
-    /// Most records per batch.
-    pub batch_max_records: usize,
-    /// Most bytes per batch (a single larger record goes alone).
-    pub batch_max_bytes: usize,
-    /// A non-empty buffer is flushed at least this often (ms).
-    pub flush_interval_ms: u64,
-    /// Bound on bytes held, waiting plus in flight.
-    pub max_buffer_bytes: usize,
-    /// Retries of a failed batch before its records are dropped.
-    pub max_retries: u32,
-    /// First retry delay (ms); doubles each retry.
-    pub backoff_initial_ms: u64,
-    /// Cap on the retry delay (ms).
-    pub backoff_max_ms: u64,
-    /// A batch whose answer has not come this long after it was sent is treated as failed (ms).
-    pub response_deadline_ms: u64,
-    /// Most batches out at a time (sent and unanswered, or waiting to be retried).
-    pub max_in_flight: usize,
-    /// Which record gives way at the bound.
-    pub drop_policy: DropPolicy,
-}
-
-impl Default for QueueLimits {
-    fn default() -> Self {
-        QueueLimits {
-            batch_max_records: 500,
-            batch_max_bytes: 512 * 1024,
-            flush_interval_ms: 1000,
-            max_buffer_bytes: 8 * 1024 * 1024,
-            max_retries: 5,
-            backoff_initial_ms: 250,
-            backoff_max_ms: 30_000,
-            response_deadline_ms: 5000 + 1000,
-            max_in_flight: 4,
-            drop_policy: DropPolicy::DropOldest,
-        }
-    }
-}
-
 const DEFAULT_TIMEOUT_MS: u64 = 5000;
-
-impl AuditPolicy {
-    /// Parses and compiles a policy document; any error refuses the whole policy. An empty
-    /// document means all defaults (OCSF to the log).
-    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return AuditPolicy::try_from(ConfigError::parse_json::<RawAuditPolicy>(b"{}")?);
-        }
-        AuditPolicy::try_from(ConfigError::parse_json::<RawAuditPolicy>(bytes)?)
-    }
-}
 
 fn header_name(path: String, name: &str) -> Result<String, ConfigError> {
     if !is_token(name) {
@@ -369,7 +152,7 @@ fn compile_http(raw: RawHttpSink) -> Result<HttpSink, ConfigError> {
     }
     let default_path = match raw.encoding {
         SinkEncoding::Ndjson => "/",
-        SinkEncoding::Otlp => super::otlp::LOGS_PATH,
+        SinkEncoding::Otlp => otlp::LOGS_PATH,
     };
     let path = raw.path.unwrap_or_else(|| default_path.to_string());
     if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {

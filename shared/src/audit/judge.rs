@@ -1,4 +1,4 @@
-//! Which requests are recorded: the remarkable ones always, allowed ones by a deterministic
+//! Which requests are recorded (the audit's per-request decision): the remarkable ones always, allowed ones by a deterministic
 //! sample keyed on the request id ([`crate::sampling`], so every proxy on a request's path makes
 //! the same choice, and every request the mirror samples at a fraction up to `sample_allowed`
 //! is recorded).
@@ -7,6 +7,7 @@ use crate::decision::{AllowlistOutcome, MirrorReason};
 use crate::sampling::{in_sample, stable_hash};
 
 use super::exchange::HttpExchange;
+use super::AuditPolicy;
 
 /// Why a request was recorded or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,13 @@ impl SampleVerdict {
     /// Whether a record is written.
     pub fn is_recorded(self) -> bool {
         !matches!(self, SampleVerdict::NotSampled)
+    }
+}
+
+impl AuditPolicy {
+    /// Whether `exchange` is recorded under this policy (its `sample_allowed`).
+    pub fn judge(&self, exchange: &HttpExchange) -> SampleVerdict {
+        sample_verdict(exchange, self.sample_allowed)
     }
 }
 
