@@ -19,10 +19,9 @@ use meshsight_policy::audit::{
 use meshsight_policy::decision::{AllowlistDecision, MirrorDecision};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::header_value;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType};
+use proxy_wasm::types::LogLevel;
 
-use crate::host::{ConnectionFact, Counter, Gauge, Properties};
+use crate::host::{self, ConnectionFact, Counter, Gauge, Properties};
 
 /// Metric names (Envoy stats), all prefixed `meshsight_audit_`.
 pub mod metric {
@@ -121,15 +120,7 @@ pub struct AuditJob {
 impl AuditJob {
     /// Defines the counters and, with the HTTP sink, the queue (its clock starts at `now_ms`).
     pub fn new(policy: AuditPolicy, now_ms: u64) -> AuditJob {
-        let node = |key: &[&str]| {
-            let mut path = vec!["node", "metadata"];
-            path.extend_from_slice(key);
-            hostcalls::get_property(path)
-                .ok()
-                .flatten()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .filter(|s| !s.is_empty())
-        };
+        let node = host::node_metadata;
         let local_workload = PeerWorkload {
             namespace: node(&["NAMESPACE"]),
             workload: node(&["WORKLOAD_NAME"]),
@@ -141,9 +132,7 @@ impl AuditJob {
                 // logger can print them (PLAIN). A second plugin or a reconfiguration declaring
                 // them again is refused by Envoy with BadArgument: harmless.
                 for (name, args) in verdict::declarations() {
-                    if let Err(status) =
-                        hostcalls::call_foreign_function("declare_property", Some(&args))
-                    {
+                    if let Err(status) = host::declare_property(&args) {
                         log::debug!("meshsight audit: declare_property {name}: {status:?}");
                     }
                 }
@@ -152,7 +141,7 @@ impl AuditJob {
             Sink::Log => {
                 // Envoy drops wasm logs below its level (Istio sidecars default to warning):
                 // say so once rather than count invisible records as delivered in silence.
-                if matches!(hostcalls::get_log_level(), Ok(level) if level as u32 > LogLevel::Info as u32)
+                if matches!(host::envoy_log_level(), Some(level) if level as u32 > LogLevel::Info as u32)
                 {
                     log::warn!(
                         "meshsight audit: the log sink writes at info level, below Envoy's wasm log \
@@ -341,11 +330,10 @@ impl AuditJob {
             for (n, v) in &d.sink.headers {
                 headers.push((n, v));
             }
-            let sent = hostcalls::dispatch_http_call(
+            let sent = host::dispatch_http_call(
                 &d.sink.cluster,
                 headers,
                 Some(body.as_deref().unwrap_or(&batch.body)),
-                vec![],
                 d.sink.timeout,
             );
             match sent {
@@ -439,14 +427,9 @@ fn return_otlp(
     body_size: usize,
     now_ms: u64,
 ) -> bool {
-    let retry_after = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, "retry-after")
-        .ok()
-        .flatten();
+    let retry_after = host::call_response_header("retry-after");
     let body = if status.is_some_and(|s| (200..300).contains(&s)) && body_size > 0 {
-        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        host::call_response_body(body_size)
     } else {
         Vec::new()
     };

@@ -4,9 +4,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use meshsight_policy::clock::unix_nanos;
 use meshsight_policy::plugin::{PluginPolicy, Role};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
@@ -30,10 +28,6 @@ pub(crate) struct Root {
 }
 
 impl Root {
-    fn now_nanos(&self) -> u64 {
-        unix_nanos(self.get_current_time())
-    }
-
     fn shut_down(&mut self) {
         if let Some(audit) = self.jobs.take().as_ref().and_then(|j| j.audit.as_ref()) {
             audit.shut_down();
@@ -51,7 +45,7 @@ impl Context for Root {
     ) {
         let Some(jobs) = &self.jobs else { return };
         let status = host::call_status(num_headers);
-        let now = self.now_nanos();
+        let now = host::now_nanos();
         if let Some(audit) = &jobs.audit {
             if audit.answered(token_id, status, body_size, now / 1_000_000) {
                 return;
@@ -70,11 +64,7 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let root_id = hostcalls::get_property(vec!["plugin_root_id"])
-            .ok()
-            .flatten()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+        let root_id = host::plugin_root_id();
         let Some(role) = Role::from_root_id(&root_id) else {
             log::error!(
                 "meshsight: unknown root id {root_id:?}: use meshsight (all jobs in one pass), \
@@ -82,7 +72,7 @@ impl RootContext for Root {
             );
             return false;
         };
-        let config = self.get_plugin_configuration().unwrap_or_default();
+        let config = host::plugin_configuration();
         let policy = match PluginPolicy::from_json(role, &config) {
             Ok(p) => p,
             Err(e) => {
@@ -92,14 +82,14 @@ impl RootContext for Root {
         };
         // A reconfigured plugin counts what its old queue still holds before it goes.
         self.shut_down();
-        let now = self.now_nanos();
+        let now = host::now_nanos();
         let summary = policy.summary();
         let audit = policy.audit.map(|p| AuditJob::new(p, now / 1_000_000));
         let idle_tick = audit
             .as_ref()
             .and_then(AuditJob::tick_period)
             .unwrap_or(Duration::ZERO);
-        self.set_tick_period(idle_tick);
+        host::set_tick_period(idle_tick);
         self.jobs = Some(Rc::new(Jobs {
             allowlist: policy.allowlist.map(AllowlistJob::new),
             mirror: policy.mirror.map(|p| MirrorJob::new(p, idle_tick)),
@@ -112,7 +102,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let Some(jobs) = &self.jobs else { return };
-        let now = self.now_nanos();
+        let now = host::now_nanos();
         if let Some(mirror) = &jobs.mirror {
             mirror.send_queued(now);
         }

@@ -164,6 +164,13 @@ impl Properties {
     }
 }
 
+/// This proxy's node metadata at `key` (e.g. `["NAMESPACE"]`, `["LABELS", "app"]`), as text.
+pub fn node_metadata(key: &[&str]) -> Option<String> {
+    let mut path = vec!["node", "metadata"];
+    path.extend_from_slice(key);
+    string_property(&path)
+}
+
 fn string_property(path: &[&str]) -> Option<String> {
     let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
     let s = match String::from_utf8(bytes) {

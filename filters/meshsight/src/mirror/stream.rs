@@ -16,18 +16,11 @@ use meshsight_policy::mirror::copy::{
 use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{Action, BufferType, MapType};
+use proxy_wasm::types::Action;
 use std::net::IpAddr;
 
 /// The host's clock, read by the copy state machine only when it needs now.
-static HOST_CLOCK: fn() -> u64 = host_now_nanos;
-
-fn host_now_nanos() -> u64 {
-    hostcalls::get_current_time()
-        .map(meshsight_policy::clock::unix_nanos)
-        .unwrap_or(0)
-}
+static HOST_CLOCK: fn() -> u64 = host::now_nanos;
 
 /// One request's mirror state.
 pub struct MirrorStream {
@@ -57,7 +50,7 @@ impl MirrorStream {
     pub fn start(configured: Configured, head: &mut RequestHead, props: &Properties) -> Self {
         for name in configured.policy.decision_headers() {
             if head.header(name).is_some() {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+                host::set_request_header(name, None);
                 head.remove(name);
                 configured.metrics.spoofed_header_removed.inc();
             }
@@ -70,7 +63,7 @@ impl MirrorStream {
             .map(str::to_string)
             .collect();
         for name in spoofed {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, None);
+            host::set_request_header(&name, None);
             head.remove(&name);
             configured.metrics.spoofed_header_removed.inc();
         }
@@ -188,10 +181,7 @@ impl MirrorStream {
             return Action::Continue;
         };
         let bytes = if wanted > 0 {
-            hostcalls::get_buffer(BufferType::HttpRequestBody, 0, wanted)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
+            host::request_body(wanted)
         } else {
             Vec::new()
         };
@@ -250,8 +240,7 @@ impl MirrorStream {
         for action in step.actions {
             match action {
                 CopyAction::SetDecisionHeader { name, value } => {
-                    let _ =
-                        hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, Some(&value));
+                    host::set_request_header(&name, Some(&value));
                     // Envoy picks the route before this filter runs; make it look again so
                     // that a route matching the decision header (with its mirror policy)
                     // applies.
