@@ -8,7 +8,7 @@ use meshsight_policy::allowlist::{AllowList, Judgement};
 use meshsight_policy::decision::AllowlistOutcome;
 use meshsight_policy::matching::RequestFacts;
 
-use crate::host::Counter;
+use crate::host::{Counter, Stats};
 
 /// Counter: requests a rule allowed.
 pub const METRIC_ALLOWED: &str = "meshsight_allowlist_allowed";
@@ -37,15 +37,15 @@ pub struct AllowlistJob {
 
 impl AllowlistJob {
     /// Defines the counters (every rule's too, so that a dead rule shows as a zero).
-    pub fn new(list: AllowList) -> AllowlistJob {
+    pub fn new(list: AllowList, stats: &Stats) -> AllowlistJob {
         let metrics = Metrics {
-            allowed: Counter::define(METRIC_ALLOWED),
-            denied: Counter::define(METRIC_DENIED),
-            monitored: Counter::define(METRIC_MONITORED),
-            malformed: Counter::define(METRIC_MALFORMED),
+            allowed: stats.counter(METRIC_ALLOWED),
+            denied: stats.counter(METRIC_DENIED),
+            monitored: stats.counter(METRIC_MONITORED),
+            malformed: stats.counter(METRIC_MALFORMED),
             rule_hits: list
                 .rule_names()
-                .map(|name| Counter::define(&format!("{METRIC_RULE_HITS_PREFIX}{name}")))
+                .map(|name| stats.counter(&format!("{METRIC_RULE_HITS_PREFIX}{name}")))
                 .collect(),
         };
         log::info!(

@@ -21,7 +21,7 @@ use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::header_value;
 use proxy_wasm::types::LogLevel;
 
-use crate::host::{self, ConnectionFact, Counter, Gauge, Properties};
+use crate::host::{self, ConnectionFact, Counter, Gauge, Properties, Stats};
 
 /// Metric names (Envoy stats), all prefixed `meshsight_audit_`.
 pub mod metric {
@@ -60,17 +60,17 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn define() -> Metrics {
+    fn define(stats: &Stats) -> Metrics {
         Metrics {
-            records: Counter::define(metric::RECORDS),
-            delivered: Counter::define(metric::DELIVERED),
-            retried: Counter::define(metric::RETRIED),
+            records: stats.counter(metric::RECORDS),
+            delivered: stats.counter(metric::DELIVERED),
+            retried: stats.counter(metric::RETRIED),
             dropped: DropReason::ALL
-                .map(|r| Counter::define(&format!("{}{}", metric::DROPPED_PREFIX, r.name()))),
-            buffered: Gauge::define(metric::BUFFERED),
-            buffered_bytes: Gauge::define(metric::BUFFERED_BYTES),
-            not_sampled: Counter::define(metric::NOT_SAMPLED),
-            batches_sent: Counter::define(metric::BATCHES_SENT),
+                .map(|r| stats.counter(&format!("{}{}", metric::DROPPED_PREFIX, r.name()))),
+            buffered: stats.gauge(metric::BUFFERED),
+            buffered_bytes: stats.gauge(metric::BUFFERED_BYTES),
+            not_sampled: stats.counter(metric::NOT_SAMPLED),
+            batches_sent: stats.counter(metric::BATCHES_SENT),
         }
     }
 
@@ -119,7 +119,7 @@ pub struct AuditJob {
 
 impl AuditJob {
     /// Defines the counters and, with the HTTP sink, the queue (its clock starts at `now_ms`).
-    pub fn new(policy: AuditPolicy, now_ms: u64) -> AuditJob {
+    pub fn new(policy: AuditPolicy, stats: &Stats, now_ms: u64) -> AuditJob {
         let node = host::node_metadata;
         let local_workload = PeerWorkload {
             namespace: node(&["NAMESPACE"]),
@@ -160,13 +160,13 @@ impl AuditJob {
         };
         AuditJob {
             policy,
-            metrics: Metrics::define(),
+            metrics: Metrics::define(stats),
             delivery,
             local_workload,
         }
     }
 
-    /// How often the root context must tick for this job (`None`: never).
+    /// How often the root context must tick for this job's deliveries (`None`: never).
     pub fn tick_period(&self) -> Option<Duration> {
         let d = self.delivery.as_ref()?.borrow();
         Some(Duration::from_millis(d.sink.queue.flush_interval_ms).min(MAX_TICK))
@@ -211,13 +211,12 @@ impl AuditJob {
         props: &Properties,
         allowlist: Option<AllowlistDecision>,
         mirror: Option<MirrorDecision>,
-        now_ns: u64,
     ) {
         let mut ex = HttpExchange::from_request_headers(head.to_pairs());
         ex.response_headers = response_headers;
         ex.allowlist = allowlist;
         ex.mirror = mirror;
-        self.fill(&mut ex, props, now_ns);
+        self.fill(&mut ex, props);
         if !sample_verdict(&ex, self.policy.sample_allowed).is_recorded() {
             self.metrics.not_sampled.inc();
             return;
@@ -238,7 +237,10 @@ impl AuditJob {
     }
 
     /// What the proxy knows of the exchange beyond its head: each property read once.
-    fn fill(&self, ex: &mut HttpExchange, props: &Properties, now_ns: u64) {
+    fn fill(&self, ex: &mut HttpExchange, props: &Properties) {
+        // The clock only where Envoy does not say when the request started or how long it took.
+        let clock = std::cell::OnceCell::new();
+        let now_ns = || *clock.get_or_init(host::now_nanos);
         let conn = |f| props.connection(f).map(str::to_string);
         ex.protocol = props.string(&["request", "protocol"]);
         // The response that passed this filter (also local replies) has the code; ask Envoy
@@ -258,13 +260,13 @@ impl AuditJob {
         ex.start_ns = props
             .int(&["request", "time"])
             .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(now_ns);
+            .unwrap_or_else(now_ns);
         ex.end_ns = match props
             .int(&["request", "duration"])
             .and_then(|n| u64::try_from(n).ok())
         {
             Some(d) => ex.start_ns.saturating_add(d),
-            None => now_ns.max(ex.start_ns),
+            None => now_ns().max(ex.start_ns),
         };
         ex.source_address = conn(ConnectionFact::SourceAddress);
         ex.destination_address = conn(ConnectionFact::DestinationAddress);

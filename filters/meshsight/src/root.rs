@@ -1,8 +1,8 @@
-//! The root context: compiles the plugin's policy for its role, owns the worker's jobs, and
-//! runs what only a root may (sending mirror copies and audit batches, hearing their answers).
+//! The root context: compiles the plugin's policy for its role, owns the worker's jobs and
+//! counters, and runs what only a root may (sending mirror copies and audit batches, hearing
+//! their answers, flushing the counters on its tick).
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use meshsight_policy::plugin::{PluginPolicy, Role};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -10,7 +10,7 @@ use proxy_wasm::types::ContextType;
 
 use crate::allowlist::AllowlistJob;
 use crate::audit::AuditJob;
-use crate::host::{self, ConnectionCache};
+use crate::host::{self, ConnectionCache, Stats};
 use crate::mirror::MirrorJob;
 use crate::stream::Stream;
 
@@ -20,6 +20,8 @@ pub(crate) struct Jobs {
     pub(crate) mirror: Option<MirrorJob>,
     pub(crate) audit: Option<AuditJob>,
     pub(crate) connections: ConnectionCache,
+    /// The jobs' counters, moved in memory by the streams and flushed by the root's tick.
+    pub(crate) stats: Stats,
 }
 
 #[derive(Default)]
@@ -28,10 +30,14 @@ pub(crate) struct Root {
 }
 
 impl Root {
+    /// Counts what the audit queue still holds as dropped and hands every count to the host:
+    /// the jobs are going away (or being replaced), and nothing may disappear uncounted.
     fn shut_down(&mut self) {
-        if let Some(audit) = self.jobs.take().as_ref().and_then(|j| j.audit.as_ref()) {
+        let Some(jobs) = self.jobs.take() else { return };
+        if let Some(audit) = &jobs.audit {
             audit.shut_down();
         }
+        jobs.stats.flush();
     }
 }
 
@@ -84,17 +90,23 @@ impl RootContext for Root {
         self.shut_down();
         let now = host::now_nanos();
         let summary = policy.summary();
-        let audit = policy.audit.map(|p| AuditJob::new(p, now / 1_000_000));
+        let stats = Stats::default();
+        let audit = policy
+            .audit
+            .map(|p| AuditJob::new(p, &stats, now / 1_000_000));
+        // One schedule for the root: the counters' flush, or the audit's deliveries when they
+        // need it sooner (the mirror's send tick comes and goes on top of it).
         let idle_tick = audit
             .as_ref()
             .and_then(AuditJob::tick_period)
-            .unwrap_or(Duration::ZERO);
+            .map_or(host::FLUSH_PERIOD, |t| t.min(host::FLUSH_PERIOD));
         host::set_tick_period(idle_tick);
         self.jobs = Some(Rc::new(Jobs {
-            allowlist: policy.allowlist.map(AllowlistJob::new),
-            mirror: policy.mirror.map(|p| MirrorJob::new(p, idle_tick)),
+            allowlist: policy.allowlist.map(|p| AllowlistJob::new(p, &stats)),
+            mirror: policy.mirror.map(|p| MirrorJob::new(p, &stats, idle_tick)),
             audit,
             connections: ConnectionCache::default(),
+            stats,
         }));
         log::info!("meshsight: policy loaded ({root_id:?}: {summary})");
         true
@@ -102,13 +114,19 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let Some(jobs) = &self.jobs else { return };
-        let now = host::now_nanos();
+        // The clock only for a job that sends: a tick that only flushes counters needs none.
+        let now = if jobs.mirror.is_some() || jobs.audit.is_some() {
+            host::now_nanos()
+        } else {
+            0
+        };
         if let Some(mirror) = &jobs.mirror {
             mirror.send_queued(now);
         }
         if let Some(audit) = &jobs.audit {
             audit.pump(now / 1_000_000);
         }
+        jobs.stats.flush();
     }
 
     fn get_type(&self) -> Option<ContextType> {

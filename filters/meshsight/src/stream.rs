@@ -284,14 +284,12 @@ impl HttpContext for Stream {
             // Headers never reached this filter (an earlier filter answered): read them now.
             None => host::read_request_head(),
         };
-        let now = host::now_nanos();
         audit.record(
             head,
             std::mem::take(&mut self.response_headers),
             &self.props,
             allowlist,
             mirror,
-            now,
         );
     }
 }

@@ -805,6 +805,13 @@ impl Host {
         state::with(|s| s.time_nanos)
     }
 
+    /// The host functions (ABI names, e.g. `proxy_get_property`) the plugin called in the
+    /// callbacks of context `id` (a stream, or the root), in order: what the context cost the
+    /// host. Calls made while no callback runs are counted under 0.
+    pub fn host_calls(&self, id: u32) -> Vec<&'static str> {
+        state::with(|s| s.host_calls.get(&id).cloned().unwrap_or_default())
+    }
+
     // -----------------------------------------------------------------------------------------
     // Metrics and logs.
 

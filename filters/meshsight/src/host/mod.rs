@@ -20,7 +20,7 @@ pub use call::{
 };
 pub use clock::now_nanos;
 pub use filter_state::{declare_property, get_decision, put_property};
-pub use metric::{stat_part, Counter, Gauge};
+pub use metric::{stat_part, Counter, Gauge, Stats, FLUSH_PERIOD};
 pub use plugin::{envoy_log_level, plugin_configuration, plugin_root_id};
 pub use properties::{
     as_i64, node_metadata, ConnectionCache, ConnectionFact, ConnectionFacts, Properties,

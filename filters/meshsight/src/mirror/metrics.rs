@@ -1,6 +1,6 @@
 //! The mirror's counters, defined once per VM at configuration.
 
-use crate::host::{stat_part, Counter};
+use crate::host::{stat_part, Counter, Stats};
 use meshsight_policy::decision::MirrorReason;
 use meshsight_policy::mirror::MirrorPolicy;
 use std::collections::BTreeMap;
@@ -40,8 +40,8 @@ pub struct Metrics {
 
 impl Metrics {
     /// Defines every counter the policy can move.
-    pub fn define(policy: &MirrorPolicy) -> Metrics {
-        let c = |name: &str| Counter::define(name);
+    pub fn define(policy: &MirrorPolicy, stats: &Stats) -> Metrics {
+        let c = |name: &str| stats.counter(name);
         Metrics {
             requests: c("meshsight_mirror_requests"),
             mirrored: policy
@@ -95,15 +95,13 @@ impl Metrics {
     }
 
     /// The counter of copies to `target` for `reason` (none for reasons that are no copy).
-    pub fn mirrored(&self, target: usize, reason: MirrorReason) -> Counter {
+    pub fn mirrored(&self, target: usize, reason: MirrorReason) -> Option<&Counter> {
         let slot = match reason {
             MirrorReason::Signature => 0,
             MirrorReason::Rule => 1,
             MirrorReason::Sample => 2,
-            MirrorReason::NotSelected | MirrorReason::RateLimited => return Counter::default(),
+            MirrorReason::NotSelected | MirrorReason::RateLimited => return None,
         };
-        self.mirrored
-            .get(target)
-            .map_or(Counter::default(), |s| s[slot])
+        self.mirrored.get(target).and_then(|s| s.get(slot))
     }
 }

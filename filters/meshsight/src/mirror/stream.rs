@@ -17,7 +17,6 @@ use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
 use proxy_wasm::types::Action;
-use std::net::IpAddr;
 
 /// The host's clock, read by the copy state machine only when it needs now.
 static HOST_CLOCK: fn() -> u64 = host::now_nanos;
@@ -25,7 +24,6 @@ static HOST_CLOCK: fn() -> u64 = host::now_nanos;
 /// One request's mirror state.
 pub struct MirrorStream {
     configured: Configured,
-    address: Option<IpAddr>,
     /// Hits of the head scan, until the state machine takes them.
     hits: Option<SignatureHits>,
     copy: MirrorCopy,
@@ -67,11 +65,8 @@ impl MirrorStream {
             head.remove(&name);
             configured.metrics.spoofed_header_removed.inc();
         }
-        // Always read (once per connection, cached): every copy carries it as provenance.
-        let address = props.source_ip();
         let mut stream = MirrorStream {
             configured,
-            address,
             hits: None,
             copy: MirrorCopy::new(),
             decision: None,
@@ -81,7 +76,7 @@ impl MirrorStream {
         {
             let mut worker = stream.configured.worker.borrow_mut();
             policy.scan_head_remembering(
-                &stream.request(head, props, None),
+                &stream.request(head, props, None, false),
                 &mut hits,
                 &mut worker.clean,
             );
@@ -90,20 +85,47 @@ impl MirrorStream {
         stream
     }
 
+    /// The request as the policy sees it; `with_peer`: with the connection's peer (address
+    /// and identity, read once per connection), which only selectors that look at it and a
+    /// copy's provenance headers need; the signature scan and a request nothing can select
+    /// leave the connection unread.
     fn request<'a>(
         &self,
         head: &'a RequestHead,
         props: &'a Properties,
         normalized: Option<&'a RequestFacts<'a>>,
+        with_peer: bool,
     ) -> MirrorRequest<'a> {
+        let peer = if with_peer {
+            Peer::with_identity(props.source_ip(), props.peer_identity())
+        } else {
+            Peer::with_identity(None, None)
+        };
         MirrorRequest {
             method: head.method(),
             path: head.path(),
             authority: head.authority(),
             headers: head.headers(),
-            peer: Peer::with_identity(self.address, props.peer_identity()),
+            peer,
             normalized,
         }
+    }
+
+    /// Whether deciding on this head can need the peer: a selector looks at it, or the request
+    /// is selected (its copy carries the peer as provenance). Selection is pure, so asking it
+    /// without the peer first costs no host call and changes nothing.
+    fn head_needs_peer(
+        &self,
+        head: &RequestHead,
+        props: &Properties,
+        normalized: Option<&RequestFacts<'_>>,
+        hits: &SignatureHits,
+    ) -> bool {
+        let policy = &self.configured.policy;
+        policy.needs_peer()
+            || policy
+                .select(&self.request(head, props, normalized, false), hits)
+                .selected()
     }
 
     /// The decision, once taken (at the head, or when the body has been read).
@@ -152,7 +174,8 @@ impl MirrorStream {
     ) -> Action {
         let configured = self.configured.clone();
         let hits = self.hits.take().unwrap_or_default();
-        let request = self.request(head, props, normalized);
+        let with_peer = self.head_needs_peer(head, props, normalized, &hits);
+        let request = self.request(head, props, normalized, with_peer);
         let step = {
             let mut worker = configured.worker.borrow_mut();
             let mut cx = CopyContext {
@@ -211,7 +234,9 @@ impl MirrorStream {
             return Action::Continue;
         }
         let configured = self.configured.clone();
-        let request = self.request(head, props, None);
+        // A body can still select the request (a body signature), and the copy then carries
+        // the peer.
+        let request = self.request(head, props, None, true);
         let step = {
             let mut worker = configured.worker.borrow_mut();
             let mut cx = CopyContext {
@@ -285,7 +310,11 @@ impl MirrorStream {
             }
         }
         match (d.mirrored, d.reason, target) {
-            (true, reason, Some(t)) => m.mirrored(t, reason).inc(),
+            (true, reason, Some(t)) => {
+                if let Some(c) = m.mirrored(t, reason) {
+                    c.inc();
+                }
+            }
             (_, MirrorReason::RateLimited, Some(t)) => {
                 m.rate_limited.inc();
                 if let Some(c) = m.rate_limited_by_target.get(t) {
