@@ -578,29 +578,34 @@ fn records_still_buffered_at_shutdown_are_counted_as_dropped() {
         .is_empty());
 }
 
-#[test]
-fn destination_falls_back_to_this_workloads_node_metadata() {
-    let mut host = Host::builder(meshsight::register)
+/// Starts the audit alone with Istio-shaped node metadata under `prefix` (`xds.node.metadata`
+/// in Envoy 1.36 and 1.40, `node.metadata` in proxies that answer the old path).
+fn start_with_node_metadata(prefix: &[&str], config: &str) -> Host {
+    let at = |key: &[&'static str]| -> Vec<&str> { prefix.iter().chain(key).copied().collect() };
+    Host::builder(meshsight::register)
         .property(&["plugin_root_id"], "meshsight_audit")
-        .plugin_config("{}")
-        .property(&["node", "metadata", "NAMESPACE"], "payments")
-        .property(&["node", "metadata", "WORKLOAD_NAME"], "ledger-v2")
+        .plugin_config(config)
+        .property(&at(&["NAMESPACE"]), "payments")
+        .property(&at(&["WORKLOAD_NAME"]), "ledger-v2")
         .property(
-            &[
-                "node",
-                "metadata",
-                "LABELS",
-                "service.istio.io/canonical-name",
-            ],
+            &at(&["LABELS", "service.istio.io/canonical-name"]),
             "ledger",
         )
         .start()
-        .expect("configure");
-    request(&mut host, "/a", "n-1", None, Some(200));
-    let r = &logged_records(&host)[0];
-    assert_eq!(r["dst_endpoint"]["name"], "ledger-v2");
-    assert_eq!(r["dst_endpoint"]["svc_name"], "ledger");
-    assert_eq!(r["dst_endpoint"]["domain"], "payments");
+        .expect("configure")
+}
+
+#[test]
+fn destination_falls_back_to_this_workloads_node_metadata() {
+    for prefix in [&["xds", "node", "metadata"][..], &["node", "metadata"][..]] {
+        let mut host = start_with_node_metadata(prefix, "{}");
+        request(&mut host, "/a", "n-1", None, Some(200));
+        let r = &logged_records(&host)[0];
+        assert_eq!(r["dst_endpoint"]["name"], "ledger-v2", "{prefix:?}");
+        assert_eq!(r["dst_endpoint"]["svc_name"], "ledger", "{prefix:?}");
+        assert_eq!(r["dst_endpoint"]["domain"], "payments", "{prefix:?}");
+        drop(host);
+    }
 }
 
 #[test]
