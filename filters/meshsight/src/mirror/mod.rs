@@ -5,7 +5,7 @@
 //! sensor's cluster made by the worker's root context (`dispatch`).
 
 mod delivery;
-mod metrics;
+pub mod metrics;
 mod stream;
 
 pub use stream::MirrorStream;
