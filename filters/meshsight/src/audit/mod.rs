@@ -5,9 +5,9 @@
 //! Policy, record building, redaction, sampling, the delivery queue and the judgement of a
 //! collector's answers live in the policy crate (`meshsight_policy::audit`,
 //! `meshsight_policy::collector_answer`); this job moves data between the host and that logic,
-//! in the mirror's shape: [`stream`] builds one request's record at stream end (`on_log`), so
+//! in the mirror's shape: `stream` builds one request's record at stream end (`on_log`), so
 //! requests answered locally (the allowlist's 403), upstream failures and client aborts are
-//! recorded too; [`delivery`] is the root context's side of the HTTP sink (streams enqueue into
+//! recorded too; `delivery` is the root context's side of the HTTP sink (streams enqueue into
 //! the worker's queue; only the root sends batches, since a stream's calls die with the stream);
 //! [`metrics`] declares the counters.
 
