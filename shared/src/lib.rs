@@ -7,6 +7,7 @@ pub mod allowlist;
 pub mod attack;
 pub mod audit;
 pub mod clock;
+pub mod collector_answer;
 pub mod decision;
 pub mod error;
 pub mod head;

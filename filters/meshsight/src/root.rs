@@ -1,18 +1,16 @@
-//! The root context: compiles the plugin's policy for its role, owns the worker's jobs, and
-//! runs what only a root may (sending mirror copies and audit batches, hearing their answers).
+//! The root context: compiles the plugin's policy for its role, owns the worker's jobs and
+//! counters, and runs what only a root may (sending mirror copies and audit batches, hearing
+//! their answers, flushing the counters on its tick).
 
 use std::rc::Rc;
-use std::time::Duration;
 
-use meshsight_policy::clock::unix_nanos;
 use meshsight_policy::plugin::{PluginPolicy, Role};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
 use crate::allowlist::AllowlistJob;
 use crate::audit::AuditJob;
-use crate::host::{self, ConnectionCache};
+use crate::host::{self, ConnectionCache, Stats};
 use crate::mirror::MirrorJob;
 use crate::stream::Stream;
 
@@ -22,6 +20,8 @@ pub(crate) struct Jobs {
     pub(crate) mirror: Option<MirrorJob>,
     pub(crate) audit: Option<AuditJob>,
     pub(crate) connections: ConnectionCache,
+    /// The jobs' counters, moved in memory by the streams and flushed by the root's tick.
+    pub(crate) stats: Stats,
 }
 
 #[derive(Default)]
@@ -30,14 +30,14 @@ pub(crate) struct Root {
 }
 
 impl Root {
-    fn now_nanos(&self) -> u64 {
-        unix_nanos(self.get_current_time())
-    }
-
+    /// Counts what the audit queue still holds as dropped and hands every count to the host:
+    /// the jobs are going away (or being replaced), and nothing may disappear uncounted.
     fn shut_down(&mut self) {
-        if let Some(audit) = self.jobs.take().as_ref().and_then(|j| j.audit.as_ref()) {
+        let Some(jobs) = self.jobs.take() else { return };
+        if let Some(audit) = &jobs.audit {
             audit.shut_down();
         }
+        jobs.stats.flush();
     }
 }
 
@@ -51,7 +51,7 @@ impl Context for Root {
     ) {
         let Some(jobs) = &self.jobs else { return };
         let status = host::call_status(num_headers);
-        let now = self.now_nanos();
+        let now = host::now_nanos();
         if let Some(audit) = &jobs.audit {
             if audit.answered(token_id, status, body_size, now / 1_000_000) {
                 return;
@@ -70,11 +70,7 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let root_id = hostcalls::get_property(vec!["plugin_root_id"])
-            .ok()
-            .flatten()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+        let root_id = host::plugin_root_id();
         let Some(role) = Role::from_root_id(&root_id) else {
             log::error!(
                 "meshsight: unknown root id {root_id:?}: use meshsight (all jobs in one pass), \
@@ -82,7 +78,7 @@ impl RootContext for Root {
             );
             return false;
         };
-        let config = self.get_plugin_configuration().unwrap_or_default();
+        let config = host::plugin_configuration();
         let policy = match PluginPolicy::from_json(role, &config) {
             Ok(p) => p,
             Err(e) => {
@@ -92,19 +88,25 @@ impl RootContext for Root {
         };
         // A reconfigured plugin counts what its old queue still holds before it goes.
         self.shut_down();
-        let now = self.now_nanos();
+        let now = host::now_nanos();
         let summary = policy.summary();
-        let audit = policy.audit.map(|p| AuditJob::new(p, now / 1_000_000));
+        let stats = Stats::default();
+        let audit = policy
+            .audit
+            .map(|p| AuditJob::new(p, &stats, now / 1_000_000));
+        // One schedule for the root: the counters' flush, or the audit's deliveries when they
+        // need it sooner (the mirror's send tick comes and goes on top of it).
         let idle_tick = audit
             .as_ref()
             .and_then(AuditJob::tick_period)
-            .unwrap_or(Duration::ZERO);
-        self.set_tick_period(idle_tick);
+            .map_or(host::FLUSH_PERIOD, |t| t.min(host::FLUSH_PERIOD));
+        host::set_tick_period(idle_tick);
         self.jobs = Some(Rc::new(Jobs {
-            allowlist: policy.allowlist.map(AllowlistJob::new),
-            mirror: policy.mirror.map(|p| MirrorJob::new(p, idle_tick)),
+            allowlist: policy.allowlist.map(|p| AllowlistJob::new(p, &stats)),
+            mirror: policy.mirror.map(|p| MirrorJob::new(p, &stats, idle_tick)),
             audit,
             connections: ConnectionCache::default(),
+            stats,
         }));
         log::info!("meshsight: policy loaded ({root_id:?}: {summary})");
         true
@@ -112,13 +114,19 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let Some(jobs) = &self.jobs else { return };
-        let now = self.now_nanos();
+        // The clock only for a job that sends: a tick that only flushes counters needs none.
+        let now = if jobs.mirror.is_some() || jobs.audit.is_some() {
+            host::now_nanos()
+        } else {
+            0
+        };
         if let Some(mirror) = &jobs.mirror {
             mirror.send_queued(now);
         }
         if let Some(audit) = &jobs.audit {
             audit.pump(now / 1_000_000);
         }
+        jobs.stats.flush();
     }
 
     fn get_type(&self) -> Option<ContextType> {

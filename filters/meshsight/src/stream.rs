@@ -15,9 +15,8 @@ use meshsight_policy::decision::{
 };
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::{Peer, RequestFacts};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::Action;
 
 use crate::host::{self, Properties};
 use crate::mirror::MirrorStream;
@@ -111,8 +110,7 @@ impl Stream {
     }
 
     fn respond(status: u32, content_type: &str, body: &[u8]) {
-        let _ =
-            hostcalls::send_http_response(status, vec![("content-type", content_type)], Some(body));
+        host::send_local_response(status, content_type, body);
     }
 }
 
@@ -191,8 +189,7 @@ impl HttpContext for Stream {
                 }
                 action = Action::Pause;
             } else if let Some(new_path) = &judgement.rewritten_path {
-                let _ =
-                    hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(new_path));
+                host::set_request_header(":path", Some(new_path));
                 // The route was chosen for the old :path; make the router choose again for
                 // the path that was actually checked.
                 let _ = host::clear_route_cache();
@@ -287,17 +284,12 @@ impl HttpContext for Stream {
             // Headers never reached this filter (an earlier filter answered): read them now.
             None => host::read_request_head(),
         };
-        let now = self
-            .get_current_time()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
         audit.record(
             head,
             std::mem::take(&mut self.response_headers),
             &self.props,
             allowlist,
             mirror,
-            now,
         );
     }
 }

@@ -4,10 +4,12 @@
 // Test helpers (not `#[test]` fns themselves) fail the test by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod stats;
 use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, ALLOWLIST_DECISION_PROPERTY,
 };
 use proxy_wasm_test_host::{Action, Host, LogLevel};
+use stats::counter;
 
 const POLICY: &str = r#"{
   "rules": [
@@ -118,14 +120,14 @@ fn allowed_request_continues_and_records_rule_and_counters() {
             .unwrap(),
         br#"{"outcome":"allowed","rule":"api-read"}"#
     );
-    assert_eq!(host.counter("meshsight_allowlist_allowed"), Some(1));
-    assert_eq!(host.counter("meshsight_allowlist_denied"), Some(0));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_allowed"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_denied"), Some(0));
     assert_eq!(
-        host.counter("meshsight_allowlist_rule_hits.api-read"),
+        counter(&mut host, "meshsight_allowlist_rule_hits.api-read"),
         Some(1)
     );
     assert_eq!(
-        host.counter("meshsight_allowlist_rule_hits.never-used"),
+        counter(&mut host, "meshsight_allowlist_rule_hits.never-used"),
         Some(0),
         "dead rules show as zero"
     );
@@ -149,9 +151,9 @@ fn denied_request_gets_a_403_that_reveals_nothing() {
     assert_eq!(r.body, br#"{"error":"forbidden","request_id":"req-42"}"#);
     let d = decision(&host, sent.id);
     assert_eq!(d.reason.as_deref(), Some("no_rule_matched"));
-    assert_eq!(host.counter("meshsight_allowlist_denied"), Some(1));
-    assert_eq!(host.counter("meshsight_allowlist_allowed"), Some(0));
-    assert_eq!(host.counter("meshsight_allowlist_monitored"), Some(0));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_denied"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_allowed"), Some(0));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_monitored"), Some(0));
 }
 
 #[test]
@@ -202,13 +204,13 @@ fn monitor_mode_lets_everything_through_and_records_would_deny() {
     let d = decision(&host, sent.id);
     assert_eq!(d.outcome, AllowlistOutcome::WouldDeny);
     assert_eq!(d.reason.as_deref(), Some("no_rule_matched"));
-    assert_eq!(host.counter("meshsight_allowlist_monitored"), Some(1));
-    assert_eq!(host.counter("meshsight_allowlist_denied"), Some(0));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_monitored"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_denied"), Some(0));
 
     let sent = send(&mut host, "GET", "/healthz", "h");
     assert_allowed(&host, &sent, "healthz");
     assert_eq!(
-        host.counter("meshsight_allowlist_rule_hits.healthz"),
+        counter(&mut host, "meshsight_allowlist_rule_hits.healthz"),
         Some(1)
     );
 
@@ -218,8 +220,8 @@ fn monitor_mode_lets_everything_through_and_records_would_deny() {
     let d = decision(&host, sent.id);
     assert_eq!(d.outcome, AllowlistOutcome::WouldDeny);
     assert_eq!(d.reason.as_deref(), Some("encoded_slash"));
-    assert_eq!(host.counter("meshsight_allowlist_malformed"), Some(1));
-    assert_eq!(host.counter("meshsight_allowlist_monitored"), Some(2));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_malformed"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_monitored"), Some(2));
 }
 
 #[test]
@@ -283,10 +285,10 @@ fn normalization_table_through_the_filter() {
             br#"{"error":"bad_request","request_id":"req-42"}"#
         );
     }
-    assert_eq!(host.counter("meshsight_allowlist_malformed"), Some(7));
-    assert_eq!(host.counter("meshsight_allowlist_allowed"), Some(5));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_malformed"), Some(7));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_allowed"), Some(5));
     assert_eq!(
-        host.counter("meshsight_allowlist_denied"),
+        counter(&mut host, "meshsight_allowlist_denied"),
         Some(0),
         "malformed is not counted as denied"
     );
@@ -445,8 +447,8 @@ fn reject_malformed_false_still_never_allows_a_malformed_target() {
     let d = decision(&host, sent.id);
     assert_eq!(d.outcome, AllowlistOutcome::Denied);
     assert_eq!(d.reason.as_deref(), Some("dot_segment_parameter"));
-    assert_eq!(host.counter("meshsight_allowlist_malformed"), Some(1));
-    assert_eq!(host.counter("meshsight_allowlist_denied"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_malformed"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_denied"), Some(1));
     let sent = send(&mut host, "GET", "/fine", "h");
     assert_allowed(&host, &sent, "all");
 }
@@ -459,18 +461,18 @@ fn rule_hit_counters_count_each_rule() {
     }
     send(&mut host, "GET", "/api/x", "h");
     assert_eq!(
-        host.counter("meshsight_allowlist_rule_hits.healthz"),
+        counter(&mut host, "meshsight_allowlist_rule_hits.healthz"),
         Some(3)
     );
     assert_eq!(
-        host.counter("meshsight_allowlist_rule_hits.api-read"),
+        counter(&mut host, "meshsight_allowlist_rule_hits.api-read"),
         Some(1)
     );
     assert_eq!(
-        host.counter("meshsight_allowlist_rule_hits.private"),
+        counter(&mut host, "meshsight_allowlist_rule_hits.private"),
         Some(0)
     );
-    assert_eq!(host.counter("meshsight_allowlist_allowed"), Some(4));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_allowed"), Some(4));
 }
 
 #[test]
@@ -565,7 +567,10 @@ fn ten_thousand_rules_through_the_filter() {
         let sent = send(&mut host, method, &path, "h");
         assert_allowed(&host, &sent, &format!("rule-{i}"));
         assert_eq!(
-            host.counter(&format!("meshsight_allowlist_rule_hits.rule-{i}")),
+            counter(
+                &mut host,
+                &format!("meshsight_allowlist_rule_hits.rule-{i}")
+            ),
             Some(1)
         );
     }

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod stats;
+use stats::{counter, gauge};
 use std::time::Duration;
 
 use proxy_wasm_test_host::{Host, HttpCallResponse, Status};
@@ -166,8 +168,8 @@ fn log_sink_writes_one_ocsf_line_per_request_from_headers_and_properties() {
         d["unmapped"]["meshsight"]["allowlist"]["reason"],
         "no_rule_matched"
     );
-    assert_eq!(host.counter("meshsight_audit_records"), Some(2));
-    assert_eq!(host.counter("meshsight_audit_delivered"), Some(2));
+    assert_eq!(counter(&mut host, "meshsight_audit_records"), Some(2));
+    assert_eq!(counter(&mut host, "meshsight_audit_delivered"), Some(2));
 }
 
 #[test]
@@ -253,8 +255,8 @@ fn sampling_keeps_remarkable_requests_and_a_deterministic_share_of_the_rest() {
         .map(|r| r["metadata"]["uid"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["r2", "r3", "r4", "r5"]);
-    assert_eq!(host.counter("meshsight_audit_not_sampled"), Some(1));
-    assert_eq!(host.counter("meshsight_audit_records"), Some(4));
+    assert_eq!(counter(&mut host, "meshsight_audit_not_sampled"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_audit_records"), Some(4));
     drop(host); // one live Host per thread
 
     let mut a = Vec::new();
@@ -289,7 +291,9 @@ fn http_config(extra: &str) -> String {
     )
 }
 
-fn counters(host: &Host) -> (u64, u64, u64, i64) {
+/// The audit's counters once the root's tick has flushed them.
+fn counters(host: &mut Host) -> (u64, u64, u64, i64) {
+    host.tick();
     let c = |n: &str| host.counter(n).unwrap_or(0);
     let dropped = c("meshsight_audit_dropped_buffer_full")
         + c("meshsight_audit_dropped_retries_exhausted")
@@ -303,7 +307,7 @@ fn counters(host: &Host) -> (u64, u64, u64, i64) {
     )
 }
 
-fn assert_balanced(host: &Host) {
+fn assert_balanced(host: &mut Host) {
     let (records, delivered, dropped, buffered) = counters(host);
     assert_eq!(
         records,
@@ -323,7 +327,7 @@ fn http_sink_batches_by_size_and_interval_with_configured_headers() {
         host.http_calls().is_empty(),
         "nothing is sent outside a tick"
     );
-    assert_eq!(host.gauge("meshsight_audit_buffered"), Some(4));
+    assert_eq!(gauge(&mut host, "meshsight_audit_buffered"), Some(4));
     host.tick();
     let calls = host.http_calls();
     assert_eq!(calls.len(), 1, "a full batch leaves at the next tick");
@@ -350,7 +354,7 @@ fn http_sink_batches_by_size_and_interval_with_configured_headers() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["metadata"]["uid"], "b-0");
     host.respond_http_call(call.token, HttpCallResponse::status("200", ""));
-    assert_eq!(host.counter("meshsight_audit_delivered"), Some(3));
+    assert_eq!(counter(&mut host, "meshsight_audit_delivered"), Some(3));
     // The fourth record is not a full batch: it waits for the flush interval.
     host.tick();
     assert!(host.http_calls().is_empty());
@@ -359,8 +363,8 @@ fn http_sink_batches_by_size_and_interval_with_configured_headers() {
     let calls = host.http_calls();
     assert_eq!(calls.len(), 1);
     host.respond_http_call(calls[0].token, HttpCallResponse::status("204", ""));
-    assert_eq!(counters(&host), (4, 4, 0, 0));
-    assert_eq!(host.gauge("meshsight_audit_buffered_bytes"), Some(0));
+    assert_eq!(counters(&mut host), (4, 4, 0, 0));
+    assert_eq!(gauge(&mut host, "meshsight_audit_buffered_bytes"), Some(0));
 }
 
 #[test]
@@ -376,7 +380,7 @@ fn up_to_max_in_flight_batches_are_out_at_once() {
     assert_eq!(calls.len(), 2, "two full batches out, the rest waits");
     // The second answer comes first: each batch is settled on its own.
     host.respond_http_call(calls[1].token, HttpCallResponse::status("200", ""));
-    assert_eq!(host.counter("meshsight_audit_delivered"), Some(2));
+    assert_eq!(counter(&mut host, "meshsight_audit_delivered"), Some(2));
     let calls = host.http_calls();
     assert_eq!(calls.len(), 2, "the freed slot is used at once");
     for c in calls {
@@ -387,7 +391,7 @@ fn up_to_max_in_flight_batches_are_out_at_once() {
     for c in host.http_calls() {
         host.respond_http_call(c.token, HttpCallResponse::status("200", ""));
     }
-    assert_eq!(counters(&host), (7, 7, 0, 0));
+    assert_eq!(counters(&mut host), (7, 7, 0, 0));
 }
 
 #[test]
@@ -404,7 +408,7 @@ fn failed_batches_are_retried_with_backoff_then_delivered() {
     host.tick();
     let retry = host.http_calls()[0].clone();
     assert_eq!(retry.body, first.body, "the same batch is re-sent");
-    assert_eq!(host.counter("meshsight_audit_retried"), Some(2));
+    assert_eq!(counter(&mut host, "meshsight_audit_retried"), Some(2));
     host.fail_http_call(retry.token); // reset/timeout: no headers
     host.advance_time(Duration::from_millis(199));
     host.tick();
@@ -413,8 +417,8 @@ fn failed_batches_are_retried_with_backoff_then_delivered() {
     host.tick();
     let again = host.http_calls()[0].clone();
     host.respond_http_call(again.token, HttpCallResponse::status("200", ""));
-    assert_eq!(counters(&host), (2, 2, 0, 0));
-    assert_eq!(host.counter("meshsight_audit_retried"), Some(4));
+    assert_eq!(counters(&mut host), (2, 2, 0, 0));
+    assert_eq!(counter(&mut host, "meshsight_audit_retried"), Some(4));
 }
 
 #[test]
@@ -427,13 +431,13 @@ fn batches_are_dropped_and_counted_after_max_retries() {
         let calls = host.http_calls();
         assert_eq!(calls.len(), 1);
         host.respond_http_call(calls[0].token, HttpCallResponse::status("500", ""));
-        assert_balanced(&host);
+        assert_balanced(&mut host);
     }
     assert_eq!(
-        host.counter("meshsight_audit_dropped_retries_exhausted"),
+        counter(&mut host, "meshsight_audit_dropped_retries_exhausted"),
         Some(1)
     );
-    assert_eq!(counters(&host), (1, 0, 1, 0));
+    assert_eq!(counters(&mut host), (1, 0, 1, 0));
     assert!(!host.logs_containing("collector answered 500").is_empty());
 }
 
@@ -451,7 +455,7 @@ fn a_dispatch_that_fails_synchronously_is_retried() {
     let calls = host.http_calls();
     assert_eq!(calls.len(), 1);
     host.respond_http_call(calls[0].token, HttpCallResponse::status("200", ""));
-    assert_eq!(counters(&host), (1, 1, 0, 0));
+    assert_eq!(counters(&mut host), (1, 1, 0, 0));
 }
 
 #[test]
@@ -463,17 +467,17 @@ fn buffer_bound_holds_while_the_collector_hangs() {
     for i in 0..60 {
         request(&mut host, "/a", &format!("h-{i}"), None, Some(200));
         host.tick(); // batches go out and never come back
-        assert!(host.gauge("meshsight_audit_buffered_bytes").unwrap() <= bound);
-        assert_balanced(&host);
+        assert!(gauge(&mut host, "meshsight_audit_buffered_bytes").unwrap() <= bound);
+        assert_balanced(&mut host);
     }
     let out = host.http_calls().len();
     assert!(
         (1..=4).contains(&out),
         "at most max_in_flight_batches (4) calls out: {out}"
     );
-    let dropped = host.counter("meshsight_audit_dropped_buffer_full").unwrap();
+    let dropped = counter(&mut host, "meshsight_audit_dropped_buffer_full").unwrap();
     assert!(dropped > 0, "the bound forced drops");
-    let (records, _, _, buffered) = counters(&host);
+    let (records, _, _, buffered) = counters(&mut host);
     assert_eq!(records, 60);
     assert!(buffered > 0);
 }
@@ -509,10 +513,10 @@ fn counting_invariant_holds_over_a_random_sequence_of_operations() {
                 }
             }
         }
-        assert_balanced(&host);
-        assert!(host.gauge("meshsight_audit_buffered_bytes").unwrap() <= 6000);
+        assert_balanced(&mut host);
+        assert!(gauge(&mut host, "meshsight_audit_buffered_bytes").unwrap() <= 6000);
     }
-    let (records, delivered, dropped, _) = counters(&host);
+    let (records, delivered, dropped, _) = counters(&mut host);
     assert!(
         records > 100 && delivered > 0 && dropped > 0,
         "{records} {delivered} {dropped}"
@@ -563,37 +567,45 @@ fn records_still_buffered_at_shutdown_are_counted_as_dropped() {
     host.tick(); // two in flight, one waiting
     assert_eq!(host.http_calls().len(), 1);
     assert!(host.shutdown());
-    assert_eq!(host.counter("meshsight_audit_dropped_shutdown"), Some(3));
-    assert_eq!(counters(&host), (3, 0, 3, 0));
-    assert_eq!(host.gauge("meshsight_audit_buffered_bytes"), Some(0));
+    assert_eq!(
+        counter(&mut host, "meshsight_audit_dropped_shutdown"),
+        Some(3)
+    );
+    assert_eq!(counters(&mut host), (3, 0, 3, 0));
+    assert_eq!(gauge(&mut host, "meshsight_audit_buffered_bytes"), Some(0));
     assert!(!host
         .logs_containing("3 buffered records dropped at shutdown")
         .is_empty());
 }
 
-#[test]
-fn destination_falls_back_to_this_workloads_node_metadata() {
-    let mut host = Host::builder(meshsight::register)
+/// Starts the audit alone with Istio-shaped node metadata under `prefix` (`xds.node.metadata`
+/// in Envoy 1.36 and 1.40, `node.metadata` in proxies that answer the old path).
+fn start_with_node_metadata(prefix: &[&str], config: &str) -> Host {
+    let at = |key: &[&'static str]| -> Vec<&str> { prefix.iter().chain(key).copied().collect() };
+    Host::builder(meshsight::register)
         .property(&["plugin_root_id"], "meshsight_audit")
-        .plugin_config("{}")
-        .property(&["node", "metadata", "NAMESPACE"], "payments")
-        .property(&["node", "metadata", "WORKLOAD_NAME"], "ledger-v2")
+        .plugin_config(config)
+        .property(&at(&["NAMESPACE"]), "payments")
+        .property(&at(&["WORKLOAD_NAME"]), "ledger-v2")
         .property(
-            &[
-                "node",
-                "metadata",
-                "LABELS",
-                "service.istio.io/canonical-name",
-            ],
+            &at(&["LABELS", "service.istio.io/canonical-name"]),
             "ledger",
         )
         .start()
-        .expect("configure");
-    request(&mut host, "/a", "n-1", None, Some(200));
-    let r = &logged_records(&host)[0];
-    assert_eq!(r["dst_endpoint"]["name"], "ledger-v2");
-    assert_eq!(r["dst_endpoint"]["svc_name"], "ledger");
-    assert_eq!(r["dst_endpoint"]["domain"], "payments");
+        .expect("configure")
+}
+
+#[test]
+fn destination_falls_back_to_this_workloads_node_metadata() {
+    for prefix in [&["xds", "node", "metadata"][..], &["node", "metadata"][..]] {
+        let mut host = start_with_node_metadata(prefix, "{}");
+        request(&mut host, "/a", "n-1", None, Some(200));
+        let r = &logged_records(&host)[0];
+        assert_eq!(r["dst_endpoint"]["name"], "ledger-v2", "{prefix:?}");
+        assert_eq!(r["dst_endpoint"]["svc_name"], "ledger", "{prefix:?}");
+        assert_eq!(r["dst_endpoint"]["domain"], "payments", "{prefix:?}");
+        drop(host);
+    }
 }
 
 #[test]

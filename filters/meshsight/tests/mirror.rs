@@ -2,9 +2,11 @@
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod stats;
 use meshsight_policy::decision::{MirrorDecision, MirrorReason, MIRROR_DECISION_PROPERTY};
 use meshsight_policy::sampling::sampled;
 use proxy_wasm_test_host::{Action, Host, HttpCall, HttpCallResponse, Status};
+use stats::counter;
 use std::time::Duration;
 
 const HEADER_ONLY: &str = r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#;
@@ -125,7 +127,10 @@ fn header_mode_sets_the_decision_header_and_clears_the_route_cache() {
         (d.mirrored, d.target.as_deref(), d.reason, d.rule.as_deref()),
         (true, Some("ids"), MirrorReason::Rule, Some("admin"))
     );
-    assert_eq!(host.counter("meshsight_mirror_mirrored_ids_rule"), Some(1));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_mirrored_ids_rule"),
+        Some(1)
+    );
     assert!(
         calls(&mut host).is_empty(),
         "header mode sends nothing itself"
@@ -135,7 +140,7 @@ fn header_mode_sets_the_decision_header_and_clears_the_route_cache() {
     assert!(header(&host.request_header_map(benign), "x-meshsight-mirror").is_empty());
     assert!(!host.route_cache_cleared(benign));
     assert_eq!(decision(&host, benign).reason, MirrorReason::NotSelected);
-    assert_eq!(host.counter("meshsight_mirror_not_selected"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_mirror_not_selected"), Some(1));
 }
 
 #[test]
@@ -159,7 +164,7 @@ fn client_supplied_decision_headers_are_always_removed() {
     assert!(header(&map, "x-soc-copy").is_empty(), "{map:?}");
     assert!(!decision(&host, id).mirrored);
     assert_eq!(
-        host.counter("meshsight_mirror_spoofed_header_removed"),
+        counter(&mut host, "meshsight_mirror_spoofed_header_removed"),
         Some(2)
     );
     // A selected request cannot steer its copy elsewhere: the header carries our value only.
@@ -216,15 +221,15 @@ fn each_head_signature_category_mirrors_with_its_category() {
         );
     }
     assert_eq!(
-        host.counter("meshsight_mirror_signature_log4shell"),
+        counter(&mut host, "meshsight_mirror_signature_log4shell"),
         Some(2)
     );
     assert_eq!(
-        host.counter("meshsight_mirror_signature_path_traversal"),
+        counter(&mut host, "meshsight_mirror_signature_path_traversal"),
         Some(2)
     );
     assert_eq!(
-        host.counter("meshsight_mirror_mirrored_ids_signature"),
+        counter(&mut host, "meshsight_mirror_mirrored_ids_signature"),
         Some(8)
     );
     for benign in [
@@ -312,7 +317,10 @@ fn the_request_is_let_go_once_max_body_bytes_are_read() {
     // 40 bytes buffered >= 32: decided and continued before the end of the stream.
     assert_eq!(host.request_body(id, &[b'b'; 20], false), Action::Continue);
     assert!(!decision(&host, id).mirrored);
-    assert_eq!(host.counter("meshsight_mirror_body_truncated"), Some(1));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_body_truncated"),
+        Some(1)
+    );
     // Later chunks flow untouched; an indicator past the limit is not seen.
     assert_eq!(
         host.request_body(id, b"${jndi:ldap://e}", true),
@@ -538,8 +546,11 @@ fn the_rate_cap_counts_excess_and_refills_with_time() {
         ]
     );
     assert!(header(&host.request_header_map(ids[3]), "x-meshsight-mirror").is_empty());
-    assert_eq!(host.counter("meshsight_mirror_rate_limited"), Some(3));
-    assert_eq!(host.counter("meshsight_mirror_rate_limited_ids"), Some(3));
+    assert_eq!(counter(&mut host, "meshsight_mirror_rate_limited"), Some(3));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_rate_limited_ids"),
+        Some(3)
+    );
     host.advance_time(Duration::from_millis(500));
     let id = send(&mut host, &get("/"));
     assert!(decision(&host, id).mirrored, "one token after 0.5 s at 2/s");
@@ -604,7 +615,10 @@ fn dispatch_mode_sends_the_copy_without_secrets() {
     assert!(header(&host.request_header_map(id), "x-meshsight-mirror").is_empty());
     assert!(decision(&host, id).mirrored);
     host.respond_http_call(call.token, HttpCallResponse::status("200", b"".to_vec()));
-    assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(0));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_dispatch_failed"),
+        Some(0)
+    );
 }
 
 #[test]
@@ -672,13 +686,16 @@ fn calls_in_flight_are_bounded_and_drops_counted() {
     let ids: Vec<u32> = (0..3).map(|_| send(&mut host, &get("/"))).collect();
     assert!(decision(&host, ids[0]).mirrored && decision(&host, ids[1]).mirrored);
     assert!(!decision(&host, ids[2]).mirrored);
-    assert_eq!(host.counter("meshsight_mirror_in_flight_dropped"), Some(1));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_in_flight_dropped"),
+        Some(1)
+    );
     let pending = calls(&mut host);
     assert_eq!(pending.len(), 2);
     assert_eq!(
         host.tick_period(),
-        None,
-        "the tick is disarmed once the queue is empty"
+        Some(meshsight::host::FLUSH_PERIOD),
+        "the send tick gives way to the counters' flush once the queue is empty"
     );
     assert!(
         pending
@@ -686,7 +703,10 @@ fn calls_in_flight_are_bounded_and_drops_counted() {
             .all(|c| c.context_id == host.root_context_id()),
         "the root context owns the calls"
     );
-    assert_eq!(host.counter("meshsight_mirror_mirrored_ids_rule"), Some(2));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_mirrored_ids_rule"),
+        Some(2)
+    );
     // The streams end before the sensor answers: the calls live on, and still count.
     for id in &ids {
         host.done(*id);
@@ -694,7 +714,10 @@ fn calls_in_flight_are_bounded_and_drops_counted() {
     assert_eq!(calls(&mut host).len(), 2);
     let id = send(&mut host, &get("/"));
     assert!(!decision(&host, id).mirrored);
-    assert_eq!(host.counter("meshsight_mirror_in_flight_dropped"), Some(2));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_in_flight_dropped"),
+        Some(2)
+    );
     // A late answer is still seen, and frees its slot.
     host.respond_http_call(
         pending[0].token,
@@ -708,10 +731,13 @@ fn calls_in_flight_are_bounded_and_drops_counted() {
     let id = send(&mut host, &get("/"));
     assert!(decision(&host, id).mirrored);
     assert_eq!(
-        host.counter("meshsight_mirror_dispatch_unconfirmed"),
+        counter(&mut host, "meshsight_mirror_dispatch_unconfirmed"),
         Some(2)
     );
-    assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(0));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_dispatch_failed"),
+        Some(0)
+    );
 }
 
 #[test]
@@ -725,23 +751,35 @@ fn dispatch_failures_are_counted_and_a_failing_sensor_is_rested() {
     let id = send(&mut host, &get("/"));
     assert!(calls(&mut host).is_empty());
     assert!(host.local_response(id).is_none());
-    assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(1));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_dispatch_failed"),
+        Some(1)
+    );
     host.set_http_call_error(None);
     // A reset (no headers) and a 503 (refused connection) are failures; the request is fine.
     let id = send(&mut host, &get("/"));
     let token = calls(&mut host)[0].token;
     host.fail_http_call(token);
-    assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(2));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_dispatch_failed"),
+        Some(2)
+    );
     assert!(host.local_response(id).is_none());
     send(&mut host, &get("/"));
     let token = calls(&mut host)[0].token;
     host.respond_http_call(token, HttpCallResponse::status("503", b"".to_vec()));
-    assert_eq!(host.counter("meshsight_mirror_dispatch_failed"), Some(3));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_dispatch_failed"),
+        Some(3)
+    );
     // Three failures in a row: the target rests for 100 ms, copies are skipped and counted.
     let id = send(&mut host, &get("/"));
     assert!(!decision(&host, id).mirrored);
     assert!(calls(&mut host).is_empty());
-    assert_eq!(host.counter("meshsight_mirror_target_resting"), Some(1));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_target_resting"),
+        Some(1)
+    );
     host.advance_time(Duration::from_millis(100));
     let id = send(&mut host, &get("/"));
     assert!(decision(&host, id).mirrored, "a probe goes after the rest");
@@ -752,7 +790,10 @@ fn dispatch_failures_are_counted_and_a_failing_sensor_is_rested() {
         send(&mut host, &get("/"));
     }
     assert_eq!(calls(&mut host).len(), 3);
-    assert_eq!(host.counter("meshsight_mirror_target_resting"), Some(1));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_target_resting"),
+        Some(1)
+    );
 }
 
 #[test]
@@ -823,10 +864,10 @@ fn without_hold_rules_still_use_the_header_and_a_body_hit_upgrades_the_decision(
         (true, MirrorReason::Signature, vec!["log4shell".to_string()])
     );
     assert_eq!(
-        host.counter("meshsight_mirror_mirrored_ids_signature"),
+        counter(&mut host, "meshsight_mirror_mirrored_ids_signature"),
         Some(1)
     );
-    assert_eq!(host.counter("meshsight_mirror_requests"), Some(1));
+    assert_eq!(counter(&mut host, "meshsight_mirror_requests"), Some(1));
     // A benign body keeps the rule decision.
     let id = host.new_http_stream();
     host.request_headers(id, &post("/orders", "application/json"), false);

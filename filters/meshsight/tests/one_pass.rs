@@ -5,12 +5,14 @@
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod stats;
 use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason, ALLOWLIST_DECISION_PROPERTY,
     MIRROR_DECISION_PROPERTY,
 };
 use proxy_wasm_test_host::{Action, Host, HttpCall, LogLevel};
 use serde_json::Value;
+use stats::counter;
 
 /// The SOC deployment of the measurement in the one-pass issue: enforce only `GET /public/**`,
 /// copy signature hits to a dispatch sensor, record everything to the log.
@@ -112,9 +114,9 @@ fn a_blocked_attack_is_copied_to_the_sensor_and_recorded_as_an_attack() {
         assert_eq!(r["attacks"][0]["technique"]["uid"], "T1190", "{r}");
         assert_eq!(r["attacks"][0]["tactic"]["name"], "Initial Access", "{r}");
     }
-    assert_eq!(host.counter("meshsight_allowlist_denied"), Some(2));
+    assert_eq!(counter(&mut host, "meshsight_allowlist_denied"), Some(2));
     assert_eq!(
-        host.counter("meshsight_mirror_mirrored_ids_signature"),
+        counter(&mut host, "meshsight_mirror_mirrored_ids_signature"),
         Some(2)
     );
 }
@@ -207,7 +209,7 @@ fn a_client_decision_header_is_removed_before_any_job_reads_the_head() {
         .iter()
         .all(|(n, _)| n != "x-meshsight-mirror"));
     assert_eq!(
-        host.counter("meshsight_mirror_spoofed_header_removed"),
+        counter(&mut host, "meshsight_mirror_spoofed_header_removed"),
         Some(1)
     );
 }

@@ -89,6 +89,17 @@ fn stat(envoy: &Envoy, name: &str) -> u64 {
     })
 }
 
+/// How long a counter may take to reach Envoy's stats: the module flushes its counts on its
+/// root's tick (at most every 500 ms), so a read right after a request may be early.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// [`stat`] once it reads `expected` (polled until then, up to [`FLUSH_WAIT`]); what it reads
+/// at the deadline otherwise, for the caller's `assert_eq!` to show.
+fn settled(envoy: &Envoy, name: &str, expected: u64) -> u64 {
+    let _ = envoy.settled_stat(name, expected, FLUSH_WAIT);
+    stat(envoy, name)
+}
+
 #[test]
 fn enforce_mode_allows_denies_and_rejects_in_real_envoy() {
     let upstream = EchoUpstream::start();
@@ -205,18 +216,24 @@ fn enforce_mode_allows_denies_and_rejects_in_real_envoy() {
     );
 
     assert_eq!(
-        stat(&envoy, "meshsight_allowlist_allowed"),
+        settled(&envoy, "meshsight_allowlist_allowed", forwarded as u64),
         forwarded as u64
     );
-    assert_eq!(stat(&envoy, "meshsight_allowlist_denied"), 8);
+    assert_eq!(settled(&envoy, "meshsight_allowlist_denied", 8), 8);
     assert!(stat(&envoy, "meshsight_allowlist_malformed") >= 4);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_monitored"), 0);
+    assert_eq!(settled(&envoy, "meshsight_allowlist_monitored", 0), 0);
     assert_eq!(
-        stat(&envoy, "meshsight_allowlist_rule_hits.example-host"),
+        settled(&envoy, "meshsight_allowlist_rule_hits.example-host", 2),
         2
     );
-    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.api-write"), 1);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.office"), 0);
+    assert_eq!(
+        settled(&envoy, "meshsight_allowlist_rule_hits.api-write", 1),
+        1
+    );
+    assert_eq!(
+        settled(&envoy, "meshsight_allowlist_rule_hits.office", 0),
+        0
+    );
 }
 
 #[test]
@@ -257,10 +274,10 @@ fn monitor_mode_lets_everything_through_and_counts_it() {
     let r = get(&envoy, "/api/x", "shop.test");
     assert_eq!(r.status, 200);
     assert_eq!(upstream.requests().len(), 3);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_monitored"), 2);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_malformed"), 1);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_allowed"), 1);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_denied"), 0);
+    assert_eq!(settled(&envoy, "meshsight_allowlist_monitored", 2), 2);
+    assert_eq!(settled(&envoy, "meshsight_allowlist_malformed", 1), 1);
+    assert_eq!(settled(&envoy, "meshsight_allowlist_allowed", 1), 1);
+    assert_eq!(settled(&envoy, "meshsight_allowlist_denied", 0), 0);
 }
 
 fn refused_log(policy: &str) -> String {
@@ -308,13 +325,20 @@ fn ten_thousand_rule_policy_in_envoy() {
         );
         assert_eq!(r.status, 200, "{method} {path}: {}", r.text());
         assert_eq!(
-            stat(&envoy, &format!("meshsight_allowlist_rule_hits.rule-{i}")),
+            settled(
+                &envoy,
+                &format!("meshsight_allowlist_rule_hits.rule-{i}"),
+                1
+            ),
             1
         );
     }
     let r = get(&envoy, "/svc1/v1/items", "h");
     assert_eq!(r.status, 403);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.rule-5000"), 0);
+    assert_eq!(
+        settled(&envoy, "meshsight_allowlist_rule_hits.rule-5000", 0),
+        0
+    );
 }
 
 fn lds_policy(allowed_prefix: &str) -> String {
@@ -586,17 +610,27 @@ fn principals_and_namespaces_come_from_the_mtls_peer_certificate() {
         let r = send(port, &HttpRequest::get(path).header("host", "h"));
         assert_eq!(r.status, status, "{who} {path}: {}", r.text());
     }
-    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.web-only"), 1);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.billing-ns"), 1);
     assert_eq!(
-        stat(&envoy, "meshsight_allowlist_rule_hits.billing-prefix"),
+        settled(&envoy, "meshsight_allowlist_rule_hits.web-only", 1),
         1
     );
     assert_eq!(
-        stat(&envoy, "meshsight_allowlist_rule_hits.shop-from-loopback"),
+        settled(&envoy, "meshsight_allowlist_rule_hits.billing-ns", 1),
         1
     );
-    assert_eq!(stat(&envoy, "meshsight_allowlist_denied"), 4);
+    assert_eq!(
+        settled(&envoy, "meshsight_allowlist_rule_hits.billing-prefix", 1),
+        1
+    );
+    assert_eq!(
+        settled(
+            &envoy,
+            "meshsight_allowlist_rule_hits.shop-from-loopback",
+            1
+        ),
+        1
+    );
+    assert_eq!(settled(&envoy, "meshsight_allowlist_denied", 4), 4);
     assert_eq!(upstream.requests().len(), 4);
 }
 
@@ -632,7 +666,13 @@ fn principals_and_namespaces_at_a_waypoint_come_from_istio_filter_state() {
         let r = send(port, &HttpRequest::get(path).header("host", "h"));
         assert_eq!(r.status, status, "{who} {path}: {}", r.text());
     }
-    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.web-only"), 1);
-    assert_eq!(stat(&envoy, "meshsight_allowlist_rule_hits.billing-ns"), 1);
+    assert_eq!(
+        settled(&envoy, "meshsight_allowlist_rule_hits.web-only", 1),
+        1
+    );
+    assert_eq!(
+        settled(&envoy, "meshsight_allowlist_rule_hits.billing-ns", 1),
+        1
+    );
     assert_eq!(upstream.requests().len(), 3);
 }

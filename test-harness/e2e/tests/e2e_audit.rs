@@ -100,6 +100,17 @@ fn stat(envoy: &Envoy, name: &str) -> u64 {
     })
 }
 
+/// How long a counter may take to reach Envoy's stats: the module flushes its counts on its
+/// root's tick (at most every 500 ms), so a read right after a request may be early.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// [`stat`] once it reads `expected` (polled until then, up to [`FLUSH_WAIT`]); what it reads
+/// at the deadline otherwise, for the caller's `assert_eq!` to show.
+fn settled(envoy: &Envoy, name: &str, expected: u64) -> u64 {
+    let _ = envoy.settled_stat(name, expected, FLUSH_WAIT);
+    stat(envoy, name)
+}
+
 fn dropped(envoy: &Envoy) -> u64 {
     ["buffer_full", "retries_exhausted", "too_large", "shutdown"]
         .iter()
@@ -263,9 +274,15 @@ fn every_kind_of_request_gives_one_valid_record_with_the_right_decision() {
         Some("Bearer collector-token-e2e")
     );
     assert_eq!(req.header("content-type"), Some("application/x-ndjson"));
-    assert_eq!(stat(&envoy, "meshsight_audit_records"), total as u64);
-    assert_eq!(stat(&envoy, "meshsight_audit_delivered"), total as u64);
-    assert_eq!(stat(&envoy, "meshsight_audit_buffered"), 0);
+    assert_eq!(
+        settled(&envoy, "meshsight_audit_records", total as u64),
+        total as u64
+    );
+    assert_eq!(
+        settled(&envoy, "meshsight_audit_delivered", total as u64),
+        total as u64
+    );
+    assert_eq!(settled(&envoy, "meshsight_audit_buffered", 0), 0);
 }
 
 /// Waits until the filter has accounted for `sent` records: `records == sent` and
@@ -419,8 +436,11 @@ fn a_slow_collector_does_not_fail_clients_and_still_receives_everything() {
     }
     let lines = wait_for_lines(&collector, N, Duration::from_secs(60));
     assert_eq!(lines.len(), N, "Envoy log tail:\n{}", envoy.log_tail(40));
-    assert_eq!(stat(&envoy, "meshsight_audit_delivered"), N as u64);
-    assert_eq!(stat(&envoy, "meshsight_audit_retried"), 0);
+    assert_eq!(
+        settled(&envoy, "meshsight_audit_delivered", N as u64),
+        N as u64
+    );
+    assert_eq!(settled(&envoy, "meshsight_audit_retried", 0), 0);
 }
 
 #[test]
@@ -452,7 +472,10 @@ fn a_hanging_collector_times_out_is_retried_then_counted_and_envoy_keeps_serving
         "every batch timed out twice and was dropped; Envoy log tail:\n{}",
         envoy.log_tail(40)
     );
-    assert_eq!(stat(&envoy, "meshsight_audit_dropped_retries_exhausted"), N);
+    assert_eq!(
+        settled(&envoy, "meshsight_audit_dropped_retries_exhausted", N),
+        N
+    );
     assert!(stat(&envoy, "meshsight_audit_retried") >= N);
     // The VM survived the failed calls: the next request is still recorded and delivered.
     collector.set_behavior(CollectorBehavior::Ok);
@@ -504,7 +527,7 @@ fn log_sink_writes_one_valid_json_line_per_request_to_envoys_log() {
         collector.requests().is_empty(),
         "the log sink sends nothing"
     );
-    assert_eq!(stat(&envoy, "meshsight_audit_delivered"), 4);
+    assert_eq!(settled(&envoy, "meshsight_audit_delivered", 4), 4);
 }
 
 #[test]

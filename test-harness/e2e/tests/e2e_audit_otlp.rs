@@ -89,17 +89,21 @@ fn otlp_logs_follow_the_retry_rules_and_count_rejections_as_dropped() {
     assert_eq!(denied["http_request"]["url"]["path"], "/denied");
     assert_eq!(denied["action"], "Denied");
 
-    let stat = |n: &str| envoy.stat(n).unwrap_or(0);
-    envoy.wait_for_stat("meshsight_audit_delivered", 2, Duration::from_secs(5));
-    assert_eq!(stat("meshsight_audit_records"), 4);
-    assert_eq!(stat("meshsight_audit_delivered"), 2, "batches 1 and 4");
+    // The module flushes its counters on its tick: each is polled until it reads its value.
+    let stat = |n: &str, expected: u64| {
+        envoy
+            .settled_stat(n, expected, Duration::from_secs(5))
+            .unwrap_or(0)
+    };
+    assert_eq!(stat("meshsight_audit_records", 4), 4);
+    assert_eq!(stat("meshsight_audit_delivered", 2), 2, "batches 1 and 4");
     assert_eq!(
-        stat("meshsight_audit_dropped_rejected"),
+        stat("meshsight_audit_dropped_rejected", 2),
         2,
         "the 400's record and the partial_success rejection"
     );
-    assert_eq!(stat("meshsight_audit_retried"), 1);
-    assert_eq!(stat("meshsight_audit_dropped_retries_exhausted"), 0);
-    assert_eq!(stat("meshsight_audit_buffered"), 0);
-    assert_eq!(stat("meshsight_audit_batches_sent"), 5);
+    assert_eq!(stat("meshsight_audit_retried", 1), 1);
+    assert_eq!(stat("meshsight_audit_dropped_retries_exhausted", 0), 0);
+    assert_eq!(stat("meshsight_audit_buffered", 0), 0);
+    assert_eq!(stat("meshsight_audit_batches_sent", 5), 5);
 }

@@ -97,7 +97,12 @@ fn allowlist_refuses_a_path_outside_the_list_before_the_upstream() {
         "a refused request reached the upstream: {:?}",
         chain.upstream.requests()
     );
-    assert_eq!(chain.envoy.stat("meshsight_allowlist_denied"), Some(2));
+    assert_eq!(
+        chain
+            .envoy
+            .settled_stat("meshsight_allowlist_denied", 2, WAIT),
+        Some(2)
+    );
 }
 
 #[test]
@@ -111,7 +116,12 @@ fn allowed_request_reaches_the_upstream() {
     let recorded = chain.upstream.wait_for(1, WAIT);
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].path, "/api/items?page=2");
-    assert_eq!(chain.envoy.stat("meshsight_allowlist_allowed"), Some(1));
+    assert_eq!(
+        chain
+            .envoy
+            .settled_stat("meshsight_allowlist_allowed", 1, WAIT),
+        Some(1)
+    );
 }
 
 #[test]
@@ -142,17 +152,21 @@ fn mirror_decision_sends_a_copy_to_the_sensor() {
         );
     }
     assert_eq!(
-        chain.envoy.stat("meshsight_mirror_mirrored_sensor_rule"),
+        chain
+            .envoy
+            .settled_stat("meshsight_mirror_mirrored_sensor_rule", 1, WAIT),
         Some(1)
     );
     assert_eq!(
         chain
             .envoy
-            .stat("meshsight_mirror_mirrored_sensor_signature"),
+            .settled_stat("meshsight_mirror_mirrored_sensor_signature", 1, WAIT),
         Some(1)
     );
     assert_eq!(
-        chain.envoy.stat("meshsight_mirror_signature_log4shell"),
+        chain
+            .envoy
+            .settled_stat("meshsight_mirror_signature_log4shell", 1, WAIT),
         Some(1)
     );
     // Both originals still reached the upstream.
@@ -207,7 +221,10 @@ fn audit_delivers_one_record_per_request_with_both_decisions() {
         .envoy
         .wait_for_stat("meshsight_audit_delivered", 3, WAIT)
         .is_some());
-    assert_eq!(chain.envoy.stat("meshsight_audit_records"), Some(3));
+    assert_eq!(
+        chain.envoy.settled_stat("meshsight_audit_records", 3, WAIT),
+        Some(3)
+    );
 }
 
 /// `make run` prints curl lines and says what each does; this is that promise, checked on the
@@ -304,13 +321,15 @@ fn demo_config_does_what_make_run_prints() {
         assert_eq!(record["disposition"], "Blocked", "{record}");
         assert_eq!(record["is_alert"], true, "{record}");
     }
-    let stats = envoy
-        .admin_get("/stats?filter=meshsight")
-        .expect("admin stats");
-    assert!(
-        stats.text().contains("meshsight_allowlist_denied: 3"),
+    // The module flushes its counters on its tick: Envoy shows them within one period.
+    assert_eq!(
+        envoy.settled_stat("meshsight_allowlist_denied", 3, WAIT),
+        Some(3),
         "{}",
-        stats.text()
+        envoy
+            .admin_get("/stats?filter=meshsight")
+            .map(|r| r.text())
+            .unwrap_or_default()
     );
 }
 

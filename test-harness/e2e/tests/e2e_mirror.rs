@@ -30,6 +30,17 @@ fn stat(envoy: &Envoy, name: &str) -> u64 {
         panic!("no stat {name}; meshsight stats: {ours:#?}")
     })
 }
+
+/// How long a counter may take to reach Envoy's stats: the module flushes its counts on its
+/// root's tick (at most every 500 ms), so a read right after a request may be early.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// [`stat`] once it reads `expected` (polled until then, up to [`FLUSH_WAIT`]); what it reads
+/// at the deadline otherwise, for the caller's `assert_eq!` to show.
+fn settled(envoy: &Envoy, name: &str, expected: u64) -> u64 {
+    let _ = envoy.settled_stat(name, expected, FLUSH_WAIT);
+    stat(envoy, name)
+}
 fn policy(delivery: &str, rules: &str) -> String {
     policy_with(delivery, rules, false)
 }
@@ -405,20 +416,22 @@ fn detection_table(mode: &str, template: &str, hold_for_body: bool) {
             c.name
         );
     }
-    let stats = |name: &str| stat(&envoy, name);
+    let stats = |name: &str, expected: u64| settled(&envoy, name, expected);
+    let signatures = indicators.len() as u64;
     assert_eq!(
-        stats("meshsight_mirror_mirrored_ids_signature"),
-        indicators.len() as u64,
+        stats("meshsight_mirror_mirrored_ids_signature", signatures),
+        signatures,
         "[{mode}]"
     );
+    let by_rule = rules.len() as u64;
     assert_eq!(
-        stats("meshsight_mirror_mirrored_ids_rule"),
-        rules.len() as u64
+        stats("meshsight_mirror_mirrored_ids_rule", by_rule),
+        by_rule
     );
-    assert_eq!(stats("meshsight_mirror_spoofed_header_removed"), 1);
-    assert_eq!(stats("meshsight_mirror_dispatch_failed"), 0);
+    assert_eq!(stats("meshsight_mirror_spoofed_header_removed", 1), 1);
+    assert_eq!(stats("meshsight_mirror_dispatch_failed", 0), 0);
     // Envoy has the `clear_route_cache` foreign function the filter calls.
-    assert_eq!(stats("meshsight_mirror_route_cache_clear_failed"), 0);
+    assert_eq!(stats("meshsight_mirror_route_cache_clear_failed", 0), 0);
     if delivery == "dispatch" {
         // The dispatched copy drops credentials and says why it was sent.
         let c = copies
@@ -496,7 +509,11 @@ fn sample_share(template: &str, delivery: &str) {
     );
     eprintln!("[{delivery}] sampled {} of {n} at 0.25", got.len());
     assert_eq!(
-        envoy.stat("meshsight_mirror_mirrored_ids_sample"),
+        envoy.settled_stat(
+            "meshsight_mirror_mirrored_ids_sample",
+            want.len() as u64,
+            FLUSH_WAIT
+        ),
         Some(want.len() as u64)
     );
 }
@@ -572,10 +589,17 @@ fn sensor_trouble(template: &str, delivery: &str) {
     // Every copy while the sensor was down was tried and failed, or skipped while the target
     // rested after failures: none is lost uncounted.
     if delivery == "dispatch" {
-        let stat = |n: &str| stat(&envoy, n);
-        let accounted = stat("meshsight_mirror_dispatch_failed")
-            + stat("meshsight_mirror_target_resting")
-            + stat("meshsight_mirror_in_flight_dropped");
+        // Failures are heard asynchronously and the counts flushed on a tick: poll.
+        let accounted = || {
+            stat(&envoy, "meshsight_mirror_dispatch_failed")
+                + stat(&envoy, "meshsight_mirror_target_resting")
+                + stat(&envoy, "meshsight_mirror_in_flight_dropped")
+        };
+        let deadline = Instant::now() + FLUSH_WAIT;
+        while accounted() < 30 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let accounted = accounted();
         assert!(
             accounted >= 30,
             "[{delivery}] {accounted} copies accounted for"

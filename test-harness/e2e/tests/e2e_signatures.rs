@@ -232,6 +232,14 @@ fn a_pushed_pack_adds_overrides_and_switches_off_rules_and_hits_name_their_rule(
         copy.header("x-meshsight-mirror-signature-rules"),
         Some("ms-log4shell-jndi,ms-log4shell-lookup-protocol")
     );
+    // The module flushes its counters on its tick: wait for the last ones before the snapshot.
+    for name in [
+        "meshsight_mirror_signature_acme",
+        "meshsight_mirror_signature_rule_ms_log4shell_jndi",
+        "meshsight_mirror_signature_rule_soc_acme_debug",
+    ] {
+        let _ = run.envoy.settled_stat(name, 1, WAIT);
+    }
     let stats = run.envoy.stats();
     let stat = |name: &str| {
         stats

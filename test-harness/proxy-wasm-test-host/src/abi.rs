@@ -96,6 +96,8 @@ pub unsafe extern "C" fn proxy_log(
     message_data: *const u8,
     message_size: usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_log");
     // SAFETY: the SDK passes a valid string slice.
     let message =
         String::from_utf8_lossy(unsafe { bytes(message_data, message_size) }).into_owned();
@@ -129,6 +131,8 @@ fn log_level(level: u32) -> LogLevel {
 /// `proxy_get_log_level`: the level the test configured (Trace by default).
 #[no_mangle]
 pub unsafe extern "C" fn proxy_get_log_level(return_level: *mut LogLevel) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_log_level");
     host(|s| {
         // SAFETY: the SDK passes a valid out-pointer.
         unsafe { put(return_level, s.log_level) };
@@ -139,6 +143,8 @@ pub unsafe extern "C" fn proxy_get_log_level(return_level: *mut LogLevel) -> Sta
 /// `proxy_get_current_time_nanoseconds`: the host's clock, fixed unless the test advances it.
 #[no_mangle]
 pub unsafe extern "C" fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_current_time_nanoseconds");
     host(|s| {
         // SAFETY: the SDK passes a valid out-pointer.
         unsafe { put(return_time, s.time_nanos) };
@@ -149,6 +155,8 @@ pub unsafe extern "C" fn proxy_get_current_time_nanoseconds(return_time: *mut u6
 /// `proxy_set_tick_period_milliseconds`: 0 stops ticks.
 #[no_mangle]
 pub extern "C" fn proxy_set_tick_period_milliseconds(period: u32) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_set_tick_period_milliseconds");
     host(|s| {
         s.tick_period = (period > 0).then(|| Duration::from_millis(u64::from(period)));
         Status::Ok
@@ -189,6 +197,8 @@ pub unsafe extern "C" fn proxy_get_buffer_bytes(
     return_buffer_data: *mut *mut u8,
     return_buffer_size: *mut usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_buffer_bytes");
     host(|s| {
         let Some(data) = buffer(s, buffer_type) else {
             return Status::NotFound;
@@ -213,6 +223,8 @@ pub unsafe extern "C" fn proxy_set_buffer_bytes(
     buffer_data: *const u8,
     buffer_size: usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_set_buffer_bytes");
     // SAFETY: the SDK passes a valid slice.
     let value = unsafe { bytes(buffer_data, buffer_size) };
     host(|s| {
@@ -286,6 +298,8 @@ pub unsafe extern "C" fn proxy_get_header_map_pairs(
     return_map_data: *mut *mut u8,
     return_map_size: *mut usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_header_map_pairs");
     host(|s| {
         let serialized = codec::serialize_map(header_map(s, map_type).map_or(&[][..], |m| &m[..]));
         // SAFETY: the SDK passes valid out-pointers.
@@ -301,6 +315,8 @@ pub unsafe extern "C" fn proxy_set_header_map_pairs(
     map_data: *const u8,
     map_size: usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_set_header_map_pairs");
     // SAFETY: the SDK passes a valid slice.
     let Some(pairs) = codec::deserialize_map(unsafe { bytes(map_data, map_size) }) else {
         return Status::BadArgument;
@@ -329,6 +345,8 @@ pub unsafe extern "C" fn proxy_get_header_map_value(
     return_value_data: *mut *mut u8,
     return_value_size: *mut usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_header_map_value");
     // SAFETY: the SDK passes a valid string slice.
     let Some(key) = (unsafe { text(key_data, key_size) }) else {
         return Status::BadArgument;
@@ -358,6 +376,8 @@ pub unsafe extern "C" fn proxy_replace_header_map_value(
     value_data: *const u8,
     value_size: usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_replace_header_map_value");
     // SAFETY: the SDK passes valid slices.
     let (key, value) = unsafe { (text(key_data, key_size), bytes(value_data, value_size)) };
     let Some(key) = key else {
@@ -383,6 +403,8 @@ pub unsafe extern "C" fn proxy_remove_header_map_value(
     key_data: *const u8,
     key_size: usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_remove_header_map_value");
     // SAFETY: the SDK passes a valid string slice.
     let Some(key) = (unsafe { text(key_data, key_size) }) else {
         return Status::BadArgument;
@@ -407,6 +429,8 @@ pub unsafe extern "C" fn proxy_add_header_map_value(
     value_data: *const u8,
     value_size: usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_add_header_map_value");
     // SAFETY: the SDK passes valid slices.
     let (key, value) = unsafe { (text(key_data, key_size), bytes(value_data, value_size)) };
     let Some(key) = key else {
@@ -483,6 +507,8 @@ pub unsafe extern "C" fn proxy_get_property(
     return_value_data: *mut *mut u8,
     return_value_size: *mut usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_property");
     // SAFETY: the SDK passes a valid slice.
     let key = unsafe { bytes(path_data, path_size) };
     host(|s| match lookup_property(s, key) {
@@ -504,6 +530,8 @@ pub unsafe extern "C" fn proxy_set_property(
     value_data: *const u8,
     value_size: usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_set_property");
     // SAFETY: the SDK passes valid slices.
     let (key, value) = unsafe { (bytes(path_data, path_size), bytes(value_data, value_size)) };
     host(|s| {
@@ -527,6 +555,8 @@ pub unsafe extern "C" fn proxy_get_shared_data(
     return_value_size: *mut usize,
     return_cas: *mut u32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_shared_data");
     // SAFETY: the SDK passes a valid string slice.
     let Some(key) = (unsafe { text(key_data, key_size) }) else {
         return Status::BadArgument;
@@ -569,6 +599,8 @@ pub unsafe extern "C" fn proxy_set_shared_data(
     value_size: usize,
     cas: u32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_set_shared_data");
     // SAFETY: the SDK passes valid slices.
     let (key, value) = unsafe { (text(key_data, key_size), bytes(value_data, value_size)) };
     let Some(key) = key else {
@@ -585,6 +617,8 @@ pub unsafe extern "C" fn proxy_register_shared_queue(
     name_size: usize,
     return_id: *mut u32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_register_shared_queue");
     // SAFETY: the SDK passes a valid string slice.
     let Some(name) = (unsafe { text(name_data, name_size) }) else {
         return Status::BadArgument;
@@ -626,6 +660,8 @@ pub unsafe extern "C" fn proxy_resolve_shared_queue(
     name_size: usize,
     return_id: *mut u32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_resolve_shared_queue");
     // SAFETY: the SDK passes valid string slices.
     let (vm_id, name) = unsafe { (text(vm_id_data, vm_id_size), text(name_data, name_size)) };
     let (Some(vm_id), Some(name)) = (vm_id, name) else {
@@ -659,6 +695,8 @@ pub unsafe extern "C" fn proxy_dequeue_shared_queue(
     return_value_data: *mut *mut u8,
     return_value_size: *mut usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_dequeue_shared_queue");
     host(|s| match queue(s, queue_id) {
         Some(q) => match q.items.pop_front() {
             Some(item) => {
@@ -695,6 +733,8 @@ pub unsafe extern "C" fn proxy_enqueue_shared_queue(
     value_data: *const u8,
     value_size: usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_enqueue_shared_queue");
     // SAFETY: the SDK passes a valid slice.
     let value = unsafe { bytes(value_data, value_size) };
     host(|s| enqueue(s, queue_id, value))
@@ -709,6 +749,8 @@ const STREAM_HTTP_RESPONSE: u32 = 1;
 /// `proxy_continue_stream`: records that the request or response was resumed.
 #[no_mangle]
 pub extern "C" fn proxy_continue_stream(stream_type: u32) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_continue_stream");
     host(|s| match (s.effective_stream(), stream_type) {
         (Some(st), STREAM_HTTP_REQUEST) => {
             st.request_continued = true;
@@ -731,6 +773,8 @@ pub extern "C" fn proxy_continue_stream(stream_type: u32) -> Status {
 /// `proxy_close_stream`: records that the request or response was reset.
 #[no_mangle]
 pub extern "C" fn proxy_close_stream(stream_type: u32) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_close_stream");
     host(|s| match (s.effective_stream(), stream_type) {
         (Some(st), STREAM_HTTP_REQUEST) => {
             st.request_closed = true;
@@ -760,6 +804,8 @@ pub unsafe extern "C" fn proxy_send_local_response(
     headers_size: usize,
     grpc_status: i32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_send_local_response");
     // SAFETY: the SDK passes valid slices.
     let (details, body, headers) = unsafe {
         (
@@ -813,6 +859,8 @@ pub unsafe extern "C" fn proxy_http_call(
     timeout: u32,
     return_token: *mut u32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_http_call");
     // SAFETY: the SDK passes valid slices.
     let (upstream, headers, body, trailers) = unsafe {
         (
@@ -928,6 +976,8 @@ pub unsafe extern "C" fn proxy_grpc_call(
     timeout: u32,
     return_callout_id: *mut u32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_grpc_call");
     // SAFETY: the SDK passes valid slices.
     unsafe {
         open_grpc(
@@ -956,6 +1006,8 @@ pub unsafe extern "C" fn proxy_grpc_stream(
     initial_metadata_size: usize,
     return_stream_id: *mut u32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_grpc_stream");
     // SAFETY: the SDK passes valid slices.
     unsafe {
         open_grpc(
@@ -980,6 +1032,8 @@ pub unsafe extern "C" fn proxy_grpc_send(
     message_len: usize,
     end_stream: bool,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_grpc_send");
     // SAFETY: the SDK passes a valid slice.
     let message = unsafe { bytes(message_ptr, message_len) };
     host(|s| match s.grpc_calls.get_mut(&token) {
@@ -995,6 +1049,8 @@ pub unsafe extern "C" fn proxy_grpc_send(
 /// `proxy_grpc_cancel`: marks a call or stream cancelled; `NotFound` for an unknown token.
 #[no_mangle]
 pub extern "C" fn proxy_grpc_cancel(token_id: u32) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_grpc_cancel");
     host(|s| match s.grpc_calls.get_mut(&token_id) {
         Some(call) => {
             call.cancelled = true;
@@ -1007,6 +1063,8 @@ pub extern "C" fn proxy_grpc_cancel(token_id: u32) -> Status {
 /// `proxy_grpc_close`: marks a call or stream closed by the plugin; `NotFound` when unknown.
 #[no_mangle]
 pub extern "C" fn proxy_grpc_close(token_id: u32) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_grpc_close");
     host(|s| match s.grpc_calls.get_mut(&token_id) {
         Some(call) => {
             call.closed = true;
@@ -1023,6 +1081,8 @@ pub unsafe extern "C" fn proxy_get_status(
     return_message_data: *mut *mut u8,
     return_message_size: *mut usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_status");
     host(|s| {
         let (code, message) = match &s.grpc_delivery {
             Some(d) => (d.status, d.status_message.clone().unwrap_or_default()),
@@ -1048,6 +1108,8 @@ pub unsafe extern "C" fn proxy_get_status(
 /// does not exist.
 #[no_mangle]
 pub extern "C" fn proxy_set_effective_context(context_id: u32) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_set_effective_context");
     host(|s| {
         let live =
             context_id == s.root_id || s.streams.get(&context_id).is_some_and(|st| !st.deleted);
@@ -1074,6 +1136,8 @@ pub unsafe extern "C" fn proxy_call_foreign_function(
     results_data: *mut *mut u8,
     results_size: *mut usize,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_call_foreign_function");
     // SAFETY: the SDK passes valid slices.
     let (name, arguments) = unsafe {
         (
@@ -1112,6 +1176,8 @@ pub unsafe extern "C" fn proxy_call_foreign_function(
 /// `proxy_done`: the root context finished the work it postponed in `on_done`.
 #[no_mangle]
 pub extern "C" fn proxy_done() -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_done");
     host(|s| {
         s.done_called = true;
         Status::Ok
@@ -1135,6 +1201,8 @@ pub unsafe extern "C" fn proxy_define_metric(
     name_size: usize,
     return_id: *mut u32,
 ) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_define_metric");
     // SAFETY: the SDK passes a valid string slice.
     let Some(name) = (unsafe { text(name_data, name_size) }) else {
         return Status::BadArgument;
@@ -1170,6 +1238,8 @@ pub unsafe extern "C" fn proxy_define_metric(
 /// for an unknown id (as Envoy).
 #[no_mangle]
 pub unsafe extern "C" fn proxy_get_metric(metric_id: u32, return_value: *mut u64) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_get_metric");
     host(|s| {
         let value = match metric(s, metric_id).map(|m| &m.value) {
             Some(MetricValue::Counter(v)) => *v,
@@ -1188,6 +1258,8 @@ pub unsafe extern "C" fn proxy_get_metric(metric_id: u32, return_value: *mut u64
 /// semantics); `NotFound` for an unknown id.
 #[no_mangle]
 pub extern "C" fn proxy_record_metric(metric_id: u32, value: u64) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_record_metric");
     host(|s| match metric(s, metric_id).map(|m| &mut m.value) {
         Some(MetricValue::Counter(v)) => {
             *v = v.saturating_add(value);
@@ -1209,6 +1281,8 @@ pub extern "C" fn proxy_record_metric(metric_id: u32, value: u64) -> Status {
 /// (`BadArgument` otherwise, and for histograms); `NotFound` for an unknown id.
 #[no_mangle]
 pub extern "C" fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status {
+    let _host = crate::alloc::HostFunction::enter();
+    state::record_host_call("proxy_increment_metric");
     host(|s| match metric(s, metric_id).map(|m| &mut m.value) {
         Some(MetricValue::Counter(v)) if offset > 0 => {
             *v = v.saturating_add(offset.unsigned_abs());

@@ -46,6 +46,10 @@
 //!
 //! Set `PROXY_WASM_TEST_HOST_LOG=1` to echo the plugin's log to stderr.
 //!
+//! What a request costs: [`Host::host_calls`] lists the host functions a context's callbacks
+//! called, in order; a test binary that installs [`CountingAllocator`] reads the plugin's own
+//! heap allocations from [`plugin_allocations`].
+//!
 //! Where the host stands in for Envoy, and where it does not:
 //! - Header names are lower-cased; `get_header_map_value` returns the first value.
 //! - Bodies are buffered as Envoy buffers them: the plugin sees the chunks accumulated while it
@@ -70,6 +74,7 @@
 //!   (echoed to stderr as `[Critical] ...`), much as Envoy's VM would fail.
 
 mod abi;
+mod alloc;
 mod codec;
 mod sdk;
 mod state;
@@ -83,6 +88,7 @@ use std::time::Duration;
 pub use proxy_wasm::types::{Action, LogLevel, MetricType, Status};
 
 pub use abi::CLEAR_ROUTE_CACHE;
+pub use alloc::{plugin_allocations, CountingAllocator};
 pub use types::{
     GrpcCall, GrpcKind, HttpCall, HttpCallResponse, LocalResponse, LogEntry, StartError,
 };
@@ -291,7 +297,10 @@ impl Host {
             s.depth += 1;
             previous
         });
-        let result = callback();
+        let result = {
+            let _plugin = alloc::PluginCallback::enter();
+            callback()
+        };
         let outermost = state::with(|s| {
             s.effective = previous;
             s.depth -= 1;
@@ -803,6 +812,13 @@ impl Host {
     /// The host clock, in nanoseconds since the Unix epoch.
     pub fn now_nanos(&self) -> u64 {
         state::with(|s| s.time_nanos)
+    }
+
+    /// The host functions (ABI names, e.g. `proxy_get_property`) the plugin called in the
+    /// callbacks of context `id` (a stream, or the root), in order: what the context cost the
+    /// host. Calls made while no callback runs are counted under 0.
+    pub fn host_calls(&self, id: u32) -> Vec<&'static str> {
+        state::with(|s| s.host_calls.get(&id).cloned().unwrap_or_default())
     }
 
     // -----------------------------------------------------------------------------------------

@@ -129,6 +129,9 @@ pub(crate) struct HostState {
     pub(crate) foreign_functions: HashMap<String, ForeignFunction>,
     pub(crate) pending_events: VecDeque<HostEvent>,
     pub(crate) done_called: bool,
+    /// The host functions the plugin called, in order, by the context whose callback made
+    /// them (a stream's calls under its id, the root's under the root's).
+    pub(crate) host_calls: BTreeMap<u32, Vec<&'static str>>,
 }
 
 impl HostState {
@@ -158,6 +161,7 @@ impl HostState {
             shared_data: HashMap::new(),
             next_cas: 1,
             queues: Vec::new(),
+            host_calls: BTreeMap::new(),
             metrics: Vec::new(),
             foreign_functions: HashMap::new(),
             pending_events: VecDeque::new(),
@@ -235,4 +239,12 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut HostState) -> R) -> R {
         Some(r) => r,
         None => panic!("proxy_wasm_test_host: no Host state on this thread"),
     }
+}
+
+/// Records that the plugin called host function `name` in the current callback's context.
+pub(crate) fn record_host_call(name: &'static str) {
+    let _ = try_with(|s| {
+        let context = s.effective;
+        s.host_calls.entry(context).or_default().push(name);
+    });
 }

@@ -4,7 +4,7 @@
 mod probe;
 
 use probe::{slot, start, Script};
-use proxy_wasm::traits::HttpContext;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, GrpcStatusCode};
 use proxy_wasm_test_host::LocalResponse;
 
@@ -210,5 +210,43 @@ fn encode_local_response_runs_the_response_path_with_the_local_reply() {
             "headers eos=false [(\":status\", \"403\"), (\"x-why\", \"policy\"), (\"content-length\", \"6\"), (\"content-type\", \"text/plain\")]".to_string(),
             "body eos=true denied".to_string(),
         ]
+    );
+}
+
+#[test]
+fn host_calls_are_counted_per_context_in_order() {
+    let mut host = start(Script {
+        configure: Some(Box::new(|ctx| {
+            ctx.set_tick_period(std::time::Duration::from_secs(1));
+            true
+        })),
+        tick: Some(Box::new(|ctx| {
+            let _ = ctx.get_current_time();
+            true
+        })),
+        request_headers: Some(Box::new(|ctx, _, _| {
+            let _ = ctx.get_http_request_header(":path");
+            ctx.set_property(vec!["verdict"], Some(b"ok"));
+            Action::Continue
+        })),
+        ..Script::default()
+    });
+    let first = host.new_http_stream();
+    let quiet = host.new_http_stream();
+    host.request_headers(first, &[(":path", "/")], true);
+    assert_eq!(
+        host.host_calls(first),
+        vec!["proxy_get_header_map_value", "proxy_set_property"]
+    );
+    // Another stream's calls are its own; a stream that made none has none.
+    assert!(host.host_calls(quiet).is_empty());
+    let root = host.root_context_id();
+    let before = host.host_calls(root).len();
+    host.tick();
+    let root_calls = host.host_calls(root);
+    assert_eq!(root_calls.len(), before + 1);
+    assert_eq!(
+        root_calls.last(),
+        Some(&"proxy_get_current_time_nanoseconds")
     );
 }

@@ -763,6 +763,20 @@ impl Envoy {
         }
     }
 
+    /// Waits up to `timeout` until [`Envoy::stat`] `name` reads exactly `expected` (a filter
+    /// that flushes its counters on a tick shows them late, never wrong); returns the last
+    /// value read, so a caller's `assert_eq!` shows what Envoy had instead.
+    pub fn settled_stat(&self, name: &str, expected: u64, timeout: Duration) -> Option<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.stat(name);
+            if value == Some(expected) || Instant::now() >= deadline {
+                return value;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Envoy's resident memory (`VmRSS`), if the process is alive.
     pub fn rss_bytes(&self) -> Option<u64> {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;

@@ -164,6 +164,21 @@ impl Properties {
     }
 }
 
+/// Where proxies keep their node metadata, in order of preference: Envoy answers
+/// `xds.node.metadata.*` (checked on 1.36.4 and 1.40.0, which answer nothing under
+/// `node.metadata.*`); the old path stays for proxies that still answer it.
+const NODE_METADATA: [[&str; 3]; 2] = [["xds", "node", "metadata"], ["node", "metadata", ""]];
+
+/// This proxy's node metadata at `key` (e.g. `["NAMESPACE"]`, `["LABELS", "app"]`), as text;
+/// read at configuration only.
+pub fn node_metadata(key: &[&str]) -> Option<String> {
+    NODE_METADATA.iter().find_map(|prefix| {
+        let mut path: Vec<&str> = prefix.iter().copied().filter(|p| !p.is_empty()).collect();
+        path.extend_from_slice(key);
+        string_property(&path)
+    })
+}
+
 fn string_property(path: &[&str]) -> Option<String> {
     let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
     let s = match String::from_utf8(bytes) {

@@ -7,7 +7,7 @@
 //! rests) is the policy crate's.
 
 use super::Configured;
-use proxy_wasm::hostcalls;
+use crate::host;
 use std::time::Duration;
 
 /// Tick period while copies wait to be sent.
@@ -16,7 +16,7 @@ const SEND_TICK: Duration = Duration::from_millis(1);
 /// Arms the root context's send tick (also when called from a stream: the tick is the
 /// root's).
 pub(crate) fn arm_send_tick() {
-    let _ = hostcalls::set_tick_period(SEND_TICK);
+    host::set_tick_period(SEND_TICK);
 }
 
 /// Sends every queued copy (root context, on tick) and puts the tick back to what the other
@@ -26,7 +26,7 @@ pub(crate) fn send_queued(configured: &Configured, now: u64) {
     if copies.is_empty() {
         return;
     }
-    let _ = hostcalls::set_tick_period(configured.idle_tick);
+    host::set_tick_period(configured.idle_tick);
     for copy in copies {
         let Some(target) = configured.policy.targets().get(copy.target) else {
             continue;
@@ -38,7 +38,7 @@ pub(crate) fn send_queued(configured: &Configured, now: u64) {
             .collect();
         let body = (!copy.body.is_empty()).then_some(copy.body.as_slice());
         let timeout = Duration::from_millis(target.timeout_ms);
-        let sent = hostcalls::dispatch_http_call(&target.cluster, headers, body, vec![], timeout);
+        let sent = host::dispatch_http_call(&target.cluster, headers, body, timeout);
         let deliveries = &mut configured.worker.borrow_mut().deliveries;
         match sent {
             Ok(token) => deliveries.sent(copy.target, token, now),

@@ -1,13 +1,49 @@
-//! The mirror's counters, defined once per VM at configuration.
+//! The mirror's counters, defined once per plugin at configuration.
 
-use crate::host::{stat_part, Counter};
+use crate::host::{stat_part, Counter, Stats};
 use meshsight_policy::decision::MirrorReason;
 use meshsight_policy::mirror::MirrorPolicy;
 use std::collections::BTreeMap;
 
+/// Metric names (Envoy stats), all prefixed `meshsight_mirror_`.
+pub mod name {
+    /// Counter: requests decided.
+    pub const REQUESTS: &str = "meshsight_mirror_requests";
+    /// Counter prefix: copies per target and reason, `meshsight_mirror_mirrored_<target>_<reason>`
+    /// (`signature`, `rule`, `sample`).
+    pub const MIRRORED_PREFIX: &str = "meshsight_mirror_mirrored_";
+    /// Counter: selected but over the rate cap, all targets.
+    pub const RATE_LIMITED: &str = "meshsight_mirror_rate_limited";
+    /// Counter prefix: selected but over the rate cap, per target
+    /// (`meshsight_mirror_rate_limited_<target>`).
+    pub const RATE_LIMITED_PREFIX: &str = "meshsight_mirror_rate_limited_";
+    /// Counter: requests not selected.
+    pub const NOT_SELECTED: &str = "meshsight_mirror_not_selected";
+    /// Counter prefix: requests a signature category matched
+    /// (`meshsight_mirror_signature_<category>`).
+    pub const SIGNATURE_PREFIX: &str = "meshsight_mirror_signature_";
+    /// Counter prefix: requests a signature rule matched
+    /// (`meshsight_mirror_signature_rule_<rule id>`).
+    pub const SIGNATURE_RULE_PREFIX: &str = "meshsight_mirror_signature_rule_";
+    /// Counter: `dispatch` calls refused by the host, or answered with a reset, timeout or 5xx.
+    pub const DISPATCH_FAILED: &str = "meshsight_mirror_dispatch_failed";
+    /// Counter: `dispatch` calls Envoy never answered within their timeout and a grace second.
+    pub const DISPATCH_UNCONFIRMED: &str = "meshsight_mirror_dispatch_unconfirmed";
+    /// Counter: `dispatch` copies skipped because their target is resting after failures.
+    pub const TARGET_RESTING: &str = "meshsight_mirror_target_resting";
+    /// Counter: `dispatch` copies dropped because `max_in_flight` calls were outstanding.
+    pub const IN_FLIGHT_DROPPED: &str = "meshsight_mirror_in_flight_dropped";
+    /// Counter: client-supplied decision headers removed.
+    pub const SPOOFED_HEADER_REMOVED: &str = "meshsight_mirror_spoofed_header_removed";
+    /// Counter: `clear_route_cache` calls that failed.
+    pub const ROUTE_CACHE_CLEAR_FAILED: &str = "meshsight_mirror_route_cache_clear_failed";
+    /// Counter: bodies longer than `max_body_bytes` (inspected and copied only in part).
+    pub const BODY_TRUNCATED: &str = "meshsight_mirror_body_truncated";
+}
+
 /// Counters; one the host could not define counts nowhere (metrics never fail a request).
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// Requests decided.
     pub requests: Counter,
     /// Per target: copies by reason (`signature`, `rule`, `sample`).
@@ -40,17 +76,17 @@ pub struct Metrics {
 
 impl Metrics {
     /// Defines every counter the policy can move.
-    pub fn define(policy: &MirrorPolicy) -> Metrics {
-        let c = |name: &str| Counter::define(name);
+    pub(crate) fn define(policy: &MirrorPolicy, stats: &Stats) -> Metrics {
+        let c = |name: &str| stats.counter(name);
         Metrics {
-            requests: c("meshsight_mirror_requests"),
+            requests: c(name::REQUESTS),
             mirrored: policy
                 .targets()
                 .iter()
                 .map(|t| {
                     let t = stat_part(&t.name);
                     ["signature", "rule", "sample"]
-                        .map(|r| c(&format!("meshsight_mirror_mirrored_{t}_{r}")))
+                        .map(|r| c(&format!("{}{t}_{r}", name::MIRRORED_PREFIX)))
                 })
                 .collect(),
             rate_limited_by_target: policy
@@ -58,18 +94,19 @@ impl Metrics {
                 .iter()
                 .map(|t| {
                     c(&format!(
-                        "meshsight_mirror_rate_limited_{}",
+                        "{}{}",
+                        name::RATE_LIMITED_PREFIX,
                         stat_part(&t.name)
                     ))
                 })
                 .collect(),
-            rate_limited: c("meshsight_mirror_rate_limited"),
-            not_selected: c("meshsight_mirror_not_selected"),
+            rate_limited: c(name::RATE_LIMITED),
+            not_selected: c(name::NOT_SELECTED),
             signatures: policy
                 .signature_names()
                 .iter()
                 .map(|n| {
-                    let counter = c(&format!("meshsight_mirror_signature_{}", stat_part(n)));
+                    let counter = c(&format!("{}{}", name::SIGNATURE_PREFIX, stat_part(n)));
                     (n.clone(), counter)
                 })
                 .collect(),
@@ -77,33 +114,28 @@ impl Metrics {
                 .signature_rule_ids()
                 .iter()
                 .map(|id| {
-                    let counter = c(&format!(
-                        "meshsight_mirror_signature_rule_{}",
-                        stat_part(id)
-                    ));
+                    let counter = c(&format!("{}{}", name::SIGNATURE_RULE_PREFIX, stat_part(id)));
                     (id.clone(), counter)
                 })
                 .collect(),
-            dispatch_failed: c("meshsight_mirror_dispatch_failed"),
-            dispatch_unconfirmed: c("meshsight_mirror_dispatch_unconfirmed"),
-            target_resting: c("meshsight_mirror_target_resting"),
-            in_flight_dropped: c("meshsight_mirror_in_flight_dropped"),
-            spoofed_header_removed: c("meshsight_mirror_spoofed_header_removed"),
-            route_cache_clear_failed: c("meshsight_mirror_route_cache_clear_failed"),
-            body_truncated: c("meshsight_mirror_body_truncated"),
+            dispatch_failed: c(name::DISPATCH_FAILED),
+            dispatch_unconfirmed: c(name::DISPATCH_UNCONFIRMED),
+            target_resting: c(name::TARGET_RESTING),
+            in_flight_dropped: c(name::IN_FLIGHT_DROPPED),
+            spoofed_header_removed: c(name::SPOOFED_HEADER_REMOVED),
+            route_cache_clear_failed: c(name::ROUTE_CACHE_CLEAR_FAILED),
+            body_truncated: c(name::BODY_TRUNCATED),
         }
     }
 
     /// The counter of copies to `target` for `reason` (none for reasons that are no copy).
-    pub fn mirrored(&self, target: usize, reason: MirrorReason) -> Counter {
+    pub(crate) fn mirrored(&self, target: usize, reason: MirrorReason) -> Option<&Counter> {
         let slot = match reason {
             MirrorReason::Signature => 0,
             MirrorReason::Rule => 1,
             MirrorReason::Sample => 2,
-            MirrorReason::NotSelected | MirrorReason::RateLimited => return Counter::default(),
+            MirrorReason::NotSelected | MirrorReason::RateLimited => return None,
         };
-        self.mirrored
-            .get(target)
-            .map_or(Counter::default(), |s| s[slot])
+        self.mirrored.get(target).and_then(|s| s.get(slot))
     }
 }

@@ -5,11 +5,12 @@
 //! sensor's cluster made by the worker's root context (`dispatch`).
 
 mod delivery;
-mod metrics;
+pub mod metrics;
 mod stream;
 
 pub use stream::MirrorStream;
 
+use crate::host::Stats;
 use meshsight_policy::mirror::copy::MirrorWorker;
 use meshsight_policy::mirror::delivery::call_succeeded;
 use meshsight_policy::mirror::MirrorPolicy;
@@ -35,8 +36,8 @@ pub type MirrorJob = Configured;
 impl Configured {
     /// Defines the counters and the worker state for `policy`; `idle_tick` is the tick period
     /// the root context needs when no copy waits to be sent.
-    pub fn new(policy: MirrorPolicy, idle_tick: Duration) -> Configured {
-        let metrics = Metrics::define(&policy);
+    pub fn new(policy: MirrorPolicy, stats: &Stats, idle_tick: Duration) -> Configured {
+        let metrics = Metrics::define(&policy, stats);
         let worker = MirrorWorker::new(&policy);
         log::info!(
             "meshsight mirror: {} targets, signatures: {}",

@@ -16,23 +16,14 @@ use meshsight_policy::mirror::copy::{
 use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::signatures::SignatureHits;
 use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{Action, BufferType, MapType};
-use std::net::IpAddr;
+use proxy_wasm::types::Action;
 
 /// The host's clock, read by the copy state machine only when it needs now.
-static HOST_CLOCK: fn() -> u64 = host_now_nanos;
-
-fn host_now_nanos() -> u64 {
-    hostcalls::get_current_time()
-        .map(meshsight_policy::clock::unix_nanos)
-        .unwrap_or(0)
-}
+static HOST_CLOCK: fn() -> u64 = host::now_nanos;
 
 /// One request's mirror state.
 pub struct MirrorStream {
     configured: Configured,
-    address: Option<IpAddr>,
     /// Hits of the head scan, until the state machine takes them.
     hits: Option<SignatureHits>,
     copy: MirrorCopy,
@@ -57,7 +48,7 @@ impl MirrorStream {
     pub fn start(configured: Configured, head: &mut RequestHead, props: &Properties) -> Self {
         for name in configured.policy.decision_headers() {
             if head.header(name).is_some() {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+                host::set_request_header(name, None);
                 head.remove(name);
                 configured.metrics.spoofed_header_removed.inc();
             }
@@ -70,15 +61,12 @@ impl MirrorStream {
             .map(str::to_string)
             .collect();
         for name in spoofed {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, None);
+            host::set_request_header(&name, None);
             head.remove(&name);
             configured.metrics.spoofed_header_removed.inc();
         }
-        // Always read (once per connection, cached): every copy carries it as provenance.
-        let address = props.source_ip();
         let mut stream = MirrorStream {
             configured,
-            address,
             hits: None,
             copy: MirrorCopy::new(),
             decision: None,
@@ -88,7 +76,7 @@ impl MirrorStream {
         {
             let mut worker = stream.configured.worker.borrow_mut();
             policy.scan_head_remembering(
-                &stream.request(head, props, None),
+                &stream.request(head, props, None, false),
                 &mut hits,
                 &mut worker.clean,
             );
@@ -97,20 +85,47 @@ impl MirrorStream {
         stream
     }
 
+    /// The request as the policy sees it; `with_peer`: with the connection's peer (address
+    /// and identity, read once per connection), which only selectors that look at it and a
+    /// copy's provenance headers need; the signature scan and a request nothing can select
+    /// leave the connection unread.
     fn request<'a>(
         &self,
         head: &'a RequestHead,
         props: &'a Properties,
         normalized: Option<&'a RequestFacts<'a>>,
+        with_peer: bool,
     ) -> MirrorRequest<'a> {
+        let peer = if with_peer {
+            Peer::with_identity(props.source_ip(), props.peer_identity())
+        } else {
+            Peer::with_identity(None, None)
+        };
         MirrorRequest {
             method: head.method(),
             path: head.path(),
             authority: head.authority(),
             headers: head.headers(),
-            peer: Peer::with_identity(self.address, props.peer_identity()),
+            peer,
             normalized,
         }
+    }
+
+    /// Whether deciding on this head can need the peer: a selector looks at it, or the request
+    /// is selected (its copy carries the peer as provenance). Selection is pure, so asking it
+    /// without the peer first costs no host call and changes nothing.
+    fn head_needs_peer(
+        &self,
+        head: &RequestHead,
+        props: &Properties,
+        normalized: Option<&RequestFacts<'_>>,
+        hits: &SignatureHits,
+    ) -> bool {
+        let policy = &self.configured.policy;
+        policy.needs_peer()
+            || policy
+                .select(&self.request(head, props, normalized, false), hits)
+                .selected()
     }
 
     /// The decision, once taken (at the head, or when the body has been read).
@@ -159,7 +174,8 @@ impl MirrorStream {
     ) -> Action {
         let configured = self.configured.clone();
         let hits = self.hits.take().unwrap_or_default();
-        let request = self.request(head, props, normalized);
+        let with_peer = self.head_needs_peer(head, props, normalized, &hits);
+        let request = self.request(head, props, normalized, with_peer);
         let step = {
             let mut worker = configured.worker.borrow_mut();
             let mut cx = CopyContext {
@@ -188,10 +204,7 @@ impl MirrorStream {
             return Action::Continue;
         };
         let bytes = if wanted > 0 {
-            hostcalls::get_buffer(BufferType::HttpRequestBody, 0, wanted)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
+            host::request_body(wanted)
         } else {
             Vec::new()
         };
@@ -221,7 +234,9 @@ impl MirrorStream {
             return Action::Continue;
         }
         let configured = self.configured.clone();
-        let request = self.request(head, props, None);
+        // A body can still select the request (a body signature), and the copy then carries
+        // the peer.
+        let request = self.request(head, props, None, true);
         let step = {
             let mut worker = configured.worker.borrow_mut();
             let mut cx = CopyContext {
@@ -250,8 +265,7 @@ impl MirrorStream {
         for action in step.actions {
             match action {
                 CopyAction::SetDecisionHeader { name, value } => {
-                    let _ =
-                        hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, Some(&value));
+                    host::set_request_header(&name, Some(&value));
                     // Envoy picks the route before this filter runs; make it look again so
                     // that a route matching the decision header (with its mirror policy)
                     // applies.
@@ -296,7 +310,11 @@ impl MirrorStream {
             }
         }
         match (d.mirrored, d.reason, target) {
-            (true, reason, Some(t)) => m.mirrored(t, reason).inc(),
+            (true, reason, Some(t)) => {
+                if let Some(c) = m.mirrored(t, reason) {
+                    c.inc();
+                }
+            }
             (_, MirrorReason::RateLimited, Some(t)) => {
                 m.rate_limited.inc();
                 if let Some(c) = m.rate_limited_by_target.get(t) {

@@ -2,32 +2,17 @@
 //! policy, normalization and decisions live in `meshsight_policy::allowlist`; this job asks the
 //! compiled [`AllowList`] for a judgement on the request the stream read and normalized once,
 //! and counts it. The stream carries the judgement out (local reply, `:path` rewrite) after the
-//! other jobs have seen the request.
+//! other jobs have seen the request. [`metrics`] declares its counters.
+
+pub mod metrics;
 
 use meshsight_policy::allowlist::{AllowList, Judgement};
 use meshsight_policy::decision::AllowlistOutcome;
 use meshsight_policy::matching::RequestFacts;
 
-use crate::host::Counter;
+use metrics::Metrics;
 
-/// Counter: requests a rule allowed.
-pub const METRIC_ALLOWED: &str = "meshsight_allowlist_allowed";
-/// Counter: requests answered with the deny response.
-pub const METRIC_DENIED: &str = "meshsight_allowlist_denied";
-/// Counter: requests no rule allowed that monitor mode let through (`would_deny`).
-pub const METRIC_MONITORED: &str = "meshsight_allowlist_monitored";
-/// Counter: requests with a malformed target, whatever was done with them.
-pub const METRIC_MALFORMED: &str = "meshsight_allowlist_malformed";
-/// Prefix of the per-rule hit counters: `meshsight_allowlist_rule_hits.<rule name>`.
-pub const METRIC_RULE_HITS_PREFIX: &str = "meshsight_allowlist_rule_hits.";
-
-struct Metrics {
-    allowed: Counter,
-    denied: Counter,
-    monitored: Counter,
-    malformed: Counter,
-    rule_hits: Vec<Counter>,
-}
+use crate::host::Stats;
 
 /// The compiled allowlist and its counters, shared by every stream of a worker.
 pub struct AllowlistJob {
@@ -37,17 +22,8 @@ pub struct AllowlistJob {
 
 impl AllowlistJob {
     /// Defines the counters (every rule's too, so that a dead rule shows as a zero).
-    pub fn new(list: AllowList) -> AllowlistJob {
-        let metrics = Metrics {
-            allowed: Counter::define(METRIC_ALLOWED),
-            denied: Counter::define(METRIC_DENIED),
-            monitored: Counter::define(METRIC_MONITORED),
-            malformed: Counter::define(METRIC_MALFORMED),
-            rule_hits: list
-                .rule_names()
-                .map(|name| Counter::define(&format!("{METRIC_RULE_HITS_PREFIX}{name}")))
-                .collect(),
-        };
+    pub fn new(list: AllowList, stats: &Stats) -> AllowlistJob {
+        let metrics = Metrics::define(&list, stats);
         log::info!(
             "meshsight allowlist: {} rules, mode {:?}",
             list.rule_count(),

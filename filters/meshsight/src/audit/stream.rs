@@ -1,0 +1,130 @@
+//! One request's audit: at stream end, the exchange filled from the head, the response headers
+//! kept and each property read once, sampled, built into a record and written or queued; or,
+//! with the `access_log` sink, the verdict left in filter state for Envoy's access logger.
+
+use meshsight_policy::audit::{sample_verdict, verdict, AuditRecord, HttpExchange, PeerWorkload};
+use meshsight_policy::decision::{AllowlistDecision, MirrorDecision};
+use meshsight_policy::head::RequestHead;
+use meshsight_policy::headers::header_value;
+
+use super::AuditJob;
+use crate::host::{self, ConnectionFact, Properties};
+
+impl AuditJob {
+    /// Leaves the verdict (and the JSON-escaped request fields) in filter state for Envoy's
+    /// access logger; called again when a later decision changes it.
+    pub fn put_verdict(
+        &self,
+        head: &RequestHead,
+        allowlist: Option<&AllowlistDecision>,
+        mirror: Option<&MirrorDecision>,
+    ) {
+        for entry in verdict::entries(head, allowlist, mirror) {
+            host::put_property(entry.name, &entry.bytes);
+        }
+    }
+
+    /// Counts a record Envoy's access logger writes (`access_log` sink) as made and handed over.
+    pub fn handed_over(&self) {
+        self.metrics.records.inc();
+        self.metrics.delivered.inc();
+    }
+
+    /// Whether the record keeps response headers (`:status` and any configured for recording).
+    pub fn keeps_response_header(&self, name: &str) -> bool {
+        name == ":status" || self.policy.record_headers.contains(name)
+    }
+
+    /// Builds the record of a finished request (head, the response headers kept, the decisions)
+    /// and writes or queues it, unless sampling passes it over.
+    pub fn record(
+        &self,
+        head: RequestHead,
+        response_headers: Vec<(String, String)>,
+        props: &Properties,
+        allowlist: Option<AllowlistDecision>,
+        mirror: Option<MirrorDecision>,
+    ) {
+        let mut ex = HttpExchange::from_request_headers(head.to_pairs());
+        ex.response_headers = response_headers;
+        ex.allowlist = allowlist;
+        ex.mirror = mirror;
+        self.fill(&mut ex, props);
+        if !sample_verdict(&ex, self.policy.sample_allowed).is_recorded() {
+            self.metrics.not_sampled.inc();
+            return;
+        }
+        let line = AuditRecord::build(ex, &self.policy).to_json_line(self.policy.format);
+        match &self.delivery {
+            None => {
+                log::info!("{line}");
+                self.metrics.records.inc();
+                self.metrics.delivered.inc();
+            }
+            Some(delivery) => {
+                let mut d = delivery.borrow_mut();
+                d.queue.push(line);
+                d.publish(&self.metrics);
+            }
+        }
+    }
+
+    /// What the proxy knows of the exchange beyond its head: each property read once.
+    fn fill(&self, ex: &mut HttpExchange, props: &Properties) {
+        // The clock only where Envoy does not say when the request started or how long it took.
+        let clock = std::cell::OnceCell::new();
+        let now_ns = || *clock.get_or_init(host::now_nanos);
+        let conn = |f| props.connection(f).map(str::to_string);
+        ex.protocol = props.string(&["request", "protocol"]);
+        // The response that passed this filter (also local replies) has the code; ask Envoy
+        // only when none did.
+        let status = header_value(&ex.response_headers, ":status")
+            .and_then(|v| v.parse::<i64>().ok())
+            .or_else(|| props.int(&["response", "code"]))
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| *c != 0);
+        ex.status = status;
+        ex.request_bytes = props
+            .int(&["request", "total_size"])
+            .and_then(|n| u64::try_from(n).ok());
+        ex.response_bytes = status
+            .and(props.int(&["response", "total_size"]))
+            .and_then(|n| u64::try_from(n).ok());
+        ex.start_ns = props
+            .int(&["request", "time"])
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or_else(now_ns);
+        ex.end_ns = match props
+            .int(&["request", "duration"])
+            .and_then(|n| u64::try_from(n).ok())
+        {
+            Some(d) => ex.start_ns.saturating_add(d),
+            None => now_ns().max(ex.start_ns),
+        };
+        ex.source_address = conn(ConnectionFact::SourceAddress);
+        ex.destination_address = conn(ConnectionFact::DestinationAddress);
+        // Istio always knows a peer's namespace: without one there is no peer.
+        if let Some(namespace) = conn(ConnectionFact::PeerNamespace) {
+            ex.source_peer = PeerWorkload {
+                namespace: Some(namespace),
+                workload: conn(ConnectionFact::PeerWorkload),
+                service: conn(ConnectionFact::PeerService),
+            };
+        }
+        ex.destination_peer = match props.string(&["upstream_peer", "namespace"]) {
+            Some(namespace) => PeerWorkload {
+                namespace: Some(namespace),
+                workload: props.string(&["upstream_peer", "workload"]),
+                service: props.string(&["upstream_peer", "service"]),
+            },
+            // Inbound sidecar: the destination is this workload.
+            None => self.local_workload.clone(),
+        };
+        ex.peer_identity = conn(ConnectionFact::PeerPrincipal);
+        if ex.request_id.is_none() {
+            ex.request_id = props.string(&["request", "id"]);
+        }
+        ex.response_flags = props.int(&["response", "flags"]).map_or(0, |n| n as u64);
+        ex.response_code_details = props.string(&["response", "code_details"]);
+    }
+}

@@ -1,0 +1,47 @@
+//! The request as a stream sees it: its head read in one call, header changes, its body, the
+//! local reply and the route cache.
+
+use meshsight_host_abi::{header_map_wire, MapType as WireMap};
+use meshsight_policy::head::RequestHead;
+use meshsight_policy::headers::HeaderBlock;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+
+/// Envoy's foreign function that makes the router pick the route again.
+pub const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
+
+/// The request head in one host call (one VM boundary crossing for the whole map), kept in
+/// the buffer the host wrote: no string per header.
+pub fn read_request_head() -> RequestHead {
+    RequestHead::from_block(read_map_block(WireMap::HttpRequestHeaders))
+}
+
+/// A whole header map in one host call, kept in the buffer the host wrote (empty when the
+/// host has none).
+pub fn read_map_block(map: WireMap) -> HeaderBlock {
+    HeaderBlock::from_wire(header_map_wire(map))
+}
+
+/// Sets request header `name` (`None` removes it); a refusal leaves the request as it was.
+pub fn set_request_header(name: &str, value: Option<&str>) {
+    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value);
+}
+
+/// The first `len` bytes of the request body Envoy holds for this filter.
+pub fn request_body(len: usize) -> Vec<u8> {
+    hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Answers the request locally with `status`, `content_type` and `body`.
+pub fn send_local_response(status: u32, content_type: &str, body: &[u8]) {
+    let _ = hostcalls::send_http_response(status, vec![("content-type", content_type)], Some(body));
+}
+
+/// Asks the router to choose the route again (after a header it matches on changed); `false`
+/// when the host refused.
+pub fn clear_route_cache() -> bool {
+    hostcalls::call_foreign_function(CLEAR_ROUTE_CACHE, None).is_ok()
+}
