@@ -13,8 +13,11 @@ use super::BenchError;
 /// How one load run is shaped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Load {
-    /// Run length (`-z`).
+    /// Run length (`-z`); with `requests`, only the bound the run is killed after (plus
+    /// [`RUN_GRACE`]).
     pub duration: Duration,
+    /// Exactly this many requests (`-n`) instead of a run of `duration`.
+    pub requests: Option<u64>,
     /// Concurrent connections (`-c`).
     pub connections: u32,
     /// Requests per second (`-q`), `None` for as fast as possible.
@@ -94,12 +97,20 @@ pub fn run(
         .arg(method)
         .arg("--output-format")
         .arg("json")
-        .arg("-z")
-        .arg(format!("{}ms", load.duration.as_millis()))
         .arg("-c")
-        .arg(load.connections.to_string())
-        // Requests still in flight at the deadline are finished, not counted as errors.
-        .arg("-w");
+        .arg(load.connections.to_string());
+    match load.requests {
+        Some(n) => {
+            command.arg("-n").arg(n.to_string());
+        }
+        None => {
+            command
+                .arg("-z")
+                .arg(format!("{}ms", load.duration.as_millis()))
+                // Requests still in flight at the deadline are finished, not counted as errors.
+                .arg("-w");
+        }
+    }
     if let Some(rate) = load.rate {
         // Latency from the moment each request was due, not when it was sent: no
         // coordinated omission when the proxy stalls.

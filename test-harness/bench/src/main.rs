@@ -1,19 +1,20 @@
-//! `meshsight-bench`: runs the `make bench` scenarios (Envoy without filters, each filter alone,
-//! the three chained, the allowlist at 10/1,000/10,000 rules against Envoy's RBAC filter, the
-//! mirror with its sensor healthy/down/hanging, the audit sink with its collector healthy/slow)
-//! and writes a markdown table to stdout and `<out>/latest.md`, plus `<out>/latest.json`.
+//! `meshsight-bench`: runs the `make bench` scenarios (Envoy without filters, the Wasm no-op
+//! anchor, each job alone, the one pass, Envoy's RBAC with a JSON access log as the native
+//! anchor, the allowlist at 10/1,000/10,000 rules against Envoy's RBAC filter, the mirror with
+//! its sensor healthy/down/hanging, the audit sink with its collector healthy/slow, and
+//! Envoy's resident memory with and without the module at 1 and 2 workers) and writes markdown
+//! tables to stdout and `<out>/latest.md`, plus `<out>/latest.json`.
 //!
 //! ```text
 //! meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N]
 //!                 [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N]
-//!                 [--list] [--check]
+//!                 [--list]
 //! ```
 //! Every scenario runs `--rounds` times (default 3), rounds interleaved over all scenarios, and
 //! each figure is reported as the median over its rounds.
-//! `--check` measures nothing: it starts Envoy with the Istio manifests' one-plugin document,
-//! each job alone, the jobs in one pass and as three plugins, and every other plugin's policy
-//! (`extra/`), and sends one request through each (Envoy refuses to start when the module
-//! refuses its policy); `make istio-policies` runs it.
+//! That the module loads every policy the Istio manifests ship, and does with one request what
+//! each should, is an e2e test (`test-harness/e2e/tests/e2e_istio_policies.rs`), not a mode of
+//! the bench.
 //! `--policies` holds `meshsight.json` and its sections `allowlist.json`, `mirror.json`,
 //! `audit.json` (written by
 //! `scripts/validate_istio.py --dump-plugin-configs` from the Istio manifests; `make bench`
@@ -26,7 +27,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use meshsight_bench::run;
-use meshsight_bench::scenario::{self, Settings};
+use meshsight_bench::scenario::{self, rows, AccessLog, Measure, Settings};
 use meshsight_bench::synthetic;
 use meshsight_bench::{
     loadgen, BenchError, BenchRun, CollectorState, Filter, Group, Scenario, ScenarioResult,
@@ -39,6 +40,14 @@ use serde_json::{json, Value};
 const RULE_COUNTS: [usize; 3] = [10, 1_000, 10_000];
 /// Rule count of the RBAC comparison row.
 const RBAC_RULES: usize = 1_000;
+/// Rule count of the native anchor (Envoy's RBAC with a JSON access log): the size of a
+/// service's allowlist, as the Istio one (4 rules) is.
+const NATIVE_ANCHOR_RULES: usize = 10;
+/// Requests sent before the memory rows read Envoy's resident memory.
+const MEMORY_REQUESTS: u64 = 3_000;
+/// Worker counts of the memory rows: equal figures mean the compiled module is shared and its
+/// cost is per pod, not per worker.
+const MEMORY_WORKERS: [u32; 2] = [1, 2];
 /// Delay of the slow collector.
 const SLOW_COLLECTOR_MS: u64 = 500;
 /// The request of the filter rows: allowed by the Istio allowlist policy's `catalog-read` rule.
@@ -53,13 +62,12 @@ struct Options {
     connections: u32,
     only: Vec<String>,
     list: bool,
-    check: bool,
     rounds: usize,
 }
 
 fn usage() -> &'static str {
     "usage: meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N] \
-     [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N] [--list] [--check]"
+     [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N] [--list]"
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -73,7 +81,6 @@ fn parse_options() -> Result<Options, String> {
         connections: 32,
         only: Vec::new(),
         list: false,
-        check: false,
         rounds: 3,
     };
     let mut args = std::env::args().skip(1);
@@ -103,7 +110,6 @@ fn parse_options() -> Result<Options, String> {
                     .collect()
             }
             "--list" => options.list = true,
-            "--check" => options.check = true,
             "--rounds" => options.rounds = number(&arg, value(&arg)?)? as usize,
             "-h" | "--help" => return Err(usage().to_string()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
@@ -231,18 +237,19 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
         filters,
         sensor: SensorState::Healthy,
         collector: CollectorState::Healthy,
-        measure_max: true,
+        measure: Measure::ThroughputAndLatency,
+        workers: 1,
         method: "GET".to_string(),
         path: PRODUCT_PATH.to_string(),
         host: scenario::BENCH_HOST.to_string(),
-        ocsf_access_log: false,
+        access_log: AccessLog::None,
     };
     let access_log = json!({"sink": "access_log"});
     let mut list = vec![
         row("baseline (no filter)", Group::Filters, vec![]),
         // What any Wasm filter costs (VM entry, contexts, callbacks): each meshsight row's
         // cost above this one is its own logic.
-        row("wasm no-op filter", Group::Filters, vec![Filter::Noop]),
+        row(rows::NOOP, Group::Filters, vec![Filter::Noop]),
         row(
             "allowlist",
             Group::Filters,
@@ -259,7 +266,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             vec![one_pass(&[("audit", &audit)])],
         ),
         row(
-            "one pass: allowlist + mirror + audit (http sink)",
+            rows::ONE_PASS_HTTP_SINK,
             Group::Filters,
             vec![one_pass(&[
                 ("allowlist", &allowlist),
@@ -268,7 +275,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             ])],
         ),
         Scenario {
-            ocsf_access_log: true,
+            access_log: AccessLog::Ocsf,
             ..row(
                 "audit (access log)",
                 Group::Filters,
@@ -276,9 +283,9 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             )
         },
         Scenario {
-            ocsf_access_log: true,
+            access_log: AccessLog::Ocsf,
             ..row(
-                "one pass: allowlist + mirror + audit (access log)",
+                rows::ONE_PASS_ACCESS_LOG,
                 Group::Filters,
                 vec![one_pass(&[
                     ("allowlist", &allowlist),
@@ -301,7 +308,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
         // The one pass's host calls with no logic (test-harness/bench/noop-filter): above the no-op row,
         // what those calls cost Envoy; below the one-pass row, meshsight's own work.
         Scenario {
-            ocsf_access_log: true,
+            access_log: AccessLog::Ocsf,
             ..row(
                 "host-call probe: the one pass's host calls, no logic (access log)",
                 Group::Filters,
@@ -318,6 +325,24 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             ],
         ),
     ];
+    // The native anchor: what a user would configure instead of meshsight (Envoy's RBAC with
+    // a JSON access log of about the audit record's facts), without signatures or a mirror.
+    let (method, path) = synthetic_request(NATIVE_ANCHOR_RULES);
+    list.push(Scenario {
+        method,
+        path,
+        access_log: AccessLog::NativeJson,
+        ..row(
+            &format!(
+                "native anchor: Envoy RBAC ({NATIVE_ANCHOR_RULES} rules) + JSON access log ({} fields)",
+                scenario::NATIVE_LOG_FIELDS.len()
+            ),
+            Group::Filters,
+            vec![Filter::Rbac(synthetic::synthetic_rbac_config(
+                NATIVE_ANCHOR_RULES,
+            ))],
+        )
+    });
     for rules in RULE_COUNTS {
         let policy: Value = serde_json::from_str(&synthetic::synthetic_policy_json(rules))
             .map_err(|err| BenchError::Policy(format!("synthetic policy: {err}")))?;
@@ -363,7 +388,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
     ] {
         list.push(Scenario {
             sensor,
-            measure_max: false,
+            measure: Measure::Latency,
             ..row(
                 name,
                 Group::MirrorSensor,
@@ -380,13 +405,39 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
     ] {
         list.push(Scenario {
             collector,
-            measure_max: false,
+            measure: Measure::Latency,
             ..row(
                 name,
                 Group::AuditCollector,
                 vec![one_pass(&[("audit", &audit)])],
             )
         });
+    }
+    // Resident memory per pod: bare Envoy, the no-op anchor (what V8 costs any Wasm filter),
+    // the module with the audit section only, and with the bench's one pass.
+    let memory_configs = [
+        (rows::MEMORY_BARE, vec![]),
+        (rows::MEMORY_NOOP, vec![Filter::Noop]),
+        (rows::MEMORY_AUDIT, vec![one_pass(&[("audit", &audit)])]),
+        (
+            rows::MEMORY_ONE_PASS,
+            vec![one_pass(&[
+                ("allowlist", &allowlist),
+                ("mirror", &mirror),
+                ("audit", &audit),
+            ])],
+        ),
+    ];
+    for workers in MEMORY_WORKERS {
+        for (name, filters) in &memory_configs {
+            list.push(Scenario {
+                measure: Measure::Memory {
+                    requests: MEMORY_REQUESTS,
+                },
+                workers,
+                ..row(&rows::memory(name, workers), Group::Memory, filters.clone())
+            });
+        }
     }
     if !options.only.is_empty() {
         list.retain(|s| {
@@ -449,6 +500,7 @@ fn run(options: &Options) -> Result<BenchRun, BenchError> {
             loadavg_after: String::new(),
             settings: settings(options),
             rounds: options.rounds,
+            module_bytes: None,
             results: Vec::new(),
         });
     }
@@ -464,6 +516,9 @@ fn run(options: &Options) -> Result<BenchRun, BenchError> {
         loadavg_after: String::new(),
         settings: settings.clone(),
         rounds: options.rounds,
+        module_bytes: fs::metadata(rig::wasm_path("meshsight"))
+            .ok()
+            .map(|m| m.len()),
         results: Vec::new(),
     };
     let started = Instant::now();
@@ -521,135 +576,6 @@ fn write_outputs(out: &Path, run: &BenchRun, markdown: &str) -> Result<(), Bench
     Ok(())
 }
 
-/// A one-pass document with each section pointed at the bench's clusters.
-fn local_document(mut document: Value) -> Value {
-    if let Some(doc) = document.as_object_mut() {
-        if let Some(mirror) = doc.remove("mirror") {
-            doc.insert("mirror".into(), scenario::local_mirror_policy(mirror));
-        }
-        if let Some(audit) = doc.remove("audit") {
-            doc.insert("audit".into(), scenario::local_audit_policy(audit));
-        }
-    }
-    document
-}
-
-/// The other plugins' policies (client side, alternative deployments),
-/// `<dir>/extra/<meshsight|allowlist|mirror|audit>--<plugin>.json`, each as a one-filter
-/// scenario: `meshsight` runs the document in one pass, a job name runs that job alone.
-fn extra_scenarios(dir: &Path) -> Result<Vec<Scenario>, BenchError> {
-    let extra = dir.join("extra");
-    let Ok(entries) = fs::read_dir(&extra) else {
-        return Ok(Vec::new());
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
-        .collect();
-    names.sort();
-    let mut list = Vec::new();
-    for name in names {
-        let policy = scenario::read_policy(&extra, &name)?;
-        let host = scenario::probe_host(&policy);
-        let filter = match name.split_once("--").map(|(f, _)| f) {
-            Some("meshsight") => Filter::Meshsight {
-                root_id: "meshsight",
-                policy: local_document(policy).to_string(),
-            },
-            Some("allowlist") => single("allowlist", &policy),
-            Some("mirror") => single("mirror", &scenario::local_mirror_policy(policy)),
-            Some("audit") => single("audit", &scenario::local_audit_policy(policy)),
-            _ => {
-                return Err(BenchError::Policy(format!(
-                    "{}: name must be <meshsight|allowlist|mirror|audit>--<plugin>.json",
-                    extra.join(&name).display()
-                )))
-            }
-        };
-        list.push(Scenario {
-            name: format!("{name}.json"),
-            group: Group::Filters,
-            filters: vec![filter],
-            sensor: SensorState::Healthy,
-            collector: CollectorState::Healthy,
-            measure_max: false,
-            method: "GET".to_string(),
-            path: PRODUCT_PATH.to_string(),
-            host,
-            ocsf_access_log: false,
-        });
-    }
-    Ok(list)
-}
-
-/// `--check`: the one-plugin document `meshsight.json` as written, every filter row of the
-/// first table and every extra policy, started and probed, no load.
-fn check(options: &Options) -> ExitCode {
-    let list = match scenarios(options).and_then(|mut list| {
-        // The no-op anchor has no policy to check (and `make istio-validate` does not build it).
-        list.retain(|s| {
-            s.group == Group::Filters
-                && !s.filters.is_empty()
-                && !s
-                    .filters
-                    .iter()
-                    .any(|f| matches!(f, Filter::Noop | Filter::HostCallProbe))
-        });
-        let document = scenario::read_policy(&options.policies, "meshsight")?;
-        let host = scenario::probe_host(&document);
-        list.insert(
-            0,
-            Scenario {
-                name: "meshsight.json (the one-plugin document)".to_string(),
-                filters: vec![Filter::Meshsight {
-                    root_id: "meshsight",
-                    policy: local_document(document).to_string(),
-                }],
-                group: Group::Filters,
-                sensor: SensorState::Healthy,
-                collector: CollectorState::Healthy,
-                measure_max: false,
-                method: "GET".to_string(),
-                path: PRODUCT_PATH.to_string(),
-                host,
-                ocsf_access_log: false,
-            },
-        );
-        list.extend(extra_scenarios(&options.policies)?);
-        Ok(list)
-    }) {
-        Ok(list) => list,
-        Err(err) => {
-            eprintln!("meshsight-bench --check: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut failed = 0;
-    let mut passed = 0;
-    for s in &list {
-        match run::check(s) {
-            Ok(()) => {
-                passed += 1;
-                println!(
-                    "ok   {}: Envoy loaded the policy and answered {} {} (host {})",
-                    s.name, s.method, s.path, s.host
-                );
-            }
-            Err(err) => {
-                failed += 1;
-                println!("FAIL {}: {err}", s.name);
-            }
-        }
-    }
-    println!("istio policies in Envoy: {passed} passed, {failed} failed");
-    if failed == 0 && passed > 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
 fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
@@ -658,9 +584,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if options.check {
-        return check(&options);
-    }
     let run = match run(&options) {
         Ok(run) => run,
         Err(err) => {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::loadgen::LoadReport;
-use super::scenario::{CollectorState, Filter, Group, Scenario, SensorState};
+use super::scenario::{CollectorState, Filter, Group, Measure, Scenario, SensorState};
 
 /// The highest-throughput run of a scenario (or the median over its rounds).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,8 +119,14 @@ pub struct ScenarioResult {
     /// Each round's latency. Rounds are interleaved over all scenarios (A B C ... A B C ...) so
     /// that a burst of other work on the machine does not land on one row only.
     pub latency_rounds: Vec<Latency>,
-    /// Envoy's resident memory after the runs.
+    /// Envoy's worker threads.
+    pub workers: u32,
+    /// For a memory row, the requests sent before its resident memory was read.
+    pub memory_requests: Option<u64>,
+    /// Envoy's resident memory after the runs (merged rows: the median over the rounds).
     pub rss_bytes: Option<u64>,
+    /// Each round's resident memory.
+    pub rss_rounds: Vec<u64>,
     /// Requests the upstream answered (all runs, warm-up and probe included).
     pub upstream_requests: u64,
     /// Requests the sensor received (mirror copies).
@@ -155,11 +161,17 @@ impl ScenarioResult {
             sensor: scenario.sensor,
             collector: scenario.collector,
             request: format!("{} {}", scenario.method, scenario.path),
+            workers: scenario.workers,
+            memory_requests: match scenario.measure {
+                Measure::Memory { requests } => Some(requests),
+                Measure::ThroughputAndLatency | Measure::Latency => None,
+            },
             throughput: None,
             throughput_rounds: Vec::new(),
             latency: None,
             latency_rounds: Vec::new(),
             rss_bytes: None,
+            rss_rounds: Vec::new(),
             upstream_requests: 0,
             sensor_requests: 0,
             collector_records: 0,
@@ -171,14 +183,15 @@ impl ScenarioResult {
 }
 
 impl ScenarioResult {
-    /// Merges the rounds of one row: throughput figures and latency percentiles are the median
-    /// over the rounds, counts are summed, the rest (memory, counters, copies) is the last
-    /// round's.
+    /// Merges the rounds of one row: throughput figures, latency percentiles and resident
+    /// memory are the median over the rounds, counts are summed, the rest (counters, copies)
+    /// is the last round's.
     pub fn merge_rounds(rounds: Vec<ScenarioResult>) -> Option<ScenarioResult> {
         let latencies: Vec<Latency> = rounds.iter().filter_map(|r| r.latency.clone()).collect();
         let throughputs: Vec<Throughput> =
             rounds.iter().filter_map(|r| r.throughput.clone()).collect();
         let error = rounds.iter().find_map(|r| r.error.clone());
+        let rss: Vec<u64> = rounds.iter().filter_map(|r| r.rss_bytes).collect();
         let wall: f64 = rounds.iter().map(|r| r.wall_seconds).sum();
         let mut merged = rounds.into_iter().last()?;
         merged.error = error;
@@ -198,6 +211,9 @@ impl ScenarioResult {
             merged.latency = Some(Latency::new(load, first.target_rate));
         }
         merged.latency_rounds = latencies;
+        merged.rss_bytes = (!rss.is_empty())
+            .then(|| median(rss.iter().map(|&b| b as f64).collect()).round() as u64);
+        merged.rss_rounds = rss;
         merged.throughput = Throughput::median_of(&throughputs);
         merged.throughput_rounds = throughputs;
         Some(merged)

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::loadgen::LoadReport;
 use super::measure::{ScenarioResult, Throughput};
-use super::scenario::{CollectorState, Group, SensorState, Settings};
+use super::scenario::{rows, CollectorState, Group, SensorState, Settings};
 
 /// A whole bench run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,6 +27,8 @@ pub struct BenchRun {
     pub settings: Settings,
     /// Rounds each scenario ran.
     pub rounds: usize,
+    /// Size of the `meshsight.wasm` the run loaded, bytes.
+    pub module_bytes: Option<u64>,
     /// One row per scenario, in run order.
     pub results: Vec<ScenarioResult>,
 }
@@ -55,10 +57,30 @@ fn delta(value: f64, reference: f64) -> String {
     }
 }
 
-fn mib(bytes: Option<u64>) -> String {
+/// Megabytes (10^6 bytes, as issue 19 states its memory figures).
+const MB: f64 = 1e6;
+
+fn mb(bytes: Option<u64>) -> String {
     bytes
-        .map(|b| format!("{:.1}", b as f64 / (1024.0 * 1024.0)))
+        .map(|b| format!("{:.1}", b as f64 / MB))
         .unwrap_or_else(|| "–".to_string())
+}
+
+/// `value - reference` with a sign, one decimal (`+9.7`).
+fn over(value: f64, reference: f64) -> String {
+    if value.is_finite() && reference.is_finite() {
+        format!("{:+.1}", value - reference)
+    } else {
+        "–".to_string()
+    }
+}
+
+/// Megabytes more than `reference` (`+23.6`).
+fn mb_over(value: Option<u64>, reference: Option<u64>) -> String {
+    match (value, reference) {
+        (Some(v), Some(r)) => format!("{:+.1}", (v as f64 - r as f64) / MB),
+        _ => "–".to_string(),
+    }
 }
 
 fn failures(result: &ScenarioResult) -> String {
@@ -74,7 +96,28 @@ impl BenchRun {
     fn baseline(&self) -> Option<&ScenarioResult> {
         self.results
             .iter()
-            .find(|r| r.filters.is_empty() && r.error.is_none())
+            .find(|r| r.group == Group::Filters && r.filters.is_empty() && r.error.is_none())
+    }
+
+    /// The row named `name`, if it was measured.
+    fn row(&self, name: &str) -> Option<&ScenarioResult> {
+        self.results
+            .iter()
+            .find(|r| r.name == name && r.error.is_none())
+    }
+
+    /// Highest throughput and Envoy CPU µs per request of row `name` (NaN when not measured).
+    fn throughput_of(&self, name: &str) -> (f64, f64) {
+        self.row(name)
+            .and_then(|r| r.throughput.as_ref())
+            .map(|t| (t.ok_per_second, t.cpu_us_per_request.unwrap_or(f64::NAN)))
+            .unwrap_or((f64::NAN, f64::NAN))
+    }
+
+    /// Resident memory of memory row `config` at `workers`.
+    fn rss_of(&self, config: &str, workers: u32) -> Option<u64> {
+        self.row(&rows::memory(config, workers))
+            .and_then(|r| r.rss_bytes)
     }
 
     /// The run as markdown: a header and one table per group.
@@ -127,6 +170,8 @@ impl BenchRun {
             .and_then(|b| b.throughput.as_ref())
             .map(|t| (t.ok_per_second, t.cpu_us_per_request.unwrap_or(f64::NAN)))
             .unwrap_or((f64::NAN, f64::NAN));
+        let noop_tp = self.throughput_of(rows::NOOP);
+        self.targets_markdown(&mut out, noop_tp);
 
         for (group, title) in [
             (Group::Filters, "Filters vs Envoy without filters"),
@@ -143,15 +188,15 @@ impl BenchRun {
             let _ = writeln!(out, "## {title}\n");
             let _ = writeln!(
                 out,
-                "| scenario | max rps | vs baseline | Envoy CPU µs/req | vs baseline | CPU share | p50 ms | p90 ms | p99 ms | RSS MiB | non-2xx / errors |"
+                "| scenario | max rps | vs baseline | vs no-op | Envoy CPU µs/req | over baseline | over no-op | CPU share | p50 ms | p90 ms | p99 ms | RSS MB | non-2xx / errors |"
             );
             let _ = writeln!(
                 out,
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
             );
             for r in rows {
                 if let Some(err) = &r.error {
-                    let _ = writeln!(out, "| {} | failed: {} ||||||||||", r.name, one_line(err));
+                    let _ = writeln!(out, "| {} | failed: {} ||||||||||||", r.name, one_line(err));
                     continue;
                 }
                 let (rps, cpu, share) = r
@@ -172,22 +217,25 @@ impl BenchRun {
                     .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
                 let _ = writeln!(
                     out,
-                    "| {} | {:.0} | {} | {:.1} | {} | {:.2} | {} | {} | {} | {} | {} |",
+                    "| {} | {:.0} | {} | {} | {:.1} | {} | {} | {:.2} | {} | {} | {} | {} | {} |",
                     r.name,
                     rps,
                     ratio(rps, base_tp.0),
+                    ratio(rps, noop_tp.0),
                     cpu,
-                    ratio(cpu, base_tp.1),
+                    over(cpu, base_tp.1),
+                    over(cpu, noop_tp.1),
                     share,
                     ms(p50),
                     ms(p90),
                     ms(p99),
-                    mib(r.rss_bytes),
+                    mb(r.rss_bytes),
                     failures(r)
                 );
             }
             out.push('\n');
         }
+        self.memory_markdown(&mut out);
 
         for (group, title, what) in [
             (
@@ -233,7 +281,7 @@ impl BenchRun {
             );
             let _ = writeln!(
                 out,
-                "| scenario | p50 ms | p90 ms | p99 ms | p50 / p90 / p99 vs healthy | achieved rps | non-2xx / errors | {what} | RSS MiB | filter counters (last round, warm-up + run) |"
+                "| scenario | p50 ms | p90 ms | p99 ms | p50 / p90 / p99 vs healthy | achieved rps | non-2xx / errors | {what} | RSS MB | filter counters (last round, warm-up + run) |"
             );
             let _ = writeln!(out, "|---|---:|---:|---:|---|---:|---|---:|---:|---|");
             for r in rows {
@@ -262,13 +310,174 @@ impl BenchRun {
                     l.load.ok_per_second,
                     failures(r),
                     got,
-                    mib(r.rss_bytes),
+                    mb(r.rss_bytes),
                     filter_counters(r)
                 );
             }
             out.push('\n');
         }
         out
+    }
+}
+
+impl BenchRun {
+    /// The lean-module targets (issue 19) against this run's figures, each against the
+    /// no-op anchor of the same run.
+    fn targets_markdown(&self, out: &mut String, noop_tp: (f64, f64)) {
+        let mut lines: Vec<(String, String, String, Option<bool>)> = Vec::new();
+        let kb = self.module_bytes.map(|b| b as f64 / 1e3);
+        lines.push((
+            "`meshsight.wasm` size".to_string(),
+            "≤ 400 KB".to_string(),
+            kb.map(|k| format!("{k:.0} KB"))
+                .unwrap_or_else(|| "–".to_string()),
+            kb.map(|k| k <= 400.0),
+        ));
+        for workers in [1, 2] {
+            let one_pass = self.rss_of(rows::MEMORY_ONE_PASS, workers);
+            let noop = self.rss_of(rows::MEMORY_NOOP, workers);
+            let met = one_pass
+                .zip(noop)
+                .map(|(o, n)| (o as f64 - n as f64) / MB <= 12.0);
+            lines.push((
+                format!(
+                    "RSS over the no-op anchor, one pass, {workers} worker{}",
+                    if workers == 1 { "" } else { "s" }
+                ),
+                "≤ +12 MB".to_string(),
+                format!("{} MB", mb_over(one_pass, noop)),
+                met,
+            ));
+        }
+        for (name, label, floor) in [
+            (
+                rows::ONE_PASS_ACCESS_LOG,
+                "one pass, access-log audit, throughput vs the no-op anchor",
+                0.85,
+            ),
+            (
+                rows::ONE_PASS_HTTP_SINK,
+                "one pass, http sink, throughput vs the no-op anchor",
+                0.75,
+            ),
+        ] {
+            let (rps, _) = self.throughput_of(name);
+            let value = rps / noop_tp.0;
+            lines.push((
+                label.to_string(),
+                format!("≥ {floor:.2}"),
+                ratio(rps, noop_tp.0),
+                value.is_finite().then_some(value >= floor),
+            ));
+        }
+        if let Some(native) = self
+            .results
+            .iter()
+            .find(|r| r.name.starts_with("native anchor") && r.error.is_none())
+        {
+            let rps = native
+                .throughput
+                .as_ref()
+                .map_or(f64::NAN, |t| t.ok_per_second);
+            lines.push((
+                "for reference: the native anchor (Envoy RBAC + JSON access log) vs the no-op anchor"
+                    .to_string(),
+                "–".to_string(),
+                ratio(rps, noop_tp.0),
+                None,
+            ));
+        }
+        lines.push((
+            "host calls on an allowed request that nothing flags".to_string(),
+            "≤ 3".to_string(),
+            "`make v8-profile` counts them".to_string(),
+            None,
+        ));
+        // Without the rows a target reads (e.g. `--only`), its line says `–`; the section is
+        // left out only when none of its figures was measured.
+        if lines.iter().all(|(_, _, _, met)| met.is_none()) {
+            return;
+        }
+        let _ = writeln!(out, "## Lean-module targets (issue 19), this run\n");
+        let _ = writeln!(out, "| target | goal | measured | met |");
+        let _ = writeln!(out, "|---|---|---:|---|");
+        for (label, goal, measured, met) in lines {
+            let met = match met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "",
+            };
+            let _ = writeln!(out, "| {label} | {goal} | {measured} | {met} |");
+        }
+        out.push('\n');
+    }
+
+    /// The memory table: resident memory per configuration and worker count, over bare Envoy
+    /// and over the no-op anchor at the same worker count.
+    fn memory_markdown(&self, out: &mut String) {
+        let memory: Vec<&ScenarioResult> = self
+            .results
+            .iter()
+            .filter(|r| r.group == Group::Memory)
+            .collect();
+        if memory.is_empty() {
+            return;
+        }
+        let requests = memory
+            .iter()
+            .find_map(|r| r.memory_requests)
+            .map_or(String::new(), |n| format!(" after {n} requests"));
+        let _ = writeln!(
+            out,
+            "## Memory per sidecar (Envoy's VmRSS{requests}, MB = 10^6 bytes, median over the rounds)\n"
+        );
+        let _ = writeln!(
+            out,
+            "| configuration | workers | RSS MB | over bare | over no-op | per round MB |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+        for r in memory {
+            if let Some(err) = &r.error {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | failed: {} ||||",
+                    r.name,
+                    r.workers,
+                    one_line(err)
+                );
+                continue;
+            }
+            let config = r
+                .name
+                .strip_prefix("memory: ")
+                .and_then(|n| n.rsplit_once(", ").map(|(c, _)| c))
+                .unwrap_or(&r.name);
+            let per_round = r
+                .rss_rounds
+                .iter()
+                .map(|b| format!("{:.1}", *b as f64 / MB))
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                config,
+                r.workers,
+                mb(r.rss_bytes),
+                if config == rows::MEMORY_BARE {
+                    "–".to_string()
+                } else {
+                    mb_over(r.rss_bytes, self.rss_of(rows::MEMORY_BARE, r.workers))
+                },
+                if config == rows::MEMORY_BARE || config == rows::MEMORY_NOOP {
+                    "–".to_string()
+                } else {
+                    mb_over(r.rss_bytes, self.rss_of(rows::MEMORY_NOOP, r.workers))
+                },
+                per_round
+            );
+        }
+        out.push('\n');
     }
 }
 
@@ -319,11 +528,12 @@ mod tests {
             filters: Vec::new(),
             sensor: SensorState::Down,
             collector: CollectorState::Healthy,
-            measure_max: false,
+            measure: crate::scenario::Measure::Latency,
+            workers: 1,
             method: "GET".to_string(),
             path: "/".to_string(),
             host: "h".to_string(),
-            ocsf_access_log: false,
+            access_log: crate::scenario::AccessLog::None,
         };
         let mut result = ScenarioResult::new(&scenario);
         result.latency = Some(Latency::new(
@@ -410,5 +620,149 @@ mod tests {
     fn median_ignores_missing_values_and_averages_the_middle_pair() {
         assert_eq!(median(vec![3.0, f64::NAN, 1.0, 2.0, 10.0]), 2.5);
         assert!(median(vec![f64::NAN]).is_nan());
+    }
+
+    /// A run of the given rows with the settings of a default bench run.
+    fn run_of(results: Vec<ScenarioResult>, module_bytes: Option<u64>) -> BenchRun {
+        BenchRun {
+            started: "2026-12-07T18:00:00Z".to_string(),
+            envoy: "envoy".to_string(),
+            load_generator: "oha".to_string(),
+            cpus: 2,
+            loadavg_before: String::new(),
+            loadavg_after: String::new(),
+            settings: Settings {
+                duration: std::time::Duration::from_secs(5),
+                warmup: std::time::Duration::from_secs(2),
+                connections: 32,
+                rate: 1000,
+                oha: "oha".into(),
+                cpus: Some((0, 1)),
+            },
+            rounds: 1,
+            module_bytes,
+            results,
+        }
+    }
+
+    fn memory_row(config: &str, workers: u32, rounds_mb: &[f64]) -> ScenarioResult {
+        let scenario = Scenario {
+            name: rows::memory(config, workers),
+            group: Group::Memory,
+            filters: Vec::new(),
+            sensor: SensorState::Healthy,
+            collector: CollectorState::Healthy,
+            measure: crate::scenario::Measure::Memory { requests: 3000 },
+            workers,
+            method: "GET".to_string(),
+            path: "/".to_string(),
+            host: "h".to_string(),
+            access_log: crate::scenario::AccessLog::None,
+        };
+        let rounds = rounds_mb
+            .iter()
+            .map(|mb| {
+                let mut r = ScenarioResult::new(&scenario);
+                r.rss_bytes = Some((mb * MB) as u64);
+                r
+            })
+            .collect();
+        ScenarioResult::merge_rounds(rounds).unwrap()
+    }
+
+    fn throughput_row(name: &str, rps: f64, cpu_seconds: f64) -> ScenarioResult {
+        let mut r = round(0.5, 1.0, 2.0, 10);
+        r.name = name.to_string();
+        r.group = Group::Filters;
+        let ok = (rps * 5.0) as u64;
+        r.throughput = Some(Throughput::new(
+            LoadReport {
+                ok,
+                non_2xx: 0,
+                errors: 0,
+                seconds: 5.0,
+                ok_per_second: rps,
+                p50_ms: 1.0,
+                p90_ms: 1.0,
+                p99_ms: 1.0,
+                statuses: Vec::new(),
+                error_kinds: Vec::new(),
+            },
+            Some(cpu_seconds),
+        ));
+        r
+    }
+
+    #[test]
+    fn the_memory_table_gives_each_row_over_bare_and_over_the_noop_at_its_worker_count() {
+        let run = run_of(
+            vec![
+                memory_row(rows::MEMORY_BARE, 1, &[65.0, 66.0, 65.5]),
+                memory_row(rows::MEMORY_NOOP, 1, &[89.1]),
+                memory_row(rows::MEMORY_ONE_PASS, 1, &[121.9]),
+                memory_row(rows::MEMORY_BARE, 2, &[70.0]),
+                memory_row(rows::MEMORY_NOOP, 2, &[95.0]),
+                memory_row(rows::MEMORY_ONE_PASS, 2, &[100.0]),
+            ],
+            Some(1_070_908),
+        );
+        let md = run.to_markdown();
+        assert!(md.contains("after 3000 requests"), "{md}");
+        // The median of three rounds, and each round listed.
+        assert!(
+            md.contains("| bare Envoy | 1 | 65.5 | – | – | 65.0 / 66.0 / 65.5 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| meshsight.wasm, the one-pass policy | 1 | 121.9 | +56.4 | +32.8 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| meshsight.wasm, the one-pass policy | 2 | 100.0 | +30.0 | +5.0 |"),
+            "{md}"
+        );
+        // The targets: 1,071 KB and +32.8 MB miss, +5.0 MB at 2 workers meets.
+        assert!(
+            md.contains("| `meshsight.wasm` size | ≤ 400 KB | 1071 KB | **no** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| RSS over the no-op anchor, one pass, 1 worker | ≤ +12 MB | +32.8 MB | **no** |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| RSS over the no-op anchor, one pass, 2 workers | ≤ +12 MB | +5.0 MB | yes |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn filter_rows_are_given_against_the_baseline_and_the_noop_anchor() {
+        let run = run_of(
+            vec![
+                throughput_row("baseline (no filter)", 10_000.0, 0.5),
+                throughput_row(rows::NOOP, 8_000.0, 0.48),
+                throughput_row(rows::ONE_PASS_ACCESS_LOG, 7_200.0, 0.54),
+            ],
+            None,
+        );
+        let md = run.to_markdown();
+        // baseline 10 µs/req, no-op 12 µs/req, one pass 15 µs/req.
+        assert!(
+            md.contains("| one pass: allowlist + mirror + audit (access log) | 7200 | 0.72 | 0.90 | 15.0 | +5.0 | +3.0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| one pass, access-log audit, throughput vs the no-op anchor | ≥ 0.85 | 0.90 | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| one pass, http sink, throughput vs the no-op anchor | ≥ 0.75 | – |  |"),
+            "{md}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! Envoy's CPU time and memory read from `/proc`.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,12 +13,15 @@ use super::loadgen::{self, Load};
 use super::measure::ScenarioResult;
 use super::measure::{Latency, Throughput};
 use super::scenario::{
-    access_log_json, http_filters_json, CollectorState, Scenario, SensorState, Settings,
-    BENCH_HEADERS, TEMPLATE,
+    access_log_json, http_filters_json, AccessLog, CollectorState, Measure, Scenario, SensorState,
+    Settings, BENCH_HEADERS, TEMPLATE,
 };
 use super::upstream::BenchUpstream;
 use super::BenchError;
 use meshsight_rig::{try_send, Collector, CollectorBehavior, Envoy, HttpRequest, Sensor};
+
+/// How long the memory rows' fixed number of requests may take before the run is killed.
+const MEMORY_RUN_BOUND: Duration = Duration::from_secs(60);
 
 /// Linux reports process CPU time in clock ticks of 1/100 s (`USER_HZ`, fixed by the ABI).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -75,22 +78,26 @@ struct Stand {
     access_log: Option<AccessLogFile>,
 }
 
-/// The file Envoy's logger writes a scenario's OCSF records to, removed with the scenario (a
-/// full `make bench` writes hundreds of megabytes of records).
-struct AccessLogFile(PathBuf);
+/// The file Envoy's logger writes a scenario's records to, removed with the scenario (a full
+/// `make bench` writes hundreds of megabytes of records).
+struct AccessLogFile(PathBuf, AccessLog);
 
 impl AccessLogFile {
-    fn new() -> Self {
+    fn new(kind: AccessLog) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        Self(std::env::temp_dir().join(format!(
-            "meshsight-bench-{}-{n}-ocsf.log",
-            std::process::id()
-        )))
+        Self(
+            std::env::temp_dir().join(format!(
+                "meshsight-bench-{}-{n}-access.log",
+                std::process::id()
+            )),
+            kind,
+        )
     }
 
     /// Waits for Envoy's logger to flush (every second by default) its first record; an error
-    /// naming the file when none came or it is not an OCSF HTTP Activity.
+    /// naming the file when none came or it is not what the logger was set to write (an OCSF
+    /// HTTP Activity, or the native anchor's JSON line for a 2xx).
     fn expect_record(&self, within: Duration) -> Result<(), BenchError> {
         let deadline = Instant::now() + within;
         loop {
@@ -102,10 +109,21 @@ impl AccessLogFile {
                         self.0.display()
                     ))
                 })?;
-                if record["class_uid"] != 4002 {
+                let expected = match self.1 {
+                    AccessLog::Ocsf => record["class_uid"] == 4002,
+                    AccessLog::NativeJson => {
+                        record["status"]
+                            .as_u64()
+                            .is_some_and(|s| (200..300).contains(&s))
+                            && record["method"].is_string()
+                    }
+                    AccessLog::None => true,
+                };
+                if !expected {
                     return Err(BenchError::Policy(format!(
-                        "{}: the access logger's record is not OCSF HTTP Activity: {line}",
-                        self.0.display()
+                        "{}: the access logger's record is not what it was set to write ({:?}): {line}",
+                        self.0.display(),
+                        self.1
                     )));
                 }
                 return Ok(());
@@ -113,7 +131,7 @@ impl AccessLogFile {
             if Instant::now() >= deadline {
                 return Err(BenchError::Policy(format!(
                     "{}: Envoy's access logger wrote no record for the probe request within {} s \
-                     (no verdict in filter state wasm.meshsight_ocsf?)",
+                     (for OCSF: no verdict in filter state wasm.meshsight_ocsf?)",
                     self.0.display(),
                     within.as_secs()
                 )));
@@ -147,17 +165,19 @@ impl Stand {
             collector.set_behavior(CollectorBehavior::Slow(Duration::from_millis(ms)));
         }
         let filters = http_filters_json(&scenario.filters).to_string();
-        let access_log = scenario.ocsf_access_log.then(AccessLogFile::new);
+        let access_log = (scenario.access_log != AccessLog::None)
+            .then(|| AccessLogFile::new(scenario.access_log));
+        let log_config = match &access_log {
+            Some(file) => access_log_json(file.1, &file.0),
+            None => access_log_json(AccessLog::None, Path::new("")),
+        };
         let envoy = Envoy::builder(TEMPLATE)
             .var("HTTP_FILTERS", filters)
-            .var(
-                "ACCESS_LOG",
-                access_log_json(access_log.as_ref().map(|f| f.0.as_path())).to_string(),
-            )
+            .var("ACCESS_LOG", log_config.to_string())
             .var("UPSTREAM_PORT", upstream.port().to_string())
             .sensor(&sensor)
             .collector(&collector)
-            .concurrency(1)
+            .concurrency(scenario.workers)
             .log_level("warn")
             .component_log_level(None)
             .start()?;
@@ -200,12 +220,6 @@ impl Stand {
     }
 }
 
-/// Starts the scenario's Envoy (which exits if a filter refuses its policy) and sends the
-/// probe request: no load. `make istio-validate` runs this on the Istio manifests' policies.
-pub fn check(scenario: &Scenario) -> Result<(), BenchError> {
-    Stand::start(scenario)?.probe(scenario)
-}
-
 fn measure(
     scenario: &Scenario,
     settings: &Settings,
@@ -241,36 +255,56 @@ fn measure(
             oha_cpu,
         )
     };
-    // Warm-up (V8 tiers the filter code up, connection pools fill): flat out before a
-    // throughput run, at the fixed rate before a latency-only run, so rate caps and queues
-    // start the measured run as they would in steady state at that rate.
-    oha(&Load {
-        duration: settings.warmup,
-        connections: settings.connections,
-        rate: (!scenario.measure_max).then_some(settings.rate),
-    })?;
-
-    if scenario.measure_max {
-        let before = cpu_ticks(envoy.pid());
-        let report = oha(&Load {
-            duration: settings.duration,
-            connections: settings.connections,
-            rate: None,
-        })?;
-        let after = cpu_ticks(envoy.pid());
-        let cpu_seconds = match (before, after) {
-            (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / TICKS_PER_SECOND),
-            _ => None,
-        };
-        result.throughput = Some(Throughput::new(report, cpu_seconds));
+    match scenario.measure {
+        Measure::Memory { requests } => {
+            // Only the memory: the requests bring every worker's connections, stream contexts
+            // and the filter's per-worker state into being; the pause lets batches flush and
+            // allocations settle before `VmRSS` is read.
+            oha(&Load {
+                duration: MEMORY_RUN_BOUND,
+                requests: Some(requests),
+                connections: settings.connections,
+                rate: None,
+            })?;
+            std::thread::sleep(Duration::from_millis(1500));
+            result.rss_bytes = envoy.rss_bytes();
+        }
+        Measure::ThroughputAndLatency | Measure::Latency => {
+            let measure_max = scenario.measure == Measure::ThroughputAndLatency;
+            // Warm-up (V8 tiers the filter code up, connection pools fill): flat out before a
+            // throughput run, at the fixed rate before a latency-only run, so rate caps and
+            // queues start the measured run as they would in steady state at that rate.
+            oha(&Load {
+                duration: settings.warmup,
+                requests: None,
+                connections: settings.connections,
+                rate: (!measure_max).then_some(settings.rate),
+            })?;
+            if measure_max {
+                let before = cpu_ticks(envoy.pid());
+                let report = oha(&Load {
+                    duration: settings.duration,
+                    requests: None,
+                    connections: settings.connections,
+                    rate: None,
+                })?;
+                let after = cpu_ticks(envoy.pid());
+                let cpu_seconds = match (before, after) {
+                    (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / TICKS_PER_SECOND),
+                    _ => None,
+                };
+                result.throughput = Some(Throughput::new(report, cpu_seconds));
+            }
+            let report = oha(&Load {
+                duration: settings.duration,
+                requests: None,
+                connections: settings.connections,
+                rate: Some(settings.rate),
+            })?;
+            result.latency = Some(Latency::new(report, settings.rate));
+            result.rss_bytes = envoy.rss_bytes();
+        }
     }
-    let report = oha(&Load {
-        duration: settings.duration,
-        connections: settings.connections,
-        rate: Some(settings.rate),
-    })?;
-    result.latency = Some(Latency::new(report, settings.rate));
-    result.rss_bytes = envoy.rss_bytes();
 
     // Let the audit filter flush its last batch before counting what arrived.
     std::thread::sleep(Duration::from_millis(1500));

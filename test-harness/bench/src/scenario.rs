@@ -44,6 +44,38 @@ pub enum Group {
     MirrorSensor,
     /// The audit filter's HTTP sink with its collector healthy or slow.
     AuditCollector,
+    /// Envoy's resident memory after a fixed number of requests, at 1 and 2 workers.
+    Memory,
+}
+
+/// What Envoy's access logger writes per request in a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessLog {
+    /// No access logger.
+    None,
+    /// The file logger rendering the OCSF record from the shipped template
+    /// (`envoy-config/access-log/`) for requests the plugin left a verdict for: the audit
+    /// `access_log` sink.
+    Ocsf,
+    /// The file logger writing [`NATIVE_LOG_FIELDS`] as one JSON object per request: what a
+    /// user of Envoy's RBAC filter would log instead of meshsight's audit record.
+    NativeJson,
+}
+
+/// What a scenario's runs measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// The highest throughput (with Envoy's CPU time), then the latency at the fixed rate.
+    ThroughputAndLatency,
+    /// Only the latency at the fixed rate (rate caps and queues as at that rate).
+    Latency,
+    /// Only Envoy's resident memory after this many requests.
+    Memory {
+        /// Requests sent before reading `VmRSS`.
+        requests: u64,
+    },
 }
 
 /// One HTTP filter in a scenario's chain (the router is always appended).
@@ -101,8 +133,10 @@ pub struct Scenario {
     pub sensor: SensorState,
     /// Collector behaviour.
     pub collector: CollectorState,
-    /// Whether to measure the highest throughput (fixed-rate latency is always measured).
-    pub measure_max: bool,
+    /// What its runs measure.
+    pub measure: Measure,
+    /// Envoy's worker threads (`--concurrency`).
+    pub workers: u32,
     /// Request method.
     pub method: String,
     /// Request path (allowed by the scenario's policies).
@@ -110,9 +144,32 @@ pub struct Scenario {
     /// The requests' `host` (allowed by the scenario's policies): [`BENCH_HOST`], or for a
     /// policy whose every allowlist rule names hosts, one of those ([`probe_host`]).
     pub host: String,
-    /// Envoy's file access logger renders the OCSF record from the shipped template
-    /// (`envoy-config/access-log/`), into the run directory: the audit `access_log` sink.
-    pub ocsf_access_log: bool,
+    /// What Envoy's access logger writes (into a file of the scenario's own).
+    pub access_log: AccessLog,
+}
+
+/// The row names [`crate::report`] reads the lean-module targets from.
+pub mod rows {
+    /// The Wasm no-op anchor: what any Wasm filter costs.
+    pub const NOOP: &str = "wasm no-op filter";
+    /// The bench's one pass with the audit through Envoy's access logger.
+    pub const ONE_PASS_ACCESS_LOG: &str = "one pass: allowlist + mirror + audit (access log)";
+    /// The bench's one pass with the audit's HTTP sink.
+    pub const ONE_PASS_HTTP_SINK: &str = "one pass: allowlist + mirror + audit (http sink)";
+    /// Memory row: Envoy without filters.
+    pub const MEMORY_BARE: &str = "bare Envoy";
+    /// Memory row: the Wasm no-op anchor (what V8 costs any Wasm filter).
+    pub const MEMORY_NOOP: &str = "the Wasm no-op anchor";
+    /// Memory row: the module with the audit section only.
+    pub const MEMORY_AUDIT: &str = "meshsight.wasm, audit section only";
+    /// Memory row: the module with the bench's one-pass policy.
+    pub const MEMORY_ONE_PASS: &str = "meshsight.wasm, the one-pass policy";
+
+    /// The name of memory row `config` at `workers` workers.
+    pub fn memory(config: &str, workers: u32) -> String {
+        let plural = if workers == 1 { "" } else { "s" };
+        format!("memory: {config}, {workers} worker{plural}")
+    }
 }
 
 /// How hard and how long each scenario is driven, and where.
@@ -176,13 +233,54 @@ fn wasm_filter(root_id: &str, module: &str, policy: &str) -> Value {
     })
 }
 
-/// The listener's `access_log` list: empty, or the file logger rendering OCSF records from
-/// `envoy-config/access-log/ocsf_http_activity.tmpl` into `path`, logging only requests the
-/// plugin left a verdict for (as envoy-config/access-log/file.yaml ships it).
-pub fn access_log_json(path: Option<&Path>) -> Value {
-    let Some(path) = path else {
-        return json!([]);
-    };
+/// The native anchor's access-log fields (name, Envoy command operator): about the facts of
+/// meshsight's audit record (time, request, verdict, response, peer, agent, request id), so
+/// the row pays for a comparable record.
+pub const NATIVE_LOG_FIELDS: [(&str, &str); 15] = [
+    ("time", "%START_TIME%"),
+    ("method", "%REQ(:METHOD)%"),
+    ("path", "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"),
+    ("authority", "%REQ(:AUTHORITY)%"),
+    ("protocol", "%PROTOCOL%"),
+    ("status", "%RESPONSE_CODE%"),
+    ("status_details", "%RESPONSE_CODE_DETAILS%"),
+    ("response_flags", "%RESPONSE_FLAGS%"),
+    ("bytes_received", "%BYTES_RECEIVED%"),
+    ("bytes_sent", "%BYTES_SENT%"),
+    ("duration_ms", "%DURATION%"),
+    ("upstream_host", "%UPSTREAM_HOST%"),
+    ("client_address", "%DOWNSTREAM_REMOTE_ADDRESS%"),
+    ("user_agent", "%REQ(USER-AGENT)%"),
+    ("request_id", "%REQ(X-REQUEST-ID)%"),
+];
+
+/// The listener's `access_log` list for `kind`, writing into `path`: empty for
+/// [`AccessLog::None`]; for [`AccessLog::Ocsf`] the file logger rendering OCSF records from
+/// `envoy-config/access-log/ocsf_http_activity.tmpl`, logging only requests the plugin left a
+/// verdict for (as envoy-config/access-log/file.yaml ships it); for [`AccessLog::NativeJson`]
+/// the file logger writing [`NATIVE_LOG_FIELDS`] as JSON for every request.
+pub fn access_log_json(kind: AccessLog, path: &Path) -> Value {
+    match kind {
+        AccessLog::None => json!([]),
+        AccessLog::Ocsf => ocsf_access_log_json(path),
+        AccessLog::NativeJson => {
+            let fields: serde_json::Map<String, Value> = NATIVE_LOG_FIELDS
+                .iter()
+                .map(|(name, operator)| (name.to_string(), Value::String(operator.to_string())))
+                .collect();
+            json!([{
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": path.display().to_string(),
+                    "log_format": {"json_format": fields}
+                }
+            }])
+        }
+    }
+}
+
+fn ocsf_access_log_json(path: &Path) -> Value {
     let template =
         meshsight_rig::workspace_root().join("envoy-config/access-log/ocsf_http_activity.tmpl");
     json!([{
@@ -228,6 +326,19 @@ pub fn local_mirror_policy(mut policy: Value) -> Value {
     policy
 }
 
+/// A one-plugin document with each section pointed at the bench's clusters.
+pub fn local_document(mut document: Value) -> Value {
+    if let Some(doc) = document.as_object_mut() {
+        if let Some(mirror) = doc.remove("mirror") {
+            doc.insert("mirror".into(), local_mirror_policy(mirror));
+        }
+        if let Some(audit) = doc.remove("audit") {
+            doc.insert("audit".into(), local_audit_policy(audit));
+        }
+    }
+    document
+}
+
 /// Points an audit policy's HTTP sink at the bench's `collector` cluster.
 pub fn local_audit_policy(mut policy: Value) -> Value {
     if let Some(http) = policy
@@ -268,8 +379,26 @@ pub fn probe_host(policy: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{probe_host, BENCH_HOST};
+    use super::{access_log_json, probe_host, AccessLog, BENCH_HOST, NATIVE_LOG_FIELDS};
     use serde_json::json;
+    use std::path::Path;
+
+    #[test]
+    fn the_native_anchor_logs_its_fields_as_json_for_every_request_and_ocsf_only_verdicts() {
+        let native = access_log_json(AccessLog::NativeJson, Path::new("/tmp/a.log"));
+        let config = &native[0]["typed_config"];
+        assert_eq!(config["path"], "/tmp/a.log");
+        let fields = config["log_format"]["json_format"].as_object().unwrap();
+        assert_eq!(fields.len(), NATIVE_LOG_FIELDS.len());
+        assert_eq!(fields["status"], "%RESPONSE_CODE%");
+        assert!(native[0].get("filter").is_none(), "every request is logged");
+        let ocsf = access_log_json(AccessLog::Ocsf, Path::new("/tmp/o.log"));
+        assert_eq!(
+            ocsf[0]["filter"]["extension_filter"]["typed_config"]["expression"],
+            "'wasm.meshsight_ocsf' in filter_state"
+        );
+        assert_eq!(access_log_json(AccessLog::None, Path::new("")), json!([]));
+    }
 
     #[test]
     fn probe_host_is_a_rule_host_only_when_every_rule_names_hosts() {
