@@ -24,12 +24,18 @@ pub(crate) struct Jobs {
     pub(crate) stats: Stats,
 }
 
-#[derive(Default)]
 pub(crate) struct Root {
+    /// This root context's id: made current again after acting on a held stream.
+    id: u32,
     jobs: Option<Rc<Jobs>>,
 }
 
 impl Root {
+    /// The root context `id`, before its configuration.
+    pub(crate) fn new(id: u32) -> Root {
+        Root { id, jobs: None }
+    }
+
     /// Counts what the audit queue still holds as dropped and hands every count to the host:
     /// the jobs are going away (or being replaced), and nothing may disappear uncounted.
     fn shut_down(&mut self) {
@@ -122,6 +128,7 @@ impl RootContext for Root {
         };
         if let Some(mirror) = &jobs.mirror {
             mirror.send_queued(now);
+            mirror.let_go_expired(now, self.id);
         }
         if let Some(audit) = &jobs.audit {
             audit.pump(now / 1_000_000);
@@ -133,9 +140,9 @@ impl RootContext for Root {
         Some(ContextType::HttpContext)
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Without a policy (Envoy never asks then: a refused configuration stops the plugin)
         // the stream refuses requests; returning `None` would abort the VM.
-        Some(Box::new(Stream::new(self.jobs.clone())))
+        Some(Box::new(Stream::new(self.jobs.clone(), context_id)))
     }
 }

@@ -19,8 +19,17 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use crate::host::{self, Properties};
-use crate::mirror::MirrorStream;
+use crate::mirror::{LocalReply, MirrorStream};
 use crate::root::Jobs;
+
+/// Why a request is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// The allowlist denied it: the reply waits for the body.
+    Denied,
+    /// It goes on once the body is read.
+    Allowed,
+}
 
 pub(crate) struct Stream {
     /// `None` only if the host creates streams without a successful `on_configure`.
@@ -31,16 +40,18 @@ pub(crate) struct Stream {
     mirror: Option<MirrorStream>,
     /// The mirror's decision was written to filter state.
     mirror_published: bool,
-    /// The local reply the allowlist decided, held back while the mirror reads the body of the
-    /// denied request (status, content type, body).
-    pending_reply: Option<(u32, String, Vec<u8>)>,
+    /// This stream's context id (the root lets a hold go by it).
+    context_id: u32,
+    /// The request is held while the mirror reads its body: denied (its local reply waits in
+    /// the mirror job's held requests) or allowed. The root lets it go at `hold_timeout_ms`.
+    hold: Option<Hold>,
     /// Response headers the audit record keeps (captured as the response passes, also for
     /// local replies; absent on aborts).
     response_headers: Vec<(String, String)>,
 }
 
 impl Stream {
-    pub(crate) fn new(jobs: Option<Rc<Jobs>>) -> Stream {
+    pub(crate) fn new(jobs: Option<Rc<Jobs>>, context_id: u32) -> Stream {
         let props = match &jobs {
             Some(j) => Properties::new(&j.connections),
             None => Properties::new(&Default::default()),
@@ -52,7 +63,8 @@ impl Stream {
             allowlist: None,
             mirror: None,
             mirror_published: false,
-            pending_reply: None,
+            context_id,
+            hold: None,
             response_headers: Vec::new(),
         }
     }
@@ -97,16 +109,46 @@ impl Stream {
         }
     }
 
-    /// Sends the held local reply once the mirror has read the body; `true` when it went.
-    fn send_pending_reply(&mut self) -> bool {
-        if !self.mirror.as_ref().is_some_and(MirrorStream::body_done) {
+    /// Holds the request for its body until the mirror has read it or `hold_timeout_ms` has
+    /// passed (`reply`: a denied request's local reply, sent then).
+    fn start_hold(&mut self, jobs: &Jobs, reply: Option<LocalReply>) {
+        let Some(mirror) = &jobs.mirror else {
+            // Only the mirror holds; answer at once if it ever were otherwise.
+            if let Some((status, content_type, body)) = reply {
+                Self::respond(status, &content_type, &body);
+            }
+            return;
+        };
+        self.hold = Some(if reply.is_some() {
+            Hold::Denied
+        } else {
+            Hold::Allowed
+        });
+        mirror.hold(self.context_id, host::now_nanos(), reply);
+    }
+
+    /// Ends the hold once the mirror has read the body: sends a denied request's held reply
+    /// (`true`: the request stays stopped), or lets an allowed one go on. A hold the root
+    /// already let go (its timeout passed) has nothing left to do.
+    fn end_hold(&mut self) -> bool {
+        if self.hold.is_none() || !self.mirror.as_ref().is_some_and(MirrorStream::body_done) {
             return false;
         }
-        let Some((status, content_type, body)) = self.pending_reply.take() else {
-            return false;
-        };
-        Self::respond(status, &content_type, &body);
-        true
+        let kind = self.hold.take();
+        let released = self
+            .jobs
+            .as_ref()
+            .and_then(|j| j.mirror.as_ref())
+            .and_then(|m| m.release(self.context_id));
+        match released {
+            Some(Some((status, content_type, body))) => {
+                Self::respond(status, &content_type, &body);
+                true
+            }
+            // Let go at the timeout: a denied request has had its reply already.
+            None => kind == Some(Hold::Denied),
+            Some(None) => false,
+        }
     }
 
     fn respond(status: u32, content_type: &str, body: &[u8]) {
@@ -167,6 +209,8 @@ impl HttpContext for Stream {
             .zip(facts.as_ref())
             .map(|(a, f)| a.judge(f));
         let mut reply = None;
+        // Held for the body: `Some(reply)` for a denied request, `Some(None)` for an allowed one.
+        let mut to_hold = None;
         let mut action = Action::Continue;
         if let Some(judgement) = judgement {
             if self.per_job_decisions() {
@@ -183,7 +227,7 @@ impl HttpContext for Stream {
                 // Nothing reaches the upstream; a held reply goes once the body is read.
                 let answer = (response.status, response.content_type.clone(), body);
                 if held {
-                    self.pending_reply = Some(answer);
+                    to_hold = Some(Some(answer));
                 } else {
                     reply = Some(answer);
                 }
@@ -199,9 +243,15 @@ impl HttpContext for Stream {
         if action == Action::Continue {
             if let Some(m) = mirror.as_mut() {
                 action = m.on_head(&head, &self.props, facts.as_ref(), end_of_stream);
+                if action == Action::Pause {
+                    to_hold = Some(None);
+                }
             }
         }
         drop(facts);
+        if let Some(held_reply) = to_hold {
+            self.start_hold(&jobs, held_reply);
+        }
         self.mirror = mirror;
         self.head = Some(head);
         // The verdict goes to filter state before any local reply: Envoy may write its access
@@ -217,12 +267,17 @@ impl HttpContext for Stream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.hold.is_some() {
+            if let Some(m) = self.jobs.as_ref().and_then(|j| j.mirror.as_ref()) {
+                m.body_arrived(self.context_id);
+            }
+        }
         let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) else {
             return Action::Continue;
         };
         let action = m.on_body(head, &self.props, body_size, end_of_stream);
         self.publish_mirror();
-        if self.send_pending_reply() {
+        if self.end_hold() {
             return Action::Pause;
         }
         action
@@ -233,7 +288,7 @@ impl HttpContext for Stream {
             let _ = m.on_trailers(head, &self.props);
         }
         self.publish_mirror();
-        if self.send_pending_reply() {
+        if self.end_hold() {
             return Action::Pause;
         }
         Action::Continue
@@ -259,6 +314,12 @@ impl HttpContext for Stream {
         };
         if let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) {
             m.on_end(head, &self.props);
+        }
+        if self.hold.take().is_some() {
+            // The stream ended while held (a client reset): nothing is left to let go.
+            if let Some(m) = &jobs.mirror {
+                let _ = m.release(self.context_id);
+            }
         }
         self.publish_mirror();
         let Some(audit) = &jobs.audit else { return };

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::hold;
 use super::raw::{self, ActionType, RawMirrorPolicy, RawRule, RawTarget};
 use super::signatures::{self, SignatureSet};
 use super::{Action, MirrorPolicy, Rule, Target, TargetId};
@@ -171,6 +172,12 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
                 format!("must be at most {MAX_BODY_BYTES_LIMIT}"),
             ));
         }
+        if !(1..=hold::MAX_HOLD_TIMEOUT_MS).contains(&raw.hold_timeout_ms) {
+            return Err(ConfigError::new(
+                "hold_timeout_ms",
+                format!("must be 1 to {}", hold::MAX_HOLD_TIMEOUT_MS),
+            ));
+        }
         let mut seen = BTreeSet::new();
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (i, r) in raw.rules.into_iter().enumerate() {
@@ -205,6 +212,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
             signature_target,
             max_body_bytes: raw.max_body_bytes,
             hold_for_body: raw.hold_for_body,
+            hold_timeout_ms: raw.hold_timeout_ms,
             copy_denied: raw.copy_denied,
         })
     }

@@ -41,6 +41,9 @@ pub struct MirrorWorker {
     pub deliveries: Deliveries,
     /// Request pieces this worker's scans found clean (see [`CleanPieces`]).
     pub clean: CleanPieces,
+    /// Whether requests may be held for their body on this worker: the adapter turns it off
+    /// when holds keep running out before any body arrives (see [`super::hold`]).
+    pub may_hold: bool,
 }
 
 impl MirrorWorker {
@@ -50,6 +53,7 @@ impl MirrorWorker {
             limiter: RateLimiter::new(policy),
             deliveries: Deliveries::new(policy),
             clean: CleanPieces::new(),
+            may_hold: true,
         }
     }
 }
@@ -296,7 +300,7 @@ impl MirrorCopy {
         if wants_body {
             self.phase = Phase::ReadingBody;
             self.inspect_body = true;
-            self.holding = policy.hold_for_body();
+            self.holding = policy.hold_for_body() && cx.worker.may_hold;
             if self.holding {
                 step.flow = Flow::Hold;
                 return step;
@@ -351,6 +355,7 @@ impl MirrorCopy {
         self.denied = true;
         self.max_body_bytes = policy.max_body_bytes();
         let hold = !end_of_stream
+            && cx.worker.may_hold
             && policy.holds_bodies()
             && policy.copy_denied()
             && policy.wants_body(request, &hits);

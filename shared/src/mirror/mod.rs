@@ -23,6 +23,7 @@ mod compile;
 pub mod copy;
 pub mod decode;
 pub mod delivery;
+pub mod hold;
 mod judge;
 pub mod rate;
 pub mod raw;
@@ -98,6 +99,7 @@ pub struct MirrorPolicy {
     signature_target: Option<TargetId>,
     max_body_bytes: usize,
     hold_for_body: bool,
+    hold_timeout_ms: u64,
     copy_denied: bool,
     decision_headers: Vec<String>,
 }
@@ -130,6 +132,12 @@ impl MirrorPolicy {
     /// locally, that is what lets a body-borne indicator still be seen.
     pub fn holds_bodies(&self) -> bool {
         self.hold_for_body
+    }
+
+    /// Longest a request is held for its body, in milliseconds (see
+    /// [`raw::RawMirrorPolicy::hold_timeout_ms`]).
+    pub fn hold_timeout_ms(&self) -> u64 {
+        self.hold_timeout_ms
     }
 
     /// Whether a request the allowlist denied at its head still gets a copy when a signature

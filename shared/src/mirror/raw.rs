@@ -39,6 +39,12 @@ pub struct RawMirrorPolicy {
     /// request flows and such a late copy is sent by HTTP call to the target's cluster instead.
     #[serde(default)]
     pub hold_for_body: bool,
+    /// Longest a request is held for its body, in milliseconds (1 to 30000, default 250). Past
+    /// it the request is let go with what was read: a denied one gets its reply, an allowed one
+    /// goes on. When holds keep running out before any body arrives (the proxy lacks
+    /// `allow_on_headers_stop_iteration`), the worker stops holding and says so once.
+    #[serde(default = "default_hold_timeout_ms")]
+    pub hold_timeout_ms: u64,
     /// Copy a request the allowlist answered locally (403/400) when a signature matched it, by
     /// HTTP call to the signature target's cluster (even a `header` target: no route sees a
     /// denied request), within the rate cap; with `hold_for_body` its body is read (and
@@ -50,6 +56,10 @@ pub struct RawMirrorPolicy {
 
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_hold_timeout_ms() -> u64 {
+    super::hold::DEFAULT_HOLD_TIMEOUT_MS
 }
 
 /// How a copy reaches a target.

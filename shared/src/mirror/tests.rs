@@ -1104,3 +1104,25 @@ fn hold_for_body_only_with_a_header_target() {
         "dispatch copies the body as it passes"
     );
 }
+
+#[test]
+fn hold_timeout_defaults_to_a_quarter_second_and_is_bounded() {
+    assert_eq!(default_policy().hold_timeout_ms(), 250);
+    let p = policy(
+        r#"{"targets":{"ids":{"cluster":"s","delivery":"dispatch"}},"hold_for_body":true,"hold_timeout_ms":40}"#,
+    );
+    assert_eq!(p.hold_timeout_ms(), 40);
+    for bad in ["0", "30001"] {
+        let err = error(&format!(
+            r#"{{"targets":{{"ids":{{"cluster":"s","delivery":"dispatch"}}}},"hold_timeout_ms":{bad}}}"#
+        ));
+        assert!(
+            err.starts_with("hold_timeout_ms: must be 1 to 30000"),
+            "{err}"
+        );
+    }
+    let err = error(
+        r#"{"targets":{"ids":{"cluster":"s","delivery":"dispatch"}},"hold_timeout_ms":"1s"}"#,
+    );
+    assert!(err.starts_with("hold_timeout_ms"), "{err}");
+}

@@ -271,3 +271,79 @@ fn the_same_policy_as_a_wasm_plugin_cannot_see_them() {
         );
     }
 }
+
+/// The misconfiguration the hold timeout exists for: `hold_for_body` on, but the proxy without
+/// `allow_on_headers_stop_iteration` (as a WasmPlugin would run it). Envoy never hands the held
+/// body over; without the timeout every denied POST waited for Envoy's idle timeout.
+fn without_the_option(mut typed_config: Value) -> Value {
+    typed_config["config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("allow_on_headers_stop_iteration");
+    typed_config
+}
+
+#[test]
+fn without_the_option_every_held_request_is_answered_within_the_hold_timeout() {
+    let (name, typed_config) = extension_config();
+    let config = without_the_option(as_the_agent_hands_it_over(typed_config));
+    let policy: Value =
+        serde_json::from_str(config["config"]["configuration"]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(policy["mirror"]["hold_for_body"], true);
+    let upstream = EchoUpstream::start();
+    let sensor = Sensor::start();
+    let collector = Collector::start();
+    let envoy = Envoy::builder("envoy-config/e2e/istio_body_hold.yaml")
+        .upstream(&upstream)
+        .sensor(&sensor)
+        .collector(&collector)
+        .var("ECDS_NAME", name)
+        .var("ECDS_TYPED_CONFIG", config.to_string())
+        .render_file("ecds.yaml", "envoy-config/e2e/istio_body_hold_ecds.yaml")
+        .start()
+        .unwrap_or_else(|err| panic!("Envoy must start: {err}"));
+    // The default hold_timeout_ms (250) and the 10 ms hold tick, with room for a loaded machine;
+    // without the timeout these requests got no answer at all.
+    let bound = Duration::from_millis(250 + 10 + 1_000);
+    let mut slowest = Duration::ZERO;
+    for i in 0..8 {
+        let started = std::time::Instant::now();
+        let response = send(
+            envoy.port(),
+            &HttpRequest::post("/admin/users")
+                .header("host", "checkout.shop.svc.cluster.local")
+                .header("x-request-id", &format!("denied-{i}"))
+                .header("content-type", FORM)
+                .body("name=eve&role=admin")
+                .timeout(Duration::from_secs(8)),
+        );
+        let took = started.elapsed();
+        slowest = slowest.max(took);
+        assert_eq!(response.status, 403, "denied-{i}");
+        assert!(
+            took < bound,
+            "denied-{i} answered after {took:?}, bound {bound:?}"
+        );
+    }
+    println!("slowest denied POST answered in {slowest:?}");
+    // The worker noticed that held bodies never come, stopped holding and said so once.
+    assert_eq!(
+        envoy.settled_stat("meshsight_mirror_hold_stopped", 1, Duration::from_secs(5)),
+        Some(1),
+        "one worker stopped holding"
+    );
+    assert_eq!(
+        envoy.stat("meshsight_mirror_hold_timeouts"),
+        Some(3),
+        "three bodyless timeouts, then no more holds"
+    );
+    assert!(
+        envoy.wait_for_log("stops holding", Duration::from_secs(2)),
+        "{}",
+        envoy.log_tail(30)
+    );
+    assert!(
+        upstream.requests().is_empty(),
+        "nothing denied reached the workload"
+    );
+}

@@ -40,6 +40,17 @@ pub fn send_local_response(status: u32, content_type: &str, body: &[u8]) {
     let _ = hostcalls::send_http_response(status, vec![("content-type", content_type)], Some(body));
 }
 
+/// Lets a paused request go on (the stream whose context is in effect).
+pub fn resume_request() {
+    let _ = hostcalls::resume_http_request();
+}
+
+/// Makes stream `context_id` the one later host calls act on (a root acting on a stream it
+/// holds); `false` when the stream is gone.
+pub fn set_effective_context(context_id: u32) -> bool {
+    hostcalls::set_effective_context(context_id).is_ok()
+}
+
 /// Asks the router to choose the route again (after a header it matches on changed); `false`
 /// when the host refused.
 pub fn clear_route_cache() -> bool {

@@ -39,6 +39,11 @@ pub mod name {
     pub const ROUTE_CACHE_CLEAR_FAILED: &str = "meshsight_mirror_route_cache_clear_failed";
     /// Counter: bodies longer than `max_body_bytes` (inspected and copied only in part).
     pub const BODY_TRUNCATED: &str = "meshsight_mirror_body_truncated";
+    /// Counter: held requests let go at `hold_timeout_ms`, their body read or not.
+    pub const HOLD_TIMEOUTS: &str = "meshsight_mirror_hold_timeouts";
+    /// Counter: times a worker stopped holding requests because holds kept running out
+    /// without any body (the proxy lacks `allow_on_headers_stop_iteration`).
+    pub const HOLD_STOPPED: &str = "meshsight_mirror_hold_stopped";
 }
 
 /// Counters; one the host could not define counts nowhere (metrics never fail a request).
@@ -72,6 +77,11 @@ pub(crate) struct Metrics {
     pub route_cache_clear_failed: Counter,
     /// Bodies longer than `max_body_bytes` (inspected and copied only in part).
     pub body_truncated: Counter,
+    /// Held requests let go at `hold_timeout_ms`, their body read or not.
+    pub hold_timeouts: Counter,
+    /// Times a worker stopped holding because holds ran out without a body (at most one per
+    /// worker and configuration).
+    pub hold_stopped: Counter,
 }
 
 impl Metrics {
@@ -125,6 +135,8 @@ impl Metrics {
             spoofed_header_removed: c(name::SPOOFED_HEADER_REMOVED),
             route_cache_clear_failed: c(name::ROUTE_CACHE_CLEAR_FAILED),
             body_truncated: c(name::BODY_TRUNCATED),
+            hold_timeouts: c(name::HOLD_TIMEOUTS),
+            hold_stopped: c(name::HOLD_STOPPED),
         }
     }
 

@@ -1079,3 +1079,32 @@ fn copy_denied_off_never_holds_a_denied_request() {
     assert_eq!(step.flow, Flow::Continue);
     assert!(!decision(&step).mirrored);
 }
+
+#[test]
+fn a_worker_that_stopped_holding_decides_a_denied_request_at_its_head() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"dispatch"}},"hold_for_body":true}"#,
+    );
+    w.shared.may_hold = false;
+    let mut s = Stream::post("/login", "application/json");
+    let step = w.denied(&mut s, false);
+    assert_eq!(step.flow, Flow::Continue, "the reply is not held back");
+    assert!(!s.copy.holding());
+    assert!(step.decision().is_some(), "decided on the head alone");
+}
+
+#[test]
+fn a_worker_that_stopped_holding_lets_an_allowed_request_flow_while_reading_its_body() {
+    let mut w = Worker::new(
+        r#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}},"hold_for_body":true}"#,
+    );
+    w.shared.may_hold = false;
+    let mut s = Stream::post("/login", "application/json");
+    let step = w.head(&mut s, false);
+    assert_eq!(step.flow, Flow::Continue);
+    assert!(!s.copy.holding());
+    assert!(
+        s.copy.reading_body(),
+        "the body is still scanned as it passes"
+    );
+}
