@@ -6,7 +6,7 @@
 //! Envoy's idle timeout: one connection and one buffer per request, for anyone who sends
 //! denied POSTs. So every hold has a deadline ([`HeldRequests`]): past it the request is let go
 //! (answered, or resumed) whether or not its body arrived. And when holds keep running out
-//! without a byte of body, the worker stops holding ([`HoldWatch`]): the proxy cannot hand
+//! without a byte of body, the worker stops holding (`HoldWatch`): the proxy cannot hand
 //! bodies over, and holding only delays every request by the timeout.
 //!
 //! Pure bookkeeping, time passed in: the adapter keeps one per worker, registers a hold when
