@@ -24,7 +24,7 @@ use super::decode::{
 };
 use crate::headers::HeaderBlock;
 use crate::ConfigError;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use pack::{
     Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
 };
@@ -268,7 +268,12 @@ impl SignatureSet {
                 *slot = u8::try_from(at).ok();
                 continue;
             }
+            // A contiguous NFA, not the DFA the builder picks for small sets: the DFA's
+            // transition table (every state times every byte class, doubled by case folding)
+            // was most of the policy state kept in every sidecar's linear memory.
             let ac = AhoCorasickBuilder::new()
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .dense_depth(0)
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
                 .build(wanted.iter().filter_map(|i| patterns.get(*i as usize)))
