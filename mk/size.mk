@@ -27,6 +27,7 @@ WASM_SIZE_BUDGET ?= 409600
 binaryen: node
 	@if [ "$$($(WASM_OPT) --version 2>/dev/null)" != "wasm-opt version $(firstword $(subst ., ,$(BINARYEN_VERSION))) (version_$(firstword $(subst ., ,$(BINARYEN_VERSION))))" ]; then \
 	  echo "installing binaryen $(BINARYEN_VERSION) (wasm-opt) into .tools/binaryen"; \
+	  command -v npm >/dev/null || { apt-get update && apt-get install -y npm; }; \
 	  npm install --no-save --no-audit --no-fund --prefix $(TOOLS)/binaryen binaryen@$(BINARYEN_VERSION); \
 	fi
 
