@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason,
 };
+use meshsight_policy::error::json_path::Json;
 use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::matching::{Peer, RequestFacts};
 use serde::de::DeserializeOwned;
@@ -390,38 +391,35 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Parses one line; on failure, parses again tracking the path to name the field (the fast
-/// path does not pay for the tracking).
+/// path does not pay for the tracking), with the policy crate's path-tracking reader.
 fn parse<T: DeserializeOwned>(line: &[u8]) -> Result<T, (String, String)> {
     if let Ok(v) = serde_json::from_slice::<T>(line) {
         return Ok(v);
     }
-    let mut de = serde_json::Deserializer::from_slice(line);
-    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            (
-                "(line)".to_string(),
-                format!(
-                    "malformed JSON at column {}: {}",
-                    inner.column(),
-                    strip_at(&inner)
-                ),
-            )
-        } else {
-            let reason = strip_at(&inner);
-            // Name the missing field itself, not its parent.
-            let missing = reason
-                .strip_prefix("missing field `")
-                .and_then(|r| r.strip_suffix('`'));
-            let field = match (field.as_str(), missing) {
-                (".", Some(m)) => m.to_string(),
-                (".", None) => "(record)".to_string(),
-                (parent, Some(m)) => format!("{parent}.{m}"),
-                (_, None) => field,
-            };
-            (field, reason)
-        }
+    let json = Json::parse(line).map_err(|inner| {
+        (
+            "(line)".to_string(),
+            format!(
+                "malformed JSON at column {}: {}",
+                inner.column(),
+                strip_at(&inner)
+            ),
+        )
+    })?;
+    json.read::<T>("").map_err(|e| {
+        let field = e.path.unwrap_or_default();
+        let reason = e.reason;
+        // Name the missing field itself, not its parent.
+        let missing = reason
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'));
+        let field = match (field.as_str(), missing) {
+            ("", Some(m)) => m.to_string(),
+            ("", None) => "(record)".to_string(),
+            (parent, Some(m)) => format!("{parent}.{m}"),
+            (_, None) => field,
+        };
+        (field, reason)
     })
 }
 

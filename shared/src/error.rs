@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+pub mod json_path;
+
+use json_path::{Json, PathError};
+
 /// A policy that cannot be used, with the JSON path of the offending value
 /// (`rules[2].paths[0]`) and the reason. A policy with any error is refused as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +33,23 @@ impl ConfigError {
     /// Reads a JSON document into `T`, mapping serde's error (unknown field, wrong type) to the
     /// JSON path where it happened.
     pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ConfigError> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            ConfigError::new(path, e.inner().to_string())
-        })?;
-        de.end().map_err(|e| ConfigError::new("", e.to_string()))?;
-        Ok(value)
+        let json = Json::parse(bytes).map_err(|e| ConfigError::new("", e.to_string()))?;
+        ConfigError::read_json(&json, "")
+    }
+
+    /// Reads `T` from `json`, a value standing at `path` of its document (`""` for the document
+    /// itself): the error's path starts with `path`.
+    pub fn read_json<T: serde::de::DeserializeOwned>(
+        json: &Json,
+        path: &str,
+    ) -> Result<T, ConfigError> {
+        json.read(path).map_err(ConfigError::from)
+    }
+}
+
+impl From<PathError> for ConfigError {
+    fn from(e: PathError) -> ConfigError {
+        ConfigError::new(e.path.unwrap_or_default(), e.reason)
     }
 }
 
@@ -86,6 +99,60 @@ mod tests {
         let err = ConfigError::parse_json::<Policy>(br#"{"rules":[{"name":7}]}"#).unwrap_err();
         assert_eq!(err.path, "rules[0].name");
         assert!(err.reason.contains("expected a string"), "{err}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "snake_case")]
+    enum Match {
+        Exact(String),
+        Prefix { prefix: u16 },
+        Any,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Matches {
+        #[allow(dead_code)]
+        m: Vec<Option<Match>>,
+    }
+
+    #[test]
+    fn enum_variants_and_their_data_are_named() {
+        let ok = ConfigError::parse_json::<Matches>(
+            br#"{"m":["any",{"exact":"/a"},{"prefix":{"prefix":7}},null]}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(ok.m.as_slice(), [Some(Match::Any), Some(Match::Exact(e)), Some(Match::Prefix { prefix: 7 }), None] if e == "/a")
+        );
+        let err = ConfigError::parse_json::<Matches>(br#"{"m":[{"prefix":{"prefix":70000}}]}"#)
+            .unwrap_err();
+        assert_eq!(err.path, "m[0].prefix.prefix");
+        assert!(err.reason.contains("expected u16"), "{err}");
+        let err = ConfigError::parse_json::<Matches>(br#"{"m":["nope"]}"#).unwrap_err();
+        assert_eq!(err.path, "m[0]");
+        assert!(err.reason.contains("unknown variant `nope`"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_duplicate_fields_are_named_at_their_object() {
+        let err = ConfigError::parse_json::<Policy>(br#"{"rules":[{}]}"#).unwrap_err();
+        assert_eq!(err.path, "rules[0]");
+        assert!(err.reason.contains("missing field `name`"), "{err}");
+        let err = ConfigError::parse_json::<Policy>(br#"{"rules":[{"name":"a","name":"b"}]}"#)
+            .unwrap_err();
+        assert_eq!(err.path, "rules[0]");
+        assert!(err.reason.contains("duplicate field `name`"), "{err}");
+    }
+
+    #[test]
+    fn a_section_read_from_its_document_names_the_whole_path() {
+        let json = Json::parse(br#"{"rules":[{"name":"a"},{"nmae":"b"}]}"#).unwrap();
+        let err = ConfigError::read_json::<Policy>(&json, "allowlist").unwrap_err();
+        assert_eq!(err.path, "allowlist.rules[1].nmae");
+        let err =
+            ConfigError::read_json::<Vec<Rule>>(&Json::parse(b"[7]").unwrap(), "").unwrap_err();
+        assert_eq!(err.path, "[0]");
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! [`MIRROR_ROOT_ID`], [`AUDIT_ROOT_ID`]), for deployments that need the jobs in separate filter
 //! positions; such a plugin's configuration is that job's section alone.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::allowlist::AllowList;
-use crate::audit::{AuditPolicy, Sink};
+use crate::allowlist::{AllowList, RawPolicy};
+use crate::audit::{AuditPolicy, RawAuditPolicy, Sink};
+use crate::error::json_path::Json;
 use crate::error::ConfigError;
+use crate::mirror::raw::RawMirrorPolicy;
 use crate::mirror::MirrorPolicy;
 
 #[cfg(test)]
@@ -54,15 +56,17 @@ impl Role {
     }
 }
 
+/// The document's sections, only to refuse unknown ones and missing ones; each section is then
+/// read from the parsed document itself.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPluginPolicy {
     #[serde(default)]
-    allowlist: Option<Value>,
+    allowlist: Option<serde::de::IgnoredAny>,
     #[serde(default)]
-    mirror: Option<Value>,
+    mirror: Option<serde::de::IgnoredAny>,
     #[serde(default)]
-    audit: Option<Value>,
+    audit: Option<serde::de::IgnoredAny>,
 }
 
 /// The compiled jobs of one plugin.
@@ -98,16 +102,17 @@ impl PluginPolicy {
                 policy.audit = Some(audit);
             }
             Role::OnePass => {
-                let raw: RawPluginPolicy = ConfigError::parse_json(bytes)?;
+                let json = Json::parse(bytes).map_err(|e| ConfigError::new("", e.to_string()))?;
+                let raw: RawPluginPolicy = ConfigError::read_json(&json, "")?;
                 if raw.allowlist.is_none() && raw.mirror.is_none() && raw.audit.is_none() {
                     return Err(ConfigError::new(
                         "",
                         "no job configured: give at least one of `allowlist`, `mirror`, `audit`",
                     ));
                 }
-                policy.allowlist = section("allowlist", raw.allowlist, AllowList::from_json)?;
-                policy.mirror = section("mirror", raw.mirror, MirrorPolicy::from_json)?;
-                policy.audit = section("audit", raw.audit, AuditPolicy::from_json)?;
+                policy.allowlist = section::<RawPolicy, _>(&json, "allowlist")?;
+                policy.mirror = section::<RawMirrorPolicy, _>(&json, "mirror")?;
+                policy.audit = section::<RawAuditPolicy, _>(&json, "audit")?;
             }
         }
         Ok(policy)
@@ -125,21 +130,31 @@ impl PluginPolicy {
     }
 }
 
-/// Compiles one section, its errors' paths prefixed with the section name.
-fn section<T>(
-    name: &str,
-    raw: Option<Value>,
-    compile: impl FnOnce(&[u8]) -> Result<T, ConfigError>,
-) -> Result<Option<T>, ConfigError> {
-    let Some(raw) = raw else { return Ok(None) };
-    if !raw.is_object() {
-        return Err(ConfigError::new(
-            name,
-            "must be an object (the job's policy)",
-        ));
+/// Compiles section `name` of the parsed document (`None` when absent or `null`), read in place
+/// rather than written out and parsed again; its errors' paths start with the section name.
+fn section<R, T>(json: &Json, name: &str) -> Result<Option<T>, ConfigError>
+where
+    R: DeserializeOwned,
+    T: TryFrom<R, Error = ConfigError>,
+{
+    let Json::Object(members) = json else {
+        return Ok(None);
+    };
+    let Some((_, raw)) = members.iter().rev().find(|(key, _)| key == name) else {
+        return Ok(None);
+    };
+    match raw {
+        Json::Null => return Ok(None),
+        Json::Object(_) => {}
+        _ => {
+            return Err(ConfigError::new(
+                name,
+                "must be an object (the job's policy)",
+            ))
+        }
     }
-    let bytes = serde_json::to_vec(&raw).map_err(|e| ConfigError::new(name, e.to_string()))?;
-    compile(&bytes).map(Some).map_err(|e| {
+    let raw: R = ConfigError::read_json(raw, name)?;
+    T::try_from(raw).map(Some).map_err(|e| {
         let path = match e.path.as_str() {
             "" => name.to_string(),
             p if p.starts_with('[') => format!("{name}{p}"),
