@@ -100,6 +100,7 @@ pub struct MirrorPolicy {
     hold_for_body: bool,
     copy_denied: bool,
     decision_headers: Vec<String>,
+    responses: Option<crate::response::ResponsePolicy>,
 }
 
 impl MirrorPolicy {
@@ -159,6 +160,11 @@ impl MirrorPolicy {
     /// The compiled signatures (rules, categories, automaton).
     pub fn signature_set(&self) -> &SignatureSet {
         &self.signatures
+    }
+
+    /// When responses are scanned and with which rules (`None`: never).
+    pub fn responses(&self) -> Option<&crate::response::ResponsePolicy> {
+        self.responses.as_ref()
     }
 
     /// Whether any rule looks at the peer (address, principal, namespace): only then does the
