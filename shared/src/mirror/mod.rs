@@ -162,6 +162,11 @@ impl MirrorPolicy {
         &self.signatures
     }
 
+    /// The target signature hits (and response copies) go to.
+    pub fn signature_target(&self) -> Option<TargetId> {
+        self.signature_target
+    }
+
     /// When responses are scanned and with which rules (`None`: never).
     pub fn responses(&self) -> Option<&crate::response::ResponsePolicy> {
         self.responses.as_ref()

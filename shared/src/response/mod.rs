@@ -10,7 +10,9 @@
 //! never read. The finding ([`ResponseVerdict`]) names the rule, its ATT&CK technique, where it
 //! was and a short hash of the secret it carried, never the secret ([`secret`]).
 
+pub mod copy;
 pub mod raw;
+pub mod record;
 pub mod secret;
 
 #[cfg(test)]
@@ -185,7 +187,7 @@ impl ResponsePolicy {
         // The secrets of the headers are found now: the headers are not kept.
         let mut header_secret = None;
         if hits.any() {
-            for (name, value) in headers {
+            for (name, value) in headers.clone() {
                 if let Some(s) = secret::spans(value.as_bytes()).first() {
                     let text = value.as_bytes().get(s.start..s.end).unwrap_or_default();
                     header_secret = Some(SecretRef {
@@ -197,10 +199,20 @@ impl ResponsePolicy {
                 }
             }
         }
+        // What the copy may show of the head: no credential header, every secret masked.
+        let kept = headers
+            .into_iter()
+            .filter(|(n, _)| !crate::headers::is_credential_header(n))
+            .map(|(n, v)| {
+                let masked = secret::mask(v.as_bytes());
+                (n.to_string(), String::from_utf8_lossy(&masked).into_owned())
+            })
+            .collect();
         ResponseScan {
             status,
             head_hits: hits,
             header_secret,
+            headers: kept,
             body: Vec::new(),
             limit: self.max_response_bytes(),
         }
@@ -269,6 +281,7 @@ impl ResponsePolicy {
             status: scan.status,
             signature_hit,
             findings,
+            headers: scan.headers,
             excerpt,
         }
     }
@@ -288,6 +301,8 @@ pub struct ResponseScan {
     status: u16,
     head_hits: SignatureHits,
     header_secret: Option<SecretRef>,
+    /// The response headers without credentials, secrets masked (for the copy).
+    headers: Vec<(String, String)>,
     body: Vec<u8>,
     limit: usize,
 }
@@ -345,6 +360,8 @@ pub struct ResponseVerdict {
     pub signature_hit: bool,
     /// Response rules that matched, head first.
     pub findings: Vec<ResponseFinding>,
+    /// The response headers without credentials, secrets masked.
+    pub headers: Vec<(String, String)>,
     /// The first bytes of the body with every secret masked (empty unless something was
     /// found or the request matched a signature).
     pub excerpt: Vec<u8>,
@@ -373,32 +390,8 @@ impl ResponseVerdict {
         })
     }
 
-    /// The finding as a JSON object for the verdict, the record and the copy (no secret).
+    /// The finding as a JSON value (no secret; see [`ResponseVerdict::to_json_text`]).
     pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::json;
-        let findings: Vec<serde_json::Value> = self
-            .findings
-            .iter()
-            .map(|f| {
-                let mut v = json!({
-                    "rule": f.rule,
-                    "kind": f.category,
-                    "name": f.name,
-                    "where": f.location,
-                });
-                if let Some(t) = &f.technique {
-                    v["technique"] = json!(t);
-                }
-                if let Some(s) = &f.secret {
-                    v["secret"] = json!({"kind": s.kind, "where": s.location, "sha256": s.sha256});
-                }
-                v
-            })
-            .collect();
-        json!({
-            "outcome": self.outcome(),
-            "status": self.status,
-            "findings": findings,
-        })
+        serde_json::from_str(&self.to_json_text()).unwrap_or(serde_json::Value::Null)
     }
 }

@@ -340,3 +340,136 @@ fn sha256_known_answers() {
         "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
     );
 }
+
+#[test]
+fn the_finding_reaches_the_record_and_the_verdict_without_the_secret() {
+    use crate::audit::{verdict, AuditFormat, AuditPolicy, AuditRecord, HttpExchange};
+    use crate::decision::{MirrorDecision, MirrorReason};
+    let p = policy(r#"{"all": true}"#);
+    let h = head("POST", "wiki", "/pages/createpage-entervariables.action");
+    let body = format!("uid=0(root) gid=0(root) groups=0(root)\n{}", imds_answer());
+    let v = verdict(&p, &h, &body, true);
+    let mirror = MirrorDecision {
+        mirrored: true,
+        reason: MirrorReason::Signature,
+        rule: None,
+        target: Some("ids".into()),
+        signatures: vec!["confluence_ognl".into()],
+        signature_rules: vec!["ms-confluence-26084-ognl-marker".into()],
+    };
+    let mut ex = HttpExchange::from_request_headers(h.to_pairs());
+    ex.status = Some(200);
+    ex.mirror = Some(mirror.clone());
+    ex.response = Some(v.clone());
+    let audit = AuditPolicy::from_json(b"{}").unwrap();
+    let record = AuditRecord::build(ex, &audit);
+    let line = record.to_json_line(AuditFormat::Ocsf);
+    let o: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(o["severity_id"], 5);
+    assert_eq!(o["severity"], "Critical");
+    assert_eq!(o["is_alert"], true);
+    assert_eq!(o["risk_level_id"], 4);
+    assert!(o["risk_details"]
+        .as_str()
+        .unwrap()
+        .starts_with("succeeded: "));
+    let techniques: Vec<&str> = o["attacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["technique"]["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(techniques, ["T1190", "T1552.005", "T1059"]);
+    assert_eq!(
+        o["unmapped"]["meshsight"]["response"]["outcome"],
+        "succeeded"
+    );
+    let ecs = record.to_json_line(AuditFormat::Ecs);
+    // The access-log verdict fragment carries the same.
+    let [entry] = verdict::entries_with_response(&h, None, Some(&mirror), Some(&v));
+    let text = String::from_utf8(entry.bytes).unwrap();
+    let fragment: serde_json::Value = serde_json::from_str(&format!("{{{text}}}}}")).unwrap();
+    assert_eq!(fragment["severity_id"], 5);
+    assert_eq!(fragment["risk_level"], "Critical");
+    assert_eq!(fragment["attacks"][1]["technique"]["uid"], "T1552.005");
+    assert_eq!(
+        fragment["unmapped"]["meshsight"]["response"]["findings"][0]["rule"],
+        "ms-resp-aws-imds-credentials"
+    );
+    for out in [&line, &ecs, &text] {
+        for s in [AWS_SECRET, AWS_TOKEN, "ASIAQWERTYUIOPASDFGH"] {
+            assert_absent(out.as_bytes(), s);
+        }
+    }
+    // An attempt that did not work: Medium risk, `attempted`, the request's own severity.
+    let failed = verdict(&p, &h, "<html>error</html>", true);
+    let [entry] = verdict::entries_with_response(&h, None, Some(&mirror), Some(&failed));
+    let text = String::from_utf8(entry.bytes).unwrap();
+    let fragment: serde_json::Value = serde_json::from_str(&format!("{{{text}}}}}")).unwrap();
+    assert_eq!(fragment["severity_id"], 4);
+    assert_eq!(fragment["risk_level_id"], 2);
+    assert_eq!(fragment["risk_details"], "attempted: no response finding");
+}
+
+#[test]
+fn the_copy_links_by_request_id_and_carries_no_secret() {
+    let json = r#"{"targets":{"ids":{"cluster":"ids_cluster","delivery":"dispatch"}},
+        "responses":{}}"#;
+    let m = crate::mirror::MirrorPolicy::from_json(json.as_bytes()).unwrap();
+    let p = m.responses().unwrap();
+    let h = head(
+        "GET",
+        "169.254.169.254",
+        "/latest/meta-data/iam/security-credentials/role",
+    );
+    let jwt_header = format!("Bearer {SA_JWT}");
+    let headers = [
+        ("content-type", "application/json"),
+        ("set-cookie", "session=s3cr3t-cookie-value"),
+        ("x-debug-token", jwt_header.as_str()),
+    ];
+    let mut scan = p.scan_head(&h, 200, headers.iter().copied());
+    scan.push_body(imds_answer().as_bytes());
+    let v = p.finish(&h, scan, false);
+    let copy = copy::response_copy(&m, &h, &v).unwrap();
+    assert_eq!(copy.target, 0);
+    let header = |n: &str| {
+        copy.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("x-meshsight-mirror-request-id"), Some("req-1"));
+    assert_eq!(header(":path"), Some(copy::RESPONSE_COPY_PATH));
+    assert_eq!(
+        header("x-meshsight-mirror-response-outcome"),
+        Some("succeeded")
+    );
+    let body: serde_json::Value = serde_json::from_slice(&copy.body).unwrap();
+    assert_eq!(body["request_id"], "req-1");
+    // The header's service-account token first (the head is scanned first), then the body's.
+    assert_eq!(body["response"]["findings"][0]["technique"], "T1552.001");
+    assert_eq!(
+        body["response"]["findings"][0]["secret"]["where"],
+        "response_headers.x-debug-token"
+    );
+    assert_eq!(body["response"]["findings"][1]["technique"], "T1552.005");
+    assert!(body["excerpt"]
+        .as_str()
+        .unwrap()
+        .contains("\"Code\" : \"Success\""));
+    let mut everything = copy.body.clone();
+    for (n, v) in &copy.headers {
+        everything.extend_from_slice(n.as_bytes());
+        everything.extend_from_slice(v.as_bytes());
+    }
+    for s in [
+        AWS_SECRET,
+        AWS_TOKEN,
+        "ASIAQWERTYUIOPASDFGH",
+        SA_JWT,
+        "s3cr3t-cookie-value",
+    ] {
+        assert_absent(&everything, s);
+    }
+}
