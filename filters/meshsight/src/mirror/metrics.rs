@@ -39,6 +39,14 @@ pub mod name {
     pub const ROUTE_CACHE_CLEAR_FAILED: &str = "meshsight_mirror_route_cache_clear_failed";
     /// Counter: bodies longer than `max_body_bytes` (inspected and copied only in part).
     pub const BODY_TRUNCATED: &str = "meshsight_mirror_body_truncated";
+    /// Counter: responses scanned by response rules (`succeeded` + `attempted` + `clean`).
+    pub const RESPONSES_SCANNED: &str = "meshsight_mirror_responses_scanned";
+    /// Counter: scanned responses a response rule matched.
+    pub const RESPONSES_SUCCEEDED: &str = "meshsight_mirror_responses_succeeded";
+    /// Counter: scanned responses of signature hits no response rule matched.
+    pub const RESPONSES_ATTEMPTED: &str = "meshsight_mirror_responses_attempted";
+    /// Counter: scanned responses with neither a finding nor a signature hit.
+    pub const RESPONSES_CLEAN: &str = "meshsight_mirror_responses_clean";
 }
 
 /// Counters; one the host could not define counts nowhere (metrics never fail a request).
@@ -72,6 +80,9 @@ pub(crate) struct Metrics {
     pub route_cache_clear_failed: Counter,
     /// Bodies longer than `max_body_bytes` (inspected and copied only in part).
     pub body_truncated: Counter,
+    /// Responses scanned; by outcome: succeeded, attempted, clean (defined only with a
+    /// `responses` section).
+    pub responses: [Counter; 4],
 }
 
 impl Metrics {
@@ -125,6 +136,17 @@ impl Metrics {
             spoofed_header_removed: c(name::SPOOFED_HEADER_REMOVED),
             route_cache_clear_failed: c(name::ROUTE_CACHE_CLEAR_FAILED),
             body_truncated: c(name::BODY_TRUNCATED),
+            responses: if policy.responses().is_some() {
+                [
+                    name::RESPONSES_SCANNED,
+                    name::RESPONSES_SUCCEEDED,
+                    name::RESPONSES_ATTEMPTED,
+                    name::RESPONSES_CLEAN,
+                ]
+                .map(c)
+            } else {
+                Default::default()
+            },
         }
     }
 
