@@ -4,6 +4,8 @@
 use super::raw::RawResponses;
 use super::*;
 use crate::head::RequestHead;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn policy(json: &str) -> ResponsePolicy {
     let raw: RawResponses = serde_json::from_str(json).unwrap();
