@@ -75,7 +75,10 @@ fn main() {
     });
     println!("response nobody asked for: wants() = false in {ns:.0} ns, no host call");
     let body = json_16k();
-    let headers = [("content-type", "application/json"), ("content-length", "16384")];
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-length", "16384"),
+    ];
     let metadata = head("169.254.169.254", "/latest/meta-data/");
     let ns = per_iteration(2_000, || {
         let mut scan = policy.scan_head(&metadata, 200, headers.iter().copied());
