@@ -643,7 +643,16 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                     } else {
                         String::new()
                     };
-                    out!("{label}\t{} {}\t{fired}{flag}", r.method, r.path);
+                    // The response column only for a request that came with its answer.
+                    let answer = t.verdict.response.as_ref().map_or(String::new(), |a| {
+                        let rules = if a.rules.is_empty() {
+                            "-".to_string()
+                        } else {
+                            a.rules.join(",")
+                        };
+                        format!("\tresponse {}: {rules}", a.outcome)
+                    });
+                    out!("{label}\t{} {}\t{fired}{answer}{flag}", r.method, r.path);
                 }
                 out!(
                     "{} of {} requests matched; {} not as expected",

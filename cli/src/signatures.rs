@@ -6,7 +6,9 @@
 //! - a policy file (the one-pass document or a mirror policy): its signatures exactly as the
 //!   module compiles them (`builtin`, `packs`, `disable`, legacy `custom`).
 //!
-//! Requests are raw HTTP/1.1 or NDJSON (see [`test_requests`]).
+//! Requests are raw HTTP/1.1 or NDJSON (see [`test_requests`]); an NDJSON request may carry
+//! its `response`, which the response rules scan (the policy's `responses` rules, or the
+//! built-in response pack under the pack's own response rules).
 //! A request whose line says `"expect": "hit"` or `"miss"` is checked against it, so a SOC's
 //! own regression corpus can gate a pack in CI.
 
@@ -22,15 +24,26 @@ use serde_json::Value;
 
 use crate::policy::{compile, LoadedPolicy};
 use crate::CliError;
-use test_requests::{parse_requests, run, Layering, RequestVerdict, TestError};
+use meshsight_policy::response::raw::RawResponses;
+use meshsight_policy::response::{split_rules, ResponsePolicy};
+use test_requests::{parse_requests, run_with_responses, Layering, RequestVerdict, TestError};
 
 /// The compiled rules under test.
 #[derive(Debug)]
 pub enum Rules {
-    /// Built from packs (the built-in one, a pack file, or both).
-    Packs(Box<SignatureSet>),
+    /// Built from packs (the built-in one, a pack file, or both), with their response rules.
+    Packs(Box<SignatureSet>, Box<ResponsePolicy>),
     /// A policy's own signatures.
-    Policy(Box<LoadedPolicy>),
+    Policy(Box<LoadedPolicy>, Option<Box<ResponsePolicy>>),
+}
+
+/// Response rules as a test runs them: every response scanned, the built-in response pack
+/// (unless the packs are tested alone) under `extra`.
+fn test_responses(extra: Vec<pack::Rule>, builtin: bool) -> Result<ResponsePolicy, ConfigError> {
+    let raw: RawResponses =
+        serde_json::from_value(serde_json::json!({"all": true, "builtin": builtin}))
+            .map_err(|e| ConfigError::new("responses", e.to_string()))?;
+    ResponsePolicy::compile(&raw, extra)
 }
 
 impl Rules {
@@ -39,7 +52,7 @@ impl Rules {
         if rules == "builtin" {
             let builtin =
                 Pack::builtin().map_err(|e| pack_error(Path::new("(built-in pack)"), e))?;
-            return packs_set(Path::new("(built-in pack)"), vec![builtin]);
+            return packs_set(Path::new("(built-in pack)"), vec![builtin], true);
         }
         let path = PathBuf::from(rules);
         let bytes = std::fs::read(&path).map_err(|e| CliError::io(&path, e))?;
@@ -55,7 +68,7 @@ impl Rules {
                 packs.push(Pack::builtin().map_err(|e| pack_error(&path, e))?);
             }
             packs.push(user);
-            return packs_set(&path, packs);
+            return packs_set(&path, packs, layering == Layering::OverBuiltin);
         }
         if layering == Layering::Alone {
             return Err(CliError::Usage {
@@ -74,14 +87,35 @@ impl Rules {
                 command: "signatures test",
             });
         }
-        Ok(Rules::Policy(Box::new(loaded)))
+        // A policy without a `responses` section scans no response in the module; its answers
+        // are tested against the built-in response rules.
+        let responses = match loaded.plugin.mirror.as_ref().and_then(|m| m.responses()) {
+            Some(_) => None,
+            None => Some(Box::new(
+                test_responses(Vec::new(), true).map_err(|e| pack_error(&path, e))?,
+            )),
+        };
+        Ok(Rules::Policy(Box::new(loaded), responses))
+    }
+
+    /// The response rules answers are scanned with.
+    pub fn responses(&self) -> Option<&ResponsePolicy> {
+        match self {
+            Rules::Packs(_, responses) => Some(responses),
+            Rules::Policy(loaded, own) => loaded
+                .plugin
+                .mirror
+                .as_ref()
+                .and_then(|m| m.responses())
+                .or(own.as_deref()),
+        }
     }
 
     /// The compiled set.
     pub fn set(&self) -> &SignatureSet {
         match self {
-            Rules::Packs(set) => set,
-            Rules::Policy(loaded) => match loaded.plugin.mirror.as_ref() {
+            Rules::Packs(set, _) => set,
+            Rules::Policy(loaded, _) => match loaded.plugin.mirror.as_ref() {
                 Some(mirror) => mirror.signature_set(),
                 // `load` refuses a policy without a mirror section.
                 None => unreachable!("a policy under test has a mirror section"),
@@ -96,10 +130,11 @@ fn is_pack(document: &Value) -> bool {
         .is_some_and(|o| o.contains_key("pack") && o.contains_key("rules"))
 }
 
-fn packs_set(path: &Path, packs: Vec<Pack>) -> Result<Rules, CliError> {
-    SignatureSet::new(pack::layer(packs), true)
-        .map(|set| Rules::Packs(Box::new(set)))
-        .map_err(|e| pack_error(path, e))
+fn packs_set(path: &Path, packs: Vec<Pack>, builtin: bool) -> Result<Rules, CliError> {
+    let (requests, responses) = split_rules(pack::layer(packs));
+    let set = SignatureSet::new(requests, true).map_err(|e| pack_error(path, e))?;
+    let responses = test_responses(responses, builtin).map_err(|e| pack_error(path, e))?;
+    Ok(Rules::Packs(Box::new(set), Box::new(responses)))
 }
 
 fn pack_error(path: &Path, e: ConfigError) -> CliError {
@@ -152,10 +187,20 @@ pub fn test(rules: &Rules, requests: &[u8], from: &Path) -> Result<Report, CliEr
     let requests: Vec<Tested> = parsed
         .into_iter()
         .map(|r| {
-            let verdict = run(set, r);
+            let verdict = run_with_responses(set, rules.responses(), r);
+            let response_hit = verdict.response.as_ref().map(|t| !t.rules.is_empty());
+            let response_expect = verdict
+                .request
+                .response
+                .as_ref()
+                .and_then(|r| r.expect.as_deref());
             let unexpected = match verdict.request.expect.as_deref() {
                 Some("hit") => !verdict.hit(),
                 Some("miss") => verdict.hit(),
+                _ => false,
+            } || match (response_expect, response_hit) {
+                (Some("hit"), hit) => hit != Some(true),
+                (Some("miss"), hit) => hit == Some(true),
                 _ => false,
             };
             Tested {

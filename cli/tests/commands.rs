@@ -541,3 +541,56 @@ fn signatures_test_fails_when_a_request_is_not_as_expected() {
     );
     assert!(out.contains("1 not as expected"), "{out}");
 }
+
+#[test]
+fn signatures_test_scans_responses_with_the_response_rules() {
+    let path = temp("responses-requests.ndjson");
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"name": "ognl-worked", "method": "POST", "path": "/pages/createpage-entervariables.action?queryString=%5cu0027%2b%23%7b1%7d", "expect": "hit", "response": {"body": "uid=0(root) gid=0(root) groups=0(root)", "expect": "hit"}}"#,
+            "\n",
+            r#"{"name": "imds", "path": "/latest/meta-data/iam/security-credentials/r", "headers": {"host": "169.254.169.254"}, "response": {"body": "{\"AccessKeyId\":\"ASIAQWERTYUIOPASDFGH\",\"SecretAccessKey\":\"wJalrXUtnFEMIK7MDENGbPxRfiCYzSECRET\",\"Token\":\"IQoJb3JpZ2luX2VjEJr\"}", "expect": "hit"}}"#,
+            "\n",
+            r#"{"name": "token-json", "path": "/api/session", "response": {"body": "{\"token\":\"abc\",\"csrf_token\":\"d\"}", "expect": "miss"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let requests = path.to_str().unwrap();
+    let o = meshsight(&["signatures", "test", "builtin", requests]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("response succeeded: ms-resp-shell-id-output,ms-resp-shell-root-id"),
+        "{out}"
+    );
+    assert!(
+        out.contains("response succeeded: ms-resp-aws-imds-credentials"),
+        "{out}"
+    );
+    assert!(
+        out.contains("token-json\tGET /api/session\t-\tresponse none: -"),
+        "{out}"
+    );
+    // The secret is named nowhere in the report.
+    assert!(
+        !out.contains("wJalrXUtnFEMIK7MDENGbPxRfiCYzSECRET"),
+        "{out}"
+    );
+    let o = meshsight(&["signatures", "test", "builtin", requests, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["requests"][0]["response"]["techniques"][0], "T1059");
+    assert_eq!(
+        report["requests"][1]["response"]["techniques"][0],
+        "T1552.005"
+    );
+    // A response expectation that fails makes the run fail.
+    std::fs::write(
+        &path,
+        r#"{"path": "/x", "response": {"body": "nothing here", "expect": "hit"}}"#,
+    )
+    .unwrap();
+    let o = meshsight(&["signatures", "test", "builtin", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+}

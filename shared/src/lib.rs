@@ -18,6 +18,7 @@ pub mod matching;
 pub mod mirror;
 pub mod normalize;
 pub mod plugin;
+pub mod response;
 pub mod sampling;
 
 pub use error::ConfigError;

@@ -7,13 +7,17 @@
 //! `{"method": "POST", "path": "/x?y=1", "headers": [["content-type", "text/plain"]], "body": "..."}`
 //! (`headers` may also be an object; `method` defaults to `GET`; optional `name`, `expect`
 //! (`"hit"`/`"miss"`) and `category` are carried through). Each request is scanned exactly as
-//! the mirror does it: head, then the body when a rule wants it.
+//! the mirror does it: head, then the body when a rule wants it. An NDJSON request may carry its
+//! answer, `"response": {"status": 200, "headers": [..], "body": "..", "expect": "hit"}`, which
+//! the response rules then scan as the module does.
 
 use std::collections::BTreeMap;
 
+use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::HeaderBlock;
 use meshsight_policy::mirror::signatures::pack::{self, Pack};
 use meshsight_policy::mirror::signatures::{RequestView, SignatureSet};
+use meshsight_policy::response::ResponsePolicy;
 use meshsight_policy::ConfigError;
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +75,42 @@ pub struct TestRequest {
     /// Where the request comes from (carried through).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The answer, scanned by the response rules (`status`, `headers`, `body`, `expect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<TestResponse>,
+}
+
+/// The answer to a test request, for response rules.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestResponse {
+    /// Status code.
+    #[serde(default = "ok")]
+    pub status: u16,
+    /// Headers in order (names lower-cased when read).
+    #[serde(default, deserialize_with = "headers_any")]
+    pub headers: Vec<(String, String)>,
+    /// Body (text).
+    #[serde(default)]
+    pub body: String,
+    /// What the corpus expects of the response rules: `hit` or `miss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+}
+
+fn ok() -> u16 {
+    200
+}
+
+/// What the response rules found in a test request's answer (never the secret itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponseTested {
+    /// `succeeded`, `attempted` or `none`.
+    pub outcome: String,
+    /// Response rule ids that matched, head first.
+    pub rules: Vec<String>,
+    /// ATT&CK techniques of the matches.
+    pub techniques: Vec<String>,
 }
 
 fn get() -> String {
@@ -102,6 +142,9 @@ pub struct RequestVerdict {
     pub categories: Vec<String>,
     /// Rule ids that matched, in report order.
     pub rules: Vec<String>,
+    /// What the response rules found, when the request came with a response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseTested>,
 }
 
 impl RequestVerdict {
@@ -181,6 +224,16 @@ pub fn test_requests(
 
 /// Scans one request as the mirror does: head, then the body when a rule wants it.
 pub fn run(set: &SignatureSet, request: TestRequest) -> RequestVerdict {
+    run_with_responses(set, None, request)
+}
+
+/// [`run`], then the request's response (when it has one) with the response rules, as the
+/// module scans it: head, then the first `max_response_bytes` of the body.
+pub fn run_with_responses(
+    set: &SignatureSet,
+    responses: Option<&ResponsePolicy>,
+    request: TestRequest,
+) -> RequestVerdict {
     let mut headers = request.headers.clone();
     if !headers
         .iter()
@@ -199,9 +252,28 @@ pub fn run(set: &SignatureSet, request: TestRequest) -> RequestVerdict {
     if !hits.any() && !request.body.is_empty() && set.wants_body(&view) {
         set.scan_body(&view, request.body.as_bytes(), &mut hits);
     }
+    let response = responses
+        .zip(request.response.as_ref())
+        .map(|(policy, answer)| {
+            let head = RequestHead::from_block(headers.clone());
+            let pairs = answer.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            let mut scan = policy.scan_head(&head, answer.status, pairs);
+            scan.push_body(answer.body.as_bytes());
+            let verdict = policy.finish(&head, scan, hits.any());
+            ResponseTested {
+                outcome: verdict.outcome().to_string(),
+                rules: verdict.findings.iter().map(|f| f.rule.clone()).collect(),
+                techniques: verdict
+                    .findings
+                    .iter()
+                    .filter_map(|f| f.technique.clone())
+                    .collect(),
+            }
+        });
     RequestVerdict {
         categories: set.hit_names(&hits),
         rules: set.hit_rule_ids(&hits),
+        response,
         request,
     }
 }
@@ -305,6 +377,7 @@ fn parse_raw_http(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
             expect: None,
             category: None,
             source: None,
+            response: None,
         });
         pos += body_end.max(head_len);
     }

@@ -1,5 +1,6 @@
 //! Prints one OCSF record per line for a matrix of exchanges (every method, every allowlist
-//! outcome, mirror reasons, upstream failures, client aborts, IPv6, missing data), so
+//! outcome, mirror reasons, upstream failures, client aborts, IPv6, missing data, response
+//! findings), so
 //! `make test` can check them all with `scripts/validate_ocsf.py` against the OCSF 1.7.0
 //! `http_activity` JSON Schema.
 
@@ -7,6 +8,9 @@ use meshsight_policy::audit::{AuditPolicy, AuditRecord, HttpExchange, PeerWorklo
 use meshsight_policy::decision::{
     AllowlistDecision, AllowlistOutcome, MirrorDecision, MirrorReason,
 };
+use meshsight_policy::head::RequestHead;
+use meshsight_policy::response::raw::RawResponses;
+use meshsight_policy::response::ResponsePolicy;
 
 fn headers(method: &str, path: &str) -> Vec<(String, String)> {
     [
@@ -123,5 +127,68 @@ fn main() {
             }
         }
     }
+    n += response_samples(&policies[0]);
     eprintln!("{n} OCSF sample records");
+}
+
+/// Records carrying a response finding (succeeded with and without a request signature,
+/// attempted without one), from the real response rules.
+fn response_samples(policy: &AuditPolicy) -> u64 {
+    let raw: RawResponses = serde_json::from_str(r#"{"all": true}"#).unwrap_or_else(|e| {
+        eprintln!("bad response section: {e}");
+        std::process::exit(1)
+    });
+    let responses = ResponsePolicy::compile(&raw, Vec::new()).unwrap_or_else(|e| {
+        eprintln!("bad response rules: {e}");
+        std::process::exit(1)
+    });
+    let cases: [(&str, &str, &str, Option<&str>); 5] = [
+        (
+            "POST",
+            "/pages/createpage-entervariables.action",
+            "uid=0(root) gid=0(root) groups=0(root)",
+            Some("confluence_ognl"),
+        ),
+        (
+            "GET",
+            "/latest/meta-data/iam/security-credentials/role",
+            r#"{"AccessKeyId":"ASIAQWERTYUIOPASDFGH","SecretAccessKey":"abc/def","Token":"xyz"}"#,
+            None,
+        ),
+        (
+            "GET",
+            "/download",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+            Some("path_traversal"),
+        ),
+        ("GET", "/pods", r#"{"kind":"PodList","items":[]}"#, None),
+        (
+            "POST",
+            "/pages/createpage-entervariables.action",
+            "<html>not found</html>",
+            Some("confluence_ognl"),
+        ),
+    ];
+    let mut n = 0;
+    for (method, path, body, signature) in cases {
+        let mut ex = HttpExchange::from_request_headers(headers(method, path));
+        let head = RequestHead::from_pairs(headers(method, path));
+        let mut scan = responses.scan_head(&head, 200, [("content-type", "text/plain")]);
+        scan.push_body(body.as_bytes());
+        ex.response = Some(responses.finish(&head, scan, signature.is_some()));
+        ex.status = Some(200);
+        ex.start_ns = 1_700_000_100_000_000_000 + n * 1_000_000;
+        ex.end_ns = ex.start_ns + 2_000_000;
+        ex.mirror = signature.map(|s| MirrorDecision {
+            mirrored: true,
+            target: Some("ids".into()),
+            reason: MirrorReason::Signature,
+            rule: None,
+            signatures: vec![s.to_string()],
+            signature_rules: Vec::new(),
+        });
+        println!("{}", AuditRecord::build(ex, policy).to_ocsf());
+        n += 1;
+    }
+    n
 }

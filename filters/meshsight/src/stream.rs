@@ -15,6 +15,7 @@ use meshsight_policy::decision::{
 };
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::{Peer, RequestFacts};
+use meshsight_policy::response::{ResponsePolicy, ResponseScan, ResponseVerdict};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
@@ -48,6 +49,10 @@ pub(crate) struct Stream {
     /// Response headers the audit record keeps (captured as the response passes, also for
     /// local replies; absent on aborts).
     response_headers: Vec<(String, String)>,
+    /// The response being scanned by response rules (only when the policy asks for it).
+    response_scan: Option<ResponseScan>,
+    /// What the scan of the response found, for the audit record.
+    response: Option<ResponseVerdict>,
 }
 
 impl Stream {
@@ -66,6 +71,8 @@ impl Stream {
             context_id,
             hold: None,
             response_headers: Vec::new(),
+            response_scan: None,
+            response: None,
         }
     }
 
@@ -107,6 +114,49 @@ impl Stream {
                 self.mirror.as_ref().and_then(MirrorStream::decision),
             );
         }
+    }
+
+    /// Whether this request's response is scanned: decided from what is in memory (the head,
+    /// the signature hits), so a response nobody asked for costs no host call.
+    fn wants_response(&self, policy: &ResponsePolicy) -> bool {
+        let hit = self
+            .mirror
+            .as_ref()
+            .is_some_and(MirrorStream::signature_hit);
+        self.head.as_ref().is_some_and(|h| policy.wants(h, hit))
+    }
+
+    /// Ends the response scan: counts it, offers its copy, and (access-log sink) writes the
+    /// verdict again with the finding.
+    fn finish_response(&mut self) {
+        let (Some(scan), Some(jobs), Some(head)) = (
+            self.response_scan.take(),
+            self.jobs.clone(),
+            self.head.as_ref(),
+        ) else {
+            return;
+        };
+        let Some(mirror_job) = jobs.mirror.as_ref() else {
+            return;
+        };
+        let Some(policy) = mirror_job.policy.responses() else {
+            return;
+        };
+        let hit = self
+            .mirror
+            .as_ref()
+            .is_some_and(MirrorStream::signature_hit);
+        let verdict = policy.finish(head, scan, hit);
+        mirror_job.response_scanned(head, &verdict);
+        if let Some(audit) = jobs.audit.as_ref().filter(|a| a.writes_verdict()) {
+            audit.put_verdict_with_response(
+                head,
+                self.allowlist.as_ref(),
+                self.mirror.as_ref().and_then(MirrorStream::decision),
+                Some(&verdict),
+            );
+        }
+        self.response = Some(verdict);
     }
 
     /// Holds the request for its body until the mirror has read it or `hold_timeout_ms` has
@@ -294,16 +344,55 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let audit = self.jobs.as_ref().and_then(|j| j.audit.as_ref());
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let jobs = self.jobs.clone();
+        let audit = jobs.as_ref().and_then(|j| j.audit.as_ref());
         // Envoy's access logger has the response itself: read it only for a record built here.
-        if let Some(audit) = audit.filter(|a| !a.writes_verdict()) {
+        let record_here = audit.filter(|a| !a.writes_verdict());
+        let scan = jobs
+            .as_ref()
+            .and_then(|j| j.mirror.as_ref())
+            .and_then(|m| m.policy.responses())
+            .filter(|p| self.wants_response(p));
+        if record_here.is_none() && scan.is_none() {
+            return Action::Continue;
+        }
+        // One read of the map serves the record and the scan.
+        let block = host::read_map_block(host::WireMap::HttpResponseHeaders);
+        if let Some(audit) = record_here {
             // Keep only what may be recorded (and `:status`), not the whole map.
-            self.response_headers = host::read_map_block(host::WireMap::HttpResponseHeaders)
+            self.response_headers = block
                 .iter()
                 .filter(|(n, _)| audit.keeps_response_header(n))
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect();
+        }
+        if let (Some(policy), Some(head)) = (scan, self.head.as_ref()) {
+            let status = block
+                .value(":status")
+                .and_then(|s| s.trim().parse::<u16>().ok())
+                .unwrap_or(0);
+            let started = policy.scan_head(head, status, block.iter());
+            let done = end_of_stream || started.wants_body() == 0;
+            self.response_scan = Some(started);
+            if done {
+                self.finish_response();
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // Read as the chunks pass, never held: at most `max_response_bytes` in all.
+        let Some(scan) = self.response_scan.as_mut() else {
+            return Action::Continue;
+        };
+        let want = scan.wants_body().min(body_size);
+        if want > 0 {
+            scan.push_body(&host::response_body(want));
+        }
+        if end_of_stream || scan.wants_body() == 0 {
+            self.finish_response();
         }
         Action::Continue
     }
@@ -322,6 +411,9 @@ impl HttpContext for Stream {
             }
         }
         self.publish_mirror();
+        // A response that ended without its last chunk passing (trailers, a reset): what was
+        // read is scanned now.
+        self.finish_response();
         let Some(audit) = &jobs.audit else { return };
         if audit.writes_verdict() {
             // Envoy's access logger writes the record from the verdict already in filter state.
@@ -351,6 +443,7 @@ impl HttpContext for Stream {
             &self.props,
             allowlist,
             mirror,
+            self.response.take(),
         );
     }
 }

@@ -209,6 +209,9 @@ impl AuditRecord {
                     o.opt_str(key!("target"), mirror.target.as_deref());
                 });
             }
+            if let Some(r) = &ex.response {
+                m.object(key!("response"), |o| r.write_members(o));
+            }
             m.opt_str(
                 key!("response_code_details"),
                 ex.response_code_details.as_deref(),

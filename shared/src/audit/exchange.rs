@@ -73,6 +73,8 @@ pub struct HttpExchange {
     pub allowlist: Option<AllowlistDecision>,
     /// The mirror filter's decision, when it ran.
     pub mirror: Option<MirrorDecision>,
+    /// What the scan of the response found, when it was scanned.
+    pub response: Option<crate::response::ResponseVerdict>,
     /// Envoy response flags bitmask.
     pub response_flags: u64,
     /// Envoy response code details (`via_upstream`, `upstream_reset_before_response_started{...}`).

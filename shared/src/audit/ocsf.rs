@@ -82,6 +82,7 @@ fn severity_name(id: u32) -> &'static str {
         2 => "Low",
         3 => "Medium",
         4 => "High",
+        5 => "Critical",
         _ => "Unknown",
     }
 }
@@ -268,11 +269,22 @@ impl AuditRecord {
         if let Some(rule) = ex.allowlist.as_ref().and_then(|a| a.rule.as_deref()) {
             event.object(key!("firewall_rule"), |f| f.str(key!("name"), rule));
         }
-        if self.signature_mirrored() {
+        let response_finding = ex.response.as_ref().is_some_and(|r| !r.findings.is_empty());
+        if self.signature_mirrored() || response_finding {
             event.bool(key!("is_alert"), true);
         }
-        if let Some(m) = &ex.mirror {
-            let attacks = crate::attack::for_signatures(m.signatures.iter().map(String::as_str));
+        if let Some(r) = &ex.response {
+            r.write_risk(&mut event);
+        }
+        {
+            let mut attacks = ex.mirror.as_ref().map_or_else(Vec::new, |m| {
+                crate::attack::for_signatures(m.signatures.iter().map(String::as_str))
+            });
+            for a in ex.response.iter().flat_map(|r| r.attacks()) {
+                if !attacks.contains(&a) {
+                    attacks.push(a);
+                }
+            }
             if !attacks.is_empty() {
                 event.array(key!("attacks"), |list| {
                     for a in &attacks {
@@ -301,6 +313,9 @@ impl AuditRecord {
                 }
                 if let Some(mirror) = &ex.mirror {
                     m.object(key!("mirror"), |o| mirror.write_members(o));
+                }
+                if let Some(r) = &ex.response {
+                    m.object(key!("response"), |o| r.write_members(o));
                 }
                 if flags {
                     m.array(key!("response_flags"), |list| {

@@ -194,7 +194,10 @@ impl AuditRecord {
         let trace_id = exchange.trace_id();
         let disposition = disposition(exchange.allowlist.as_ref());
         let status = exchange.status.unwrap_or(0);
-        let severity_id = if signature_mirrored(&exchange) {
+        let response_severity = exchange.response.as_ref().and_then(|r| r.severity_id());
+        let severity_id = if let Some(id) = response_severity {
+            id
+        } else if signature_mirrored(&exchange) {
             4
         } else if disposition.action_id == 2 {
             3

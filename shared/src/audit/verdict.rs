@@ -22,6 +22,7 @@
 use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
 use crate::head::RequestHead;
 use crate::json::{key, push_escaped, push_string, push_u64, JsonObject};
+use crate::response::ResponseVerdict;
 
 use super::ocsf::activity_id;
 use super::record::disposition;
@@ -77,7 +78,7 @@ pub fn verdict_entry(
     mirror: Option<&MirrorDecision>,
 ) -> FilterStateEntry {
     let mut out = String::with_capacity(384);
-    write_verdict(&mut out, method, allowlist, mirror);
+    write_verdict(&mut out, method, allowlist, mirror, None);
     FilterStateEntry {
         name: VERDICT_PROPERTY,
         bytes: out.into_bytes(),
@@ -89,12 +90,16 @@ fn write_verdict(
     method: &str,
     allowlist: Option<&AllowlistDecision>,
     mirror: Option<&MirrorDecision>,
+    response: Option<&ResponseVerdict>,
 ) {
     let activity = activity_id(method);
     let d = disposition(allowlist);
-    let alert =
-        mirror.is_some_and(|m| m.reason == MirrorReason::Signature || !m.signatures.is_empty());
-    let severity_id = if alert {
+    let found = response.and_then(ResponseVerdict::severity_id);
+    let alert = found.is_some()
+        || mirror.is_some_and(|m| m.reason == MirrorReason::Signature || !m.signatures.is_empty());
+    let severity_id = if let Some(id) = found {
+        id
+    } else if alert {
         4
     } else if d.action_id == 2 {
         3
@@ -131,14 +136,30 @@ fn write_verdict(
     out.push_str(d.disposition);
     out.push_str("\",\"is_alert\":");
     out.push_str(if alert { "true" } else { "false" });
-    if let Some(m) = mirror {
-        let attacks = crate::attack::for_signatures(m.signatures.iter().map(String::as_str));
-        crate::attack::push_ocsf_attacks(out, &attacks);
+    let mut attacks = mirror.map_or_else(Vec::new, |m| {
+        crate::attack::for_signatures(m.signatures.iter().map(String::as_str))
+    });
+    for a in response.iter().flat_map(|r| r.attacks()) {
+        if !attacks.contains(&a) {
+            attacks.push(a);
+        }
     }
+    crate::attack::push_ocsf_attacks(out, &attacks);
     if let Some(rule) = allowlist.and_then(|a| a.rule.as_deref()) {
         out.push_str(",\"firewall_rule\":{\"name\":");
         push_string(out, rule);
         out.push('}');
+    }
+    if let Some(r) = response {
+        // The risk members go in an object of their own, then are spliced in without braces.
+        let mut risk = String::new();
+        let mut o = JsonObject::open(&mut risk);
+        r.write_risk(&mut o);
+        o.close();
+        if risk.len() > 2 {
+            out.push(',');
+            out.push_str(risk.get(1..risk.len() - 1).unwrap_or_default());
+        }
     }
     out.push_str(",\"unmapped\":");
     let mut unmapped = JsonObject::open(out);
@@ -148,6 +169,9 @@ fn write_verdict(
         }
         if let Some(d) = mirror {
             m.object(key!("mirror"), |o| d.write_members(o));
+        }
+        if let Some(r) = response {
+            m.object(key!("response"), |o| r.write_members(o));
         }
         if activity == 99 {
             m.str(key!("http_method"), method);
@@ -234,12 +258,23 @@ pub fn entries(
     allowlist: Option<&AllowlistDecision>,
     mirror: Option<&MirrorDecision>,
 ) -> [FilterStateEntry; 1] {
+    entries_with_response(head, allowlist, mirror, None)
+}
+
+/// [`entries`] with what the scan of the response found (written again once the response is
+/// scanned: Envoy's access logger runs after it).
+pub fn entries_with_response(
+    head: &RequestHead,
+    allowlist: Option<&AllowlistDecision>,
+    mirror: Option<&MirrorDecision>,
+    response: Option<&ResponseVerdict>,
+) -> [FilterStateEntry; 1] {
     let (authority, path) = (head.authority(), head.path());
     let user_agent = head.header("user-agent");
     // The members are about 700 bytes with both decisions; client strings may double escaped.
     let client = authority.len() + path.len() + user_agent.map_or(0, str::len);
     let mut out = String::with_capacity(1024 + client * 2);
-    write_verdict(&mut out, head.method(), allowlist, mirror);
+    write_verdict(&mut out, head.method(), allowlist, mirror, response);
     out.push_str(",\"http_request\":{");
     write_request(
         &mut out,
@@ -277,6 +312,7 @@ fn severity_caption(id: u32) -> &'static str {
         2 => "Low",
         3 => "Medium",
         4 => "High",
+        5 => "Critical",
         _ => "Unknown",
     }
 }

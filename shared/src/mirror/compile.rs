@@ -193,6 +193,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
         let signature_target =
             resolve_target(&names, sig.target.as_deref(), default, "signatures.target")?;
         let rules_of_packs = signatures::layers::rules(&sig)?;
+        let (rules_of_packs, response_rules) = crate::response::split_rules(rules_of_packs);
         if signature_target.is_none() && rules_of_packs.iter().any(|r| r.enabled) {
             return Err(ConfigError::new(
                 "signatures.target",
@@ -200,6 +201,11 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
             ));
         }
         let signatures = SignatureSet::new(rules_of_packs, sig.inspect_body)?;
+        let responses = raw
+            .responses
+            .as_ref()
+            .map(|r| crate::response::ResponsePolicy::compile(r, response_rules))
+            .transpose()?;
         let decision_headers: BTreeSet<String> = std::iter::once(raw::DEFAULT_DECISION_HEADER)
             .chain(targets.iter().map(|t| t.header.as_str()))
             .map(str::to_string)
@@ -214,6 +220,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
             hold_for_body: raw.hold_for_body,
             hold_timeout_ms: raw.hold_timeout_ms,
             copy_denied: raw.copy_denied,
+            responses,
         })
     }
 }

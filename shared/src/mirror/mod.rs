@@ -102,6 +102,7 @@ pub struct MirrorPolicy {
     hold_timeout_ms: u64,
     copy_denied: bool,
     decision_headers: Vec<String>,
+    responses: Option<crate::response::ResponsePolicy>,
 }
 
 impl MirrorPolicy {
@@ -167,6 +168,16 @@ impl MirrorPolicy {
     /// The compiled signatures (rules, categories, automaton).
     pub fn signature_set(&self) -> &SignatureSet {
         &self.signatures
+    }
+
+    /// The target signature hits (and response copies) go to.
+    pub fn signature_target(&self) -> Option<TargetId> {
+        self.signature_target
+    }
+
+    /// When responses are scanned and with which rules (`None`: never).
+    pub fn responses(&self) -> Option<&crate::response::ResponsePolicy> {
+        self.responses.as_ref()
     }
 
     /// Whether any rule looks at the peer (address, principal, namespace): only then does the

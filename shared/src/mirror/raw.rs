@@ -52,6 +52,9 @@ pub struct RawMirrorPolicy {
     /// default: the attacks an allowlist stops are the ones a SOC most wants to see.
     #[serde(default = "yes")]
     pub copy_denied: bool,
+    /// Response rules and when responses are scanned (absent: no response is read).
+    #[serde(default)]
+    pub responses: Option<crate::response::raw::RawResponses>,
 }
 
 fn default_max_body_bytes() -> usize {

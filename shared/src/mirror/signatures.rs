@@ -459,6 +459,75 @@ impl SignatureSet {
     }
 }
 
+impl SignatureSet {
+    /// Matches a response head with a set compiled from response rules (see
+    /// [`crate::response`]: their status rules read as path rules, response-header rules as
+    /// header rules): the status, then each header as `name: value`. Conditions (`when`) are
+    /// the request's.
+    pub fn scan_response_head<'x>(
+        &self,
+        req: &RequestView<'_>,
+        status: &[u8],
+        headers: impl IntoIterator<Item = (&'x str, &'x str)>,
+        hits: &mut SignatureHits,
+    ) {
+        if self.automata.is_empty() {
+            return;
+        }
+        let ctx = Context::of(req);
+        let mut scan = Scan {
+            set: self,
+            ctx: &ctx,
+            hits,
+            progress: Vec::new(),
+            clean: None,
+            found: 0,
+        };
+        scan.piece(status, Locations::PATH, Piece::Whole, false);
+        let mut line = Vec::with_capacity(256);
+        for (name, value) in headers {
+            if name.starts_with(':') {
+                continue;
+            }
+            line.clear();
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b": ");
+            line.extend_from_slice(value.as_bytes());
+            scan.piece(
+                &line,
+                Locations::HEADERS,
+                Piece::Header(name.as_bytes()),
+                false,
+            );
+        }
+    }
+
+    /// Matches the first bytes of a response body (the caller bounds them) whole, with a set
+    /// compiled from response rules.
+    pub fn scan_response_body(&self, req: &RequestView<'_>, body: &[u8], hits: &mut SignatureHits) {
+        if self.automata.is_empty() || body.is_empty() {
+            return;
+        }
+        let ctx = Context::of(req);
+        let mut scan = Scan {
+            set: self,
+            ctx: &ctx,
+            hits,
+            progress: Vec::new(),
+            clean: None,
+            found: 0,
+        };
+        scan.piece(body, Locations::BODY, Piece::Whole, false);
+    }
+
+    /// Whether some enabled rule looks at this location (`PATH`, `HEADERS` or `BODY` bits).
+    pub fn looks_at(&self, locations: Locations) -> bool {
+        self.views_for
+            .get(usize::from(locations.0))
+            .is_some_and(|v| *v != 0)
+    }
+}
+
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     haystack
         .as_bytes()

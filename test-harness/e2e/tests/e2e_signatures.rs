@@ -192,6 +192,7 @@ fn a_pushed_pack_adds_overrides_and_switches_off_rules_and_hits_name_their_rule(
             expect: None,
             category: None,
             source: None,
+            response: None,
         };
         if let Some((k, v)) = header {
             r.headers.push(((*k).into(), (*v).into()));

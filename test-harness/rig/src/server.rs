@@ -292,10 +292,19 @@ fn serve_connection(stream: TcpStream, shared: &Shared, handler: &dyn Handler) -
 
 struct EchoHandler {
     status: AtomicU16,
+    /// A canned answer (content type, body) given instead of the echo.
+    answer: Mutex<Option<(&'static str, Vec<u8>)>>,
 }
 
 impl Handler for EchoHandler {
     fn reply(&self, request: &RecordedRequest) -> Reply {
+        if let Some((content_type, body)) = lock(&self.answer).clone() {
+            return Reply::Respond {
+                status: self.status.load(Ordering::SeqCst),
+                content_type,
+                body,
+            };
+        }
         let mut headers = BTreeMap::<String, String>::new();
         for (name, value) in &request.headers {
             headers
@@ -333,6 +342,7 @@ impl EchoUpstream {
     pub fn start_on(port: u16) -> io::Result<Self> {
         let handler = Arc::new(EchoHandler {
             status: AtomicU16::new(200),
+            answer: Mutex::new(None),
         });
         let server = Server::bind(port, handler.clone())?;
         Ok(Self { server, handler })
@@ -342,6 +352,7 @@ impl EchoUpstream {
     pub fn start() -> Self {
         let handler = Arc::new(EchoHandler {
             status: AtomicU16::new(200),
+            answer: Mutex::new(None),
         });
         let server = Server::start(handler.clone());
         Self { server, handler }
@@ -355,6 +366,12 @@ impl EchoUpstream {
     /// Answers later requests with `status` (the echo body stays the same).
     pub fn set_status(&self, status: u16) {
         self.handler.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers later requests with this canned body instead of the echo (`None`: the echo
+    /// again), e.g. an exploited server's command output or a metadata service's credentials.
+    pub fn set_answer(&self, answer: Option<(&'static str, &[u8])>) {
+        *lock(&self.handler.answer) = answer.map(|(t, b)| (t, b.to_vec()));
     }
 
     /// Every request received so far, in order.

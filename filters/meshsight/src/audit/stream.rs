@@ -6,6 +6,7 @@ use meshsight_policy::audit::{sample_verdict, verdict, AuditRecord, HttpExchange
 use meshsight_policy::decision::{AllowlistDecision, MirrorDecision};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::header_value;
+use meshsight_policy::response::ResponseVerdict;
 
 use super::AuditJob;
 use crate::host::{self, ConnectionFact, Properties};
@@ -19,7 +20,19 @@ impl AuditJob {
         allowlist: Option<&AllowlistDecision>,
         mirror: Option<&MirrorDecision>,
     ) {
-        for entry in verdict::entries(head, allowlist, mirror) {
+        self.put_verdict_with_response(head, allowlist, mirror, None);
+    }
+
+    /// [`AuditJob::put_verdict`] with what the scan of the response found: written again once
+    /// the response is scanned (Envoy's access logger runs after it).
+    pub fn put_verdict_with_response(
+        &self,
+        head: &RequestHead,
+        allowlist: Option<&AllowlistDecision>,
+        mirror: Option<&MirrorDecision>,
+        response: Option<&ResponseVerdict>,
+    ) {
+        for entry in verdict::entries_with_response(head, allowlist, mirror, response) {
             host::put_property(entry.name, &entry.bytes);
         }
     }
@@ -35,8 +48,8 @@ impl AuditJob {
         name == ":status" || self.policy.record_headers.contains(name)
     }
 
-    /// Builds the record of a finished request (head, the response headers kept, the decisions)
-    /// and writes or queues it, unless sampling passes it over.
+    /// Builds the record of a finished request (head, the response headers kept, the decisions,
+    /// what the response scan found) and writes or queues it, unless sampling passes it over.
     pub fn record(
         &self,
         head: RequestHead,
@@ -44,11 +57,13 @@ impl AuditJob {
         props: &Properties,
         allowlist: Option<AllowlistDecision>,
         mirror: Option<MirrorDecision>,
+        response: Option<ResponseVerdict>,
     ) {
         let mut ex = HttpExchange::from_request_headers(head.to_pairs());
         ex.response_headers = response_headers;
         ex.allowlist = allowlist;
         ex.mirror = mirror;
+        ex.response = response;
         self.fill(&mut ex, props);
         if !sample_verdict(&ex, self.policy.sample_allowed).is_recorded() {
             self.metrics.not_sampled.inc();

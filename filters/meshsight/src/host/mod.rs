@@ -26,8 +26,9 @@ pub use properties::{
     as_i64, node_metadata, ConnectionCache, ConnectionFact, ConnectionFacts, Properties,
 };
 pub use request::{
-    clear_route_cache, read_map_block, read_request_head, request_body, resume_request,
-    send_local_response, set_effective_context, set_request_header, CLEAR_ROUTE_CACHE,
+    clear_route_cache, read_map_block, read_request_head, request_body, response_body,
+    resume_request, send_local_response, set_effective_context, set_request_header,
+    CLEAR_ROUTE_CACHE,
 };
 
 pub use meshsight_host_abi::MapType as WireMap;

@@ -1,5 +1,5 @@
 //! The request as a stream sees it: its head read in one call, header changes, its body, the
-//! local reply and the route cache.
+//! response body's first bytes (when a response rule asks), the local reply and the route cache.
 
 use meshsight_host_abi::{header_map_wire, MapType as WireMap};
 use meshsight_policy::head::RequestHead;
@@ -30,6 +30,14 @@ pub fn set_request_header(name: &str, value: Option<&str>) {
 /// The first `len` bytes of the request body Envoy holds for this filter.
 pub fn request_body(len: usize) -> Vec<u8> {
     hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The first `len` bytes of the response body chunk Envoy holds for this filter.
+pub fn response_body(len: usize) -> Vec<u8> {
+    hostcalls::get_buffer(BufferType::HttpResponseBody, 0, len)
         .ok()
         .flatten()
         .unwrap_or_default()

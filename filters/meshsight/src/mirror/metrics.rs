@@ -44,6 +44,14 @@ pub mod name {
     /// Counter: times a worker stopped holding requests because holds kept running out
     /// without any body (the proxy lacks `allow_on_headers_stop_iteration`).
     pub const HOLD_STOPPED: &str = "meshsight_mirror_hold_stopped";
+    /// Counter: responses scanned by response rules (`succeeded` + `attempted` + `clean`).
+    pub const RESPONSES_SCANNED: &str = "meshsight_mirror_responses_scanned";
+    /// Counter: scanned responses a response rule matched.
+    pub const RESPONSES_SUCCEEDED: &str = "meshsight_mirror_responses_succeeded";
+    /// Counter: scanned responses of signature hits no response rule matched.
+    pub const RESPONSES_ATTEMPTED: &str = "meshsight_mirror_responses_attempted";
+    /// Counter: scanned responses with neither a finding nor a signature hit.
+    pub const RESPONSES_CLEAN: &str = "meshsight_mirror_responses_clean";
 }
 
 /// Counters; one the host could not define counts nowhere (metrics never fail a request).
@@ -82,6 +90,9 @@ pub(crate) struct Metrics {
     /// Times a worker stopped holding because holds ran out without a body (at most one per
     /// worker and configuration).
     pub hold_stopped: Counter,
+    /// Responses scanned; by outcome: succeeded, attempted, clean (defined only with a
+    /// `responses` section).
+    pub responses: [Counter; 4],
 }
 
 impl Metrics {
@@ -137,6 +148,17 @@ impl Metrics {
             body_truncated: c(name::BODY_TRUNCATED),
             hold_timeouts: c(name::HOLD_TIMEOUTS),
             hold_stopped: c(name::HOLD_STOPPED),
+            responses: if policy.responses().is_some() {
+                [
+                    name::RESPONSES_SCANNED,
+                    name::RESPONSES_SUCCEEDED,
+                    name::RESPONSES_ATTEMPTED,
+                    name::RESPONSES_CLEAN,
+                ]
+                .map(c)
+            } else {
+                Default::default()
+            },
         }
     }
 

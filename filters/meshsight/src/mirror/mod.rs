@@ -11,10 +11,14 @@ mod stream;
 pub use stream::MirrorStream;
 
 use crate::host::{self, Stats};
+use meshsight_policy::head::RequestHead;
 use meshsight_policy::mirror::copy::MirrorWorker;
 use meshsight_policy::mirror::delivery::call_succeeded;
+use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::hold::HeldRequests;
 use meshsight_policy::mirror::MirrorPolicy;
+use meshsight_policy::response::copy::response_copy;
+use meshsight_policy::response::ResponseVerdict;
 use metrics::Metrics;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -70,6 +74,37 @@ impl Configured {
     /// Whether a signature can ever make a copy (the policy names a signature target).
     pub fn scans(&self) -> bool {
         !self.policy.signature_names().is_empty()
+    }
+
+    /// Counts a scanned response by outcome and offers its copy to the signature target (sent
+    /// on the root's next tick, within the target's `max_in_flight`).
+    pub fn response_scanned(&self, head: &RequestHead, verdict: &ResponseVerdict) {
+        let m = &self.metrics;
+        m.responses[0].inc();
+        let slot = match verdict.outcome() {
+            "succeeded" => 1,
+            "attempted" => 2,
+            _ => 3,
+        };
+        m.responses[slot].inc();
+        if slot == 3 {
+            return;
+        }
+        let Some(copy) = response_copy(&self.policy, head, verdict) else {
+            return;
+        };
+        let offered = self
+            .worker
+            .borrow_mut()
+            .deliveries
+            .offer(copy, crate::host::now_nanos());
+        m.dispatch_unconfirmed.add(offered.unconfirmed as u64);
+        match offered.queued {
+            Ok(true) => delivery::arm_send_tick(),
+            Ok(false) => {}
+            Err(Refusal::Busy) => m.in_flight_dropped.inc(),
+            Err(Refusal::Resting) => m.target_resting.inc(),
+        }
     }
 
     /// Sends the queued copies (root context, on tick).

@@ -133,6 +133,15 @@ impl MirrorStream {
         self.decision.as_ref()
     }
 
+    /// Whether a request signature matched (the head's hits, or the decision once taken).
+    pub fn signature_hit(&self) -> bool {
+        match (&self.decision, &self.hits) {
+            (Some(d), _) => !d.signatures.is_empty(),
+            (None, Some(h)) => h.any(),
+            (None, None) => false,
+        }
+    }
+
     /// Whether the state machine is done with the body (or never wanted it).
     pub fn body_done(&self) -> bool {
         !self.copy.reading_body()

@@ -64,6 +64,12 @@ pub enum RawLocation {
     Headers,
     /// The body (first `max_body_bytes`) whole, and its form or JSON parameters.
     Body,
+    /// The response status code, as three digits (a response rule).
+    Status,
+    /// Each response header, as `name: value` (a response rule).
+    ResponseHeaders,
+    /// The first `max_response_bytes` of the response body (a response rule).
+    ResponseBody,
 }
 
 /// A decoding step applied to what a rule looks at.
@@ -201,6 +207,14 @@ impl Locations {
     pub const HEADERS: Locations = Locations(8);
     /// The body, whole and by parameter.
     pub const BODY: Locations = Locations(16);
+    /// The response status (response rules only).
+    pub const STATUS: Locations = Locations(32);
+    /// A response header line (response rules only).
+    pub const RESPONSE_HEADERS: Locations = Locations(64);
+    /// The response body's first bytes (response rules only).
+    pub const RESPONSE_BODY: Locations = Locations(128);
+    /// Every response location.
+    pub const RESPONSE: Locations = Locations(32 | 64 | 128);
 
     /// Both sets.
     pub const fn with(self, other: Locations) -> Locations {
@@ -221,6 +235,9 @@ impl From<RawLocation> for Locations {
             RawLocation::Params => Locations::PARAMS,
             RawLocation::Headers => Locations::HEADERS,
             RawLocation::Body => Locations::BODY,
+            RawLocation::Status => Locations::STATUS,
+            RawLocation::ResponseHeaders => Locations::RESPONSE_HEADERS,
+            RawLocation::ResponseBody => Locations::RESPONSE_BODY,
         }
     }
 }
@@ -405,10 +422,18 @@ impl Rule {
                 "needs \"params\", \"query\" or \"body\" in `in`",
             ));
         }
-        if !raw.headers.is_empty() && !locations.has(Locations::HEADERS) {
+        if !raw.headers.is_empty()
+            && !locations.has(Locations::HEADERS.with(Locations::RESPONSE_HEADERS))
+        {
             return Err(ConfigError::new(
                 path("headers"),
-                "needs \"headers\" in `in`",
+                "needs \"headers\" or \"response_headers\" in `in`",
+            ));
+        }
+        if locations.has(Locations::RESPONSE) && locations.0 & !Locations::RESPONSE.0 != 0 {
+            return Err(ConfigError::new(
+                path("in"),
+                "a rule looks at the request or at the response, not both",
             ));
         }
         let mut view = 0;

@@ -1,0 +1,60 @@
+//! The `mirror.responses` section as written: when responses are scanned and which response
+//! rules apply, before validation. Unknown fields are refused, so a typo names its JSON path.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Default for `max_response_bytes`: 16 KiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024;
+
+/// Instance-metadata hosts scanned when the section does not name its own `hosts`: AWS (and
+/// its IPv6 address), ECS task credentials, GCP, Azure (the AWS address), Alibaba.
+pub const METADATA_HOSTS: &[&str] = &[
+    "169.254.169.254",
+    "fd00:ec2::254",
+    "169.254.170.2",
+    "metadata.google.internal",
+    "metadata",
+    "100.100.100.200",
+];
+
+/// When responses are scanned, and with which rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    /// Scan the response of a request that matched a request signature (did it work?).
+    #[serde(default = "yes")]
+    pub after_signature: bool,
+    /// Scan the responses of requests to these hosts (`:authority` without the port, or
+    /// `host:port`, case-insensitive); defaults to the instance-metadata hosts.
+    #[serde(default = "metadata_hosts")]
+    pub hosts: Vec<String>,
+    /// Scan the responses of requests whose path starts with one of these (as received).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Scan every response (opt-in: it costs a host call and a scan per response).
+    #[serde(default)]
+    pub all: bool,
+    /// Most response-body bytes scanned (0: the head only).
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Whether the built-in response rules are the first layer (the policy's packs in
+    /// `signatures.packs` add response rules of their own).
+    #[serde(default = "yes")]
+    pub builtin: bool,
+    /// Response rules switched on or off by id; an unknown id is an error.
+    #[serde(default)]
+    pub rules: BTreeMap<String, bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn metadata_hosts() -> Vec<String> {
+    METADATA_HOSTS.iter().map(|h| (*h).to_string()).collect()
+}
+
+fn default_max_response_bytes() -> usize {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
