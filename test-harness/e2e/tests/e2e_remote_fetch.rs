@@ -63,12 +63,16 @@ fn the_fetched_module_with_its_sha256_loads_and_enforces_the_allowlist() {
     let ok = get(&envoy, "/ok/1");
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_eq!(ok.text(), "upstream\n");
+    // The module hands its counters to Envoy on its tick: wait for the flush.
     assert_eq!(
-        envoy.stat("meshsight_allowlist_denied"),
+        envoy.settled_stat("meshsight_allowlist_denied", 1, Duration::from_secs(5)),
         Some(1),
         "the 403 came from the module's allowlist"
     );
-    assert_eq!(envoy.stat("meshsight_allowlist_allowed"), Some(1));
+    assert_eq!(
+        envoy.settled_stat("meshsight_allowlist_allowed", 1, Duration::from_secs(5)),
+        Some(1)
+    );
     assert!(server.fetches() >= 1, "Envoy never fetched the module");
     assert!(
         server.requests().iter().all(|r| r.path == WASM_PATH),
