@@ -192,7 +192,8 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
                 "no target given and no default_target (required with several targets)",
             ));
         }
-        let signatures = SignatureSet::new(rules_of_packs, sig.inspect_body)?;
+        let signatures = SignatureSet::new(rules_of_packs, sig.inspect_body)?
+            .with_body_budget(raw.max_body_bytes);
         let decision_headers: BTreeSet<String> = std::iter::once(raw::DEFAULT_DECISION_HEADER)
             .chain(targets.iter().map(|t| t.header.as_str()))
             .map(str::to_string)

@@ -53,8 +53,12 @@ pub enum Outcome {
     Complete,
     /// The input ended inside the stream (the caller may have cut it).
     Truncated,
-    /// The budget or the ratio cap stopped it; the output is what came before.
+    /// The budget stopped it at an ordinary ratio (like a body cut at the scan's limit); the
+    /// output is what came before.
     Capped,
+    /// The budget or the ratio cap stopped it past [`MAX_RATIO`] output bytes per input byte
+    /// read: a decompression bomb. The output is what came before.
+    Bomb,
     /// The stream does not decode (bad header, bad block, bad checksum); the output is what came
     /// before the fault.
     Broken,
@@ -114,7 +118,11 @@ pub fn inflate(coding: Coding, input: &[u8], max_out: usize) -> Inflated {
             TINFLStatus::NeedsMoreInput => break Outcome::Truncated,
             TINFLStatus::HasMoreOutput => {
                 if out.len() >= cap {
-                    break Outcome::Capped;
+                    break if out_pos >= in_pos.max(1).saturating_mul(MAX_RATIO) {
+                        Outcome::Bomb
+                    } else {
+                        Outcome::Capped
+                    };
                 }
                 let grown = out.len().saturating_mul(2).min(cap);
                 out.resize(grown, 0);
@@ -224,11 +232,23 @@ mod tests {
         let bomb = gzip(&vec![0u8; 1 << 20]);
         assert!(bomb.len() < 1100, "{}", bomb.len());
         let out = inflate(Coding::Gzip, &bomb, 16384);
-        assert_eq!((out.bytes.len(), out.outcome), (16384, Outcome::Capped));
+        assert_eq!((out.bytes.len(), out.outcome), (16384, Outcome::Bomb));
         // The ratio caps what a large budget would let through.
         let out = inflate(Coding::Gzip, &bomb, 1 << 20);
-        assert_eq!(out.outcome, Outcome::Capped);
+        assert_eq!(out.outcome, Outcome::Bomb);
         assert_eq!(out.bytes.len(), bomb.len() * MAX_RATIO);
+    }
+
+    #[test]
+    fn an_ordinary_body_past_the_budget_is_capped_not_a_bomb() {
+        let text: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{i:x},").into_bytes())
+            .collect();
+        let out = inflate(Coding::Gzip, &gzip(&text), 4096);
+        assert_eq!(
+            (out.bytes.as_slice(), out.outcome),
+            (&text[..4096], Outcome::Capped)
+        );
     }
 
     #[test]
