@@ -643,7 +643,8 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                     } else {
                         String::new()
                     };
-                    out!("{label}\t{} {}\t{fired}{flag}", r.method, r.path);
+                    let views = t.verdict.views_text();
+                    out!("{label}\t{} {}\t{fired}\t{views}{flag}", r.method, r.path);
                 }
                 out!(
                     "{} of {} requests matched; {} not as expected",

@@ -43,8 +43,8 @@ fn mirrored_categories(
         Some(clean) => policy.scan_head_remembering(&req, &mut hits, clean),
         None => policy.scan_head(&req, &mut hits),
     }
-    if policy.wants_body(&req, &hits) && !r.body.is_empty() {
-        policy.scan_body(&req, r.body.as_bytes(), &mut hits);
+    if policy.wants_body(&req, &hits) && !r.body_bytes().is_empty() {
+        policy.scan_body(&req, &r.body_bytes(), &mut hits);
     }
     let s = policy.select(&req, &hits);
     (s.signatures, s.signature_rules)

@@ -27,7 +27,7 @@ pub fn decode(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     if body.len() - end > 2 || digits.len() % 4 == 1 {
         return None;
     }
-    let digits = digits.get(..digits.len().min(max_out.div_ceil(3) * 4))?;
+    let digits = digits.get(..digits.len().min(max_out.div_ceil(3).saturating_mul(4)))?;
     let mut out = Vec::with_capacity(digits.len() / 4 * 3 + 2);
     for chunk in digits.chunks(4) {
         let mut acc = 0u32;
