@@ -608,6 +608,11 @@ impl Scan<'_, '_, '_, '_> {
             let name = lower_lossy(part.name);
             if let Some(filename) = part.filename {
                 self.piece(filename, at, Piece::ParamValue(name.as_bytes()), false);
+                // A binary file's bytes are no form value: the whole-body view already read
+                // them, and a second pass would double an upload's cost.
+                if part.value.contains(&0) {
+                    continue;
+                }
             }
             self.value(part.value, at, name.as_bytes(), false);
         }
