@@ -644,7 +644,7 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                         String::new()
                     };
                     let views = t.verdict.views_text();
-                    out!("{label}\t{} {}\t{fired}\t{views}{flag}", r.method, r.path);
+                    out!("{label}\t{} {}\t{fired}{flag}\t{views}", r.method, r.path);
                 }
                 out!(
                     "{} of {} requests matched; {} not as expected",
