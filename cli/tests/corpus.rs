@@ -5,9 +5,11 @@
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use meshsight_cli::signatures::test_requests::{parse_requests, CorpusTally, TestRequest};
+use meshsight_cli::signatures::test_requests::{parse_requests, run, CorpusTally, TestRequest};
 use meshsight_policy::headers::HeaderBlock;
+use meshsight_policy::mirror::signatures::pack::{self, Pack};
 use meshsight_policy::mirror::signatures::CleanPieces;
+use meshsight_policy::mirror::signatures::SignatureSet;
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest, Peer};
 
 const CORPUS: &str = include_str!("../../shared/corpus/signatures.ndjson");
@@ -43,8 +45,8 @@ fn mirrored_categories(
         Some(clean) => policy.scan_head_remembering(&req, &mut hits, clean),
         None => policy.scan_head(&req, &mut hits),
     }
-    if policy.wants_body(&req, &hits) && !r.body.is_empty() {
-        policy.scan_body(&req, r.body.as_bytes(), &mut hits);
+    if policy.wants_body(&req, &hits) && !r.body_bytes().is_empty() {
+        policy.scan_body(&req, &r.body_bytes(), &mut hits);
     }
     let s = policy.select(&req, &hits);
     (s.signatures, s.signature_rules)
@@ -109,4 +111,91 @@ fn remembering_clean_pieces_never_changes_a_verdict() {
             requests[i].name, requests[i].method, requests[i].path
         );
     }
+}
+
+/// The bounded base64 view of parameter values, measured on the corpus before it may be on by
+/// default (issue 22): with it on, every exploit must still be caught and the benign requests it
+/// would copy are counted and printed (`--nocapture`). It stays off while that count is not 0.
+#[test]
+fn base64_parameter_view_measured_on_the_corpus() {
+    let set = SignatureSet::new(pack::layer([Pack::builtin().unwrap()]), true).unwrap();
+    let on = SignatureSet::new(pack::layer([Pack::builtin().unwrap()]), true)
+        .unwrap()
+        .with_base64_params(true);
+    let (mut benign, mut benign_copied, mut exploits, mut caught, mut decoded_values) =
+        (0, 0, 0, 0, 0);
+    for r in corpus() {
+        let off = run(&set, r.clone());
+        let with = run(&on, r.clone());
+        decoded_values += with.views.iter().filter(|v| v.ends_with("base64")).count();
+        match r.expect.as_deref() {
+            Some("miss") => {
+                benign += 1;
+                if with.hit() {
+                    benign_copied += 1;
+                    println!(
+                        "benign copied with the base64 view: {:?} {:?}",
+                        r.name, with.rules
+                    );
+                }
+            }
+            _ => {
+                exploits += 1;
+                caught += usize::from(with.hit());
+                assert!(with.hit() || !off.hit(), "{:?}", r.name);
+            }
+        }
+    }
+    println!(
+        "base64 parameter view: {caught}/{exploits} exploits caught, {benign_copied}/{benign} benign copied, {decoded_values} hits in a base64 view"
+    );
+    assert_eq!(caught, exploits);
+    // The corpus has no base64-looking benign parameter, so also: 2,000 random tokens (24 to
+    // 96 random bytes, base64) as a query parameter, as session ids and signed URLs carry them.
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut token_copies = 0;
+    for i in 0..2000 {
+        let len = 24 + i % 73;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        let token = base64_url(&bytes);
+        let r = TestRequest {
+            path: format!("/download?token={token}&id={i}"),
+            ..parse_requests(br#"{"path":"/"}"#).unwrap().remove(0)
+        };
+        token_copies += usize::from(run(&on, r).hit());
+    }
+    println!("base64 parameter view: {token_copies}/2000 random tokens copied");
+    // Off by default: the policy's signature set does not decode base64 parameters.
+    let policy =
+        MirrorPolicy::from_json(br#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#)
+            .unwrap();
+    let hidden = TestRequest {
+        path: "/search?q=JHtqbmRpOmxkYXA6Ly94L2F9".into(),
+        ..parse_requests(br#"{"path":"/"}"#).unwrap().remove(0)
+    };
+    assert_eq!(
+        mirrored_categories(&policy, &hidden, None).0,
+        Vec::<String>::new()
+    );
+    assert!(run(&on, hidden).hit());
+}
+
+/// URL-safe base64 without padding (the tokens of the measurement above).
+fn base64_url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |a, b| a << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for k in 0..=chunk.len() {
+            out.push(char::from(A[(n >> (18 - 6 * k) & 63) as usize]));
+        }
+    }
+    out
 }

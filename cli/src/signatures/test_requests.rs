@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::HeaderBlock;
+use meshsight_policy::mirror::decode::base64;
 use meshsight_policy::mirror::signatures::pack::{self, Pack};
 use meshsight_policy::mirror::signatures::{RequestView, SignatureSet};
 use meshsight_policy::response::ResponsePolicy;
@@ -66,6 +67,9 @@ pub struct TestRequest {
     /// Body (text).
     #[serde(default)]
     pub body: String,
+    /// Body bytes in base64, for a body that is not text (a `gzip` stream); replaces `body`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
     /// What the corpus expects: `hit` or `miss` (carried through).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
@@ -145,12 +149,49 @@ pub struct RequestVerdict {
     /// What the response rules found, when the request came with a response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<ResponseTested>,
+    /// For each of `rules`, the view it first matched in (`query.params`, `body.multipart`,
+    /// `body.inflated.params`, `headers.credentials`, ...).
+    pub views: Vec<String>,
+    /// What decoding the request found wrong (`multipart_malformed`, `body_encoding_broken`,
+    /// `body_inflate_bomb`, `basic_credentials_invalid`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
 }
 
 impl RequestVerdict {
     /// Whether any rule fired.
     pub fn hit(&self) -> bool {
         !self.rules.is_empty()
+    }
+
+    /// `rule@view` for each rule that fired, then the findings in brackets, for the text
+    /// report (`-` for nothing).
+    pub fn views_text(&self) -> String {
+        let mut out: Vec<String> = self
+            .rules
+            .iter()
+            .zip(&self.views)
+            .map(|(r, v)| format!("{r}@{v}"))
+            .collect();
+        if !self.findings.is_empty() {
+            out.push(format!("[{}]", self.findings.join(",")));
+        }
+        if out.is_empty() {
+            "-".to_string()
+        } else {
+            out.join(" ")
+        }
+    }
+}
+
+impl TestRequest {
+    /// The body bytes: `body_base64` decoded when given (invalid base64 reads as no body),
+    /// `body` otherwise.
+    pub fn body_bytes(&self) -> Vec<u8> {
+        match &self.body_base64 {
+            Some(b64) => base64::decode(b64.as_bytes(), usize::MAX).unwrap_or_default(),
+            None => self.body.as_bytes().to_vec(),
+        }
     }
 }
 
@@ -249,8 +290,9 @@ pub fn run_with_responses(
     };
     let mut hits = set.new_hits();
     set.scan_head(&view, &mut hits);
-    if !hits.any() && !request.body.is_empty() && set.wants_body(&view) {
-        set.scan_body(&view, request.body.as_bytes(), &mut hits);
+    let body = request.body_bytes();
+    if !hits.any() && !body.is_empty() && set.wants_body(&view) {
+        set.scan_body(&view, &body, &mut hits);
     }
     let response = responses
         .zip(request.response.as_ref())
@@ -270,9 +312,12 @@ pub fn run_with_responses(
                     .collect(),
             }
         });
+    let (rules, views) = set.hit_views(&hits).into_iter().unzip();
     RequestVerdict {
         categories: set.hit_names(&hits),
-        rules: set.hit_rule_ids(&hits),
+        rules,
+        views,
+        findings: hits.findings().into_iter().map(str::to_string).collect(),
         response,
         request,
     }
@@ -374,6 +419,7 @@ fn parse_raw_http(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
             path: path.to_string(),
             headers,
             body,
+            body_base64: None,
             expect: None,
             category: None,
             source: None,

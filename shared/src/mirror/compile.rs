@@ -200,7 +200,8 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
                 "no target given and no default_target (required with several targets)",
             ));
         }
-        let signatures = SignatureSet::new(rules_of_packs, sig.inspect_body)?;
+        let signatures = SignatureSet::new(rules_of_packs, sig.inspect_body)?
+            .with_body_budget(raw.max_body_bytes);
         let responses = raw
             .responses
             .as_ref()

@@ -1,7 +1,13 @@
 //! Lenient decoders that undo the encodings attackers use to hide an indicator.
 //!
 //! Unlike the allowlist's normalizer, which rejects ambiguity, these decode as much as they can:
-//! a sensor copy costs little, a missed exploit costs a lot. Every loop is bounded.
+//! a sensor copy costs little, a missed exploit costs a lot. Every loop is bounded. What a
+//! backend decodes before it reads a value (multipart forms, compressed bodies, base64
+//! credentials) has a decoder of its own beside this file.
+
+pub mod base64;
+pub mod inflate;
+pub mod multipart;
 
 use crate::normalize::{hex_pair, hex_value};
 

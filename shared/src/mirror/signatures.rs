@@ -2,7 +2,9 @@
 //! in one pass of a multi-literal (Aho-Corasick) automaton over decoded views of the request.
 //!
 //! The request is cut into pieces (the path, the query and each of its parameters, each header,
-//! the body and each of its form or JSON parameters). Each piece is decoded once per distinct
+//! the body and each of its form, JSON or multipart parameters), read as the backend reads them:
+//! a `gzip` or `deflate` body is inflated (within the body budget), `Basic` credentials are
+//! base64-decoded. Each such view is a location of its own that rules can name or exclude. Each piece is decoded once per distinct
 //! set of transforms the enabled rules ask for (percent-decoding, `\uXXXX` unescaping, path
 //! normalization, Log4j lookup evaluation); identical views are matched once. Every literal of
 //! every rule sits in the one automaton, so the cost per view does not grow with the number of
@@ -15,8 +17,12 @@ pub mod layers;
 pub mod pack;
 
 #[cfg(test)]
+mod decoded_tests;
+#[cfg(test)]
 mod tests;
 
+use super::decode::inflate::{self, Coding, Outcome};
+use super::decode::{base64, multipart};
 use super::decode::{
     brackets_to_dots, eval_lookups, json_pairs, lower_lossy, normalize_path, percent_decode_fully,
     raw_pairs, unescape_backslash,
@@ -40,7 +46,31 @@ pub use pack::{Pack, Severity};
 pub struct SignatureHits {
     /// Indices of the rules that matched, ascending.
     hit: Vec<u32>,
+    /// Where each rule of `hit` first matched (location bits).
+    at: Vec<u16>,
+    /// What decoding the request found wrong (`FINDING_*` bits).
+    findings: u8,
 }
+
+/// A multipart body that does not read as multipart all through.
+const FINDING_MULTIPART_MALFORMED: u8 = 1;
+/// A multipart body with more parts than are read.
+const FINDING_MULTIPART_CAPPED: u8 = 2;
+/// A compressed body whose stream does not decode.
+const FINDING_BODY_ENCODING_BROKEN: u8 = 4;
+/// A compressed body that inflates past the ratio cap (a decompression bomb).
+const FINDING_BODY_INFLATE_BOMB: u8 = 8;
+/// `Basic` credentials that are not base64.
+const FINDING_CREDENTIALS_INVALID: u8 = 16;
+
+/// Names of the `FINDING_*` bits, in report order.
+const FINDINGS: [(u8, &str); 5] = [
+    (FINDING_MULTIPART_MALFORMED, "multipart_malformed"),
+    (FINDING_MULTIPART_CAPPED, "multipart_too_many_parts"),
+    (FINDING_BODY_ENCODING_BROKEN, "body_encoding_broken"),
+    (FINDING_BODY_INFLATE_BOMB, "body_inflate_bomb"),
+    (FINDING_CREDENTIALS_INVALID, "basic_credentials_invalid"),
+];
 
 impl SignatureHits {
     /// Whether anything matched.
@@ -48,10 +78,21 @@ impl SignatureHits {
         !self.hit.is_empty()
     }
 
-    fn add(&mut self, rule: u32) {
-        if let Err(at) = self.hit.binary_search(&rule) {
-            self.hit.insert(at, rule);
+    fn add(&mut self, rule: u32, at: Locations) {
+        if let Err(i) = self.hit.binary_search(&rule) {
+            self.hit.insert(i, rule);
+            self.at.insert(i, at.0);
         }
+    }
+
+    /// What decoding the request found wrong, e.g. `multipart_malformed`,
+    /// `body_encoding_broken` (none of them stops the scan or fails the request).
+    pub fn findings(&self) -> Vec<&'static str> {
+        FINDINGS
+            .iter()
+            .filter(|(bit, _)| self.findings & bit != 0)
+            .map(|(_, name)| *name)
+            .collect()
     }
 }
 
@@ -158,16 +199,29 @@ pub struct SignatureSet {
     /// such as `/` or `true` would otherwise match all over ordinary headers). Combinations
     /// with the same literals share one automaton.
     automata: Vec<(AhoCorasick, Vec<u32>)>,
-    automaton_for: [Option<u8>; 32],
+    automaton_for: [Option<u8>; LOCATION_SETS],
     triggers: Vec<Vec<Trigger>>,
     /// For each combination of location bits, the views (bit per `VIEW_*` mask) some rule needs.
-    views_for: [u16; 32],
+    views_for: [u16; LOCATION_SETS],
     /// A rule without conditions looks in bodies.
     body_always: bool,
     /// Distinct conditions of the rules that look in bodies.
     body_whens: Vec<When>,
     inspect_body: bool,
+    /// Most bytes a compressed body inflates to (the scan's `max_body_bytes`); a body this long
+    /// may have been cut.
+    body_budget: usize,
+    /// Also match base64-looking parameter values decoded (off by default: measured against
+    /// the benign corpus first).
+    base64_params: bool,
 }
+
+/// Every combination of location bits (request and response): the tables below are indexed by
+/// a piece's locations.
+const LOCATION_SETS: usize = 2048;
+
+/// Body budget until the policy gives its `max_body_bytes`.
+const DEFAULT_BODY_BUDGET: usize = 16384;
 
 impl std::fmt::Debug for SignatureSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -196,7 +250,7 @@ impl SignatureSet {
         let mut categories: Vec<String> = Vec::new();
         let mut rule_category = Vec::with_capacity(rules.len());
         let mut literals: BTreeMap<String, Vec<Trigger>> = BTreeMap::new();
-        let mut views_for = [0u16; 32];
+        let mut views_for = [0u16; LOCATION_SETS];
         let mut body_always = false;
         let mut body_whens: Vec<When> = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
@@ -231,11 +285,15 @@ impl SignatureSet {
                 add(literal, Slot::Veto);
             }
             for (bits, views) in views_for.iter_mut().enumerate() {
-                if rule.locations.has(Locations(bits as u8)) {
+                if rule.looks_at(Locations(bits as u16)) {
                     *views |= rule_views(rule);
                 }
             }
-            if rule.locations.has(Locations::BODY.with(Locations::PARAMS)) {
+            let body = Locations::BODY
+                .with(Locations::PARAMS)
+                .with(Locations::MULTIPART)
+                .with(Locations::INFLATED);
+            if rule.locations.has(body) && !rule.exclude.has(Locations::BODY) {
                 if rule.when.is_empty() {
                     body_always = true;
                 } else if !body_whens.contains(&rule.when) {
@@ -246,17 +304,14 @@ impl SignatureSet {
         let (patterns, triggers): (Vec<String>, Vec<Vec<Trigger>>) = literals.into_iter().unzip();
         let mut automata: Vec<(AhoCorasick, Vec<u32>)> = Vec::new();
         let mut sets: Vec<Vec<u32>> = Vec::new();
-        let mut automaton_for = [None; 32];
+        let mut automaton_for = [None; LOCATION_SETS];
         for (bits, slot) in automaton_for.iter_mut().enumerate() {
-            let here = Locations(bits as u8);
+            let here = Locations(bits as u16);
             let wanted: Vec<u32> = (0u32..)
                 .zip(&triggers)
                 .filter(|(_, ts)| {
-                    ts.iter().any(|t| {
-                        rules
-                            .get(t.rule as usize)
-                            .is_some_and(|r| r.locations.has(here))
-                    })
+                    ts.iter()
+                        .any(|t| rules.get(t.rule as usize).is_some_and(|r| r.looks_at(here)))
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -296,7 +351,21 @@ impl SignatureSet {
             body_always,
             body_whens,
             inspect_body,
+            body_budget: DEFAULT_BODY_BUDGET,
+            base64_params: false,
         })
+    }
+
+    /// The set with `max_body_bytes`, the most a compressed body inflates to.
+    pub fn with_body_budget(mut self, max_body_bytes: usize) -> SignatureSet {
+        self.body_budget = max_body_bytes;
+        self
+    }
+
+    /// The set also matching base64-looking parameter values decoded (the `base64` location).
+    pub fn with_base64_params(mut self, on: bool) -> SignatureSet {
+        self.base64_params = on;
+        self
     }
 
     /// Categories of the enabled rules, in report order (first appearance in pack order).
@@ -340,6 +409,19 @@ impl SignatureSet {
     /// The ids of the rules in `hits`, in report order.
     pub fn hit_rule_ids(&self, hits: &SignatureHits) -> Vec<String> {
         self.hit_rules(hits).map(|r| r.id.clone()).collect()
+    }
+
+    /// The ids of the rules in `hits`, each with the view it first matched in (e.g.
+    /// `body.multipart`, `headers.credentials`), in report order.
+    pub fn hit_views(&self, hits: &SignatureHits) -> Vec<(String, String)> {
+        hits.hit
+            .iter()
+            .zip(&hits.at)
+            .filter_map(|(r, at)| {
+                let rule = self.rules.get(*r as usize)?;
+                Some((rule.id.clone(), Locations(*at).describe()))
+            })
+            .collect()
     }
 
     /// The rules in `hits`, in report order.
@@ -411,11 +493,15 @@ impl SignatureSet {
                 Piece::Header(name.as_bytes()),
                 false,
             );
+            if name == "authorization" || name == "proxy-authorization" {
+                scan.credentials(name, value);
+            }
         }
     }
 
     /// Matches the first bytes of the body (the caller bounds them) whole and, by content type,
-    /// its form or JSON parameters.
+    /// its form, JSON or multipart parameters; a `gzip` or `deflate` body is inflated first
+    /// (within the body budget) and matched as the `inflated` view.
     pub fn scan_body(&self, req: &RequestView<'_>, body: &[u8], hits: &mut SignatureHits) {
         if self.automata.is_empty() || !self.inspect_body || body.is_empty() {
             return;
@@ -429,32 +515,33 @@ impl SignatureSet {
             clean: None,
             found: 0,
         };
-        scan.piece(body, Locations::BODY, Piece::Whole, false);
-        let params = Locations::BODY.with(Locations::PARAMS);
+        // A body as long as the budget may have been cut: an unended stream or form is then
+        // the cut, not a fault.
+        let declared = req
+            .header("content-length")
+            .and_then(|l| l.trim().parse::<usize>().ok());
+        let complete = body.len() < self.body_budget || declared == Some(body.len());
         let content_type = req.header("content-type").unwrap_or("");
-        if contains_ignore_case(content_type, "x-www-form-urlencoded") {
-            scan.pairs(body, params);
-        }
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        if matches!(first, Some(b'{' | b'[')) {
-            if let Some(pairs) = json_pairs(body) {
-                let mut last_key: Option<&str> = None;
-                for (key, value) in &pairs {
-                    if !key.is_empty() && last_key != Some(key.as_str()) {
-                        scan.name(key.as_bytes(), params);
-                    }
-                    last_key = Some(key.as_str());
-                    if !value.is_empty() {
-                        let name = key.to_ascii_lowercase();
-                        scan.piece(
-                            value.as_bytes(),
-                            params,
-                            Piece::ParamValue(name.as_bytes()),
-                            false,
-                        );
-                    }
-                }
+        let coding = req.header("content-encoding").and_then(Coding::of_header);
+        let Some(coding) = coding else {
+            scan.body(body, content_type, Locations::NONE, complete);
+            return;
+        };
+        let inflated = inflate::inflate(coding, body, self.body_budget);
+        match inflated.outcome {
+            Outcome::Broken => scan.hits.findings |= FINDING_BODY_ENCODING_BROKEN,
+            Outcome::Bomb => scan.hits.findings |= FINDING_BODY_INFLATE_BOMB,
+            Outcome::Truncated if complete => {
+                scan.hits.findings |= FINDING_BODY_ENCODING_BROKEN;
             }
+            Outcome::Complete | Outcome::Truncated | Outcome::Capped => {}
+        }
+        if inflated.bytes.is_empty() {
+            // Not compressed after all (or broken at once): what was sent is what is read.
+            scan.body(body, content_type, Locations::NONE, complete);
+        } else {
+            let whole = complete && inflated.outcome == Outcome::Complete;
+            scan.body(&inflated.bytes, content_type, Locations::INFLATED, whole);
         }
     }
 }
@@ -548,6 +635,95 @@ struct Scan<'s, 'c, 'h, 'k> {
 }
 
 impl Scan<'_, '_, '_, '_> {
+    /// A body (as sent or inflated, `view` telling which) whole, then its parameters by
+    /// content type.
+    fn body(&mut self, body: &[u8], content_type: &str, view: Locations, complete: bool) {
+        self.piece(body, Locations::BODY.with(view), Piece::Whole, false);
+        let params = Locations::BODY.with(Locations::PARAMS).with(view);
+        if contains_ignore_case(content_type, "x-www-form-urlencoded") {
+            self.pairs(body, params);
+        }
+        if multipart::is_multipart(content_type) {
+            self.multipart(
+                body,
+                content_type,
+                params.with(Locations::MULTIPART),
+                complete,
+            );
+        }
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if matches!(first, Some(b'{' | b'[')) {
+            if let Some(pairs) = json_pairs(body) {
+                let mut last_key: Option<&str> = None;
+                for (key, value) in &pairs {
+                    if !key.is_empty() && last_key != Some(key.as_str()) {
+                        self.name(key.as_bytes(), params);
+                    }
+                    last_key = Some(key.as_str());
+                    if !value.is_empty() {
+                        let name = key.to_ascii_lowercase();
+                        self.value(value.as_bytes(), params, name.as_bytes(), false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each part of a multipart body: its name as a parameter name, its filename and value as
+    /// values of that parameter. A fault is a finding; the parts read are still matched.
+    fn multipart(&mut self, body: &[u8], content_type: &str, at: Locations, complete: bool) {
+        let Some(boundary) = multipart::boundary(content_type) else {
+            self.hits.findings |= FINDING_MULTIPART_MALFORMED;
+            return;
+        };
+        let parts = multipart::parse(body, boundary, complete);
+        if parts.malformed {
+            self.hits.findings |= FINDING_MULTIPART_MALFORMED;
+        }
+        if parts.capped {
+            self.hits.findings |= FINDING_MULTIPART_CAPPED;
+        }
+        for part in &parts.parts {
+            self.name(part.name, at);
+            let name = lower_lossy(part.name);
+            if let Some(filename) = part.filename {
+                self.piece(filename, at, Piece::ParamValue(name.as_bytes()), false);
+                // A binary file's bytes are no form value: the whole-body view already read
+                // them, and a second pass would double an upload's cost.
+                if part.value.contains(&0) {
+                    continue;
+                }
+            }
+            self.value(part.value, at, name.as_bytes(), false);
+        }
+    }
+
+    /// A parameter value; also decoded when it looks like base64 and the set asks for that.
+    fn value(&mut self, value: &[u8], at: Locations, name: &[u8], plus_as_space: bool) {
+        self.piece(value, at, Piece::ParamValue(name), plus_as_space);
+        if self.set.base64_params && base64::looks_like_base64(value) {
+            if let Some(decoded) = base64::decode(value, self.set.body_budget) {
+                let at = at.with(Locations::BASE64);
+                self.piece(&decoded, at, Piece::ParamValue(name), false);
+            }
+        }
+    }
+
+    /// `Basic` credentials decoded, matched as a value of their header at the `base64`
+    /// location (whole `user:password`: a user name may carry `:`).
+    fn credentials(&mut self, name: &str, value: &str) {
+        match base64::basic_credentials(value, value.len()) {
+            Some(Ok(decoded)) => self.piece(
+                &decoded,
+                Locations::HEADERS.with(Locations::BASE64),
+                Piece::Header(name.as_bytes()),
+                false,
+            ),
+            Some(Err(())) => self.hits.findings |= FINDING_CREDENTIALS_INVALID,
+            None => {}
+        }
+    }
+
     /// Each `name=value` of a query or form: the name (also with brackets as dots) and the
     /// value, tagged with the decoded name.
     fn pairs(&mut self, input: &[u8], locations: Locations) {
@@ -555,12 +731,7 @@ impl Scan<'_, '_, '_, '_> {
             self.name(name, locations);
             if !value.is_empty() {
                 let decoded = lower_lossy(&percent_decode_fully(name, true));
-                self.piece(
-                    value,
-                    locations,
-                    Piece::ParamValue(decoded.as_bytes()),
-                    true,
-                );
+                self.value(value, locations, decoded.as_bytes(), true);
             }
         }
     }
@@ -658,7 +829,7 @@ impl Scan<'_, '_, '_, '_> {
                     continue;
                 };
                 let views = set.rule_views.get(t.rule as usize).copied().unwrap_or(0);
-                if !rule.locations.has(locations) || views & served == 0 {
+                if !rule.looks_at(locations) || views & served == 0 {
                     continue;
                 }
                 if let Some(exact) = &t.exact {
@@ -683,7 +854,7 @@ impl Scan<'_, '_, '_, '_> {
                     continue;
                 }
                 if rule.groups.len() == 1 && rule.none.is_empty() {
-                    self.hits.add(t.rule);
+                    self.hits.add(t.rule, locations);
                     continue;
                 }
                 let at = match self.progress.iter().position(|p| p.rule == t.rule) {
@@ -711,7 +882,7 @@ impl Scan<'_, '_, '_, '_> {
             };
             let full = (1u64 << rule.groups.len()) - 1;
             if !p.vetoed && u64::from(p.groups) == full {
-                self.hits.add(p.rule);
+                self.hits.add(p.rule, locations);
             }
         }
     }

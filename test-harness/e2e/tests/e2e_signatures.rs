@@ -63,8 +63,9 @@ fn send_request(run: &Run, id: &str, r: &TestRequest) -> u16 {
     for (name, value) in &r.headers {
         request = request.header(name, value);
     }
-    if !r.body.is_empty() || r.method == "POST" || r.method == "PUT" {
-        request = request.body(r.body.as_bytes());
+    let body = r.body_bytes();
+    if !body.is_empty() || r.method == "POST" || r.method == "PUT" {
+        request = request.body(body);
     }
     send(run.envoy.port(), &request).status
 }
@@ -189,6 +190,7 @@ fn a_pushed_pack_adds_overrides_and_switches_off_rules_and_hits_name_their_rule(
             path: (*path).into(),
             headers: Vec::new(),
             body: String::new(),
+            body_base64: None,
             expect: None,
             category: None,
             source: None,

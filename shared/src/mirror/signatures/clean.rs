@@ -32,7 +32,7 @@ pub struct CleanPieces {
 #[derive(Debug, Clone, Default)]
 struct Slot {
     /// What the bytes were scanned as (location bits, `+` read as space).
-    kind: Option<(u8, bool)>,
+    kind: Option<(u16, bool)>,
     bytes: Vec<u8>,
 }
 

@@ -102,6 +102,7 @@ fn custom_rule(
         severity: Severity::Medium,
         references: Vec::new(),
         locations,
+        exclude: Locations::NONE,
         params: Vec::new(),
         headers: Vec::new(),
         view: VIEW_PERCENT | VIEW_UNESCAPE,

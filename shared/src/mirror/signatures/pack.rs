@@ -62,8 +62,16 @@ pub enum RawLocation {
     Params,
     /// Each header, as `name: value`.
     Headers,
-    /// The body (first `max_body_bytes`) whole, and its form or JSON parameters.
+    /// The body (first `max_body_bytes`) whole, and its form, JSON or multipart parameters.
     Body,
+    /// Only what a `multipart/form-data` body's parts hold: each part's name, filename and
+    /// value (they are `body` parameters too).
+    Multipart,
+    /// Only what a `gzip` or `deflate` body inflates to (it is `body` too).
+    Inflated,
+    /// Only base64-decoded views: `Basic` credentials (the `authorization` header's value,
+    /// `user:password`; they are `headers` too).
+    Base64,
     /// The response status code, as three digits (a response rule).
     Status,
     /// Each response header, as `name: value` (a response rule).
@@ -157,6 +165,9 @@ pub struct RawRule {
     /// Where to look.
     #[serde(rename = "in")]
     pub locations: Vec<RawLocation>,
+    /// Views excluded from `in` (e.g. `["inflated"]`: not in decompressed bodies).
+    #[serde(default)]
+    pub not_in: Vec<RawLocation>,
     /// Only these parameters (names, case-insensitive) count for `params`, `query` and `body`
     /// parameters.
     #[serde(default)]
@@ -192,7 +203,7 @@ fn default_transforms() -> Vec<Transform> {
 
 /// Where a piece of the request was found (bit flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Locations(pub(crate) u8);
+pub struct Locations(pub(crate) u16);
 
 impl Locations {
     /// Nowhere.
@@ -207,14 +218,20 @@ impl Locations {
     pub const HEADERS: Locations = Locations(8);
     /// The body, whole and by parameter.
     pub const BODY: Locations = Locations(16);
+    /// A multipart part (with `BODY` and `PARAMS`).
+    pub const MULTIPART: Locations = Locations(32);
+    /// An inflated body (with `BODY`).
+    pub const INFLATED: Locations = Locations(64);
+    /// A base64-decoded view (`Basic` credentials: with `HEADERS`).
+    pub const BASE64: Locations = Locations(128);
     /// The response status (response rules only).
-    pub const STATUS: Locations = Locations(32);
+    pub const STATUS: Locations = Locations(256);
     /// A response header line (response rules only).
-    pub const RESPONSE_HEADERS: Locations = Locations(64);
+    pub const RESPONSE_HEADERS: Locations = Locations(512);
     /// The response body's first bytes (response rules only).
-    pub const RESPONSE_BODY: Locations = Locations(128);
+    pub const RESPONSE_BODY: Locations = Locations(1024);
     /// Every response location.
-    pub const RESPONSE: Locations = Locations(32 | 64 | 128);
+    pub const RESPONSE: Locations = Locations(256 | 512 | 1024);
 
     /// Both sets.
     pub const fn with(self, other: Locations) -> Locations {
@@ -224,6 +241,37 @@ impl Locations {
     /// Whether the sets share a location.
     pub fn has(self, other: Locations) -> bool {
         self.0 & other.0 != 0
+    }
+
+    /// The view a piece found here is reported as, e.g. `body.params`, `body.inflated.multipart`,
+    /// `headers.credentials` (`meshsight signatures test`).
+    pub fn describe(self) -> String {
+        let mut out = String::new();
+        let mut add = |bit: Locations, name: &str| {
+            if self.has(bit) {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+        };
+        add(Locations::PATH, "path");
+        add(Locations::QUERY, "query");
+        add(Locations::HEADERS, "headers");
+        add(Locations::BODY, "body");
+        add(Locations::INFLATED, "inflated");
+        add(Locations::MULTIPART, "multipart");
+        add(
+            Locations(Locations::PARAMS.0 * u16::from(!self.has(Locations::MULTIPART))),
+            "params",
+        );
+        let decoded = if self.has(Locations::HEADERS) {
+            "credentials"
+        } else {
+            "base64"
+        };
+        add(Locations::BASE64, decoded);
+        out
     }
 }
 
@@ -235,6 +283,9 @@ impl From<RawLocation> for Locations {
             RawLocation::Params => Locations::PARAMS,
             RawLocation::Headers => Locations::HEADERS,
             RawLocation::Body => Locations::BODY,
+            RawLocation::Multipart => Locations::MULTIPART,
+            RawLocation::Inflated => Locations::INFLATED,
+            RawLocation::Base64 => Locations::BASE64,
             RawLocation::Status => Locations::STATUS,
             RawLocation::ResponseHeaders => Locations::RESPONSE_HEADERS,
             RawLocation::ResponseBody => Locations::RESPONSE_BODY,
@@ -312,6 +363,8 @@ pub struct Rule {
     pub references: Vec<String>,
     /// Where it looks.
     pub locations: Locations,
+    /// Views it does not look at, even inside `locations`.
+    pub exclude: Locations,
     /// Lower-case parameter names it is narrowed to (empty: all).
     pub params: Vec<String>,
     /// Lower-case header names it is narrowed to (empty: all).
@@ -382,6 +435,12 @@ fn lower_list(at: &str, list: &[String]) -> Result<Vec<String>, ConfigError> {
 }
 
 impl Rule {
+    /// Whether the rule looks at a piece found at `piece` (in one of its locations, in none of
+    /// its excluded views).
+    pub fn looks_at(&self, piece: Locations) -> bool {
+        self.locations.has(piece) && !self.exclude.has(piece)
+    }
+
     /// Validates a rule written at JSON path `at` (e.g. `signatures.packs[0].rules[3]`).
     pub fn compile(at: &str, raw: &RawRule) -> Result<Rule, ConfigError> {
         let path = |f: &str| format!("{at}.{f}");
@@ -403,31 +462,42 @@ impl Rule {
         if raw.locations.is_empty() {
             return Err(ConfigError::new(
                 path("in"),
-                "must name at least one of path, query, params, headers, body",
+                "must name at least one of path, query, params, headers, body, multipart, inflated, base64",
             ));
         }
         let locations = raw
             .locations
             .iter()
             .fold(Locations::NONE, |acc, l| acc.with((*l).into()));
+        let exclude = raw
+            .not_in
+            .iter()
+            .fold(Locations::NONE, |acc, l| acc.with((*l).into()));
         if !raw.params.is_empty()
             && !locations.has(
                 Locations::PARAMS
                     .with(Locations::QUERY)
-                    .with(Locations::BODY),
+                    .with(Locations::BODY)
+                    .with(Locations::MULTIPART)
+                    .with(Locations::INFLATED)
+                    .with(Locations::BASE64),
             )
         {
             return Err(ConfigError::new(
                 path("params"),
-                "needs \"params\", \"query\" or \"body\" in `in`",
+                "needs \"params\", \"query\", \"body\", \"multipart\", \"inflated\" or \"base64\" in `in`",
             ));
         }
         if !raw.headers.is_empty()
-            && !locations.has(Locations::HEADERS.with(Locations::RESPONSE_HEADERS))
+            && !locations.has(
+                Locations::HEADERS
+                    .with(Locations::BASE64)
+                    .with(Locations::RESPONSE_HEADERS),
+            )
         {
             return Err(ConfigError::new(
                 path("headers"),
-                "needs \"headers\" or \"response_headers\" in `in`",
+                "needs \"headers\", \"base64\" or \"response_headers\" in `in`",
             ));
         }
         if locations.has(Locations::RESPONSE) && locations.0 & !Locations::RESPONSE.0 != 0 {
@@ -514,6 +584,7 @@ impl Rule {
             severity: raw.severity,
             references: raw.references.clone(),
             locations,
+            exclude,
             params: lower_list(&path("params"), &raw.params)?,
             headers: lower_list(&path("headers"), &raw.headers)?,
             view,
