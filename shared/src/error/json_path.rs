@@ -3,11 +3,11 @@
 //!
 //! The document is parsed once into [`Json`], a tree that keeps object members in document order
 //! (so a struct still sees a duplicate field and errors come in the order they are written); the
-//! target type is then read from that tree by [`At`], which knows where it stands and stamps that
+//! target type is then read from that tree by `At`, which knows where it stands and stamps that
 //! path on any error raised at or below it. Why not a wrapper around serde_json's streaming
 //! deserializer: a wrapper is instantiated once per visitor of every raw type, and in the module
 //! that cost most of a configure-time megabyte of Wasm that every sidecar compiles; here
-//! serde_json's parser is instantiated once (for [`Json`]) and each visitor once (for [`At`]).
+//! serde_json's parser is instantiated once (for [`Json`]) and each visitor once (for `At`).
 
 use std::fmt;
 
