@@ -100,19 +100,6 @@ fn settled(envoy: &Envoy, name: &str, expected: u64) -> u64 {
     stat(envoy, name)
 }
 
-/// Counter `name` once it reaches `min`, or as it stands after [`FLUSH_WAIT`]: the worker hands
-/// its counters over one by one, so another counter of the same flush may show first.
-fn at_least(envoy: &Envoy, name: &str, min: u64) -> u64 {
-    let deadline = std::time::Instant::now() + FLUSH_WAIT;
-    loop {
-        let value = envoy.stat(name).unwrap_or(0);
-        if value >= min || std::time::Instant::now() >= deadline {
-            return stat(envoy, name);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn enforce_mode_allows_denies_and_rejects_in_real_envoy() {
     let upstream = EchoUpstream::start();
@@ -233,7 +220,13 @@ fn enforce_mode_allows_denies_and_rejects_in_real_envoy() {
         forwarded as u64
     );
     assert_eq!(settled(&envoy, "meshsight_allowlist_denied", 8), 8);
-    assert!(at_least(&envoy, "meshsight_allowlist_malformed", 4) >= 4);
+    assert!(
+        envoy
+            .wait_for_stat("meshsight_allowlist_malformed", 4, FLUSH_WAIT)
+            .is_some(),
+        "at least 4 malformed: {:?}",
+        envoy.stat("meshsight_allowlist_malformed")
+    );
     assert_eq!(settled(&envoy, "meshsight_allowlist_monitored", 0), 0);
     assert_eq!(
         settled(&envoy, "meshsight_allowlist_rule_hits.example-host", 2),

@@ -111,19 +111,6 @@ fn settled(envoy: &Envoy, name: &str, expected: u64) -> u64 {
     stat(envoy, name)
 }
 
-/// Counter `name` once it reaches `min`, or as it stands after five seconds: the worker hands
-/// its counters over one by one, so another counter of the same flush may show first.
-fn at_least(envoy: &Envoy, name: &str, min: u64) -> u64 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let value = envoy.stat(name).unwrap_or(0);
-        if value >= min || std::time::Instant::now() >= deadline {
-            return stat(envoy, name);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn dropped(envoy: &Envoy) -> u64 {
     ["buffer_full", "retries_exhausted", "too_large", "shutdown"]
         .iter()
@@ -489,7 +476,13 @@ fn a_hanging_collector_times_out_is_retried_then_counted_and_envoy_keeps_serving
         settled(&envoy, "meshsight_audit_dropped_retries_exhausted", N),
         N
     );
-    assert!(at_least(&envoy, "meshsight_audit_retried", N) >= N);
+    assert!(
+        envoy
+            .wait_for_stat("meshsight_audit_retried", N, Duration::from_secs(5))
+            .is_some(),
+        "at least {N} retried: {:?}",
+        envoy.stat("meshsight_audit_retried")
+    );
     // The VM survived the failed calls: the next request is still recorded and delivered.
     collector.set_behavior(CollectorBehavior::Ok);
     assert_eq!(
