@@ -207,12 +207,18 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
             .as_ref()
             .map(|r| crate::response::ResponsePolicy::compile(r, response_rules))
             .transpose()?;
-        let decision_headers: BTreeSet<String> = std::iter::once(raw::DEFAULT_DECISION_HEADER)
+        // Sorted and unique, kept by binary search: a collected `BTreeSet` would sort, and each
+        // sort instantiated costs the module about 5 KB of Wasm.
+        let mut decision_headers: Vec<String> = Vec::new();
+        for header in std::iter::once(raw::DEFAULT_DECISION_HEADER)
             .chain(targets.iter().map(|t| t.header.as_str()))
-            .map(str::to_string)
-            .collect();
+        {
+            if let Err(at) = decision_headers.binary_search_by(|h| h.as_str().cmp(header)) {
+                decision_headers.insert(at, header.to_string());
+            }
+        }
         Ok(MirrorPolicy {
-            decision_headers: decision_headers.into_iter().collect(),
+            decision_headers,
             targets,
             rules,
             signatures,

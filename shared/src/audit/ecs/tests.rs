@@ -46,3 +46,27 @@ fn rfc3339_formats_dates_across_eras() {
         "2100-02-28T23:59:59.999Z"
     );
 }
+
+#[test]
+fn ecs_headers_are_sorted_by_name_and_repeats_joined_in_arrival_order() {
+    let p = policy(r#"{"format":"ecs","record_headers":["x-b","x-a","x-c"]}"#);
+    let mut ex = exchange();
+    ex.request_headers.extend(crate::audit::tests::h(&[
+        ("x-c", "3"),
+        ("x-a", "first"),
+        ("x-b", "2"),
+        ("x-a", "second"),
+        ("x-a", "third"),
+    ]));
+    let line = AuditRecord::build(ex, &p).to_json_line(p.format);
+    let r: Value = serde_json::from_str(&line).unwrap();
+    let headers = r["http"]["request"]["headers"].as_object().unwrap();
+    assert_eq!(headers["x-a"], "first, second, third");
+    assert_eq!(headers["x-b"], "2");
+    assert_eq!(headers["x-c"], "3");
+    let x_at = |n: &str| line.find(&format!("\"{n}\"")).unwrap();
+    assert!(
+        x_at("x-a") < x_at("x-b") && x_at("x-b") < x_at("x-c"),
+        "{line}"
+    );
+}
