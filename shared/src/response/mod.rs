@@ -24,8 +24,9 @@ use crate::mirror::signatures::{RequestView, SignatureHits, SignatureSet};
 use crate::ConfigError;
 use raw::RawResponses;
 
-/// The built-in response rules, compiled into the module from `response/builtin.json`.
-pub const BUILTIN_RESPONSE_PACK: &str = include_str!("builtin.json");
+/// The built-in response rules, compiled into the module from `response/builtin.json` (minified
+/// by `build.rs`).
+pub const BUILTIN_RESPONSE_PACK: &str = include_str!(concat!(env!("OUT_DIR"), "/responses.json"));
 
 /// Longest body excerpt a copy carries, after masking.
 pub const MAX_EXCERPT_BYTES: usize = 2048;

@@ -10,8 +10,9 @@
 use crate::ConfigError;
 use serde::Deserialize;
 
-/// The built-in pack, compiled into the module from `signatures/builtin.json`.
-pub const BUILTIN_PACK: &str = include_str!("builtin.json");
+/// The built-in pack, compiled into the module from `signatures/builtin.json` (minified by
+/// `build.rs`).
+pub const BUILTIN_PACK: &str = include_str!(concat!(env!("OUT_DIR"), "/signatures.json"));
 
 /// Most literal groups (`all`) in one rule.
 pub const MAX_GROUPS: usize = 32;

@@ -59,7 +59,7 @@ fn the_builtin_pack_is_valid_and_every_rule_has_references() {
         assert!(!r.references.is_empty(), "{} has no reference", r.id);
         assert!(r.id.starts_with("ms-"), "{}", r.id);
     }
-    assert!(BUILTIN_PACK.contains("\"pack\": \"meshsight-builtin\""));
+    assert!(BUILTIN_PACK.contains(r#""pack":"meshsight-builtin""#));
 }
 
 #[test]
@@ -186,4 +186,28 @@ fn a_thousand_custom_rules_compile_and_do_not_fire_on_plain_traffic() {
         rules_hit(&p, r#"{"path":"/a?q=ZZ-INDICATOR-999-X"}"#),
         ["c999"]
     );
+}
+
+#[test]
+fn built_in_packs_are_compiled_in_minified_and_unchanged() {
+    for (compiled, source) in [
+        (BUILTIN_PACK, include_str!("builtin.json")),
+        (
+            crate::response::BUILTIN_RESPONSE_PACK,
+            include_str!("../../response/builtin.json"),
+        ),
+    ] {
+        let compiled_doc: Value = serde_json::from_str(compiled).unwrap();
+        let source_doc: Value = serde_json::from_str(source).unwrap();
+        assert_eq!(compiled_doc, source_doc);
+        assert!(!compiled.contains('\n') && compiled.len() < source.len());
+        // Whitespace inside strings is kept: a rule literal may be `" ${"` or end in a space.
+        assert_eq!(
+            compiled.matches(' ').count(),
+            serde_json::to_string(&source_doc)
+                .unwrap()
+                .matches(' ')
+                .count()
+        );
+    }
 }
