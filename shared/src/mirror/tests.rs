@@ -580,11 +580,11 @@ fn all_selector_fields_must_hold_together() {
 #[test]
 fn sampling_is_deterministic_per_request_id() {
     let p = rules_policy(r#"[{"name":"s","action":{"type":"sample","fraction":0.5}}]"#);
+    // Another sidecar's copy of the same policy, compiled once: a policy holds no sampling state.
+    let other_sidecar = rules_policy(r#"[{"name":"s","action":{"type":"sample","fraction":0.5}}]"#);
     for i in 0..200 {
         let id = format!("9b6a{i:04}-1c2d-4e5f-8a9b-0c1d2e3f4a5b");
         let a = select(&p, &Req::get("/").header("x-request-id", &id));
-        let other_sidecar =
-            rules_policy(r#"[{"name":"s","action":{"type":"sample","fraction":0.5}}]"#);
         let b = select(
             &other_sidecar,
             &Req::get("/other").header("x-request-id", &id),
