@@ -1,5 +1,6 @@
 //! The bench's upstream: a minimal HTTP/1.1 keep-alive server on `127.0.0.1` that answers every
-//! request with the same small JSON body in one write, with `TCP_NODELAY`.
+//! request with the same JSON body (a small one, or the one a scenario gives it) in one write,
+//! with `TCP_NODELAY`.
 //!
 //! The rig's [`meshsight_rig::EchoUpstream`] records every request and echoes it back; that is what
 //! tests want, but at bench rates it grows without bound and its separate head and body writes
@@ -14,13 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-/// The body of every answer.
-const BODY: &[u8] = br#"{"upstream":"meshsight-bench","ok":true}"#;
+/// The body of every answer unless a scenario gives one ([`BenchUpstream::start_answering`]).
+pub const BODY: &[u8] = br#"{"upstream":"meshsight-bench","ok":true}"#;
 
 /// Largest request head accepted (a bench request is a few hundred bytes).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 struct Shared {
+    answer: Vec<u8>,
     stopped: AtomicBool,
     requests: AtomicU64,
     connections: Mutex<HashMap<u64, TcpStream>>,
@@ -35,11 +37,24 @@ pub struct BenchUpstream {
 }
 
 impl BenchUpstream {
-    /// Starts on a free `127.0.0.1` port.
+    /// Starts on a free `127.0.0.1` port, answering [`BODY`].
     pub fn start() -> io::Result<Self> {
+        Self::start_answering(BODY)
+    }
+
+    /// Starts on a free `127.0.0.1` port, answering every request with `body`
+    /// (`application/json`).
+    pub fn start_answering(body: &[u8]) -> io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = listener.local_addr()?.port();
+        let mut answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        answer.extend_from_slice(body);
         let shared = Arc::new(Shared {
+            answer,
             stopped: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             connections: Mutex::new(HashMap::new()),
@@ -117,15 +132,6 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
 fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
-    let mut response = Vec::with_capacity(160);
-    response.extend_from_slice(
-        format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            BODY.len()
-        )
-        .as_bytes(),
-    );
-    response.extend_from_slice(BODY);
     let mut line = String::new();
     loop {
         // Request head: the start line, then header lines up to an empty line.
@@ -170,7 +176,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         }
         // Counted before the answer leaves, so a client that has its answer sees it counted.
         shared.requests.fetch_add(1, Ordering::Relaxed);
-        writer.write_all(&response)?;
+        writer.write_all(&shared.answer)?;
         if close || shared.stopped.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -218,5 +224,22 @@ mod tests {
         let response = try_send(upstream.port(), &HttpRequest::get("/x")).unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(response.body, BODY);
+    }
+
+    #[test]
+    fn answers_with_the_body_it_was_given_after_reading_a_request_body() {
+        let answer = crate::bodies::ordinary_json(16_384);
+        let upstream = BenchUpstream::start_answering(&answer).unwrap();
+        let upload = crate::bodies::multipart_upload(65_536);
+        let response = try_send(
+            upstream.port(),
+            &HttpRequest::post("/upload")
+                .header("content-type", &crate::bodies::multipart_content_type())
+                .body(&upload),
+        )
+        .unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, answer);
+        assert_eq!(upstream.requests(), 1);
     }
 }
