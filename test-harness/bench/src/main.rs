@@ -256,6 +256,7 @@ fn pairs(mirror: &Value, row: &dyn Fn(&str, Group, Vec<Filter>) -> Scenario) -> 
         Scenario {
             answer: Some(json.clone()),
             reference: reference.map(str::to_string),
+            measure: Measure::Throughput,
             ..row(name, Group::Pairs, vec![one_pass(&[("mirror", &policy)])])
         }
     };
@@ -273,6 +274,7 @@ fn pairs(mirror: &Value, row: &dyn Fn(&str, Group, Vec<Filter>) -> Scenario) -> 
                     .collect(),
             }),
             reference,
+            measure: Measure::Throughput,
             ..row(
                 name,
                 Group::Pairs,

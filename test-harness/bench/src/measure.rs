@@ -173,7 +173,7 @@ impl ScenarioResult {
             workers: scenario.workers,
             memory_requests: match scenario.measure {
                 Measure::Memory { requests } => Some(requests),
-                Measure::ThroughputAndLatency | Measure::Latency => None,
+                Measure::ThroughputAndLatency | Measure::Latency | Measure::Throughput => None,
             },
             throughput: None,
             throughput_rounds: Vec::new(),

@@ -318,8 +318,8 @@ fn measure(
             std::thread::sleep(Duration::from_millis(1500));
             result.rss_bytes = envoy.rss_bytes();
         }
-        Measure::ThroughputAndLatency | Measure::Latency => {
-            let measure_max = scenario.measure == Measure::ThroughputAndLatency;
+        Measure::ThroughputAndLatency | Measure::Latency | Measure::Throughput => {
+            let measure_max = scenario.measure != Measure::Latency;
             // Warm-up (V8 tiers the filter code up, connection pools fill): flat out before a
             // throughput run, at the fixed rate before a latency-only run, so rate caps and
             // queues start the measured run as they would in steady state at that rate.
@@ -344,13 +344,15 @@ fn measure(
                 };
                 result.throughput = Some(Throughput::new(report, cpu_seconds));
             }
-            let report = oha(&Load {
-                duration: settings.duration,
-                requests: None,
-                connections: settings.connections,
-                rate: Some(settings.rate),
-            })?;
-            result.latency = Some(Latency::new(report, settings.rate));
+            if scenario.measure != Measure::Throughput {
+                let report = oha(&Load {
+                    duration: settings.duration,
+                    requests: None,
+                    connections: settings.connections,
+                    rate: Some(settings.rate),
+                })?;
+                result.latency = Some(Latency::new(report, settings.rate));
+            }
             result.rss_bytes = envoy.rss_bytes();
         }
     }

@@ -74,6 +74,10 @@ pub enum Measure {
     ThroughputAndLatency,
     /// Only the latency at the fixed rate (rate caps and queues as at that rate).
     Latency,
+    /// Only the highest throughput, with Envoy's CPU time: for rows whose cost per request is
+    /// the figure, and whose highest rate may be below the fixed rate (a 64 KiB body scanned),
+    /// where latency at that rate would measure a queue.
+    Throughput,
     /// Only Envoy's resident memory after this many requests.
     Memory {
         /// Requests sent before reading `VmRSS`.
