@@ -230,6 +230,7 @@ impl Stand {
             }
             probe = probe.body(&body.bytes);
         }
+        let body_bytes_before = self.upstream.body_bytes();
         let response = try_send(self.envoy.port(), &probe).map_err(|source| BenchError::Io {
             context: format!("probe {} {}", scenario.method, scenario.path),
             source,
@@ -244,6 +245,17 @@ impl Stand {
             )));
         }
         // A row that measures a body or an answer measures it only if the bytes went through.
+        if let Some(body) = &scenario.body {
+            let passed = self.upstream.body_bytes() - body_bytes_before;
+            if passed != body.bytes.len() as u64 {
+                return Err(BenchError::Policy(format!(
+                    "probe {} {}: the upstream got {passed} body bytes, not the {} sent",
+                    scenario.method,
+                    scenario.path,
+                    body.bytes.len()
+                )));
+            }
+        }
         if let Some(answer) = &scenario.answer {
             if response.body != *answer {
                 return Err(BenchError::Policy(format!(

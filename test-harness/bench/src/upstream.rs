@@ -25,6 +25,7 @@ struct Shared {
     answer: Vec<u8>,
     stopped: AtomicBool,
     requests: AtomicU64,
+    body_bytes: AtomicU64,
     connections: Mutex<HashMap<u64, TcpStream>>,
     next_connection: AtomicU64,
 }
@@ -57,6 +58,7 @@ impl BenchUpstream {
             answer,
             stopped: AtomicBool::new(false),
             requests: AtomicU64::new(0),
+            body_bytes: AtomicU64::new(0),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
         });
@@ -81,6 +83,11 @@ impl BenchUpstream {
     /// Requests answered so far.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Request-body bytes read so far (what Envoy passed on).
+    pub fn body_bytes(&self) -> u64 {
+        self.shared.body_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -172,7 +179,8 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             }
         }
         if content_length > 0 {
-            io::copy(&mut (&mut reader).take(content_length), &mut io::sink())?;
+            let read = io::copy(&mut (&mut reader).take(content_length), &mut io::sink())?;
+            shared.body_bytes.fetch_add(read, Ordering::Relaxed);
         }
         // Counted before the answer leaves, so a client that has its answer sees it counted.
         shared.requests.fetch_add(1, Ordering::Relaxed);
@@ -241,5 +249,6 @@ mod tests {
         assert_eq!(response.status, 200);
         assert_eq!(response.body, answer);
         assert_eq!(upstream.requests(), 1);
+        assert_eq!(upstream.body_bytes(), 65_536);
     }
 }
