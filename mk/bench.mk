@@ -1,8 +1,9 @@
 # `make bench`: meshsight-bench (test-harness/bench/src/main.rs) runs every scenario
 # in one go against the same baseline (Envoy without filters) and writes bench-results/latest.md
 # and latest.json: the filter rows against the no-op anchor and Envoy's RBAC with a JSON access
-# log, the rule-count rows, the sensor and collector rows, the memory table (1 and 2 workers)
-# and the lean-module targets. About 20 minutes on 2 cores (3 rounds); BENCH_ARGS passes
+# log, the rule-count rows, the sensor and collector rows, the request-body and response rows
+# (each against a reference sending the same bytes), the memory table (1 and 2 workers)
+# and the lean-module targets. About 25 minutes on 2 cores (3 rounds); BENCH_ARGS passes
 # options, e.g. `make bench BENCH_ARGS="--rounds 1 --only allowlist"` or the quicker full table
 # `BENCH_ARGS="--duration-secs 3 --warmup-secs 1"`. See envoy-config/bench/README.md.
 

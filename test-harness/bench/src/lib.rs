@@ -16,6 +16,7 @@
 //! names pointed at the bench's local sensor and collector; so a bench run also proves that
 //! the filters accept those policies.
 
+pub mod bodies;
 pub mod loadgen;
 pub mod measure;
 pub mod report;

@@ -68,13 +68,14 @@ pub fn oha_binary(workspace: &Path) -> PathBuf {
     }
 }
 
-/// Runs `oha` against `url` (`method`, `headers`) with `load`, on CPU `cpu` when given
-/// (`taskset`).
+/// Runs `oha` against `url` (`method`, `headers`, the body read from file `body` when given)
+/// with `load`, on CPU `cpu` when given (`taskset`).
 pub fn run(
     oha: &Path,
     url: &str,
     headers: &[(&str, &str)],
     method: &str,
+    body: Option<&Path>,
     load: &Load,
     cpu: Option<usize>,
 ) -> Result<LoadReport, BenchError> {
@@ -121,6 +122,9 @@ pub fn run(
     }
     for (name, value) in headers {
         command.arg("-H").arg(format!("{name}: {value}"));
+    }
+    if let Some(body) = body {
+        command.arg("-D").arg(body);
     }
     command.arg(url);
     let output = command.output().map_err(|source| BenchError::Io {

@@ -1,8 +1,9 @@
 //! `meshsight-bench`: runs the `make bench` scenarios (Envoy without filters, the Wasm no-op
 //! anchor, each job alone, the one pass, Envoy's RBAC with a JSON access log as the native
 //! anchor, the allowlist at 10/1,000/10,000 rules against Envoy's RBAC filter, the mirror with
-//! its sensor healthy/down/hanging, the audit sink with its collector healthy/slow, and
-//! Envoy's resident memory with and without the module at 1 and 2 workers) and writes markdown
+//! its sensor healthy/down/hanging, the audit sink with its collector healthy/slow, request
+//! bodies and responses the mirror decodes or scans (each against a row sending the same
+//! bytes without that work: `response:` and `body:` rows), and Envoy's resident memory with and without the module at 1 and 2 workers) and writes markdown
 //! tables to stdout and `<out>/latest.md`, plus `<out>/latest.json`.
 //!
 //! ```text
@@ -27,8 +28,8 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use meshsight_bench::run;
-use meshsight_bench::scenario::{self, rows, AccessLog, Measure, Settings};
-use meshsight_bench::synthetic;
+use meshsight_bench::scenario::{self, rows, AccessLog, Measure, RequestBody, Settings};
+use meshsight_bench::{bodies, synthetic};
 use meshsight_bench::{
     loadgen, BenchError, BenchRun, CollectorState, Filter, Group, Scenario, ScenarioResult,
     SensorState,
@@ -52,6 +53,10 @@ const MEMORY_WORKERS: [u32; 2] = [1, 2];
 const SLOW_COLLECTOR_MS: u64 = 500;
 /// The request of the filter rows: allowed by the Istio allowlist policy's `catalog-read` rule.
 const PRODUCT_PATH: &str = "/api/v1/products/42";
+/// The upload rows' request path.
+const UPLOAD_PATH: &str = "/api/v1/photos";
+/// The JSON body rows' request path.
+const ORDER_PATH: &str = "/api/v1/orders";
 
 struct Options {
     policies: PathBuf,
@@ -221,6 +226,118 @@ fn with_custom_signatures(mirror: &Value, n: usize) -> Value {
     policy
 }
 
+/// Length of the JSON the response rows' upstream answers and the JSON body rows send.
+const JSON_BYTES: usize = 16 * 1024;
+/// Length of the upload rows' body.
+const UPLOAD_BYTES: usize = 64 * 1024;
+/// `max_body_bytes` of the body rows: the whole upload is read.
+const BODY_ROWS_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The rows of [`Group::Pairs`], each measured against a reference row that sends the same bytes
+/// without the work it measures. All run the mirror alone with the Istio policy (its built-in
+/// signatures read bodies), so a row's cost over its reference is that work and nothing else.
+/// Issue 21: a 16 KiB JSON answer with no `responses` section, with one that does not ask for
+/// this route (must cost the same: no host call, no scan), and with one that does (the scan).
+/// Issue 22: a 64 KiB upload as `multipart/form-data` against the same bytes as an opaque
+/// body, and a 16 KiB JSON body gzip-compressed against the same JSON plain.
+fn pairs(mirror: &Value, row: &dyn Fn(&str, Group, Vec<Filter>) -> Scenario) -> Vec<Scenario> {
+    let json = bodies::ordinary_json(JSON_BYTES);
+    let kib = |n: usize| n / 1024;
+    let no_responses = format!("response: {} KiB JSON, no response rules", kib(JSON_BYTES));
+    let not_asked = format!(
+        "response: {} KiB JSON, response rules not asking for it",
+        kib(JSON_BYTES)
+    );
+    let answer = |name: &str, responses: Option<Value>, reference: Option<&str>| {
+        let mut policy = mirror.clone();
+        if let Some(responses) = responses {
+            policy["responses"] = responses;
+        }
+        Scenario {
+            answer: Some(json.clone()),
+            reference: reference.map(str::to_string),
+            measure: Measure::Throughput,
+            ..row(name, Group::Pairs, vec![one_pass(&[("mirror", &policy)])])
+        }
+    };
+    let mut mirror_bodies = mirror.clone();
+    mirror_bodies["max_body_bytes"] = json!(BODY_ROWS_MAX_BODY_BYTES);
+    let post =
+        |name: &str, path: &str, body: Vec<u8>, headers: &[(&str, &str)], reference| Scenario {
+            method: "POST".to_string(),
+            path: path.to_string(),
+            body: Some(RequestBody {
+                bytes: body,
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+            }),
+            reference,
+            measure: Measure::Throughput,
+            ..row(
+                name,
+                Group::Pairs,
+                vec![one_pass(&[("mirror", &mirror_bodies)])],
+            )
+        };
+    let upload = bodies::multipart_upload(UPLOAD_BYTES);
+    let opaque = format!(
+        "body: {} KiB upload as application/octet-stream",
+        kib(UPLOAD_BYTES)
+    );
+    let plain_json = format!("body: {} KiB JSON", kib(JSON_BYTES));
+    let multipart = bodies::multipart_content_type();
+    vec![
+        answer(&no_responses, None, None),
+        // The metadata hosts (the default) and a path prefix this request does not start with.
+        answer(
+            &not_asked,
+            Some(json!({"paths": ["/internal/"]})),
+            Some(&no_responses),
+        ),
+        answer(
+            &format!("response: {} KiB JSON scanned", kib(JSON_BYTES)),
+            Some(json!({"paths": ["/internal/", "/api/v1/products/"]})),
+            Some(&not_asked),
+        ),
+        post(
+            &opaque,
+            UPLOAD_PATH,
+            upload.clone(),
+            &[("content-type", "application/octet-stream")],
+            None,
+        ),
+        post(
+            &format!(
+                "body: {} KiB upload as multipart/form-data",
+                kib(UPLOAD_BYTES)
+            ),
+            UPLOAD_PATH,
+            upload,
+            &[("content-type", &multipart)],
+            Some(opaque.clone()),
+        ),
+        post(
+            &plain_json,
+            ORDER_PATH,
+            json.clone(),
+            &[("content-type", "application/json")],
+            None,
+        ),
+        post(
+            &format!("body: {} KiB JSON, gzip", kib(JSON_BYTES)),
+            ORDER_PATH,
+            bodies::gzip(&json),
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            Some(plain_json.clone()),
+        ),
+    ]
+}
+
 fn synthetic_request(rules: usize) -> (String, String) {
     let i = (0..rules).rev().find(|i| i % 4 == 2).unwrap_or(0);
     let (method, path) = synthetic::synthetic_hit(i);
@@ -243,6 +360,9 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
         path: PRODUCT_PATH.to_string(),
         host: scenario::BENCH_HOST.to_string(),
         access_log: AccessLog::None,
+        body: None,
+        answer: None,
+        reference: None,
     };
     let access_log = json!({"sink": "access_log"});
     let mut list = vec![
@@ -413,6 +533,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             )
         });
     }
+    list.extend(pairs(&mirror, &row));
     // Resident memory per pod: bare Envoy, the no-op anchor (what V8 costs any Wasm filter),
     // the module with the audit section only, and with the bench's one pass.
     let memory_configs = [

@@ -108,8 +108,12 @@ pub struct ScenarioResult {
     pub sensor: SensorState,
     /// Collector behaviour.
     pub collector: CollectorState,
-    /// Request method and path.
+    /// Request method and path (and its body's length and headers, when it has one).
     pub request: String,
+    /// Length of the upstream's answer when the scenario chose it.
+    pub answer_bytes: Option<usize>,
+    /// The row this one is measured against ([`Group::Pairs`]).
+    pub reference: Option<String>,
     /// Highest throughput, when measured (merged rows: the median of each figure).
     pub throughput: Option<Throughput>,
     /// Each round's throughput.
@@ -160,11 +164,16 @@ impl ScenarioResult {
                 .collect(),
             sensor: scenario.sensor,
             collector: scenario.collector,
-            request: format!("{} {}", scenario.method, scenario.path),
+            request: match &scenario.body {
+                Some(body) => format!("{} {}, {}", scenario.method, scenario.path, body.describe()),
+                None => format!("{} {}", scenario.method, scenario.path),
+            },
+            answer_bytes: scenario.answer.as_ref().map(Vec::len),
+            reference: scenario.reference.clone(),
             workers: scenario.workers,
             memory_requests: match scenario.measure {
                 Measure::Memory { requests } => Some(requests),
-                Measure::ThroughputAndLatency | Measure::Latency => None,
+                Measure::ThroughputAndLatency | Measure::Latency | Measure::Throughput => None,
             },
             throughput: None,
             throughput_rounds: Vec::new(),

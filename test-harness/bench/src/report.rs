@@ -236,6 +236,7 @@ impl BenchRun {
             out.push('\n');
         }
         self.memory_markdown(&mut out);
+        self.pairs_markdown(&mut out);
 
         for (group, title, what) in [
             (
@@ -412,6 +413,100 @@ impl BenchRun {
         out.push('\n');
     }
 
+    /// The pairs table: each request-body or response row against its reference row, the same
+    /// bytes without the work it measures, as medians and round by round (the rounds of a pair
+    /// ran next to each other, so their ratio is steadier than either figure).
+    fn pairs_markdown(&self, out: &mut String) {
+        let rows: Vec<&ScenarioResult> = self
+            .results
+            .iter()
+            .filter(|r| r.group == Group::Pairs)
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Request bodies and responses, each row against its reference (issues 21, 22)\n"
+        );
+        let _ = writeln!(
+            out,
+            "The mirror alone with the Istio policy; each row against its reference, the same bytes \
+             without the work the row measures. Highest throughput and Envoy CPU per request only \
+             (a 64 KiB body scanned may top out below the latency runs' rate). Per round: the \
+             row's max rps, then its CPU µs/req, over its reference's in the same round.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| scenario | reference | max rps | vs reference | Envoy CPU µs/req | CPU vs reference | over reference | per round: rps, CPU vs reference | CPU share | RSS MB | non-2xx / errors | filter counters (last round, warm-up + run) |"
+        );
+        let _ = writeln!(
+            out,
+            "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---|"
+        );
+        let figures = |r: &ScenarioResult| {
+            r.throughput
+                .as_ref()
+                .map(|t| {
+                    (
+                        t.ok_per_second,
+                        t.cpu_us_per_request.unwrap_or(f64::NAN),
+                        t.cpu_share.unwrap_or(f64::NAN),
+                    )
+                })
+                .unwrap_or((f64::NAN, f64::NAN, f64::NAN))
+        };
+        for r in rows {
+            if let Some(err) = &r.error {
+                let _ = writeln!(
+                    out,
+                    "| {} | failed: {} |||||||||||||",
+                    r.name,
+                    one_line(err)
+                );
+                continue;
+            }
+            let (rps, cpu, share) = figures(r);
+            let reference = r.reference.as_deref().and_then(|name| self.row(name));
+            let (ref_rps, ref_cpu, _) = reference.map_or((f64::NAN, f64::NAN, f64::NAN), figures);
+            let per_round = reference
+                .map(|base| {
+                    let pairs = r.throughput_rounds.iter().zip(&base.throughput_rounds);
+                    let rps: Vec<String> = pairs
+                        .clone()
+                        .map(|(a, b)| ratio(a.ok_per_second, b.ok_per_second))
+                        .collect();
+                    let cpu: Vec<String> = pairs
+                        .map(|(a, b)| {
+                            ratio(
+                                a.cpu_us_per_request.unwrap_or(f64::NAN),
+                                b.cpu_us_per_request.unwrap_or(f64::NAN),
+                            )
+                        })
+                        .collect();
+                    format!("{}; {}", rps.join(" / "), cpu.join(" / "))
+                })
+                .unwrap_or_else(|| "–".to_string());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {:.2} | {} | {} | {} |",
+                r.name,
+                r.reference.as_deref().unwrap_or("–"),
+                rps,
+                ratio(rps, ref_rps),
+                cpu,
+                ratio(cpu, ref_cpu),
+                over(cpu, ref_cpu),
+                per_round,
+                share,
+                mb(r.rss_bytes),
+                failures(r),
+                filter_counters(r)
+            );
+        }
+        out.push('\n');
+    }
+
     /// The memory table: resident memory per configuration and worker count, over bare Envoy
     /// and over the no-op anchor at the same worker count.
     fn memory_markdown(&self, out: &mut String) {
@@ -534,6 +629,9 @@ mod tests {
             path: "/".to_string(),
             host: "h".to_string(),
             access_log: crate::scenario::AccessLog::None,
+            body: None,
+            answer: None,
+            reference: None,
         };
         let mut result = ScenarioResult::new(&scenario);
         result.latency = Some(Latency::new(
@@ -658,6 +756,9 @@ mod tests {
             path: "/".to_string(),
             host: "h".to_string(),
             access_log: crate::scenario::AccessLog::None,
+            body: None,
+            answer: None,
+            reference: None,
         };
         let rounds = rounds_mb
             .iter()
@@ -735,6 +836,46 @@ mod tests {
         assert!(
             md.contains(
                 "| RSS over the no-op anchor, one pass, 2 workers | ≤ +12 MB | +5.0 MB | yes |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn pair_rows_are_given_against_their_reference_as_medians_and_round_by_round() {
+        let pair_row = |name: &str, reference: Option<&str>, rounds: &[(f64, f64)]| {
+            let rounds = rounds
+                .iter()
+                .map(|(rps, cpu_seconds)| {
+                    let mut r = throughput_row(name, *rps, *cpu_seconds);
+                    r.group = Group::Pairs;
+                    r.reference = reference.map(str::to_string);
+                    r
+                })
+                .collect();
+            ScenarioResult::merge_rounds(rounds).unwrap()
+        };
+        // Reference: 1000 and 800 rps at 200 µs/req; the row: 500 and 400 rps at 400 µs/req.
+        let run = run_of(
+            vec![
+                pair_row("body: plain", None, &[(1000.0, 1.0), (800.0, 0.8)]),
+                pair_row(
+                    "body: gzip",
+                    Some("body: plain"),
+                    &[(500.0, 1.0), (400.0, 0.8)],
+                ),
+            ],
+            None,
+        );
+        let md = run.to_markdown();
+        assert!(md.contains("## Request bodies and responses"), "{md}");
+        assert!(
+            md.contains("| body: plain | – | 900 | – | 200.0 | – | – | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| body: gzip | body: plain | 450 | 0.50 | 400.0 | 2.00 | +200.0 | 0.50 / 0.50; 2.00 / 2.00 |"
             ),
             "{md}"
         );

@@ -68,14 +68,42 @@ pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
     result
 }
 
-/// A scenario's Envoy, the servers behind it and its access-log file (dropped in this order:
-/// the file goes once Envoy has stopped).
+/// A scenario's Envoy, the servers behind it, its access-log file and its request-body file
+/// (dropped in this order: the files go once Envoy has stopped).
 struct Stand {
     upstream: BenchUpstream,
     sensor: Sensor,
     collector: Collector,
     envoy: Envoy,
     access_log: Option<AccessLogFile>,
+    body: Option<BodyFile>,
+}
+
+/// A file of the bench's own in the temporary directory: `meshsight-bench-<pid>-<n>-<what>`.
+fn scratch_path(what: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("meshsight-bench-{}-{n}-{what}", std::process::id()))
+}
+
+/// The file oha reads a scenario's request body from (`-D`), removed with the scenario.
+struct BodyFile(PathBuf);
+
+impl BodyFile {
+    fn write(bytes: &[u8]) -> Result<Self, BenchError> {
+        let path = scratch_path("request.body");
+        fs::write(&path, bytes).map_err(|source| BenchError::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        })?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for BodyFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// The file Envoy's logger writes a scenario's records to, removed with the scenario (a full
@@ -84,15 +112,7 @@ struct AccessLogFile(PathBuf, AccessLog);
 
 impl AccessLogFile {
     fn new(kind: AccessLog) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        Self(
-            std::env::temp_dir().join(format!(
-                "meshsight-bench-{}-{n}-access.log",
-                std::process::id()
-            )),
-            kind,
-        )
+        Self(scratch_path("access.log"), kind)
     }
 
     /// Waits for Envoy's logger to flush (every second by default) its first record; an error
@@ -150,10 +170,15 @@ impl Drop for AccessLogFile {
 impl Stand {
     /// Starts the servers in the scenario's states, then Envoy with its filters.
     fn start(scenario: &Scenario) -> Result<Self, BenchError> {
-        let upstream = BenchUpstream::start().map_err(|source| BenchError::Io {
+        let answer = scenario.answer.as_deref().unwrap_or(crate::upstream::BODY);
+        let upstream = BenchUpstream::start_answering(answer).map_err(|source| BenchError::Io {
             context: "starting the bench upstream".to_string(),
             source,
         })?;
+        let body = match &scenario.body {
+            Some(body) => Some(BodyFile::write(&body.bytes)?),
+            None => None,
+        };
         let mut sensor = Sensor::start();
         match scenario.sensor {
             SensorState::Healthy => {}
@@ -187,6 +212,7 @@ impl Stand {
             collector,
             envoy,
             access_log,
+            body,
         })
     }
 
@@ -198,6 +224,13 @@ impl Stand {
         for (name, value) in BENCH_HEADERS {
             probe = probe.header(name, value);
         }
+        if let Some(body) = &scenario.body {
+            for (name, value) in &body.headers {
+                probe = probe.header(name, value);
+            }
+            probe = probe.body(&body.bytes);
+        }
+        let body_bytes_before = self.upstream.body_bytes();
         let response = try_send(self.envoy.port(), &probe).map_err(|source| BenchError::Io {
             context: format!("probe {} {}", scenario.method, scenario.path),
             source,
@@ -210,6 +243,29 @@ impl Stand {
                 response.status,
                 response.text()
             )));
+        }
+        // A row that measures a body or an answer measures it only if the bytes went through.
+        if let Some(body) = &scenario.body {
+            let passed = self.upstream.body_bytes() - body_bytes_before;
+            if passed != body.bytes.len() as u64 {
+                return Err(BenchError::Policy(format!(
+                    "probe {} {}: the upstream got {passed} body bytes, not the {} sent",
+                    scenario.method,
+                    scenario.path,
+                    body.bytes.len()
+                )));
+            }
+        }
+        if let Some(answer) = &scenario.answer {
+            if response.body != *answer {
+                return Err(BenchError::Policy(format!(
+                    "probe {} {}: the answer is {} bytes, not the {} the upstream sends",
+                    scenario.method,
+                    scenario.path,
+                    response.body.len(),
+                    answer.len()
+                )));
+            }
         }
         // A row with the OCSF logger measures it only if it writes: the probe's record must
         // come out.
@@ -245,12 +301,17 @@ fn measure(
     let url = envoy.url(&scenario.path);
     let mut headers = vec![("host", scenario.host.as_str())];
     headers.extend(BENCH_HEADERS);
+    if let Some(body) = &scenario.body {
+        headers.extend(body.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    }
+    let body = stand.body.as_ref().map(|file| file.0.as_path());
     let oha = |load: &Load| {
         loadgen::run(
             &settings.oha,
             &url,
             &headers,
             &scenario.method,
+            body,
             load,
             oha_cpu,
         )
@@ -269,8 +330,8 @@ fn measure(
             std::thread::sleep(Duration::from_millis(1500));
             result.rss_bytes = envoy.rss_bytes();
         }
-        Measure::ThroughputAndLatency | Measure::Latency => {
-            let measure_max = scenario.measure == Measure::ThroughputAndLatency;
+        Measure::ThroughputAndLatency | Measure::Latency | Measure::Throughput => {
+            let measure_max = scenario.measure != Measure::Latency;
             // Warm-up (V8 tiers the filter code up, connection pools fill): flat out before a
             // throughput run, at the fixed rate before a latency-only run, so rate caps and
             // queues start the measured run as they would in steady state at that rate.
@@ -295,13 +356,15 @@ fn measure(
                 };
                 result.throughput = Some(Throughput::new(report, cpu_seconds));
             }
-            let report = oha(&Load {
-                duration: settings.duration,
-                requests: None,
-                connections: settings.connections,
-                rate: Some(settings.rate),
-            })?;
-            result.latency = Some(Latency::new(report, settings.rate));
+            if scenario.measure != Measure::Throughput {
+                let report = oha(&Load {
+                    duration: settings.duration,
+                    requests: None,
+                    connections: settings.connections,
+                    rate: Some(settings.rate),
+                })?;
+                result.latency = Some(Latency::new(report, settings.rate));
+            }
             result.rss_bytes = envoy.rss_bytes();
         }
     }

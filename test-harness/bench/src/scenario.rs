@@ -46,6 +46,9 @@ pub enum Group {
     AuditCollector,
     /// Envoy's resident memory after a fixed number of requests, at 1 and 2 workers.
     Memory,
+    /// Request bodies and responses the mirror decodes or scans, each row against the row of
+    /// its pair that sends the same bytes without that work ([`Scenario::reference`]).
+    Pairs,
 }
 
 /// What Envoy's access logger writes per request in a scenario.
@@ -71,6 +74,10 @@ pub enum Measure {
     ThroughputAndLatency,
     /// Only the latency at the fixed rate (rate caps and queues as at that rate).
     Latency,
+    /// Only the highest throughput, with Envoy's CPU time: for rows whose cost per request is
+    /// the figure, and whose highest rate may be below the fixed rate (a 64 KiB body scanned),
+    /// where latency at that rate would measure a queue.
+    Throughput,
     /// Only Envoy's resident memory after this many requests.
     Memory {
         /// Requests sent before reading `VmRSS`.
@@ -146,6 +153,42 @@ pub struct Scenario {
     pub host: String,
     /// What Envoy's access logger writes (into a file of the scenario's own).
     pub access_log: AccessLog,
+    /// The body every request carries, with the headers that say what it is (`None`: none).
+    pub body: Option<RequestBody>,
+    /// What the upstream answers every request with (`None`: its small JSON body,
+    /// [`crate::upstream::BODY`]).
+    pub answer: Option<Vec<u8>>,
+    /// The row this one is measured against ([`Group::Pairs`]): the same bytes without the
+    /// work the row measures.
+    pub reference: Option<String>,
+}
+
+/// A request body and the headers that describe it (`content-type`, `content-encoding`).
+#[derive(Clone, PartialEq)]
+pub struct RequestBody {
+    /// The bytes sent (oha reads them from a file the scenario writes).
+    pub bytes: Vec<u8>,
+    /// Header fields sent with it.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestBody {
+    /// What the report says of it: its length and headers.
+    pub fn describe(&self) -> String {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        format!("{} B body, {}", self.bytes.len(), headers.join(", "))
+    }
+}
+
+// The bytes are tens of kilobytes: a debug print names their length and headers only.
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 /// The row names [`crate::report`] reads the lean-module targets from.

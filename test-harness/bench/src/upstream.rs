@@ -1,5 +1,6 @@
 //! The bench's upstream: a minimal HTTP/1.1 keep-alive server on `127.0.0.1` that answers every
-//! request with the same small JSON body in one write, with `TCP_NODELAY`.
+//! request with the same JSON body (a small one, or the one a scenario gives it) in one write,
+//! with `TCP_NODELAY`.
 //!
 //! The rig's [`meshsight_rig::EchoUpstream`] records every request and echoes it back; that is what
 //! tests want, but at bench rates it grows without bound and its separate head and body writes
@@ -14,15 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-/// The body of every answer.
-const BODY: &[u8] = br#"{"upstream":"meshsight-bench","ok":true}"#;
+/// The body of every answer unless a scenario gives one ([`BenchUpstream::start_answering`]).
+pub const BODY: &[u8] = br#"{"upstream":"meshsight-bench","ok":true}"#;
 
 /// Largest request head accepted (a bench request is a few hundred bytes).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 struct Shared {
+    answer: Vec<u8>,
     stopped: AtomicBool,
     requests: AtomicU64,
+    body_bytes: AtomicU64,
     connections: Mutex<HashMap<u64, TcpStream>>,
     next_connection: AtomicU64,
 }
@@ -35,13 +38,27 @@ pub struct BenchUpstream {
 }
 
 impl BenchUpstream {
-    /// Starts on a free `127.0.0.1` port.
+    /// Starts on a free `127.0.0.1` port, answering [`BODY`].
     pub fn start() -> io::Result<Self> {
+        Self::start_answering(BODY)
+    }
+
+    /// Starts on a free `127.0.0.1` port, answering every request with `body`
+    /// (`application/json`).
+    pub fn start_answering(body: &[u8]) -> io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = listener.local_addr()?.port();
+        let mut answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        answer.extend_from_slice(body);
         let shared = Arc::new(Shared {
+            answer,
             stopped: AtomicBool::new(false),
             requests: AtomicU64::new(0),
+            body_bytes: AtomicU64::new(0),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
         });
@@ -66,6 +83,11 @@ impl BenchUpstream {
     /// Requests answered so far.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Request-body bytes read so far (what Envoy passed on).
+    pub fn body_bytes(&self) -> u64 {
+        self.shared.body_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -117,15 +139,6 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
 fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
-    let mut response = Vec::with_capacity(160);
-    response.extend_from_slice(
-        format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            BODY.len()
-        )
-        .as_bytes(),
-    );
-    response.extend_from_slice(BODY);
     let mut line = String::new();
     loop {
         // Request head: the start line, then header lines up to an empty line.
@@ -166,11 +179,12 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             }
         }
         if content_length > 0 {
-            io::copy(&mut (&mut reader).take(content_length), &mut io::sink())?;
+            let read = io::copy(&mut (&mut reader).take(content_length), &mut io::sink())?;
+            shared.body_bytes.fetch_add(read, Ordering::Relaxed);
         }
         // Counted before the answer leaves, so a client that has its answer sees it counted.
         shared.requests.fetch_add(1, Ordering::Relaxed);
-        writer.write_all(&response)?;
+        writer.write_all(&shared.answer)?;
         if close || shared.stopped.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -218,5 +232,23 @@ mod tests {
         let response = try_send(upstream.port(), &HttpRequest::get("/x")).unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(response.body, BODY);
+    }
+
+    #[test]
+    fn answers_with_the_body_it_was_given_after_reading_a_request_body() {
+        let answer = crate::bodies::ordinary_json(16_384);
+        let upstream = BenchUpstream::start_answering(&answer).unwrap();
+        let upload = crate::bodies::multipart_upload(65_536);
+        let response = try_send(
+            upstream.port(),
+            &HttpRequest::post("/upload")
+                .header("content-type", &crate::bodies::multipart_content_type())
+                .body(&upload),
+        )
+        .unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, answer);
+        assert_eq!(upstream.requests(), 1);
+        assert_eq!(upstream.body_bytes(), 65_536);
     }
 }
