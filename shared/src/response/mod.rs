@@ -211,7 +211,7 @@ impl ResponsePolicy {
             }
         }
         // What the copy may show of the head: no credential header, every secret masked.
-        let kept: Vec<(String, String)> = headers
+        let kept = headers
             .into_iter()
             .filter(|(n, _)| !crate::headers::is_credential_header(n))
             .map(|(n, v)| {
@@ -219,22 +219,13 @@ impl ResponsePolicy {
                 (n.to_string(), String::from_utf8_lossy(&masked).into_owned())
             })
             .collect();
-        let limit = self.max_response_bytes();
-        let coding = if limit == 0 {
-            None
-        } else {
-            kept.iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
-                .and_then(|(_, v)| Coding::of_header(v))
-        };
         ResponseScan {
             status,
             head_hits: hits,
             header_secret,
             headers: kept,
             body: Vec::new(),
-            limit,
-            coding,
+            limit: self.max_response_bytes(),
         }
     }
 
@@ -253,7 +244,12 @@ impl ResponsePolicy {
         // A compressed body is read as the client will read it: inflated, within the same
         // bound. An empty body has no stream to judge.
         let complete = scan.body.len() < scan.limit;
-        let inflated = match scan.coding {
+        let coding = scan
+            .headers
+            .iter()
+            .find(|(n, _)| n == "content-encoding")
+            .and_then(|(_, v)| Coding::of_header(v));
+        let inflated = match coding {
             Some(coding) if !scan.body.is_empty() => Some(inflate::inflate(
                 coding,
                 &scan.body,
@@ -351,8 +347,6 @@ pub struct ResponseScan {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     limit: usize,
-    /// The body's compression, when it is one the scan undoes.
-    coding: Option<Coding>,
 }
 
 impl ResponseScan {

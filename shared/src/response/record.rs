@@ -127,14 +127,11 @@ impl ResponseVerdict {
     pub(crate) fn write_members(&self, o: &mut JsonObject<'_>) {
         o.str(key!("outcome"), self.outcome());
         o.u64(key!("status"), u64::from(self.status));
-        if let Some(fault) = self.decoding {
-            o.str(key!("decoding"), fault);
-        }
-        match self.copy {
-            ResponseCopy::None => {}
-            ResponseCopy::Mirrored => o.bool(key!("mirrored"), true),
-            ResponseCopy::RateLimited => {
-                o.bool(key!("mirrored"), false);
+        o.opt_str(key!("decoding"), self.decoding);
+        if self.copy != ResponseCopy::None {
+            let copied = self.copy == ResponseCopy::Mirrored;
+            o.bool(key!("mirrored"), copied);
+            if !copied {
                 o.str(key!("reason"), MirrorReason::RateLimited.as_str());
             }
         }

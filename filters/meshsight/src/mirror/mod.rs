@@ -88,13 +88,12 @@ impl Configured {
             _ => 3,
         };
         m.responses[slot].inc();
-        let read = host::now_nanos;
         let offered = offer_response_copy(
             &self.policy,
             &mut self.worker.borrow_mut(),
             head,
             verdict,
-            &mut Clock::reading(&read),
+            &mut Clock::reading(&stream::HOST_CLOCK),
         );
         if verdict.copy == ResponseCopy::RateLimited {
             m.response_rate_limited.inc();
