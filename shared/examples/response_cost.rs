@@ -1,6 +1,7 @@
 //! Native cost of the response rules per response: deciding that a response is not scanned
 //! (what every response nobody asked for pays: no host call, a few comparisons), and scanning a
-//! 16 KB JSON answer (head, body, finding, masked excerpt). Run: `cargo run --release -p
+//! 16 KB JSON answer (head, body, finding, masked excerpt), plain and gzip-compressed (inflated
+//! first, within `max_response_bytes`). Run: `cargo run --release -p
 //! meshsight-policy --example response_cost`.
 
 use std::time::Instant;
@@ -88,6 +89,23 @@ fn main() {
     println!(
         "16 KB JSON response scanned ({} bytes): {:.1} us per response",
         body.len(),
+        ns / 1000.0
+    );
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    gz.extend(miniz_oxide::deflate::compress_to_vec(body.as_bytes(), 6));
+    gz.extend([0u8; 8]);
+    let gz_headers = [
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+    ];
+    let ns = per_iteration(2_000, || {
+        let mut scan = policy.scan_head(&metadata, 200, gz_headers.iter().copied());
+        scan.push_body(&gz);
+        std::hint::black_box(policy.finish(&metadata, scan, false));
+    });
+    println!(
+        "the same, gzip ({} bytes as sent): {:.1} us per response (inflated first)",
+        gz.len(),
         ns / 1000.0
     );
 }

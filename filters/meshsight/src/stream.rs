@@ -146,8 +146,8 @@ impl Stream {
             .mirror
             .as_ref()
             .is_some_and(MirrorStream::signature_hit);
-        let verdict = policy.finish(head, scan, hit);
-        mirror_job.response_scanned(head, &verdict);
+        let mut verdict = policy.finish(head, scan, hit);
+        mirror_job.response_scanned(head, &mut verdict);
         if let Some(audit) = jobs.audit.as_ref().filter(|a| a.writes_verdict()) {
             audit.put_verdict_with_response(
                 head,

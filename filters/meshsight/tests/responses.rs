@@ -239,3 +239,219 @@ fn an_exploit_that_worked_is_critical_in_the_access_log_verdict() {
         Some(2)
     );
 }
+
+/// A mirror whose one sensor takes one copy a second, `burst` at once.
+fn rate_capped_policy(burst: u32) -> String {
+    format!(
+        r#"{{
+  "mirror": {{
+    "targets": {{"ids": {{"cluster": "sensor", "delivery": "dispatch", "max_rps": 1, "burst": {burst}}}}},
+    "responses": {{}}
+  }},
+  "audit": {LOG_SINK}
+}}"#
+    )
+}
+
+/// The paths of the copies sent so far.
+fn copy_paths(host: &Host) -> Vec<String> {
+    host.http_calls()
+        .iter()
+        .filter_map(|c| {
+            c.headers
+                .iter()
+                .find(|(n, _)| n == ":path")
+                .map(|(_, v)| v.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn a_response_copy_over_the_sensors_rate_cap_is_counted_and_recorded() {
+    let mut host = start(rate_capped_policy(1));
+    // The metadata request matches a signature: its copy takes the one token, so its
+    // response's copy finds the bucket empty.
+    exchange(
+        &mut host,
+        "169.254.169.254",
+        "/latest/meta-data/iam/security-credentials/role",
+        &imds_body(),
+    );
+    host.tick();
+    let paths = copy_paths(&host);
+    assert_eq!(
+        paths,
+        ["/latest/meta-data/iam/security-credentials/role"],
+        "the request's copy only"
+    );
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_responses_rate_limited"),
+        Some(1)
+    );
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_responses_succeeded"),
+        Some(1)
+    );
+    // Request copies have a counter of their own: this was not one.
+    assert_eq!(counter(&mut host, "meshsight_mirror_rate_limited"), Some(0));
+    let records = host.logs_containing("\"class_uid\":4002");
+    let record: serde_json::Value = serde_json::from_str(&records[0]).unwrap();
+    let response = &record["unmapped"]["meshsight"]["response"];
+    assert_eq!(response["outcome"], "succeeded");
+    assert_eq!(response["mirrored"], false);
+    assert_eq!(response["reason"], "rate_limited");
+    assert_eq!(record["unmapped"]["meshsight"]["mirror"]["mirrored"], true);
+    drop(host);
+
+    // With room for both, the response's copy goes and the record says so.
+    let mut host = start(rate_capped_policy(2));
+    exchange(
+        &mut host,
+        "169.254.169.254",
+        "/latest/meta-data/iam/security-credentials/role",
+        &imds_body(),
+    );
+    host.tick();
+    assert!(copy_paths(&host).contains(&"/.meshsight/response".to_string()));
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_responses_rate_limited"),
+        Some(0)
+    );
+    let records = host.logs_containing("\"class_uid\":4002");
+    let record: serde_json::Value = serde_json::from_str(&records[0]).unwrap();
+    assert_eq!(
+        record["unmapped"]["meshsight"]["response"]["mirrored"],
+        true
+    );
+}
+
+/// A gzip member of `data`, with its trailer.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    out.extend(miniz_oxide::deflate::compress_to_vec(data, 6));
+    let crc = crc32(data);
+    out.extend(crc.to_le_bytes());
+    out.extend((data.len() as u32).to_le_bytes());
+    out
+}
+
+/// CRC-32 (IEEE), for a gzip trailer a strict client accepts.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for b in data {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// One request whose response is `body` (in three chunks) with `content-encoding: gzip`.
+fn gzip_exchange(host: &mut Host, authority: &str, path: &str, body: &[u8]) {
+    let id = host.new_http_stream();
+    let headers = [
+        (":method", "GET"),
+        (":path", path),
+        (":authority", authority),
+        (":scheme", "http"),
+        ("x-request-id", "req-gz"),
+    ];
+    assert_eq!(host.request_headers(id, &headers, true), Action::Continue);
+    host.response_headers(
+        id,
+        &[
+            (":status", "200"),
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        false,
+    );
+    let chunks: Vec<&[u8]> = body.chunks(body.len().div_ceil(3)).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = i + 1 == chunks.len();
+        assert_eq!(host.response_body(id, chunk, last), Action::Continue);
+    }
+    // The client gets the body as sent.
+    host.log(id);
+    host.done(id);
+}
+
+#[test]
+fn gzip_metadata_credentials_are_found_inflated_and_the_secret_does_not_leave() {
+    let mut host = start(policy(LOG_SINK, Some("{}")));
+    gzip_exchange(
+        &mut host,
+        "169.254.169.254",
+        "/latest/meta-data/iam/security-credentials/role",
+        &gzip(imds_body().as_bytes()),
+    );
+    let records = host.logs_containing("\"class_uid\":4002");
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record: serde_json::Value = serde_json::from_str(&records[0]).unwrap();
+    let response = &record["unmapped"]["meshsight"]["response"];
+    assert_eq!(response["outcome"], "succeeded", "{record:#}");
+    assert_eq!(
+        response["findings"][0]["rule"],
+        "ms-resp-aws-imds-credentials"
+    );
+    assert_eq!(response["findings"][0]["where"], "response_body.inflated");
+    assert!(response.get("decoding").is_none());
+    assert_eq!(record["attacks"][0]["technique"]["uid"], "T1552.005");
+    host.tick();
+    let calls = host.http_calls();
+    let copy = calls
+        .iter()
+        .find(|c| {
+            c.headers
+                .iter()
+                .any(|(n, v)| n == ":path" && v == "/.meshsight/response")
+        })
+        .expect("a response copy");
+    let body: serde_json::Value = serde_json::from_slice(&copy.body).unwrap();
+    assert_eq!(
+        body["response"]["findings"][0]["where"],
+        "response_body.inflated"
+    );
+    // The copy names the body's encoding (the head as sent) and leaves the unmaskable
+    // compressed excerpt out.
+    assert!(body["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["name"] == "content-encoding" && h["value"] == "gzip"));
+    assert_eq!(body["excerpt"], "");
+    let mut everything: Vec<u8> = Vec::new();
+    for entry in host.logs() {
+        everything.extend_from_slice(entry.message.as_bytes());
+    }
+    for c in host.http_calls() {
+        everything.extend_from_slice(&c.body);
+    }
+    for s in [SECRET, TOKEN, "ASIAQWERTYUIOPASDFGH"] {
+        assert_absent(&everything, s);
+    }
+
+    // A gzip stream cut short: named in the record, the response untouched.
+    let whole = gzip(imds_body().as_bytes());
+    gzip_exchange(
+        &mut host,
+        "169.254.169.254",
+        "/latest/meta-data/iam/security-credentials/other",
+        &whole[..whole.len() / 3],
+    );
+    let records = host.logs_containing("\"class_uid\":4002");
+    let record: serde_json::Value = serde_json::from_str(records.last().unwrap()).unwrap();
+    assert_eq!(
+        record["unmapped"]["meshsight"]["response"]["decoding"], "body_encoding_broken",
+        "{record:#}"
+    );
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_responses_scanned"),
+        Some(2)
+    );
+}

@@ -63,6 +63,15 @@ impl RateLimiter {
         }
     }
 
+    /// Takes a token from `target`'s bucket at `now_nanos`; `false` when it is empty. A
+    /// response's copy takes from the same bucket as the request copies: a sensor's capacity
+    /// is one number.
+    pub fn admit(&mut self, target: TargetId, now_nanos: u64) -> bool {
+        self.buckets
+            .get_mut(target)
+            .is_some_and(|b| b.try_take(now_nanos))
+    }
+
     /// Turns a selection into the final decision: a selected request that finds its target's
     /// bucket empty at `clock`'s now becomes `RateLimited` (not mirrored). A request not
     /// selected does not read the clock.
@@ -75,10 +84,7 @@ impl RateLimiter {
         let target_name = |id: TargetId| policy.targets.get(id).map(|t| t.name.clone());
         match selection.target {
             Some(id) => {
-                let admitted = self
-                    .buckets
-                    .get_mut(id)
-                    .is_some_and(|b| b.try_take(clock.now()));
+                let admitted = self.admit(id, clock.now());
                 MirrorDecision {
                     mirrored: admitted,
                     target: target_name(id),

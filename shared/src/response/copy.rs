@@ -3,14 +3,16 @@
 //! copy carries). It is a `POST` to [`RESPONSE_COPY_PATH`] whose JSON body holds the status,
 //! the response headers (no credential header, secrets masked), the finding and the first
 //! bytes of the body with every secret masked: the sensor sees what came back, never the
-//! key, token or key material.
+//! key, token or key material. A response's copy takes a token from its target's bucket, the
+//! same one the request copies take from ([`offer_response_copy`]).
 
 use crate::head::RequestHead;
 use crate::json::{key, JsonObject};
-use crate::mirror::delivery::DispatchCopy;
+use crate::mirror::copy::{Clock, MirrorWorker};
+use crate::mirror::delivery::{DispatchCopy, Offered};
 use crate::mirror::MirrorPolicy;
 
-use super::ResponseVerdict;
+use super::{ResponseCopy, ResponseVerdict};
 
 /// Path of a response copy.
 pub const RESPONSE_COPY_PATH: &str = "/.meshsight/response";
@@ -65,4 +67,29 @@ pub fn response_copy(
         headers,
         body: body.into_bytes(),
     })
+}
+
+/// Offers the copy of a response that succeeded or was attempted to the worker's deliveries,
+/// within its target's rate cap: the verdict then says whether it was copied or refused for
+/// rate (`copy`, for the record). `None`: no copy (nothing to report, no signature target, or
+/// the bucket was empty); the clock is read only when there is a copy to make.
+pub fn offer_response_copy(
+    policy: &MirrorPolicy,
+    worker: &mut MirrorWorker,
+    head: &RequestHead,
+    verdict: &mut ResponseVerdict,
+    clock: &mut Clock<'_>,
+) -> Option<Offered> {
+    if verdict.outcome() == "none" {
+        return None;
+    }
+    let target = policy.signature_target()?;
+    let now = clock.now();
+    if !worker.limiter.admit(target, now) {
+        verdict.copy = ResponseCopy::RateLimited;
+        return None;
+    }
+    verdict.copy = ResponseCopy::Mirrored;
+    let copy = response_copy(policy, head, verdict)?;
+    Some(worker.deliveries.offer(copy, now))
 }

@@ -9,6 +9,11 @@
 //! names (the metadata hosts by default), or everywhere (opt-in). A response nothing asks for is
 //! never read. The finding ([`ResponseVerdict`]) names the rule, its ATT&CK technique, where it
 //! was and a short hash of the secret it carried, never the secret ([`secret`]).
+//!
+//! Most responses are compressed: a `gzip` or `deflate` body (`content-encoding`) is inflated
+//! before the scan, to at most `max_response_bytes` (and the inflater's ratio cap), and what
+//! is found there is `response_body.inflated`; a stream that does not decode is named in the
+//! record (`decoding`), never a failure of the response. The copy keeps the body as sent.
 
 pub mod copy;
 pub mod raw;
@@ -19,6 +24,7 @@ pub mod secret;
 mod tests;
 
 use crate::head::RequestHead;
+use crate::mirror::decode::inflate::{self, Coding, Outcome};
 use crate::mirror::signatures::pack::{Locations, Pack, Rule, Severity};
 use crate::mirror::signatures::{RequestView, SignatureHits, SignatureSet};
 use crate::ConfigError;
@@ -27,6 +33,11 @@ use raw::RawResponses;
 /// The built-in response rules, compiled into the module from `response/builtin.json` (minified
 /// by `build.rs`).
 pub const BUILTIN_RESPONSE_PACK: &str = include_str!(concat!(env!("OUT_DIR"), "/responses.json"));
+
+/// A compressed body whose stream does not decode (the request side's name).
+const DECODING_BROKEN: &str = "body_encoding_broken";
+/// A compressed body past the inflater's ratio cap (the request side's name).
+const DECODING_BOMB: &str = "body_inflate_bomb";
 
 /// Longest body excerpt a copy carries, after masking.
 pub const MAX_EXCERPT_BYTES: usize = 2048;
@@ -231,22 +242,48 @@ impl ResponsePolicy {
             path: head.path(),
             headers: head.headers(),
         };
+        // A compressed body is read as the client will read it: inflated, within the same
+        // bound. An empty body has no stream to judge.
+        let complete = scan.body.len() < scan.limit;
+        let coding = scan
+            .headers
+            .iter()
+            .find(|(n, _)| n == "content-encoding")
+            .and_then(|(_, v)| Coding::of_header(v));
+        let inflated = match coding {
+            Some(coding) if !scan.body.is_empty() => Some(inflate::inflate(
+                coding,
+                &scan.body,
+                self.max_response_bytes,
+            )),
+            _ => None,
+        };
+        let decoding = inflated.as_ref().and_then(|i| match i.outcome {
+            Outcome::Broken => Some(DECODING_BROKEN),
+            Outcome::Truncated if complete => Some(DECODING_BROKEN),
+            Outcome::Bomb => Some(DECODING_BOMB),
+            Outcome::Complete | Outcome::Truncated | Outcome::Capped => None,
+        });
+        let (body, body_location) = match &inflated {
+            // Broken at once: what was sent is what is read.
+            Some(i) if !i.bytes.is_empty() => (i.bytes.as_slice(), "response_body.inflated"),
+            _ => (scan.body.as_slice(), "response_body"),
+        };
         let mut body_hits = self.set.new_hits();
-        self.set
-            .scan_response_body(&view, &scan.body, &mut body_hits);
+        self.set.scan_response_body(&view, body, &mut body_hits);
         let mut findings = Vec::new();
         let body_secret = if body_hits.any() {
-            secret::spans(&scan.body).first().map(|s| SecretRef {
+            secret::spans(body).first().map(|s| SecretRef {
                 kind: s.kind,
-                location: "response_body".to_string(),
-                sha256: secret::short_hash(scan.body.get(s.start..s.end).unwrap_or_default()),
+                location: body_location.to_string(),
+                sha256: secret::short_hash(body.get(s.start..s.end).unwrap_or_default()),
             })
         } else {
             None
         };
         for (hits, secret, location) in [
             (&scan.head_hits, &scan.header_secret, "response_headers"),
-            (&body_hits, &body_secret, "response_body"),
+            (&body_hits, &body_secret, body_location),
         ] {
             for rule in self.set.hit_rules(hits) {
                 if findings.iter().any(|f: &ResponseFinding| f.rule == rule.id) {
@@ -273,6 +310,9 @@ impl ResponsePolicy {
         }
         let excerpt = if findings.is_empty() && !signature_hit {
             Vec::new()
+        } else if body_location != "response_body" && !secret::spans(body).is_empty() {
+            // The body as sent is compressed: a secret in it cannot be masked in place.
+            Vec::new()
         } else {
             let mut masked = secret::mask(&scan.body);
             masked.truncate(MAX_EXCERPT_BYTES);
@@ -284,6 +324,8 @@ impl ResponsePolicy {
             findings,
             headers: scan.headers,
             excerpt,
+            decoding,
+            copy: ResponseCopy::None,
         }
     }
 }
@@ -346,7 +388,7 @@ pub struct ResponseFinding {
     pub severity: Severity,
     /// ATT&CK technique id, from the rule's references.
     pub technique: Option<String>,
-    /// `status`, `response_headers` or `response_body`.
+    /// `status`, `response_headers`, `response_body` or `response_body.inflated`.
     pub location: &'static str,
     /// The secret it carried, when one was found by shape.
     pub secret: Option<SecretRef>,
@@ -366,6 +408,23 @@ pub struct ResponseVerdict {
     /// The first bytes of the body with every secret masked (empty unless something was
     /// found or the request matched a signature).
     pub excerpt: Vec<u8>,
+    /// What inflating the body found wrong (`body_encoding_broken`, `body_inflate_bomb`), the
+    /// request side's names; the scan read what came before the fault.
+    pub decoding: Option<&'static str>,
+    /// What became of the copy to the sensor (set by [`copy::offer_response_copy`]).
+    pub copy: ResponseCopy,
+}
+
+/// What became of a response's copy to the sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseCopy {
+    /// None was made (nothing to report, no signature target, or not offered yet).
+    #[default]
+    None,
+    /// It went to the deliveries (sent on the root's tick, within `max_in_flight`).
+    Mirrored,
+    /// Its target's rate cap was reached: counted and not copied.
+    RateLimited,
 }
 
 impl ResponseVerdict {

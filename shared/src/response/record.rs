@@ -8,7 +8,8 @@
 use crate::attack::Attack;
 use crate::json::{key, JsonObject};
 
-use super::ResponseVerdict;
+use super::{ResponseCopy, ResponseVerdict};
+use crate::decision::MirrorReason;
 
 /// The ATT&CK technique a response rule names, with its tactic (`None`: not in the table).
 pub fn attack_for(technique: &str) -> Option<Attack> {
@@ -119,11 +120,21 @@ impl ResponseVerdict {
         event.str(key!("risk_details"), &self.risk_details());
     }
 
-    /// The members of `unmapped.meshsight.response`: outcome, status, findings (rule, kind,
-    /// where, technique, the secret's kind, place and short hash).
+    /// The members of `unmapped.meshsight.response`: outcome, status, what inflating the body
+    /// found wrong (`decoding`), whether it was copied
+    /// (`mirrored`, and `reason: rate_limited` as the request's decision says it), findings
+    /// (rule, kind, where, technique, the secret's kind, place and short hash).
     pub(crate) fn write_members(&self, o: &mut JsonObject<'_>) {
         o.str(key!("outcome"), self.outcome());
         o.u64(key!("status"), u64::from(self.status));
+        o.opt_str(key!("decoding"), self.decoding);
+        if self.copy != ResponseCopy::None {
+            let copied = self.copy == ResponseCopy::Mirrored;
+            o.bool(key!("mirrored"), copied);
+            if !copied {
+                o.str(key!("reason"), MirrorReason::RateLimited.as_str());
+            }
+        }
         o.array(key!("findings"), |list| {
             for f in &self.findings {
                 list.object(|fo| {

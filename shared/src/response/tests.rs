@@ -4,6 +4,7 @@
 use super::raw::RawResponses;
 use super::*;
 use crate::head::RequestHead;
+use crate::mirror::decode::inflate::{self, Coding};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -474,4 +475,256 @@ fn the_copy_links_by_request_id_and_carries_no_secret() {
     ] {
         assert_absent(&everything, s);
     }
+}
+
+// ---- the copy within the target's rate cap ----
+
+fn signature_hit_selection() -> crate::mirror::Selection {
+    crate::mirror::Selection {
+        target: Some(0),
+        reason: crate::decision::MirrorReason::Signature,
+        rule: None,
+        signatures: vec!["cloud_metadata".into()],
+        signature_rules: Vec::new(),
+    }
+}
+
+#[test]
+fn a_response_copy_takes_from_the_request_copies_rate_budget() {
+    use crate::mirror::copy::{Clock, MirrorWorker};
+    let json = r#"{"targets":{"ids":{"cluster":"s","delivery":"dispatch","max_rps":1,"burst":1}},
+        "responses":{}}"#;
+    let m = crate::mirror::MirrorPolicy::from_json(json.as_bytes()).unwrap();
+    let p = m.responses().unwrap();
+    let h = head(
+        "GET",
+        "169.254.169.254",
+        "/latest/meta-data/iam/security-credentials/role",
+    );
+    let mut worker = MirrorWorker::new(&m);
+    let t0 = 7_000_000_000;
+    // The request's copy takes the one token; its response's copy finds the bucket empty.
+    let d = worker
+        .limiter
+        .decide(&m, signature_hit_selection(), &mut Clock::at(t0));
+    assert!(d.mirrored);
+    let mut v = verdict(p, &h, &imds_answer(), true);
+    let offered = copy::offer_response_copy(&m, &mut worker, &h, &mut v, &mut Clock::at(t0));
+    assert_eq!(offered, None);
+    assert_eq!(v.copy, ResponseCopy::RateLimited);
+    assert_eq!(worker.deliveries.queued(0), 0);
+    // The record says so as the request's decision does.
+    let record = v.to_json();
+    assert_eq!(record["mirrored"], false);
+    assert_eq!(record["reason"], "rate_limited");
+    // A second later the bucket has a token: the response's copy goes, and the next
+    // request's copy is the one refused.
+    let t1 = t0 + 1_000_000_000;
+    let mut v = verdict(p, &h, &imds_answer(), true);
+    let offered = copy::offer_response_copy(&m, &mut worker, &h, &mut v, &mut Clock::at(t1));
+    assert_eq!(offered.map(|o| o.queued), Some(Ok(true)));
+    assert_eq!(v.copy, ResponseCopy::Mirrored);
+    assert_eq!(v.to_json()["mirrored"], true);
+    assert!(v.to_json().get("reason").is_none());
+    assert_eq!(worker.deliveries.queued(0), 1);
+    let d = worker
+        .limiter
+        .decide(&m, signature_hit_selection(), &mut Clock::at(t1));
+    assert_eq!(
+        (d.mirrored, d.reason),
+        (false, crate::decision::MirrorReason::RateLimited)
+    );
+}
+
+#[test]
+fn a_clean_response_takes_no_token_and_reads_no_clock() {
+    use crate::mirror::copy::{Clock, MirrorWorker};
+    use std::cell::Cell;
+    let json = r#"{"targets":{"ids":{"cluster":"s","delivery":"dispatch","max_rps":1,"burst":1}},
+        "responses":{"all":true}}"#;
+    let m = crate::mirror::MirrorPolicy::from_json(json.as_bytes()).unwrap();
+    let p = m.responses().unwrap();
+    let h = head("GET", "shop", "/api/v1/products/1");
+    let mut worker = MirrorWorker::new(&m);
+    let reads = Cell::new(0);
+    let read = || {
+        reads.set(reads.get() + 1);
+        1
+    };
+    let mut v = verdict(p, &h, r#"{"id":1}"#, false);
+    assert_eq!(v.outcome(), "none");
+    let offered =
+        copy::offer_response_copy(&m, &mut worker, &h, &mut v, &mut Clock::reading(&read));
+    assert_eq!(
+        (offered, v.copy, reads.get()),
+        (None, ResponseCopy::None, 0)
+    );
+    assert!(v.to_json().get("mirrored").is_none());
+    // The token is still there for a request's copy.
+    assert!(worker.limiter.admit(0, 1));
+}
+
+// ---- compressed responses ----
+
+/// A gzip member of `data` (no file name, unknown OS), with its trailer.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    out.extend(miniz_oxide::deflate::compress_to_vec(data, 6));
+    out.extend([0u8; 8]);
+    out
+}
+
+fn verdict_encoded(
+    p: &ResponsePolicy,
+    h: &RequestHead,
+    encoding: Option<&str>,
+    body: &[u8],
+) -> ResponseVerdict {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(e) = encoding {
+        headers.push(("content-encoding", e));
+    }
+    let mut scan = p.scan_head(h, 200, headers.iter().copied());
+    // In chunks, as the proxy hands them over.
+    for chunk in body.chunks(100) {
+        scan.push_body(chunk);
+    }
+    p.finish(h, scan, false)
+}
+
+fn imds_head() -> RequestHead {
+    head(
+        "GET",
+        "169.254.169.254",
+        "/latest/meta-data/iam/security-credentials/role",
+    )
+}
+
+#[test]
+fn gzip_metadata_credentials_are_found_in_the_inflated_body() {
+    let p = policy("{}");
+    let h = imds_head();
+    let plain = verdict(&p, &h, &imds_answer(), false);
+    let zlib = miniz_oxide::deflate::compress_to_vec_zlib(imds_answer().as_bytes(), 6);
+    for (encoding, body) in [
+        ("gzip", gzip(imds_answer().as_bytes())),
+        ("x-gzip", gzip(imds_answer().as_bytes())),
+        ("deflate", zlib),
+    ] {
+        let v = verdict_encoded(&p, &h, Some(encoding), &body);
+        assert_eq!(v.outcome(), "succeeded", "{encoding}");
+        assert_eq!(v.decoding, None);
+        let f = &v.findings[0];
+        assert_eq!(f.rule, "ms-resp-aws-imds-credentials");
+        assert_eq!(f.location, "response_body.inflated");
+        let s = f.secret.as_ref().unwrap();
+        assert_eq!(s.location, "response_body.inflated");
+        // The same secret, the same short hash as when it came uncompressed.
+        let before = plain.findings[0].secret.as_ref().unwrap();
+        assert_eq!((s.kind, &s.sha256), (before.kind, &before.sha256));
+        // The copy keeps the body as sent, but a secret in compressed bytes cannot be masked:
+        // the excerpt is left out. Nothing of the secret reaches the record.
+        assert!(v.excerpt.is_empty());
+        let record = v.to_json().to_string();
+        assert_eq!(
+            v.to_json()["findings"][0]["where"],
+            "response_body.inflated"
+        );
+        for s in [AWS_SECRET, AWS_TOKEN, "ASIAQWERTYUIOPASDFGH"] {
+            assert_absent(record.as_bytes(), s);
+        }
+    }
+    // Shell output carries no secret: the copy's excerpt is the body as sent (compressed).
+    let wiki = head("POST", "wiki", "/pages/x.action");
+    let body = gzip(b"<div>uid=0(root) gid=0(root) groups=0(root)</div>");
+    let mut scan = p.scan_head(&wiki, 200, [("content-encoding", "gzip")]);
+    scan.push_body(&body);
+    let v = p.finish(&wiki, scan, true);
+    assert_eq!(v.findings[0].rule, "ms-resp-shell-id-output");
+    assert_eq!(v.findings[0].location, "response_body.inflated");
+    assert_eq!(v.excerpt, body);
+}
+
+#[test]
+fn only_a_compressed_response_is_inflated() {
+    let p = policy(r#"{"all": true}"#);
+    let h = imds_head();
+    // Ordinary JSON, compressed: nothing found, nothing wrong.
+    let ordinary = br#"{"items":[{"id":1,"token":"abc","name":"widget"}],"next_page_token":"x"}"#;
+    let v = verdict_encoded(&p, &h, Some("gzip"), &gzip(ordinary));
+    assert_eq!((v.outcome(), v.decoding), ("none", None));
+    assert!(v.to_json().get("decoding").is_none());
+    // Gzip bytes without `content-encoding` are read as sent (the client will not inflate
+    // them either), and a coding the scan does not undo is read as sent too.
+    let packed = gzip(imds_answer().as_bytes());
+    for encoding in [None, Some("br"), Some("identity")] {
+        let v = verdict_encoded(&p, &h, encoding, &packed);
+        assert!(v.findings.is_empty(), "{encoding:?}");
+        assert_eq!(v.decoding, None);
+    }
+    // A compressed empty body (a HEAD, a 304) has no stream to judge.
+    let v = verdict_encoded(&p, &h, Some("gzip"), b"");
+    assert_eq!(v.decoding, None);
+}
+
+#[test]
+fn a_gzip_bomb_costs_at_most_the_budget() {
+    let p = policy("{}");
+    let h = imds_head();
+    // 1 MiB of spaces, then the credentials: about 1 KiB compressed, a 1000:1 bomb.
+    let mut bomb_body = vec![b' '; 1 << 20];
+    bomb_body.extend_from_slice(imds_answer().as_bytes());
+    let bomb = gzip(&bomb_body);
+    assert!(bomb.len() < 1400, "{}", bomb.len());
+    let v = verdict_encoded(&p, &h, Some("gzip"), &bomb);
+    // Inflation stopped at the 16 KiB budget, long before the credentials.
+    assert!(v.findings.is_empty());
+    assert_eq!(v.decoding, Some("body_inflate_bomb"));
+    assert_eq!(v.to_json()["decoding"], "body_inflate_bomb");
+    // What inflates within the budget is scanned: credentials after 15 KiB of padding.
+    let mut near = vec![b' '; 15 * 1024];
+    near.extend_from_slice(imds_answer().as_bytes());
+    assert!(near.len() < p.max_response_bytes());
+    let v = verdict_encoded(&p, &h, Some("gzip"), &gzip(&near));
+    assert_eq!(v.outcome(), "succeeded");
+    // The inflater itself never writes past the budget it is given.
+    let out = inflate::inflate(Coding::Gzip, &bomb, p.max_response_bytes());
+    assert_eq!(out.bytes.len(), 16 * 1024);
+}
+
+#[test]
+fn a_broken_or_truncated_stream_is_named_and_never_fails_the_response() {
+    let p = policy(r#"{"all": true}"#);
+    let h = head("POST", "wiki", "/pages/x.action");
+    let filler: String = (0..300u32)
+        .map(|i| format!("<p>line {i}: {:x}</p>", i.wrapping_mul(2_654_435_761)))
+        .collect();
+    let text = format!("<div>uid=0(root) gid=0(root) groups=0(root)</div>{filler}");
+    let whole = gzip(text.as_bytes());
+    // The response ended inside the stream: named; what inflated before the cut is scanned.
+    let cut = &whole[..whole.len() / 2];
+    let v = verdict_encoded(&p, &h, Some("gzip"), cut);
+    assert_eq!(v.decoding, Some("body_encoding_broken"));
+    assert_eq!(v.findings[0].rule, "ms-resp-shell-id-output");
+    assert_eq!(v.to_json()["decoding"], "body_encoding_broken");
+    // A body cut by `max_response_bytes` is the bound, not a fault.
+    let bounded = policy(r#"{"all": true, "max_response_bytes": 64}"#);
+    let v = verdict_encoded(&bounded, &h, Some("gzip"), &whole);
+    assert_eq!(v.decoding, None);
+    // Not a gzip stream at all: named, and the body as sent is scanned.
+    let v = verdict_encoded(
+        &p,
+        &h,
+        Some("gzip"),
+        b"uid=0(root) gid=0(root) groups=0(root) sent plain",
+    );
+    assert_eq!(v.decoding, Some("body_encoding_broken"));
+    assert_eq!(v.findings[0].location, "response_body");
+    // A bad block after a good start: named, the good start scanned.
+    let mut bad = whole.clone();
+    let at = bad.len() - 20;
+    bad[at..].fill(0xff);
+    let v = verdict_encoded(&p, &h, Some("gzip"), &bad);
+    assert!(v.decoding.is_some());
+    assert_eq!(v.findings[0].rule, "ms-resp-shell-id-output");
 }

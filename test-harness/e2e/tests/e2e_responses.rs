@@ -6,7 +6,10 @@
 //! ATT&CK technique and Critical severity; the sensor's response copy links to the request's
 //! copy by request id; the secret appears in no record and no copy; look-alikes (JSON with
 //! `token` fields, a documentation page about /etc/passwd, a JWT that is not a service-account
-//! token) do not fire.
+//! token) do not fire. Most answers are compressed: a gzip AWS-credentials answer is flagged
+//! like the plain one (found in the inflated body; the copy keeps the body as sent and leaves
+//! out the excerpt it could not mask), and a gzip ordinary JSON answer is not. A response's
+//! copy takes from the sensor's one rate budget: over it, it is counted and the record says so.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -30,10 +33,32 @@ fn imds_answer() -> String {
     )
 }
 
-fn config(audit: &str) -> String {
+/// A gzip member of `data`, with its trailer (CRC-32 and length), as a server sends it.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    out.extend(miniz_oxide::deflate::compress_to_vec(data, 6));
+    let mut crc = !0u32;
+    for b in data {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    out.extend((!crc).to_le_bytes());
+    out.extend((data.len() as u32).to_le_bytes());
+    out
+}
+
+/// The plugin's configuration; `budget`: the sensor's `max_rps` and `burst`.
+fn config(audit: &str, budget: (f64, u32)) -> String {
+    let (max_rps, burst) = budget;
     format!(
         r#"{{
-  "mirror": {{"targets": {{"ids": {{"cluster": "sensor", "delivery": "dispatch", "max_rps": 1000, "burst": 1000}}}},
+  "mirror": {{"targets": {{"ids": {{"cluster": "sensor", "delivery": "dispatch", "max_rps": {max_rps}, "burst": {burst}}}}},
              "responses": {{"paths": ["/docs/", "/api/"]}}}},
   "audit": {audit}
 }}"#
@@ -73,7 +98,7 @@ fn exploit_output_and_stolen_credentials_are_recorded_as_succeeded() {
         .upstream(&upstream)
         .sensor(&sensor)
         .collector(&collector)
-        .var("MESHSIGHT_CONFIG", config(audit))
+        .var("MESHSIGHT_CONFIG", config(audit, (1000.0, 1000)))
         .start()
         .unwrap_or_else(|err| panic!("the plugin must start: {err}"));
     let other_jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
@@ -100,6 +125,31 @@ fn exploit_output_and_stolen_credentials_are_recorded_as_succeeded() {
             .header("x-request-id", "imds"),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    // The same credentials compressed, and an ordinary JSON answer compressed.
+    let imds_gz = gzip(imds_answer().as_bytes());
+    upstream.set_answer_encoding(Some("gzip"));
+    upstream.set_answer(Some(("application/json", &imds_gz)));
+    let r = send(
+        envoy.port(),
+        &HttpRequest::get("/latest/meta-data/iam/security-credentials/web-role")
+            .header("host", "169.254.169.254")
+            .header("accept-encoding", "gzip")
+            .header("x-request-id", "imds-gz"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, imds_gz, "the client gets the body as sent");
+    let ordinary =
+        gzip(br#"{"items":[{"id":1,"name":"widget","token":"abc"}],"next_page_token":"x"}"#);
+    upstream.set_answer(Some(("application/json", &ordinary)));
+    let r = send(
+        envoy.port(),
+        &HttpRequest::get("/api/items")
+            .header("host", "shop.example.com")
+            .header("accept-encoding", "gzip")
+            .header("x-request-id", "json-gz"),
+    );
+    assert_eq!(r.status, 200);
+    upstream.set_answer_encoding(None);
     for (id, path, body) in &look_alikes {
         upstream.set_answer(Some(("application/json", body.as_bytes())));
         let r = send(
@@ -110,7 +160,12 @@ fn exploit_output_and_stolen_credentials_are_recorded_as_succeeded() {
         );
         assert_eq!(r.status, 200, "{id}: {}", r.text());
     }
-    let mut ids: Vec<String> = vec!["ognl".into(), "imds".into()];
+    let mut ids: Vec<String> = vec![
+        "ognl".into(),
+        "imds".into(),
+        "imds-gz".into(),
+        "json-gz".into(),
+    ];
     ids.extend(look_alikes.iter().map(|(id, _, _)| id.to_string()));
     let records = collector.wait_for_records(&ids, WAIT).unwrap();
     for id in &ids {
@@ -144,8 +199,25 @@ fn exploit_output_and_stolen_credentials_are_recorded_as_succeeded() {
     assert_eq!(finding["rule"], "ms-resp-aws-imds-credentials");
     assert_eq!(finding["secret"]["sha256"].as_str().map(str::len), Some(12));
 
-    for (id, _, _) in &look_alikes {
-        let r = &records[*id];
+    // Compressed, the credentials are found all the same, in the inflated body.
+    let imds_gz = &records["imds-gz"];
+    assert_eq!(imds_gz["severity_id"], 5, "{imds_gz:#}");
+    let response = &imds_gz["unmapped"]["meshsight"]["response"];
+    assert_eq!(response["outcome"], "succeeded", "{imds_gz:#}");
+    assert_eq!(
+        response["findings"][0]["rule"],
+        "ms-resp-aws-imds-credentials"
+    );
+    assert_eq!(response["findings"][0]["where"], "response_body.inflated");
+    assert_eq!(
+        response["findings"][0]["secret"]["sha256"], finding["secret"]["sha256"],
+        "the same secret, the same short hash"
+    );
+    assert!(response.get("decoding").is_none(), "{imds_gz:#}");
+    assert_eq!(response["mirrored"], true);
+
+    for id in look_alikes.iter().map(|(id, _, _)| *id).chain(["json-gz"]) {
+        let r = &records[id];
         assert_eq!(
             r["unmapped"]["meshsight"]["response"]["outcome"], "none",
             "{id}: {r:#}"
@@ -166,12 +238,12 @@ fn exploit_output_and_stolen_credentials_are_recorded_as_succeeded() {
             .iter()
             .filter(|c| c.path == "/.meshsight/response")
             .count();
-        if responses >= 2 || Instant::now() > deadline {
+        if responses >= 3 || Instant::now() > deadline {
             break copies;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    for id in ["ognl", "imds"] {
+    for id in ["ognl", "imds", "imds-gz"] {
         let linked: Vec<&str> = copies
             .iter()
             .filter(|c| c.header("x-meshsight-mirror-request-id") == Some(id))
@@ -197,6 +269,27 @@ fn exploit_output_and_stolen_credentials_are_recorded_as_succeeded() {
         "{body:#}"
     );
 
+    // The compressed answer's copy: the head as sent, no excerpt (compressed bytes cannot be
+    // masked).
+    let gz_copy = copies
+        .iter()
+        .find(|c| {
+            c.path == "/.meshsight/response"
+                && c.header("x-meshsight-mirror-request-id") == Some("imds-gz")
+        })
+        .unwrap();
+    let body: Value = serde_json::from_slice(&gz_copy.body).unwrap();
+    assert_eq!(
+        body["response"]["findings"][0]["where"],
+        "response_body.inflated"
+    );
+    assert_eq!(body["excerpt"], "", "{body:#}");
+    assert!(body["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["name"] == "content-encoding" && h["value"] == "gzip"));
+
     // The secret is in no record and no copy.
     let mut everything: Vec<u8> = Vec::new();
     for b in collector.bodies() {
@@ -213,12 +306,16 @@ fn exploit_output_and_stolen_credentials_are_recorded_as_succeeded() {
         assert_absent("records and copies", &everything, s);
     }
     assert_eq!(
-        envoy.settled_stat("meshsight_mirror_responses_succeeded", 2, WAIT),
-        Some(2)
+        envoy.settled_stat("meshsight_mirror_responses_succeeded", 3, WAIT),
+        Some(3)
     );
     assert_eq!(
-        envoy.settled_stat("meshsight_mirror_responses_scanned", 5, WAIT),
-        Some(5)
+        envoy.settled_stat("meshsight_mirror_responses_scanned", 7, WAIT),
+        Some(7)
+    );
+    assert_eq!(
+        envoy.settled_stat("meshsight_mirror_responses_rate_limited", 0, WAIT),
+        Some(0)
     );
 }
 
@@ -231,7 +328,12 @@ fn envoys_access_logger_writes_the_finding_from_the_verdict() {
     let envoy = Envoy::builder("envoy-config/e2e/one_pass_access_log.yaml")
         .upstream(&upstream)
         .sensor(&sensor)
-        .var("MESHSIGHT_CONFIG", config(r#"{"sink": "access_log"}"#))
+        // Three copies' budget: the exploit's request and response copies, the metadata
+        // request's copy; its response's copy is over the sensor's rate.
+        .var(
+            "MESHSIGHT_CONFIG",
+            config(r#"{"sink": "access_log"}"#, (0.01, 3)),
+        )
         .var("ACCESS_LOG_TEMPLATE", template.display().to_string())
         .start()
         .unwrap_or_else(|err| panic!("the plugin must start: {err}"));
@@ -295,6 +397,36 @@ fn envoys_access_logger_writes_the_finding_from_the_verdict() {
         "{imds:#}"
     );
     assert!(techniques(imds).contains(&"T1552.005".to_string()));
+    // Over the sensor's one budget: counted, and the record says so as a request's would.
+    assert_eq!(imds["unmapped"]["meshsight"]["mirror"]["mirrored"], true);
+    assert_eq!(imds["unmapped"]["meshsight"]["response"]["mirrored"], false);
+    assert_eq!(
+        imds["unmapped"]["meshsight"]["response"]["reason"],
+        "rate_limited"
+    );
+    assert_eq!(ognl["unmapped"]["meshsight"]["response"]["mirrored"], true);
+    assert_eq!(
+        envoy.settled_stat("meshsight_mirror_responses_rate_limited", 1, WAIT),
+        Some(1)
+    );
+    assert_eq!(
+        envoy.settled_stat("meshsight_mirror_rate_limited", 0, WAIT),
+        Some(0)
+    );
+    let deadline = Instant::now() + WAIT;
+    let copies = loop {
+        let copies = sensor.requests();
+        if copies.len() >= 3 || Instant::now() > deadline {
+            break copies;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let responses: Vec<Option<&str>> = copies
+        .iter()
+        .filter(|c| c.path == "/.meshsight/response")
+        .map(|c| c.header("x-meshsight-mirror-request-id"))
+        .collect();
+    assert_eq!(responses, [Some("ognl")], "{copies:#?}");
     let text = std::fs::read(&log).unwrap();
     for s in [SECRET, TOKEN, KEY_ID] {
         assert_absent("access log", &text, s);

@@ -48,6 +48,8 @@ enum Reply {
     Respond {
         status: u16,
         content_type: &'static str,
+        /// `content-encoding` of the body, when it is compressed.
+        encoding: Option<&'static str>,
         body: Vec<u8>,
     },
     /// Answer only once `hold` returns false (or close the connection when the server stops).
@@ -234,13 +236,14 @@ fn serve_connection(stream: TcpStream, shared: &Shared, handler: &dyn Handler) -
             shared.changed.notify_all();
         }
         // A held request is answered with whatever the behaviour is once the hold ends.
-        let (status, content_type, body) = loop {
+        let (status, content_type, encoding, body) = loop {
             match handler.reply(&request) {
                 Reply::Respond {
                     status,
                     content_type,
+                    encoding,
                     body,
-                } => break (status, content_type, body),
+                } => break (status, content_type, encoding, body),
                 Reply::Hold => {
                     while handler.hold() {
                         if shared.stopped.load(Ordering::SeqCst) {
@@ -268,8 +271,9 @@ fn serve_connection(stream: TcpStream, shared: &Shared, handler: &dyn Handler) -
             shared.notify();
         }
         let head = format!(
-            "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{}\r\n",
+            "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\n{}content-length: {}\r\n{}\r\n",
             reason_phrase(status),
+            encoding.map_or(String::new(), |e| format!("content-encoding: {e}\r\n")),
             body.len(),
             if close { "connection: close\r\n" } else { "" }
         );
@@ -294,6 +298,8 @@ struct EchoHandler {
     status: AtomicU16,
     /// A canned answer (content type, body) given instead of the echo.
     answer: Mutex<Option<(&'static str, Vec<u8>)>>,
+    /// The canned answer's `content-encoding` (its body already encoded).
+    encoding: Mutex<Option<&'static str>>,
 }
 
 impl Handler for EchoHandler {
@@ -302,6 +308,7 @@ impl Handler for EchoHandler {
             return Reply::Respond {
                 status: self.status.load(Ordering::SeqCst),
                 content_type,
+                encoding: *lock(&self.encoding),
                 body,
             };
         }
@@ -324,6 +331,7 @@ impl Handler for EchoHandler {
         Reply::Respond {
             status: self.status.load(Ordering::SeqCst),
             content_type: "application/json",
+            encoding: None,
             body: serde_json::to_vec(&echo).unwrap_or_default(),
         }
     }
@@ -343,6 +351,7 @@ impl EchoUpstream {
         let handler = Arc::new(EchoHandler {
             status: AtomicU16::new(200),
             answer: Mutex::new(None),
+            encoding: Mutex::new(None),
         });
         let server = Server::bind(port, handler.clone())?;
         Ok(Self { server, handler })
@@ -353,6 +362,7 @@ impl EchoUpstream {
         let handler = Arc::new(EchoHandler {
             status: AtomicU16::new(200),
             answer: Mutex::new(None),
+            encoding: Mutex::new(None),
         });
         let server = Server::start(handler.clone());
         Self { server, handler }
@@ -372,6 +382,12 @@ impl EchoUpstream {
     /// again), e.g. an exploited server's command output or a metadata service's credentials.
     pub fn set_answer(&self, answer: Option<(&'static str, &[u8])>) {
         *lock(&self.handler.answer) = answer.map(|(t, b)| (t, b.to_vec()));
+    }
+
+    /// Answers later canned answers with `content-encoding: <encoding>` (their bodies already
+    /// encoded), e.g. a gzip-compressed API answer; `None`: no encoding.
+    pub fn set_answer_encoding(&self, encoding: Option<&'static str>) {
+        *lock(&self.handler.encoding) = encoding;
     }
 
     /// Every request received so far, in order.
@@ -407,6 +423,7 @@ impl Handler for SensorHandler {
             Reply::Respond {
                 status: 200,
                 content_type: "text/plain",
+                encoding: None,
                 body: b"sensor ok".to_vec(),
             }
         }
@@ -511,12 +528,14 @@ impl Handler for CollectorHandler {
             CollectorBehavior::Fail(status) => Reply::Respond {
                 status,
                 content_type: "text/plain",
+                encoding: None,
                 body: b"collector refuses".to_vec(),
             },
             CollectorBehavior::Hang => Reply::Hold,
             CollectorBehavior::Ok | CollectorBehavior::Slow(_) => Reply::Respond {
                 status: 200,
                 content_type: "text/plain",
+                encoding: None,
                 body: b"accepted".to_vec(),
             },
         }
@@ -657,12 +676,14 @@ impl Handler for FileHandler {
             Reply::Respond {
                 status: 200,
                 content_type: self.content_type,
+                encoding: None,
                 body: self.body.clone(),
             }
         } else {
             Reply::Respond {
                 status: 404,
                 content_type: "text/plain",
+                encoding: None,
                 body: b"not found".to_vec(),
             }
         }

@@ -52,6 +52,9 @@ pub mod name {
     pub const RESPONSES_ATTEMPTED: &str = "meshsight_mirror_responses_attempted";
     /// Counter: scanned responses with neither a finding nor a signature hit.
     pub const RESPONSES_CLEAN: &str = "meshsight_mirror_responses_clean";
+    /// Counter: response copies refused because their target's rate cap (shared with the
+    /// request copies) was reached.
+    pub const RESPONSES_RATE_LIMITED: &str = "meshsight_mirror_responses_rate_limited";
 }
 
 /// Counters; one the host could not define counts nowhere (metrics never fail a request).
@@ -93,6 +96,8 @@ pub(crate) struct Metrics {
     /// Responses scanned; by outcome: succeeded, attempted, clean (defined only with a
     /// `responses` section).
     pub responses: [Counter; 4],
+    /// Response copies over their target's rate cap (defined only with `responses`).
+    pub response_rate_limited: Counter,
 }
 
 impl Metrics {
@@ -148,6 +153,11 @@ impl Metrics {
                 .map(c)
             } else {
                 Default::default()
+            },
+            response_rate_limited: if policy.responses().is_some() {
+                c(name::RESPONSES_RATE_LIMITED)
+            } else {
+                Counter::default()
             },
         }
     }

@@ -12,13 +12,13 @@ pub use stream::MirrorStream;
 
 use crate::host::{self, Stats};
 use meshsight_policy::head::RequestHead;
-use meshsight_policy::mirror::copy::MirrorWorker;
+use meshsight_policy::mirror::copy::{Clock, MirrorWorker};
 use meshsight_policy::mirror::delivery::call_succeeded;
 use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::hold::HeldRequests;
 use meshsight_policy::mirror::MirrorPolicy;
-use meshsight_policy::response::copy::response_copy;
-use meshsight_policy::response::ResponseVerdict;
+use meshsight_policy::response::copy::offer_response_copy;
+use meshsight_policy::response::{ResponseCopy, ResponseVerdict};
 use metrics::Metrics;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -77,8 +77,9 @@ impl Configured {
     }
 
     /// Counts a scanned response by outcome and offers its copy to the signature target (sent
-    /// on the root's next tick, within the target's `max_in_flight`).
-    pub fn response_scanned(&self, head: &RequestHead, verdict: &ResponseVerdict) {
+    /// on the root's next tick, within the target's rate cap and `max_in_flight`); the verdict
+    /// learns whether it was copied.
+    pub fn response_scanned(&self, head: &RequestHead, verdict: &mut ResponseVerdict) {
         let m = &self.metrics;
         m.responses[0].inc();
         let slot = match verdict.outcome() {
@@ -87,17 +88,19 @@ impl Configured {
             _ => 3,
         };
         m.responses[slot].inc();
-        if slot == 3 {
-            return;
+        let offered = offer_response_copy(
+            &self.policy,
+            &mut self.worker.borrow_mut(),
+            head,
+            verdict,
+            &mut Clock::reading(&stream::HOST_CLOCK),
+        );
+        if verdict.copy == ResponseCopy::RateLimited {
+            m.response_rate_limited.inc();
         }
-        let Some(copy) = response_copy(&self.policy, head, verdict) else {
+        let Some(offered) = offered else {
             return;
         };
-        let offered = self
-            .worker
-            .borrow_mut()
-            .deliveries
-            .offer(copy, crate::host::now_nanos());
         m.dispatch_unconfirmed.add(offered.unconfirmed as u64);
         match offered.queued {
             Ok(true) => delivery::arm_send_tick(),

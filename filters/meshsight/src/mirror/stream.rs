@@ -19,7 +19,7 @@ use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
 use proxy_wasm::types::Action;
 
 /// The host's clock, read by the copy state machine only when it needs now.
-static HOST_CLOCK: fn() -> u64 = host::now_nanos;
+pub(crate) static HOST_CLOCK: fn() -> u64 = host::now_nanos;
 
 /// One request's mirror state.
 pub struct MirrorStream {
