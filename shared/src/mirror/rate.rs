@@ -90,6 +90,7 @@ impl RateLimiter {
                     rule: selection.rule,
                     signatures: selection.signatures,
                     signature_rules: selection.signature_rules,
+                    findings: Vec::new(),
                 }
             }
             None => MirrorDecision {
@@ -99,6 +100,7 @@ impl RateLimiter {
                 rule: selection.rule,
                 signatures: selection.signatures,
                 signature_rules: selection.signature_rules,
+                findings: Vec::new(),
             },
         }
     }

@@ -318,6 +318,11 @@ impl MirrorStream {
                 c.inc();
             }
         }
+        for f in &d.findings {
+            if let Some((_, c)) = m.decode_findings.iter().find(|(name, _)| name == f) {
+                c.inc();
+            }
+        }
         match (d.mirrored, d.reason, target) {
             (true, reason, Some(t)) => {
                 if let Some(c) = m.mirrored(t, reason) {
