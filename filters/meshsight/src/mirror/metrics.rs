@@ -75,8 +75,9 @@ pub(crate) struct Metrics {
     pub signatures: BTreeMap<String, Counter>,
     /// Per signature rule id: requests it matched.
     pub signature_rules: BTreeMap<String, Counter>,
-    /// Per decoding finding: requests it was found in (defined only with a signature target).
-    pub decode_findings: Vec<(&'static str, Counter)>,
+    /// Per decoding finding, in `finding_names` order: requests it was found in (defined only
+    /// with a signature target).
+    pub decode_findings: Vec<Counter>,
     /// `dispatch` calls refused by the host, or answered with a reset, timeout or 5xx.
     pub dispatch_failed: Counter,
     /// `dispatch` calls Envoy never answered within their timeout and a grace second.
@@ -149,7 +150,7 @@ impl Metrics {
                 Vec::new()
             } else {
                 finding_names()
-                    .map(|f| (f, c(&format!("{}{f}", name::DECODE_PREFIX))))
+                    .map(|f| c(&format!("{}{f}", name::DECODE_PREFIX)))
                     .collect()
             },
             dispatch_failed: c(name::DISPATCH_FAILED),

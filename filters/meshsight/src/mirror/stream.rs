@@ -14,7 +14,7 @@ use meshsight_policy::mirror::copy::{
     has_copy_prefix, Clock, CopyAction, CopyContext, Flow, MirrorCopy, Step,
 };
 use meshsight_policy::mirror::delivery::Refusal;
-use meshsight_policy::mirror::signatures::SignatureHits;
+use meshsight_policy::mirror::signatures::{finding_names, SignatureHits};
 use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
 use proxy_wasm::types::Action;
 
@@ -318,8 +318,8 @@ impl MirrorStream {
                 c.inc();
             }
         }
-        for f in &d.findings {
-            if let Some((_, c)) = m.decode_findings.iter().find(|(name, _)| name == f) {
+        for (name, c) in finding_names().zip(&m.decode_findings) {
+            if d.findings.iter().any(|f| f == name) {
                 c.inc();
             }
         }
