@@ -7,6 +7,7 @@
 
 use meshsight_cli::signatures::test_requests::{parse_requests, run, CorpusTally, TestRequest};
 use meshsight_policy::headers::HeaderBlock;
+use meshsight_policy::mirror::decode::percent_decode_fully;
 use meshsight_policy::mirror::signatures::pack::{self, Pack};
 use meshsight_policy::mirror::signatures::CleanPieces;
 use meshsight_policy::mirror::signatures::SignatureSet;
@@ -114,44 +115,44 @@ fn remembering_clean_pieces_never_changes_a_verdict() {
 }
 
 /// The bounded base64 view of parameter values, measured on the corpus before it may be on by
-/// default (issue 22): with it on, every exploit must still be caught and the benign requests it
-/// would copy are counted and printed (`--nocapture`). It stays off while that count is not 0.
+/// default (issue 22), with the view off and on: the benign requests copied (the corpus carries
+/// base64 parameters in the formats real traffic sends them: OIDC, SAML, cursors, Pub/Sub,
+/// attachments, a contents API), the exploits caught, the same exploits with every query and
+/// form value base64-encoded (what the view adds), and 2,000 random tokens. Printed with
+/// `--nocapture`. It stays off while it copies any benign request the default does not.
 #[test]
 fn base64_parameter_view_measured_on_the_corpus() {
-    let set = SignatureSet::new(pack::layer([Pack::builtin().unwrap()]), true).unwrap();
+    let off = SignatureSet::new(pack::layer([Pack::builtin().unwrap()]), true).unwrap();
     let on = SignatureSet::new(pack::layer([Pack::builtin().unwrap()]), true)
         .unwrap()
         .with_base64_params(true);
-    let (mut benign, mut benign_copied, mut exploits, mut caught, mut decoded_values) =
-        (0, 0, 0, 0, 0);
+    let hit = |set: &SignatureSet, r: &TestRequest| run(set, r.clone()).hit();
+    let (mut benign, mut exploits, mut wrapped) = (0, 0, 0);
+    let mut copied = [0usize; 2];
+    let mut caught = [0usize; 2];
+    let mut wrapped_caught = [0usize; 2];
+    let mut copied_on = Vec::new();
     for r in corpus() {
-        let off = run(&set, r.clone());
-        let with = run(&on, r.clone());
-        decoded_values += with.views.iter().filter(|v| v.ends_with("base64")).count();
-        match r.expect.as_deref() {
-            Some("miss") => {
-                benign += 1;
-                if with.hit() {
-                    benign_copied += 1;
-                    println!(
-                        "benign copied with the base64 view: {:?} {:?}",
-                        r.name, with.rules
-                    );
-                }
+        if r.expect.as_deref() == Some("miss") {
+            benign += 1;
+            copied[0] += usize::from(hit(&off, &r));
+            if hit(&on, &r) {
+                copied[1] += 1;
+                copied_on.push(r.name.clone().unwrap_or_default());
             }
-            _ => {
-                exploits += 1;
-                caught += usize::from(with.hit());
-                assert!(with.hit() || !off.hit(), "{:?}", r.name);
-            }
+            continue;
+        }
+        exploits += 1;
+        caught[0] += usize::from(hit(&off, &r));
+        caught[1] += usize::from(hit(&on, &r));
+        if let Some(w) = base64_wrapped(&r) {
+            wrapped += 1;
+            wrapped_caught[0] += usize::from(hit(&off, &w));
+            wrapped_caught[1] += usize::from(hit(&on, &w));
         }
     }
-    println!(
-        "base64 parameter view: {caught}/{exploits} exploits caught, {benign_copied}/{benign} benign copied, {decoded_values} hits in a base64 view"
-    );
-    assert_eq!(caught, exploits);
-    // The corpus has no base64-looking benign parameter, so also: 2,000 random tokens (24 to
-    // 96 random bytes, base64) as a query parameter, as session ids and signed URLs carry them.
+    // 2,000 random tokens (24 to 96 random bytes, URL-safe base64) as a query parameter, as
+    // session ids and signed URLs carry them.
     let mut x = 0x2545_f491_4f6c_dd1d_u64;
     let mut token_copies = 0;
     for i in 0..2000 {
@@ -171,8 +172,26 @@ fn base64_parameter_view_measured_on_the_corpus() {
         };
         token_copies += usize::from(run(&on, r).hit());
     }
-    println!("base64 parameter view: {token_copies}/2000 random tokens copied");
-    // Off by default: the policy's signature set does not decode base64 parameters.
+    println!(
+        "base64 parameter view off / on: benign copied {}/{benign} / {}/{benign} {copied_on:?}; \
+         exploits caught {}/{exploits} / {}/{exploits}; the exploits with their query and form \
+         values base64-encoded caught {}/{wrapped} / {}/{wrapped}; random tokens copied \
+         - / {token_copies}/2000",
+        copied[0], copied[1], caught[0], caught[1], wrapped_caught[0], wrapped_caught[1]
+    );
+    assert_eq!(copied[0], 0, "the default copies no benign request");
+    assert_eq!((caught[0], caught[1]), (exploits, exploits));
+    assert_eq!(token_copies, 0);
+    assert!(
+        wrapped_caught[1] > wrapped_caught[0],
+        "the view adds catches"
+    );
+    // The view copies a README whose install line pipes curl into sh, sent base64 as a contents
+    // API sends files: a benign copy the default does not make, so the view stays off.
+    assert_eq!(
+        copied_on,
+        ["README with a curl | sh install line committed through a contents API (base64)"]
+    );
     let policy =
         MirrorPolicy::from_json(br#"{"targets":{"ids":{"cluster":"sensor","delivery":"header"}}}"#)
             .unwrap();
@@ -185,6 +204,45 @@ fn base64_parameter_view_measured_on_the_corpus() {
         Vec::<String>::new()
     );
     assert!(run(&on, hidden).hit());
+}
+
+/// `r` with every query value and every `application/x-www-form-urlencoded` body value
+/// replaced by its (percent-decoded) bytes in URL-safe base64; `None` when it has none.
+fn base64_wrapped(r: &TestRequest) -> Option<TestRequest> {
+    fn wrap(pairs: &str) -> Option<String> {
+        let mut any = false;
+        let out: Vec<String> = pairs
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, value)) if !value.is_empty() => {
+                    any = true;
+                    let raw = percent_decode_fully(value.as_bytes(), true);
+                    format!("{name}={}", base64_url(&raw))
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        any.then(|| out.join("&"))
+    }
+    let mut w = r.clone();
+    let mut changed = false;
+    if let Some((path, query)) = r.path.split_once('?') {
+        if let Some(q) = wrap(query) {
+            w.path = format!("{path}?{q}");
+            changed = true;
+        }
+    }
+    let form = r
+        .headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("application/x-www-form-urlencoded"));
+    if form && r.body_base64.is_none() {
+        if let Some(b) = wrap(&r.body) {
+            w.body = b;
+            changed = true;
+        }
+    }
+    changed.then_some(w)
 }
 
 /// URL-safe base64 without padding (the tokens of the measurement above).

@@ -84,6 +84,7 @@ fn inputs() -> Inputs {
             rule: None,
             signatures: vec![],
             signature_rules: vec![],
+            findings: Vec::new(),
         },
         source_address: "10.1.2.3:51234".into(),
         destination_address: "10.1.9.9:8080".into(),

@@ -136,6 +136,11 @@ pub struct MirrorDecision {
     /// empty when none did (and in decisions written before rule packs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signature_rules: Vec<String>,
+    /// What decoding the request's encodings found wrong (`multipart_malformed`,
+    /// `body_encoding_broken`, ...), in report order; empty when nothing was (none of them stops
+    /// the scan or fails the request).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
 }
 
 impl MirrorDecision {
@@ -158,6 +163,7 @@ impl MirrorDecision {
         m.opt_str(key!("rule"), self.rule.as_deref());
         m.strs_unless_empty(key!("signatures"), &self.signatures);
         m.strs_unless_empty(key!("signature_rules"), &self.signature_rules);
+        m.strs_unless_empty(key!("findings"), &self.findings);
     }
 }
 
@@ -191,6 +197,7 @@ mod tests {
             rule: None,
             signatures: vec!["log4shell".into()],
             signature_rules: vec![],
+            findings: vec![],
         };
         let json = serde_json::to_string(&d).unwrap();
         assert_eq!(
@@ -267,6 +274,7 @@ mod tests {
                     rule: rule.map(String::from),
                     signatures: sigs.iter().map(|s| s.to_string()).collect(),
                     signature_rules: sigs.iter().map(|s| format!("ms-{s}")).collect(),
+                    findings: sigs.iter().map(|s| format!("{s}_broken")).collect(),
                 };
                 assert_eq!(d.to_json(), serde_json::to_string(&d).unwrap());
             }

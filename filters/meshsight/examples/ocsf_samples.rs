@@ -1,6 +1,6 @@
 //! Prints one OCSF record per line for a matrix of exchanges (every method, every allowlist
-//! outcome, mirror reasons, upstream failures, client aborts, IPv6, missing data, response
-//! findings), so
+//! outcome, mirror reasons, decoding findings, upstream failures, client aborts, IPv6, missing
+//! data, response findings), so
 //! `make test` can check them all with `scripts/validate_ocsf.py` against the OCSF 1.7.0
 //! `http_activity` JSON Schema.
 
@@ -115,6 +115,12 @@ fn main() {
                         rule: None,
                         signatures: sigs.clone(),
                         signature_rules: Vec::new(),
+                        // Decoding findings, with and without a signature.
+                        findings: if n % 3 == 1 {
+                            vec!["multipart_malformed".into(), "body_encoding_broken".into()]
+                        } else {
+                            Vec::new()
+                        },
                     });
                 ex.response_flags = match status {
                     Some(503) => 1 << 5 | 1 << 15,
@@ -186,6 +192,7 @@ fn response_samples(policy: &AuditPolicy) -> u64 {
             rule: None,
             signatures: vec![s.to_string()],
             signature_rules: Vec::new(),
+            findings: Vec::new(),
         });
         println!("{}", AuditRecord::build(ex, policy).to_ocsf());
         n += 1;

@@ -325,3 +325,78 @@ fn without_hold_for_body_a_denied_request_is_answered_at_its_head() {
     assert_eq!(host.request_headers(id, &headers, false), Action::Pause);
     assert_eq!(host.local_response(id).map(|r| r.status), Some(403));
 }
+
+/// What decoding found wrong in an allowed request's body (a multipart form never closed, a
+/// gzip stream cut short) is named in the decision, the audit record and a counter; the
+/// request goes on and nothing is copied.
+#[test]
+fn decoding_findings_reach_the_decision_the_record_and_the_counters() {
+    let mut host = start(
+        r#"{
+  "allowlist": {"mode": "enforce", "rules": [{"name": "writes", "methods": ["POST"], "paths": ["/api/**"]}]},
+  "mirror": {"targets": {"ids": {"cluster": "sensor", "delivery": "dispatch"}}, "hold_for_body": true},
+  "audit": {}
+}"#,
+    );
+    let unclosed = b"--b\r\nContent-Disposition: form-data; name=note\r\n\r\nhello\r\n".to_vec();
+    let cut_gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255, 0x4b, 0x4c];
+    let cases = [
+        (
+            "multipart/form-data; boundary=b",
+            None,
+            unclosed,
+            "multipart_malformed",
+        ),
+        (
+            "application/json",
+            Some("gzip"),
+            cut_gzip,
+            "body_encoding_broken",
+        ),
+    ];
+    for (i, (content_type, encoding, body, finding)) in cases.iter().enumerate() {
+        let id = host.new_http_stream();
+        let length = body.len().to_string();
+        let mut headers = vec![
+            (":method", "POST"),
+            (":path", "/api/upload"),
+            (":authority", "shop.example.com"),
+            (":scheme", "http"),
+            ("content-type", *content_type),
+            ("content-length", length.as_str()),
+        ];
+        if let Some(e) = encoding {
+            headers.push(("content-encoding", e));
+        }
+        host.request_headers(id, &headers, false);
+        assert_eq!(host.request_body(id, body, true), Action::Continue);
+        finish(&mut host, id);
+        let mirror: MirrorDecision = serde_json::from_slice(
+            &host
+                .stream_property(id, &[MIRROR_DECISION_PROPERTY])
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (mirror.mirrored, mirror.findings.as_slice()),
+            (false, &[finding.to_string()][..])
+        );
+        let r = &records(&host)[i];
+        assert_eq!(
+            r["unmapped"]["meshsight"]["mirror"]["findings"],
+            serde_json::json!([finding]),
+            "{r}"
+        );
+        assert_eq!(r["disposition_id"], 1, "the request went on: {r}");
+        assert_ne!(r["is_alert"], true);
+        assert_eq!(
+            counter(&mut host, &format!("meshsight_mirror_decode_{finding}")),
+            Some(1)
+        );
+    }
+    assert_eq!(
+        counter(&mut host, "meshsight_mirror_decode_body_inflate_bomb"),
+        Some(0)
+    );
+    assert!(sensor_calls(&mut host).is_empty());
+}

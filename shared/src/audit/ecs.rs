@@ -215,6 +215,7 @@ impl AuditRecord {
             }
             if let Some(mirror) = &ex.mirror {
                 m.object(key!("mirror"), |o| {
+                    o.strs_unless_empty(key!("findings"), &mirror.findings);
                     o.bool(key!("mirrored"), mirror.mirrored);
                     o.str(key!("reason"), mirror.reason.as_str());
                     o.opt_str(key!("rule"), mirror.rule.as_deref());

@@ -68,6 +68,7 @@ pub(super) fn exchange() -> HttpExchange {
         rule: None,
         signatures: vec![],
         signature_rules: vec![],
+        findings: Vec::new(),
     });
     ex.response_code_details = Some("via_upstream".into());
     ex
@@ -260,6 +261,7 @@ fn remarkable_requests_are_always_recorded() {
         rule: None,
         signatures: vec!["sqli".into()],
         signature_rules: vec![],
+        findings: Vec::new(),
     });
     let mut failed = exchange();
     failed.status = Some(502);

@@ -386,7 +386,7 @@ impl MirrorCopy {
             not_selected()
         };
         if selection.reason != MirrorReason::Signature {
-            record(step, None, decision_of(not_selected()));
+            self.record(step, None, decision_of(not_selected()));
             return;
         }
         if !cx.policy.copy_denied() {
@@ -395,7 +395,7 @@ impl MirrorCopy {
                 signature_rules: selection.signature_rules,
                 ..decision_of(not_selected())
             };
-            record(step, None, decision);
+            self.record(step, None, decision);
             return;
         }
         let target = selection.target;
@@ -406,7 +406,7 @@ impl MirrorCopy {
         if let (true, Some(id)) = (decision.mirrored, target) {
             decision.mirrored = self.dispatch(cx, request, id, &decision, body_missing, step);
         }
-        record(step, target, decision);
+        self.record(step, target, decision);
     }
 
     /// A body chunk: the host reports `body_size` bytes (the whole buffer while held, else the
@@ -574,7 +574,7 @@ impl MirrorCopy {
         step: &mut Step,
     ) {
         if early.header_set {
-            record(step, early.target, early.decision);
+            self.record(step, early.target, early.decision);
         } else {
             self.deliver(cx, request, early.target, early.decision, false, step);
         }
@@ -609,7 +609,7 @@ impl MirrorCopy {
                 None => decision.mirrored = false,
             }
         }
-        record(step, target, decision);
+        self.record(step, target, decision);
     }
 
     /// Queues a copy for the root context to send; `false` when it cannot go (too many in
@@ -654,13 +654,16 @@ impl MirrorCopy {
         }
     }
 
+    /// Records the final decision with what decoding the request found wrong: a finding is
+    /// recorded whatever was decided, as it never changes the decision.
+    fn record(&self, step: &mut Step, target: Option<TargetId>, mut decision: MirrorDecision) {
+        decision.findings = self.hits.findings().into_iter().map(String::from).collect();
+        step.actions.push(CopyAction::Record { target, decision });
+    }
+
     fn body_truncated(&self) -> bool {
         self.body_seen > self.body.len()
     }
-}
-
-fn record(step: &mut Step, target: Option<TargetId>, decision: MirrorDecision) {
-    step.actions.push(CopyAction::Record { target, decision });
 }
 
 fn not_selected() -> Selection {
@@ -682,5 +685,6 @@ fn decision_of(selection: Selection) -> MirrorDecision {
         rule: selection.rule,
         signatures: selection.signatures,
         signature_rules: selection.signature_rules,
+        findings: Vec::new(),
     }
 }

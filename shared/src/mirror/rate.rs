@@ -96,6 +96,7 @@ impl RateLimiter {
                     rule: selection.rule,
                     signatures: selection.signatures,
                     signature_rules: selection.signature_rules,
+                    findings: Vec::new(),
                 }
             }
             None => MirrorDecision {
@@ -105,6 +106,7 @@ impl RateLimiter {
                 rule: selection.rule,
                 signatures: selection.signatures,
                 signature_rules: selection.signature_rules,
+                findings: Vec::new(),
             },
         }
     }

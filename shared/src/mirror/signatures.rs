@@ -72,6 +72,11 @@ const FINDINGS: [(u8, &str); 5] = [
     (FINDING_CREDENTIALS_INVALID, "basic_credentials_invalid"),
 ];
 
+/// Every name [`SignatureHits::findings`] can report, in report order (a counter each).
+pub fn finding_names() -> impl Iterator<Item = &'static str> {
+    FINDINGS.iter().map(|(_, name)| *name)
+}
+
 impl SignatureHits {
     /// Whether anything matched.
     pub fn any(&self) -> bool {

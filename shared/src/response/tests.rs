@@ -359,6 +359,7 @@ fn the_finding_reaches_the_record_and_the_verdict_without_the_secret() {
         target: Some("ids".into()),
         signatures: vec!["confluence_ognl".into()],
         signature_rules: vec!["ms-confluence-26084-ognl-marker".into()],
+        findings: Vec::new(),
     };
     let mut ex = HttpExchange::from_request_headers(h.to_pairs());
     ex.status = Some(200);

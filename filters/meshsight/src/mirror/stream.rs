@@ -14,7 +14,7 @@ use meshsight_policy::mirror::copy::{
     has_copy_prefix, Clock, CopyAction, CopyContext, Flow, MirrorCopy, Step,
 };
 use meshsight_policy::mirror::delivery::Refusal;
-use meshsight_policy::mirror::signatures::SignatureHits;
+use meshsight_policy::mirror::signatures::{finding_names, SignatureHits};
 use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
 use proxy_wasm::types::Action;
 
@@ -315,6 +315,11 @@ impl MirrorStream {
         }
         for id in &d.signature_rules {
             if let Some(c) = m.signature_rules.get(id) {
+                c.inc();
+            }
+        }
+        for (name, c) in finding_names().zip(&m.decode_findings) {
+            if d.findings.iter().any(|f| f == name) {
                 c.inc();
             }
         }

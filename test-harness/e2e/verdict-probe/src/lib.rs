@@ -79,6 +79,7 @@ impl HttpContext for ProbeStream {
             rule: None,
             signatures: vec![category],
             signature_rules: Vec::new(),
+            findings: Vec::new(),
         });
         let head = RequestHead::from_pairs(self.get_http_request_headers());
         for entry in verdict::entries(&head, allowlist.as_ref(), mirror.as_ref()) {
