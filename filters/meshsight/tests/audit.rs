@@ -35,6 +35,18 @@ fn request(
     decision: Option<&str>,
     status: Option<u16>,
 ) -> u32 {
+    request_taking(host, path, id, decision, status, Duration::ZERO)
+}
+
+/// [`request`], the host clock moving `took` between the head and `on_log`.
+fn request_taking(
+    host: &mut Host,
+    path: &str,
+    id: &str,
+    decision: Option<&str>,
+    status: Option<u16>,
+    took: Duration,
+) -> u32 {
     let s = host.new_http_stream();
     host.set_stream_property(s, &["source", "address"], "10.1.2.3:51234");
     host.set_stream_property(s, &["destination", "address"], "10.1.9.9:8080");
@@ -69,6 +81,7 @@ fn request(
         ],
         true,
     );
+    host.advance_time(took);
     match status {
         Some(code) => {
             let code_s = code.to_string();
@@ -114,12 +127,15 @@ const ALLOWED: &str = r#"{"outcome":"allowed","rule":"cart"}"#;
 #[test]
 fn log_sink_writes_one_ocsf_line_per_request_from_headers_and_properties() {
     let mut host = start("{}");
-    request(
+    // The head reached the filter: start and end come from the host clock at the head and at
+    // `on_log`, not from `request.time` and `request.duration` (set to other values here).
+    request_taking(
         &mut host,
         "/cart?id=1&token=query-secret",
         "req-1",
         Some(ALLOWED),
         Some(200),
+        Duration::from_millis(12),
     );
     request(&mut host, "/admin", "req-2", Some(DENIED), Some(403));
     let recs = logged_records(&host);
@@ -127,8 +143,9 @@ fn log_sink_writes_one_ocsf_line_per_request_from_headers_and_properties() {
     let r = &recs[0];
     assert_eq!(r["class_uid"], 4002);
     assert_eq!(r["type_uid"], 400203);
-    assert_eq!(r["time"], T0 / 1_000_000 + 7);
-    assert_eq!(r["duration"], 7);
+    assert_eq!(r["start_time"], T0 / 1_000_000);
+    assert_eq!(r["time"], T0 / 1_000_000 + 12);
+    assert_eq!(r["duration"], 12);
     assert_eq!(r["metadata"]["uid"], "req-1");
     assert_eq!(r["http_request"]["url"]["hostname"], "shop.example.com");
     assert_eq!(r["http_request"]["url"]["port"], 80);
@@ -170,6 +187,83 @@ fn log_sink_writes_one_ocsf_line_per_request_from_headers_and_properties() {
     );
     assert_eq!(counter(&mut host, "meshsight_audit_records"), Some(2));
     assert_eq!(counter(&mut host, "meshsight_audit_delivered"), Some(2));
+}
+
+#[test]
+fn a_request_whose_head_never_reached_the_filter_takes_its_times_from_envoy() {
+    let mut host = start("{}");
+    let s = host.new_http_stream();
+    host.set_stream_property(s, &["request", "time"], le(T0 as i64 - 30_000_000));
+    host.set_stream_property(s, &["request", "duration"], le(7_000_000));
+    host.advance_time(Duration::from_millis(50));
+    // An earlier filter answered: no request headers callback, only the stream's end.
+    host.log(s);
+    host.done(s);
+    let recs = logged_records(&host);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["start_time"], T0 / 1_000_000 - 30);
+    assert_eq!(recs[0]["time"], T0 / 1_000_000 - 23);
+    assert_eq!(recs[0]["duration"], 7);
+}
+
+/// One request on connection `id` (Envoy's `connection.id`) whose `request.protocol` says
+/// `protocol`; returns the stream.
+fn request_on_connection(host: &mut Host, id: i64, protocol: &str) -> u32 {
+    let s = host.new_http_stream();
+    host.set_stream_property(s, &["connection", "id"], le(id));
+    host.set_stream_property(s, &["request", "protocol"], protocol);
+    host.set_stream_property(s, &["source", "address"], "10.1.2.3:51234");
+    host.set_stream_property(s, &["request", "total_size"], le(180));
+    host.request_headers(
+        s,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "shop.example.com"),
+            (":path", "/"),
+            ("x-request-id", "r"),
+        ],
+        true,
+    );
+    host.response_headers(s, &[(":status", "200")], true);
+    host.log(s);
+    host.done(s);
+    s
+}
+
+#[test]
+fn the_protocol_is_read_once_per_connection_and_the_times_from_the_clock() {
+    let mut host = start("{}");
+    let first = request_on_connection(&mut host, 7, "HTTP/1.1");
+    // The same connection: what it fixed is not asked again (a changed answer would show).
+    let second = request_on_connection(&mut host, 7, "HTTP/2");
+    let other = request_on_connection(&mut host, 8, "HTTP/2");
+    let versions: Vec<_> = logged_records(&host)
+        .iter()
+        .map(|r| r["http_request"]["version"].clone())
+        .collect();
+    assert_eq!(versions, ["HTTP/1.1", "HTTP/1.1", "HTTP/2"]);
+    let count = |s: u32, name: &str| host.host_calls(s).iter().filter(|c| **c == name).count();
+    // Per request, once the connection is known: connection.id, the two decisions another
+    // plugin may have left (this one runs only the audit), request.total_size,
+    // response.total_size, upstream_peer.namespace, response.flags, response.code_details.
+    assert_eq!(
+        count(second, "proxy_get_property"),
+        8,
+        "{:?}",
+        host.host_calls(second)
+    );
+    // The first request on a connection also reads what the connection fixes: source and
+    // destination, the peer's principal (two places), its namespace, and the protocol.
+    assert_eq!(
+        count(first, "proxy_get_property"),
+        14,
+        "{:?}",
+        host.host_calls(first)
+    );
+    assert_eq!(count(other, "proxy_get_property"), 14);
+    // request.time and request.duration are never asked: the clock at the head and at the end.
+    assert_eq!(count(second, "proxy_get_current_time_nanoseconds"), 2);
 }
 
 #[test]

@@ -71,16 +71,18 @@ pub enum AnyValue<'a> {
     Int(i64),
 }
 
-/// The number after `"<key>":` in a one-line JSON record (the last occurrence: the top-level
-/// keys of a record follow its nested objects in sorted order).
-fn json_number(record: &str, key: &str) -> Option<u64> {
-    let needle = format!("\"{key}\":");
-    let at = record.rfind(&needle)? + needle.len();
-    let digits: &str = &record[at..];
+/// The number after `needle` (`"<key>":`) in a one-line JSON record: its first occurrence,
+/// since the OCSF writer puts `severity_id` and `time` among the first top-level members,
+/// before any nested object (a JSON string cannot hold the needle: its quotes are escaped). A
+/// forward search stops within the first few hundred bytes of the record.
+fn json_number(record: &[u8], needle: &[u8]) -> Option<u64> {
+    let at = record.windows(needle.len()).position(|w| w == needle)? + needle.len();
+    let digits = record.get(at..)?;
     let end = digits
-        .find(|c: char| !c.is_ascii_digit())
+        .iter()
+        .position(|c| !c.is_ascii_digit())
         .unwrap_or(digits.len());
-    digits[..end].parse().ok()
+    std::str::from_utf8(digits.get(..end)?).ok()?.parse().ok()
 }
 
 /// OTel `SeverityNumber` of an OCSF `severity_id` (Informational 1 -> INFO 9, Low 2 -> INFO2
@@ -117,13 +119,12 @@ pub fn export_logs_request(
     };
     let mut log = Vec::new();
     for line in ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let record = String::from_utf8_lossy(line);
         log.clear();
         if format == AuditFormat::Ocsf {
-            if let Some(ms) = json_number(&record, "time") {
+            if let Some(ms) = json_number(line, b"\"time\":") {
                 fixed64_field(&mut log, 1, ms.saturating_mul(1_000_000));
             }
-            if let Some(id) = json_number(&record, "severity_id") {
+            if let Some(id) = json_number(line, b"\"severity_id\":") {
                 let n = severity_number(id);
                 if n > 0 {
                     varint_field(&mut log, 2, n);
@@ -311,6 +312,14 @@ mod tests {
         assert_eq!((first[1].0, first[1].2), (2, 17));
         let body = fields(first[2].3);
         assert_eq!(body[0].3, b"{\"severity_id\":4,\"time\":1700000000003}");
+    }
+
+    #[test]
+    fn the_record_time_is_the_top_level_one_not_a_lookalike() {
+        let record = br#"{"activity_name":"x\"time\":1","severity_id":2,"start_time":5,"time":17,"trace":{"time":9}}"#;
+        assert_eq!(json_number(record, b"\"time\":"), Some(17));
+        assert_eq!(json_number(record, b"\"severity_id\":"), Some(2));
+        assert_eq!(json_number(b"{}", b"\"time\":"), None);
     }
 
     #[test]

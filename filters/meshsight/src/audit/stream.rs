@@ -50,6 +50,8 @@ impl AuditJob {
 
     /// Builds the record of a finished request (head, the response headers kept, the decisions,
     /// what the response scan found) and writes or queues it, unless sampling passes it over.
+    /// `started_ns`: the host clock when the head reached the filter (`None` when it never did).
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         head: RequestHead,
@@ -58,13 +60,14 @@ impl AuditJob {
         allowlist: Option<AllowlistDecision>,
         mirror: Option<MirrorDecision>,
         response: Option<ResponseVerdict>,
+        started_ns: Option<u64>,
     ) {
         let mut ex = HttpExchange::from_request_headers(head.to_pairs());
         ex.response_headers = response_headers;
         ex.allowlist = allowlist;
         ex.mirror = mirror;
         ex.response = response;
-        self.fill(&mut ex, props);
+        self.fill(&mut ex, props, started_ns);
         if !sample_verdict(&ex, self.policy.sample_allowed).is_recorded() {
             self.metrics.not_sampled.inc();
             return;
@@ -85,12 +88,9 @@ impl AuditJob {
     }
 
     /// What the proxy knows of the exchange beyond its head: each property read once.
-    fn fill(&self, ex: &mut HttpExchange, props: &Properties) {
-        // The clock only where Envoy does not say when the request started or how long it took.
-        let clock = std::cell::OnceCell::new();
-        let now_ns = || *clock.get_or_init(host::now_nanos);
+    fn fill(&self, ex: &mut HttpExchange, props: &Properties, started_ns: Option<u64>) {
         let conn = |f| props.connection(f).map(str::to_string);
-        ex.protocol = props.string(&["request", "protocol"]);
+        ex.protocol = conn(ConnectionFact::Protocol);
         // The response that passed this filter (also local replies) has the code; ask Envoy
         // only when none did.
         let status = header_value(&ex.response_headers, ":status")
@@ -105,16 +105,11 @@ impl AuditJob {
         ex.response_bytes = status
             .and(props.int(&["response", "total_size"]))
             .and_then(|n| u64::try_from(n).ok());
-        ex.start_ns = props
-            .int(&["request", "time"])
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or_else(now_ns);
-        ex.end_ns = match props
-            .int(&["request", "duration"])
-            .and_then(|n| u64::try_from(n).ok())
-        {
-            Some(d) => ex.start_ns.saturating_add(d),
-            None => now_ns().max(ex.start_ns),
+        (ex.start_ns, ex.end_ns) = match started_ns {
+            // The head reached this filter: the host clock then and now (`on_log` runs as the
+            // stream ends), two cheap calls instead of `request.time` and `request.duration`.
+            Some(start) => (start, host::now_nanos().max(start)),
+            None => times_from_properties(props),
         };
         ex.source_address = conn(ConnectionFact::SourceAddress);
         ex.destination_address = conn(ConnectionFact::DestinationAddress);
@@ -142,4 +137,23 @@ impl AuditJob {
         ex.response_flags = props.int(&["response", "flags"]).map_or(0, |n| n as u64);
         ex.response_code_details = props.string(&["response", "code_details"]);
     }
+}
+
+/// Start and end of a request whose head never reached the filter (an earlier filter answered
+/// it): Envoy's `request.time` and `request.duration`, the clock where Envoy has none.
+fn times_from_properties(props: &Properties) -> (u64, u64) {
+    let clock = std::cell::OnceCell::new();
+    let now_ns = || *clock.get_or_init(host::now_nanos);
+    let start = props
+        .int(&["request", "time"])
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or_else(now_ns);
+    let end = match props
+        .int(&["request", "duration"])
+        .and_then(|n| u64::try_from(n).ok())
+    {
+        Some(d) => start.saturating_add(d),
+        None => now_ns().max(start),
+    };
+    (start, end)
 }

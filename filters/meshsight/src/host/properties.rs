@@ -1,6 +1,6 @@
 //! Properties read at most once: per request for what changes per request, per connection for
-//! what a connection fixes (its peer address, mTLS identity, Istio peer metadata), so that a
-//! kept-alive connection pays for those once rather than on every request.
+//! what a connection fixes (its peer address, mTLS identity, Istio peer metadata, its HTTP
+//! version), so that a kept-alive connection pays for those once rather than on every request.
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -28,9 +28,13 @@ pub enum ConnectionFact {
     PeerWorkload,
     /// `downstream_peer.service`.
     PeerService,
+    /// `request.protocol` (`HTTP/1.1`, `HTTP/2`, ...): Envoy picks one codec per downstream
+    /// connection. Only a client mixing HTTP/1.0 and HTTP/1.1 on one kept-alive connection
+    /// (which Envoy refuses unless `accept_http_10` is set) would see its first version kept.
+    Protocol,
 }
 
-const FACTS: usize = 6;
+const FACTS: usize = 7;
 
 impl ConnectionFact {
     /// Where the host keeps the fact, in order of preference.
@@ -45,6 +49,7 @@ impl ConnectionFact {
             ConnectionFact::PeerNamespace => &[&["downstream_peer", "namespace"]],
             ConnectionFact::PeerWorkload => &[&["downstream_peer", "workload"]],
             ConnectionFact::PeerService => &[&["downstream_peer", "service"]],
+            ConnectionFact::Protocol => &[&["request", "protocol"]],
         }
     }
 
