@@ -40,11 +40,11 @@ WASM_EXPORTS := _initialize memory proxy_abi_version_0_2_1 proxy_on_configure \
   proxy_on_response_trailers proxy_on_tick proxy_on_vm_start
 WASM_DIS := $(TOOLS)/binaryen/node_modules/.bin/wasm-dis
 # A ratchet, not the goal: issue 19's target is 400 KB (409,600 bytes), which the module does
-# not meet yet (986,822 bytes at this budget's last raise, with the response rules and the body
-# decoders in it). The budget only ever comes down: a change that adds bytes must take as
-# many out, or say in its notes why the bytes are worth the memory. The goal, for the check's
-# message.
-WASM_SIZE_BUDGET ?= 1000000
+# not meet yet (842,223 bytes at this budget's last cut, when the policy crate's own JSON reader
+# replaced serde and serde_json in the module: 986,822 before). The budget only ever comes
+# down: a change that adds bytes must take as many out, or say in its notes why the bytes are
+# worth the memory. The goal, for the check's message.
+WASM_SIZE_BUDGET ?= 850000
 WASM_SIZE_GOAL := 409600
 
 .PHONY: binaryen wasm-size

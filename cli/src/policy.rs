@@ -118,8 +118,9 @@ pub fn compile(
         PolicyRole::Meshsight => document.get("allowlist").cloned(),
         _ => None,
     };
-    // It compiled, so it deserializes.
-    let raw_allowlist = allowlist_value.and_then(|v| serde_json::from_value(v).ok());
+    // It compiled, so it reads.
+    let raw_allowlist = allowlist_value
+        .and_then(|v| meshsight_policy::ConfigError::parse_json(v.to_string().as_bytes()).ok());
     Ok(LoadedPolicy {
         path: path.to_path_buf(),
         role,

@@ -402,11 +402,11 @@ fn parse<T: DeserializeOwned>(line: &[u8]) -> Result<T, (String, String)> {
             format!(
                 "malformed JSON at column {}: {}",
                 inner.column(),
-                strip_at(&inner)
+                inner.reason()
             ),
         )
     })?;
-    json.read::<T>("").map_err(|e| {
+    json.deserialize::<T>("").map_err(|e| {
         let field = e.path.unwrap_or_default();
         let reason = e.reason;
         // Name the missing field itself, not its parent.

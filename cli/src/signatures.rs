@@ -41,7 +41,7 @@ pub enum Rules {
 /// (unless the packs are tested alone) under `extra`.
 fn test_responses(extra: Vec<pack::Rule>, builtin: bool) -> Result<ResponsePolicy, ConfigError> {
     let raw: RawResponses =
-        serde_json::from_value(serde_json::json!({"all": true, "builtin": builtin}))
+        ConfigError::parse_json(format!(r#"{{"all": true, "builtin": {builtin}}}"#).as_bytes())
             .map_err(|e| ConfigError::new("responses", e.to_string()))?;
     ResponsePolicy::compile(&raw, extra)
 }

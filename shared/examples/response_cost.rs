@@ -56,7 +56,7 @@ fn per_iteration(n: u32, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let raw: RawResponses = match serde_json::from_str("{}") {
+    let raw: RawResponses = match meshsight_policy::ConfigError::parse_json(b"{}") {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");

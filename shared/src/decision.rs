@@ -5,10 +5,13 @@
 //! and the audit filter reads it back with `get_property([<property>])`. These types are the
 //! contract between them, so all three filters serialize through them: the contract owns its
 //! JSON text (written per request with the crate's `crate::json` writer, the very text serde
-//! gives) and its names, and the jobs depend on it, never the reverse.
+//! gives; read back with [`ReadJson`]) and its names, and the jobs depend on it, never the
+//! reverse. serde's derives are there only with the `serde` feature, for the CLI.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+use crate::error::json_path::{At, PathError, ReadJson};
 use crate::json::{key, JsonObject};
 
 /// Property (filter-state key) holding the allowlist filter's [`AllowlistDecision`].
@@ -17,8 +20,9 @@ pub const ALLOWLIST_DECISION_PROPERTY: &str = "meshsight_allowlist";
 pub const MIRROR_DECISION_PROPERTY: &str = "meshsight_mirror";
 
 /// Whether a policy blocks requests or only reports what it would block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Mode {
     /// Deny requests that no rule allows.
     #[default]
@@ -28,8 +32,9 @@ pub enum Mode {
 }
 
 /// What the allowlist did with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum AllowlistOutcome {
     /// A rule matched; the request went on.
     Allowed,
@@ -54,15 +59,22 @@ impl AllowlistOutcome {
 }
 
 /// The allowlist filter's decision on one request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct AllowlistDecision {
     /// What happened.
     pub outcome: AllowlistOutcome,
     /// Name of the rule that allowed the request, when one did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub rule: Option<String>,
     /// Why a request was malformed or denied, in a stable snake_case word.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub reason: Option<String>,
 }
 
@@ -87,8 +99,9 @@ impl AllowlistDecision {
 }
 
 /// Why the mirror filter did or did not copy a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum MirrorReason {
     /// A built-in or custom signature matched.
     Signature,
@@ -117,24 +130,37 @@ impl MirrorReason {
 }
 
 /// The mirror filter's decision on one request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct MirrorDecision {
     /// Whether a copy goes (or went) to the target.
     pub mirrored: bool,
     /// The target (sensor) name, when one was chosen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub target: Option<String>,
     /// Why.
     pub reason: MirrorReason,
     /// Name of the rule that decided, when one did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub rule: Option<String>,
     /// Signature categories that matched (e.g. `log4shell`), empty when none did.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub signatures: Vec<String>,
     /// Ids of the signature rules that matched (e.g. `ms-log4shell-jndi`), in report order;
     /// empty when none did (and in decisions written before rule packs).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub signature_rules: Vec<String>,
     /// What decoding the request's encodings found wrong (`multipart_malformed`,
     /// `body_encoding_broken`, ...), in report order; empty when nothing was (none of them stops
@@ -167,11 +193,118 @@ impl MirrorDecision {
     }
 }
 
+impl ReadJson for Mode {
+    fn read_json(at: At<'_, '_>) -> Result<Mode, PathError> {
+        match at.unit_variant("enum Mode", &["enforce", "monitor"])? {
+            0 => Ok(Mode::Enforce),
+            _ => Ok(Mode::Monitor),
+        }
+    }
+}
+
+const OUTCOMES: &[&str] = &["allowed", "denied", "would_deny", "malformed"];
+
+impl ReadJson for AllowlistOutcome {
+    fn read_json(at: At<'_, '_>) -> Result<AllowlistOutcome, PathError> {
+        Ok(match at.unit_variant("enum AllowlistOutcome", OUTCOMES)? {
+            0 => AllowlistOutcome::Allowed,
+            1 => AllowlistOutcome::Denied,
+            2 => AllowlistOutcome::WouldDeny,
+            _ => AllowlistOutcome::Malformed,
+        })
+    }
+}
+
+/// Read back from filter state (another plugin's `to_json`); members it does not know are
+/// skipped, so an older reader accepts a newer writer's decision.
+impl ReadJson for AllowlistDecision {
+    fn read_json(at: At<'_, '_>) -> Result<AllowlistDecision, PathError> {
+        let (mut outcome, mut rule, mut reason) = (None, None, None);
+        at.open_object(
+            "struct AllowlistDecision",
+            &["outcome", "rule", "reason"],
+            &mut |m| match m.name {
+                "outcome" => m.read(&mut outcome),
+                "rule" => m.read(&mut rule),
+                _ => m.read(&mut reason),
+            },
+        )?;
+        Ok(AllowlistDecision {
+            outcome: at.required(outcome, "outcome")?,
+            rule: rule.flatten(),
+            reason: reason.flatten(),
+        })
+    }
+}
+
+const REASONS: &[&str] = &[
+    "signature",
+    "rule",
+    "sample",
+    "not_selected",
+    "rate_limited",
+];
+
+impl ReadJson for MirrorReason {
+    fn read_json(at: At<'_, '_>) -> Result<MirrorReason, PathError> {
+        Ok(match at.unit_variant("enum MirrorReason", REASONS)? {
+            0 => MirrorReason::Signature,
+            1 => MirrorReason::Rule,
+            2 => MirrorReason::Sample,
+            3 => MirrorReason::NotSelected,
+            _ => MirrorReason::RateLimited,
+        })
+    }
+}
+
+const MIRROR_DECISION_FIELDS: &[&str] = &[
+    "mirrored",
+    "target",
+    "reason",
+    "rule",
+    "signatures",
+    "signature_rules",
+];
+
+/// Read back from filter state, as [`AllowlistDecision`] is.
+impl ReadJson for MirrorDecision {
+    fn read_json(at: At<'_, '_>) -> Result<MirrorDecision, PathError> {
+        let (mut mirrored, mut target, mut reason) = (None, None, None);
+        let (mut rule, mut signatures, mut signature_rules) = (None, None, None);
+        at.open_object(
+            "struct MirrorDecision",
+            MIRROR_DECISION_FIELDS,
+            &mut |m| match m.name {
+                "mirrored" => m.read(&mut mirrored),
+                "target" => m.read(&mut target),
+                "reason" => m.read(&mut reason),
+                "rule" => m.read(&mut rule),
+                "signatures" => m.read(&mut signatures),
+                _ => m.read(&mut signature_rules),
+            },
+        )?;
+        Ok(MirrorDecision {
+            mirrored: at.required(mirrored, "mirrored")?,
+            target: target.flatten(),
+            reason: at.required(reason, "reason")?,
+            rule: rule.flatten(),
+            signatures: signatures.unwrap_or_default(),
+            signature_rules: signature_rules.unwrap_or_default(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::json_path::Json;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Reads a decision back as the audit job reads another plugin's.
+    fn read_back<T: ReadJson>(json: &str) -> T {
+        Json::parse(json.as_bytes()).unwrap().read("").unwrap()
+    }
 
     #[test]
     fn allowlist_decision_round_trips_as_compact_json() {
@@ -180,12 +313,15 @@ mod tests {
             rule: None,
             reason: Some("no_rule_matched".into()),
         };
-        let json = serde_json::to_string(&d).unwrap();
+        let json = d.to_json();
         assert_eq!(
             json,
             r#"{"outcome":"would_deny","reason":"no_rule_matched"}"#
         );
-        assert_eq!(serde_json::from_str::<AllowlistDecision>(&json).unwrap(), d);
+        assert_eq!(read_back::<AllowlistDecision>(&json), d);
+        // A member a newer writer added is skipped.
+        let newer = r#"{"outcome":"would_deny","reason":"no_rule_matched","extra":[1]}"#;
+        assert_eq!(read_back::<AllowlistDecision>(newer), d);
     }
 
     #[test]
@@ -199,12 +335,12 @@ mod tests {
             signature_rules: vec![],
             findings: vec![],
         };
-        let json = serde_json::to_string(&d).unwrap();
+        let json = d.to_json();
         assert_eq!(
             json,
             r#"{"mirrored":true,"target":"ids","reason":"signature","signatures":["log4shell"]}"#
         );
-        assert_eq!(serde_json::from_str::<MirrorDecision>(&json).unwrap(), d);
+        assert_eq!(read_back::<MirrorDecision>(&json), d);
     }
 
     #[test]
@@ -215,7 +351,10 @@ mod tests {
             AllowlistOutcome::WouldDeny,
             AllowlistOutcome::Malformed,
         ] {
-            assert_eq!(serde_json::json!(o.as_str()), serde_json::json!(o));
+            assert_eq!(
+                read_back::<AllowlistOutcome>(&format!("{:?}", o.as_str())),
+                o
+            );
         }
         for r in [
             MirrorReason::Signature,
@@ -224,12 +363,14 @@ mod tests {
             MirrorReason::NotSelected,
             MirrorReason::RateLimited,
         ] {
-            assert_eq!(serde_json::json!(r.as_str()), serde_json::json!(r));
+            assert_eq!(read_back::<MirrorReason>(&format!("{:?}", r.as_str())), r);
         }
     }
 
     /// `to_json` writes without serde_json (it runs on every request) but must give the very
-    /// text serde_json gives, for every outcome, reason and optional part, escapes included.
+    /// text serde_json gives, for every outcome, reason and optional part, escapes included
+    /// (with the `serde` feature, which `cargo test --workspace` turns on through the CLI).
+    #[cfg(feature = "serde")]
     #[test]
     fn to_json_is_the_serde_text() {
         for outcome in [

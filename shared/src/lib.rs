@@ -1,7 +1,8 @@
 //! meshsight's policy crate: everything the filters decide, as plain Rust with no proxy-wasm
-//! dependency. Policy JSON is parsed into raw serde types, then compiled once into immutable,
-//! validated values that the filters query per request. The same code runs natively in
-//! `cargo test` and inside the Wasm VM (its tests also run on wasm32-unknown-unknown under Node).
+//! dependency. Policy JSON is parsed into raw types (by the crate's own reader, not serde: see
+//! [`error::json_path`]), then compiled once into immutable, validated values that the filters
+//! query per request. The same code runs natively in `cargo test` and inside the Wasm VM (its
+//! tests also run on wasm32-unknown-unknown under Node).
 
 pub mod allowlist;
 pub mod attack;

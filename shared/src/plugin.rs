@@ -7,12 +7,9 @@
 //! [`MIRROR_ROOT_ID`], [`AUDIT_ROOT_ID`]), for deployments that need the jobs in separate filter
 //! positions; such a plugin's configuration is that job's section alone.
 
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
-
 use crate::allowlist::{AllowList, RawPolicy};
 use crate::audit::{AuditPolicy, RawAuditPolicy, Sink};
-use crate::error::json_path::Json;
+use crate::error::json_path::{At, Json, PathError, ReadJson};
 use crate::error::ConfigError;
 use crate::mirror::raw::RawMirrorPolicy;
 use crate::mirror::MirrorPolicy;
@@ -58,15 +55,31 @@ impl Role {
 
 /// The document's sections, only to refuse unknown ones and missing ones; each section is then
 /// read from the parsed document itself.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 struct RawPluginPolicy {
-    #[serde(default)]
-    allowlist: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
-    mirror: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
-    audit: Option<serde::de::IgnoredAny>,
+    allowlist: Option<()>,
+    mirror: Option<()>,
+    audit: Option<()>,
+}
+
+impl ReadJson for RawPluginPolicy {
+    fn read_json(at: At<'_, '_>) -> Result<RawPluginPolicy, PathError> {
+        let (mut allowlist, mut mirror, mut audit) = (None, None, None);
+        at.object(
+            "struct RawPluginPolicy",
+            &["allowlist", "mirror", "audit"],
+            &mut |m| match m.name {
+                "allowlist" => m.read(&mut allowlist),
+                "mirror" => m.read(&mut mirror),
+                _ => m.read(&mut audit),
+            },
+        )?;
+        Ok(RawPluginPolicy {
+            allowlist: allowlist.flatten(),
+            mirror: mirror.flatten(),
+            audit: audit.flatten(),
+        })
+    }
 }
 
 /// The compiled jobs of one plugin.
@@ -134,7 +147,7 @@ impl PluginPolicy {
 /// rather than written out and parsed again; its errors' paths start with the section name.
 fn section<R, T>(json: &Json, name: &str) -> Result<Option<T>, ConfigError>
 where
-    R: DeserializeOwned,
+    R: ReadJson,
     T: TryFrom<R, Error = ConfigError>,
 {
     let Json::Object(members) = json else {

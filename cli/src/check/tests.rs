@@ -1,7 +1,8 @@
 use super::*;
 
 fn findings(rules: serde_json::Value) -> Vec<Finding> {
-    let raw: RawPolicy = serde_json::from_value(serde_json::json!({ "rules": rules })).unwrap();
+    let text = serde_json::json!({ "rules": rules }).to_string();
+    let raw: RawPolicy = meshsight_policy::ConfigError::parse_json(text.as_bytes()).unwrap();
     // What check analyses has compiled.
     AllowList::try_from(raw.clone()).unwrap();
     analyse(&raw, false)
@@ -79,7 +80,8 @@ const WEB: &str = "spiffe://cluster.local/ns/shop/sa/web";
 const PROMETHEUS: &str = "spiffe://cluster.local/ns/monitoring/sa/prometheus";
 
 fn policy(rules: serde_json::Value) -> RawPolicy {
-    let raw: RawPolicy = serde_json::from_value(serde_json::json!({ "rules": rules })).unwrap();
+    let text = serde_json::json!({ "rules": rules }).to_string();
+    let raw: RawPolicy = meshsight_policy::ConfigError::parse_json(text.as_bytes()).unwrap();
     AllowList::try_from(raw.clone()).unwrap();
     raw
 }

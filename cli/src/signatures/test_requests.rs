@@ -345,7 +345,7 @@ fn parse_ndjson(input: &[u8]) -> Result<Vec<TestRequest>, TestError> {
             continue;
         }
         let request: TestRequest =
-            ConfigError::parse_json(trimmed).map_err(|e| TestError::Request {
+            ConfigError::deserialize_json(trimmed).map_err(|e| TestError::Request {
                 index: out.len(),
                 line: n + 1,
                 reason: e.to_string(),

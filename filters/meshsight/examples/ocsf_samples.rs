@@ -140,10 +140,11 @@ fn main() {
 /// Records carrying a response finding (succeeded with and without a request signature,
 /// attempted without one), from the real response rules.
 fn response_samples(policy: &AuditPolicy) -> u64 {
-    let raw: RawResponses = serde_json::from_str(r#"{"all": true}"#).unwrap_or_else(|e| {
-        eprintln!("bad response section: {e}");
-        std::process::exit(1)
-    });
+    let raw: RawResponses = meshsight_policy::ConfigError::parse_json(br#"{"all": true}"#)
+        .unwrap_or_else(|e| {
+            eprintln!("bad response section: {e}");
+            std::process::exit(1)
+        });
     let responses = ResponsePolicy::compile(&raw, Vec::new()).unwrap_or_else(|e| {
         eprintln!("bad response rules: {e}");
         std::process::exit(1)

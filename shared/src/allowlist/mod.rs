@@ -1,7 +1,7 @@
 //! Allowlist policy: rules (methods, hosts, paths, headers, query constraints, sources) compiled
 //! into a matcher whose cost does not grow with the rule count.
 //!
-//! A policy is read into [`RawPolicy`] (serde, unknown fields refused), then compiled once into
+//! A policy is read into [`RawPolicy`] (`ReadJson`, unknown fields refused), then compiled once into
 //! an immutable [`AllowList`] (`AllowList::try_from(raw)` or [`AllowList::from_json`]); any
 //! invalid value refuses the whole policy with a [`ConfigError`] naming its JSON path.
 //!
@@ -91,8 +91,16 @@ impl DenyResponse {
             }
             &id[..end]
         });
-        let doc = serde_json::json!({ "error": self.error, "request_id": id });
-        doc.to_string().into_bytes()
+        // The text serde_json gave for `{"error": .., "request_id": ..}` (keys sorted).
+        let mut doc = String::from("{\"error\":");
+        crate::json::push_string(&mut doc, self.error);
+        doc.push_str(",\"request_id\":");
+        match id {
+            Some(id) => crate::json::push_string(&mut doc, id),
+            None => doc.push_str("null"),
+        }
+        doc.push('}');
+        doc.into_bytes()
     }
 }
 

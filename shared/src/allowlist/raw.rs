@@ -1,39 +1,38 @@
 //! The allowlist policy exactly as written in the plugin configuration (JSON), before validation.
 //! Unknown fields are errors so that a typo cannot silently widen or narrow a policy.
 
-use serde::{Deserialize, Serialize};
+#[cfg(feature = "serde")]
+use serde::Serialize;
 
 use crate::decision::Mode;
+use crate::error::json_path::{At, PathError, ReadJson};
 use crate::matching::{RawHeaderMatch, RawPathMatch, RawQueryMatch};
 
 pub use crate::matching::RawSources;
 
 /// The allowlist policy document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct RawPolicy {
     /// `enforce` (default) answers unmatched requests with the deny response; `monitor` lets
     /// them through and records `would_deny`.
-    #[serde(default)]
     pub mode: Mode,
     /// The rules; a request passes when one rule matches everything that rule names.
     pub rules: Vec<RawRule>,
     /// Answer ambiguous request targets (encoded `/`, `%00`, overlong UTF-8...) with the
     /// malformed response instead of judging them (default true).
-    #[serde(default = "default_true")]
     pub reject_malformed: bool,
     /// Set `:path` to the normalized path (plus the original query) so the upstream sees exactly
     /// what was checked. Default true: without it a request judged as `/api/v1/items/1` could
     /// reach the upstream as `/api/v1/items//1`, and the upstream's own reading of that is
     /// exactly what an attacker plays on. Turn it off only when Envoy itself normalizes the same
     /// way before the filter (`normalize_path`, `merge_slashes`, escaped-slash rejection).
-    #[serde(default = "default_rewrite_path")]
     pub rewrite_path: bool,
     /// Response to requests no rule allows (default 403 with a small JSON body).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub deny_response: Option<RawResponse>,
     /// Response to malformed request targets (default 400 with a small JSON body).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub malformed_response: Option<RawResponse>,
 }
 
@@ -42,45 +41,45 @@ fn default_true() -> bool {
 }
 
 /// A locally generated response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct RawResponse {
     /// HTTP status, 400 to 599.
     pub status: u32,
     /// Body sent verbatim instead of the default JSON body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub body: Option<String>,
     /// Content type of `body` (default `application/json`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub content_type: Option<String>,
 }
 
 /// One allow rule. Every field but `name` is optional; an absent field matches anything, an
 /// empty list is an error (it would match nothing, which is never what was meant). The fields
 /// mean what they mean in a mirror selector (see [`crate::matching`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct RawRule {
     /// Unique name, used in the decision and in the rule's hit counter.
     pub name: String,
     /// HTTP methods, case-sensitive (`GET`, `POST`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub methods: Option<Vec<String>>,
     /// Host names: exact (`api.example.com`) or wildcard (`*.example.com`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub hosts: Option<Vec<String>>,
     /// Paths over the normalized path: patterns (`/a/b`, `*`, `{name}`, trailing `**`),
     /// `{"exact": "/a"}` or `{"prefix": "/a/"}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub paths: Option<Vec<RawPathMatch>>,
     /// Header conditions; all must hold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub headers: Option<Vec<RawHeaderMatch>>,
     /// Query parameter constraints; all must hold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub query: Option<Vec<RawQueryConstraint>>,
     /// Who may send the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub sources: Option<RawSources>,
 }
 
@@ -90,3 +89,89 @@ pub type RawQueryConstraint = RawQueryMatch;
 fn default_rewrite_path() -> bool {
     true
 }
+
+impl ReadJson for RawPolicy {
+    fn read_json(at: At<'_, '_>) -> Result<RawPolicy, PathError> {
+        let (mut mode, mut rules, mut reject_malformed, mut rewrite_path) =
+            (None, None, None, None);
+        let (mut deny_response, mut malformed_response) = (None, None);
+        at.object(
+            "struct RawPolicy",
+            RAW_POLICY_FIELDS,
+            &mut |m| match m.name {
+                "mode" => m.read(&mut mode),
+                "rules" => m.read(&mut rules),
+                "reject_malformed" => m.read(&mut reject_malformed),
+                "rewrite_path" => m.read(&mut rewrite_path),
+                "deny_response" => m.read(&mut deny_response),
+                _ => m.read(&mut malformed_response),
+            },
+        )?;
+        Ok(RawPolicy {
+            mode: mode.unwrap_or_default(),
+            rules: at.required(rules, "rules")?,
+            reject_malformed: reject_malformed.unwrap_or_else(default_true),
+            rewrite_path: rewrite_path.unwrap_or_else(default_rewrite_path),
+            deny_response: deny_response.flatten(),
+            malformed_response: malformed_response.flatten(),
+        })
+    }
+}
+
+const RAW_POLICY_FIELDS: &[&str] = &[
+    "mode",
+    "rules",
+    "reject_malformed",
+    "rewrite_path",
+    "deny_response",
+    "malformed_response",
+];
+
+impl ReadJson for RawResponse {
+    fn read_json(at: At<'_, '_>) -> Result<RawResponse, PathError> {
+        let (mut status, mut body, mut content_type) = (None, None, None);
+        at.object(
+            "struct RawResponse",
+            &["status", "body", "content_type"],
+            &mut |m| match m.name {
+                "status" => m.read(&mut status),
+                "body" => m.read(&mut body),
+                _ => m.read(&mut content_type),
+            },
+        )?;
+        Ok(RawResponse {
+            status: at.required(status, "status")?,
+            body: body.flatten(),
+            content_type: content_type.flatten(),
+        })
+    }
+}
+
+impl ReadJson for RawRule {
+    fn read_json(at: At<'_, '_>) -> Result<RawRule, PathError> {
+        let (mut name, mut methods, mut hosts, mut paths) = (None, None, None, None);
+        let (mut headers, mut query, mut sources) = (None, None, None);
+        at.object("struct RawRule", RAW_RULE_FIELDS, &mut |m| match m.name {
+            "name" => m.read(&mut name),
+            "methods" => m.read(&mut methods),
+            "hosts" => m.read(&mut hosts),
+            "paths" => m.read(&mut paths),
+            "headers" => m.read(&mut headers),
+            "query" => m.read(&mut query),
+            _ => m.read(&mut sources),
+        })?;
+        Ok(RawRule {
+            name: at.required(name, "name")?,
+            methods: methods.flatten(),
+            hosts: hosts.flatten(),
+            paths: paths.flatten(),
+            headers: headers.flatten(),
+            query: query.flatten(),
+            sources: sources.flatten(),
+        })
+    }
+}
+
+const RAW_RULE_FIELDS: &[&str] = &[
+    "name", "methods", "hosts", "paths", "headers", "query", "sources",
+];

@@ -617,7 +617,18 @@ fn trie_agrees_with_the_shared_matchers_on_prefixes_and_exact_paths() {
         let rules: Vec<serde_json::Value> = raws
             .iter()
             .enumerate()
-            .map(|(i, p)| serde_json::json!({"name": format!("r{i}"), "paths": [p]}))
+            .map(|(i, p)| {
+                let p = match p {
+                    crate::matching::RawPathMatch::Pattern(s) => serde_json::json!(s),
+                    crate::matching::RawPathMatch::Exact { exact } => {
+                        serde_json::json!({ "exact": exact })
+                    }
+                    crate::matching::RawPathMatch::Prefix { prefix } => {
+                        serde_json::json!({ "prefix": prefix })
+                    }
+                };
+                serde_json::json!({"name": format!("r{i}"), "paths": [p]})
+            })
             .collect();
         let list = compile(&serde_json::json!({ "rules": rules }).to_string());
         let matchers: Vec<crate::matching::PathMatch> = raws

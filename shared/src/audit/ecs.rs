@@ -4,11 +4,11 @@
 //! Written as JSON text straight into one `String` (`crate::json`), members in sorted key
 //! order at every level (as a `serde_json::Value` map would print them).
 
+#[cfg(any(test, feature = "serde"))]
 use serde_json::Value;
 
 use super::exchange::PeerWorkload;
 use super::record::AuditRecord;
-use super::AuditFormat;
 use crate::identity::parse_socket_address;
 use crate::json::{key, push_padded, JsonObject, Key};
 
@@ -286,7 +286,8 @@ impl AuditRecord {
 
     /// The Elastic Common Schema document (ECS 8.11 field names; meshsight specifics under
     /// `meshsight`), as a JSON value (for tests and tools).
+    #[cfg(any(test, feature = "serde"))]
     pub fn to_ecs(&self) -> Value {
-        serde_json::from_str(&self.to_json_line(AuditFormat::Ecs)).unwrap_or(Value::Null)
+        serde_json::from_str(&self.to_json_line(super::AuditFormat::Ecs)).unwrap_or(Value::Null)
     }
 }

@@ -2,7 +2,7 @@
 //! record, allow-listed and redacted, sampled, and delivered through a buffer whose counters
 //! always add up.
 //!
-//! A policy is read into [`RawAuditPolicy`] (serde, unknown fields refused, `raw`), then
+//! A policy is read into [`RawAuditPolicy`] (`ReadJson`, unknown fields refused, `raw`), then
 //! compiled once into an immutable [`AuditPolicy`] (`AuditPolicy::try_from(raw)` or
 //! [`AuditPolicy::from_json`], `compile`); any invalid value refuses the whole policy with a
 //! [`ConfigError`] naming its JSON path.

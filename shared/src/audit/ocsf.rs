@@ -5,13 +5,13 @@
 //! The record is written as JSON text straight into one `String` (`crate::json`); members
 //! come in a fixed order, optional ones are left out when unknown.
 
+#[cfg(any(test, feature = "serde"))]
 use serde_json::Value;
 
 use crate::identity::{parse_socket_address, SpiffeId};
 
 use super::exchange::PeerWorkload;
 use super::record::AuditRecord;
-use super::AuditFormat;
 use crate::json::{key, JsonArray, JsonObject, Key};
 
 #[cfg(test)]
@@ -340,7 +340,8 @@ impl AuditRecord {
     /// The OCSF 1.7.0 HTTP Activity (class 4002) event, with the `security_control` profile
     /// (and `trace` when a trace id is known), as a JSON value (for tests and tools; the
     /// filter renders text with [`AuditRecord::to_json_line`]).
+    #[cfg(any(test, feature = "serde"))]
     pub fn to_ocsf(&self) -> Value {
-        serde_json::from_str(&self.to_json_line(AuditFormat::Ocsf)).unwrap_or(Value::Null)
+        serde_json::from_str(&self.to_json_line(super::AuditFormat::Ocsf)).unwrap_or(Value::Null)
     }
 }

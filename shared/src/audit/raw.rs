@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use crate::error::json_path::{At, PathError, ReadJson};
 
 /// The record format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuditFormat {
     /// OCSF 1.7.0 HTTP Activity (class_uid 4002).
     #[default]
@@ -17,8 +16,7 @@ pub enum AuditFormat {
 }
 
 /// How the HTTP sink encodes a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SinkEncoding {
     /// One JSON record per line (`application/x-ndjson`), any failure retried.
     #[default]
@@ -29,8 +27,7 @@ pub enum SinkEncoding {
 }
 
 /// Which buffered record gives way when the buffer bound is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DropPolicy {
     /// Evict the oldest waiting records to make room for the new one (keeps the most recent
     /// activity; the default).
@@ -41,29 +38,22 @@ pub enum DropPolicy {
 }
 
 /// Raw policy document, as written by the operator.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawAuditPolicy {
     /// `ocsf` (default) or `ecs`.
-    #[serde(default)]
     pub format: AuditFormat,
     /// `"log"` (default) or `{"http": {...}}`.
-    #[serde(default)]
     pub sink: RawSink,
     /// Header names to record (request and response), lowercase.
-    #[serde(default)]
     pub record_headers: Option<Vec<String>>,
     /// Query parameter names whose values are masked.
-    #[serde(default)]
     pub redact_query_params: Option<Vec<String>>,
     /// Fraction (0..=1) of allowed, unremarkable requests to record; default 1.
-    #[serde(default)]
     pub sample_allowed: Option<f64>,
 }
 
 /// Raw sink choice.
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub enum RawSink {
     /// One JSON line per record in Envoy's log.
     #[default]
@@ -76,51 +66,190 @@ pub enum RawSink {
 }
 
 /// Raw settings of the HTTP sink.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawHttpSink {
     /// Envoy cluster the batches go to.
     pub cluster: String,
     /// `ndjson` (default) or `otlp`.
-    #[serde(default)]
     pub encoding: SinkEncoding,
     /// Request path, default `/` (`/v1/logs` with `otlp`).
-    #[serde(default)]
     pub path: Option<String>,
     /// `:authority` sent, default the cluster name.
-    #[serde(default)]
     pub authority: Option<String>,
     /// Extra request headers (e.g. `authorization` for the collector).
-    #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
     /// Per-call timeout.
-    #[serde(default)]
     pub timeout_ms: Option<u64>,
     /// Most records in one batch.
-    #[serde(default)]
     pub batch_max_records: Option<usize>,
     /// Most bytes in one batch (a single larger record still goes alone).
-    #[serde(default)]
     pub batch_max_bytes: Option<usize>,
     /// A non-empty buffer is flushed at least this often.
-    #[serde(default)]
     pub flush_interval_ms: Option<u64>,
     /// Bound on the bytes held (waiting and in flight).
-    #[serde(default)]
     pub max_buffer_bytes: Option<usize>,
     /// Retries of a failed batch before its records are dropped.
-    #[serde(default)]
     pub max_retries: Option<u32>,
     /// First retry delay; doubles each retry.
-    #[serde(default)]
     pub backoff_initial_ms: Option<u64>,
     /// Cap on the retry delay.
-    #[serde(default)]
     pub backoff_max_ms: Option<u64>,
     /// Most batches sent and not yet answered (or waiting to be retried) at a time.
-    #[serde(default)]
     pub max_in_flight_batches: Option<usize>,
     /// `drop_oldest` (default) or `drop_newest`.
-    #[serde(default)]
     pub drop_policy: Option<DropPolicy>,
+}
+
+impl ReadJson for AuditFormat {
+    fn read_json(at: At<'_, '_>) -> Result<AuditFormat, PathError> {
+        Ok(
+            match at.unit_variant("enum AuditFormat", AUDIT_FORMAT_VARIANTS)? {
+                0 => AuditFormat::Ocsf,
+                _ => AuditFormat::Ecs,
+            },
+        )
+    }
+}
+
+const AUDIT_FORMAT_VARIANTS: &[&str] = &["ocsf", "ecs"];
+
+impl ReadJson for SinkEncoding {
+    fn read_json(at: At<'_, '_>) -> Result<SinkEncoding, PathError> {
+        Ok(
+            match at.unit_variant("enum SinkEncoding", SINK_ENCODING_VARIANTS)? {
+                0 => SinkEncoding::Ndjson,
+                _ => SinkEncoding::Otlp,
+            },
+        )
+    }
+}
+
+const SINK_ENCODING_VARIANTS: &[&str] = &["ndjson", "otlp"];
+
+impl ReadJson for DropPolicy {
+    fn read_json(at: At<'_, '_>) -> Result<DropPolicy, PathError> {
+        Ok(
+            match at.unit_variant("enum DropPolicy", DROP_POLICY_VARIANTS)? {
+                0 => DropPolicy::DropOldest,
+                _ => DropPolicy::DropNewest,
+            },
+        )
+    }
+}
+
+const DROP_POLICY_VARIANTS: &[&str] = &["drop_oldest", "drop_newest"];
+
+impl ReadJson for RawAuditPolicy {
+    fn read_json(at: At<'_, '_>) -> Result<RawAuditPolicy, PathError> {
+        let (mut format, mut sink, mut record_headers, mut redact_query_params) =
+            (None, None, None, None);
+        let mut sample_allowed = None;
+        at.object(
+            "struct RawAuditPolicy",
+            RAW_AUDIT_POLICY_FIELDS,
+            &mut |m| match m.name {
+                "format" => m.read(&mut format),
+                "sink" => m.read(&mut sink),
+                "record_headers" => m.read(&mut record_headers),
+                "redact_query_params" => m.read(&mut redact_query_params),
+                _ => m.read(&mut sample_allowed),
+            },
+        )?;
+        Ok(RawAuditPolicy {
+            format: format.unwrap_or_default(),
+            sink: sink.unwrap_or_default(),
+            record_headers: record_headers.flatten(),
+            redact_query_params: redact_query_params.flatten(),
+            sample_allowed: sample_allowed.flatten(),
+        })
+    }
+}
+
+const RAW_AUDIT_POLICY_FIELDS: &[&str] = &[
+    "format",
+    "sink",
+    "record_headers",
+    "redact_query_params",
+    "sample_allowed",
+];
+
+impl ReadJson for RawHttpSink {
+    fn read_json(at: At<'_, '_>) -> Result<RawHttpSink, PathError> {
+        let (mut cluster, mut encoding, mut path, mut authority) = (None, None, None, None);
+        let (mut headers, mut timeout_ms, mut batch_max_records, mut batch_max_bytes) =
+            (None, None, None, None);
+        let (mut flush_interval_ms, mut max_buffer_bytes, mut max_retries, mut backoff_initial_ms) =
+            (None, None, None, None);
+        let (mut backoff_max_ms, mut max_in_flight_batches, mut drop_policy) = (None, None, None);
+        at.object(
+            "struct RawHttpSink",
+            RAW_HTTP_SINK_FIELDS,
+            &mut |m| match m.name {
+                "cluster" => m.read(&mut cluster),
+                "encoding" => m.read(&mut encoding),
+                "path" => m.read(&mut path),
+                "authority" => m.read(&mut authority),
+                "headers" => m.read(&mut headers),
+                "timeout_ms" => m.read(&mut timeout_ms),
+                "batch_max_records" => m.read(&mut batch_max_records),
+                "batch_max_bytes" => m.read(&mut batch_max_bytes),
+                "flush_interval_ms" => m.read(&mut flush_interval_ms),
+                "max_buffer_bytes" => m.read(&mut max_buffer_bytes),
+                "max_retries" => m.read(&mut max_retries),
+                "backoff_initial_ms" => m.read(&mut backoff_initial_ms),
+                "backoff_max_ms" => m.read(&mut backoff_max_ms),
+                "max_in_flight_batches" => m.read(&mut max_in_flight_batches),
+                _ => m.read(&mut drop_policy),
+            },
+        )?;
+        Ok(RawHttpSink {
+            cluster: at.required(cluster, "cluster")?,
+            encoding: encoding.unwrap_or_default(),
+            path: path.flatten(),
+            authority: authority.flatten(),
+            headers: headers.flatten(),
+            timeout_ms: timeout_ms.flatten(),
+            batch_max_records: batch_max_records.flatten(),
+            batch_max_bytes: batch_max_bytes.flatten(),
+            flush_interval_ms: flush_interval_ms.flatten(),
+            max_buffer_bytes: max_buffer_bytes.flatten(),
+            max_retries: max_retries.flatten(),
+            backoff_initial_ms: backoff_initial_ms.flatten(),
+            backoff_max_ms: backoff_max_ms.flatten(),
+            max_in_flight_batches: max_in_flight_batches.flatten(),
+            drop_policy: drop_policy.flatten(),
+        })
+    }
+}
+
+const RAW_HTTP_SINK_FIELDS: &[&str] = &[
+    "cluster",
+    "encoding",
+    "path",
+    "authority",
+    "headers",
+    "timeout_ms",
+    "batch_max_records",
+    "batch_max_bytes",
+    "flush_interval_ms",
+    "max_buffer_bytes",
+    "max_retries",
+    "backoff_initial_ms",
+    "backoff_max_ms",
+    "max_in_flight_batches",
+    "drop_policy",
+];
+
+impl ReadJson for RawSink {
+    fn read_json(at: At<'_, '_>) -> Result<RawSink, PathError> {
+        match at.variant("enum RawSink", &["log", "http", "access_log"])? {
+            (1, None) => Err(at.error("invalid type: unit variant, expected newtype variant")),
+            (1, Some(data)) => ReadJson::read_json(data).map(RawSink::Http),
+            (_, Some(data)) if *data.json() != crate::error::json_path::Json::Null => {
+                Err(data.invalid_type("unit"))
+            }
+            (0, _) => Ok(RawSink::Log),
+            _ => Ok(RawSink::AccessLog),
+        }
+    }
 }

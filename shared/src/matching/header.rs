@@ -6,29 +6,57 @@
 //! all, with any value; `false`: it does not occur). Values are compared as received; a repeated
 //! header matches when any of its values does. All conditions of a rule must hold.
 
-use serde::{Deserialize, Serialize};
+#[cfg(feature = "serde")]
+use serde::Serialize;
 use thiserror::Error;
+
+use crate::error::json_path::{At, PathError, ReadJson};
 
 use crate::headers::{is_token, HeaderBlock};
 
 /// A header condition as written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct RawHeaderMatch {
     /// Header name (case-insensitive).
     pub name: String,
     /// Some value equals this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub exact: Option<String>,
     /// Some value starts with this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub prefix: Option<String>,
     /// Some value contains this (ASCII case-insensitive).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub contains: Option<String>,
     /// `true`: the header occurs; `false`: it does not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub present: Option<bool>,
+}
+
+impl ReadJson for RawHeaderMatch {
+    fn read_json(at: At<'_, '_>) -> Result<RawHeaderMatch, PathError> {
+        let (mut name, mut exact, mut prefix, mut contains, mut present) =
+            (None, None, None, None, None);
+        at.object(
+            "struct RawHeaderMatch",
+            &["name", "exact", "prefix", "contains", "present"],
+            &mut |m| match m.name {
+                "name" => m.read(&mut name),
+                "exact" => m.read(&mut exact),
+                "prefix" => m.read(&mut prefix),
+                "contains" => m.read(&mut contains),
+                _ => m.read(&mut present),
+            },
+        )?;
+        Ok(RawHeaderMatch {
+            name: at.required(name, "name")?,
+            exact: exact.flatten(),
+            prefix: prefix.flatten(),
+            contains: contains.flatten(),
+            present: present.flatten(),
+        })
+    }
 }
 
 /// Why a header condition was refused.
@@ -114,7 +142,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn raw(json: &str) -> RawHeaderMatch {
-        serde_json::from_str(json).unwrap()
+        crate::ConfigError::parse_json(json.as_bytes()).unwrap()
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderBlock {
@@ -170,7 +198,10 @@ mod tests {
                 Err((Some("name"), HeaderError::BadName(name.to_string())))
             );
         }
-        assert!(serde_json::from_str::<RawHeaderMatch>(r#"{"name":"a","regex":"x"}"#).is_err());
+        assert!(
+            crate::ConfigError::parse_json::<RawHeaderMatch>(br#"{"name":"a","regex":"x"}"#)
+                .is_err()
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 
-use serde::{Deserialize, Serialize};
+#[cfg(feature = "serde")]
+use serde::Serialize;
+
+use crate::error::json_path::{At, PathError, ReadJson};
 use thiserror::Error;
 
 use crate::ConfigError;
@@ -153,23 +156,23 @@ pub fn compile_query(
 
 /// Conditions on the request itself, as written (the mirror's `request` selector; allowlist
 /// rules carry the same fields at their top level).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct RawRequestMatch {
     /// Methods, case-sensitive (`GET`, `POST`, ...); one must match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub methods: Option<Vec<String>>,
     /// Hosts: exact or `*.example.com`; one must match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub hosts: Option<Vec<String>>,
     /// Paths over the normalized path: patterns, `{"exact"}` or `{"prefix"}`; one must match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub paths: Option<Vec<RawPathMatch>>,
     /// Header conditions; all must hold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub headers: Option<Vec<RawHeaderMatch>>,
     /// Query parameter constraints; all must hold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub query: Option<Vec<RawQueryMatch>>,
 }
 
@@ -229,5 +232,30 @@ impl RequestMatch {
     /// Whether any condition reads the request headers.
     pub fn needs_headers(&self) -> bool {
         self.headers.is_some()
+    }
+}
+
+impl ReadJson for RawRequestMatch {
+    fn read_json(at: At<'_, '_>) -> Result<RawRequestMatch, PathError> {
+        let (mut methods, mut hosts, mut paths, mut headers, mut query) =
+            (None, None, None, None, None);
+        at.object(
+            "struct RawRequestMatch",
+            &["methods", "hosts", "paths", "headers", "query"],
+            &mut |m| match m.name {
+                "methods" => m.read(&mut methods),
+                "hosts" => m.read(&mut hosts),
+                "paths" => m.read(&mut paths),
+                "headers" => m.read(&mut headers),
+                _ => m.read(&mut query),
+            },
+        )?;
+        Ok(RawRequestMatch {
+            methods: methods.flatten(),
+            hosts: hosts.flatten(),
+            paths: paths.flatten(),
+            headers: headers.flatten(),
+            query: query.flatten(),
+        })
     }
 }

@@ -13,15 +13,15 @@
 //! says `/a/../b` or `/%61dmin` is refused and tells how the filter sees that path. A malformed
 //! request target has no normalized path and matches no path entry.
 
-use std::fmt;
-
-use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+#[cfg(feature = "serde")]
+use serde::Serialize;
 use thiserror::Error;
 
+use crate::error::json_path::{self, At, Json, ReadJson};
+
 /// A `paths` entry as written: a pattern string, or an object with one of `exact` / `prefix`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(untagged))]
 pub enum RawPathMatch {
     /// `/api/{version}/items/*`, `/static/**`.
     Pattern(String),
@@ -48,44 +48,26 @@ impl RawPathMatch {
     }
 }
 
-impl<'de> Deserialize<'de> for RawPathMatch {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RawPathVisitor)
-    }
-}
-
-struct RawPathVisitor;
-
-impl<'de> Visitor<'de> for RawPathVisitor {
-    type Value = RawPathMatch;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a path pattern string or an object with one of \"exact\" or \"prefix\"")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPathMatch, E> {
-        Ok(RawPathMatch::Pattern(v.to_string()))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPathMatch, A::Error> {
-        let (mut exact, mut prefix) = (None, None);
-        while let Some(key) = map.next_key::<String>()? {
-            let slot = match key.as_str() {
-                "exact" => &mut exact,
-                "prefix" => &mut prefix,
-                other => return Err(de::Error::unknown_field(other, &["exact", "prefix"])),
-            };
-            if slot.is_some() {
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
-            }
-            *slot = Some(map.next_value::<String>()?);
+impl ReadJson for RawPathMatch {
+    fn read_json(at: At<'_, '_>) -> Result<RawPathMatch, json_path::PathError> {
+        const EXPECTED: &str =
+            "a path pattern string or an object with one of \"exact\" or \"prefix\"";
+        if let Json::Str(s) = at.json() {
+            return Ok(RawPathMatch::Pattern(s.clone()));
         }
+        // Unknown and repeated keys are named at the entry, as the serde visitor named them.
+        let (mut exact, mut prefix) = (None, None);
+        at.each_member(EXPECTED, &mut |m| match m.name {
+            "exact" => m.read(&mut exact),
+            "prefix" => m.read(&mut prefix),
+            other => Err(m.object().error(format!(
+                "unknown field `{other}`, expected `exact` or `prefix`"
+            ))),
+        })?;
         match (exact, prefix) {
             (Some(exact), None) => Ok(RawPathMatch::Exact { exact }),
             (None, Some(prefix)) => Ok(RawPathMatch::Prefix { prefix }),
-            _ => Err(de::Error::custom(
-                "needs exactly one of `exact` or `prefix`",
-            )),
+            _ => Err(at.error("needs exactly one of `exact` or `prefix`")),
         }
     }
 }

@@ -7,26 +7,51 @@
 //! [`crate::normalize::query_pairs`] (`+` is a space, `%XY` a byte). All constraints of a rule
 //! must hold; a malformed request target satisfies none.
 
-use serde::{Deserialize, Serialize};
+#[cfg(feature = "serde")]
+use serde::Serialize;
 use thiserror::Error;
+
+use crate::error::json_path::{At, PathError, ReadJson};
 
 use crate::normalize::query_pairs;
 
 /// A constraint on one query parameter as written: exactly one of `present`, `absent`, `equals`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct RawQueryMatch {
     /// Parameter name (decoded form).
     pub name: String,
     /// `true`: the parameter must occur.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub present: Option<bool>,
     /// `true`: the parameter must not occur.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub absent: Option<bool>,
     /// The parameter must occur and every occurrence must have this (decoded) value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub equals: Option<String>,
+}
+
+impl ReadJson for RawQueryMatch {
+    fn read_json(at: At<'_, '_>) -> Result<RawQueryMatch, PathError> {
+        let (mut name, mut present, mut absent, mut equals) = (None, None, None, None);
+        at.object(
+            "struct RawQueryMatch",
+            &["name", "present", "absent", "equals"],
+            &mut |m| match m.name {
+                "name" => m.read(&mut name),
+                "present" => m.read(&mut present),
+                "absent" => m.read(&mut absent),
+                _ => m.read(&mut equals),
+            },
+        )?;
+        Ok(RawQueryMatch {
+            name: at.required(name, "name")?,
+            present: present.flatten(),
+            absent: absent.flatten(),
+            equals: equals.flatten(),
+        })
+    }
 }
 
 /// Why a query constraint was refused.
@@ -104,7 +129,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn parse(json: &str) -> Result<QueryMatch, (Option<&'static str>, QueryError)> {
-        QueryMatch::parse(&serde_json::from_str(json).unwrap())
+        QueryMatch::parse(&crate::ConfigError::parse_json(json.as_bytes()).unwrap())
     }
 
     #[test]

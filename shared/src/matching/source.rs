@@ -12,28 +12,51 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
+#[cfg(feature = "serde")]
+use serde::Serialize;
 use thiserror::Error;
+
+use crate::error::json_path::{At, PathError, ReadJson};
 
 use super::compile_list;
 use crate::identity::{self, cidr_contains, CidrError, PrincipalPattern, SpiffeId};
 use crate::ConfigError;
 
 /// Source constraints as written; every kind that is named must hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct RawSources {
     /// Networks the downstream address (`source.address`) must be in: `10.0.0.0/8`,
     /// `2001:db8::/32` or a bare address; host bits must be clear.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub cidrs: Option<Vec<String>>,
     /// SPIFFE IDs of the mTLS peer: exact, or a prefix ending in `/*`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub principals: Option<Vec<String>>,
     /// Kubernetes namespaces, taken from the mTLS peer's SPIFFE ID
     /// (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub namespaces: Option<Vec<String>>,
+}
+
+impl ReadJson for RawSources {
+    fn read_json(at: At<'_, '_>) -> Result<RawSources, PathError> {
+        let (mut cidrs, mut principals, mut namespaces) = (None, None, None);
+        at.object(
+            "struct RawSources",
+            &["cidrs", "principals", "namespaces"],
+            &mut |m| match m.name {
+                "cidrs" => m.read(&mut cidrs),
+                "principals" => m.read(&mut principals),
+                _ => m.read(&mut namespaces),
+            },
+        )?;
+        Ok(RawSources {
+            cidrs: cidrs.flatten(),
+            principals: principals.flatten(),
+            namespaces: namespaces.flatten(),
+        })
+    }
 }
 
 /// Why a source entry was refused.

@@ -4,7 +4,7 @@ use crate::headers::{HeaderBlock, NO_HEADERS};
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn compile(json: &str) -> Result<RequestMatch, ConfigError> {
-    let raw: RawRequestMatch = serde_json::from_str(json).unwrap();
+    let raw: RawRequestMatch = crate::ConfigError::parse_json(json.as_bytes()).unwrap();
     RequestMatch::compile("rules[0].request", Some(&raw))
 }
 

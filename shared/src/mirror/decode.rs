@@ -9,6 +9,7 @@ pub mod base64;
 pub mod inflate;
 pub mod multipart;
 
+use crate::error::json_path::Json;
 use crate::normalize::{hex_pair, hex_value};
 
 /// Most rounds of percent-decoding (`%252e` -> `%2e` -> `.`).
@@ -133,18 +134,18 @@ pub fn form_pairs(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// Collects every key and string value of a JSON document (serde_json has already undone
+/// Collects every key and string value of a JSON document (the parser has already undone
 /// `\uXXXX`); `None` when the body is not JSON.
 pub fn json_strings(body: &[u8]) -> Option<Vec<String>> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let value = Json::parse(body).ok()?;
     let mut out = Vec::new();
     let mut stack = vec![&value];
     while let Some(v) = stack.pop() {
         match v {
-            serde_json::Value::String(s) => out.push(s.clone()),
-            serde_json::Value::Array(items) => stack.extend(items.iter()),
-            serde_json::Value::Object(map) => {
-                for (k, item) in map {
+            Json::Str(s) => out.push(s.clone()),
+            Json::Array(items) => stack.extend(items.iter()),
+            Json::Object(members) => {
+                for (k, item) in by_key(members) {
                     out.push(k.clone());
                     stack.push(item);
                 }
@@ -261,38 +262,81 @@ pub fn raw_pairs(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
-/// Collects every `(key, value)` of a JSON document: strings (serde_json has already undone
+/// Collects every `(key, value)` of a JSON document: strings (the parser has already undone
 /// `\uXXXX`), numbers and booleans as their text, each under the key of the object member that
 /// holds it (array items under their array's key); a member holding an object or an array is
 /// also reported with an empty value, so a rule that looks at names sees it. `None` when the
 /// body is not JSON.
 pub fn json_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let value = Json::parse(body).ok()?;
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), &value)];
     while let Some((key, v)) = stack.pop() {
         match v {
-            serde_json::Value::String(s) => out.push((key, s.clone())),
-            serde_json::Value::Bool(b) => out.push((key, b.to_string())),
-            serde_json::Value::Number(n) => out.push((key, n.to_string())),
-            serde_json::Value::Array(items) => {
+            Json::Str(s) => out.push((key, s.clone())),
+            Json::Bool(b) => out.push((key, b.to_string())),
+            Json::U64(n) => out.push((key, n.to_string())),
+            Json::I64(n) => out.push((key, n.to_string())),
+            Json::F64(n) => out.push((key, float_text(*n))),
+            Json::Array(items) => {
                 stack.extend(items.iter().map(|item| (key.clone(), item)));
             }
-            serde_json::Value::Object(map) => {
-                for (k, item) in map {
-                    if matches!(
-                        item,
-                        serde_json::Value::Object(_) | serde_json::Value::Array(_)
-                    ) {
+            Json::Object(members) => {
+                for (k, item) in by_key(members) {
+                    if matches!(item, Json::Object(_) | Json::Array(_)) {
                         out.push((k.clone(), String::new()));
                     }
                     stack.push((k.clone(), item));
                 }
             }
-            serde_json::Value::Null => {}
+            Json::Null => {}
         }
     }
     Some(out)
+}
+
+/// An object's members in key order, a repeated key keeping its last value: the order (and
+/// the members) serde_json's map gave, so that views and reports stay as they were.
+fn by_key(members: &[(String, Json)]) -> std::collections::BTreeMap<&String, &Json> {
+    members.iter().map(|(k, v)| (k, v)).collect()
+}
+
+/// A float as serde_json printed it (`1.0`, `0.00001`, `1e+300`, `1.5e-7`), from
+/// the shortest digits Rust's `{:e}` gives.
+fn float_text(f: f64) -> String {
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits = mantissa.replace('.', "");
+    let length = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+    let kk = exp + 1;
+    let k = kk - length;
+    let mut out = String::from(if f.is_sign_negative() { "-" } else { "" });
+    let zeros = |n: i32| "0".repeat(usize::try_from(n).unwrap_or(0));
+    if (0..=16).contains(&kk) && k >= 0 {
+        out.push_str(&digits);
+        out.push_str(&zeros(k));
+        out.push_str(".0");
+    } else if 0 < kk && kk <= 16 {
+        let (int, frac) = digits.split_at(usize::try_from(kk).unwrap_or(0));
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    } else if -5 < kk && kk <= 0 {
+        out.push_str("0.");
+        out.push_str(&zeros(-kk));
+        out.push_str(&digits);
+    } else {
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        out.push_str(if kk > 0 { "e+" } else { "e" });
+        out.push_str(&(kk - 1).to_string());
+    }
+    out
 }
 
 /// A lenient path normalization for matching: `\` read as `/`, `//` merged, `.` and `..`
@@ -323,4 +367,79 @@ pub fn normalize_path(input: &[u8]) -> Vec<u8> {
         out.push(b'/');
     }
     out
+}
+
+#[cfg(test)]
+mod json_body_tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// What `json_pairs` gave when serde_json read the body: the oracle of the reports.
+    fn serde_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
+        use serde_json::Value;
+        let value: Value = serde_json::from_slice(body).ok()?;
+        let mut out = Vec::new();
+        let mut stack = vec![(String::new(), &value)];
+        while let Some((key, v)) = stack.pop() {
+            match v {
+                Value::String(s) => out.push((key, s.clone())),
+                Value::Bool(b) => out.push((key, b.to_string())),
+                Value::Number(n) => out.push((key, n.to_string())),
+                Value::Array(items) => stack.extend(items.iter().map(|i| (key.clone(), i))),
+                Value::Object(map) => {
+                    for (k, item) in map {
+                        if matches!(item, Value::Object(_) | Value::Array(_)) {
+                            out.push((k.clone(), String::new()));
+                        }
+                        stack.push((k.clone(), item));
+                    }
+                }
+                Value::Null => {}
+            }
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn body_numbers_read_as_serde_json_printed_them() {
+        for f in [
+            0.0,
+            -0.0,
+            1.0,
+            1.5,
+            -2.25,
+            0.1,
+            1e-5,
+            1.5e-5,
+            1e-4,
+            1e15,
+            1e16,
+            1.25e16,
+            123_456_789.125,
+            1e21,
+            1e300,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -3.0e-7,
+        ] {
+            let theirs = serde_json::Number::from_f64(f).map(|n| n.to_string());
+            assert_eq!(Some(float_text(f)), theirs, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn json_bodies_report_what_they_reported_with_serde_json() {
+        for body in [
+            &br#"{"b":[1.0,-7,1e-5,18446744073709551615],"a":{"x":true},"a":"2","c":null}"#[..],
+            br#"{"z":{"y":{"x":["\u00e9",{"k":"v","k":"w"}]}},"m":[[],{}]}"#,
+            br#"["top", 1.5e300, -0.0, {"":""}]"#,
+            br#""just a string""#,
+            b"{\"a\":1,}",
+            b"not json",
+        ] {
+            assert_eq!(json_pairs(body), serde_pairs(body));
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Mirror policy: targets, rules, deterministic sampling, rate caps and exploit signatures.
 //!
-//! The plugin configuration is read into [`RawMirrorPolicy`] (serde, unknown fields refused,
+//! The plugin configuration is read into [`RawMirrorPolicy`] (`ReadJson`, unknown fields refused,
 //! `raw`), then compiled once into an immutable [`MirrorPolicy`] (`MirrorPolicy::try_from(raw)`
 //! or [`MirrorPolicy::from_json`], `compile`); any invalid value refuses the whole policy with a
 //! [`ConfigError`] naming its JSON path.

@@ -2,7 +2,7 @@
 //!
 //! Every struct refuses unknown fields, so a typo is an error that names its JSON path.
 
-use serde::Deserialize;
+use crate::error::json_path::{At, PathError, ReadJson};
 
 pub use super::signatures::pack::RawPack;
 use std::collections::BTreeMap;
@@ -15,45 +15,36 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
 pub const DEFAULT_DECISION_HEADER: &str = "x-meshsight-mirror";
 
 /// The whole policy document.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawMirrorPolicy {
     /// Named sensors.
     pub targets: BTreeMap<String, RawTarget>,
     /// Target used by rules and signatures that name none; optional when there is one target.
-    #[serde(default)]
     pub default_target: Option<String>,
     /// Rules, first match wins.
-    #[serde(default)]
     pub rules: Vec<RawRule>,
     /// Exploit-indicator signatures.
-    #[serde(default)]
     pub signatures: RawSignatures,
     /// Most request-body bytes read for inspection and copied in `dispatch` mode.
-    #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
     /// Hold the request headers while the body is inspected, so that a body-only signature hit
     /// can still set the decision header (`header` targets). Needs
     /// `allow_on_headers_stop_iteration: true` in Envoy's Wasm plugin config: without it Envoy
     /// turns the pause into StopAllIteration and the request never resumes. When `false`, the
     /// request flows and such a late copy is sent by HTTP call to the target's cluster instead.
-    #[serde(default)]
     pub hold_for_body: bool,
     /// Longest a request is held for its body, in milliseconds (1 to 30000, default 250). Past
     /// it the request is let go with what was read: a denied one gets its reply, an allowed one
     /// goes on. When holds keep running out before any body arrives (the proxy lacks
     /// `allow_on_headers_stop_iteration`), the worker stops holding and says so once.
-    #[serde(default = "default_hold_timeout_ms")]
     pub hold_timeout_ms: u64,
     /// Copy a request the allowlist answered locally (403/400) when a signature matched it, by
     /// HTTP call to the signature target's cluster (even a `header` target: no route sees a
     /// denied request), within the rate cap; with `hold_for_body` its body is read (and
     /// scanned and copied) first. Rules and samples never select a denied request. On by
     /// default: the attacks an allowlist stops are the ones a SOC most wants to see.
-    #[serde(default = "yes")]
     pub copy_denied: bool,
     /// Response rules and when responses are scanned (absent: no response is read).
-    #[serde(default)]
     pub responses: Option<crate::response::raw::RawResponses>,
 }
 
@@ -66,8 +57,7 @@ fn default_hold_timeout_ms() -> u64 {
 }
 
 /// How a copy reaches a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// Set the decision header; an Envoy route / Istio VirtualService mirrors on it.
     Header,
@@ -76,33 +66,25 @@ pub enum Delivery {
 }
 
 /// One named sensor.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawTarget {
     /// Envoy cluster of the sensor (used by `dispatch`; documentation for `header`).
     pub cluster: String,
     /// `header` or `dispatch`.
     pub delivery: Delivery,
     /// Most copies per second per worker (token bucket); excess is counted, never queued.
-    #[serde(default = "default_max_rps")]
     pub max_rps: f64,
     /// Bucket size (copies that may go at once after a quiet spell); defaults to `max_rps`.
-    #[serde(default)]
     pub burst: Option<f64>,
     /// Decision header name (`header` delivery).
-    #[serde(default)]
     pub header: Option<String>,
     /// Whether `dispatch` copies keep `authorization`, `cookie` and `proxy-authorization`.
-    #[serde(default)]
     pub include_secrets: bool,
     /// Timeout of a `dispatch` call.
-    #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// Most `dispatch` calls in flight per worker; more are dropped and counted.
-    #[serde(default = "default_max_in_flight")]
     pub max_in_flight: u32,
     /// `:authority` of `dispatch` copies; defaults to the original request's.
-    #[serde(default)]
     pub authority: Option<String>,
 }
 
@@ -119,27 +101,22 @@ fn default_max_in_flight() -> u32 {
 /// One rule: a selector, an action and a target. The selector's fields mean what they mean in
 /// an allowlist rule (see [`crate::matching`]): an absent field matches anything, an empty list
 /// or object is an error.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawRule {
     /// Rule name, reported in the decision.
     pub name: String,
     /// Who sent the request; every given field must match.
-    #[serde(default)]
     pub sources: Option<RawSources>,
     /// What the request is; every given field must match.
-    #[serde(default)]
     pub request: Option<RawRequestMatch>,
     /// What to do with a request the rule selects.
     pub action: RawAction,
     /// Target name; defaults to `default_target`.
-    #[serde(default)]
     pub target: Option<String>,
 }
 
 /// What a rule does with the requests it selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionType {
     /// Mirror every selected request.
     Always,
@@ -150,47 +127,35 @@ pub enum ActionType {
 }
 
 /// `{"type": "always"}`, `{"type": "sample", "fraction": 0.1}` or `{"type": "never"}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawAction {
     /// The action.
-    #[serde(rename = "type")]
     pub kind: ActionType,
     /// Share mirrored by `sample`, within 0.0..=1.0.
-    #[serde(default)]
     pub fraction: Option<f64>,
 }
 
 /// Signature settings: which rule packs are layered (the built-in pack, then `packs` in
 /// order; a rule replaces an earlier rule with the same `id`), which categories and rules are
 /// switched off, and the legacy `custom` literals.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawSignatures {
     /// Master switch for every rule.
-    #[serde(default = "yes")]
     pub enabled: bool,
     /// Whether the built-in pack is the first layer.
-    #[serde(default = "yes")]
     pub builtin: bool,
     /// Rule packs layered over the built-in pack, in order (the pack format, inline).
-    #[serde(default)]
     pub packs: Vec<RawPack>,
     /// Categories switched on or off (`false` switches off every rule of the category); an
     /// unknown category is an error.
-    #[serde(default)]
     pub categories: BTreeMap<String, bool>,
     /// Rules switched on or off by id, after `categories`; an unknown id is an error.
-    #[serde(default)]
     pub rules: BTreeMap<String, bool>,
     /// Custom literal signatures (each becomes a rule whose id and category are its name).
-    #[serde(default)]
     pub custom: Vec<RawCustomSignature>,
     /// Whether request bodies are inspected (holding the request up to `max_body_bytes`).
-    #[serde(default = "yes")]
     pub inspect_body: bool,
     /// Target for signature hits; defaults to `default_target`.
-    #[serde(default)]
     pub target: Option<String>,
 }
 
@@ -214,8 +179,7 @@ fn yes() -> bool {
 }
 
 /// Where a custom literal is looked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawLocation {
     /// The percent-decoded path (without the query).
     Path,
@@ -228,15 +192,13 @@ pub enum RawLocation {
 }
 
 /// A custom literal signature.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawCustomSignature {
     /// Name reported in the decision's `signatures`.
     pub name: String,
     /// The literal (case-insensitive).
     pub literal: String,
     /// Where to look; defaults to everywhere.
-    #[serde(default = "all_locations", rename = "in")]
     pub locations: Vec<RawLocation>,
 }
 
@@ -248,3 +210,244 @@ fn all_locations() -> Vec<RawLocation> {
         RawLocation::Body,
     ]
 }
+
+impl ReadJson for RawMirrorPolicy {
+    fn read_json(at: At<'_, '_>) -> Result<RawMirrorPolicy, PathError> {
+        let (mut targets, mut default_target, mut rules, mut signatures) = (None, None, None, None);
+        let (mut max_body_bytes, mut hold_for_body, mut hold_timeout_ms, mut copy_denied) =
+            (None, None, None, None);
+        let mut responses = None;
+        at.object(
+            "struct RawMirrorPolicy",
+            RAW_MIRROR_POLICY_FIELDS,
+            &mut |m| match m.name {
+                "targets" => m.read(&mut targets),
+                "default_target" => m.read(&mut default_target),
+                "rules" => m.read(&mut rules),
+                "signatures" => m.read(&mut signatures),
+                "max_body_bytes" => m.read(&mut max_body_bytes),
+                "hold_for_body" => m.read(&mut hold_for_body),
+                "hold_timeout_ms" => m.read(&mut hold_timeout_ms),
+                "copy_denied" => m.read(&mut copy_denied),
+                _ => m.read(&mut responses),
+            },
+        )?;
+        Ok(RawMirrorPolicy {
+            targets: at.required(targets, "targets")?,
+            default_target: default_target.flatten(),
+            rules: rules.unwrap_or_default(),
+            signatures: signatures.unwrap_or_default(),
+            max_body_bytes: max_body_bytes.unwrap_or_else(default_max_body_bytes),
+            hold_for_body: hold_for_body.unwrap_or_default(),
+            hold_timeout_ms: hold_timeout_ms.unwrap_or_else(default_hold_timeout_ms),
+            copy_denied: copy_denied.unwrap_or_else(yes),
+            responses: responses.flatten(),
+        })
+    }
+}
+
+const RAW_MIRROR_POLICY_FIELDS: &[&str] = &[
+    "targets",
+    "default_target",
+    "rules",
+    "signatures",
+    "max_body_bytes",
+    "hold_for_body",
+    "hold_timeout_ms",
+    "copy_denied",
+    "responses",
+];
+
+impl ReadJson for Delivery {
+    fn read_json(at: At<'_, '_>) -> Result<Delivery, PathError> {
+        Ok(match at.unit_variant("enum Delivery", DELIVERY_VARIANTS)? {
+            0 => Delivery::Header,
+            _ => Delivery::Dispatch,
+        })
+    }
+}
+
+const DELIVERY_VARIANTS: &[&str] = &["header", "dispatch"];
+
+impl ReadJson for RawTarget {
+    fn read_json(at: At<'_, '_>) -> Result<RawTarget, PathError> {
+        let (mut cluster, mut delivery, mut max_rps, mut burst) = (None, None, None, None);
+        let (mut header, mut include_secrets, mut timeout_ms, mut max_in_flight) =
+            (None, None, None, None);
+        let mut authority = None;
+        at.object(
+            "struct RawTarget",
+            RAW_TARGET_FIELDS,
+            &mut |m| match m.name {
+                "cluster" => m.read(&mut cluster),
+                "delivery" => m.read(&mut delivery),
+                "max_rps" => m.read(&mut max_rps),
+                "burst" => m.read(&mut burst),
+                "header" => m.read(&mut header),
+                "include_secrets" => m.read(&mut include_secrets),
+                "timeout_ms" => m.read(&mut timeout_ms),
+                "max_in_flight" => m.read(&mut max_in_flight),
+                _ => m.read(&mut authority),
+            },
+        )?;
+        Ok(RawTarget {
+            cluster: at.required(cluster, "cluster")?,
+            delivery: at.required(delivery, "delivery")?,
+            max_rps: max_rps.unwrap_or_else(default_max_rps),
+            burst: burst.flatten(),
+            header: header.flatten(),
+            include_secrets: include_secrets.unwrap_or_default(),
+            timeout_ms: timeout_ms.unwrap_or_else(default_timeout_ms),
+            max_in_flight: max_in_flight.unwrap_or_else(default_max_in_flight),
+            authority: authority.flatten(),
+        })
+    }
+}
+
+const RAW_TARGET_FIELDS: &[&str] = &[
+    "cluster",
+    "delivery",
+    "max_rps",
+    "burst",
+    "header",
+    "include_secrets",
+    "timeout_ms",
+    "max_in_flight",
+    "authority",
+];
+
+impl ReadJson for RawRule {
+    fn read_json(at: At<'_, '_>) -> Result<RawRule, PathError> {
+        let (mut name, mut sources, mut request, mut action) = (None, None, None, None);
+        let mut target = None;
+        at.object("struct RawRule", RAW_RULE_FIELDS, &mut |m| match m.name {
+            "name" => m.read(&mut name),
+            "sources" => m.read(&mut sources),
+            "request" => m.read(&mut request),
+            "action" => m.read(&mut action),
+            _ => m.read(&mut target),
+        })?;
+        Ok(RawRule {
+            name: at.required(name, "name")?,
+            sources: sources.flatten(),
+            request: request.flatten(),
+            action: at.required(action, "action")?,
+            target: target.flatten(),
+        })
+    }
+}
+
+const RAW_RULE_FIELDS: &[&str] = &["name", "sources", "request", "action", "target"];
+
+impl ReadJson for ActionType {
+    fn read_json(at: At<'_, '_>) -> Result<ActionType, PathError> {
+        Ok(
+            match at.unit_variant("enum ActionType", ACTION_TYPE_VARIANTS)? {
+                0 => ActionType::Always,
+                1 => ActionType::Sample,
+                _ => ActionType::Never,
+            },
+        )
+    }
+}
+
+const ACTION_TYPE_VARIANTS: &[&str] = &["always", "sample", "never"];
+
+impl ReadJson for RawAction {
+    fn read_json(at: At<'_, '_>) -> Result<RawAction, PathError> {
+        let (mut kind, mut fraction) = (None, None);
+        at.object(
+            "struct RawAction",
+            RAW_ACTION_FIELDS,
+            &mut |m| match m.name {
+                "type" => m.read(&mut kind),
+                _ => m.read(&mut fraction),
+            },
+        )?;
+        Ok(RawAction {
+            kind: at.required(kind, "type")?,
+            fraction: fraction.flatten(),
+        })
+    }
+}
+
+const RAW_ACTION_FIELDS: &[&str] = &["type", "fraction"];
+
+impl ReadJson for RawSignatures {
+    fn read_json(at: At<'_, '_>) -> Result<RawSignatures, PathError> {
+        let (mut enabled, mut builtin, mut packs, mut categories) = (None, None, None, None);
+        let (mut rules, mut custom, mut inspect_body, mut target) = (None, None, None, None);
+        at.object(
+            "struct RawSignatures",
+            RAW_SIGNATURES_FIELDS,
+            &mut |m| match m.name {
+                "enabled" => m.read(&mut enabled),
+                "builtin" => m.read(&mut builtin),
+                "packs" => m.read(&mut packs),
+                "categories" => m.read(&mut categories),
+                "rules" => m.read(&mut rules),
+                "custom" => m.read(&mut custom),
+                "inspect_body" => m.read(&mut inspect_body),
+                _ => m.read(&mut target),
+            },
+        )?;
+        Ok(RawSignatures {
+            enabled: enabled.unwrap_or_else(yes),
+            builtin: builtin.unwrap_or_else(yes),
+            packs: packs.unwrap_or_default(),
+            categories: categories.unwrap_or_default(),
+            rules: rules.unwrap_or_default(),
+            custom: custom.unwrap_or_default(),
+            inspect_body: inspect_body.unwrap_or_else(yes),
+            target: target.flatten(),
+        })
+    }
+}
+
+const RAW_SIGNATURES_FIELDS: &[&str] = &[
+    "enabled",
+    "builtin",
+    "packs",
+    "categories",
+    "rules",
+    "custom",
+    "inspect_body",
+    "target",
+];
+
+impl ReadJson for RawLocation {
+    fn read_json(at: At<'_, '_>) -> Result<RawLocation, PathError> {
+        Ok(
+            match at.unit_variant("enum RawLocation", RAW_LOCATION_VARIANTS)? {
+                0 => RawLocation::Path,
+                1 => RawLocation::Query,
+                2 => RawLocation::Headers,
+                _ => RawLocation::Body,
+            },
+        )
+    }
+}
+
+const RAW_LOCATION_VARIANTS: &[&str] = &["path", "query", "headers", "body"];
+
+impl ReadJson for RawCustomSignature {
+    fn read_json(at: At<'_, '_>) -> Result<RawCustomSignature, PathError> {
+        let (mut name, mut literal, mut locations) = (None, None, None);
+        at.object(
+            "struct RawCustomSignature",
+            RAW_CUSTOM_SIGNATURE_FIELDS,
+            &mut |m| match m.name {
+                "name" => m.read(&mut name),
+                "literal" => m.read(&mut literal),
+                _ => m.read(&mut locations),
+            },
+        )?;
+        Ok(RawCustomSignature {
+            name: at.required(name, "name")?,
+            literal: at.required(literal, "literal")?,
+            locations: locations.unwrap_or_else(all_locations),
+        })
+    }
+}
+
+const RAW_CUSTOM_SIGNATURE_FIELDS: &[&str] = &["name", "literal", "in"];

@@ -451,6 +451,7 @@ impl ResponseVerdict {
     }
 
     /// The finding as a JSON value (no secret; see [`ResponseVerdict::to_json_text`]).
+    #[cfg(any(test, feature = "serde"))]
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.to_json_text()).unwrap_or(serde_json::Value::Null)
     }

@@ -1,7 +1,7 @@
 //! The `mirror.responses` section as written: when responses are scanned and which response
 //! rules apply, before validation. Unknown fields are refused, so a typo names its JSON path.
 
-use serde::Deserialize;
+use crate::error::json_path::{At, PathError, ReadJson};
 use std::collections::BTreeMap;
 
 /// Default for `max_response_bytes`: 16 KiB.
@@ -19,31 +19,23 @@ pub const METADATA_HOSTS: &[&str] = &[
 ];
 
 /// When responses are scanned, and with which rules.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawResponses {
     /// Scan the response of a request that matched a request signature (did it work?).
-    #[serde(default = "yes")]
     pub after_signature: bool,
     /// Scan the responses of requests to these hosts (`:authority` without the port, or
     /// `host:port`, case-insensitive); defaults to the instance-metadata hosts.
-    #[serde(default = "metadata_hosts")]
     pub hosts: Vec<String>,
     /// Scan the responses of requests whose path starts with one of these (as received).
-    #[serde(default)]
     pub paths: Vec<String>,
     /// Scan every response (opt-in: it costs a host call and a scan per response).
-    #[serde(default)]
     pub all: bool,
     /// Most response-body bytes scanned (0: the head only).
-    #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
     /// Whether the built-in response rules are the first layer (the policy's packs in
     /// `signatures.packs` add response rules of their own).
-    #[serde(default = "yes")]
     pub builtin: bool,
     /// Response rules switched on or off by id; an unknown id is an error.
-    #[serde(default)]
     pub rules: BTreeMap<String, bool>,
 }
 
@@ -58,3 +50,42 @@ fn metadata_hosts() -> Vec<String> {
 fn default_max_response_bytes() -> usize {
     DEFAULT_MAX_RESPONSE_BYTES
 }
+
+impl ReadJson for RawResponses {
+    fn read_json(at: At<'_, '_>) -> Result<RawResponses, PathError> {
+        let (mut after_signature, mut hosts, mut paths, mut all) = (None, None, None, None);
+        let (mut max_response_bytes, mut builtin, mut rules) = (None, None, None);
+        at.object(
+            "struct RawResponses",
+            RAW_RESPONSES_FIELDS,
+            &mut |m| match m.name {
+                "after_signature" => m.read(&mut after_signature),
+                "hosts" => m.read(&mut hosts),
+                "paths" => m.read(&mut paths),
+                "all" => m.read(&mut all),
+                "max_response_bytes" => m.read(&mut max_response_bytes),
+                "builtin" => m.read(&mut builtin),
+                _ => m.read(&mut rules),
+            },
+        )?;
+        Ok(RawResponses {
+            after_signature: after_signature.unwrap_or_else(yes),
+            hosts: hosts.unwrap_or_else(metadata_hosts),
+            paths: paths.unwrap_or_default(),
+            all: all.unwrap_or_default(),
+            max_response_bytes: max_response_bytes.unwrap_or_else(default_max_response_bytes),
+            builtin: builtin.unwrap_or_else(yes),
+            rules: rules.unwrap_or_default(),
+        })
+    }
+}
+
+const RAW_RESPONSES_FIELDS: &[&str] = &[
+    "after_signature",
+    "hosts",
+    "paths",
+    "all",
+    "max_response_bytes",
+    "builtin",
+    "rules",
+];

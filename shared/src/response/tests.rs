@@ -9,7 +9,7 @@ use crate::mirror::decode::inflate::{self, Coding};
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn policy(json: &str) -> ResponsePolicy {
-    let raw: RawResponses = serde_json::from_str(json).unwrap();
+    let raw: RawResponses = crate::ConfigError::parse_json(json.as_bytes()).unwrap();
     ResponsePolicy::compile(&raw, Vec::new()).unwrap()
 }
 
@@ -227,10 +227,11 @@ fn when_a_response_is_scanned() {
 
 #[test]
 fn errors_name_their_path() {
-    let raw: RawResponses = serde_json::from_str(r#"{"rules": {"nope": false}}"#).unwrap();
+    let raw: RawResponses =
+        crate::ConfigError::parse_json(br#"{"rules": {"nope": false}}"#).unwrap();
     let e = ResponsePolicy::compile(&raw, Vec::new()).unwrap_err();
     assert_eq!(e.path, "responses.rules.nope");
-    let raw: RawResponses = serde_json::from_str(r#"{"paths": ["x"]}"#).unwrap();
+    let raw: RawResponses = crate::ConfigError::parse_json(br#"{"paths": ["x"]}"#).unwrap();
     assert_eq!(
         ResponsePolicy::compile(&raw, Vec::new()).unwrap_err().path,
         "responses.paths[0]"

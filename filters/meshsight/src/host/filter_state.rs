@@ -1,9 +1,9 @@
 //! Decisions in filter state: written for other filters and Envoy's access logger, read back
 //! from another plugin of the chain.
 
+use meshsight_policy::error::json_path::{Json, ReadJson};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
-use serde::de::DeserializeOwned;
 
 /// Writes raw bytes to filter state `wasm.<property>`.
 pub fn put_property(property: &str, bytes: &[u8]) {
@@ -14,9 +14,9 @@ pub fn put_property(property: &str, bytes: &[u8]) {
 
 /// Reads a decision another plugin wrote (its `to_json` text, through [`put_property`]); `None`
 /// when absent or not the expected shape.
-pub fn get_decision<T: DeserializeOwned>(property: &str) -> Option<T> {
+pub fn get_decision<T: ReadJson>(property: &str) -> Option<T> {
     let bytes = hostcalls::get_property(vec![property]).ok().flatten()?;
-    serde_json::from_slice(&bytes).ok()
+    Json::parse(&bytes).ok()?.read("").ok()
 }
 
 /// Declares a filter-state property to Envoy (`declare_property`, its serialized arguments).

@@ -34,7 +34,7 @@ fn allowlist_decisions_map_to_action_and_disposition() {
         match outcome {
             Some(o) => assert_eq!(
                 r["unmapped"]["meshsight"]["allowlist"]["outcome"],
-                serde_json::json!(o)
+                serde_json::json!(o.as_str())
             ),
             None => assert!(r["unmapped"]["meshsight"].get("allowlist").is_none()),
         }

@@ -3,7 +3,7 @@ use super::*;
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn compile(json: &str) -> Result<SourceMatch, ConfigError> {
-    let raw: RawSources = serde_json::from_str(json).unwrap();
+    let raw: RawSources = crate::ConfigError::parse_json(json.as_bytes()).unwrap();
     SourceMatch::compile("rules[0].sources", Some(&raw))
 }
 

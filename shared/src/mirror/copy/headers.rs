@@ -95,9 +95,7 @@ pub fn dispatch_headers(
     }
     // The same JSON a `header`-delivery copy carries (the route's mutation copies it from
     // filter state), so that a sensor reads one header in both modes.
-    if let Ok(json) = serde_json::to_string(decision) {
-        add("x-meshsight-mirror-decision", &json);
-    }
+    add("x-meshsight-mirror-decision", &decision.to_json());
     headers
 }
 

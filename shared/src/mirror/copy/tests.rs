@@ -1025,8 +1025,9 @@ fn reason_names_are_the_json_ones() {
         MirrorReason::NotSelected,
         MirrorReason::RateLimited,
     ] {
-        let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, format!("\"{}\"", r.as_str()));
+        let json = format!("\"{}\"", r.as_str());
+        let read: MirrorReason = crate::ConfigError::parse_json(json.as_bytes()).unwrap();
+        assert_eq!(read, r);
     }
 }
 

@@ -7,8 +7,8 @@
 //! The built-in pack ([`BUILTIN_PACK`]) is a data file compiled into the module; packs in the
 //! policy add rules, override built-in rules with the same `id`, or switch rules off.
 
+use crate::error::json_path::{At, PathError, ReadJson};
 use crate::ConfigError;
-use serde::Deserialize;
 
 /// The built-in pack, compiled into the module from `signatures/builtin.json` (minified by
 /// `build.rs`).
@@ -20,24 +20,20 @@ pub const MAX_GROUPS: usize = 32;
 pub const MAX_LITERAL_LEN: usize = 256;
 
 /// A rule pack as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawPack {
     /// Pack name (reported by `meshsight signatures test`).
     pub pack: String,
     /// Free-form version, e.g. a date.
-    #[serde(default)]
     pub version: Option<String>,
     /// What the pack is for.
-    #[serde(default)]
     pub description: Option<String>,
     /// The rules, in report order.
     pub rules: Vec<RawRule>,
 }
 
 /// How bad a hit is (for the SOC's triage; the mirror copies every hit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Informational.
     Info,
@@ -52,8 +48,7 @@ pub enum Severity {
 }
 
 /// Where a rule looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawLocation {
     /// The path, without the query.
     Path,
@@ -82,8 +77,7 @@ pub enum RawLocation {
 }
 
 /// A decoding step applied to what a rule looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transform {
     /// Percent-decode repeatedly (`%252e` -> `.`, `%uXXXX` too; `+` is a space in queries and
     /// forms).
@@ -100,26 +94,20 @@ pub enum Transform {
 }
 
 /// Conditions on the request that must hold for the rule to count.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct RawWhen {
     /// Request methods (exact, case-sensitive); any one.
-    #[serde(default)]
     pub methods: Vec<String>,
     /// The decoded, normalized, lower-cased path starts with one of these...
-    #[serde(default)]
     pub path_prefix: Vec<String>,
     /// ...or ends with one of these (a trailing `/` ignored)...
-    #[serde(default)]
     pub path_suffix: Vec<String>,
     /// ...or contains one of these. With no path list, any path.
-    #[serde(default)]
     pub path_contains: Vec<String>,
 }
 
 /// Where a literal must sit in the text it is found in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Anchor {
     /// Anywhere (default).
     Anywhere,
@@ -131,26 +119,20 @@ pub enum Anchor {
 
 /// The match: every `all` group and the `any` group need one literal in the same text, and
 /// no `none` literal may be there.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct RawMatch {
     /// One of these literals.
-    #[serde(default)]
     pub any: Vec<String>,
     /// One literal of each group.
-    #[serde(default)]
     pub all: Vec<Vec<String>>,
     /// None of these literals.
-    #[serde(default)]
     pub none: Vec<String>,
     /// Where the `any` literals must sit (`all` groups match anywhere).
-    #[serde(default)]
     pub anchor: Option<Anchor>,
 }
 
 /// One rule as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RawRule {
     /// Stable id (`A-Z a-z 0-9 _ - .`, up to 64), reported in decisions, records and counters.
     pub id: String,
@@ -161,32 +143,23 @@ pub struct RawRule {
     /// Severity.
     pub severity: Severity,
     /// CVE ids, ATT&CK technique ids, advisories.
-    #[serde(default)]
     pub references: Vec<String>,
     /// Where to look.
-    #[serde(rename = "in")]
     pub locations: Vec<RawLocation>,
     /// Views excluded from `in` (e.g. `["inflated"]`: not in decompressed bodies).
-    #[serde(default)]
     pub not_in: Vec<RawLocation>,
     /// Only these parameters (names, case-insensitive) count for `params`, `query` and `body`
     /// parameters.
-    #[serde(default)]
     pub params: Vec<String>,
     /// Only these headers (names, case-insensitive) count for `headers`.
-    #[serde(default)]
     pub headers: Vec<String>,
     /// Decoding steps; default `percent_decode`, `unescape`, `lowercase`.
-    #[serde(default = "default_transforms")]
     pub transforms: Vec<Transform>,
     /// Conditions on the request.
-    #[serde(default)]
     pub when: RawWhen,
     /// What to find.
-    #[serde(rename = "match")]
     pub matcher: RawMatch,
     /// `false` keeps the rule in the pack but switched off.
-    #[serde(default = "yes")]
     pub enabled: bool,
 }
 
@@ -201,6 +174,204 @@ fn default_transforms() -> Vec<Transform> {
         Transform::Lowercase,
     ]
 }
+
+impl ReadJson for RawPack {
+    fn read_json(at: At<'_, '_>) -> Result<RawPack, PathError> {
+        let (mut pack, mut version, mut description, mut rules) = (None, None, None, None);
+        at.object("struct RawPack", RAW_PACK_FIELDS, &mut |m| match m.name {
+            "pack" => m.read(&mut pack),
+            "version" => m.read(&mut version),
+            "description" => m.read(&mut description),
+            _ => m.read(&mut rules),
+        })?;
+        Ok(RawPack {
+            pack: at.required(pack, "pack")?,
+            version: version.flatten(),
+            description: description.flatten(),
+            rules: at.required(rules, "rules")?,
+        })
+    }
+}
+
+const RAW_PACK_FIELDS: &[&str] = &["pack", "version", "description", "rules"];
+
+impl ReadJson for Severity {
+    fn read_json(at: At<'_, '_>) -> Result<Severity, PathError> {
+        Ok(match at.unit_variant("enum Severity", SEVERITY_VARIANTS)? {
+            0 => Severity::Info,
+            1 => Severity::Low,
+            2 => Severity::Medium,
+            3 => Severity::High,
+            _ => Severity::Critical,
+        })
+    }
+}
+
+const SEVERITY_VARIANTS: &[&str] = &["info", "low", "medium", "high", "critical"];
+
+impl ReadJson for RawLocation {
+    fn read_json(at: At<'_, '_>) -> Result<RawLocation, PathError> {
+        Ok(
+            match at.unit_variant("enum RawLocation", RAW_LOCATION_VARIANTS)? {
+                0 => RawLocation::Path,
+                1 => RawLocation::Query,
+                2 => RawLocation::Params,
+                3 => RawLocation::Headers,
+                4 => RawLocation::Body,
+                5 => RawLocation::Multipart,
+                6 => RawLocation::Inflated,
+                7 => RawLocation::Base64,
+                8 => RawLocation::Status,
+                9 => RawLocation::ResponseHeaders,
+                _ => RawLocation::ResponseBody,
+            },
+        )
+    }
+}
+
+const RAW_LOCATION_VARIANTS: &[&str] = &[
+    "path",
+    "query",
+    "params",
+    "headers",
+    "body",
+    "multipart",
+    "inflated",
+    "base64",
+    "status",
+    "response_headers",
+    "response_body",
+];
+
+impl ReadJson for Transform {
+    fn read_json(at: At<'_, '_>) -> Result<Transform, PathError> {
+        Ok(
+            match at.unit_variant("enum Transform", TRANSFORM_VARIANTS)? {
+                0 => Transform::PercentDecode,
+                1 => Transform::Unescape,
+                2 => Transform::Log4jLookups,
+                3 => Transform::Lowercase,
+                _ => Transform::NormalizePath,
+            },
+        )
+    }
+}
+
+const TRANSFORM_VARIANTS: &[&str] = &[
+    "percent_decode",
+    "unescape",
+    "log4j_lookups",
+    "lowercase",
+    "normalize_path",
+];
+
+impl ReadJson for RawWhen {
+    fn read_json(at: At<'_, '_>) -> Result<RawWhen, PathError> {
+        let (mut methods, mut path_prefix, mut path_suffix, mut path_contains) =
+            (None, None, None, None);
+        at.object("struct RawWhen", RAW_WHEN_FIELDS, &mut |m| match m.name {
+            "methods" => m.read(&mut methods),
+            "path_prefix" => m.read(&mut path_prefix),
+            "path_suffix" => m.read(&mut path_suffix),
+            _ => m.read(&mut path_contains),
+        })?;
+        Ok(RawWhen {
+            methods: methods.unwrap_or_default(),
+            path_prefix: path_prefix.unwrap_or_default(),
+            path_suffix: path_suffix.unwrap_or_default(),
+            path_contains: path_contains.unwrap_or_default(),
+        })
+    }
+}
+
+const RAW_WHEN_FIELDS: &[&str] = &["methods", "path_prefix", "path_suffix", "path_contains"];
+
+impl ReadJson for Anchor {
+    fn read_json(at: At<'_, '_>) -> Result<Anchor, PathError> {
+        Ok(match at.unit_variant("enum Anchor", ANCHOR_VARIANTS)? {
+            0 => Anchor::Anywhere,
+            1 => Anchor::Start,
+            _ => Anchor::End,
+        })
+    }
+}
+
+const ANCHOR_VARIANTS: &[&str] = &["anywhere", "start", "end"];
+
+impl ReadJson for RawMatch {
+    fn read_json(at: At<'_, '_>) -> Result<RawMatch, PathError> {
+        let (mut any, mut all, mut none, mut anchor) = (None, None, None, None);
+        at.object("struct RawMatch", RAW_MATCH_FIELDS, &mut |m| match m.name {
+            "any" => m.read(&mut any),
+            "all" => m.read(&mut all),
+            "none" => m.read(&mut none),
+            _ => m.read(&mut anchor),
+        })?;
+        Ok(RawMatch {
+            any: any.unwrap_or_default(),
+            all: all.unwrap_or_default(),
+            none: none.unwrap_or_default(),
+            anchor: anchor.flatten(),
+        })
+    }
+}
+
+const RAW_MATCH_FIELDS: &[&str] = &["any", "all", "none", "anchor"];
+
+impl ReadJson for RawRule {
+    fn read_json(at: At<'_, '_>) -> Result<RawRule, PathError> {
+        let (mut id, mut name, mut category, mut severity) = (None, None, None, None);
+        let (mut references, mut locations, mut not_in, mut params) = (None, None, None, None);
+        let (mut headers, mut transforms, mut when, mut matcher) = (None, None, None, None);
+        let mut enabled = None;
+        at.object("struct RawRule", RAW_RULE_FIELDS, &mut |m| match m.name {
+            "id" => m.read(&mut id),
+            "name" => m.read(&mut name),
+            "category" => m.read(&mut category),
+            "severity" => m.read(&mut severity),
+            "references" => m.read(&mut references),
+            "in" => m.read(&mut locations),
+            "not_in" => m.read(&mut not_in),
+            "params" => m.read(&mut params),
+            "headers" => m.read(&mut headers),
+            "transforms" => m.read(&mut transforms),
+            "when" => m.read(&mut when),
+            "match" => m.read(&mut matcher),
+            _ => m.read(&mut enabled),
+        })?;
+        Ok(RawRule {
+            id: at.required(id, "id")?,
+            name: at.required(name, "name")?,
+            category: at.required(category, "category")?,
+            severity: at.required(severity, "severity")?,
+            references: references.unwrap_or_default(),
+            locations: at.required(locations, "in")?,
+            not_in: not_in.unwrap_or_default(),
+            params: params.unwrap_or_default(),
+            headers: headers.unwrap_or_default(),
+            transforms: transforms.unwrap_or_else(default_transforms),
+            when: when.unwrap_or_default(),
+            matcher: at.required(matcher, "match")?,
+            enabled: enabled.unwrap_or_else(yes),
+        })
+    }
+}
+
+const RAW_RULE_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "category",
+    "severity",
+    "references",
+    "in",
+    "not_in",
+    "params",
+    "headers",
+    "transforms",
+    "when",
+    "match",
+    "enabled",
+];
 
 /// Where a piece of the request was found (bit flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
