@@ -165,7 +165,10 @@ pub struct MirrorDecision {
     /// What decoding the request's encodings found wrong (`multipart_malformed`,
     /// `body_encoding_broken`, ...), in report order; empty when nothing was (none of them stops
     /// the scan or fails the request).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub findings: Vec<String>,
 }
 
@@ -264,6 +267,7 @@ const MIRROR_DECISION_FIELDS: &[&str] = &[
     "rule",
     "signatures",
     "signature_rules",
+    "findings",
 ];
 
 /// Read back from filter state, as [`AllowlistDecision`] is.
@@ -271,6 +275,7 @@ impl ReadJson for MirrorDecision {
     fn read_json(at: At<'_, '_>) -> Result<MirrorDecision, PathError> {
         let (mut mirrored, mut target, mut reason) = (None, None, None);
         let (mut rule, mut signatures, mut signature_rules) = (None, None, None);
+        let mut findings = None;
         at.open_object(
             "struct MirrorDecision",
             MIRROR_DECISION_FIELDS,
@@ -280,7 +285,8 @@ impl ReadJson for MirrorDecision {
                 "reason" => m.read(&mut reason),
                 "rule" => m.read(&mut rule),
                 "signatures" => m.read(&mut signatures),
-                _ => m.read(&mut signature_rules),
+                "signature_rules" => m.read(&mut signature_rules),
+                _ => m.read(&mut findings),
             },
         )?;
         Ok(MirrorDecision {
@@ -290,6 +296,7 @@ impl ReadJson for MirrorDecision {
             rule: rule.flatten(),
             signatures: signatures.unwrap_or_default(),
             signature_rules: signature_rules.unwrap_or_default(),
+            findings: findings.unwrap_or_default(),
         })
     }
 }
@@ -340,6 +347,24 @@ mod tests {
             json,
             r#"{"mirrored":true,"target":"ids","reason":"signature","signatures":["log4shell"]}"#
         );
+        assert_eq!(read_back::<MirrorDecision>(&json), d);
+    }
+
+    #[test]
+    fn mirror_decision_findings_are_read_back() {
+        // Another plugin of the chain (the audit) reads the decision back from filter state:
+        // a decoding finding must survive the trip.
+        let d = MirrorDecision {
+            mirrored: false,
+            target: None,
+            reason: MirrorReason::NotSelected,
+            rule: None,
+            signatures: vec![],
+            signature_rules: vec!["ms-log4shell-jndi".into()],
+            findings: vec!["multipart_malformed".into(), "body_encoding_broken".into()],
+        };
+        let json = d.to_json();
+        assert!(json.ends_with(r#""findings":["multipart_malformed","body_encoding_broken"]}"#));
         assert_eq!(read_back::<MirrorDecision>(&json), d);
     }
 
