@@ -12,6 +12,7 @@
 //! anchor, case and conditions (method, path). A rule hits when one literal of each of its
 //! groups, and none of its `none` literals, is found in the same view.
 
+pub mod automaton;
 pub mod clean;
 pub mod layers;
 pub mod pack;
@@ -381,6 +382,15 @@ impl SignatureSet {
     /// The enabled rules, in report order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Bytes the automata hold on the heap (with their literal-index tables), for the memory
+    /// reports of `examples/automaton_cost.rs`.
+    pub fn automaton_heap_bytes(&self) -> usize {
+        self.automata
+            .iter()
+            .map(|(ac, literal_of)| ac.memory_usage() + literal_of.capacity() * 4)
+            .sum()
     }
 
     /// An empty hit set (allocates nothing).
