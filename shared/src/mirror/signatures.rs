@@ -30,7 +30,7 @@ use super::decode::{
 };
 use crate::headers::HeaderBlock;
 use crate::ConfigError;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use automaton::Automaton;
 use pack::{
     Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
 };
@@ -199,7 +199,7 @@ pub struct SignatureSet {
     /// header is not searched for literals only parameters or bodies care about (short ones
     /// such as `/` or `true` would otherwise match all over ordinary headers). Combinations
     /// with the same literals share one automaton.
-    automata: Vec<(AhoCorasick, Vec<u32>)>,
+    automata: Vec<(Automaton, Vec<u32>)>,
     automaton_for: [Option<u8>; LOCATION_SETS],
     triggers: Vec<Vec<Trigger>>,
     /// For each combination of location bits, the views (bit per `VIEW_*` mask) some rule needs.
@@ -303,7 +303,7 @@ impl SignatureSet {
             }
         }
         let (patterns, triggers): (Vec<String>, Vec<Vec<Trigger>>) = literals.into_iter().unzip();
-        let mut automata: Vec<(AhoCorasick, Vec<u32>)> = Vec::new();
+        let mut automata: Vec<(Automaton, Vec<u32>)> = Vec::new();
         let mut sets: Vec<Vec<u32>> = Vec::new();
         let mut automaton_for = [None; LOCATION_SETS];
         for (bits, slot) in automaton_for.iter_mut().enumerate() {
@@ -323,18 +323,16 @@ impl SignatureSet {
                 *slot = u8::try_from(at).ok();
                 continue;
             }
-            // A contiguous NFA with sparse states only, not the DFA the builder picks for small
-            // sets: the DFA's table (every state times every byte class) was most of the policy
-            // state kept in every sidecar's linear memory. Measured in `make v8-profile` on the
-            // bench's one pass: heap 4.2 -> 2.4 MiB (no-op module 1.1), the same time on the
-            // bench request, about 1 µs more on requests with new values each time.
-            let ac = AhoCorasickBuilder::new()
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .dense_depth(0)
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(wanted.iter().filter_map(|i| patterns.get(*i as usize)))
-                .map_err(|e| ConfigError::at("signatures", e))?;
+            // Sparse states, no DFA table (every state times every byte): the tables of a DFA
+            // were most of the policy state kept in every sidecar's linear memory (measured in
+            // `make v8-profile` on the bench's one pass: heap 4.2 -> 2.4 MiB with the
+            // `aho-corasick` crate's contiguous NFA, which `automaton` replaced).
+            let literals: Vec<&[u8]> = wanted
+                .iter()
+                .filter_map(|i| patterns.get(*i as usize))
+                .map(|p| p.as_bytes())
+                .collect();
+            let ac = Automaton::new(&literals).map_err(|e| ConfigError::at("signatures", e))?;
             *slot = u8::try_from(automata.len()).ok();
             automata.push((ac, wanted.clone()));
             sets.push(wanted);
@@ -389,7 +387,7 @@ impl SignatureSet {
     pub fn automaton_heap_bytes(&self) -> usize {
         self.automata
             .iter()
-            .map(|(ac, literal_of)| ac.memory_usage() + literal_of.capacity() * 4)
+            .map(|(ac, literal_of)| ac.heap_bytes() + literal_of.capacity() * 4)
             .sum()
     }
 
@@ -829,7 +827,7 @@ impl Scan<'_, '_, '_, '_> {
         for m in ac.find_overlapping_iter(text) {
             self.found += 1;
             let Some(triggers) = literal_of
-                .get(m.pattern().as_usize())
+                .get(m.pattern as usize)
                 .and_then(|i| set.triggers.get(*i as usize))
             else {
                 continue;
@@ -843,7 +841,7 @@ impl Scan<'_, '_, '_, '_> {
                     continue;
                 }
                 if let Some(exact) = &t.exact {
-                    if text.get(m.start()..m.end()) != Some(&exact[..]) {
+                    if text.get(m.start..m.end) != Some(&exact[..]) {
                         continue;
                     }
                 }
@@ -853,8 +851,8 @@ impl Scan<'_, '_, '_, '_> {
                 if matches!(t.slot, Slot::Group(g) if Some(g) == rule.any_group) {
                     let anchored = match rule.anchor {
                         Anchor::Anywhere => true,
-                        Anchor::Start => m.start() == 0,
-                        Anchor::End => m.end() == text.len(),
+                        Anchor::Start => m.start == 0,
+                        Anchor::End => m.end == text.len(),
                     };
                     if !anchored {
                         continue;
