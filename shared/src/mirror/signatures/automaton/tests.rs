@@ -216,3 +216,10 @@ fn a_literal_set_over_the_state_limit_is_refused() {
     let a = Automaton::new(&refs[..fits]).unwrap_or_else(|e| panic!("{e}"));
     assert!(a.states() < MAX_STATES);
 }
+
+#[test]
+fn literals_sort_by_their_folded_bytes_stably() {
+    let patterns: [&[u8]; 6] = [b"b", b"AB", b"a", b"ab", b"", b"\xff"];
+    assert_eq!(super::sorted_folded(&patterns, 6), [4, 2, 1, 3, 0, 5]);
+    assert!(super::sorted_folded(&[], 0).is_empty());
+}
