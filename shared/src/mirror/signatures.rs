@@ -12,6 +12,7 @@
 //! anchor, case and conditions (method, path). A rule hits when one literal of each of its
 //! groups, and none of its `none` literals, is found in the same view.
 
+pub mod automaton;
 pub mod clean;
 pub mod layers;
 pub mod pack;
@@ -29,7 +30,7 @@ use super::decode::{
 };
 use crate::headers::HeaderBlock;
 use crate::ConfigError;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use automaton::Automaton;
 use pack::{
     Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
 };
@@ -203,7 +204,7 @@ pub struct SignatureSet {
     /// header is not searched for literals only parameters or bodies care about (short ones
     /// such as `/` or `true` would otherwise match all over ordinary headers). Combinations
     /// with the same literals share one automaton.
-    automata: Vec<(AhoCorasick, Vec<u32>)>,
+    automata: Vec<(Automaton, Vec<u32>)>,
     automaton_for: [Option<u8>; LOCATION_SETS],
     triggers: Vec<Vec<Trigger>>,
     /// For each combination of location bits, the views (bit per `VIEW_*` mask) some rule needs.
@@ -307,7 +308,7 @@ impl SignatureSet {
             }
         }
         let (patterns, triggers): (Vec<String>, Vec<Vec<Trigger>>) = literals.into_iter().unzip();
-        let mut automata: Vec<(AhoCorasick, Vec<u32>)> = Vec::new();
+        let mut automata: Vec<(Automaton, Vec<u32>)> = Vec::new();
         let mut sets: Vec<Vec<u32>> = Vec::new();
         let mut automaton_for = [None; LOCATION_SETS];
         for (bits, slot) in automaton_for.iter_mut().enumerate() {
@@ -327,18 +328,16 @@ impl SignatureSet {
                 *slot = u8::try_from(at).ok();
                 continue;
             }
-            // A contiguous NFA with sparse states only, not the DFA the builder picks for small
-            // sets: the DFA's table (every state times every byte class) was most of the policy
-            // state kept in every sidecar's linear memory. Measured in `make v8-profile` on the
-            // bench's one pass: heap 4.2 -> 2.4 MiB (no-op module 1.1), the same time on the
-            // bench request, about 1 µs more on requests with new values each time.
-            let ac = AhoCorasickBuilder::new()
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .dense_depth(0)
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(wanted.iter().filter_map(|i| patterns.get(*i as usize)))
-                .map_err(|e| ConfigError::at("signatures", e))?;
+            // Sparse states, no DFA table (every state times every byte): the tables of a DFA
+            // were most of the policy state kept in every sidecar's linear memory (measured in
+            // `make v8-profile` on the bench's one pass: heap 4.2 -> 2.4 MiB with the
+            // `aho-corasick` crate's contiguous NFA, which `automaton` replaced).
+            let literals: Vec<&[u8]> = wanted
+                .iter()
+                .filter_map(|i| patterns.get(*i as usize))
+                .map(|p| p.as_bytes())
+                .collect();
+            let ac = Automaton::new(&literals).map_err(|e| ConfigError::at("signatures", e))?;
             *slot = u8::try_from(automata.len()).ok();
             automata.push((ac, wanted.clone()));
             sets.push(wanted);
@@ -386,6 +385,15 @@ impl SignatureSet {
     /// The enabled rules, in report order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Bytes the automata hold on the heap (with their literal-index tables), for the memory
+    /// reports of `examples/automaton_cost.rs`.
+    pub fn automaton_heap_bytes(&self) -> usize {
+        self.automata
+            .iter()
+            .map(|(ac, literal_of)| ac.heap_bytes() + literal_of.capacity() * 4)
+            .sum()
     }
 
     /// An empty hit set (allocates nothing).
@@ -824,7 +832,7 @@ impl Scan<'_, '_, '_, '_> {
         for m in ac.find_overlapping_iter(text) {
             self.found += 1;
             let Some(triggers) = literal_of
-                .get(m.pattern().as_usize())
+                .get(m.pattern as usize)
                 .and_then(|i| set.triggers.get(*i as usize))
             else {
                 continue;
@@ -838,7 +846,7 @@ impl Scan<'_, '_, '_, '_> {
                     continue;
                 }
                 if let Some(exact) = &t.exact {
-                    if text.get(m.start()..m.end()) != Some(&exact[..]) {
+                    if text.get(m.start..m.end) != Some(&exact[..]) {
                         continue;
                     }
                 }
@@ -848,8 +856,8 @@ impl Scan<'_, '_, '_, '_> {
                 if matches!(t.slot, Slot::Group(g) if Some(g) == rule.any_group) {
                     let anchored = match rule.anchor {
                         Anchor::Anywhere => true,
-                        Anchor::Start => m.start() == 0,
-                        Anchor::End => m.end() == text.len(),
+                        Anchor::Start => m.start == 0,
+                        Anchor::End => m.end == text.len(),
                     };
                     if !anchored {
                         continue;
