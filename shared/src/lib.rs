@@ -21,5 +21,6 @@ pub mod normalize;
 pub mod plugin;
 pub mod response;
 pub mod sampling;
+pub mod stable_sort;
 
 pub use error::ConfigError;

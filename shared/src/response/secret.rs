@@ -5,6 +5,8 @@
 //! `key = value` lines under credential names. A value cut off by the scan bound is masked to
 //! the end of what was read.
 
+use crate::stable_sort::stable_sort_by;
+
 /// One secret inside a text: its byte range and kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SecretSpan {
@@ -47,7 +49,8 @@ pub fn spans(text: &[u8]) -> Vec<SecretSpan> {
     json_spans(text, &mut found);
     line_spans(text, &mut found);
     key_id_spans(text, &mut found);
-    found.sort_by_key(|s| (s.start, usize::MAX - s.end));
+    // By start, the longest first where two start together.
+    stable_sort_by(&mut found, |a, b| (a.start, b.end) < (b.start, a.end));
     let mut merged: Vec<SecretSpan> = Vec::with_capacity(found.len());
     for s in found {
         match merged.last_mut() {

@@ -12,6 +12,8 @@
 
 use thiserror::Error;
 
+use crate::stable_sort::stable_sort_by;
+
 /// Most states an automaton may have (the trie's nodes: at most one per literal byte, plus the
 /// root); a larger literal set is refused rather than grown without bound in every worker.
 pub const MAX_STATES: usize = 1 << 20;
@@ -230,9 +232,9 @@ impl Automaton {
     }
 }
 
-/// The ids `0..count` of `patterns` in the order of their lower-cased bytes. A merge sort of
-/// our own: the standard library's sorts, instantiated for this comparison, cost the module
-/// more than the whole automaton (about 24 KB of Wasm), for a sort run once per policy.
+/// The ids `0..count` of `patterns` in the order of their lower-cased bytes (with the crate's
+/// own stable sort: std's, instantiated for this comparison, cost the module more than the
+/// whole automaton, about 24 KB of Wasm, for a sort run once per policy).
 fn sorted_folded(patterns: &[&[u8]], count: u32) -> Vec<u32> {
     let folded = |id: u32| {
         patterns
@@ -243,29 +245,7 @@ fn sorted_folded(patterns: &[&[u8]], count: u32) -> Vec<u32> {
             .map(u8::to_ascii_lowercase)
     };
     let mut order: Vec<u32> = (0..count).collect();
-    let mut merged: Vec<u32> = Vec::with_capacity(order.len());
-    let mut width = 1;
-    while width < order.len() {
-        merged.clear();
-        for run in order.chunks(2 * width) {
-            let (left, right) = run.split_at(width.min(run.len()));
-            let (mut l, mut r) = (left.iter().peekable(), right.iter().peekable());
-            while let (Some(&&a), Some(&&b)) = (l.peek(), r.peek()) {
-                // Equal keys keep their order (the left run first): the sort is stable.
-                if folded(b).lt(folded(a)) {
-                    merged.push(b);
-                    r.next();
-                } else {
-                    merged.push(a);
-                    l.next();
-                }
-            }
-            merged.extend(l);
-            merged.extend(r);
-        }
-        std::mem::swap(&mut order, &mut merged);
-        width *= 2;
-    }
+    stable_sort_by(&mut order, |a, b| folded(*a).lt(folded(*b)));
     order
 }
 
