@@ -264,16 +264,24 @@ impl ResponsePolicy {
             Outcome::Bomb => Some(DECODING_BOMB),
             Outcome::Complete | Outcome::Truncated | Outcome::Capped => None,
         });
-        let (body, body_location) = match &inflated {
+        let (body, read_inflated) = match &inflated {
             // Broken at once: what was sent is what is read.
-            Some(i) if !i.bytes.is_empty() => (i.bytes.as_slice(), "response_body.inflated"),
-            _ => (scan.body.as_slice(), "response_body"),
+            Some(i) if !i.bytes.is_empty() => (i.bytes.as_slice(), true),
+            _ => (scan.body.as_slice(), false),
         };
+        let body_location = if read_inflated {
+            "response_body.inflated"
+        } else {
+            "response_body"
+        };
+        // The secrets in what was read, found once for the record and the excerpt's check.
+        let body_spans = std::cell::OnceCell::new();
+        let spans_in_body = || body_spans.get_or_init(|| secret::spans(body));
         let mut body_hits = self.set.new_hits();
         self.set.scan_response_body(&view, body, &mut body_hits);
         let mut findings = Vec::new();
         let body_secret = if body_hits.any() {
-            secret::spans(body).first().map(|s| SecretRef {
+            spans_in_body().first().map(|s| SecretRef {
                 kind: s.kind,
                 location: body_location.to_string(),
                 sha256: secret::short_hash(body.get(s.start..s.end).unwrap_or_default()),
@@ -310,7 +318,7 @@ impl ResponsePolicy {
         }
         let excerpt = if findings.is_empty() && !signature_hit {
             Vec::new()
-        } else if body_location != "response_body" && !secret::spans(body).is_empty() {
+        } else if read_inflated && !spans_in_body().is_empty() {
             // The body as sent is compressed: a secret in it cannot be masked in place.
             Vec::new()
         } else {
