@@ -7,13 +7,15 @@
 //! allowlist admits, and the audit record names the same namespace. Errors are typed; each
 //! policy maps them to its own messages and JSON paths.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use ipnet::IpNet;
 use thiserror::Error;
 
+pub mod ip;
 #[cfg(test)]
 mod tests;
+
+pub use ip::Cidr;
 
 /// A SPIFFE ID `spiffe://<trust domain><path>`, borrowed from the string it was parsed from.
 ///
@@ -193,33 +195,31 @@ pub enum CidrError {
     #[error("host bits set; did you mean {network}?")]
     HostBits {
         /// The range with the host bits cleared.
-        network: IpNet,
+        network: Cidr,
     },
 }
 
 /// Parses a CIDR (`10.0.0.0/8`, `2001:db8::/32`) or a bare IP address (a `/32` or `/128`).
-pub fn parse_cidr(raw: &str) -> Result<IpNet, CidrError> {
-    if let Ok(net) = raw.parse::<IpNet>() {
-        let network = net.trunc();
+pub fn parse_cidr(raw: &str) -> Result<Cidr, CidrError> {
+    if let Some(net) = Cidr::parse(raw) {
+        let network = net.network();
         return if network == net {
             Ok(net)
         } else {
             Err(CidrError::HostBits { network })
         };
     }
-    raw.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| CidrError::Invalid)
+    ip::parse_ip(raw).map(Cidr::host).ok_or(CidrError::Invalid)
 }
 
 /// Whether `net` contains `ip`, an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, how an IPv4
 /// peer on a dual-stack socket shows up) counting as its IPv4 address.
-pub fn cidr_contains(net: &IpNet, ip: IpAddr) -> bool {
+pub fn cidr_contains(net: &Cidr, ip: IpAddr) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     };
-    net.contains(&ip)
+    net.contains(ip)
 }
 
 /// Parses an address as Envoy reports it (`source.address`, `destination.address`) or as it
@@ -227,12 +227,12 @@ pub fn cidr_contains(net: &IpNet, ip: IpAddr) -> bool {
 /// ASCII whitespace is ignored.
 pub fn parse_socket_address(address: &str) -> Option<(IpAddr, Option<u16>)> {
     let address = address.trim_ascii();
-    if let Ok(sa) = address.parse::<SocketAddr>() {
-        return Some((sa.ip(), Some(sa.port())));
+    if let Some((ip, port)) = ip::parse_socket(address) {
+        return Some((ip, Some(port)));
     }
     let bare = address
         .strip_prefix('[')
         .and_then(|a| a.strip_suffix(']'))
         .unwrap_or(address);
-    bare.parse::<IpAddr>().ok().map(|ip| (ip, None))
+    ip::parse_ip(bare).map(|ip| (ip, None))
 }

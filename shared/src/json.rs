@@ -6,7 +6,6 @@
 //! `serde_json::Value` trees, an intermediate byte buffer and its regrowth, and serde_json's
 //! byte-at-a-time string scan (strings here are checked eight bytes at a time).
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 #[cfg(test)]
@@ -345,10 +344,8 @@ fn push_ip(out: &mut String, ip: IpAddr) {
                 push_u64(out, u64::from(octet));
             }
         }
-        // Writing to a String cannot fail.
-        IpAddr::V6(v6) => {
-            let _ = write!(out, "{v6}");
-        }
+        // The crate's own printer: std's `Display` would bring its formatting machinery.
+        IpAddr::V6(v6) => crate::identity::ip::push_ipv6(out, v6),
     }
     out.push('"');
 }

@@ -7,7 +7,7 @@
 //! in the request host; a port, a `*` elsewhere, or a bare `*` (omit `hosts` to match any host)
 //! are refused. A request without a host, or with a malformed one, matches no host entry.
 
-use std::net::Ipv6Addr;
+use crate::identity::ip;
 
 use thiserror::Error;
 
@@ -61,10 +61,11 @@ impl HostMatch {
         }
         if let Some(v6) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
             // The request host keeps IPv6 literals bracketed in canonical compressed form.
-            return match v6.parse::<Ipv6Addr>() {
-                Ok(addr) => Ok(HostMatch::Exact(format!("[{addr}]"))),
-                Err(_) => Err(bad()),
-            };
+            let addr = ip::parse_ipv6(v6).ok_or_else(bad)?;
+            let mut exact = String::from("[");
+            ip::push_ipv6(&mut exact, addr);
+            exact.push(']');
+            return Ok(HostMatch::Exact(exact));
         }
         if is_dns_name(name) {
             Ok(HostMatch::Exact(name.to_string()))

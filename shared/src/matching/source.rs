@@ -11,7 +11,6 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
 #[cfg(feature = "serde")]
 use serde::Serialize;
 use thiserror::Error;
@@ -19,7 +18,7 @@ use thiserror::Error;
 use crate::error::json_path::{At, PathError, ReadJson};
 
 use super::compile_list;
-use crate::identity::{self, cidr_contains, CidrError, PrincipalPattern, SpiffeId};
+use crate::identity::{self, cidr_contains, Cidr, CidrError, PrincipalPattern, SpiffeId};
 use crate::ConfigError;
 
 /// Source constraints as written; every kind that is named must hold.
@@ -70,7 +69,7 @@ pub enum SourceError {
     BadCidr(String),
     /// A CIDR with host bits set is almost always a typo for a narrower or wider range.
     #[error("{0:?} has host bits set; did you mean {1}?")]
-    CidrHostBits(String, IpNet),
+    CidrHostBits(String, Cidr),
     /// Not a SPIFFE ID or prefix.
     #[error("{0:?} is not a SPIFFE ID spiffe://<trust domain>/<path>, exact or ending in \"/*\" for a prefix: {1}")]
     BadPrincipal(String, &'static str),
@@ -166,7 +165,7 @@ impl<'a> Peer<'a> {
 }
 
 /// Parses a `cidrs` entry.
-pub fn parse_cidr(raw: &str) -> Result<IpNet, SourceError> {
+pub fn parse_cidr(raw: &str) -> Result<Cidr, SourceError> {
     identity::parse_cidr(raw).map_err(|e| match e {
         CidrError::Invalid => SourceError::BadCidr(raw.to_string()),
         CidrError::HostBits { network } => SourceError::CidrHostBits(raw.to_string(), network),
@@ -188,7 +187,7 @@ pub fn parse_namespace(raw: &str) -> Result<String, SourceError> {
 /// Compiled source constraints; `None` fields were not named and hold for any peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceMatch {
-    cidrs: Option<Vec<IpNet>>,
+    cidrs: Option<Vec<Cidr>>,
     principals: Option<Vec<PrincipalPattern>>,
     namespaces: Option<Vec<String>>,
 }

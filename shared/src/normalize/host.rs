@@ -1,6 +1,6 @@
 //! The canonical host: what `hosts` rules in a policy are compared against.
 
-use std::net::Ipv6Addr;
+use crate::identity::ip;
 
 use super::Malformed;
 
@@ -26,13 +26,16 @@ pub fn normalize_host(authority: &str, scheme: &str) -> Result<NormalizedHost, M
     }
     let (name, port) = if let Some(bracketed) = authority.strip_prefix('[') {
         let (literal, after) = bracketed.split_once(']').ok_or(Malformed::InvalidHost)?;
-        let address: Ipv6Addr = literal.parse().map_err(|_| Malformed::InvalidHost)?;
+        let address = ip::parse_ipv6(literal).ok_or(Malformed::InvalidHost)?;
         let port = if after.is_empty() {
             None
         } else {
             Some(after.strip_prefix(':').ok_or(Malformed::InvalidHost)?)
         };
-        (format!("[{address}]"), port)
+        let mut name = String::from("[");
+        ip::push_ipv6(&mut name, address);
+        name.push(']');
+        (name, port)
     } else {
         let (name, port) = match authority.rsplit_once(':') {
             Some((name, port)) => (name, Some(port)),

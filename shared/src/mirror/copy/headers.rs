@@ -57,9 +57,11 @@ pub fn dispatch_headers(
         add(":authority", a);
     }
     if let Some(ip) = request.peer.address() {
-        let ip = ip.to_string();
-        add("x-forwarded-for", &ip);
-        add("x-meshsight-mirror-source-address", &ip);
+        // The crate's own printer (the same text as `Display`, without std's).
+        let mut text = String::new();
+        crate::identity::ip::push_ip(&mut text, ip);
+        add("x-forwarded-for", &text);
+        add("x-meshsight-mirror-source-address", &text);
     }
     if let Some(principal) = request.peer.principal() {
         add("x-meshsight-mirror-source-principal", principal);
