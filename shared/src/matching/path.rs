@@ -190,7 +190,7 @@ impl PathPattern {
                 names.push(inner);
                 segments.push(SegmentPattern::One);
             } else if part.contains('*') || part.contains('{') || part.contains('}') {
-                if part.contains("**") && !last {
+                if part.as_bytes().windows(2).any(|w| w == b"**") && !last {
                     return Err(PathError::RestNotLast);
                 }
                 return Err(PathError::PartialWildcard(part.to_string()));
