@@ -304,6 +304,13 @@ def cel_problems(api_version: str, kind: str, doc: dict) -> Iterator[str]:
 OBJECT_META = {"name": str, "namespace": str, "labels": dict, "annotations": dict}
 OTHER_KINDS = {
     ("v1", "Namespace"): {"apiVersion": str, "kind": str, "metadata": OBJECT_META},
+    # The optional bootstrap fragment of memory/ (Istio's `sidecar.istio.io/bootstrapOverride`).
+    ("v1", "ConfigMap"): {
+        "apiVersion": str,
+        "kind": str,
+        "metadata": OBJECT_META,
+        "data": {"custom_bootstrap.json": str},
+    },
     ("gateway.networking.k8s.io/v1", "Gateway"): {
         "apiVersion": str,
         "kind": str,

@@ -363,6 +363,7 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
         body: None,
         answer: None,
         reference: None,
+        release_freed_heap: false,
     };
     let access_log = json!({"sink": "access_log"});
     let mut list = vec![
@@ -535,27 +536,34 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
     }
     list.extend(pairs(&mirror, &row));
     // Resident memory per pod: bare Envoy, the no-op anchor (what V8 costs any Wasm filter),
-    // the module with the audit section only, and with the bench's one pass.
+    // the module with the audit section only, and with the bench's one pass; then the no-op
+    // anchor and the one pass again with Envoy returning freed heap to the system, which is
+    // what the compiler's working memory leaves behind.
+    let one_pass_policy = vec![one_pass(&[
+        ("allowlist", &allowlist),
+        ("mirror", &mirror),
+        ("audit", &audit),
+    ])];
     let memory_configs = [
-        (rows::MEMORY_BARE, vec![]),
-        (rows::MEMORY_NOOP, vec![Filter::Noop]),
-        (rows::MEMORY_AUDIT, vec![one_pass(&[("audit", &audit)])]),
+        (rows::MEMORY_BARE, vec![], false),
+        (rows::MEMORY_NOOP, vec![Filter::Noop], false),
         (
-            rows::MEMORY_ONE_PASS,
-            vec![one_pass(&[
-                ("allowlist", &allowlist),
-                ("mirror", &mirror),
-                ("audit", &audit),
-            ])],
+            rows::MEMORY_AUDIT,
+            vec![one_pass(&[("audit", &audit)])],
+            false,
         ),
+        (rows::MEMORY_ONE_PASS, one_pass_policy.clone(), false),
+        (rows::MEMORY_NOOP_RELEASED, vec![Filter::Noop], true),
+        (rows::MEMORY_ONE_PASS_RELEASED, one_pass_policy, true),
     ];
     for workers in MEMORY_WORKERS {
-        for (name, filters) in &memory_configs {
+        for (name, filters, release_freed_heap) in &memory_configs {
             list.push(Scenario {
                 measure: Measure::Memory {
                     requests: MEMORY_REQUESTS,
                 },
                 workers,
+                release_freed_heap: *release_freed_heap,
                 ..row(&rows::memory(name, workers), Group::Memory, filters.clone())
             });
         }

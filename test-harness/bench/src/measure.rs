@@ -131,6 +131,8 @@ pub struct ScenarioResult {
     pub rss_bytes: Option<u64>,
     /// Each round's resident memory.
     pub rss_rounds: Vec<u64>,
+    /// Where a memory row's resident memory is (merged rows: the median of each part).
+    pub memory_parts: Option<MemoryParts>,
     /// Requests the upstream answered (all runs, warm-up and probe included).
     pub upstream_requests: u64,
     /// Requests the sensor received (mirror copies).
@@ -181,6 +183,7 @@ impl ScenarioResult {
             latency_rounds: Vec::new(),
             rss_bytes: None,
             rss_rounds: Vec::new(),
+            memory_parts: None,
             upstream_requests: 0,
             sensor_requests: 0,
             collector_records: 0,
@@ -201,6 +204,7 @@ impl ScenarioResult {
             rounds.iter().filter_map(|r| r.throughput.clone()).collect();
         let error = rounds.iter().find_map(|r| r.error.clone());
         let rss: Vec<u64> = rounds.iter().filter_map(|r| r.rss_bytes).collect();
+        let parts: Vec<MemoryParts> = rounds.iter().filter_map(|r| r.memory_parts).collect();
         let wall: f64 = rounds.iter().map(|r| r.wall_seconds).sum();
         let mut merged = rounds.into_iter().last()?;
         merged.error = error;
@@ -223,8 +227,126 @@ impl ScenarioResult {
         merged.rss_bytes = (!rss.is_empty())
             .then(|| median(rss.iter().map(|&b| b as f64).collect()).round() as u64);
         merged.rss_rounds = rss;
+        merged.memory_parts = MemoryParts::median_of(&parts);
         merged.throughput = Throughput::median_of(&throughputs);
         merged.throughput_rounds = throughputs;
         Some(merged)
+    }
+}
+
+/// Where a sidecar's resident memory is, read beside its `VmRSS` (issue 19): V8's compiled Wasm
+/// code, and Envoy's heap (tcmalloc, admin `/memory`) in use and freed but still resident. Wasm
+/// code is compiled up front (TurboFan, no Liftoff), and what the compiler allocates while it
+/// works is freed but kept by the allocator: that share grows with the module too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryParts {
+    /// Resident bytes of writable and executable mappings: V8's code space for compiled Wasm.
+    pub jit_bytes: u64,
+    /// tcmalloc's `allocated`: heap in use.
+    pub heap_in_use: u64,
+    /// tcmalloc's `pageheap_free` plus `total_thread_cache`: heap freed and not returned to the
+    /// system.
+    pub heap_freed_kept: u64,
+}
+
+impl MemoryParts {
+    /// The parts from `/proc/<pid>/smaps` text and the admin `/memory` JSON (`None`: either is
+    /// not what Envoy writes).
+    pub fn read(smaps: &str, admin_memory: &str) -> Option<Self> {
+        let memory: serde_json::Value = serde_json::from_str(admin_memory).ok()?;
+        // Envoy writes tcmalloc's figures as decimal strings.
+        let field = |name: &str| -> Option<u64> { memory.get(name)?.as_str()?.parse().ok() };
+        let mut jit_kib = 0u64;
+        let mut in_code_space = false;
+        for line in smaps.lines() {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                // A mapping's first line: `start-end perms offset dev inode [path]`.
+                (Some(range), Some(perms)) if range.contains('-') && perms.len() == 4 => {
+                    in_code_space = perms.starts_with("rwx");
+                }
+                (Some("Rss:"), Some(kib)) if in_code_space => jit_kib += kib.parse::<u64>().ok()?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            jit_bytes: jit_kib * 1024,
+            heap_in_use: field("allocated")?,
+            heap_freed_kept: field("pageheap_free")? + field("total_thread_cache")?,
+        })
+    }
+
+    /// Each part's median over `rounds` (`None`: no round has them).
+    pub fn median_of(rounds: &[Self]) -> Option<Self> {
+        if rounds.is_empty() {
+            return None;
+        }
+        let pick = |f: fn(&Self) -> u64| {
+            median(rounds.iter().map(|p| f(p) as f64).collect()).round() as u64
+        };
+        Some(Self {
+            jit_bytes: pick(|p| p.jit_bytes),
+            heap_in_use: pick(|p| p.heap_in_use),
+            heap_freed_kept: pick(|p| p.heap_freed_kept),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryParts;
+
+    const SMAPS: &str = "\
+563793149000-5637972af000 r-xp 00000000 fd:01 123 /usr/bin/envoy
+Size:              68000 kB
+Rss:               45164 kB
+39c55fc54000-39c55ff39000 rwxp 00000000 00:00 0
+Size:               2964 kB
+Rss:                2600 kB
+7f9400e60000-7f9401090000 rw-p 00000000 00:00 0
+Rss:                1384 kB
+39c560000000-39c560100000 rwxp 00000000 00:00 0
+Rss:                  12 kB
+";
+
+    const MEMORY: &str = r#"{
+ "allocated": "14956440",
+ "heap_size": "37748736",
+ "pageheap_unmapped": "0",
+ "pageheap_free": "8126464",
+ "total_thread_cache": "8778128",
+ "total_physical_bytes": "40823614"
+}"#;
+
+    #[test]
+    fn memory_parts_sum_code_space_and_split_the_heap() {
+        let parts = MemoryParts::read(SMAPS, MEMORY).unwrap();
+        // Only the two rwx mappings: Envoy's own text (r-xp) and data (rw-p) are not Wasm code.
+        assert_eq!(parts.jit_bytes, (2600 + 12) * 1024);
+        assert_eq!(parts.heap_in_use, 14_956_440);
+        assert_eq!(parts.heap_freed_kept, 8_126_464 + 8_778_128);
+    }
+
+    #[test]
+    fn memory_parts_refuse_what_envoy_does_not_write() {
+        assert_eq!(MemoryParts::read(SMAPS, "not json"), None);
+        assert_eq!(MemoryParts::read(SMAPS, r#"{"allocated": "1"}"#), None);
+        assert_eq!(
+            MemoryParts::read(SMAPS, &MEMORY.replace("\"14956440\"", "14956440")),
+            None,
+            "a number where Envoy writes a string"
+        );
+    }
+
+    #[test]
+    fn memory_parts_median_is_per_part() {
+        let p = |j, u, k| MemoryParts {
+            jit_bytes: j,
+            heap_in_use: u,
+            heap_freed_kept: k,
+        };
+        let median = MemoryParts::median_of(&[p(1, 30, 200), p(3, 10, 100), p(2, 20, 300)]);
+        assert_eq!(median, Some(p(2, 20, 200)));
+        assert_eq!(MemoryParts::median_of(&[]), None);
     }
 }

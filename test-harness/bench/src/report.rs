@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::loadgen::LoadReport;
-use super::measure::{ScenarioResult, Throughput};
+use super::measure::{MemoryParts, ScenarioResult, Throughput};
 use super::scenario::{rows, CollectorState, Group, SensorState, Settings};
 
 /// A whole bench run.
@@ -508,7 +508,9 @@ impl BenchRun {
     }
 
     /// The memory table: resident memory per configuration and worker count, over bare Envoy
-    /// and over the no-op anchor at the same worker count.
+    /// and over the no-op anchor at the same worker count (a "freed heap returned" row over the
+    /// no-op anchor returning its freed heap too), and where the memory is: V8's compiled Wasm
+    /// code and Envoy's heap, in use and freed but kept.
     fn memory_markdown(&self, out: &mut String) {
         let memory: Vec<&ScenarioResult> = self
             .results
@@ -528,14 +530,14 @@ impl BenchRun {
         );
         let _ = writeln!(
             out,
-            "| configuration | workers | RSS MB | over bare | over no-op | per round MB |"
+            "| configuration | workers | RSS MB | over bare | over no-op | Wasm code (JIT) MB | heap in use MB | heap freed, kept MB | per round MB |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
         for r in memory {
             if let Some(err) = &r.error {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | failed: {} ||||",
+                    "| {} | {} | failed: {} |||||||",
                     r.name,
                     r.workers,
                     one_line(err)
@@ -547,15 +549,29 @@ impl BenchRun {
                 .strip_prefix("memory: ")
                 .and_then(|n| n.rsplit_once(", ").map(|(c, _)| c))
                 .unwrap_or(&r.name);
+            let anchor = if config == rows::MEMORY_ONE_PASS_RELEASED {
+                Some(rows::MEMORY_NOOP_RELEASED)
+            } else if [
+                rows::MEMORY_BARE,
+                rows::MEMORY_NOOP,
+                rows::MEMORY_NOOP_RELEASED,
+            ]
+            .contains(&config)
+            {
+                None
+            } else {
+                Some(rows::MEMORY_NOOP)
+            };
             let per_round = r
                 .rss_rounds
                 .iter()
                 .map(|b| format!("{:.1}", *b as f64 / MB))
                 .collect::<Vec<_>>()
                 .join(" / ");
+            let part = |f: fn(&MemoryParts) -> u64| mb(r.memory_parts.as_ref().map(f));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 config,
                 r.workers,
                 mb(r.rss_bytes),
@@ -564,11 +580,13 @@ impl BenchRun {
                 } else {
                     mb_over(r.rss_bytes, self.rss_of(rows::MEMORY_BARE, r.workers))
                 },
-                if config == rows::MEMORY_BARE || config == rows::MEMORY_NOOP {
-                    "–".to_string()
-                } else {
-                    mb_over(r.rss_bytes, self.rss_of(rows::MEMORY_NOOP, r.workers))
+                match anchor {
+                    Some(anchor) => mb_over(r.rss_bytes, self.rss_of(anchor, r.workers)),
+                    None => "–".to_string(),
                 },
+                part(|p| p.jit_bytes),
+                part(|p| p.heap_in_use),
+                part(|p| p.heap_freed_kept),
                 per_round
             );
         }
@@ -632,6 +650,7 @@ mod tests {
             body: None,
             answer: None,
             reference: None,
+            release_freed_heap: false,
         };
         let mut result = ScenarioResult::new(&scenario);
         result.latency = Some(Latency::new(
@@ -759,6 +778,7 @@ mod tests {
             body: None,
             answer: None,
             reference: None,
+            release_freed_heap: false,
         };
         let rounds = rounds_mb
             .iter()
@@ -804,14 +824,36 @@ mod tests {
                 memory_row(rows::MEMORY_BARE, 2, &[70.0]),
                 memory_row(rows::MEMORY_NOOP, 2, &[95.0]),
                 memory_row(rows::MEMORY_ONE_PASS, 2, &[100.0]),
+                memory_row(rows::MEMORY_NOOP_RELEASED, 1, &[88.0]),
+                {
+                    let mut row = memory_row(rows::MEMORY_ONE_PASS_RELEASED, 1, &[106.5]);
+                    row.memory_parts = Some(MemoryParts {
+                        jit_bytes: 2_600_000,
+                        heap_in_use: 14_900_000,
+                        heap_freed_kept: 8_200_000,
+                    });
+                    row
+                },
             ],
             Some(1_070_908),
         );
         let md = run.to_markdown();
         assert!(md.contains("after 3000 requests"), "{md}");
-        // The median of three rounds, and each round listed.
+        // The median of three rounds, and each round listed; no parts read: dashes.
         assert!(
-            md.contains("| bare Envoy | 1 | 65.5 | – | – | 65.0 / 66.0 / 65.5 |"),
+            md.contains("| bare Envoy | 1 | 65.5 | – | – | – | – | – | 65.0 / 66.0 / 65.5 |"),
+            "{md}"
+        );
+        // A row that returns freed heap is measured against the no-op that does too, and
+        // shows where its memory is.
+        assert!(
+            md.contains(
+                "| meshsight.wasm, the one-pass policy, freed heap returned | 1 | 106.5 | +41.0 | +18.5 | 2.6 | 14.9 | 8.2 | 106.5 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| the Wasm no-op anchor, freed heap returned | 1 | 88.0 | +22.5 | – |"),
             "{md}"
         );
         assert!(

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::loadgen::{self, Load};
-use super::measure::ScenarioResult;
 use super::measure::{Latency, Throughput};
+use super::measure::{MemoryParts, ScenarioResult};
 use super::scenario::{
     access_log_json, http_filters_json, AccessLog, CollectorState, Measure, Scenario, SensorState,
     Settings, BENCH_HEADERS, TEMPLATE,
@@ -19,6 +19,18 @@ use super::scenario::{
 use super::upstream::BenchUpstream;
 use super::BenchError;
 use meshsight_rig::{try_send, Collector, CollectorBehavior, Envoy, HttpRequest, Sensor};
+
+/// Envoy's bootstrap for a [`Scenario::release_freed_heap`] row: tcmalloc hands freed heap back
+/// to the system every second, as a platform team can configure for its sidecars.
+const RELEASE_FREED_HEAP: &str =
+    "memory_allocator_manager: {bytes_to_release: 1073741824, memory_release_interval: 1s}";
+
+/// Where Envoy's resident memory is (`None`: its smaps or admin `/memory` could not be read).
+fn memory_parts(envoy: &Envoy) -> Option<MemoryParts> {
+    let smaps = fs::read_to_string(format!("/proc/{}/smaps", envoy.pid())).ok()?;
+    let memory = envoy.admin_get("/memory").ok()?;
+    MemoryParts::read(&smaps, &String::from_utf8_lossy(&memory.body))
+}
 
 /// How long the memory rows' fixed number of requests may take before the run is killed.
 const MEMORY_RUN_BOUND: Duration = Duration::from_secs(60);
@@ -200,6 +212,14 @@ impl Stand {
             .var("HTTP_FILTERS", filters)
             .var("ACCESS_LOG", log_config.to_string())
             .var("UPSTREAM_PORT", upstream.port().to_string())
+            .var(
+                "MEMORY_ALLOCATOR",
+                if scenario.release_freed_heap {
+                    RELEASE_FREED_HEAP
+                } else {
+                    ""
+                },
+            )
             .sensor(&sensor)
             .collector(&collector)
             .concurrency(scenario.workers)
@@ -329,6 +349,7 @@ fn measure(
             })?;
             std::thread::sleep(Duration::from_millis(1500));
             result.rss_bytes = envoy.rss_bytes();
+            result.memory_parts = memory_parts(envoy);
         }
         Measure::ThroughputAndLatency | Measure::Latency | Measure::Throughput => {
             let measure_max = scenario.measure != Measure::Latency;

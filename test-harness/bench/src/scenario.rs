@@ -161,6 +161,9 @@ pub struct Scenario {
     /// The row this one is measured against ([`Group::Pairs`]): the same bytes without the
     /// work the row measures.
     pub reference: Option<String>,
+    /// Envoy returns freed heap to the system every second (its `memory_allocator_manager`):
+    /// the memory rows that show what a platform team gets back by configuring it.
+    pub release_freed_heap: bool,
 }
 
 /// A request body and the headers that describe it (`content-type`, `content-encoding`).
@@ -207,6 +210,11 @@ pub mod rows {
     pub const MEMORY_AUDIT: &str = "meshsight.wasm, audit section only";
     /// Memory row: the module with the bench's one-pass policy.
     pub const MEMORY_ONE_PASS: &str = "meshsight.wasm, the one-pass policy";
+    /// Memory row: the no-op anchor, Envoy returning freed heap to the system.
+    pub const MEMORY_NOOP_RELEASED: &str = "the Wasm no-op anchor, freed heap returned";
+    /// Memory row: the one-pass policy, Envoy returning freed heap to the system.
+    pub const MEMORY_ONE_PASS_RELEASED: &str =
+        "meshsight.wasm, the one-pass policy, freed heap returned";
 
     /// The name of memory row `config` at `workers` workers.
     pub fn memory(config: &str, workers: u32) -> String {
