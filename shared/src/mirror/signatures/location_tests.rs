@@ -137,7 +137,13 @@ fn expected(pieces: &[Locations]) -> Vec<String> {
 
 /// A placement of the literals: its name, the path, headers and body, and where the scan finds
 /// the pieces that carry them.
-type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Vec<u8>, Vec<Locations>);
+type Case<'a> = (
+    &'a str,
+    String,
+    Vec<(&'a str, &'a str)>,
+    Vec<u8>,
+    Vec<Locations>,
+);
 
 #[test]
 fn a_literal_fires_only_where_its_rule_looks_at_every_request_location() {
