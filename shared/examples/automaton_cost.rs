@@ -113,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         br#"{"targets":{"ids":{"cluster":"s","delivery":"header"}},"signatures":{}}"#,
     )?;
     println!(
-        "the built-in pack's SignatureSet (one automaton per location set), heap bytes: {}",
+        "the built-in pack's SignatureSet (one automaton, location classes, triggers), heap bytes: {}",
         policy.signature_set().automaton_heap_bytes()
     );
     for (name, text, n) in [

@@ -1,10 +1,46 @@
-//! Native cost of one signature scan (head, and a 1 KiB JSON body) with the built-in pack and
-//! with 1,000 custom rules layered over it: `cargo run --release -p meshsight-policy --example
-//! signature_scan_cost`.
+//! Native cost of one signature scan (head, a 1 KiB and a 16 KiB JSON body) with the built-in
+//! pack and with 1,000 custom rules layered over it, and the heap its matching engine holds:
+//! `cargo run --release -p meshsight-policy --example signature_scan_cost`. Each time is the
+//! median of 9 rounds, so that a busy machine moves it less.
+//!
+//! On a machine too busy for times, count instructions instead: `signature_scan_cost ROW N
+//! [CUSTOM]` runs only row `head`, `body` or `big` N times (with CUSTOM custom rules, 0 by
+//! default), for `valgrind --tool=callgrind`; the difference of two Ns over their difference is
+//! the instructions per scan.
 
 use meshsight_policy::headers::HeaderBlock;
 use meshsight_policy::mirror::{MirrorPolicy, MirrorRequest, Peer};
-use std::time::Instant;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Median time per call of `f` over 9 rounds of `n` calls.
+fn median(n: u32, mut f: impl FnMut() -> bool) -> Duration {
+    let mut rounds: Vec<Duration> = (0..9)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                black_box(f());
+            }
+            t.elapsed() / n
+        })
+        .collect();
+    rounds.sort();
+    rounds[4]
+}
+
+/// A 16 KiB JSON order body, benign (as `automaton_cost` times).
+fn body_16k() -> String {
+    let mut body = String::from(r#"{"items":["#);
+    let mut i = 0;
+    while body.len() < 16384 - 64 {
+        body.push_str(&format!(
+            r#"{{"sku":"SKU-{i:05}","qty":{i},"name":"item number {i}","note":"leave at the door"}},"#
+        ));
+        i += 1;
+    }
+    body.push_str(r#"{}],"coupon":"WINTER-2026"}"#);
+    body
+}
 
 fn policy(custom: usize) -> Result<MirrorPolicy, Box<dyn std::error::Error>> {
     let rules: Vec<String> = (0..custom)
@@ -49,6 +85,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
             .join(",")
     );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [row, n, rest @ ..] = args.as_slice() {
+        let n: u32 = n.parse()?;
+        let custom: usize = rest.first().map_or(Ok(0), |c| c.parse())?;
+        let p = policy(custom)?;
+        let req = MirrorRequest {
+            method: "POST",
+            path: "/api/v1/orders/12345/items?page=2&sort=desc&q=shoes",
+            authority: "shop.example.com",
+            headers: &headers,
+            peer: Peer::default(),
+            normalized: None,
+        };
+        let big = body_16k();
+        let mut any = false;
+        for _ in 0..n {
+            let mut hits = p.new_hits();
+            match row.as_str() {
+                "head" => p.scan_head(&req, &mut hits),
+                "body" => p.scan_body(&req, body.as_bytes(), &mut hits),
+                _ => p.scan_body(&req, big.as_bytes(), &mut hits),
+            }
+            any |= black_box(hits.any());
+        }
+        println!("{row} x {n}: hit {any}");
+        return Ok(());
+    }
     for custom in [0, 1000] {
         let t = Instant::now();
         let p = policy(custom)?;
@@ -61,26 +124,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             peer: Peer::default(),
             normalized: None,
         };
-        let n = 100_000u32;
-        let t = Instant::now();
+        let n = 20_000u32;
         let mut any = false;
-        for _ in 0..n {
+        let head = median(n, || {
             let mut hits = p.new_hits();
             p.scan_head(&req, &mut hits);
             any |= hits.any();
-        }
-        let head = t.elapsed() / n;
-        let t = Instant::now();
-        for _ in 0..n / 10 {
+            any
+        });
+        let body_cost = median(n / 10, || {
             let mut hits = p.new_hits();
             p.scan_body(&req, body.as_bytes(), &mut hits);
             any |= hits.any();
-        }
-        let body_cost = t.elapsed() / (n / 10);
+            any
+        });
+        let big = body_16k();
+        let big_cost = median(n / 100, || {
+            let mut hits = p.new_hits();
+            p.scan_body(&req, big.as_bytes(), &mut hits);
+            any |= hits.any();
+            any
+        });
         println!(
-            "built-in + {custom:>4} custom rules ({} rules): compile {compile:?}, head scan {head:?}, {} B JSON body scan {body_cost:?} (hit: {any})",
+            "built-in + {custom:>4} custom rules ({} rules): compile {compile:?}, engine heap {} B, head scan {head:?}, {} B JSON body scan {body_cost:?}, {} B JSON body scan {big_cost:?} (hit: {any})",
             p.signature_rule_ids().len(),
-            body.len()
+            p.signature_set().automaton_heap_bytes(),
+            body.len(),
+            big.len(),
         );
     }
     Ok(())

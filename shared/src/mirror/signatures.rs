@@ -20,6 +20,8 @@ pub mod pack;
 #[cfg(test)]
 mod decoded_tests;
 #[cfg(test)]
+mod location_tests;
+#[cfg(test)]
 mod tests;
 
 use super::decode::inflate::{self, Coding, Outcome};
@@ -29,14 +31,14 @@ use super::decode::{
     raw_pairs, unescape_backslash,
 };
 use crate::headers::HeaderBlock;
+use crate::stable_sort::stable_sort_by;
 use crate::ConfigError;
-use automaton::Automaton;
+use automaton::{Automaton, Match, Starts};
 use pack::{
     Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
 };
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 
 pub use clean::CleanPieces;
 pub use pack::{Pack, Severity};
@@ -169,18 +171,29 @@ enum Piece<'n> {
     Header(&'n [u8]),
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Slot {
-    Group(u8),
-    Veto,
-}
+/// What a literal is to one rule: which group it counts for, or a veto (`none`).
+const VETO: u8 = u8::MAX;
+/// `Trigger::exact` of a case-insensitive rule's literal.
+const ANY_CASE: u32 = u32::MAX;
 
-#[derive(Debug)]
+/// One rule a literal counts for.
+#[derive(Debug, Clone, Copy)]
 struct Trigger {
     rule: u32,
-    slot: Slot,
-    /// The literal as written, for a case-sensitive rule.
-    exact: Option<Box<[u8]>>,
+    /// Where the literal as written sits in `SignatureSet::exact` (a case-sensitive rule), or
+    /// [`ANY_CASE`].
+    exact: u32,
+    /// The rule's locations and excluded views, to filter matches without reading the rule.
+    locations: u16,
+    exclude: u16,
+    /// The group the literal counts for, or [`VETO`].
+    slot: u8,
+}
+
+impl Trigger {
+    fn looks_at(&self, piece: Locations) -> bool {
+        self.locations & piece.0 != 0 && self.exclude & piece.0 == 0
+    }
 }
 
 /// Per-rule match progress inside one view.
@@ -188,6 +201,18 @@ struct Progress {
     rule: u32,
     groups: u32,
     vetoed: bool,
+}
+
+/// What the pieces found at one combination of location bits are matched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Class {
+    /// The views (bit per `VIEW_*` mask) some rule looking there needs; 0: no rule looks.
+    views: u16,
+    /// The bytes (either case) the literals of those rules start with: the automaton skips the
+    /// others at its root, so that a header is not walked for literals only parameters or
+    /// bodies care about (short ones such as `/` or `true` would start all over ordinary
+    /// headers).
+    starts: Starts,
 }
 
 /// Compiled signatures: the enabled rules, their categories and one automaton.
@@ -199,16 +224,19 @@ pub struct SignatureSet {
     /// Bit `1 << view` for each view a rule accepts.
     rule_views: Vec<u16>,
     categories: Vec<String>,
-    /// For each combination of location bits, the automaton of only the literals whose rules
-    /// look there (and, per automaton pattern, the literal's index in `triggers`), so that a
-    /// header is not searched for literals only parameters or bodies care about (short ones
-    /// such as `/` or `true` would otherwise match all over ordinary headers). Combinations
-    /// with the same literals share one automaton.
-    automata: Vec<(Automaton, Vec<u32>)>,
-    automaton_for: [Option<u8>; LOCATION_SETS],
-    triggers: Vec<Vec<Trigger>>,
-    /// For each combination of location bits, the views (bit per `VIEW_*` mask) some rule needs.
-    views_for: [u16; LOCATION_SETS],
+    /// Every distinct (lower-cased) literal of every enabled rule. One automaton for every
+    /// location: a match is kept only when one of its literal's rules looks where the piece was
+    /// found (measured: one automaton per location set held 746 KB per worker with the built-in
+    /// pack; this one and its tables 51 KB, with fewer instructions per scan).
+    automaton: Automaton,
+    /// The triggers of literal `i` are `triggers[trigger_at[i]..trigger_at[i + 1]]`.
+    trigger_at: Vec<u32>,
+    triggers: Vec<Trigger>,
+    /// Case-sensitive rules' literals as written, end to end.
+    exact: Vec<u8>,
+    /// Per combination of location bits, its index in `classes` (class 0: no rule looks).
+    class_of: Box<[u16]>,
+    classes: Vec<Class>,
     /// A rule without conditions looks in bodies.
     body_always: bool,
     /// Distinct conditions of the rules that look in bodies.
@@ -222,8 +250,8 @@ pub struct SignatureSet {
     base64_params: bool,
 }
 
-/// Every combination of location bits (request and response): the tables below are indexed by
-/// a piece's locations.
+/// Every combination of location bits (request and response): `class_of` is indexed by a
+/// piece's locations.
 const LOCATION_SETS: usize = 2048;
 
 /// Body budget until the policy gives its `max_body_bytes`.
@@ -234,7 +262,7 @@ impl std::fmt::Debug for SignatureSet {
         f.debug_struct("SignatureSet")
             .field("rules", &self.rule_ids.len())
             .field("categories", &self.categories)
-            .field("literals", &self.triggers.len())
+            .field("literals", &self.trigger_at.len().saturating_sub(1))
             .field("inspect_body", &self.inspect_body)
             .finish()
     }
@@ -248,6 +276,17 @@ fn rule_views(rule: &Rule) -> u16 {
     bits
 }
 
+/// Marks the first byte of `literal`, in either case, in `starts`.
+fn add_start(starts: &mut Starts, literal: &str) {
+    if let Some(b) = literal.bytes().next() {
+        for c in [b.to_ascii_lowercase(), b.to_ascii_uppercase()] {
+            if let Some(s) = starts.get_mut(usize::from(c)) {
+                *s = true;
+            }
+        }
+    }
+}
+
 impl SignatureSet {
     /// Compiles the enabled `rules` (ids must be unique) into one automaton; an automaton that
     /// cannot be built (too many or too long literals) is a [`ConfigError`] at `signatures`.
@@ -255,8 +294,12 @@ impl SignatureSet {
         let rules: Vec<Rule> = rules.into_iter().filter(|r| r.enabled).collect();
         let mut categories: Vec<String> = Vec::new();
         let mut rule_category = Vec::with_capacity(rules.len());
-        let mut literals: BTreeMap<String, Vec<Trigger>> = BTreeMap::new();
-        let mut views_for = [0u16; LOCATION_SETS];
+        // Every (lower-cased literal, trigger), sorted below: equal literals become one.
+        let mut literals: Vec<(&str, Trigger)> = Vec::new();
+        let mut exact: Vec<u8> = Vec::new();
+        // The rules grouped by where they look: locations, excluded views, the views they need
+        // and the bytes their literals start with.
+        let mut looks: Vec<(u16, u16, Class)> = Vec::new();
         let mut body_always = false;
         let mut body_whens: Vec<When> = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
@@ -270,30 +313,48 @@ impl SignatureSet {
                 }
             };
             rule_category.push(category);
-            let mut add = |literal: &str, slot: Slot| {
-                literals
-                    .entry(literal.to_ascii_lowercase())
-                    .or_default()
-                    .push(Trigger {
-                        rule: index,
-                        slot,
-                        exact: (!rule.case_insensitive)
-                            .then(|| literal.as_bytes().to_vec().into_boxed_slice()),
-                    });
+            let at = match looks
+                .iter()
+                .position(|(l, e, _)| (*l, *e) == (rule.locations.0, rule.exclude.0))
+            {
+                Some(at) => at,
+                None => {
+                    let class = Class {
+                        views: 0,
+                        starts: [false; 256],
+                    };
+                    looks.push((rule.locations.0, rule.exclude.0, class));
+                    looks.len() - 1
+                }
             };
-            for (g, group) in rule.groups.iter().enumerate() {
-                let g = u8::try_from(g).unwrap_or(u8::MAX);
-                for literal in group {
-                    add(literal, Slot::Group(g));
-                }
-            }
-            for literal in &rule.none {
-                add(literal, Slot::Veto);
-            }
-            for (bits, views) in views_for.iter_mut().enumerate() {
-                if rule.looks_at(Locations(bits as u16)) {
-                    *views |= rule_views(rule);
-                }
+            let Some((_, _, class)) = looks.get_mut(at) else {
+                continue;
+            };
+            class.views |= rule_views(rule);
+            let slots = rule.groups.iter().enumerate().flat_map(|(g, group)| {
+                let g = u8::try_from(g).unwrap_or(VETO - 1);
+                group.iter().map(move |l| (l, g))
+            });
+            for (literal, slot) in slots.chain(rule.none.iter().map(|l| (l, VETO))) {
+                add_start(&mut class.starts, literal);
+                let at = if rule.case_insensitive {
+                    ANY_CASE
+                } else {
+                    let at = u32::try_from(exact.len())
+                        .map_err(|_| ConfigError::new("signatures", "too many literals"))?;
+                    exact.extend_from_slice(literal.as_bytes());
+                    at
+                };
+                literals.push((
+                    literal,
+                    Trigger {
+                        rule: index,
+                        exact: at,
+                        locations: rule.locations.0,
+                        exclude: rule.exclude.0,
+                        slot,
+                    },
+                ));
             }
             let body = Locations::BODY
                 .with(Locations::PARAMS)
@@ -307,51 +368,73 @@ impl SignatureSet {
                 }
             }
         }
-        let (patterns, triggers): (Vec<String>, Vec<Vec<Trigger>>) = literals.into_iter().unzip();
-        let mut automata: Vec<(Automaton, Vec<u32>)> = Vec::new();
-        let mut sets: Vec<Vec<u32>> = Vec::new();
-        let mut automaton_for = [None; LOCATION_SETS];
-        for (bits, slot) in automaton_for.iter_mut().enumerate() {
-            let here = Locations(bits as u16);
-            let wanted: Vec<u32> = (0u32..)
-                .zip(&triggers)
-                .filter(|(_, ts)| {
-                    ts.iter()
-                        .any(|t| rules.get(t.rule as usize).is_some_and(|r| r.looks_at(here)))
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if wanted.is_empty() {
-                continue;
+        let lower: Vec<String> = literals
+            .iter()
+            .map(|(l, _)| l.to_ascii_lowercase())
+            .collect();
+        let mut order: Vec<u32> = (0..u32::try_from(lower.len()).unwrap_or(u32::MAX)).collect();
+        let key = |i: &u32| lower.get(*i as usize).map_or("", String::as_str);
+        stable_sort_by(&mut order, |a, b| key(a) < key(b));
+        let mut patterns: Vec<&[u8]> = Vec::new();
+        let mut trigger_at: Vec<u32> = Vec::new();
+        let mut triggers: Vec<Trigger> = Vec::with_capacity(order.len());
+        for i in &order {
+            let literal = key(i).as_bytes();
+            if patterns.last() != Some(&literal) {
+                patterns.push(literal);
+                trigger_at.push(u32::try_from(triggers.len()).unwrap_or(u32::MAX));
             }
-            if let Some(at) = sets.iter().position(|w| *w == wanted) {
-                *slot = u8::try_from(at).ok();
-                continue;
+            if let Some((_, t)) = literals.get(*i as usize) {
+                triggers.push(*t);
             }
-            // Sparse states, no DFA table (every state times every byte): the tables of a DFA
-            // were most of the policy state kept in every sidecar's linear memory (measured in
-            // `make v8-profile` on the bench's one pass: heap 4.2 -> 2.4 MiB with the
-            // `aho-corasick` crate's contiguous NFA, which `automaton` replaced).
-            let literals: Vec<&[u8]> = wanted
-                .iter()
-                .filter_map(|i| patterns.get(*i as usize))
-                .map(|p| p.as_bytes())
-                .collect();
-            let ac = Automaton::new(&literals).map_err(|e| ConfigError::at("signatures", e))?;
-            *slot = u8::try_from(automata.len()).ok();
-            automata.push((ac, wanted.clone()));
-            sets.push(wanted);
         }
+        trigger_at.push(u32::try_from(triggers.len()).unwrap_or(u32::MAX));
+        // Sparse states, no DFA table (every state times every byte): the tables of a DFA
+        // were most of the policy state kept in every sidecar's linear memory (measured in
+        // `make v8-profile` on the bench's one pass: heap 4.2 -> 2.4 MiB with the
+        // `aho-corasick` crate's contiguous NFA, which `automaton` replaced).
+        let automaton = Automaton::new(&patterns).map_err(|e| ConfigError::at("signatures", e))?;
+        let mut classes = vec![Class {
+            views: 0,
+            starts: [false; 256],
+        }];
+        let mut class_of = vec![0u16; LOCATION_SETS].into_boxed_slice();
+        for (bits, slot) in (0u16..).zip(class_of.iter_mut()) {
+            let mut here = Class {
+                views: 0,
+                starts: [false; 256],
+            };
+            for (locations, exclude, class) in &looks {
+                if locations & bits != 0 && exclude & bits == 0 {
+                    here.views |= class.views;
+                    for (s, c) in here.starts.iter_mut().zip(&class.starts) {
+                        *s |= *c;
+                    }
+                }
+            }
+            *slot = match classes.iter().position(|c| *c == here) {
+                Some(at) => u16::try_from(at).unwrap_or(0),
+                None => {
+                    classes.push(here);
+                    u16::try_from(classes.len() - 1).unwrap_or(0)
+                }
+            };
+        }
+        triggers.shrink_to_fit();
+        exact.shrink_to_fit();
+        classes.shrink_to_fit();
         Ok(SignatureSet {
             rule_ids: rules.iter().map(|r| r.id.clone()).collect(),
             rule_views: rules.iter().map(rule_views).collect(),
             rules,
             rule_category,
             categories,
-            automata,
-            automaton_for,
+            automaton,
+            trigger_at,
             triggers,
-            views_for,
+            exact,
+            class_of,
+            classes,
             body_always,
             body_whens,
             inspect_body,
@@ -387,13 +470,68 @@ impl SignatureSet {
         &self.rules
     }
 
-    /// Bytes the automata hold on the heap (with their literal-index tables), for the memory
-    /// reports of `examples/automaton_cost.rs`.
+    /// Bytes the matching engine holds on the heap (the automaton, its literals' triggers and
+    /// the location classes; not the rules), for the memory reports of
+    /// `examples/automaton_cost.rs`.
     pub fn automaton_heap_bytes(&self) -> usize {
-        self.automata
-            .iter()
-            .map(|(ac, literal_of)| ac.heap_bytes() + literal_of.capacity() * 4)
-            .sum()
+        self.automaton.heap_bytes()
+            + self.trigger_at.capacity() * 4
+            + self.triggers.capacity() * std::mem::size_of::<Trigger>()
+            + self.exact.capacity()
+            + self.class_of.len() * 2
+            + self.classes.capacity() * std::mem::size_of::<Class>()
+    }
+
+    /// What pieces found at `locations` are matched for.
+    fn class(&self, locations: Locations) -> Option<&Class> {
+        let at = self.class_of.get(usize::from(locations.0)).copied()?;
+        self.classes.get(usize::from(at)).filter(|c| c.views != 0)
+    }
+
+    /// The literals in `text` that some rule looking at `locations` (of `class`) has, as the
+    /// automaton of only those literals would find them, each with its triggers. A literal only
+    /// rules looking elsewhere have is no find here.
+    fn finds<'a>(
+        &'a self,
+        text: &'a [u8],
+        class: &'a Class,
+        locations: Locations,
+    ) -> impl Iterator<Item = (Match, &'a [Trigger])> + 'a {
+        let found = self
+            .automaton
+            .find_overlapping_starting(text, &class.starts);
+        found.filter_map(move |m| {
+            let p = m.pattern as usize;
+            let from = *self.trigger_at.get(p)? as usize;
+            let to = *self.trigger_at.get(p + 1)? as usize;
+            let triggers = self.triggers.get(from..to)?;
+            triggers
+                .iter()
+                .any(|t| t.looks_at(locations))
+                .then_some((m, triggers))
+        })
+    }
+
+    /// Whether no enabled rule looks anywhere (nothing to scan).
+    fn looks_nowhere(&self) -> bool {
+        self.classes.len() < 2
+    }
+
+    /// A scan of one request or response by this set.
+    fn scan<'s, 'c, 'h, 'k>(
+        &'s self,
+        ctx: &'c Context<'c>,
+        hits: &'h mut SignatureHits,
+        clean: Option<&'k mut CleanPieces>,
+    ) -> Scan<'s, 'c, 'h, 'k> {
+        Scan {
+            set: self,
+            ctx,
+            hits,
+            progress: Vec::new(),
+            clean,
+            found: 0,
+        }
     }
 
     /// An empty hit set (allocates nothing).
@@ -446,7 +584,7 @@ impl SignatureSet {
     /// or body parameters and its conditions hold). Says nothing about whether the request has
     /// a body.
     pub fn wants_body(&self, req: &RequestView<'_>) -> bool {
-        if !self.inspect_body || self.automata.is_empty() {
+        if !self.inspect_body || self.looks_nowhere() {
             return false;
         }
         if self.body_always {
@@ -472,62 +610,29 @@ impl SignatureSet {
         hits: &mut SignatureHits,
         clean: Option<&mut CleanPieces>,
     ) {
-        if self.automata.is_empty() {
+        if self.looks_nowhere() {
             return;
         }
         let ctx = Context::of(req);
-        let mut scan = Scan {
-            set: self,
-            ctx: &ctx,
-            hits,
-            progress: Vec::new(),
-            clean,
-            found: 0,
-        };
+        let mut scan = self.scan(&ctx, hits, clean);
         let (path, query) = req.split_path();
         scan.piece(path.as_bytes(), Locations::PATH, Piece::Whole, false);
         if let Some(q) = query {
             scan.piece(q.as_bytes(), Locations::QUERY, Piece::Whole, true);
             scan.pairs(q.as_bytes(), Locations::QUERY.with(Locations::PARAMS));
         }
-        // One buffer for every `name: value` line: no allocation (or formatting) per header.
-        let mut line = Vec::with_capacity(512);
-        for (name, value) in req.headers.iter() {
-            if name == ":path" {
-                continue;
-            }
-            line.clear();
-            line.extend_from_slice(name.as_bytes());
-            line.extend_from_slice(b": ");
-            line.extend_from_slice(value.as_bytes());
-            scan.piece(
-                &line,
-                Locations::HEADERS,
-                Piece::Header(name.as_bytes()),
-                false,
-            );
-            if name == "authorization" || name == "proxy-authorization" {
-                scan.credentials(name, value);
-            }
-        }
+        scan.header_lines(&mut req.headers.iter(), true);
     }
 
     /// Matches the first bytes of the body (the caller bounds them) whole and, by content type,
     /// its form, JSON or multipart parameters; a `gzip` or `deflate` body is inflated first
     /// (within the body budget) and matched as the `inflated` view.
     pub fn scan_body(&self, req: &RequestView<'_>, body: &[u8], hits: &mut SignatureHits) {
-        if self.automata.is_empty() || !self.inspect_body || body.is_empty() {
+        if self.looks_nowhere() || !self.inspect_body || body.is_empty() {
             return;
         }
         let ctx = Context::of(req);
-        let mut scan = Scan {
-            set: self,
-            ctx: &ctx,
-            hits,
-            progress: Vec::new(),
-            clean: None,
-            found: 0,
-        };
+        let mut scan = self.scan(&ctx, hits, None);
         // A body as long as the budget may have been cut: an unended stream or form is then
         // the cut, not a fault.
         let declared = req
@@ -571,60 +676,39 @@ impl SignatureSet {
         headers: impl IntoIterator<Item = (&'x str, &'x str)>,
         hits: &mut SignatureHits,
     ) {
-        if self.automata.is_empty() {
+        self.response_head(req, status, &mut headers.into_iter(), hits);
+    }
+
+    fn response_head<'x>(
+        &self,
+        req: &RequestView<'_>,
+        status: &[u8],
+        headers: &mut dyn Iterator<Item = (&'x str, &'x str)>,
+        hits: &mut SignatureHits,
+    ) {
+        if self.looks_nowhere() {
             return;
         }
         let ctx = Context::of(req);
-        let mut scan = Scan {
-            set: self,
-            ctx: &ctx,
-            hits,
-            progress: Vec::new(),
-            clean: None,
-            found: 0,
-        };
+        let mut scan = self.scan(&ctx, hits, None);
         scan.piece(status, Locations::PATH, Piece::Whole, false);
-        let mut line = Vec::with_capacity(256);
-        for (name, value) in headers {
-            if name.starts_with(':') {
-                continue;
-            }
-            line.clear();
-            line.extend_from_slice(name.as_bytes());
-            line.extend_from_slice(b": ");
-            line.extend_from_slice(value.as_bytes());
-            scan.piece(
-                &line,
-                Locations::HEADERS,
-                Piece::Header(name.as_bytes()),
-                false,
-            );
-        }
+        scan.header_lines(headers, false);
     }
 
     /// Matches the first bytes of a response body (the caller bounds them) whole, with a set
     /// compiled from response rules.
     pub fn scan_response_body(&self, req: &RequestView<'_>, body: &[u8], hits: &mut SignatureHits) {
-        if self.automata.is_empty() || body.is_empty() {
+        if self.looks_nowhere() || body.is_empty() {
             return;
         }
         let ctx = Context::of(req);
-        let mut scan = Scan {
-            set: self,
-            ctx: &ctx,
-            hits,
-            progress: Vec::new(),
-            clean: None,
-            found: 0,
-        };
-        scan.piece(body, Locations::BODY, Piece::Whole, false);
+        self.scan(&ctx, hits, None)
+            .piece(body, Locations::BODY, Piece::Whole, false);
     }
 
     /// Whether some enabled rule looks at this location (`PATH`, `HEADERS` or `BODY` bits).
     pub fn looks_at(&self, locations: Locations) -> bool {
-        self.views_for
-            .get(usize::from(locations.0))
-            .is_some_and(|v| *v != 0)
+        self.class(locations).is_some()
     }
 }
 
@@ -648,6 +732,39 @@ struct Scan<'s, 'c, 'h, 'k> {
 }
 
 impl Scan<'_, '_, '_, '_> {
+    /// Each header as a `name: value` line, pseudo-headers skipped (of a request only `:path`,
+    /// read as the path); a request's `Basic` credentials also decoded.
+    fn header_lines<'x>(
+        &mut self,
+        headers: &mut dyn Iterator<Item = (&'x str, &'x str)>,
+        request: bool,
+    ) {
+        // One buffer for every line: no allocation (or formatting) per header.
+        let mut line = Vec::with_capacity(512);
+        for (name, value) in headers {
+            if if request {
+                name == ":path"
+            } else {
+                name.starts_with(':')
+            } {
+                continue;
+            }
+            line.clear();
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b": ");
+            line.extend_from_slice(value.as_bytes());
+            self.piece(
+                &line,
+                Locations::HEADERS,
+                Piece::Header(name.as_bytes()),
+                false,
+            );
+            if request && (name == "authorization" || name == "proxy-authorization") {
+                self.credentials(name, value);
+            }
+        }
+    }
+
     /// A body (as sent or inflated, `view` telling which) whole, then its parameters by
     /// content type.
     fn body(&mut self, body: &[u8], content_type: &str, view: Locations, complete: bool) {
@@ -763,13 +880,10 @@ impl Scan<'_, '_, '_, '_> {
     /// Matches one piece, unless the worker remembers it clean; remembers it when no view held
     /// any literal.
     fn piece(&mut self, raw: &[u8], locations: Locations, name: Piece<'_>, plus_as_space: bool) {
-        let needed = self
-            .set
-            .views_for
-            .get(usize::from(locations.0))
-            .copied()
-            .unwrap_or(0);
-        if needed == 0 || raw.is_empty() {
+        let Some(class) = self.set.class(locations) else {
+            return;
+        };
+        if raw.is_empty() {
             return;
         }
         if let Some(clean) = self.clean.as_deref_mut() {
@@ -778,7 +892,7 @@ impl Scan<'_, '_, '_, '_> {
             }
         }
         let found_before = self.found;
-        self.views(raw, needed, locations, name, plus_as_space);
+        self.views(raw, class, locations, name, plus_as_space);
         if self.found == found_before {
             if let Some(clean) = self.clean.as_deref_mut() {
                 clean.insert(raw, locations, plus_as_space);
@@ -791,15 +905,16 @@ impl Scan<'_, '_, '_, '_> {
     fn views(
         &mut self,
         raw: &[u8],
-        needed: u16,
+        class: &Class,
         locations: Locations,
         name: Piece<'_>,
         plus_as_space: bool,
     ) {
+        let needed = class.views;
         // Most pieces (ordinary header values, plain paths) read the same through every view:
         // match them once, with no view built.
         if !needs_transform(raw, needed, plus_as_space) {
-            self.match_view(raw, needed, locations, name);
+            self.match_view(raw, needed, class, locations, name);
             return;
         }
         let mut views: Vec<(Cow<'_, [u8]>, u16)> = Vec::new();
@@ -814,46 +929,41 @@ impl Scan<'_, '_, '_, '_> {
             }
         }
         for (text, served) in &views {
-            self.match_view(text, *served, locations, name);
+            self.match_view(text, *served, class, locations, name);
         }
     }
 
-    fn match_view(&mut self, text: &[u8], served: u16, locations: Locations, name: Piece<'_>) {
+    /// Matches one view of a piece with the literals of the rules that look at `locations`
+    /// and accept one of the `served` views.
+    fn match_view(
+        &mut self,
+        text: &[u8],
+        served: u16,
+        class: &Class,
+        locations: Locations,
+        name: Piece<'_>,
+    ) {
         let set = self.set;
-        let Some((ac, literal_of)) = set
-            .automaton_for
-            .get(usize::from(locations.0))
-            .copied()
-            .flatten()
-            .and_then(|at| set.automata.get(usize::from(at)))
-        else {
-            return;
-        };
-        for m in ac.find_overlapping_iter(text) {
+        for (m, triggers) in set.finds(text, class, locations) {
             self.found += 1;
-            let Some(triggers) = literal_of
-                .get(m.pattern as usize)
-                .and_then(|i| set.triggers.get(*i as usize))
-            else {
-                continue;
-            };
             for t in triggers {
+                let views = set.rule_views.get(t.rule as usize).copied().unwrap_or(0);
+                if !t.looks_at(locations) || views & served == 0 {
+                    continue;
+                }
                 let Some(rule) = set.rules.get(t.rule as usize) else {
                     continue;
                 };
-                let views = set.rule_views.get(t.rule as usize).copied().unwrap_or(0);
-                if !rule.looks_at(locations) || views & served == 0 {
-                    continue;
-                }
-                if let Some(exact) = &t.exact {
-                    if text.get(m.start..m.end) != Some(&exact[..]) {
+                if t.exact != ANY_CASE {
+                    let exact = set.exact.get(t.exact as usize..).unwrap_or_default();
+                    if text.get(m.start..m.end) != exact.get(..m.end - m.start) {
                         continue;
                     }
                 }
                 if !names_allow(rule, name) {
                     continue;
                 }
-                if matches!(t.slot, Slot::Group(g) if Some(g) == rule.any_group) {
+                if t.slot != VETO && Some(t.slot) == rule.any_group {
                     let anchored = match rule.anchor {
                         Anchor::Anywhere => true,
                         Anchor::Start => m.start == 0,
@@ -882,9 +992,10 @@ impl Scan<'_, '_, '_, '_> {
                     }
                 };
                 if let Some(p) = self.progress.get_mut(at) {
-                    match t.slot {
-                        Slot::Group(g) => p.groups |= 1 << u32::from(g),
-                        Slot::Veto => p.vetoed = true,
+                    if t.slot == VETO {
+                        p.vetoed = true;
+                    } else {
+                        p.groups |= 1 << u32::from(t.slot);
                     }
                 }
             }

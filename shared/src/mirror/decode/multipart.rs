@@ -173,18 +173,17 @@ fn part<'a>(content: &'a [u8], malformed: &mut bool) -> Part<'a> {
     let window = content
         .get(..content.len().min(MAX_PART_HEADER_BYTES + 4))
         .unwrap_or_default();
-    let blank = window
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .map(|at| (at, at + 2))
-        .into_iter()
-        .chain(
-            window
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map(|at| (at, at + 4)),
-        )
-        .min();
+    // The first blank line, `\n\n` or `\r\n\r\n` (they cannot start at the same byte).
+    let blank = (0..window.len()).find_map(|at| {
+        let rest = window.get(at..).unwrap_or_default();
+        if rest.starts_with(b"\n\n") {
+            Some((at, at + 2))
+        } else if rest.starts_with(b"\r\n\r\n") {
+            Some((at, at + 4))
+        } else {
+            None
+        }
+    });
     let (headers, value) = match blank {
         Some((at, body)) if at <= MAX_PART_HEADER_BYTES => (
             content.get(..at).unwrap_or_default(),

@@ -40,16 +40,25 @@ pub struct Match {
     pub end: usize,
 }
 
+/// Per byte value (either case), whether a literal of some subset of an automaton's literals
+/// starts with it: the bytes a search restricted to that subset cannot skip at the root.
+pub type Starts = [bool; 256];
+
 /// An ASCII case-insensitive Aho-Corasick automaton over a fixed list of literals.
 #[derive(Debug, Clone)]
 pub struct Automaton {
     /// The state after each (lower-case) byte read at the root; 0 stays at the root.
     root: Box<[u32]>,
+    /// The bytes (either case) some literal starts with.
+    starts: Box<Starts>,
     /// Per state, the id of its first child; its children run to the next state's first child
     /// (one entry more than states closes the last range).
     first_child: Vec<u32>,
     /// Per state, the (lower-case) byte that leads to it from its parent (0 for the root).
     label: Vec<u8>,
+    /// Per state, the (lower-case) first byte of the literals it is a prefix of (0 for the
+    /// root): a search restricted to the literals of some first bytes leaves the others' states.
+    first: Vec<u8>,
     /// Per state, the state of its longest proper suffix that is also a trie state.
     fail: Vec<u32>,
     /// Per state, where its outputs start in `outputs` (one entry more closes the last).
@@ -89,8 +98,10 @@ impl Automaton {
 
         let mut a = Automaton {
             root: vec![0u32; 256].into_boxed_slice(),
+            starts: Box::new([false; 256]),
             first_child: Vec::new(),
             label: vec![0],
+            first: vec![0],
             fail: vec![0],
             output_at: vec![0],
             outputs: Vec::new(),
@@ -141,6 +152,12 @@ impl Automaton {
                     a.step(a.fail.get(state).copied().unwrap_or(0), byte)
                 };
                 a.label.push(byte);
+                let first = if state == 0 {
+                    byte
+                } else {
+                    a.first.get(state).copied().unwrap_or(0)
+                };
+                a.first.push(first);
                 a.fail.push(fail);
                 let start =
                     u32::try_from(a.outputs.len()).map_err(|_| BuildError::TooManyStates)?;
@@ -159,6 +176,9 @@ impl Automaton {
         let end = u32::try_from(a.outputs.len()).map_err(|_| BuildError::TooManyStates)?;
         a.first_child.push(states);
         a.output_at.push(end);
+        for (b, start) in (0u8..=255).zip(a.starts.iter_mut()) {
+            *start = a.root.get(usize::from(b.to_ascii_lowercase())) != Some(&0);
+        }
         a.shrink();
         Ok(a)
     }
@@ -166,6 +186,7 @@ impl Automaton {
     fn shrink(&mut self) {
         self.first_child.shrink_to_fit();
         self.label.shrink_to_fit();
+        self.first.shrink_to_fit();
         self.fail.shrink_to_fit();
         self.output_at.shrink_to_fit();
         self.outputs.shrink_to_fit();
@@ -202,15 +223,61 @@ impl Automaton {
         }
     }
 
+    /// [`Automaton::step`] among the states whose literals start with a byte of `starts` (and
+    /// the root), from such a state: a child keeps its parent's first byte, so only the states
+    /// reached along failure links or from the root are checked.
+    #[inline]
+    fn step_in(&self, mut state: u32, byte: u8, starts: &Starts) -> u32 {
+        loop {
+            if state == 0 {
+                if starts.get(usize::from(byte)) != Some(&true) {
+                    return 0;
+                }
+                return self.root.get(usize::from(byte)).copied().unwrap_or(0);
+            }
+            let s = state as usize;
+            let from = self.first_child.get(s).copied().unwrap_or(0) as usize;
+            let to = self.first_child.get(s + 1).copied().unwrap_or(0) as usize;
+            if let Some(labels) = self.label.get(from..to) {
+                if let Ok(k) = labels.binary_search(&byte) {
+                    return (from + k) as u32;
+                }
+            }
+            state = self.fail.get(s).copied().unwrap_or(0);
+            while state != 0 {
+                let first = self.first.get(state as usize).copied().unwrap_or(0);
+                if starts.get(usize::from(first)) == Some(&true) {
+                    break;
+                }
+                state = self.fail.get(state as usize).copied().unwrap_or(0);
+            }
+        }
+    }
+
     /// Every occurrence of every literal in `haystack`, overlapping ones included, in order of
     /// their end; at one end, the longest first.
     pub fn find_overlapping_iter<'a, 'h>(&'a self, haystack: &'h [u8]) -> Matches<'a, 'h> {
+        self.find_overlapping_starting(haystack, &self.starts)
+    }
+
+    /// [`Automaton::find_overlapping_iter`] for the literals that start with a byte of `starts`
+    /// (others may be reported too, or not). At the root, a byte no such literal starts with is
+    /// skipped; a state whose literals start with another byte is left along its failure links
+    /// for the longest suffix that is a prefix of one of them (or the root). Exact for those
+    /// literals: each of their occurrences under way is a suffix of the text read that starts
+    /// with a byte of `starts`, and every such suffix that is a state is on that failure chain.
+    pub fn find_overlapping_starting<'a, 'h>(
+        &'a self,
+        haystack: &'h [u8],
+        starts: &'a Starts,
+    ) -> Matches<'a, 'h> {
         Matches {
             automaton: self,
             haystack,
             at: 0,
             state: 0,
             pending: self.outputs_of(0),
+            starts,
             root_quiet: self.outputs_of(0).is_empty(),
         }
     }
@@ -218,8 +285,10 @@ impl Automaton {
     /// Bytes this automaton holds on the heap.
     pub fn heap_bytes(&self) -> usize {
         self.root.len() * 4
+            + self.starts.len()
             + self.first_child.capacity() * 4
             + self.label.capacity()
+            + self.first.capacity()
             + self.fail.capacity() * 4
             + self.output_at.capacity() * 4
             + self.outputs.capacity() * 4
@@ -259,6 +328,8 @@ pub struct Matches<'a, 'h> {
     state: u32,
     /// Outputs of `state` not yet reported.
     pending: std::ops::Range<usize>,
+    /// The bytes that may not be skipped at the root.
+    starts: &'a Starts,
     /// The root reports nothing (no empty literal), so bytes read there may be skipped.
     root_quiet: bool,
 }
@@ -284,13 +355,13 @@ impl Iterator for Matches<'_, '_> {
                 let rest = self.haystack.get(self.at..).unwrap_or_default();
                 let skip = rest
                     .iter()
-                    .position(|b| a.root.get(usize::from(b.to_ascii_lowercase())) != Some(&0))
+                    .position(|b| self.starts.get(usize::from(*b)) == Some(&true))
                     .unwrap_or(rest.len());
                 self.at += skip;
             }
             let byte = self.haystack.get(self.at)?.to_ascii_lowercase();
             self.at += 1;
-            self.state = a.step(self.state, byte);
+            self.state = a.step_in(self.state, byte, self.starts);
             self.pending = a.outputs_of(self.state);
         }
     }
