@@ -118,7 +118,10 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
         if !(0.0..=1.0).contains(&sample_allowed) {
             return Err(ConfigError::new(
                 "sample_allowed",
-                format!("{sample_allowed} is not a fraction between 0 and 1"),
+                format!(
+                    "{} is not a fraction between 0 and 1",
+                    crate::error::json_path::float::display(sample_allowed)
+                ),
             ));
         }
         let sink = match raw.sink {

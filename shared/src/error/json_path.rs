@@ -11,6 +11,7 @@ use std::fmt;
 
 #[cfg(any(test, feature = "serde"))]
 mod deserialize;
+pub(crate) mod float;
 mod parse;
 mod read;
 #[cfg(test)]

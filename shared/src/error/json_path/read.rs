@@ -299,7 +299,7 @@ impl std::fmt::Display for Unexpected<'_> {
             Json::U64(v) => write!(f, "integer `{v}`"),
             Json::I64(v) => write!(f, "integer `{v}`"),
             Json::F64(v) => {
-                let text = v.to_string();
+                let text = super::float::display(*v);
                 let point = if v.is_finite() && !text.contains('.') {
                     ".0"
                 } else {
