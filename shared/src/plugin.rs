@@ -64,21 +64,13 @@ struct RawPluginPolicy {
 
 impl ReadJson for RawPluginPolicy {
     fn read_json(at: At<'_, '_>) -> Result<RawPluginPolicy, PathError> {
-        let (mut allowlist, mut mirror, mut audit) = (None, None, None);
-        at.object(
-            "struct RawPluginPolicy",
-            &["allowlist", "mirror", "audit"],
-            &mut |m| match m.name {
-                "allowlist" => m.read(&mut allowlist),
-                "mirror" => m.read(&mut mirror),
-                _ => m.read(&mut audit),
-            },
-        )?;
-        Ok(RawPluginPolicy {
-            allowlist: allowlist.flatten(),
-            mirror: mirror.flatten(),
-            audit: audit.flatten(),
-        })
+        let mut f = at.fields("struct RawPluginPolicy", &["allowlist", "mirror", "audit"])?;
+        let value = RawPluginPolicy {
+            allowlist: f.get("allowlist").flatten(),
+            mirror: f.get("mirror").flatten(),
+            audit: f.get("audit").flatten(),
+        };
+        f.finish(value)
     }
 }
 

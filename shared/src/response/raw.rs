@@ -53,30 +53,19 @@ fn default_max_response_bytes() -> usize {
 
 impl ReadJson for RawResponses {
     fn read_json(at: At<'_, '_>) -> Result<RawResponses, PathError> {
-        let (mut after_signature, mut hosts, mut paths, mut all) = (None, None, None, None);
-        let (mut max_response_bytes, mut builtin, mut rules) = (None, None, None);
-        at.object(
-            "struct RawResponses",
-            RAW_RESPONSES_FIELDS,
-            &mut |m| match m.name {
-                "after_signature" => m.read(&mut after_signature),
-                "hosts" => m.read(&mut hosts),
-                "paths" => m.read(&mut paths),
-                "all" => m.read(&mut all),
-                "max_response_bytes" => m.read(&mut max_response_bytes),
-                "builtin" => m.read(&mut builtin),
-                _ => m.read(&mut rules),
-            },
-        )?;
-        Ok(RawResponses {
-            after_signature: after_signature.unwrap_or_else(yes),
-            hosts: hosts.unwrap_or_else(metadata_hosts),
-            paths: paths.unwrap_or_default(),
-            all: all.unwrap_or_default(),
-            max_response_bytes: max_response_bytes.unwrap_or_else(default_max_response_bytes),
-            builtin: builtin.unwrap_or_else(yes),
-            rules: rules.unwrap_or_default(),
-        })
+        let mut f = at.fields("struct RawResponses", RAW_RESPONSES_FIELDS)?;
+        let value = RawResponses {
+            after_signature: f.get("after_signature").unwrap_or_else(yes),
+            hosts: f.get("hosts").unwrap_or_else(metadata_hosts),
+            paths: f.get("paths").unwrap_or_default(),
+            all: f.get("all").unwrap_or_default(),
+            max_response_bytes: f
+                .get("max_response_bytes")
+                .unwrap_or_else(default_max_response_bytes),
+            builtin: f.get("builtin").unwrap_or_else(yes),
+            rules: f.get("rules").unwrap_or_default(),
+        };
+        f.finish(value)
     }
 }
 

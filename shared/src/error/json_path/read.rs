@@ -229,6 +229,139 @@ impl<'j, 's> At<'j, 's> {
     }
 }
 
+/// The members of an object read as a struct (`deny_unknown_fields`), found by name in one pass,
+/// then read field by field in declaration order: a struct's reader is its list of fields,
+/// with no dispatch per member and no slot per field. Errors are kept, not returned, until
+/// [`Fields::finish`]: the first in document order wins, as when members were read in order
+/// (an unknown or repeated name stops the pass there), then the first missing field in the
+/// order the reader asks for them.
+pub struct Fields<'j, 's> {
+    object: At<'j, 's>,
+    names: &'static [&'static str],
+    /// Per name of `names`: the position of its member in the object and its value.
+    found: Vec<Option<(usize, &'j Json)>>,
+    /// The error to report and the position of its member (`usize::MAX` for a missing field).
+    error: Option<(usize, PathError)>,
+}
+
+impl<'j, 's> At<'j, 's> {
+    /// The members of an object that is the struct `expected` (`struct RawRule`) with fields
+    /// `names`, for a reader to take one by one (see [`Fields`]).
+    #[inline(never)]
+    pub fn fields(
+        &self,
+        expected: &str,
+        names: &'static [&'static str],
+    ) -> Result<Fields<'j, 's>, PathError> {
+        let Json::Object(members) = self.value else {
+            return Err(self.invalid_type(expected));
+        };
+        let mut found = vec![None; names.len()];
+        let mut error = None;
+        for (position, (name, value)) in members.iter().enumerate() {
+            let slot = names
+                .iter()
+                .position(|n| n == name)
+                .and_then(|i| found.get_mut(i));
+            match slot {
+                None => {
+                    let reason = unknown("field", name, names);
+                    error = Some((position, self.key(name, value).error(reason)));
+                    break;
+                }
+                Some(Some(_)) => {
+                    error = Some((position, self.duplicate(name)));
+                    break;
+                }
+                Some(slot) => *slot = Some((position, value)),
+            }
+        }
+        Ok(Fields {
+            object: *self,
+            names,
+            found,
+            error,
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn duplicate(&self, name: &str) -> PathError {
+        self.error(format!("duplicate field `{name}`"))
+    }
+}
+
+impl Fields<'_, '_> {
+    /// Field `name` if present (`None` when absent, or unreadable: its error is kept).
+    // Not inlined: one copy per field type, shared by every field of that type.
+    #[inline(never)]
+    pub fn get<T: ReadJson>(&mut self, name: &'static str) -> Option<T> {
+        let (position, value) = self.member(name)?;
+        let read = T::read_json(At {
+            value,
+            at: Segment::Key(&self.object.at, name),
+        });
+        match read {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.fail(position, e);
+                None
+            }
+        }
+    }
+
+    /// Field `name`, which must be there (`missing field `name``; a placeholder meanwhile).
+    pub fn required<T: ReadJson + Default>(&mut self, name: &'static str) -> T {
+        self.require(name).unwrap_or_default()
+    }
+
+    /// As [`Fields::required`], for a type with no default: `placeholder` stands in for a
+    /// field that is missing or wrong (the reader returns the error, never the placeholder).
+    pub fn required_or<T: ReadJson>(&mut self, name: &'static str, placeholder: T) -> T {
+        self.require(name).unwrap_or(placeholder)
+    }
+
+    #[inline(never)]
+    fn require<T: ReadJson>(&mut self, name: &'static str) -> Option<T> {
+        if self.member(name).is_none() {
+            self.missing(name);
+        }
+        self.get(name)
+    }
+
+    /// `value`, the struct built from the fields, unless an error was kept on the way.
+    pub fn finish<T>(self, value: T) -> Result<T, PathError> {
+        match self.error {
+            None => Ok(value),
+            Some((_, e)) => Err(e),
+        }
+    }
+
+    /// The position and value of the member holding field `name`.
+    #[inline(never)]
+    fn member(&self, name: &str) -> Option<(usize, &'_ Json)> {
+        let i = self.names.iter().position(|n| *n == name)?;
+        *self.found.get(i)?
+    }
+
+    /// Keeps `e`, raised in the member at `position`, when it comes first in the document.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, position: usize, e: PathError) {
+        if self.error.as_ref().is_none_or(|(p, _)| position < *p) {
+            self.error = Some((position, e));
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing(&mut self, name: &str) {
+        if self.error.is_none() {
+            self.error = Some((usize::MAX, self.object.missing(name)));
+        }
+    }
+}
+
 impl<'j, 's> Member<'j, 's> {
     /// Reads the member into `slot`; a member already read is serde's `duplicate field`, named
     /// at the object.
