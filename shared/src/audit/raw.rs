@@ -1,9 +1,7 @@
 //! The audit policy exactly as the operator writes it (JSON), before validation. Unknown fields
 //! are errors so that a typo cannot silently change what is recorded or where it goes.
 
-use std::collections::BTreeMap;
-
-use crate::error::json_path::{At, PathError, ReadJson};
+use crate::error::json_path::{At, ByName, PathError, ReadJson};
 
 /// The record format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,7 +75,7 @@ pub struct RawHttpSink {
     /// `:authority` sent, default the cluster name.
     pub authority: Option<String>,
     /// Extra request headers (e.g. `authorization` for the collector).
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<ByName<String>>,
     /// Per-call timeout.
     pub timeout_ms: Option<u64>,
     /// Most records in one batch.

@@ -18,7 +18,7 @@ mod read;
 mod tests;
 
 pub use parse::ParseError;
-pub use read::{At, Fields, Member, ReadJson};
+pub use read::{At, ByName, Fields, Member, ReadJson};
 
 /// A parsed JSON document; objects keep their members in document order, duplicates included.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,10 +2,9 @@
 //!
 //! Every struct refuses unknown fields, so a typo is an error that names its JSON path.
 
-use crate::error::json_path::{At, PathError, ReadJson};
+use crate::error::json_path::{At, ByName, PathError, ReadJson};
 
 pub use super::signatures::pack::RawPack;
-use std::collections::BTreeMap;
 
 pub use crate::matching::{RawHeaderMatch, RawPathMatch, RawRequestMatch, RawSources};
 
@@ -18,7 +17,7 @@ pub const DEFAULT_DECISION_HEADER: &str = "x-meshsight-mirror";
 #[derive(Debug, Clone)]
 pub struct RawMirrorPolicy {
     /// Named sensors.
-    pub targets: BTreeMap<String, RawTarget>,
+    pub targets: ByName<RawTarget>,
     /// Target used by rules and signatures that name none; optional when there is one target.
     pub default_target: Option<String>,
     /// Rules, first match wins.
@@ -148,9 +147,9 @@ pub struct RawSignatures {
     pub packs: Vec<RawPack>,
     /// Categories switched on or off (`false` switches off every rule of the category); an
     /// unknown category is an error.
-    pub categories: BTreeMap<String, bool>,
+    pub categories: ByName<bool>,
     /// Rules switched on or off by id, after `categories`; an unknown id is an error.
-    pub rules: BTreeMap<String, bool>,
+    pub rules: ByName<bool>,
     /// Custom literal signatures (each becomes a rule whose id and category are its name).
     pub custom: Vec<RawCustomSignature>,
     /// Whether request bodies are inspected (holding the request up to `max_body_bytes`).
@@ -165,8 +164,8 @@ impl Default for RawSignatures {
             enabled: true,
             builtin: true,
             packs: Vec::new(),
-            categories: BTreeMap::new(),
-            rules: BTreeMap::new(),
+            categories: ByName::default(),
+            rules: ByName::default(),
             custom: Vec::new(),
             inspect_body: true,
             target: None,

@@ -1,8 +1,7 @@
 //! The `mirror.responses` section as written: when responses are scanned and which response
 //! rules apply, before validation. Unknown fields are refused, so a typo names its JSON path.
 
-use crate::error::json_path::{At, PathError, ReadJson};
-use std::collections::BTreeMap;
+use crate::error::json_path::{At, ByName, PathError, ReadJson};
 
 /// Default for `max_response_bytes`: 16 KiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024;
@@ -36,7 +35,7 @@ pub struct RawResponses {
     /// `signatures.packs` add response rules of their own).
     pub builtin: bool,
     /// Response rules switched on or off by id; an unknown id is an error.
-    pub rules: BTreeMap<String, bool>,
+    pub rules: ByName<bool>,
 }
 
 fn yes() -> bool {

@@ -525,6 +525,91 @@ impl<T: ReadJson> ReadJson for BTreeMap<String, T> {
     }
 }
 
+/// An object read as a map from names: its members in name order, a name written twice keeping
+/// its last value, as serde read a `BTreeMap<String, T>`. A sorted list rather than a map: the
+/// policy only walks these in order, and a `BTreeMap`'s insert cost the module some 3 KB of
+/// Wasm per value type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByName<T>(pub Vec<(String, T)>);
+
+impl<T> Default for ByName<T> {
+    fn default() -> Self {
+        ByName(Vec::new())
+    }
+}
+
+impl<T> ByName<T> {
+    /// How many names.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no name.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names and values, in name order.
+    pub fn iter(&self) -> std::slice::Iter<'_, (String, T)> {
+        self.0.iter()
+    }
+}
+
+impl<T> IntoIterator for ByName<T> {
+    type Item = (String, T);
+    type IntoIter = std::vec::IntoIter<(String, T)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a ByName<T> {
+    type Item = &'a (String, T);
+    type IntoIter = std::slice::Iter<'a, (String, T)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T: ReadJson> ReadJson for ByName<T> {
+    fn read_json(at: At<'_, '_>) -> Result<ByName<T>, PathError> {
+        let mut values = Vec::new();
+        at.each_member("a map", &mut |m| {
+            values.push(Some(T::read_json(m.value)?));
+            Ok(())
+        })?;
+        let Json::Object(members) = at.value else {
+            return Ok(ByName(Vec::new()));
+        };
+        let order = name_order(members);
+        let mut out = Vec::with_capacity(order.len());
+        for i in order {
+            if let (Some((name, _)), Some(value)) =
+                (members.get(i), values.get_mut(i).and_then(Option::take))
+            {
+                out.push((name.clone(), value));
+            }
+        }
+        Ok(ByName(out))
+    }
+}
+
+/// The positions of an object's members in name order, keeping the last of a repeated name.
+fn name_order(members: &[(String, Json)]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    let name = |i: usize| members.get(i).map_or("", |(n, _)| n.as_str());
+    crate::stable_sort::stable_sort_by(&mut order, |a, b| name(*a) < name(*b));
+    // A repeated name's members are adjacent now, in document order: the last one stays.
+    let mut unique: Vec<usize> = Vec::with_capacity(order.len());
+    for i in order {
+        match unique.last_mut() {
+            Some(last) if name(*last) == name(i) => *last = i,
+            _ => unique.push(i),
+        }
+    }
+    unique
+}
+
 /// Any value, unread (serde's `IgnoredAny`): a section named only to be present.
 impl ReadJson for () {
     fn read_json(_: At<'_, '_>) -> Result<(), PathError> {
