@@ -94,25 +94,6 @@ impl Big {
         self.mul_small(10u32.pow(u32::try_from(n).unwrap_or(0)));
     }
 
-    #[inline(never)]
-    fn add(&mut self, other: &Big) {
-        let size = self.size.max(other.size);
-        let mut carry = 0u64;
-        for i in 0..size {
-            let v = u64::from(self.limbs[i]) + u64::from(other.limbs[i]) + carry;
-            #[allow(clippy::cast_possible_truncation)]
-            {
-                self.limbs[i] = v as u32;
-            }
-            carry = v >> 32;
-        }
-        self.size = size;
-        if carry != 0 && size < LIMBS {
-            self.limbs[size] = 1;
-            self.size += 1;
-        }
-    }
-
     /// `self - other`, for `self >= other`.
     #[inline(never)]
     fn sub(&mut self, other: &Big) {
@@ -142,10 +123,30 @@ impl Big {
         Ordering::Equal
     }
 
-    fn plus(&self, other: &Big) -> Big {
-        let mut sum = self.clone();
-        sum.add(other);
-        sum
+    /// `self + other` into `out`, a number reused digit after digit rather than a copy of the
+    /// whole array each time. Limbs past a number's size stay zero (`cmp`, `add` and `sub` read
+    /// them).
+    #[inline(never)]
+    fn sum_into(&self, other: &Big, out: &mut Big) {
+        let old = out.size;
+        let size = self.size.max(other.size);
+        let mut carry = 0u64;
+        for i in 0..size {
+            let v = u64::from(self.limbs[i]) + u64::from(other.limbs[i]) + carry;
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                out.limbs[i] = v as u32;
+            }
+            carry = v >> 32;
+        }
+        out.size = size;
+        if carry != 0 && size < LIMBS {
+            out.limbs[size] = 1;
+            out.size += 1;
+        }
+        for limb in out.limbs.iter_mut().take(old).skip(out.size) {
+            *limb = 0;
+        }
     }
 }
 
@@ -195,7 +196,9 @@ fn shortest(v: f64) -> (Vec<u8>, i32) {
             x.mul_pow10(tens);
         }
     }
-    if scale.cmp(&mant.plus(&plus)) < rounding {
+    let mut high = Big::from_u64(0);
+    mant.sum_into(&plus, &mut high);
+    if scale.cmp(&high) < rounding {
         k += 1;
     } else {
         for x in [&mut mant, &mut minus, &mut plus] {
@@ -218,7 +221,8 @@ fn shortest(v: f64) -> (Vec<u8>, i32) {
         }
         digits.push(b'0' + digit);
         let down = mant.cmp(&minus) < rounding;
-        let up = scale.cmp(&mant.plus(&plus)) < rounding;
+        mant.sum_into(&plus, &mut high);
+        let up = scale.cmp(&high) < rounding;
         if down || up || digits.len() >= 17 {
             break (down, up);
         }
@@ -267,7 +271,7 @@ fn push_digits(out: &mut String, digits: &[u8]) {
 /// `format!("{v}")`: Rust's `Display`, the shortest digits with no exponent (`0.0000001`,
 /// `1000000000000000000000`, `-0`, `NaN`, `inf`).
 pub(crate) fn display(v: f64) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(24);
     if v.is_nan() {
         return "NaN".into();
     }
@@ -312,7 +316,10 @@ pub(crate) fn json_text(v: f64) -> String {
     };
     let length = i32::try_from(digits.len()).unwrap_or(i32::MAX);
     let k = kk - length;
-    let mut out = String::from(if v.is_sign_negative() { "-" } else { "" });
+    let mut out = String::with_capacity(24);
+    if v.is_sign_negative() {
+        out.push('-');
+    }
     if (0..=16).contains(&kk) && k >= 0 {
         push_digits(&mut out, &digits);
         zeros(&mut out, k);
