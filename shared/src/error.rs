@@ -18,6 +18,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// An error at `path` for `reason`.
+    // Cold and not inlined: the conversions happen once per argument type, not at each of the
+    // policy's many error sites (configure-time code every sidecar compiles).
+    #[cold]
+    #[inline(never)]
     pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
         ConfigError {
             path: path.into(),

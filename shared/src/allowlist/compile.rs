@@ -3,8 +3,6 @@
 //! sources are compiled by [`crate::matching`], the same code the mirror's selectors use; this
 //! file only adds what is the allowlist's own: rule names, responses and the index.
 
-use std::collections::HashMap;
-
 use thiserror::Error;
 
 use super::raw::{RawPolicy, RawResponse, RawRule};
@@ -139,17 +137,24 @@ impl TryFrom<RawPolicy> for AllowList {
                 PolicyError::TooManyRules(RuleIndex::MAX),
             ));
         }
-        let mut names: HashMap<&str, usize> = HashMap::with_capacity(raw.rules.len());
+        // Names seen, sorted, with the first rule of each: a binary search rather than a
+        // `HashMap<&str, usize>`, whose hashing and table code the module would carry only for
+        // this check.
+        let mut names: Vec<(&str, usize)> = Vec::with_capacity(raw.rules.len());
         let mut hosts = HostIndex::default();
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (i, raw_rule) in raw.rules.iter().enumerate() {
             let path = format!("rules[{i}]");
             let compiled = rule(&path, raw_rule)?;
-            if let Some(first) = names.insert(raw_rule.name.as_str(), i) {
-                return Err(ConfigError::at(
-                    format!("{path}.name"),
-                    PolicyError::DuplicateRuleName(raw_rule.name.clone(), first),
-                ));
+            match names.binary_search_by(|(n, _)| (*n).cmp(raw_rule.name.as_str())) {
+                Ok(found) => {
+                    let first = names.get(found).map_or(0, |(_, first)| *first);
+                    return Err(ConfigError::at(
+                        format!("{path}.name"),
+                        PolicyError::DuplicateRuleName(raw_rule.name.clone(), first),
+                    ));
+                }
+                Err(at) => names.insert(at, (raw_rule.name.as_str(), i)),
             }
             let index = i as RuleIndex;
             let insert = |trie: &mut PathTrie| match &compiled.paths {

@@ -92,29 +92,16 @@ fn default_rewrite_path() -> bool {
 
 impl ReadJson for RawPolicy {
     fn read_json(at: At<'_, '_>) -> Result<RawPolicy, PathError> {
-        let (mut mode, mut rules, mut reject_malformed, mut rewrite_path) =
-            (None, None, None, None);
-        let (mut deny_response, mut malformed_response) = (None, None);
-        at.object(
-            "struct RawPolicy",
-            RAW_POLICY_FIELDS,
-            &mut |m| match m.name {
-                "mode" => m.read(&mut mode),
-                "rules" => m.read(&mut rules),
-                "reject_malformed" => m.read(&mut reject_malformed),
-                "rewrite_path" => m.read(&mut rewrite_path),
-                "deny_response" => m.read(&mut deny_response),
-                _ => m.read(&mut malformed_response),
-            },
-        )?;
-        Ok(RawPolicy {
-            mode: mode.unwrap_or_default(),
-            rules: at.required(rules, "rules")?,
-            reject_malformed: reject_malformed.unwrap_or_else(default_true),
-            rewrite_path: rewrite_path.unwrap_or_else(default_rewrite_path),
-            deny_response: deny_response.flatten(),
-            malformed_response: malformed_response.flatten(),
-        })
+        let mut f = at.fields("struct RawPolicy", RAW_POLICY_FIELDS)?;
+        let policy = RawPolicy {
+            mode: f.get("mode").unwrap_or_default(),
+            rules: f.required("rules"),
+            reject_malformed: f.get("reject_malformed").unwrap_or_else(default_true),
+            rewrite_path: f.get("rewrite_path").unwrap_or_else(default_rewrite_path),
+            deny_response: f.get("deny_response").flatten(),
+            malformed_response: f.get("malformed_response").flatten(),
+        };
+        f.finish(policy)
     }
 }
 
@@ -129,46 +116,29 @@ const RAW_POLICY_FIELDS: &[&str] = &[
 
 impl ReadJson for RawResponse {
     fn read_json(at: At<'_, '_>) -> Result<RawResponse, PathError> {
-        let (mut status, mut body, mut content_type) = (None, None, None);
-        at.object(
-            "struct RawResponse",
-            &["status", "body", "content_type"],
-            &mut |m| match m.name {
-                "status" => m.read(&mut status),
-                "body" => m.read(&mut body),
-                _ => m.read(&mut content_type),
-            },
-        )?;
-        Ok(RawResponse {
-            status: at.required(status, "status")?,
-            body: body.flatten(),
-            content_type: content_type.flatten(),
-        })
+        let mut f = at.fields("struct RawResponse", &["status", "body", "content_type"])?;
+        let response = RawResponse {
+            status: f.required("status"),
+            body: f.get("body").flatten(),
+            content_type: f.get("content_type").flatten(),
+        };
+        f.finish(response)
     }
 }
 
 impl ReadJson for RawRule {
     fn read_json(at: At<'_, '_>) -> Result<RawRule, PathError> {
-        let (mut name, mut methods, mut hosts, mut paths) = (None, None, None, None);
-        let (mut headers, mut query, mut sources) = (None, None, None);
-        at.object("struct RawRule", RAW_RULE_FIELDS, &mut |m| match m.name {
-            "name" => m.read(&mut name),
-            "methods" => m.read(&mut methods),
-            "hosts" => m.read(&mut hosts),
-            "paths" => m.read(&mut paths),
-            "headers" => m.read(&mut headers),
-            "query" => m.read(&mut query),
-            _ => m.read(&mut sources),
-        })?;
-        Ok(RawRule {
-            name: at.required(name, "name")?,
-            methods: methods.flatten(),
-            hosts: hosts.flatten(),
-            paths: paths.flatten(),
-            headers: headers.flatten(),
-            query: query.flatten(),
-            sources: sources.flatten(),
-        })
+        let mut f = at.fields("struct RawRule", RAW_RULE_FIELDS)?;
+        let rule = RawRule {
+            name: f.required("name"),
+            methods: f.get("methods").flatten(),
+            hosts: f.get("hosts").flatten(),
+            paths: f.get("paths").flatten(),
+            headers: f.get("headers").flatten(),
+            query: f.get("query").flatten(),
+            sources: f.get("sources").flatten(),
+        };
+        f.finish(rule)
     }
 }
 

@@ -62,6 +62,16 @@ fn header_name(path: String, name: &str) -> Result<String, ConfigError> {
     Ok(name.to_string())
 }
 
+/// A default list as a set, inserted one by one: a collected `BTreeSet` sorts first, and that
+/// sort and bulk build cost the module more Wasm than the inserts the set already has.
+fn names_set(names: &[&str]) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    for name in names {
+        set.insert(name.to_string());
+    }
+    set
+}
+
 fn positive(path: &str, value: Option<u64>, default: u64) -> Result<u64, ConfigError> {
     match value {
         Some(0) => Err(ConfigError::new(path, "must be greater than 0")),
@@ -75,10 +85,7 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
 
     fn try_from(raw: RawAuditPolicy) -> Result<Self, ConfigError> {
         let record_headers = match raw.record_headers {
-            None => DEFAULT_RECORD_HEADERS
-                .iter()
-                .map(|h| h.to_string())
-                .collect(),
+            None => names_set(&DEFAULT_RECORD_HEADERS),
             Some(list) => {
                 let mut set = BTreeSet::new();
                 for (i, name) in list.iter().enumerate() {
@@ -96,10 +103,7 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
             }
         };
         let redact_query_params = match raw.redact_query_params {
-            None => DEFAULT_REDACT_QUERY_PARAMS
-                .iter()
-                .map(|p| p.to_string())
-                .collect(),
+            None => names_set(&DEFAULT_REDACT_QUERY_PARAMS),
             Some(list) => {
                 let mut set = BTreeSet::new();
                 for (i, name) in list.iter().enumerate() {
@@ -118,7 +122,10 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
         if !(0.0..=1.0).contains(&sample_allowed) {
             return Err(ConfigError::new(
                 "sample_allowed",
-                format!("{sample_allowed} is not a fraction between 0 and 1"),
+                format!(
+                    "{} is not a fraction between 0 and 1",
+                    crate::error::json_path::float::display(sample_allowed)
+                ),
             ));
         }
         let sink = match raw.sink {

@@ -1,9 +1,7 @@
 //! The audit policy exactly as the operator writes it (JSON), before validation. Unknown fields
 //! are errors so that a typo cannot silently change what is recorded or where it goes.
 
-use std::collections::BTreeMap;
-
-use crate::error::json_path::{At, PathError, ReadJson};
+use crate::error::json_path::{At, ByName, PathError, ReadJson};
 
 /// The record format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,7 +75,7 @@ pub struct RawHttpSink {
     /// `:authority` sent, default the cluster name.
     pub authority: Option<String>,
     /// Extra request headers (e.g. `authorization` for the collector).
-    pub headers: Option<BTreeMap<String, String>>,
+    pub headers: Option<ByName<String>>,
     /// Per-call timeout.
     pub timeout_ms: Option<u64>,
     /// Most records in one batch.
@@ -141,27 +139,15 @@ const DROP_POLICY_VARIANTS: &[&str] = &["drop_oldest", "drop_newest"];
 
 impl ReadJson for RawAuditPolicy {
     fn read_json(at: At<'_, '_>) -> Result<RawAuditPolicy, PathError> {
-        let (mut format, mut sink, mut record_headers, mut redact_query_params) =
-            (None, None, None, None);
-        let mut sample_allowed = None;
-        at.object(
-            "struct RawAuditPolicy",
-            RAW_AUDIT_POLICY_FIELDS,
-            &mut |m| match m.name {
-                "format" => m.read(&mut format),
-                "sink" => m.read(&mut sink),
-                "record_headers" => m.read(&mut record_headers),
-                "redact_query_params" => m.read(&mut redact_query_params),
-                _ => m.read(&mut sample_allowed),
-            },
-        )?;
-        Ok(RawAuditPolicy {
-            format: format.unwrap_or_default(),
-            sink: sink.unwrap_or_default(),
-            record_headers: record_headers.flatten(),
-            redact_query_params: redact_query_params.flatten(),
-            sample_allowed: sample_allowed.flatten(),
-        })
+        let mut f = at.fields("struct RawAuditPolicy", RAW_AUDIT_POLICY_FIELDS)?;
+        let value = RawAuditPolicy {
+            format: f.get("format").unwrap_or_default(),
+            sink: f.get("sink").unwrap_or_default(),
+            record_headers: f.get("record_headers").flatten(),
+            redact_query_params: f.get("redact_query_params").flatten(),
+            sample_allowed: f.get("sample_allowed").flatten(),
+        };
+        f.finish(value)
     }
 }
 
@@ -175,50 +161,25 @@ const RAW_AUDIT_POLICY_FIELDS: &[&str] = &[
 
 impl ReadJson for RawHttpSink {
     fn read_json(at: At<'_, '_>) -> Result<RawHttpSink, PathError> {
-        let (mut cluster, mut encoding, mut path, mut authority) = (None, None, None, None);
-        let (mut headers, mut timeout_ms, mut batch_max_records, mut batch_max_bytes) =
-            (None, None, None, None);
-        let (mut flush_interval_ms, mut max_buffer_bytes, mut max_retries, mut backoff_initial_ms) =
-            (None, None, None, None);
-        let (mut backoff_max_ms, mut max_in_flight_batches, mut drop_policy) = (None, None, None);
-        at.object(
-            "struct RawHttpSink",
-            RAW_HTTP_SINK_FIELDS,
-            &mut |m| match m.name {
-                "cluster" => m.read(&mut cluster),
-                "encoding" => m.read(&mut encoding),
-                "path" => m.read(&mut path),
-                "authority" => m.read(&mut authority),
-                "headers" => m.read(&mut headers),
-                "timeout_ms" => m.read(&mut timeout_ms),
-                "batch_max_records" => m.read(&mut batch_max_records),
-                "batch_max_bytes" => m.read(&mut batch_max_bytes),
-                "flush_interval_ms" => m.read(&mut flush_interval_ms),
-                "max_buffer_bytes" => m.read(&mut max_buffer_bytes),
-                "max_retries" => m.read(&mut max_retries),
-                "backoff_initial_ms" => m.read(&mut backoff_initial_ms),
-                "backoff_max_ms" => m.read(&mut backoff_max_ms),
-                "max_in_flight_batches" => m.read(&mut max_in_flight_batches),
-                _ => m.read(&mut drop_policy),
-            },
-        )?;
-        Ok(RawHttpSink {
-            cluster: at.required(cluster, "cluster")?,
-            encoding: encoding.unwrap_or_default(),
-            path: path.flatten(),
-            authority: authority.flatten(),
-            headers: headers.flatten(),
-            timeout_ms: timeout_ms.flatten(),
-            batch_max_records: batch_max_records.flatten(),
-            batch_max_bytes: batch_max_bytes.flatten(),
-            flush_interval_ms: flush_interval_ms.flatten(),
-            max_buffer_bytes: max_buffer_bytes.flatten(),
-            max_retries: max_retries.flatten(),
-            backoff_initial_ms: backoff_initial_ms.flatten(),
-            backoff_max_ms: backoff_max_ms.flatten(),
-            max_in_flight_batches: max_in_flight_batches.flatten(),
-            drop_policy: drop_policy.flatten(),
-        })
+        let mut f = at.fields("struct RawHttpSink", RAW_HTTP_SINK_FIELDS)?;
+        let value = RawHttpSink {
+            cluster: f.required("cluster"),
+            encoding: f.get("encoding").unwrap_or_default(),
+            path: f.get("path").flatten(),
+            authority: f.get("authority").flatten(),
+            headers: f.get("headers").flatten(),
+            timeout_ms: f.get("timeout_ms").flatten(),
+            batch_max_records: f.get("batch_max_records").flatten(),
+            batch_max_bytes: f.get("batch_max_bytes").flatten(),
+            flush_interval_ms: f.get("flush_interval_ms").flatten(),
+            max_buffer_bytes: f.get("max_buffer_bytes").flatten(),
+            max_retries: f.get("max_retries").flatten(),
+            backoff_initial_ms: f.get("backoff_initial_ms").flatten(),
+            backoff_max_ms: f.get("backoff_max_ms").flatten(),
+            max_in_flight_batches: f.get("max_in_flight_batches").flatten(),
+            drop_policy: f.get("drop_policy").flatten(),
+        };
+        f.finish(value)
     }
 }
 

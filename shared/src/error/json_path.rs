@@ -11,13 +11,14 @@ use std::fmt;
 
 #[cfg(any(test, feature = "serde"))]
 mod deserialize;
+pub(crate) mod float;
 mod parse;
 mod read;
 #[cfg(test)]
 mod tests;
 
 pub use parse::ParseError;
-pub use read::{At, Member, ReadJson};
+pub use read::{At, ByName, Fields, Member, ReadJson};
 
 /// A parsed JSON document; objects keep their members in document order, duplicates included.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,26 +36,18 @@ pub struct RawHeaderMatch {
 
 impl ReadJson for RawHeaderMatch {
     fn read_json(at: At<'_, '_>) -> Result<RawHeaderMatch, PathError> {
-        let (mut name, mut exact, mut prefix, mut contains, mut present) =
-            (None, None, None, None, None);
-        at.object(
+        let mut f = at.fields(
             "struct RawHeaderMatch",
             &["name", "exact", "prefix", "contains", "present"],
-            &mut |m| match m.name {
-                "name" => m.read(&mut name),
-                "exact" => m.read(&mut exact),
-                "prefix" => m.read(&mut prefix),
-                "contains" => m.read(&mut contains),
-                _ => m.read(&mut present),
-            },
         )?;
-        Ok(RawHeaderMatch {
-            name: at.required(name, "name")?,
-            exact: exact.flatten(),
-            prefix: prefix.flatten(),
-            contains: contains.flatten(),
-            present: present.flatten(),
-        })
+        let value = RawHeaderMatch {
+            name: f.required("name"),
+            exact: f.get("exact").flatten(),
+            prefix: f.get("prefix").flatten(),
+            contains: f.get("contains").flatten(),
+            present: f.get("present").flatten(),
+        };
+        f.finish(value)
     }
 }
 

@@ -237,25 +237,17 @@ impl RequestMatch {
 
 impl ReadJson for RawRequestMatch {
     fn read_json(at: At<'_, '_>) -> Result<RawRequestMatch, PathError> {
-        let (mut methods, mut hosts, mut paths, mut headers, mut query) =
-            (None, None, None, None, None);
-        at.object(
+        let mut f = at.fields(
             "struct RawRequestMatch",
             &["methods", "hosts", "paths", "headers", "query"],
-            &mut |m| match m.name {
-                "methods" => m.read(&mut methods),
-                "hosts" => m.read(&mut hosts),
-                "paths" => m.read(&mut paths),
-                "headers" => m.read(&mut headers),
-                _ => m.read(&mut query),
-            },
         )?;
-        Ok(RawRequestMatch {
-            methods: methods.flatten(),
-            hosts: hosts.flatten(),
-            paths: paths.flatten(),
-            headers: headers.flatten(),
-            query: query.flatten(),
-        })
+        let value = RawRequestMatch {
+            methods: f.get("methods").flatten(),
+            hosts: f.get("hosts").flatten(),
+            paths: f.get("paths").flatten(),
+            headers: f.get("headers").flatten(),
+            query: f.get("query").flatten(),
+        };
+        f.finish(value)
     }
 }

@@ -34,23 +34,17 @@ pub struct RawQueryMatch {
 
 impl ReadJson for RawQueryMatch {
     fn read_json(at: At<'_, '_>) -> Result<RawQueryMatch, PathError> {
-        let (mut name, mut present, mut absent, mut equals) = (None, None, None, None);
-        at.object(
+        let mut f = at.fields(
             "struct RawQueryMatch",
             &["name", "present", "absent", "equals"],
-            &mut |m| match m.name {
-                "name" => m.read(&mut name),
-                "present" => m.read(&mut present),
-                "absent" => m.read(&mut absent),
-                _ => m.read(&mut equals),
-            },
         )?;
-        Ok(RawQueryMatch {
-            name: at.required(name, "name")?,
-            present: present.flatten(),
-            absent: absent.flatten(),
-            equals: equals.flatten(),
-        })
+        let value = RawQueryMatch {
+            name: f.required("name"),
+            present: f.get("present").flatten(),
+            absent: f.get("absent").flatten(),
+            equals: f.get("equals").flatten(),
+        };
+        f.finish(value)
     }
 }
 

@@ -23,6 +23,7 @@ fn valid_target_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
+#[inline(never)]
 fn compile_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
     let at = |field: &str| format!("targets.{name}.{field}");
     if !valid_target_name(name) {
@@ -94,6 +95,7 @@ fn resolve_target(
     }
 }
 
+#[inline(never)]
 fn compile_rule(
     i: usize,
     raw: RawRule,

@@ -316,42 +316,10 @@ fn by_key(members: &[(String, Json)]) -> Vec<(&String, &Json)> {
     unique
 }
 
-/// A float as serde_json printed it (`1.0`, `0.00001`, `1e+300`, `1.5e-7`), from
-/// the shortest digits Rust's `{:e}` gives.
+/// A float as serde_json printed it (`1.0`, `0.00001`, `1e+300`, `1.5e-7`), from the shortest
+/// digits (the crate's own formatter: std's would bring core's float formatting into the module).
 fn float_text(f: f64) -> String {
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits = mantissa.replace('.', "");
-    let length = i32::try_from(digits.len()).unwrap_or(i32::MAX);
-    let kk = exp + 1;
-    let k = kk - length;
-    let mut out = String::from(if f.is_sign_negative() { "-" } else { "" });
-    let zeros = |n: i32| "0".repeat(usize::try_from(n).unwrap_or(0));
-    if (0..=16).contains(&kk) && k >= 0 {
-        out.push_str(&digits);
-        out.push_str(&zeros(k));
-        out.push_str(".0");
-    } else if 0 < kk && kk <= 16 {
-        let (int, frac) = digits.split_at(usize::try_from(kk).unwrap_or(0));
-        out.push_str(int);
-        out.push('.');
-        out.push_str(frac);
-    } else if -5 < kk && kk <= 0 {
-        out.push_str("0.");
-        out.push_str(&zeros(-kk));
-        out.push_str(&digits);
-    } else {
-        let (first, rest) = digits.split_at(1);
-        out.push_str(first);
-        if !rest.is_empty() {
-            out.push('.');
-            out.push_str(rest);
-        }
-        out.push_str(if kk > 0 { "e+" } else { "e" });
-        out.push_str(&(kk - 1).to_string());
-    }
-    out
+    crate::error::json_path::float::json_text(f)
 }
 
 /// A lenient path normalization for matching: `\` read as `/`, `//` merged, `.` and `..`

@@ -2,10 +2,9 @@
 //!
 //! Every struct refuses unknown fields, so a typo is an error that names its JSON path.
 
-use crate::error::json_path::{At, PathError, ReadJson};
+use crate::error::json_path::{At, ByName, PathError, ReadJson};
 
 pub use super::signatures::pack::RawPack;
-use std::collections::BTreeMap;
 
 pub use crate::matching::{RawHeaderMatch, RawPathMatch, RawRequestMatch, RawSources};
 
@@ -18,7 +17,7 @@ pub const DEFAULT_DECISION_HEADER: &str = "x-meshsight-mirror";
 #[derive(Debug, Clone)]
 pub struct RawMirrorPolicy {
     /// Named sensors.
-    pub targets: BTreeMap<String, RawTarget>,
+    pub targets: ByName<RawTarget>,
     /// Target used by rules and signatures that name none; optional when there is one target.
     pub default_target: Option<String>,
     /// Rules, first match wins.
@@ -148,9 +147,9 @@ pub struct RawSignatures {
     pub packs: Vec<RawPack>,
     /// Categories switched on or off (`false` switches off every rule of the category); an
     /// unknown category is an error.
-    pub categories: BTreeMap<String, bool>,
+    pub categories: ByName<bool>,
     /// Rules switched on or off by id, after `categories`; an unknown id is an error.
-    pub rules: BTreeMap<String, bool>,
+    pub rules: ByName<bool>,
     /// Custom literal signatures (each becomes a rule whose id and category are its name).
     pub custom: Vec<RawCustomSignature>,
     /// Whether request bodies are inspected (holding the request up to `max_body_bytes`).
@@ -165,8 +164,8 @@ impl Default for RawSignatures {
             enabled: true,
             builtin: true,
             packs: Vec::new(),
-            categories: BTreeMap::new(),
-            rules: BTreeMap::new(),
+            categories: ByName::default(),
+            rules: ByName::default(),
             custom: Vec::new(),
             inspect_body: true,
             target: None,
@@ -213,36 +212,23 @@ fn all_locations() -> Vec<RawLocation> {
 
 impl ReadJson for RawMirrorPolicy {
     fn read_json(at: At<'_, '_>) -> Result<RawMirrorPolicy, PathError> {
-        let (mut targets, mut default_target, mut rules, mut signatures) = (None, None, None, None);
-        let (mut max_body_bytes, mut hold_for_body, mut hold_timeout_ms, mut copy_denied) =
-            (None, None, None, None);
-        let mut responses = None;
-        at.object(
-            "struct RawMirrorPolicy",
-            RAW_MIRROR_POLICY_FIELDS,
-            &mut |m| match m.name {
-                "targets" => m.read(&mut targets),
-                "default_target" => m.read(&mut default_target),
-                "rules" => m.read(&mut rules),
-                "signatures" => m.read(&mut signatures),
-                "max_body_bytes" => m.read(&mut max_body_bytes),
-                "hold_for_body" => m.read(&mut hold_for_body),
-                "hold_timeout_ms" => m.read(&mut hold_timeout_ms),
-                "copy_denied" => m.read(&mut copy_denied),
-                _ => m.read(&mut responses),
-            },
-        )?;
-        Ok(RawMirrorPolicy {
-            targets: at.required(targets, "targets")?,
-            default_target: default_target.flatten(),
-            rules: rules.unwrap_or_default(),
-            signatures: signatures.unwrap_or_default(),
-            max_body_bytes: max_body_bytes.unwrap_or_else(default_max_body_bytes),
-            hold_for_body: hold_for_body.unwrap_or_default(),
-            hold_timeout_ms: hold_timeout_ms.unwrap_or_else(default_hold_timeout_ms),
-            copy_denied: copy_denied.unwrap_or_else(yes),
-            responses: responses.flatten(),
-        })
+        let mut f = at.fields("struct RawMirrorPolicy", RAW_MIRROR_POLICY_FIELDS)?;
+        let value = RawMirrorPolicy {
+            targets: f.required("targets"),
+            default_target: f.get("default_target").flatten(),
+            rules: f.get("rules").unwrap_or_default(),
+            signatures: f.get("signatures").unwrap_or_default(),
+            max_body_bytes: f
+                .get("max_body_bytes")
+                .unwrap_or_else(default_max_body_bytes),
+            hold_for_body: f.get("hold_for_body").unwrap_or_default(),
+            hold_timeout_ms: f
+                .get("hold_timeout_ms")
+                .unwrap_or_else(default_hold_timeout_ms),
+            copy_denied: f.get("copy_denied").unwrap_or_else(yes),
+            responses: f.get("responses").flatten(),
+        };
+        f.finish(value)
     }
 }
 
@@ -271,36 +257,19 @@ const DELIVERY_VARIANTS: &[&str] = &["header", "dispatch"];
 
 impl ReadJson for RawTarget {
     fn read_json(at: At<'_, '_>) -> Result<RawTarget, PathError> {
-        let (mut cluster, mut delivery, mut max_rps, mut burst) = (None, None, None, None);
-        let (mut header, mut include_secrets, mut timeout_ms, mut max_in_flight) =
-            (None, None, None, None);
-        let mut authority = None;
-        at.object(
-            "struct RawTarget",
-            RAW_TARGET_FIELDS,
-            &mut |m| match m.name {
-                "cluster" => m.read(&mut cluster),
-                "delivery" => m.read(&mut delivery),
-                "max_rps" => m.read(&mut max_rps),
-                "burst" => m.read(&mut burst),
-                "header" => m.read(&mut header),
-                "include_secrets" => m.read(&mut include_secrets),
-                "timeout_ms" => m.read(&mut timeout_ms),
-                "max_in_flight" => m.read(&mut max_in_flight),
-                _ => m.read(&mut authority),
-            },
-        )?;
-        Ok(RawTarget {
-            cluster: at.required(cluster, "cluster")?,
-            delivery: at.required(delivery, "delivery")?,
-            max_rps: max_rps.unwrap_or_else(default_max_rps),
-            burst: burst.flatten(),
-            header: header.flatten(),
-            include_secrets: include_secrets.unwrap_or_default(),
-            timeout_ms: timeout_ms.unwrap_or_else(default_timeout_ms),
-            max_in_flight: max_in_flight.unwrap_or_else(default_max_in_flight),
-            authority: authority.flatten(),
-        })
+        let mut f = at.fields("struct RawTarget", RAW_TARGET_FIELDS)?;
+        let value = RawTarget {
+            cluster: f.required("cluster"),
+            delivery: f.required_or("delivery", Delivery::Header),
+            max_rps: f.get("max_rps").unwrap_or_else(default_max_rps),
+            burst: f.get("burst").flatten(),
+            header: f.get("header").flatten(),
+            include_secrets: f.get("include_secrets").unwrap_or_default(),
+            timeout_ms: f.get("timeout_ms").unwrap_or_else(default_timeout_ms),
+            max_in_flight: f.get("max_in_flight").unwrap_or_else(default_max_in_flight),
+            authority: f.get("authority").flatten(),
+        };
+        f.finish(value)
     }
 }
 
@@ -318,22 +287,21 @@ const RAW_TARGET_FIELDS: &[&str] = &[
 
 impl ReadJson for RawRule {
     fn read_json(at: At<'_, '_>) -> Result<RawRule, PathError> {
-        let (mut name, mut sources, mut request, mut action) = (None, None, None, None);
-        let mut target = None;
-        at.object("struct RawRule", RAW_RULE_FIELDS, &mut |m| match m.name {
-            "name" => m.read(&mut name),
-            "sources" => m.read(&mut sources),
-            "request" => m.read(&mut request),
-            "action" => m.read(&mut action),
-            _ => m.read(&mut target),
-        })?;
-        Ok(RawRule {
-            name: at.required(name, "name")?,
-            sources: sources.flatten(),
-            request: request.flatten(),
-            action: at.required(action, "action")?,
-            target: target.flatten(),
-        })
+        let mut f = at.fields("struct RawRule", RAW_RULE_FIELDS)?;
+        let value = RawRule {
+            name: f.required("name"),
+            sources: f.get("sources").flatten(),
+            request: f.get("request").flatten(),
+            action: f.required_or(
+                "action",
+                RawAction {
+                    kind: ActionType::Never,
+                    fraction: None,
+                },
+            ),
+            target: f.get("target").flatten(),
+        };
+        f.finish(value)
     }
 }
 
@@ -355,19 +323,12 @@ const ACTION_TYPE_VARIANTS: &[&str] = &["always", "sample", "never"];
 
 impl ReadJson for RawAction {
     fn read_json(at: At<'_, '_>) -> Result<RawAction, PathError> {
-        let (mut kind, mut fraction) = (None, None);
-        at.object(
-            "struct RawAction",
-            RAW_ACTION_FIELDS,
-            &mut |m| match m.name {
-                "type" => m.read(&mut kind),
-                _ => m.read(&mut fraction),
-            },
-        )?;
-        Ok(RawAction {
-            kind: at.required(kind, "type")?,
-            fraction: fraction.flatten(),
-        })
+        let mut f = at.fields("struct RawAction", RAW_ACTION_FIELDS)?;
+        let value = RawAction {
+            kind: f.required_or("type", ActionType::Never),
+            fraction: f.get("fraction").flatten(),
+        };
+        f.finish(value)
     }
 }
 
@@ -375,32 +336,18 @@ const RAW_ACTION_FIELDS: &[&str] = &["type", "fraction"];
 
 impl ReadJson for RawSignatures {
     fn read_json(at: At<'_, '_>) -> Result<RawSignatures, PathError> {
-        let (mut enabled, mut builtin, mut packs, mut categories) = (None, None, None, None);
-        let (mut rules, mut custom, mut inspect_body, mut target) = (None, None, None, None);
-        at.object(
-            "struct RawSignatures",
-            RAW_SIGNATURES_FIELDS,
-            &mut |m| match m.name {
-                "enabled" => m.read(&mut enabled),
-                "builtin" => m.read(&mut builtin),
-                "packs" => m.read(&mut packs),
-                "categories" => m.read(&mut categories),
-                "rules" => m.read(&mut rules),
-                "custom" => m.read(&mut custom),
-                "inspect_body" => m.read(&mut inspect_body),
-                _ => m.read(&mut target),
-            },
-        )?;
-        Ok(RawSignatures {
-            enabled: enabled.unwrap_or_else(yes),
-            builtin: builtin.unwrap_or_else(yes),
-            packs: packs.unwrap_or_default(),
-            categories: categories.unwrap_or_default(),
-            rules: rules.unwrap_or_default(),
-            custom: custom.unwrap_or_default(),
-            inspect_body: inspect_body.unwrap_or_else(yes),
-            target: target.flatten(),
-        })
+        let mut f = at.fields("struct RawSignatures", RAW_SIGNATURES_FIELDS)?;
+        let value = RawSignatures {
+            enabled: f.get("enabled").unwrap_or_else(yes),
+            builtin: f.get("builtin").unwrap_or_else(yes),
+            packs: f.get("packs").unwrap_or_default(),
+            categories: f.get("categories").unwrap_or_default(),
+            rules: f.get("rules").unwrap_or_default(),
+            custom: f.get("custom").unwrap_or_default(),
+            inspect_body: f.get("inspect_body").unwrap_or_else(yes),
+            target: f.get("target").flatten(),
+        };
+        f.finish(value)
     }
 }
 
@@ -432,21 +379,13 @@ const RAW_LOCATION_VARIANTS: &[&str] = &["path", "query", "headers", "body"];
 
 impl ReadJson for RawCustomSignature {
     fn read_json(at: At<'_, '_>) -> Result<RawCustomSignature, PathError> {
-        let (mut name, mut literal, mut locations) = (None, None, None);
-        at.object(
-            "struct RawCustomSignature",
-            RAW_CUSTOM_SIGNATURE_FIELDS,
-            &mut |m| match m.name {
-                "name" => m.read(&mut name),
-                "literal" => m.read(&mut literal),
-                _ => m.read(&mut locations),
-            },
-        )?;
-        Ok(RawCustomSignature {
-            name: at.required(name, "name")?,
-            literal: at.required(literal, "literal")?,
-            locations: locations.unwrap_or_else(all_locations),
-        })
+        let mut f = at.fields("struct RawCustomSignature", RAW_CUSTOM_SIGNATURE_FIELDS)?;
+        let value = RawCustomSignature {
+            name: f.required("name"),
+            literal: f.required("literal"),
+            locations: f.get("in").unwrap_or_else(all_locations),
+        };
+        f.finish(value)
     }
 }
 

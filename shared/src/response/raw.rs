@@ -1,8 +1,7 @@
 //! The `mirror.responses` section as written: when responses are scanned and which response
 //! rules apply, before validation. Unknown fields are refused, so a typo names its JSON path.
 
-use crate::error::json_path::{At, PathError, ReadJson};
-use std::collections::BTreeMap;
+use crate::error::json_path::{At, ByName, PathError, ReadJson};
 
 /// Default for `max_response_bytes`: 16 KiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024;
@@ -36,7 +35,7 @@ pub struct RawResponses {
     /// `signatures.packs` add response rules of their own).
     pub builtin: bool,
     /// Response rules switched on or off by id; an unknown id is an error.
-    pub rules: BTreeMap<String, bool>,
+    pub rules: ByName<bool>,
 }
 
 fn yes() -> bool {
@@ -53,30 +52,19 @@ fn default_max_response_bytes() -> usize {
 
 impl ReadJson for RawResponses {
     fn read_json(at: At<'_, '_>) -> Result<RawResponses, PathError> {
-        let (mut after_signature, mut hosts, mut paths, mut all) = (None, None, None, None);
-        let (mut max_response_bytes, mut builtin, mut rules) = (None, None, None);
-        at.object(
-            "struct RawResponses",
-            RAW_RESPONSES_FIELDS,
-            &mut |m| match m.name {
-                "after_signature" => m.read(&mut after_signature),
-                "hosts" => m.read(&mut hosts),
-                "paths" => m.read(&mut paths),
-                "all" => m.read(&mut all),
-                "max_response_bytes" => m.read(&mut max_response_bytes),
-                "builtin" => m.read(&mut builtin),
-                _ => m.read(&mut rules),
-            },
-        )?;
-        Ok(RawResponses {
-            after_signature: after_signature.unwrap_or_else(yes),
-            hosts: hosts.unwrap_or_else(metadata_hosts),
-            paths: paths.unwrap_or_default(),
-            all: all.unwrap_or_default(),
-            max_response_bytes: max_response_bytes.unwrap_or_else(default_max_response_bytes),
-            builtin: builtin.unwrap_or_else(yes),
-            rules: rules.unwrap_or_default(),
-        })
+        let mut f = at.fields("struct RawResponses", RAW_RESPONSES_FIELDS)?;
+        let value = RawResponses {
+            after_signature: f.get("after_signature").unwrap_or_else(yes),
+            hosts: f.get("hosts").unwrap_or_else(metadata_hosts),
+            paths: f.get("paths").unwrap_or_default(),
+            all: f.get("all").unwrap_or_default(),
+            max_response_bytes: f
+                .get("max_response_bytes")
+                .unwrap_or_else(default_max_response_bytes),
+            builtin: f.get("builtin").unwrap_or_else(yes),
+            rules: f.get("rules").unwrap_or_default(),
+        };
+        f.finish(value)
     }
 }
 

@@ -229,6 +229,139 @@ impl<'j, 's> At<'j, 's> {
     }
 }
 
+/// The members of an object read as a struct (`deny_unknown_fields`), found by name in one pass,
+/// then read field by field in declaration order: a struct's reader is its list of fields,
+/// with no dispatch per member and no slot per field. Errors are kept, not returned, until
+/// [`Fields::finish`]: the first in document order wins, as when members were read in order
+/// (an unknown or repeated name stops the pass there), then the first missing field in the
+/// order the reader asks for them.
+pub struct Fields<'j, 's> {
+    object: At<'j, 's>,
+    names: &'static [&'static str],
+    /// Per name of `names`: the position of its member in the object and its value.
+    found: Vec<Option<(usize, &'j Json)>>,
+    /// The error to report and the position of its member (`usize::MAX` for a missing field).
+    error: Option<(usize, PathError)>,
+}
+
+impl<'j, 's> At<'j, 's> {
+    /// The members of an object that is the struct `expected` (`struct RawRule`) with fields
+    /// `names`, for a reader to take one by one (see [`Fields`]).
+    #[inline(never)]
+    pub fn fields(
+        &self,
+        expected: &str,
+        names: &'static [&'static str],
+    ) -> Result<Fields<'j, 's>, PathError> {
+        let Json::Object(members) = self.value else {
+            return Err(self.invalid_type(expected));
+        };
+        let mut found = vec![None; names.len()];
+        let mut error = None;
+        for (position, (name, value)) in members.iter().enumerate() {
+            let slot = names
+                .iter()
+                .position(|n| n == name)
+                .and_then(|i| found.get_mut(i));
+            match slot {
+                None => {
+                    let reason = unknown("field", name, names);
+                    error = Some((position, self.key(name, value).error(reason)));
+                    break;
+                }
+                Some(Some(_)) => {
+                    error = Some((position, self.duplicate(name)));
+                    break;
+                }
+                Some(slot) => *slot = Some((position, value)),
+            }
+        }
+        Ok(Fields {
+            object: *self,
+            names,
+            found,
+            error,
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn duplicate(&self, name: &str) -> PathError {
+        self.error(format!("duplicate field `{name}`"))
+    }
+}
+
+impl Fields<'_, '_> {
+    /// Field `name` if present (`None` when absent, or unreadable: its error is kept).
+    // Not inlined: one copy per field type, shared by every field of that type.
+    #[inline(never)]
+    pub fn get<T: ReadJson>(&mut self, name: &'static str) -> Option<T> {
+        let (position, value) = self.member(name)?;
+        let read = T::read_json(At {
+            value,
+            at: Segment::Key(&self.object.at, name),
+        });
+        match read {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.fail(position, e);
+                None
+            }
+        }
+    }
+
+    /// Field `name`, which must be there (`missing field `name``; a placeholder meanwhile).
+    pub fn required<T: ReadJson + Default>(&mut self, name: &'static str) -> T {
+        self.require(name).unwrap_or_default()
+    }
+
+    /// As [`Fields::required`], for a type with no default: `placeholder` stands in for a
+    /// field that is missing or wrong (the reader returns the error, never the placeholder).
+    pub fn required_or<T: ReadJson>(&mut self, name: &'static str, placeholder: T) -> T {
+        self.require(name).unwrap_or(placeholder)
+    }
+
+    #[inline(never)]
+    fn require<T: ReadJson>(&mut self, name: &'static str) -> Option<T> {
+        if self.member(name).is_none() {
+            self.missing(name);
+        }
+        self.get(name)
+    }
+
+    /// `value`, the struct built from the fields, unless an error was kept on the way.
+    pub fn finish<T>(self, value: T) -> Result<T, PathError> {
+        match self.error {
+            None => Ok(value),
+            Some((_, e)) => Err(e),
+        }
+    }
+
+    /// The position and value of the member holding field `name`.
+    #[inline(never)]
+    fn member(&self, name: &str) -> Option<(usize, &'_ Json)> {
+        let i = self.names.iter().position(|n| *n == name)?;
+        *self.found.get(i)?
+    }
+
+    /// Keeps `e`, raised in the member at `position`, when it comes first in the document.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, position: usize, e: PathError) {
+        if self.error.as_ref().is_none_or(|(p, _)| position < *p) {
+            self.error = Some((position, e));
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing(&mut self, name: &str) {
+        if self.error.is_none() {
+            self.error = Some((usize::MAX, self.object.missing(name)));
+        }
+    }
+}
+
 impl<'j, 's> Member<'j, 's> {
     /// Reads the member into `slot`; a member already read is serde's `duplicate field`, named
     /// at the object.
@@ -299,7 +432,7 @@ impl std::fmt::Display for Unexpected<'_> {
             Json::U64(v) => write!(f, "integer `{v}`"),
             Json::I64(v) => write!(f, "integer `{v}`"),
             Json::F64(v) => {
-                let text = v.to_string();
+                let text = super::float::display(*v);
                 let point = if v.is_finite() && !text.contains('.') {
                     ".0"
                 } else {
@@ -390,6 +523,91 @@ impl<T: ReadJson> ReadJson for BTreeMap<String, T> {
         })?;
         Ok(out)
     }
+}
+
+/// An object read as a map from names: its members in name order, a name written twice keeping
+/// its last value, as serde read a `BTreeMap<String, T>`. A sorted list rather than a map: the
+/// policy only walks these in order, and a `BTreeMap`'s insert cost the module some 3 KB of
+/// Wasm per value type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByName<T>(pub Vec<(String, T)>);
+
+impl<T> Default for ByName<T> {
+    fn default() -> Self {
+        ByName(Vec::new())
+    }
+}
+
+impl<T> ByName<T> {
+    /// How many names.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no name.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names and values, in name order.
+    pub fn iter(&self) -> std::slice::Iter<'_, (String, T)> {
+        self.0.iter()
+    }
+}
+
+impl<T> IntoIterator for ByName<T> {
+    type Item = (String, T);
+    type IntoIter = std::vec::IntoIter<(String, T)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a ByName<T> {
+    type Item = &'a (String, T);
+    type IntoIter = std::slice::Iter<'a, (String, T)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T: ReadJson> ReadJson for ByName<T> {
+    fn read_json(at: At<'_, '_>) -> Result<ByName<T>, PathError> {
+        let mut values = Vec::new();
+        at.each_member("a map", &mut |m| {
+            values.push(Some(T::read_json(m.value)?));
+            Ok(())
+        })?;
+        let Json::Object(members) = at.value else {
+            return Ok(ByName(Vec::new()));
+        };
+        let order = name_order(members);
+        let mut out = Vec::with_capacity(order.len());
+        for i in order {
+            if let (Some((name, _)), Some(value)) =
+                (members.get(i), values.get_mut(i).and_then(Option::take))
+            {
+                out.push((name.clone(), value));
+            }
+        }
+        Ok(ByName(out))
+    }
+}
+
+/// The positions of an object's members in name order, keeping the last of a repeated name.
+fn name_order(members: &[(String, Json)]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    let name = |i: usize| members.get(i).map_or("", |(n, _)| n.as_str());
+    crate::stable_sort::stable_sort_by(&mut order, |a, b| name(*a) < name(*b));
+    // A repeated name's members are adjacent now, in document order: the last one stays.
+    let mut unique: Vec<usize> = Vec::with_capacity(order.len());
+    for i in order {
+        match unique.last_mut() {
+            Some(last) if name(*last) == name(i) => *last = i,
+            _ => unique.push(i),
+        }
+    }
+    unique
 }
 
 /// Any value, unread (serde's `IgnoredAny`): a section named only to be present.

@@ -452,12 +452,43 @@ impl ReadJson for Item {
     }
 }
 
+/// [`Doc`] read the way the policy's types are: [`At::fields`] and a [`ByName`] map.
+#[derive(Debug, PartialEq)]
+struct FieldsDoc(Doc);
+
+impl ReadJson for FieldsDoc {
+    fn read_json(at: At<'_, '_>) -> Result<FieldsDoc, PathError> {
+        let mut f = at.fields("struct Doc", DOC_FIELDS)?;
+        let switches: ByName<bool> = f.get("switches").unwrap_or_default();
+        let names: Vec<&String> = switches.iter().map(|(n, _)| n).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+        let doc = Doc {
+            name: f.required("name"),
+            count: f.get("count").unwrap_or_default(),
+            limit: f.get("limit").flatten(),
+            on: f.get("on").unwrap_or_else(yes),
+            share: f.get("share").flatten(),
+            tags: f.get("tags").unwrap_or_default(),
+            switches: switches.into_iter().collect(),
+            mode: f.get("mode").unwrap_or_default(),
+            sink: f.get("sink").unwrap_or_default(),
+            items: f.get("items").unwrap_or_default(),
+            modes: f.get("in").unwrap_or_default(),
+            size: f.get("size").unwrap_or_default(),
+            big: f.get("big").unwrap_or_default(),
+        };
+        f.finish(FieldsDoc(doc))
+    }
+}
+
 fn check_read(text: &str) {
     let json = Json::parse(text.as_bytes()).unwrap();
     for path in ["", "section"] {
         let ours = json.read::<Doc>(path);
         let theirs = json.deserialize::<Doc>(path);
         assert_eq!(ours, theirs, "{text}");
+        let by_fields = json.read::<FieldsDoc>(path).map(|FieldsDoc(doc)| doc);
+        assert_eq!(by_fields, theirs, "{text}");
     }
 }
 
@@ -497,6 +528,18 @@ fn the_readers_read_and_refuse_as_serde_derives_do() {
         r#"{"name":"a","items":[{"id":1,"inner":{"id":2,"inner":{"idd":3}}}]}"#,
         r#"{"name":"a","switches":{"x":1}}"#,
         r#"{"name":"a","in":["monitor","x"]}"#,
+        // Several faults: the first in document order is the one named.
+        r#"{"count":"x","nmae":1}"#,
+        r#"{"nmae":1,"count":"x"}"#,
+        r#"{"name":"a","limit":"y","count":"x"}"#,
+        r#"{"name":"a","count":"x","limit":"y"}"#,
+        r#"{"count":1,"count":"x"}"#,
+        r#"{"count":"x","count":1}"#,
+        r#"{"count":"x","limit":1}"#,
+        r#"{"name":"a","switches":{"b":true,"a":false,"b":false,"c":true}}"#,
+        r#"{"name":"a","switches":{"b":true,"a":"no"}}"#,
+        r#"{"name":"a","items":[{"id":"x","nope":1}],"size":"y"}"#,
+        r#"{"name":"a","size":"y","items":[{"nope":1}]}"#,
     ] {
         check_read(text);
     }

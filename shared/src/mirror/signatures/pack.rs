@@ -177,19 +177,14 @@ fn default_transforms() -> Vec<Transform> {
 
 impl ReadJson for RawPack {
     fn read_json(at: At<'_, '_>) -> Result<RawPack, PathError> {
-        let (mut pack, mut version, mut description, mut rules) = (None, None, None, None);
-        at.object("struct RawPack", RAW_PACK_FIELDS, &mut |m| match m.name {
-            "pack" => m.read(&mut pack),
-            "version" => m.read(&mut version),
-            "description" => m.read(&mut description),
-            _ => m.read(&mut rules),
-        })?;
-        Ok(RawPack {
-            pack: at.required(pack, "pack")?,
-            version: version.flatten(),
-            description: description.flatten(),
-            rules: at.required(rules, "rules")?,
-        })
+        let mut f = at.fields("struct RawPack", RAW_PACK_FIELDS)?;
+        let value = RawPack {
+            pack: f.required("pack"),
+            version: f.get("version").flatten(),
+            description: f.get("description").flatten(),
+            rules: f.required("rules"),
+        };
+        f.finish(value)
     }
 }
 
@@ -267,20 +262,14 @@ const TRANSFORM_VARIANTS: &[&str] = &[
 
 impl ReadJson for RawWhen {
     fn read_json(at: At<'_, '_>) -> Result<RawWhen, PathError> {
-        let (mut methods, mut path_prefix, mut path_suffix, mut path_contains) =
-            (None, None, None, None);
-        at.object("struct RawWhen", RAW_WHEN_FIELDS, &mut |m| match m.name {
-            "methods" => m.read(&mut methods),
-            "path_prefix" => m.read(&mut path_prefix),
-            "path_suffix" => m.read(&mut path_suffix),
-            _ => m.read(&mut path_contains),
-        })?;
-        Ok(RawWhen {
-            methods: methods.unwrap_or_default(),
-            path_prefix: path_prefix.unwrap_or_default(),
-            path_suffix: path_suffix.unwrap_or_default(),
-            path_contains: path_contains.unwrap_or_default(),
-        })
+        let mut f = at.fields("struct RawWhen", RAW_WHEN_FIELDS)?;
+        let value = RawWhen {
+            methods: f.get("methods").unwrap_or_default(),
+            path_prefix: f.get("path_prefix").unwrap_or_default(),
+            path_suffix: f.get("path_suffix").unwrap_or_default(),
+            path_contains: f.get("path_contains").unwrap_or_default(),
+        };
+        f.finish(value)
     }
 }
 
@@ -300,19 +289,14 @@ const ANCHOR_VARIANTS: &[&str] = &["anywhere", "start", "end"];
 
 impl ReadJson for RawMatch {
     fn read_json(at: At<'_, '_>) -> Result<RawMatch, PathError> {
-        let (mut any, mut all, mut none, mut anchor) = (None, None, None, None);
-        at.object("struct RawMatch", RAW_MATCH_FIELDS, &mut |m| match m.name {
-            "any" => m.read(&mut any),
-            "all" => m.read(&mut all),
-            "none" => m.read(&mut none),
-            _ => m.read(&mut anchor),
-        })?;
-        Ok(RawMatch {
-            any: any.unwrap_or_default(),
-            all: all.unwrap_or_default(),
-            none: none.unwrap_or_default(),
-            anchor: anchor.flatten(),
-        })
+        let mut f = at.fields("struct RawMatch", RAW_MATCH_FIELDS)?;
+        let value = RawMatch {
+            any: f.get("any").unwrap_or_default(),
+            all: f.get("all").unwrap_or_default(),
+            none: f.get("none").unwrap_or_default(),
+            anchor: f.get("anchor").flatten(),
+        };
+        f.finish(value)
     }
 }
 
@@ -320,40 +304,23 @@ const RAW_MATCH_FIELDS: &[&str] = &["any", "all", "none", "anchor"];
 
 impl ReadJson for RawRule {
     fn read_json(at: At<'_, '_>) -> Result<RawRule, PathError> {
-        let (mut id, mut name, mut category, mut severity) = (None, None, None, None);
-        let (mut references, mut locations, mut not_in, mut params) = (None, None, None, None);
-        let (mut headers, mut transforms, mut when, mut matcher) = (None, None, None, None);
-        let mut enabled = None;
-        at.object("struct RawRule", RAW_RULE_FIELDS, &mut |m| match m.name {
-            "id" => m.read(&mut id),
-            "name" => m.read(&mut name),
-            "category" => m.read(&mut category),
-            "severity" => m.read(&mut severity),
-            "references" => m.read(&mut references),
-            "in" => m.read(&mut locations),
-            "not_in" => m.read(&mut not_in),
-            "params" => m.read(&mut params),
-            "headers" => m.read(&mut headers),
-            "transforms" => m.read(&mut transforms),
-            "when" => m.read(&mut when),
-            "match" => m.read(&mut matcher),
-            _ => m.read(&mut enabled),
-        })?;
-        Ok(RawRule {
-            id: at.required(id, "id")?,
-            name: at.required(name, "name")?,
-            category: at.required(category, "category")?,
-            severity: at.required(severity, "severity")?,
-            references: references.unwrap_or_default(),
-            locations: at.required(locations, "in")?,
-            not_in: not_in.unwrap_or_default(),
-            params: params.unwrap_or_default(),
-            headers: headers.unwrap_or_default(),
-            transforms: transforms.unwrap_or_else(default_transforms),
-            when: when.unwrap_or_default(),
-            matcher: at.required(matcher, "match")?,
-            enabled: enabled.unwrap_or_else(yes),
-        })
+        let mut f = at.fields("struct RawRule", RAW_RULE_FIELDS)?;
+        let value = RawRule {
+            id: f.required("id"),
+            name: f.required("name"),
+            category: f.required("category"),
+            severity: f.required_or("severity", Severity::Info),
+            references: f.get("references").unwrap_or_default(),
+            locations: f.required("in"),
+            not_in: f.get("not_in").unwrap_or_default(),
+            params: f.get("params").unwrap_or_default(),
+            headers: f.get("headers").unwrap_or_default(),
+            transforms: f.get("transforms").unwrap_or_else(default_transforms),
+            when: f.get("when").unwrap_or_default(),
+            matcher: f.required("match"),
+            enabled: f.get("enabled").unwrap_or_else(yes),
+        };
+        f.finish(value)
     }
 }
 
