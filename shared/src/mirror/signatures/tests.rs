@@ -211,3 +211,23 @@ fn built_in_packs_are_compiled_in_minified_and_unchanged() {
         );
     }
 }
+
+/// `path_contains` is found by byte windows (not `str::contains`): anywhere in the path, at
+/// either end, not across a near miss, and an empty fragment holds as `contains("")` does.
+#[test]
+fn when_path_contains_finds_a_fragment_anywhere_in_the_path() {
+    let when = |fragments: &[&str]| super::pack::When {
+        path_contains: fragments.iter().map(|f| f.to_string()).collect(),
+        ..Default::default()
+    };
+    let token = when(&["/msi/token", "/oauth2/token"]);
+    for path in ["/msi/token", "/a/msi/token?x", "/x/oauth2/token", "/oauth2/token/"] {
+        assert!(token.holds("GET", path), "{path}");
+    }
+    for path in ["/", "/msi/toke", "/msi//token", "/MSI/token", "msi/token", ""] {
+        assert!(!token.holds("GET", path), "{path}");
+    }
+    assert!(when(&[""]).holds("GET", "/anything"));
+    // A fragment longer than the path.
+    assert!(!when(&["/a/very/long/fragment"]).holds("GET", "/a"));
+}
