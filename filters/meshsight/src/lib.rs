@@ -10,8 +10,17 @@
 //!
 //! All policy logic lives in `meshsight_policy`; this crate only moves data between the host
 //! and that logic: [`host`] is the one host seam, [`allowlist`], [`mirror`] and [`audit`] the
-//! jobs, and the root and stream contexts drive them.
+//! jobs, and the root and stream contexts drive them. [`abi`] speaks proxy-wasm ABI 0.2.1 to
+//! the host itself (no SDK): the host functions `host` wraps and the callbacks Envoy calls.
 
+/// Logs one line at a `crate::abi::LogLevel` (`log!(Warn, "...{x}")`) through `host::log`.
+macro_rules! log {
+    ($level:ident, $($arg:tt)+) => {
+        $crate::host::log($crate::abi::LogLevel::$level, format_args!($($arg)+))
+    };
+}
+
+pub mod abi;
 pub mod allowlist;
 pub mod audit;
 pub mod host;
@@ -23,21 +32,6 @@ pub use meshsight_policy::plugin::{
     Role, ALLOWLIST_ROOT_ID, AUDIT_ROOT_ID, MIRROR_ROOT_ID, ONE_PASS_ROOT_ID,
 };
 
-use proxy_wasm::traits::RootContext;
-use proxy_wasm::types::LogLevel;
-
-#[cfg(target_family = "wasm")]
-#[allow(missing_docs)]
-mod vm_entry {
-    proxy_wasm::main! {{
-        super::register();
-    }}
-}
-
-/// Registers the root context with the proxy-wasm SDK (called by `main!` in the VM and by
-/// native tests through the harness). The root reads its root id at configuration and runs
-/// the jobs that role names.
-pub fn register() {
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(root::Root::new(id)) });
-}
+/// Prepares the module before Envoy (or the native test host) creates its first context: the
+/// root context reads its root id at configuration and runs the jobs that role names.
+pub use abi::register;

@@ -5,8 +5,6 @@
 use std::rc::Rc;
 
 use meshsight_policy::plugin::{PluginPolicy, Role};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
 
 use crate::allowlist::AllowlistJob;
 use crate::audit::AuditJob;
@@ -36,6 +34,11 @@ impl Root {
         Root { id, jobs: None }
     }
 
+    /// This root context's id.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
     /// Counts what the audit queue still holds as dropped and hands every count to the host:
     /// the jobs are going away (or being replaced), and nothing may disappear uncounted.
     fn shut_down(&mut self) {
@@ -47,8 +50,10 @@ impl Root {
     }
 }
 
-impl Context for Root {
-    fn on_http_call_response(
+/// The callbacks `crate::abi` delivers to a root context.
+impl Root {
+    /// The answer to one of this root's HTTP calls (a mirror copy or an audit batch).
+    pub(crate) fn on_http_call_response(
         &mut self,
         token_id: u32,
         num_headers: usize,
@@ -68,17 +73,18 @@ impl Context for Root {
         }
     }
 
-    fn on_done(&mut self) -> bool {
+    /// The plugin is going away: `true`, nothing is left to wait for.
+    pub(crate) fn on_done(&mut self) -> bool {
         self.shut_down();
         true
     }
-}
 
-impl RootContext for Root {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+    /// Compiles the plugin's policy for the role its root id names; `false` refuses it.
+    pub(crate) fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let root_id = host::plugin_root_id();
         let Some(role) = Role::from_root_id(&root_id) else {
-            log::error!(
+            log!(
+                Error,
                 "meshsight: unknown root id {root_id:?}: use meshsight (all jobs in one pass), \
                  meshsight_allowlist, meshsight_mirror or meshsight_audit"
             );
@@ -88,7 +94,7 @@ impl RootContext for Root {
         let policy = match PluginPolicy::from_json(role, &config) {
             Ok(p) => p,
             Err(e) => {
-                log::error!("meshsight: invalid policy, refusing it: {e}");
+                log!(Error, "meshsight: invalid policy, refusing it: {e}");
                 return false;
             }
         };
@@ -114,11 +120,12 @@ impl RootContext for Root {
             connections: ConnectionCache::default(),
             stats,
         }));
-        log::info!("meshsight: policy loaded ({root_id:?}: {summary})");
+        log!(Info, "meshsight: policy loaded ({root_id:?}: {summary})");
         true
     }
 
-    fn on_tick(&mut self) {
+    /// Sends what is queued, lets go holds that timed out and flushes the counters.
+    pub(crate) fn on_tick(&mut self) {
         let Some(jobs) = &self.jobs else { return };
         // The clock only for a job that sends: a tick that only flushes counters needs none.
         let now = if jobs.mirror.is_some() || jobs.audit.is_some() {
@@ -136,13 +143,9 @@ impl RootContext for Root {
         jobs.stats.flush();
     }
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // Without a policy (Envoy never asks then: a refused configuration stops the plugin)
-        // the stream refuses requests; returning `None` would abort the VM.
-        Some(Box::new(Stream::new(self.jobs.clone(), context_id)))
+    /// A stream of this root. Without a policy (Envoy never asks then: a refused
+    /// configuration stops the plugin) the stream refuses requests.
+    pub(crate) fn create_http_context(&self, context_id: u32) -> Stream {
+        Stream::new(self.jobs.clone(), context_id)
     }
 }

@@ -16,9 +16,8 @@ use meshsight_policy::decision::{
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::{Peer, RequestFacts};
 use meshsight_policy::response::{ResponsePolicy, ResponseScan, ResponseVerdict};
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
 
+use crate::abi::Action;
 use crate::host::{self, Properties};
 use crate::mirror::{LocalReply, MirrorStream};
 use crate::root::Jobs;
@@ -236,13 +235,17 @@ fn request_facts<'h>(
     )
 }
 
-impl Context for Stream {}
-
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+/// The callbacks `crate::abi` delivers to a stream context.
+impl Stream {
+    /// The request head: every job's decision at the head.
+    pub(crate) fn on_http_request_headers(
+        &mut self,
+        _num_headers: usize,
+        end_of_stream: bool,
+    ) -> Action {
         let Some(jobs) = self.jobs.clone() else {
             // Fail closed: without a policy nothing is allowed.
-            log::error!("meshsight: no policy loaded; refusing request");
+            log!(Error, "meshsight: no policy loaded; refusing request");
             Self::respond(500, "application/json", br#"{"error":"internal"}"#);
             return Action::Pause;
         };
@@ -323,7 +326,8 @@ impl HttpContext for Stream {
         action
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    /// A request body chunk: the mirror reads it; a held request may be let go.
+    pub(crate) fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if self.hold.is_some() {
             if let Some(m) = self.jobs.as_ref().and_then(|j| j.mirror.as_ref()) {
                 m.body_arrived(self.context_id);
@@ -340,7 +344,8 @@ impl HttpContext for Stream {
         action
     }
 
-    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+    /// The request's trailers: the body is complete.
+    pub(crate) fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         if let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) {
             let _ = m.on_trailers(head, &self.props);
         }
@@ -351,7 +356,12 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+    /// The response head: kept for a record built here, scanned when a response rule asks.
+    pub(crate) fn on_http_response_headers(
+        &mut self,
+        _num_headers: usize,
+        end_of_stream: bool,
+    ) -> Action {
         let jobs = self.jobs.clone();
         let audit = jobs.as_ref().and_then(|j| j.audit.as_ref());
         // Envoy's access logger has the response itself: read it only for a record built here.
@@ -389,7 +399,12 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    /// A response body chunk, read as it passes while the scan wants more.
+    pub(crate) fn on_http_response_body(
+        &mut self,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
         // Read as the chunks pass, never held: at most `max_response_bytes` in all.
         let Some(scan) = self.response_scan.as_mut() else {
             return Action::Continue;
@@ -404,7 +419,8 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
-    fn on_log(&mut self) {
+    /// Access-log time: the mirror's end, and the audit record.
+    pub(crate) fn on_log(&mut self) {
         let Some(jobs) = self.jobs.clone() else {
             return;
         };

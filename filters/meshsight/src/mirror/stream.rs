@@ -6,6 +6,7 @@
 
 use super::delivery;
 use super::Configured;
+use crate::abi::Action;
 use crate::host::{self, Properties};
 use meshsight_policy::decision::{MirrorDecision, MirrorReason};
 use meshsight_policy::head::RequestHead;
@@ -16,7 +17,6 @@ use meshsight_policy::mirror::copy::{
 use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::signatures::{finding_names, SignatureHits};
 use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
-use proxy_wasm::types::Action;
 
 /// The host's clock, read by the copy state machine only when it needs now.
 pub(crate) static HOST_CLOCK: fn() -> u64 = host::now_nanos;
