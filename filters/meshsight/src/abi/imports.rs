@@ -370,3 +370,25 @@ pub fn increment_metric(id: u32, offset: i64) -> Result<(), Status> {
     // SAFETY: no pointers.
     status(unsafe { proxy_increment_metric(id, offset) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{property_path, serialize_map};
+
+    #[test]
+    fn a_property_path_is_its_parts_joined_by_nul() {
+        assert_eq!(property_path(&["connection", "id"]), b"connection\0id");
+        assert_eq!(property_path(&["plugin_root_id"]), b"plugin_root_id");
+        assert_eq!(property_path(&[]), b"");
+    }
+
+    #[test]
+    fn a_header_map_is_serialized_as_the_host_reads_it() {
+        // The SDK's `serialize_map`: count, each pair's lengths (u32 LE), then the
+        // NUL-terminated names and values.
+        let mut want = vec![2, 0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+        want.extend_from_slice(b":path\0/ing\0a\0\0");
+        assert_eq!(serialize_map(&[(":path", "/ing"), ("a", "")]), want);
+        assert_eq!(serialize_map(&[]), vec![0, 0, 0, 0]);
+    }
+}
