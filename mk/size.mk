@@ -11,7 +11,7 @@
 # binaryen from npm (the package ships wasm-opt built for Node), pinned.
 BINARYEN_VERSION := 132.0.0
 WASM_OPT := $(TOOLS)/binaryen/node_modules/.bin/wasm-opt
-# The module speaks the proxy-wasm ABI itself (filters/meshsight/src/abi/, no SDK) and exports
+# The module speaks the proxy-wasm ABI itself (filters/host-abi/, no SDK) and exports
 # only the callbacks an HTTP filter with a root context gets: proxy-wasm-cpp-host looks each
 # callback up once and skips one the module does not export (`if (!wasm_->on_grpc_receive_)
 # return;`). The SDK exported every callback (gRPC answers, network-filter events, foreign
@@ -68,7 +68,7 @@ wasm-size: wasm
 	want=$$(printf '%s\n' $(WASM_EXPORTS) | sort | tr '\n' ' '); \
 	if [ "$$exports" != "$$want" ]; then \
 	  echo "wasm-size: meshsight.wasm exports [$$exports], expected [$$want]."; \
-	  echo "  The exports are the #[no_mangle] callbacks of filters/meshsight/src/abi/exports.rs: one Envoy"; \
+	  echo "  The exports are the #[no_mangle] callbacks of export_callbacks! (filters/host-abi/src/callbacks.rs): one Envoy"; \
 	  echo "  never calls an HTTP filter for does not belong there."; \
 	  exit 1; \
 	fi; \

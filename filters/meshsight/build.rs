@@ -1,6 +1,7 @@
 //! Native test and example binaries link two sets of proxy-wasm callbacks: the module's own
-//! (`src/abi/exports.rs`) and the proxy-wasm SDK's, which comes with the native test host
-//! (`proxy-wasm-test-host`, shared with the workspace's SDK-based filters). rustc keeps every
+//! (`meshsight_host_abi::export_callbacks!`, expanded in `src/lib.rs`) and the proxy-wasm
+//! SDK's, which comes with the native test host (`proxy-wasm-test-host`, shared with the
+//! workspace's SDK-based filters). rustc keeps every
 //! exported symbol of every linked crate, so the two `proxy_on_*` sets would clash. The linker
 //! is told to take the first definition: the module's rlib comes before the SDK's on the link
 //! line (a crate before its dependencies' dependencies), so the test host drives the module's

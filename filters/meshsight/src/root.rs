@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use meshsight_host_abi::callbacks::RootContext;
 use meshsight_policy::plugin::{PluginPolicy, Role};
 
 use crate::allowlist::AllowlistJob;
@@ -34,11 +35,6 @@ impl Root {
         Root { id, jobs: None }
     }
 
-    /// This root context's id.
-    pub(crate) fn id(&self) -> u32 {
-        self.id
-    }
-
     /// Counts what the audit queue still holds as dropped and hands every count to the host:
     /// the jobs are going away (or being replaced), and nothing may disappear uncounted.
     fn shut_down(&mut self) {
@@ -50,10 +46,20 @@ impl Root {
     }
 }
 
-/// The callbacks `crate::abi` delivers to a root context.
-impl Root {
+/// The callbacks `meshsight_host_abi`'s exports deliver to a root context.
+impl RootContext for Root {
+    type Stream = Stream;
+
+    fn new(context_id: u32) -> Root {
+        Root::new(context_id)
+    }
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
     /// The answer to one of this root's HTTP calls (a mirror copy or an audit batch).
-    pub(crate) fn on_http_call_response(
+    fn on_http_call_response(
         &mut self,
         token_id: u32,
         num_headers: usize,
@@ -74,13 +80,13 @@ impl Root {
     }
 
     /// The plugin is going away: `true`, nothing is left to wait for.
-    pub(crate) fn on_done(&mut self) -> bool {
+    fn on_done(&mut self) -> bool {
         self.shut_down();
         true
     }
 
     /// Compiles the plugin's policy for the role its root id names; `false` refuses it.
-    pub(crate) fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let root_id = host::plugin_root_id();
         let Some(role) = Role::from_root_id(&root_id) else {
             log!(
@@ -125,7 +131,7 @@ impl Root {
     }
 
     /// Sends what is queued, lets go holds that timed out and flushes the counters.
-    pub(crate) fn on_tick(&mut self) {
+    fn on_tick(&mut self) {
         let Some(jobs) = &self.jobs else { return };
         // The clock only for a job that sends: a tick that only flushes counters needs none.
         let now = if jobs.mirror.is_some() || jobs.audit.is_some() {
@@ -145,7 +151,7 @@ impl Root {
 
     /// A stream of this root. Without a policy (Envoy never asks then: a refused
     /// configuration stops the plugin) the stream refuses requests.
-    pub(crate) fn create_http_context(&self, context_id: u32) -> Stream {
+    fn create_http_context(&self, context_id: u32) -> Stream {
         Stream::new(self.jobs.clone(), context_id)
     }
 }

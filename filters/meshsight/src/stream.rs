@@ -17,10 +17,11 @@ use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::{Peer, RequestFacts};
 use meshsight_policy::response::{ResponsePolicy, ResponseScan, ResponseVerdict};
 
-use crate::abi::Action;
 use crate::host::{self, Properties};
 use crate::mirror::{LocalReply, MirrorStream};
 use crate::root::Jobs;
+use meshsight_host_abi::callbacks::StreamContext;
+use meshsight_host_abi::Action;
 
 /// Why a request is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,14 +236,15 @@ fn request_facts<'h>(
     )
 }
 
-/// The callbacks `crate::abi` delivers to a stream context.
-impl Stream {
+/// The callbacks `meshsight_host_abi`'s exports deliver to a stream context.
+impl StreamContext for Stream {
+    /// A stream of a root this worker does not know: no policy, so it refuses requests.
+    fn orphan(context_id: u32) -> Stream {
+        Stream::new(None, context_id)
+    }
+
     /// The request head: every job's decision at the head.
-    pub(crate) fn on_http_request_headers(
-        &mut self,
-        _num_headers: usize,
-        end_of_stream: bool,
-    ) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(jobs) = self.jobs.clone() else {
             // Fail closed: without a policy nothing is allowed.
             log!(Error, "meshsight: no policy loaded; refusing request");
@@ -327,7 +329,7 @@ impl Stream {
     }
 
     /// A request body chunk: the mirror reads it; a held request may be let go.
-    pub(crate) fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if self.hold.is_some() {
             if let Some(m) = self.jobs.as_ref().and_then(|j| j.mirror.as_ref()) {
                 m.body_arrived(self.context_id);
@@ -345,7 +347,7 @@ impl Stream {
     }
 
     /// The request's trailers: the body is complete.
-    pub(crate) fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         if let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) {
             let _ = m.on_trailers(head, &self.props);
         }
@@ -357,11 +359,7 @@ impl Stream {
     }
 
     /// The response head: kept for a record built here, scanned when a response rule asks.
-    pub(crate) fn on_http_response_headers(
-        &mut self,
-        _num_headers: usize,
-        end_of_stream: bool,
-    ) -> Action {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let jobs = self.jobs.clone();
         let audit = jobs.as_ref().and_then(|j| j.audit.as_ref());
         // Envoy's access logger has the response itself: read it only for a record built here.
@@ -400,11 +398,7 @@ impl Stream {
     }
 
     /// A response body chunk, read as it passes while the scan wants more.
-    pub(crate) fn on_http_response_body(
-        &mut self,
-        body_size: usize,
-        end_of_stream: bool,
-    ) -> Action {
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         // Read as the chunks pass, never held: at most `max_response_bytes` in all.
         let Some(scan) = self.response_scan.as_mut() else {
             return Action::Continue;
@@ -420,7 +414,7 @@ impl Stream {
     }
 
     /// Access-log time: the mirror's end, and the audit record.
-    pub(crate) fn on_log(&mut self) {
+    fn on_log(&mut self) {
         let Some(jobs) = self.jobs.clone() else {
             return;
         };

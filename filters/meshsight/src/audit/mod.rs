@@ -18,7 +18,7 @@ mod stream;
 use std::cell::RefCell;
 use std::time::Duration;
 
-use crate::abi::LogLevel;
+use meshsight_host_abi::LogLevel;
 use meshsight_policy::audit::{verdict, AuditPolicy, PeerWorkload, Sink};
 
 use crate::host::{self, Stats};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::abi::imports as hostcalls;
-use crate::abi::{BufferType, MapType, Status};
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::{BufferType, MapType, Status};
 
 /// Sends an HTTP call to `cluster`; the token its answer will carry.
 pub fn dispatch_http_call(

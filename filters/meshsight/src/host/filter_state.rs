@@ -1,8 +1,8 @@
 //! Decisions in filter state: written for other filters and Envoy's access logger, read back
 //! from another plugin of the chain.
 
-use crate::abi::imports as hostcalls;
-use crate::abi::Status;
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::Status;
 use meshsight_policy::error::json_path::{Json, ReadJson};
 
 /// Writes raw bytes to filter state `wasm.<property>`.

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use crate::abi::imports as hostcalls;
-use crate::abi::LogLevel;
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::LogLevel;
 
 /// The lowest level the module writes.
 const LEVEL: LogLevel = LogLevel::Info;

@@ -9,8 +9,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::abi::imports as hostcalls;
-use crate::abi::MetricType;
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::MetricType;
 
 /// Longest time a worker's counts wait before they reach Envoy's stats.
 pub const FLUSH_PERIOD: Duration = Duration::from_millis(500);

@@ -5,7 +5,7 @@
 //! call, properties read at most once per request (and values fixed for a connection at most
 //! once per connection), HTTP calls and their answers, and decisions put into and read from
 //! filter state for other filters and access logs, and the module's log lines. Below it,
-//! `crate::abi` declares the host functions and exports the callbacks.
+//! `meshsight_host_abi` declares the host functions and exports the callbacks.
 #![allow(clippy::disallowed_methods)]
 
 mod call;
@@ -34,4 +34,4 @@ pub use request::{
     CLEAR_ROUTE_CACHE,
 };
 
-pub use crate::abi::MapType as WireMap;
+pub use meshsight_host_abi::MapType as WireMap;

@@ -1,8 +1,8 @@
 //! What the host says about the plugin itself, asked at configuration: its root id, its
 //! configuration and Envoy's log level for Wasm.
 
-use crate::abi::imports as hostcalls;
-use crate::abi::{BufferType, LogLevel};
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::{BufferType, LogLevel};
 
 /// The plugin's root id (`plugin_root_id`), empty when the host has none.
 pub fn plugin_root_id() -> String {

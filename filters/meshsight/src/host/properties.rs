@@ -10,7 +10,7 @@ use std::rc::Rc;
 use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::matching::PeerIdentity;
 
-use crate::abi::imports as hostcalls;
+use meshsight_host_abi::imports as hostcalls;
 
 /// Facts a downstream connection fixes for all its requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::HeaderBlock;
 
-use crate::abi::imports as hostcalls;
-use crate::abi::{BufferType, MapType};
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::{BufferType, MapType};
 
 /// Envoy's foreign function that makes the router pick the route again.
 pub const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";

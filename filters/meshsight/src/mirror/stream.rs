@@ -6,8 +6,8 @@
 
 use super::delivery;
 use super::Configured;
-use crate::abi::Action;
 use crate::host::{self, Properties};
+use meshsight_host_abi::Action;
 use meshsight_policy::decision::{MirrorDecision, MirrorReason};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::RequestFacts;

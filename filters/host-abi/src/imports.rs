@@ -1,15 +1,17 @@
 //! The host functions meshsight imports, each behind a safe function that returns the host's
 //! status instead of trapping on one it did not expect (the SDK panicked, which aborts the VM).
 //! Buffers the host returns were allocated through the module's `proxy_on_memory_allocate`
-//! ([`super::exports`]) and become the module's `Vec`s here.
+//! (`callbacks::allocate`, or the SDK's, which allocates the same way) and become the module's
+//! `Vec`s here.
 //!
-//! Only `crate::host` calls these (clippy's `disallowed-methods`, filters/meshsight/clippy.toml).
+//! In meshsight only `src/host/` calls these (clippy's `disallowed-methods`,
+//! filters/meshsight/clippy.toml).
 #![allow(unsafe_code)]
 
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
-use super::{BufferType, LogLevel, MapType, MetricType, Status, STREAM_HTTP_REQUEST};
+use crate::{BufferType, LogLevel, MapType, MetricType, Status, STREAM_HTTP_REQUEST};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
