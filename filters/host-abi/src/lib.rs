@@ -6,8 +6,8 @@
 //! crate holds what replaces it, so that every other crate of the module forbids unsafe code:
 //! [`imports`], safe functions over the host functions meshsight calls (and the wire formats
 //! they take), and, behind the `callbacks` feature, the callbacks Envoy calls
-//! ([`export_callbacks!`], expanded in the module's crate, dispatching to its one root type and
-//! one stream type through [`callbacks::RootContext`] and [`callbacks::StreamContext`]).
+//! (`export_callbacks!`, expanded in the module's crate, dispatching to its one root type and
+//! one stream type through `callbacks::RootContext` and `callbacks::StreamContext`).
 //!
 //! [`header_map_wire`] is the one call the SDK-based benchmark filter makes without the SDK:
 //! the SDK's `hostcalls::get_map_bytes` turns the host's serialized header map into a

@@ -15,7 +15,8 @@
 //! wraps, and the callbacks Envoy calls, exported here by its `export_callbacks!` and delivered
 //! to the root and stream types. This crate forbids unsafe code.
 
-/// Logs one line at a `meshsight_host_abi::LogLevel` (`log!(Warn, "...{x}")`) through `host::log`.
+/// Logs one line at a `meshsight_host_abi::LogLevel` (`log!(Warn, "...{x}")`) through
+/// `host::log`.
 macro_rules! log {
     ($level:ident, $($arg:tt)+) => {
         $crate::host::log(::meshsight_host_abi::LogLevel::$level, format_args!($($arg)+))

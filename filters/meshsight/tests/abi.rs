@@ -1,6 +1,7 @@
 //! The module's own proxy-wasm ABI layer (meshsight-host-abi's callbacks), driven by the native
-//! host the way Envoy drives it: many streams alive at once, each delivered to its own context; an HTTP call's
-//! answer delivered to the root that made it; a second VM on the same thread starting clean.
+//! host the way Envoy drives it: many streams alive at once, each delivered to its own context;
+//! an HTTP call's answer delivered to the root that made it; a second VM on the same thread
+//! starting clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
