@@ -1,11 +1,26 @@
-//! The one proxy-wasm ABI 0.2.1 call meshsight makes without the SDK.
+//! The proxy-wasm ABI 0.2.1 as meshsight speaks it without the SDK: the module's only `unsafe`.
 //!
-//! The SDK's `hostcalls::get_map_bytes` turns the host's serialized header map into a
-//! `Vec<(String, Vec<u8>)>`: two allocations and two copies per header, on every request. The
-//! request head is read once per request by every job, so meshsight keeps the host's buffer as
-//! it is and indexes it (`meshsight_policy::headers::HeaderBlock::from_wire`). This crate is
-//! the only place that touches the ABI directly; it holds the module's only `unsafe` (the
-//! native test host, which implements the ABI, is the workspace's other).
+//! The proxy-wasm Rust SDK cost the module about 21 KB of Wasm (after wasm-opt) plus what it
+//! pulls in: the `log` crate, maps of boxed trait objects with a vtable entry for every
+//! callback of every context kind, and header maps decoded into `Vec<(String, String)>`. This
+//! crate holds what replaces it, so that every other crate of the module forbids unsafe code:
+//! [`imports`], safe functions over the host functions meshsight calls (and the wire formats
+//! they take), and, behind the `callbacks` feature, the callbacks Envoy calls
+//! (`export_callbacks!`, expanded in the module's crate, dispatching to its one root type and
+//! one stream type through `callbacks::RootContext` and `callbacks::StreamContext`).
+//!
+//! [`header_map_wire`] is the one call the SDK-based benchmark filter makes without the SDK:
+//! the SDK's `hostcalls::get_map_bytes` turns the host's serialized header map into a
+//! `Vec<(String, Vec<u8>)>` (two allocations and two copies per header, on every request);
+//! the host's buffer, kept as it is, is indexed by
+//! `meshsight_policy::headers::HeaderBlock::from_wire`. That filter does not enable
+//! `callbacks`: its callbacks are the SDK's. The native test host, which implements the ABI,
+//! is the workspace's other `unsafe`.
+
+pub mod imports;
+
+#[cfg(feature = "callbacks")]
+pub mod callbacks;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -19,7 +34,104 @@ extern "C" {
 /// `proxy_status_t` Ok.
 const STATUS_OK: u32 = 0;
 
-/// Header map types (`proxy_map_type_t`).
+/// `proxy_status_t`: what a host function answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Done.
+    Ok,
+    /// No such value (property, header, buffer).
+    NotFound,
+    /// The host refused an argument (an unknown cluster, a bad header map).
+    BadArgument,
+    /// A value could not be serialized.
+    SerializationFailure,
+    /// A value could not be parsed.
+    ParseFailure,
+    /// Nothing to return.
+    Empty,
+    /// Compare-and-swap mismatch.
+    CasMismatch,
+    /// The host failed.
+    InternalFailure,
+    /// A status this ABI version does not name.
+    Other(u32),
+}
+
+impl Status {
+    /// The status the host returned as a number.
+    pub fn from_raw(raw: u32) -> Status {
+        match raw {
+            0 => Status::Ok,
+            1 => Status::NotFound,
+            2 => Status::BadArgument,
+            3 => Status::SerializationFailure,
+            4 => Status::ParseFailure,
+            7 => Status::Empty,
+            8 => Status::CasMismatch,
+            10 => Status::InternalFailure,
+            n => Status::Other(n),
+        }
+    }
+}
+
+/// `proxy_log_level_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u32)]
+pub enum LogLevel {
+    /// Trace.
+    Trace = 0,
+    /// Debug.
+    Debug = 1,
+    /// Info.
+    Info = 2,
+    /// Warn.
+    Warn = 3,
+    /// Error.
+    Error = 4,
+    /// Critical.
+    Critical = 5,
+}
+
+impl LogLevel {
+    /// The level the host returned as a number (`None` past the ABI's six).
+    pub fn from_raw(raw: u32) -> Option<LogLevel> {
+        Some(match raw {
+            0 => LogLevel::Trace,
+            1 => LogLevel::Debug,
+            2 => LogLevel::Info,
+            3 => LogLevel::Warn,
+            4 => LogLevel::Error,
+            5 => LogLevel::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// What a stream callback tells the host: go on, or stop the stream here for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Action {
+    /// Go on to the next filter.
+    Continue = 0,
+    /// Stop iterating until the module resumes the stream (or answers it).
+    Pause = 1,
+}
+
+/// `proxy_buffer_type_t`, the buffers the module reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum BufferType {
+    /// The request body Envoy holds for this filter.
+    HttpRequestBody = 0,
+    /// The response body chunk Envoy holds for this filter.
+    HttpResponseBody = 1,
+    /// The body of an HTTP call's answer.
+    HttpCallResponseBody = 4,
+    /// The plugin's configuration.
+    PluginConfiguration = 7,
+}
+
+/// `proxy_map_type_t`, the header maps the module reads or changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum MapType {
@@ -31,7 +143,22 @@ pub enum MapType {
     HttpResponseHeaders = 2,
     /// The response's trailers.
     HttpResponseTrailers = 3,
+    /// The headers of an HTTP call's answer.
+    HttpCallResponseHeaders = 6,
 }
+
+/// `proxy_metric_type_t`, the kinds the module defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum MetricType {
+    /// Only ever goes up.
+    Counter = 0,
+    /// Goes up and down.
+    Gauge = 1,
+}
+
+/// `proxy_stream_type_t`: the request direction (the only one the module resumes).
+const STREAM_HTTP_REQUEST: u32 = 0;
 
 /// The header map `map` exactly as the host serialized it (pair count, lengths, then each name
 /// and value NUL-terminated); empty when the host has no such map or refuses the call, never

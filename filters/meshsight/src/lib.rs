@@ -10,7 +10,18 @@
 //!
 //! All policy logic lives in `meshsight_policy`; this crate only moves data between the host
 //! and that logic: [`host`] is the one host seam, [`allowlist`], [`mirror`] and [`audit`] the
-//! jobs, and the root and stream contexts drive them.
+//! jobs, and the root and stream contexts drive them. The proxy-wasm ABI 0.2.1 itself (no SDK)
+//! is `meshsight_host_abi`, the module's one crate with `unsafe` code: the host functions `host`
+//! wraps, and the callbacks Envoy calls, exported here by its `export_callbacks!` and delivered
+//! to the root and stream types. This crate forbids unsafe code.
+
+/// Logs one line at a `meshsight_host_abi::LogLevel` (`log!(Warn, "...{x}")`) through
+/// `host::log`.
+macro_rules! log {
+    ($level:ident, $($arg:tt)+) => {
+        $crate::host::log(::meshsight_host_abi::LogLevel::$level, format_args!($($arg)+))
+    };
+}
 
 pub mod allowlist;
 pub mod audit;
@@ -23,21 +34,21 @@ pub use meshsight_policy::plugin::{
     Role, ALLOWLIST_ROOT_ID, AUDIT_ROOT_ID, MIRROR_ROOT_ID, ONE_PASS_ROOT_ID,
 };
 
-use proxy_wasm::traits::RootContext;
-use proxy_wasm::types::LogLevel;
+meshsight_host_abi::export_callbacks!(root::Root, register);
 
-#[cfg(target_family = "wasm")]
-#[allow(missing_docs)]
-mod vm_entry {
-    proxy_wasm::main! {{
-        super::register();
-    }}
-}
-
-/// Registers the root context with the proxy-wasm SDK (called by `main!` in the VM and by
-/// native tests through the harness). The root reads its root id at configuration and runs
-/// the jobs that role names.
+/// Prepares the module before Envoy (or the native test host) creates its first context: a
+/// panic (which aborts the VM) is logged at `Critical` with its message, as the SDK did. The
+/// root context reads its root id at configuration and runs the jobs that role names. In the VM
+/// `_initialize` calls it.
 pub fn register() {
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(root::Root::new(id)) });
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static HOOKED: AtomicBool = AtomicBool::new(false);
+    if !HOOKED.swap(true, Ordering::Relaxed) {
+        std::panic::set_hook(Box::new(|info| {
+            host::log(
+                meshsight_host_abi::LogLevel::Critical,
+                format_args!("{info}"),
+            );
+        }));
+    }
 }

@@ -4,9 +4,8 @@
 
 use std::rc::Rc;
 
+use meshsight_host_abi::callbacks::RootContext;
 use meshsight_policy::plugin::{PluginPolicy, Role};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
 
 use crate::allowlist::AllowlistJob;
 use crate::audit::AuditJob;
@@ -47,7 +46,19 @@ impl Root {
     }
 }
 
-impl Context for Root {
+/// The callbacks `meshsight_host_abi`'s exports deliver to a root context.
+impl RootContext for Root {
+    type Stream = Stream;
+
+    fn new(context_id: u32) -> Root {
+        Root::new(context_id)
+    }
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The answer to one of this root's HTTP calls (a mirror copy or an audit batch).
     fn on_http_call_response(
         &mut self,
         token_id: u32,
@@ -68,17 +79,18 @@ impl Context for Root {
         }
     }
 
+    /// The plugin is going away: `true`, nothing is left to wait for.
     fn on_done(&mut self) -> bool {
         self.shut_down();
         true
     }
-}
 
-impl RootContext for Root {
+    /// Compiles the plugin's policy for the role its root id names; `false` refuses it.
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let root_id = host::plugin_root_id();
         let Some(role) = Role::from_root_id(&root_id) else {
-            log::error!(
+            log!(
+                Error,
                 "meshsight: unknown root id {root_id:?}: use meshsight (all jobs in one pass), \
                  meshsight_allowlist, meshsight_mirror or meshsight_audit"
             );
@@ -88,7 +100,7 @@ impl RootContext for Root {
         let policy = match PluginPolicy::from_json(role, &config) {
             Ok(p) => p,
             Err(e) => {
-                log::error!("meshsight: invalid policy, refusing it: {e}");
+                log!(Error, "meshsight: invalid policy, refusing it: {e}");
                 return false;
             }
         };
@@ -114,10 +126,11 @@ impl RootContext for Root {
             connections: ConnectionCache::default(),
             stats,
         }));
-        log::info!("meshsight: policy loaded ({root_id:?}: {summary})");
+        log!(Info, "meshsight: policy loaded ({root_id:?}: {summary})");
         true
     }
 
+    /// Sends what is queued, lets go holds that timed out and flushes the counters.
     fn on_tick(&mut self) {
         let Some(jobs) = &self.jobs else { return };
         // The clock only for a job that sends: a tick that only flushes counters needs none.
@@ -136,13 +149,9 @@ impl RootContext for Root {
         jobs.stats.flush();
     }
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // Without a policy (Envoy never asks then: a refused configuration stops the plugin)
-        // the stream refuses requests; returning `None` would abort the VM.
-        Some(Box::new(Stream::new(self.jobs.clone(), context_id)))
+    /// A stream of this root. Without a policy (Envoy never asks then: a refused
+    /// configuration stops the plugin) the stream refuses requests.
+    fn create_http_context(&self, context_id: u32) -> Stream {
+        Stream::new(self.jobs.clone(), context_id)
     }
 }

@@ -16,12 +16,12 @@ use meshsight_policy::decision::{
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::{Peer, RequestFacts};
 use meshsight_policy::response::{ResponsePolicy, ResponseScan, ResponseVerdict};
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
 
 use crate::host::{self, Properties};
 use crate::mirror::{LocalReply, MirrorStream};
 use crate::root::Jobs;
+use meshsight_host_abi::callbacks::StreamContext;
+use meshsight_host_abi::Action;
 
 /// Why a request is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,13 +236,18 @@ fn request_facts<'h>(
     )
 }
 
-impl Context for Stream {}
+/// The callbacks `meshsight_host_abi`'s exports deliver to a stream context.
+impl StreamContext for Stream {
+    /// A stream of a root this worker does not know: no policy, so it refuses requests.
+    fn orphan(context_id: u32) -> Stream {
+        Stream::new(None, context_id)
+    }
 
-impl HttpContext for Stream {
+    /// The request head: every job's decision at the head.
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(jobs) = self.jobs.clone() else {
             // Fail closed: without a policy nothing is allowed.
-            log::error!("meshsight: no policy loaded; refusing request");
+            log!(Error, "meshsight: no policy loaded; refusing request");
             Self::respond(500, "application/json", br#"{"error":"internal"}"#);
             return Action::Pause;
         };
@@ -323,6 +328,7 @@ impl HttpContext for Stream {
         action
     }
 
+    /// A request body chunk: the mirror reads it; a held request may be let go.
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if self.hold.is_some() {
             if let Some(m) = self.jobs.as_ref().and_then(|j| j.mirror.as_ref()) {
@@ -340,6 +346,7 @@ impl HttpContext for Stream {
         action
     }
 
+    /// The request's trailers: the body is complete.
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         if let (Some(m), Some(head)) = (self.mirror.as_mut(), self.head.as_ref()) {
             let _ = m.on_trailers(head, &self.props);
@@ -351,6 +358,7 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
+    /// The response head: kept for a record built here, scanned when a response rule asks.
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let jobs = self.jobs.clone();
         let audit = jobs.as_ref().and_then(|j| j.audit.as_ref());
@@ -389,6 +397,7 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
+    /// A response body chunk, read as it passes while the scan wants more.
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         // Read as the chunks pass, never held: at most `max_response_bytes` in all.
         let Some(scan) = self.response_scan.as_mut() else {
@@ -404,6 +413,7 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
+    /// Access-log time: the mirror's end, and the audit record.
     fn on_log(&mut self) {
         let Some(jobs) = self.jobs.clone() else {
             return;

@@ -1,7 +1,7 @@
 //! A stream without a policy: Envoy never creates one after a refused configuration, but the
 //! module must fail closed if a host does (500, nothing forwarded), never pass the request.
 
-use proxy_wasm::types::Action;
+use proxy_wasm_test_host::Action;
 use proxy_wasm_test_host::{Host, LogLevel};
 
 #[test]

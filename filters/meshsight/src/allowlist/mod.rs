@@ -24,7 +24,8 @@ impl AllowlistJob {
     /// Defines the counters (every rule's too, so that a dead rule shows as a zero).
     pub fn new(list: AllowList, stats: &Stats) -> AllowlistJob {
         let metrics = Metrics::define(&list, stats);
-        log::info!(
+        log!(
+            Info,
             "meshsight allowlist: {} rules, mode {:?}",
             list.rule_count(),
             list.mode()

@@ -90,7 +90,8 @@ impl AuditJob {
                     d.pending.push((token, batch.id));
                 }
                 Err(status) => {
-                    log::warn!(
+                    log!(
+                        Warn,
                         "meshsight audit: cannot send a batch to cluster {:?}: {status:?}",
                         d.sink.cluster
                     );
@@ -135,7 +136,7 @@ impl AuditJob {
             };
             let outcome = collector_answer::judge(encoding, status, retry_after.as_deref(), &body);
             if let Some(warning) = collector_answer::warning(&outcome, status) {
-                log::warn!("{warning}");
+                log!(Warn, "{warning}");
             }
             collector_answer::apply(&outcome, &mut d.queue, batch, now_ms)
         };
@@ -156,7 +157,10 @@ impl AuditJob {
         let mut d = delivery.borrow_mut();
         let n = d.queue.shut_down();
         if n > 0 {
-            log::warn!("meshsight audit: {n} buffered records dropped at shutdown");
+            log!(
+                Warn,
+                "meshsight audit: {n} buffered records dropped at shutdown"
+            );
         }
         d.publish(&self.metrics);
     }

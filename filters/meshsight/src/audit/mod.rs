@@ -18,8 +18,8 @@ mod stream;
 use std::cell::RefCell;
 use std::time::Duration;
 
+use meshsight_host_abi::LogLevel;
 use meshsight_policy::audit::{verdict, AuditPolicy, PeerWorkload, Sink};
-use proxy_wasm::types::LogLevel;
 
 use crate::host::{self, Stats};
 use delivery::Delivery;
@@ -59,7 +59,10 @@ impl AuditJob {
                 // them again is refused by Envoy with BadArgument: harmless.
                 for (name, args) in verdict::declarations() {
                     if let Err(status) = host::declare_property(&args) {
-                        log::debug!("meshsight audit: declare_property {name}: {status:?}");
+                        log!(
+                            Debug,
+                            "meshsight audit: declare_property {name}: {status:?}"
+                        );
                     }
                 }
                 None
@@ -69,7 +72,7 @@ impl AuditJob {
                 // say so once rather than count invisible records as delivered in silence.
                 if matches!(host::envoy_log_level(), Some(level) if level as u32 > LogLevel::Info as u32)
                 {
-                    log::warn!(
+                    log!(Warn,
                         "meshsight audit: the log sink writes at info level, below Envoy's wasm log \
                          level: records will not appear (raise it, e.g. `--component-log-level \
                          wasm:info`, or use the http sink)"

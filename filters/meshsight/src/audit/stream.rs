@@ -75,7 +75,7 @@ impl AuditJob {
         let line = AuditRecord::build(ex, &self.policy).to_json_line(self.policy.format);
         match &self.delivery {
             None => {
-                log::info!("{line}");
+                log!(Info, "{line}");
                 self.metrics.records.inc();
                 self.metrics.delivered.inc();
             }

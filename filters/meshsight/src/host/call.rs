@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, Status};
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::{BufferType, MapType, Status};
 
 /// Sends an HTTP call to `cluster`; the token its answer will carry.
 pub fn dispatch_http_call(
@@ -13,7 +13,7 @@ pub fn dispatch_http_call(
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<u32, Status> {
-    hostcalls::dispatch_http_call(cluster, headers, body, vec![], timeout)
+    hostcalls::http_call(cluster, &headers, body.unwrap_or_default(), timeout)
 }
 
 /// The status of an HTTP call's answer: `None` when Envoy reports a reset or timeout (no
@@ -22,7 +22,7 @@ pub fn call_status(num_headers: usize) -> Option<u16> {
     if num_headers == 0 {
         return None;
     }
-    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+    hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
         .ok()
         .flatten()
         .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse().ok())
@@ -30,9 +30,8 @@ pub fn call_status(num_headers: usize) -> Option<u16> {
 
 /// A header of the HTTP call's answer being delivered.
 pub fn call_response_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
-        .ok()
-        .flatten()
+    let bytes = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name).ok()??;
+    String::from_utf8(bytes).ok()
 }
 
 /// The first `len` bytes of the HTTP call's answer being delivered.

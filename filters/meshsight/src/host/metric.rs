@@ -9,8 +9,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::MetricType;
 
 /// Longest time a worker's counts wait before they reach Envoy's stats.
 pub const FLUSH_PERIOD: Duration = Duration::from_millis(500);
@@ -51,7 +51,7 @@ impl Stats {
                 Some(delta)
             }
             Err(status) => {
-                log::warn!("meshsight: cannot define metric {name}: {status:?}");
+                log!(Warn, "meshsight: cannot define metric {name}: {status:?}");
                 None
             }
         }

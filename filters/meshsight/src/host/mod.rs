@@ -4,12 +4,14 @@
 //! Counters and gauges that never fail a request, the one clock, the request head read in one
 //! call, properties read at most once per request (and values fixed for a connection at most
 //! once per connection), HTTP calls and their answers, and decisions put into and read from
-//! filter state for other filters and access logs.
+//! filter state for other filters and access logs, and the module's log lines. Below it,
+//! `meshsight_host_abi` declares the host functions and exports the callbacks.
 #![allow(clippy::disallowed_methods)]
 
 mod call;
 mod clock;
 mod filter_state;
+mod log;
 mod metric;
 mod plugin;
 mod properties;
@@ -20,6 +22,7 @@ pub use call::{
 };
 pub use clock::now_nanos;
 pub use filter_state::{declare_property, get_decision, put_property};
+pub use log::log;
 pub use metric::{stat_part, Counter, Gauge, Stats, FLUSH_PERIOD};
 pub use plugin::{envoy_log_level, plugin_configuration, plugin_root_id};
 pub use properties::{

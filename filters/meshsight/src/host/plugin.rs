@@ -1,12 +1,12 @@
 //! What the host says about the plugin itself, asked at configuration: its root id, its
 //! configuration and Envoy's log level for Wasm.
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel};
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::{BufferType, LogLevel};
 
 /// The plugin's root id (`plugin_root_id`), empty when the host has none.
 pub fn plugin_root_id() -> String {
-    hostcalls::get_property(vec!["plugin_root_id"])
+    hostcalls::get_property(&["plugin_root_id"])
         .ok()
         .flatten()
         .map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -9,7 +9,8 @@ use std::rc::Rc;
 
 use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::matching::PeerIdentity;
-use proxy_wasm::hostcalls;
+
+use meshsight_host_abi::imports as hostcalls;
 
 /// Facts a downstream connection fixes for all its requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +186,7 @@ pub fn node_metadata(key: &[&str]) -> Option<String> {
 }
 
 fn string_property(path: &[&str]) -> Option<String> {
-    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    let bytes = hostcalls::get_property(path).ok().flatten()?;
     let s = match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -194,7 +195,7 @@ fn string_property(path: &[&str]) -> Option<String> {
 }
 
 fn int_property(path: &[&str]) -> Option<i64> {
-    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    let bytes = hostcalls::get_property(path).ok().flatten()?;
     as_i64(&bytes)
 }
 

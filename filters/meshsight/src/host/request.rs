@@ -1,11 +1,11 @@
 //! The request as a stream sees it: its head read in one call, header changes, its body, the
 //! response body's first bytes (when a response rule asks), the local reply and the route cache.
 
-use meshsight_host_abi::{header_map_wire, MapType as WireMap};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::headers::HeaderBlock;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
+
+use meshsight_host_abi::imports as hostcalls;
+use meshsight_host_abi::{BufferType, MapType};
 
 /// Envoy's foreign function that makes the router pick the route again.
 pub const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
@@ -13,13 +13,13 @@ pub const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
 /// The request head in one host call (one VM boundary crossing for the whole map), kept in
 /// the buffer the host wrote: no string per header.
 pub fn read_request_head() -> RequestHead {
-    RequestHead::from_block(read_map_block(WireMap::HttpRequestHeaders))
+    RequestHead::from_block(read_map_block(MapType::HttpRequestHeaders))
 }
 
 /// A whole header map in one host call, kept in the buffer the host wrote (empty when the
 /// host has none).
-pub fn read_map_block(map: WireMap) -> HeaderBlock {
-    HeaderBlock::from_wire(header_map_wire(map))
+pub fn read_map_block(map: MapType) -> HeaderBlock {
+    HeaderBlock::from_wire(hostcalls::header_map_pairs(map))
 }
 
 /// Sets request header `name` (`None` removes it); a refusal leaves the request as it was.
@@ -45,12 +45,12 @@ pub fn response_body(len: usize) -> Vec<u8> {
 
 /// Answers the request locally with `status`, `content_type` and `body`.
 pub fn send_local_response(status: u32, content_type: &str, body: &[u8]) {
-    let _ = hostcalls::send_http_response(status, vec![("content-type", content_type)], Some(body));
+    let _ = hostcalls::send_local_response(status, &[("content-type", content_type)], body);
 }
 
 /// Lets a paused request go on (the stream whose context is in effect).
 pub fn resume_request() {
-    let _ = hostcalls::resume_http_request();
+    let _ = hostcalls::continue_request();
 }
 
 /// Makes stream `context_id` the one later host calls act on (a root acting on a stream it

@@ -43,7 +43,8 @@ pub(crate) fn send_queued(configured: &Configured, now: u64) {
         match sent {
             Ok(token) => deliveries.sent(copy.target, token, now),
             Err(status) => {
-                log::warn!(
+                log!(
+                    Warn,
                     "meshsight mirror: dispatch to cluster {:?} failed: {status:?}",
                     target.cluster
                 );

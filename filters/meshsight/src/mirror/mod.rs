@@ -56,7 +56,8 @@ impl Configured {
     pub fn new(policy: MirrorPolicy, stats: &Stats, idle_tick: Duration) -> Configured {
         let metrics = Metrics::define(&policy, stats);
         let worker = MirrorWorker::new(&policy);
-        log::info!(
+        log!(
+            Info,
             "meshsight mirror: {} targets, signatures: {}",
             policy.targets().len(),
             policy.signature_names().join(",")
@@ -151,7 +152,8 @@ impl Configured {
         if stopped_now {
             self.worker.borrow_mut().may_hold = false;
             self.metrics.hold_stopped.inc();
-            log::warn!(
+            log!(
+                Warn,
                 "meshsight mirror: {} held requests in a row got no body within hold_timeout_ms \
                  ({} ms): this proxy does not hand a paused request's body to the filter (Envoy's \
                  allow_on_headers_stop_iteration is off, as under an Istio WasmPlugin), so this \

@@ -7,6 +7,7 @@
 use super::delivery;
 use super::Configured;
 use crate::host::{self, Properties};
+use meshsight_host_abi::Action;
 use meshsight_policy::decision::{MirrorDecision, MirrorReason};
 use meshsight_policy::head::RequestHead;
 use meshsight_policy::matching::RequestFacts;
@@ -16,7 +17,6 @@ use meshsight_policy::mirror::copy::{
 use meshsight_policy::mirror::delivery::Refusal;
 use meshsight_policy::mirror::signatures::{finding_names, SignatureHits};
 use meshsight_policy::mirror::{MirrorRequest, Peer, TargetId};
-use proxy_wasm::types::Action;
 
 /// The host's clock, read by the copy state machine only when it needs now.
 pub(crate) static HOST_CLOCK: fn() -> u64 = host::now_nanos;
