@@ -169,7 +169,7 @@ impl AuditRecord {
             write_time(e, key!("end"), ex.end_ns);
             e.opt_str(key!("id"), ex.request_id.as_deref());
             e.members(r#""kind":"event","module":"meshsight""#);
-            e.str(key!("outcome"), outcome);
+            e.caption(key!("outcome"), outcome);
             e.u64(key!("severity"), u64::from(self.severity_id()));
             write_time(e, key!("start"), ex.start_ns);
             e.array(key!("type"), |t| {
@@ -203,7 +203,7 @@ impl AuditRecord {
         doc.object(key!("meshsight"), |m| {
             if let Some(a) = &ex.allowlist {
                 m.object(key!("allowlist"), |o| {
-                    o.str(key!("outcome"), a.outcome.as_str());
+                    o.caption(key!("outcome"), a.outcome.as_str());
                     o.opt_str(key!("reason"), a.reason.as_deref());
                     o.opt_str(key!("rule"), a.rule.as_deref());
                 });
@@ -217,7 +217,7 @@ impl AuditRecord {
                 m.object(key!("mirror"), |o| {
                     o.strs_unless_empty(key!("findings"), &mirror.findings);
                     o.bool(key!("mirrored"), mirror.mirrored);
-                    o.str(key!("reason"), mirror.reason.as_str());
+                    o.caption(key!("reason"), mirror.reason.as_str());
                     o.opt_str(key!("rule"), mirror.rule.as_deref());
                     o.strs_unless_empty(key!("signatures"), &mirror.signatures);
                     o.opt_str(key!("target"), mirror.target.as_deref());

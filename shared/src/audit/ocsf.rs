@@ -179,13 +179,13 @@ impl AuditRecord {
             }
         }
         event.u64(key!("severity_id"), u64::from(self.severity_id()));
-        event.str(key!("severity"), severity_name(self.severity_id()));
+        event.caption(key!("severity"), severity_name(self.severity_id()));
         event.u64(key!("time"), end_ms);
         event.u64(key!("start_time"), ex.start_ns / 1_000_000);
         event.u64(key!("end_time"), end_ms);
         event.u64(key!("duration"), self.duration_ms());
         event.u64(key!("status_id"), status_id);
-        event.str(key!("status"), status);
+        event.caption(key!("status"), status);
         if flags {
             event.plain_str(key!("status_code"), |s| {
                 for (i, flag) in self.response_flags().enumerate() {
@@ -263,9 +263,9 @@ impl AuditRecord {
             None,
         );
         event.u64(key!("action_id"), u64::from(d.action_id));
-        event.str(key!("action"), d.action);
+        event.caption(key!("action"), d.action);
         event.u64(key!("disposition_id"), u64::from(d.disposition_id));
-        event.str(key!("disposition"), d.disposition);
+        event.caption(key!("disposition"), d.disposition);
         if let Some(rule) = ex.allowlist.as_ref().and_then(|a| a.rule.as_deref()) {
             event.object(key!("firewall_rule"), |f| f.str(key!("name"), rule));
         }
@@ -289,14 +289,14 @@ impl AuditRecord {
                 event.array(key!("attacks"), |list| {
                     for a in &attacks {
                         list.object(|o| {
-                            o.str(key!("version"), crate::attack::ATTACK_VERSION);
+                            o.caption(key!("version"), crate::attack::ATTACK_VERSION);
                             o.object(key!("tactic"), |t| {
-                                t.str(key!("uid"), a.tactic_uid);
-                                t.str(key!("name"), a.tactic_name);
+                                t.caption(key!("uid"), a.tactic_uid);
+                                t.caption(key!("name"), a.tactic_name);
                             });
                             o.object(key!("technique"), |t| {
-                                t.str(key!("uid"), a.technique_uid);
-                                t.str(key!("name"), a.technique_name);
+                                t.caption(key!("uid"), a.technique_uid);
+                                t.caption(key!("name"), a.technique_name);
                             });
                         });
                     }
