@@ -52,6 +52,15 @@ impl<'o> JsonObject<'o> {
         JsonObject { out, empty: true }
     }
 
+    /// Members written at the end of `out` inside an object opened (or to be opened) by
+    /// someone else: no brace; the first member has no comma unless `after_member`.
+    pub(crate) fn inside(out: &'o mut String, after_member: bool) -> Self {
+        JsonObject {
+            out,
+            empty: !after_member,
+        }
+    }
+
     /// Writes `,"name":`, without the comma for the first member. Every member goes through
     /// here: one call instead of the same few instructions at each of the writers' members.
     #[inline(never)]
