@@ -31,6 +31,7 @@ pub const OCSF_VERSION: &str = ocsf_version!();
 
 /// OCSF HTTP Activity `activity_id` for a method (Connect 1, Delete 2, Get 3, Head 4, Options 5,
 /// Post 6, Put 7, Trace 8, Patch 9, Other 99). Methods are case-sensitive.
+#[inline(never)]
 pub fn activity_id(method: &str) -> u32 {
     match method {
         "CONNECT" => 1,
