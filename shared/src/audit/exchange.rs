@@ -158,6 +158,7 @@ pub struct TraceId {
 
 impl TraceId {
     /// Parses 1 to 32 hex digits (any case) into their lowercase form.
+    #[inline(never)]
     pub fn parse(text: &str) -> Option<TraceId> {
         if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;

@@ -43,6 +43,7 @@ pub fn attack_for(technique: &str) -> Option<Attack> {
 
 impl ResponseVerdict {
     /// The distinct techniques of the findings, in finding order.
+    #[inline(never)]
     pub fn attacks(&self) -> Vec<Attack> {
         let mut out: Vec<Attack> = Vec::new();
         for a in self
