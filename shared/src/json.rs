@@ -386,20 +386,6 @@ fn put_digits(digits: &mut [u8; 20], mut at: usize, mut group: u32, width: usize
     }
 }
 
-/// Appends `n` in decimal, zero-padded to `width` digits.
-pub(crate) fn push_padded(out: &mut String, n: u64, width: usize) {
-    let mut len = 1;
-    let mut rest = n / 10;
-    while rest > 0 {
-        len += 1;
-        rest /= 10;
-    }
-    for _ in len..width {
-        out.push('0');
-    }
-    push_u64(out, n);
-}
-
 fn push_ip(out: &mut String, ip: IpAddr) {
     out.push('"');
     match ip {
