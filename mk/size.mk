@@ -43,10 +43,11 @@ WASM_DIS := $(TOOLS)/binaryen/node_modules/.bin/wasm-dis
 # not meet yet: 693,557 bytes at this budget's last cut (986,822 before issue 19's second pass:
 # the policy crate's own JSON reader instead of serde and serde_json, its own Aho-Corasick
 # automaton, one stable sort of its own instead of std's, the unused callbacks' exports
-# dropped, the built-in packs minified). The budget only ever comes down: a change that adds bytes must take
+# dropped, the built-in packs minified); 649,942 after the third pass's audit writers (member
+# writers out of line: 693,643 before). The budget only ever comes down: a change that adds bytes must take
 # as many out, or say in its notes why the bytes are worth the memory. The goal, for the check's
 # message.
-WASM_SIZE_BUDGET ?= 700000
+WASM_SIZE_BUDGET ?= 650000
 WASM_SIZE_GOAL := 409600
 
 .PHONY: binaryen wasm-size
