@@ -5,18 +5,25 @@
 //! That text is written once per request inside the proxy: writing the text directly avoids
 //! `serde_json::Value` trees, an intermediate byte buffer and its regrowth, and serde_json's
 //! byte-at-a-time string scan (strings here are checked eight bytes at a time).
+//!
+//! The member writers (`key`, `str`, `u64`, ...) are kept out of line on purpose: inlined, each
+//! of the records' hundred-odd members carried its own copy of the comma logic, the escaper's
+//! loop and the digit loop (`write_ocsf` alone was 19 KB of Wasm, and V8 compiles every byte in
+//! every sidecar). Out of line, a member is one call; the escaper and the digits run in one
+//! place that stays hot.
 
 use std::net::IpAddr;
 
 #[cfg(test)]
 mod tests;
 
-/// A member name, written with its quotes and colon at compile time by [`key!`].
+/// A member name, written with the comma before it, its quotes and its colon at compile time
+/// by [`key!`] (`,"name":`), so that writing a member name is one copy.
 #[derive(Clone, Copy)]
 pub(crate) struct Key(&'static str);
 
 impl Key {
-    /// Wraps `"name":` (use [`key!`]).
+    /// Wraps `,"name":` (use [`key!`]).
     pub(crate) const fn quoted(text: &'static str) -> Key {
         Key(text)
     }
@@ -25,7 +32,7 @@ impl Key {
 /// The [`Key`] of a member name literal (which must need no escaping): `key!("time")`.
 macro_rules! key {
     ($name:literal) => {
-        $crate::json::Key::quoted(concat!("\"", $name, "\":"))
+        $crate::json::Key::quoted(concat!(",\"", $name, "\":"))
     };
 }
 pub(crate) use key;
@@ -44,17 +51,30 @@ impl<'o> JsonObject<'o> {
         JsonObject { out, empty: true }
     }
 
+    /// Members written at the end of `out` inside an object opened (or to be opened) by
+    /// someone else: no brace; the first member has no comma unless `after_member`.
+    pub(crate) fn inside(out: &'o mut String, after_member: bool) -> Self {
+        JsonObject {
+            out,
+            empty: !after_member,
+        }
+    }
+
+    /// Writes `,"name":`, without the comma for the first member. Inlined only into the
+    /// member writers below (a dozen copies), which the records call out of line.
     #[inline(always)]
     fn key(&mut self, key: Key) {
-        if !self.empty {
-            self.out.push(',');
-        }
+        let text = if self.empty {
+            key.0.get(1..).unwrap_or_default()
+        } else {
+            key.0
+        };
         self.empty = false;
-        self.out.push_str(key.0);
+        self.out.push_str(text);
     }
 
     /// Members written beforehand as one literal (`"a":1,"b":"x"`), for constant parts.
-    #[inline(always)]
+    #[inline(never)]
     pub(crate) fn members(&mut self, literal: &'static str) {
         if !self.empty {
             self.out.push(',');
@@ -64,10 +84,20 @@ impl<'o> JsonObject<'o> {
     }
 
     /// `"key":"value"`.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn str(&mut self, key: Key, value: &str) {
         self.key(key);
         push_string(self.out, value);
+    }
+
+    /// `"key":"value"` for a constant value that needs no escaping (a caption, an outcome):
+    /// copied, not scanned.
+    #[inline(never)]
+    pub(crate) fn caption(&mut self, key: Key, value: &'static str) {
+        self.key(key);
+        self.out.push('"');
+        self.out.push_str(value);
+        self.out.push('"');
     }
 
     /// `"name":"value"` for a name known only at run time (escaped).
@@ -82,7 +112,7 @@ impl<'o> JsonObject<'o> {
     }
 
     /// `"key":"value"` when there is a value.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn opt_str(&mut self, key: Key, value: Option<&str>) {
         if let Some(v) = value {
             self.str(key, v);
@@ -90,14 +120,14 @@ impl<'o> JsonObject<'o> {
     }
 
     /// `"key":n`.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn u64(&mut self, key: Key, value: u64) {
         self.key(key);
         push_u64(self.out, value);
     }
 
     /// `"key":n` when there is a value.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn opt_u64(&mut self, key: Key, value: Option<u64>) {
         if let Some(v) = value {
             self.u64(key, v);
@@ -105,14 +135,14 @@ impl<'o> JsonObject<'o> {
     }
 
     /// `"key":true|false`.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn bool(&mut self, key: Key, value: bool) {
         self.key(key);
         self.out.push_str(if value { "true" } else { "false" });
     }
 
     /// `"key":"ip"` (an address's text never needs escaping).
-    #[inline]
+    #[inline(never)]
     pub(crate) fn ip(&mut self, key: Key, ip: IpAddr) {
         self.key(key);
         push_ip(self.out, ip);
@@ -129,7 +159,7 @@ impl<'o> JsonObject<'o> {
     }
 
     /// `"key":"value"` where the value is the concatenation of `parts`, each escaped.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn str_concat(&mut self, key: Key, parts: &[&str]) {
         self.key(key);
         self.out.push('"');
@@ -140,7 +170,7 @@ impl<'o> JsonObject<'o> {
     }
 
     /// `"key":["a","b"]` of `items`, left out when there are none.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn strs_unless_empty(&mut self, key: Key, items: &[String]) {
         if !items.is_empty() {
             self.array(key, |list| {
@@ -154,23 +184,35 @@ impl<'o> JsonObject<'o> {
     /// `"key":{...}` with the members `fill` writes.
     #[inline]
     pub(crate) fn object(&mut self, key: Key, fill: impl FnOnce(&mut JsonObject<'_>)) {
-        self.key(key);
-        let mut inner = JsonObject::open(self.out);
+        let mut inner = self.open_object(key);
         fill(&mut inner);
         inner.close();
+    }
+
+    /// Writes `"key":{` and gives the inner object (shared by every [`JsonObject::object`]).
+    #[inline(never)]
+    fn open_object(&mut self, key: Key) -> JsonObject<'_> {
+        self.key(key);
+        JsonObject::open(self.out)
     }
 
     /// `"key":[...]` with the elements `fill` writes.
     #[inline]
     pub(crate) fn array(&mut self, key: Key, fill: impl FnOnce(&mut JsonArray<'_>)) {
-        self.key(key);
-        let mut inner = JsonArray::open(self.out);
+        let mut inner = self.open_array(key);
         fill(&mut inner);
         inner.close();
     }
 
+    /// Writes `"key":[` and gives the inner array (shared by every [`JsonObject::array`]).
+    #[inline(never)]
+    fn open_array(&mut self, key: Key) -> JsonArray<'_> {
+        self.key(key);
+        JsonArray::open(self.out)
+    }
+
     /// Closes the object.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn close(self) {
         self.out.push('}');
     }
@@ -196,14 +238,14 @@ impl<'o> JsonArray<'o> {
     }
 
     /// A string element.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn str(&mut self, value: &str) {
         self.next();
         push_string(self.out, value);
     }
 
     /// An address element.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn ip(&mut self, ip: IpAddr) {
         self.next();
         push_ip(self.out, ip);
@@ -244,6 +286,7 @@ fn word_needs_escape(w: u64) -> bool {
 
 /// Appends `s` as a JSON string literal, escaped as `serde_json` does (`\"`, `\\`, `\b`, `\f`,
 /// `\n`, `\r`, `\t`, other control characters as `\u00xx`; everything else as is).
+#[inline]
 pub(crate) fn push_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
@@ -251,36 +294,41 @@ pub(crate) fn push_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Appends the escaped contents of `s` (no quotes).
+/// Appends the escaped contents of `s` (no quotes): eight bytes checked at a time, and the runs
+/// between escapes copied whole.
+#[inline(never)]
 pub(crate) fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut clean_from = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Eight bytes at a time, then the last few one by one.
-        let (dirty, n) = match bytes.get(i..i + 8) {
-            Some(chunk) => {
-                let word = <[u8; 8]>::try_from(chunk).map_or(u64::MAX, u64::from_le_bytes);
-                (word_needs_escape(word), 8)
-            }
-            None => {
-                let tail = bytes.get(i..).unwrap_or_default();
-                (tail.iter().any(|b| needs_escape(*b)), tail.len())
-            }
-        };
-        if dirty {
-            for (at, b) in bytes.iter().enumerate().skip(i).take(n) {
-                if needs_escape(*b) {
-                    // Escaped bytes are ASCII: both ends of the clean run are char boundaries.
-                    out.push_str(s.get(clean_from..at).unwrap_or_default());
-                    push_escape(out, *b);
-                    clean_from = at + 1;
-                }
-            }
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let w = <[u8; 8]>::try_from(word).map_or(u64::MAX, u64::from_le_bytes);
+        if word_needs_escape(w) {
+            clean_from = escape_run(out, s, clean_from, at, word);
         }
-        i += n;
+        at += 8;
+    }
+    let tail = words.remainder();
+    if tail.iter().any(|b| needs_escape(*b)) {
+        clean_from = escape_run(out, s, clean_from, at, tail);
     }
     out.push_str(s.get(clean_from..).unwrap_or_default());
+}
+
+/// Escapes the bytes of `chunk` (which starts at `at` in `s`) that need it, first copying the
+/// clean run from `clean_from`; returns where the next clean run starts.
+#[cold]
+fn escape_run(out: &mut String, s: &str, mut clean_from: usize, at: usize, chunk: &[u8]) -> usize {
+    for (i, b) in chunk.iter().enumerate() {
+        if needs_escape(*b) {
+            // Escaped bytes are ASCII: both ends of the clean run are char boundaries.
+            out.push_str(s.get(clean_from..at + i).unwrap_or_default());
+            push_escape(out, *b);
+            clean_from = at + i + 1;
+        }
+    }
+    clean_from
 }
 
 fn push_escape(out: &mut String, b: u8) {
@@ -301,35 +349,40 @@ fn push_escape(out: &mut String, b: u8) {
     }
 }
 
-/// Appends `n` in decimal.
+/// Appends `n` in decimal. Only the part above eight digits is divided as a u64: Wasm has no
+/// 64-bit multiply-high, so each u64 division by a constant stays a hardware divide in V8,
+/// while the 32-bit ones become multiplications.
+#[inline(never)]
 pub(crate) fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
+    let mut digits = [b'0'; 20];
     let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    while n >= 100_000_000 {
+        let group = (n % 100_000_000) as u32;
+        n /= 100_000_000;
+        at = put_digits(&mut digits, at, group, 8);
     }
-    for d in digits.get(at..).unwrap_or_default() {
+    at = put_digits(&mut digits, at, n as u32, 1);
+    let digits = digits.get(at..).unwrap_or_default();
+    out.reserve(digits.len());
+    for d in digits {
         out.push(char::from(*d));
     }
 }
 
-/// Appends `n` in decimal, zero-padded to `width` digits.
-pub(crate) fn push_padded(out: &mut String, n: u64, width: usize) {
-    let mut len = 1;
-    let mut rest = n / 10;
-    while rest > 0 {
-        len += 1;
-        rest /= 10;
+/// Writes `group` in decimal right-aligned before `at` in `digits`, at least `width` digits
+/// (zeros in front); returns where the digits start.
+fn put_digits(digits: &mut [u8; 20], mut at: usize, mut group: u32, width: usize) -> usize {
+    let stop = at.saturating_sub(width);
+    loop {
+        at = at.saturating_sub(1);
+        if let Some(slot) = digits.get_mut(at) {
+            *slot = b'0' + (group % 10) as u8;
+        }
+        group /= 10;
+        if group == 0 && at <= stop {
+            return at;
+        }
     }
-    for _ in len..width {
-        out.push('0');
-    }
-    push_u64(out, n);
 }
 
 fn push_ip(out: &mut String, ip: IpAddr) {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::exchange::PeerWorkload;
 use super::record::AuditRecord;
 use crate::identity::parse_socket_address;
-use crate::json::{key, push_padded, JsonObject, Key};
+use crate::json::{key, JsonObject, Key};
 
 #[cfg(test)]
 mod tests;
@@ -49,21 +49,25 @@ fn push_rfc3339_ms(out: &mut String, ns: u64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    // Days since 1970 from a u64 of ns are never negative: so are y, m and d.
-    push_padded(out, y.unsigned_abs(), 4);
-    out.push('-');
-    push_padded(out, m.unsigned_abs(), 2);
-    out.push('-');
-    push_padded(out, d.unsigned_abs(), 2);
-    out.push('T');
-    push_padded(out, sod / 3600, 2);
-    out.push(':');
-    push_padded(out, (sod / 60) % 60, 2);
-    out.push(':');
-    push_padded(out, sod % 60, 2);
-    out.push('.');
-    push_padded(out, ms % 1000, 3);
-    out.push('Z');
+    // Days since 1970 from a u64 of ns are never negative: so are y, m and d; and a u64 of ns
+    // ends in 2554, so the year has four digits. Written into one fixed buffer, pushed once.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    for (at, width, n) in [
+        (0, 4, y.unsigned_abs()),
+        (5, 2, m.unsigned_abs()),
+        (8, 2, d.unsigned_abs()),
+        (11, 2, sod / 3600),
+        (14, 2, (sod / 60) % 60),
+        (17, 2, sod % 60),
+        (20, 3, ms % 1000),
+    ] {
+        let mut n = n as u32;
+        for slot in text.iter_mut().skip(at).take(width).rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    }
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 fn write_time(o: &mut JsonObject<'_>, key: Key, ns: u64) {
@@ -169,7 +173,7 @@ impl AuditRecord {
             write_time(e, key!("end"), ex.end_ns);
             e.opt_str(key!("id"), ex.request_id.as_deref());
             e.members(r#""kind":"event","module":"meshsight""#);
-            e.str(key!("outcome"), outcome);
+            e.caption(key!("outcome"), outcome);
             e.u64(key!("severity"), u64::from(self.severity_id()));
             write_time(e, key!("start"), ex.start_ns);
             e.array(key!("type"), |t| {
@@ -203,7 +207,7 @@ impl AuditRecord {
         doc.object(key!("meshsight"), |m| {
             if let Some(a) = &ex.allowlist {
                 m.object(key!("allowlist"), |o| {
-                    o.str(key!("outcome"), a.outcome.as_str());
+                    o.caption(key!("outcome"), a.outcome.as_str());
                     o.opt_str(key!("reason"), a.reason.as_deref());
                     o.opt_str(key!("rule"), a.rule.as_deref());
                 });
@@ -217,7 +221,7 @@ impl AuditRecord {
                 m.object(key!("mirror"), |o| {
                     o.strs_unless_empty(key!("findings"), &mirror.findings);
                     o.bool(key!("mirrored"), mirror.mirrored);
-                    o.str(key!("reason"), mirror.reason.as_str());
+                    o.caption(key!("reason"), mirror.reason.as_str());
                     o.opt_str(key!("rule"), mirror.rule.as_deref());
                     o.strs_unless_empty(key!("signatures"), &mirror.signatures);
                     o.opt_str(key!("target"), mirror.target.as_deref());

@@ -21,6 +21,8 @@ mod ecs;
 mod exchange;
 mod judge;
 mod ocsf;
+#[cfg(test)]
+mod oracle;
 pub mod otlp;
 mod queue;
 mod raw;

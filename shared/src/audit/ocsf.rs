@@ -11,8 +11,10 @@ use serde_json::Value;
 use crate::identity::{parse_socket_address, SpiffeId};
 
 use super::exchange::PeerWorkload;
-use super::record::AuditRecord;
+use super::record::{AuditRecord, Disposition};
+use crate::decision::MirrorDecision;
 use crate::json::{key, JsonArray, JsonObject, Key};
+use crate::response::ResponseVerdict;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +31,7 @@ pub const OCSF_VERSION: &str = ocsf_version!();
 
 /// OCSF HTTP Activity `activity_id` for a method (Connect 1, Delete 2, Get 3, Head 4, Options 5,
 /// Post 6, Put 7, Trace 8, Patch 9, Other 99). Methods are case-sensitive.
+#[inline(never)]
 pub fn activity_id(method: &str) -> u32 {
     match method {
         "CONNECT" => 1,
@@ -76,15 +79,61 @@ fn activity_members(id: u32) -> Option<&'static str> {
     })
 }
 
-fn severity_name(id: u32) -> &'static str {
-    match id {
-        1 => "Informational",
-        2 => "Low",
-        3 => "Medium",
-        4 => "High",
-        5 => "Critical",
-        _ => "Unknown",
+/// `severity_id` and `severity`: one literal for each id OCSF names (the record and the verdict
+/// fragment share it, and write it on every request).
+pub(super) fn write_severity(event: &mut JsonObject<'_>, id: u32) {
+    macro_rules! members {
+        ($id:literal, $name:literal) => {
+            concat!(r#""severity_id":"#, $id, r#","severity":""#, $name, r#"""#)
+        };
     }
+    event.members(match id {
+        1 => members!(1, "Informational"),
+        2 => members!(2, "Low"),
+        3 => members!(3, "Medium"),
+        4 => members!(4, "High"),
+        5 => members!(5, "Critical"),
+        _ => {
+            event.u64(key!("severity_id"), u64::from(id));
+            event.caption(key!("severity"), "Unknown");
+            return;
+        }
+    });
+}
+
+/// `action_id`, `action`, `disposition_id` and `disposition`: one literal for each outcome
+/// [`super::record::disposition`] gives (shared like [`write_severity`]).
+pub(super) fn write_disposition(event: &mut JsonObject<'_>, d: &Disposition) {
+    macro_rules! members {
+        ($action_id:literal, $action:literal, $id:literal, $name:literal) => {
+            concat!(
+                r#""action_id":"#,
+                $action_id,
+                r#","action":""#,
+                $action,
+                r#"","disposition_id":"#,
+                $id,
+                r#","disposition":""#,
+                $name,
+                r#"""#
+            )
+        };
+    }
+    let literal = match (d.action_id, d.action, d.disposition_id, d.disposition) {
+        (1, "Allowed", 1, "Allowed") => members!(1, "Allowed", 1, "Allowed"),
+        (2, "Denied", 2, "Blocked") => members!(2, "Denied", 2, "Blocked"),
+        (2, "Denied", 25, "Rejected") => members!(2, "Denied", 25, "Rejected"),
+        (1, "Allowed", 20, "Count") => members!(1, "Allowed", 20, "Count"),
+        (3, "Observed", 17, "Logged") => members!(3, "Observed", 17, "Logged"),
+        _ => {
+            event.u64(key!("action_id"), u64::from(d.action_id));
+            event.caption(key!("action"), d.action);
+            event.u64(key!("disposition_id"), u64::from(d.disposition_id));
+            event.caption(key!("disposition"), d.disposition);
+            return;
+        }
+    };
+    event.members(literal);
 }
 
 /// An OCSF `network_endpoint` from an address, Istio peer metadata and (for the source) the
@@ -152,6 +201,55 @@ fn write_response_flags(list: &mut JsonArray<'_>, record: &AuditRecord) {
     }
 }
 
+/// `"attacks":[...]`, the ATT&CK techniques of the request's signatures then of the response's
+/// findings, each once (left out when there are none); the record and the verdict fragment
+/// share it.
+pub(super) fn write_attacks(
+    event: &mut JsonObject<'_>,
+    mirror: Option<&MirrorDecision>,
+    response: Option<&ResponseVerdict>,
+) {
+    let mut attacks = mirror.map_or_else(Vec::new, |m| {
+        crate::attack::for_signatures(m.signatures.iter().map(String::as_str))
+    });
+    for a in response.iter().flat_map(|r| r.attacks()) {
+        if !attacks.contains(&a) {
+            attacks.push(a);
+        }
+    }
+    if attacks.is_empty() {
+        return;
+    }
+    event.array(key!("attacks"), |list| {
+        for a in &attacks {
+            list.object(|o| {
+                o.caption(key!("version"), crate::attack::ATTACK_VERSION);
+                o.object(key!("tactic"), |t| {
+                    t.caption(key!("uid"), a.tactic_uid);
+                    t.caption(key!("name"), a.tactic_name);
+                });
+                o.object(key!("technique"), |t| {
+                    t.caption(key!("uid"), a.technique_uid);
+                    t.caption(key!("name"), a.technique_name);
+                });
+            });
+        }
+    });
+}
+
+/// The activity members (`activity_id`, `activity_name`, `type_uid`, `type_name`) of `method`;
+/// the record and the verdict fragment share it.
+pub(super) fn write_activity(event: &mut JsonObject<'_>, activity: u32, method: &str) {
+    match activity_members(activity) {
+        Some(members) => event.members(members),
+        None => {
+            event.members(r#""activity_id":99"#);
+            event.str(key!("activity_name"), method);
+            event.members(r#""type_uid":400299,"type_name":"HTTP Activity: Other""#);
+        }
+    }
+}
+
 impl AuditRecord {
     /// Appends the OCSF event as JSON text to `out`.
     pub(super) fn write_ocsf(&self, out: &mut String) {
@@ -170,22 +268,14 @@ impl AuditRecord {
             r#""class_uid":4002,"class_name":"HTTP Activity","#,
             r#""category_uid":4,"category_name":"Network Activity""#
         ));
-        match activity_members(activity) {
-            Some(members) => event.members(members),
-            None => {
-                event.members(r#""activity_id":99"#);
-                event.str(key!("activity_name"), &ex.method);
-                event.members(r#""type_uid":400299,"type_name":"HTTP Activity: Other""#);
-            }
-        }
-        event.u64(key!("severity_id"), u64::from(self.severity_id()));
-        event.str(key!("severity"), severity_name(self.severity_id()));
+        write_activity(&mut event, activity, &ex.method);
+        write_severity(&mut event, self.severity_id());
         event.u64(key!("time"), end_ms);
         event.u64(key!("start_time"), ex.start_ns / 1_000_000);
         event.u64(key!("end_time"), end_ms);
         event.u64(key!("duration"), self.duration_ms());
         event.u64(key!("status_id"), status_id);
-        event.str(key!("status"), status);
+        event.caption(key!("status"), status);
         if flags {
             event.plain_str(key!("status_code"), |s| {
                 for (i, flag) in self.response_flags().enumerate() {
@@ -262,10 +352,7 @@ impl AuditRecord {
             &ex.destination_peer,
             None,
         );
-        event.u64(key!("action_id"), u64::from(d.action_id));
-        event.str(key!("action"), d.action);
-        event.u64(key!("disposition_id"), u64::from(d.disposition_id));
-        event.str(key!("disposition"), d.disposition);
+        write_disposition(&mut event, &d);
         if let Some(rule) = ex.allowlist.as_ref().and_then(|a| a.rule.as_deref()) {
             event.object(key!("firewall_rule"), |f| f.str(key!("name"), rule));
         }
@@ -276,33 +363,7 @@ impl AuditRecord {
         if let Some(r) = &ex.response {
             r.write_risk(&mut event);
         }
-        {
-            let mut attacks = ex.mirror.as_ref().map_or_else(Vec::new, |m| {
-                crate::attack::for_signatures(m.signatures.iter().map(String::as_str))
-            });
-            for a in ex.response.iter().flat_map(|r| r.attacks()) {
-                if !attacks.contains(&a) {
-                    attacks.push(a);
-                }
-            }
-            if !attacks.is_empty() {
-                event.array(key!("attacks"), |list| {
-                    for a in &attacks {
-                        list.object(|o| {
-                            o.str(key!("version"), crate::attack::ATTACK_VERSION);
-                            o.object(key!("tactic"), |t| {
-                                t.str(key!("uid"), a.tactic_uid);
-                                t.str(key!("name"), a.tactic_name);
-                            });
-                            o.object(key!("technique"), |t| {
-                                t.str(key!("uid"), a.technique_uid);
-                                t.str(key!("name"), a.technique_name);
-                            });
-                        });
-                    }
-                });
-            }
-        }
+        write_attacks(&mut event, ex.mirror.as_ref(), ex.response.as_ref());
         if let Some(t) = trace_id {
             event.object(key!("trace"), |tr| tr.str(key!("uid"), t));
         }

@@ -232,6 +232,7 @@ impl AuditRecord {
     }
 
     /// Redacted query string (without `?`), when there was one.
+    #[inline(never)]
     pub fn query(&self) -> Option<&str> {
         match (&self.masked_query, &self.query) {
             (Some(masked), _) => Some(masked),
@@ -241,6 +242,7 @@ impl AuditRecord {
     }
 
     /// Host from the authority.
+    #[inline(never)]
     pub fn hostname(&self) -> Option<&str> {
         match split_authority(&self.exchange.authority) {
             ("", _) => None,
@@ -249,6 +251,7 @@ impl AuditRecord {
     }
 
     /// Port from the authority, or the scheme's default.
+    #[inline(never)]
     pub fn port(&self) -> Option<u16> {
         let explicit = match split_authority(&self.exchange.authority) {
             ("", _) => None,
@@ -322,6 +325,7 @@ impl AuditRecord {
     }
 
     /// Whether the client went away before the response completed.
+    #[inline(never)]
     pub fn client_aborted(&self) -> bool {
         self.exchange.response_flags & CLIENT_ABORT_FLAGS != 0
             || self
@@ -332,6 +336,7 @@ impl AuditRecord {
     }
 
     /// The parts of `scheme://authority/path?query` (redacted), to be joined.
+    #[inline(never)]
     pub(super) fn url_parts(&self) -> [&str; 6] {
         let ex = &self.exchange;
         let scheme_sep = if ex.scheme.is_empty() { "" } else { "://" };

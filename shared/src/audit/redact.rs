@@ -128,13 +128,16 @@ fn is_secret_param(name: &str, secret_params: &BTreeSet<String>) -> bool {
         Some(len) => std::str::from_utf8(buf.get(..len).unwrap_or_default()).ok(),
         None => None,
     };
-    match decoded {
-        Some(d) => secret_params.contains(d.strip_suffix("[]").unwrap_or(d)),
+    let long;
+    let d = match decoded {
+        Some(d) => d,
         None => {
-            let d = decode_component(name).to_ascii_lowercase();
-            secret_params.contains(d.strip_suffix("[]").unwrap_or(&d))
+            long = decode_component(name).to_ascii_lowercase();
+            long.as_str()
         }
-    }
+    };
+    // One lookup for both cases: each `contains` is an inlined B-tree search.
+    secret_params.contains(d.strip_suffix("[]").unwrap_or(d))
 }
 
 /// Percent-decodes (and `+` to space) and ASCII-lowercases `s` into `buf`: the decoded length,

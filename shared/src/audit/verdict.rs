@@ -21,10 +21,10 @@
 
 use crate::decision::{AllowlistDecision, MirrorDecision, MirrorReason};
 use crate::head::RequestHead;
-use crate::json::{key, push_escaped, push_string, push_u64, JsonObject};
+use crate::json::{key, JsonObject};
 use crate::response::ResponseVerdict;
 
-use super::ocsf::activity_id;
+use super::ocsf::{activity_id, write_activity, write_attacks, write_disposition, write_severity};
 use super::record::disposition;
 
 /// Property holding the fragment ([`entries`]); Envoy stores it as `wasm.meshsight_ocsf`.
@@ -108,76 +108,39 @@ fn write_verdict(
     } else {
         1
     };
-    out.push_str("\"activity_id\":");
-    push_u64(out, u64::from(activity));
-    out.push_str(",\"activity_name\":");
-    if activity == 99 {
-        push_string(out, method);
+    // The members of the record's top-level object, whose braces the template writes.
+    let mut v = JsonObject::inside(out, false);
+    write_activity(&mut v, activity, method);
+    write_severity(&mut v, severity_id);
+    write_disposition(&mut v, &d);
+    v.members(if alert {
+        r#""is_alert":true"#
     } else {
-        out.push('"');
-        out.push_str(activity_caption(activity));
-        out.push('"');
-    }
-    out.push_str(",\"type_uid\":");
-    push_u64(out, u64::from(4002 * 100 + activity));
-    out.push_str(",\"type_name\":\"HTTP Activity: ");
-    out.push_str(activity_caption(activity));
-    out.push_str("\",\"severity_id\":");
-    push_u64(out, u64::from(severity_id));
-    out.push_str(",\"severity\":\"");
-    out.push_str(severity_caption(severity_id));
-    out.push_str("\",\"action_id\":");
-    push_u64(out, u64::from(d.action_id));
-    out.push_str(",\"action\":\"");
-    out.push_str(d.action);
-    out.push_str("\",\"disposition_id\":");
-    push_u64(out, u64::from(d.disposition_id));
-    out.push_str(",\"disposition\":\"");
-    out.push_str(d.disposition);
-    out.push_str("\",\"is_alert\":");
-    out.push_str(if alert { "true" } else { "false" });
-    let mut attacks = mirror.map_or_else(Vec::new, |m| {
-        crate::attack::for_signatures(m.signatures.iter().map(String::as_str))
+        r#""is_alert":false"#
     });
-    for a in response.iter().flat_map(|r| r.attacks()) {
-        if !attacks.contains(&a) {
-            attacks.push(a);
-        }
-    }
-    crate::attack::push_ocsf_attacks(out, &attacks);
+    write_attacks(&mut v, mirror, response);
     if let Some(rule) = allowlist.and_then(|a| a.rule.as_deref()) {
-        out.push_str(",\"firewall_rule\":{\"name\":");
-        push_string(out, rule);
-        out.push('}');
+        v.object(key!("firewall_rule"), |f| f.str(key!("name"), rule));
     }
     if let Some(r) = response {
-        // The risk members go in an object of their own, then are spliced in without braces.
-        let mut risk = String::new();
-        let mut o = JsonObject::open(&mut risk);
-        r.write_risk(&mut o);
-        o.close();
-        if risk.len() > 2 {
-            out.push(',');
-            out.push_str(risk.get(1..risk.len() - 1).unwrap_or_default());
-        }
+        r.write_risk(&mut v);
     }
-    out.push_str(",\"unmapped\":");
-    let mut unmapped = JsonObject::open(out);
-    unmapped.object(key!("meshsight"), |m| {
-        if let Some(a) = allowlist {
-            m.object(key!("allowlist"), |o| a.write_members(o));
-        }
-        if let Some(d) = mirror {
-            m.object(key!("mirror"), |o| d.write_members(o));
-        }
-        if let Some(r) = response {
-            m.object(key!("response"), |o| r.write_members(o));
-        }
-        if activity == 99 {
-            m.str(key!("http_method"), method);
-        }
+    v.object(key!("unmapped"), |u| {
+        u.object(key!("meshsight"), |m| {
+            if let Some(a) = allowlist {
+                m.object(key!("allowlist"), |o| a.write_members(o));
+            }
+            if let Some(d) = mirror {
+                m.object(key!("mirror"), |o| d.write_members(o));
+            }
+            if let Some(r) = response {
+                m.object(key!("response"), |o| r.write_members(o));
+            }
+            if activity == 99 {
+                m.str(key!("http_method"), method);
+            }
+        });
     });
-    unmapped.close();
 }
 
 /// The request strings a client controls, JSON-escaped, as members of OCSF `http_request`
@@ -212,42 +175,26 @@ fn write_request(
     request_id: Option<&str>,
 ) {
     let path = path.split(['?', '#']).next().unwrap_or_default();
+    // The members of OCSF `http_request`, whose braces the caller or the template writes.
+    let mut r = JsonObject::inside(out, false);
     if activity_id(method) != 99 {
-        out.push_str("\"http_method\":");
-        push_string(out, method);
-        out.push(',');
+        r.str(key!("http_method"), method);
     }
-    out.push_str("\"url\":{\"path\":");
-    push_string(out, path);
-    let (host, port) = host_and_port(authority);
-    if !host.is_empty() {
-        out.push_str(",\"hostname\":");
-        push_string(out, host);
-    }
-    if let Some(p) = port {
-        out.push_str(",\"port\":");
-        push_u64(out, u64::from(p));
-    }
-    if !scheme.is_empty() {
-        out.push_str(",\"scheme\":");
-        push_string(out, scheme);
-    }
-    out.push_str(",\"url_string\":\"");
-    if !scheme.is_empty() {
-        push_escaped(out, scheme);
-        out.push_str("://");
-    }
-    push_escaped(out, authority);
-    push_escaped(out, path);
-    out.push_str("\"}");
-    if let Some(ua) = user_agent {
-        out.push_str(",\"user_agent\":");
-        push_string(out, ua);
-    }
-    if let Some(id) = request_id {
-        out.push_str(",\"uid\":");
-        push_string(out, id);
-    }
+    r.object(key!("url"), |u| {
+        u.str(key!("path"), path);
+        let (host, port) = host_and_port(authority);
+        if !host.is_empty() {
+            u.str(key!("hostname"), host);
+        }
+        u.opt_u64(key!("port"), port.map(u64::from));
+        if !scheme.is_empty() {
+            u.str(key!("scheme"), scheme);
+        }
+        let separator = if scheme.is_empty() { "" } else { "://" };
+        u.str_concat(key!("url_string"), &[scheme, separator, authority, path]);
+    });
+    r.opt_str(key!("user_agent"), user_agent);
+    r.opt_str(key!("uid"), request_id);
 }
 
 /// The one filter-state entry for a request, from the head the adapter read once: the
@@ -289,32 +236,6 @@ pub fn entries_with_response(
         name: VERDICT_PROPERTY,
         bytes: out.into_bytes(),
     }]
-}
-
-fn activity_caption(activity: u32) -> &'static str {
-    match activity {
-        1 => "Connect",
-        2 => "Delete",
-        3 => "Get",
-        4 => "Head",
-        5 => "Options",
-        6 => "Post",
-        7 => "Put",
-        8 => "Trace",
-        9 => "Patch",
-        _ => "Other",
-    }
-}
-
-fn severity_caption(id: u32) -> &'static str {
-    match id {
-        1 => "Informational",
-        2 => "Low",
-        3 => "Medium",
-        4 => "High",
-        5 => "Critical",
-        _ => "Unknown",
-    }
 }
 
 /// Host and numeric port of an authority (`[v6]:port`, `host:port`, `host`).

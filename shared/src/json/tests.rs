@@ -57,15 +57,33 @@ fn words_needing_escapes_are_found_wherever_the_byte_is() {
 
 #[test]
 fn numbers_and_addresses_print_as_display_does() {
-    for n in [0u64, 7, 10, 99, 4002, 1_700_000_000_012, u64::MAX] {
+    for n in [
+        0u64,
+        7,
+        10,
+        99,
+        4002,
+        99_999_999,
+        100_000_000,
+        100_000_001,
+        1_000_000_000_000_000,
+        1_700_000_000_012,
+        10_000_000_000_000_000_000,
+        u64::MAX,
+    ] {
         let mut out = String::new();
         push_u64(&mut out, n);
         assert_eq!(out, n.to_string());
     }
-    let mut out = String::new();
-    push_padded(&mut out, 7, 3);
-    push_padded(&mut out, 2024, 2);
-    assert_eq!(out, "0072024");
+    // Either side of every power of ten: where the digit groups split.
+    for n in (0..20)
+        .map(|e| 10u64.pow(e))
+        .flat_map(|p| [p - 1, p, p + 1])
+    {
+        let mut out = String::new();
+        push_u64(&mut out, n);
+        assert_eq!(out, n.to_string());
+    }
     for ip in [
         "0.0.0.0",
         "10.1.2.3",

@@ -43,6 +43,7 @@ pub fn attack_for(technique: &str) -> Option<Attack> {
 
 impl ResponseVerdict {
     /// The distinct techniques of the findings, in finding order.
+    #[inline(never)]
     pub fn attacks(&self) -> Vec<Attack> {
         let mut out: Vec<Attack> = Vec::new();
         for a in self
@@ -125,7 +126,7 @@ impl ResponseVerdict {
     /// (`mirrored`, and `reason: rate_limited` as the request's decision says it), findings
     /// (rule, kind, where, technique, the secret's kind, place and short hash).
     pub(crate) fn write_members(&self, o: &mut JsonObject<'_>) {
-        o.str(key!("outcome"), self.outcome());
+        o.caption(key!("outcome"), self.outcome());
         o.u64(key!("status"), u64::from(self.status));
         o.opt_str(key!("decoding"), self.decoding);
         if self.copy != ResponseCopy::None {
@@ -140,11 +141,11 @@ impl ResponseVerdict {
                 list.object(|fo| {
                     fo.str(key!("rule"), &f.rule);
                     fo.str(key!("kind"), &f.category);
-                    fo.str(key!("where"), f.location);
+                    fo.caption(key!("where"), f.location);
                     fo.opt_str(key!("technique"), f.technique.as_deref());
                     if let Some(s) = &f.secret {
                         fo.object(key!("secret"), |so| {
-                            so.str(key!("kind"), s.kind);
+                            so.caption(key!("kind"), s.kind);
                             so.str(key!("where"), &s.location);
                             so.str(key!("sha256"), &s.sha256);
                         });

@@ -67,6 +67,10 @@ fn rfc3339_formats_dates_across_eras() {
         rfc3339_ms(4_107_542_399_999_000_000),
         "2100-02-28T23:59:59.999Z"
     );
+    // Every field zero-padded to its width (was the JSON writer's `push_padded` test), and the
+    // last instant a u64 of ns can name (the year keeps four digits).
+    assert_eq!(rfc3339_ms(3_723_007_000_000), "1970-01-01T01:02:03.007Z");
+    assert_eq!(rfc3339_ms(u64::MAX), "2554-07-21T23:34:33.709Z");
 }
 
 #[test]
