@@ -22,5 +22,7 @@ pub mod plugin;
 pub mod response;
 pub mod sampling;
 pub mod stable_sort;
+#[cfg(test)]
+mod test_rng;
 
 pub use error::ConfigError;

@@ -2,6 +2,7 @@
 //! generated inputs (idempotence, canonical shape, never panicking).
 
 use super::*;
+use crate::test_rng::Rng;
 use std::borrow::Cow;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -520,21 +521,6 @@ fn query_pairs_borrow_when_nothing_to_decode() {
 }
 
 // ---- generated inputs --------------------------------------------------------------------
-
-/// A small deterministic PRNG (xorshift64*), so generated cases are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Segment vocabulary for generated paths: dots in every spelling, escapes that decode or
 /// must stay, separators in disguise, parameters, multi-byte characters.

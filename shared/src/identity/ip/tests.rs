@@ -3,31 +3,12 @@
 //! many generated inputs, valid and malformed.
 
 use super::*;
+use crate::test_rng::Rng;
 use std::net::SocketAddr;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use crate::identity::{parse_cidr, parse_socket_address, CidrError};
-
-/// A deterministic pseudo-random stream (xorshift64*), so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 /// `ipnet`'s reading of `raw` in the crate's terms.
 fn ipnet_cidr(raw: &str) -> Option<Cidr> {

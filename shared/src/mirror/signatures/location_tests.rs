@@ -8,6 +8,7 @@ use super::automaton::Automaton;
 use super::pack::{Anchor, Locations, Pack, Rule, Severity, When};
 use super::{CleanPieces, RequestView, SignatureSet, LOCATION_SETS};
 use crate::headers::HeaderBlock;
+use crate::test_rng::Rng;
 use miniz_oxide::deflate::compress_to_vec;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -295,21 +296,9 @@ fn a_piece_holding_only_literals_of_other_locations_is_remembered_clean() {
     assert_eq!(again, found);
 }
 
-/// A deterministic pseudo-random stream (xorshift64*), so a failure replays.
-struct Rng(u64);
-
+/// The tests' stream, extended with random location sets.
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
+    /// A random set of location bits.
     fn bits(&mut self) -> u16 {
         // Request bits only half the time, so response bits and mixes come up too.
         let mask = if self.below(2) == 0 { 0xff } else { 0x7ff };

@@ -3,25 +3,10 @@
 
 use super::{Automaton, BuildError, Match, MAX_STATES};
 use crate::mirror::signatures::pack::BUILTIN_PACK;
+use crate::test_rng::Rng;
 use aho_corasick::{AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
-
-/// A deterministic pseudo-random stream (xorshift64*), so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Every match, as (pattern, start, end), sorted.
 fn ours(patterns: &[&[u8]], haystack: &[u8]) -> Vec<(u32, usize, usize)> {
