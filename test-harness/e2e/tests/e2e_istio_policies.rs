@@ -218,6 +218,8 @@ fn start(case: &Case, n: usize) -> Result<Stand, String> {
     let envoy = Envoy::builder(TEMPLATE)
         .var("HTTP_FILTERS", http_filters_json(&case.filters).to_string())
         .var("ACCESS_LOG", log_config.to_string())
+        // Envoy's default allocator (only the bench's "freed heap returned" rows set one).
+        .var("MEMORY_ALLOCATOR", "")
         .upstream(&upstream)
         .sensor(&sensor)
         .collector(&collector)
