@@ -9,8 +9,13 @@
 //!   calls the one pass with the access-log audit makes (`make v8-profile` lists them), with no
 //!   logic between them: the request head read once, `connection.id`, the verdict
 //!   handed to Envoy's access logger with one `set_property` (a fixed OCSF fragment of the
-//!   one pass's size), and six counter increments. Its row above the no-op row is what those
-//!   host calls cost Envoy; the one pass above the probe is meshsight's own work.
+//!   one pass's size). Its six counters are moved in memory per request and handed to Envoy on
+//!   the root's tick, as the one pass's are (issue 19). Its row above the no-op row is what
+//!   those host calls cost Envoy; the one pass above the probe is meshsight's own work.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -50,6 +55,10 @@ const VERDICT: &str = concat!(
 /// rule; mirror: requests and reason; audit: records and delivered).
 const COUNTERS: usize = 6;
 
+/// How often the probe hands its counters to Envoy: meshsight's flush period
+/// (`filters/meshsight/src/host/metric.rs`).
+pub const FLUSH_PERIOD: Duration = Duration::from_millis(500);
+
 /// The probe's counters, one per increment.
 pub const COUNTER_NAMES: [&str; COUNTERS] = [
     "meshsight_probe.allowlist_allowed",
@@ -67,11 +76,36 @@ pub fn register() {
 
 #[derive(Default)]
 struct AnchorRoot {
-    /// The probe's counter ids; `None`: the no-op.
-    probe: Option<[u32; COUNTERS]>,
+    /// The probe's counters; `None`: the no-op.
+    probe: Option<Rc<Counters>>,
 }
 
-impl Context for AnchorRoot {}
+/// The probe's counters: each one's host id and what it moved since the last flush.
+struct Counters {
+    ids: [u32; COUNTERS],
+    moved: [Cell<u64>; COUNTERS],
+}
+
+impl Counters {
+    /// Hands what moved to the host, one `increment_metric` per counter that moved.
+    fn flush(&self) {
+        for (id, moved) in self.ids.iter().zip(&self.moved) {
+            let delta = moved.replace(0);
+            if delta > 0 {
+                let _ = hostcalls::increment_metric(*id, delta as i64);
+            }
+        }
+    }
+}
+
+impl Context for AnchorRoot {
+    fn on_done(&mut self) -> bool {
+        if let Some(counters) = &self.probe {
+            counters.flush();
+        }
+        true
+    }
+}
 
 impl RootContext for AnchorRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -102,8 +136,18 @@ impl RootContext for AnchorRoot {
                 Err(_) => return false,
             }
         }
-        self.probe = Some(ids);
+        self.probe = Some(Rc::new(Counters {
+            ids,
+            moved: Default::default(),
+        }));
+        self.set_tick_period(FLUSH_PERIOD);
         true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(counters) = &self.probe {
+            counters.flush();
+        }
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -111,9 +155,11 @@ impl RootContext for AnchorRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        match self.probe {
+        match &self.probe {
             None => Some(Box::new(NoopStream)),
-            Some(counters) => Some(Box::new(ProbeStream { counters })),
+            Some(counters) => Some(Box::new(ProbeStream {
+                counters: Rc::clone(counters),
+            })),
         }
     }
 }
@@ -133,7 +179,7 @@ impl HttpContext for NoopStream {
 }
 
 struct ProbeStream {
-    counters: [u32; COUNTERS],
+    counters: Rc<Counters>,
 }
 
 impl Context for ProbeStream {}
@@ -146,8 +192,8 @@ impl HttpContext for ProbeStream {
             .ok()
             .flatten();
         let _ = hostcalls::set_property(vec![VERDICT_PROPERTY], Some(VERDICT.as_bytes()));
-        for id in self.counters {
-            let _ = hostcalls::increment_metric(id, 1);
+        for moved in &self.counters.moved {
+            moved.set(moved.get() + 1);
         }
         // Kept observable so the calls' results are not dropped unread.
         std::hint::black_box((head, connection));

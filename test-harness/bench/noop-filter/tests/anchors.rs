@@ -1,5 +1,5 @@
 //! The bench anchors do what their rows claim: the no-op makes no host call, the probe makes
-//! the one pass's host calls and hands Envoy's logger a fragment, and any other configuration
+//! the one pass's host calls, counts as it does (flushed on the tick), and hands Envoy's logger a fragment, and any other configuration
 //! is refused by name.
 
 use meshsight_noop::COUNTER_NAMES as PROBE_COUNTERS;
@@ -40,6 +40,7 @@ fn the_probe_counts_six_times_and_hands_over_a_fragment_per_request() {
         .plugin_config(meshsight_noop::PROBE_CONFIGURATION)
         .start()
         .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(host.tick_period(), Some(meshsight_noop::FLUSH_PERIOD));
     for n in 1..=3 {
         let id = request(&mut host);
         let fragment = host
@@ -51,6 +52,12 @@ fn the_probe_counts_six_times_and_hands_over_a_fragment_per_request() {
             serde_json::from_str(&record).unwrap_or_else(|e| panic!("{e}: {record}"));
         assert_eq!(parsed["http_request"]["http_method"], "GET");
         host.end_stream(id);
+        // As the one pass's: counted in memory, handed to Envoy on the tick.
+        let before = Some(n - 1);
+        for counter in PROBE_COUNTERS {
+            assert_eq!(host.counter(counter), before, "{counter} before the tick");
+        }
+        host.tick();
         for counter in PROBE_COUNTERS {
             assert_eq!(
                 host.counter(counter),
