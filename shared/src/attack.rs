@@ -71,36 +71,6 @@ pub fn for_signatures<'a>(signatures: impl IntoIterator<Item = &'a str>) -> Vec<
     out
 }
 
-/// Appends `,"attacks":[...]` (OCSF JSON) to `out` when there is any technique; nothing
-/// otherwise. Every string here is a constant without characters JSON must escape.
-pub fn push_ocsf_attacks(out: &mut String, attacks: &[Attack]) {
-    if attacks.is_empty() {
-        return;
-    }
-    out.push_str(",\"attacks\":[");
-    for (i, a) in attacks.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        for part in [
-            "{\"version\":\"",
-            ATTACK_VERSION,
-            "\",\"tactic\":{\"uid\":\"",
-            a.tactic_uid,
-            "\",\"name\":\"",
-            a.tactic_name,
-            "\"},\"technique\":{\"uid\":\"",
-            a.technique_uid,
-            "\",\"name\":\"",
-            a.technique_name,
-            "\"}}",
-        ] {
-            out.push_str(part);
-        }
-    }
-    out.push(']');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,18 +89,5 @@ mod tests {
         assert_eq!(a[0].technique_uid, "T1190");
         assert_eq!(a[1].technique_uid, "T1110");
         assert!(for_signature("my-literal").is_none());
-    }
-
-    #[test]
-    fn renders_ocsf_attack_objects() {
-        let mut out = String::from("{\"x\":1");
-        push_ocsf_attacks(&mut out, &for_signatures(["log4shell"]));
-        out.push('}');
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["attacks"][0]["technique"]["uid"], "T1190");
-        assert_eq!(v["attacks"][0]["tactic"]["name"], "Initial Access");
-        let mut none = String::new();
-        push_ocsf_attacks(&mut none, &[]);
-        assert!(none.is_empty());
     }
 }

@@ -132,7 +132,11 @@ fn mirror_decision_with_reason_is_recorded_and_signatures_alert() {
     assert_eq!(m["signatures"], serde_json::json!(["log4shell"]));
     assert_eq!(r["is_alert"], true);
     assert_eq!(r["severity_id"], 4);
+    // The signature's ATT&CK technique, as an OCSF attack object.
+    assert_eq!(r["attacks"][0]["technique"]["uid"], "T1190");
+    assert_eq!(r["attacks"][0]["tactic"]["name"], "Initial Access");
     let plain = ocsf(exchange(), &policy("{}"));
+    assert!(plain.get("attacks").is_none(), "no technique, no member");
     assert_eq!(
         plain["unmapped"]["meshsight"]["mirror"]["reason"],
         "not_selected"
