@@ -24,9 +24,18 @@ oha:
 # Wasm filter costs, the floor under each meshsight row.
 # The filter policies are the Istio manifests' pluginConfigs (validated first), so the bench
 # also proves the filters accept what envoy-config/istio/ ships.
+# The "..., module at opt-level 3" rows run meshsight_o3.wasm: the same sources with the module's
+# crates at opt-level 3 instead of the shipped "z" (Cargo.toml says why "z"), through the same
+# wasm-opt, so each run shows what the shipped build trades (memory against per-request CPU).
+O3_TARGET := $(TARGET_DIR)/o3
+O3_CONFIG := $(foreach c,meshsight meshsight-policy meshsight-host-abi,--config 'profile.release.package.$(c).opt-level=3')
+
 bench-filters: wasm envoy pytools oha
 	$(VENV)/tools/bin/python scripts/validate_istio.py --dump-plugin-configs $(BENCH_POLICIES)
 	$(CARGO) build --target wasm32-wasip1 --release -p meshsight-noop-filter
+	$(CARGO) build --target wasm32-wasip1 --release -p meshsight --target-dir $(O3_TARGET) $(O3_CONFIG)
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(O3_TARGET)/wasm32-wasip1/release/deps/meshsight.wasm -o $(WASM_DIR)/meshsight_o3.wasm
+	@printf '%-28s %8s bytes\n' meshsight_o3.wasm $$(stat -c %s $(WASM_DIR)/meshsight_o3.wasm)
 	$(CARGO) build --release -p meshsight-bench
 	$(TARGET_DIR)/release/meshsight-bench --policies $(BENCH_POLICIES) --out $(CURDIR)/bench-results $(BENCH_ARGS)
 

@@ -28,7 +28,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use meshsight_bench::run;
-use meshsight_bench::scenario::{self, rows, AccessLog, Measure, RequestBody, Settings};
+use meshsight_bench::scenario::{self, rows, AccessLog, Build, Measure, RequestBody, Settings};
 use meshsight_bench::{bodies, synthetic};
 use meshsight_bench::{
     loadgen, BenchError, BenchRun, CollectorState, Filter, Group, Scenario, ScenarioResult,
@@ -141,7 +141,25 @@ fn one_pass(sections: &[(&str, &Value)]) -> Filter {
     Filter::Meshsight {
         root_id: "meshsight",
         policy: Value::Object(doc).to_string(),
+        build: Build::Shipped,
     }
+}
+
+/// `filters` with every meshsight plugin on the module built at opt-level 3.
+fn at_opt_level_3(filters: &[Filter]) -> Vec<Filter> {
+    filters
+        .iter()
+        .map(|filter| match filter {
+            Filter::Meshsight {
+                root_id, policy, ..
+            } => Filter::Meshsight {
+                root_id,
+                policy: policy.clone(),
+                build: Build::OptLevel3,
+            },
+            other => other.clone(),
+        })
+        .collect()
 }
 
 /// One meshsight plugin running job `job` alone (root id `meshsight_<job>`), as in the
@@ -155,6 +173,7 @@ fn single(job: &str, policy: &Value) -> Filter {
     Filter::Meshsight {
         root_id,
         policy: policy.to_string(),
+        build: Build::Shipped,
     }
 }
 
@@ -415,6 +434,20 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
                 ])],
             )
         },
+        // The same one pass on the module built at opt-level 3: what the shipped build ("z",
+        // smaller and less memory) costs per request, in the same run.
+        Scenario {
+            access_log: AccessLog::Ocsf,
+            ..row(
+                &format!("{}{}", rows::ONE_PASS_ACCESS_LOG, rows::O3_SUFFIX),
+                Group::Filters,
+                at_opt_level_3(&[one_pass(&[
+                    ("allowlist", &allowlist),
+                    ("mirror", &mirror),
+                    ("audit", &access_log),
+                ])]),
+            )
+        },
         // What the access logger itself costs: the same one pass with nothing logging its
         // verdicts.
         row(
@@ -553,6 +586,11 @@ fn scenarios(options: &Options) -> Result<Vec<Scenario>, BenchError> {
             false,
         ),
         (rows::MEMORY_ONE_PASS, one_pass_policy.clone(), false),
+        (
+            rows::MEMORY_ONE_PASS_O3,
+            at_opt_level_3(&one_pass_policy),
+            false,
+        ),
         (rows::MEMORY_NOOP_RELEASED, vec![Filter::Noop], true),
         (rows::MEMORY_ONE_PASS_RELEASED, one_pass_policy, true),
     ];

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::loadgen::LoadReport;
-use super::scenario::{CollectorState, Filter, Group, Measure, Scenario, SensorState};
+use super::scenario::{Build, CollectorState, Filter, Group, Measure, Scenario, SensorState};
 
 /// The highest-throughput run of a scenario (or the median over its rounds).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -158,7 +158,16 @@ impl ScenarioResult {
                 .filters
                 .iter()
                 .map(|f| match f {
-                    Filter::Meshsight { root_id, .. } => (*root_id).to_string(),
+                    Filter::Meshsight {
+                        root_id,
+                        build: Build::Shipped,
+                        ..
+                    } => (*root_id).to_string(),
+                    Filter::Meshsight {
+                        root_id,
+                        build: Build::OptLevel3,
+                        ..
+                    } => format!("{root_id} (meshsight_o3.wasm)"),
                     Filter::Noop => "noop".to_string(),
                     Filter::HostCallProbe => "noop (host-call probe)".to_string(),
                     Filter::Rbac(_) => "rbac".to_string(),

@@ -96,6 +96,8 @@ pub enum Filter {
         root_id: &'static str,
         /// Plugin configuration (JSON text).
         policy: String,
+        /// Which build of the module: [`Build::Shipped`], or the same sources built for speed.
+        build: Build,
     },
     /// The no-op anchor module (`meshsight_noop.wasm`).
     Noop,
@@ -103,6 +105,26 @@ pub enum Filter {
     HostCallProbe,
     /// Envoy's RBAC HTTP filter with this typed config.
     Rbac(Value),
+}
+
+/// A build of the meshsight module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// `meshsight.wasm`, as `make wasm` ships it (the module's crates at opt-level "z").
+    Shipped,
+    /// `meshsight_o3.wasm`: the same sources with the module's crates at opt-level 3 (built by
+    /// `make bench`), to show in one run what the shipped build trades: memory against speed.
+    OptLevel3,
+}
+
+impl Build {
+    /// The module name [`meshsight_rig::wasm_path`] takes, also the Envoy `vm_id`.
+    pub fn module(self) -> &'static str {
+        match self {
+            Build::Shipped => "meshsight",
+            Build::OptLevel3 => "o3",
+        }
+    }
 }
 
 /// How the sensor behaves during a scenario.
@@ -215,6 +237,10 @@ pub mod rows {
     /// Memory row: the one-pass policy, Envoy returning freed heap to the system.
     pub const MEMORY_ONE_PASS_RELEASED: &str =
         "meshsight.wasm, the one-pass policy, freed heap returned";
+    /// Memory row: the one-pass policy on the module built at opt-level 3 (`meshsight_o3.wasm`).
+    pub const MEMORY_ONE_PASS_O3: &str = "meshsight_o3.wasm (opt-level 3), the one-pass policy";
+    /// Suffix of a throughput row that runs the module built at opt-level 3.
+    pub const O3_SUFFIX: &str = ", module at opt-level 3";
 
     /// The name of memory row `config` at `workers` workers.
     pub fn memory(config: &str, workers: u32) -> String {
@@ -245,7 +271,11 @@ pub fn http_filters_json(filters: &[Filter]) -> Value {
     let mut list: Vec<Value> = filters
         .iter()
         .map(|filter| match filter {
-            Filter::Meshsight { root_id, policy } => wasm_filter(root_id, "meshsight", policy),
+            Filter::Meshsight {
+                root_id,
+                policy,
+                build,
+            } => wasm_filter(root_id, build.module(), policy),
             Filter::Noop => wasm_filter("noop", "noop", ""),
             Filter::HostCallProbe => wasm_filter("noop", "noop", "one-pass-host-calls"),
             Filter::Rbac(config) => json!({
@@ -430,7 +460,10 @@ pub fn probe_host(policy: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{access_log_json, probe_host, AccessLog, BENCH_HOST, NATIVE_LOG_FIELDS};
+    use super::{
+        access_log_json, http_filters_json, probe_host, AccessLog, Build, Filter, BENCH_HOST,
+        NATIVE_LOG_FIELDS,
+    };
     use serde_json::json;
     use std::path::Path;
 
@@ -449,6 +482,28 @@ mod tests {
             "'wasm.meshsight_ocsf' in filter_state"
         );
         assert_eq!(access_log_json(AccessLog::None, Path::new("")), json!([]));
+    }
+
+    #[test]
+    fn the_opt_level_3_build_runs_its_own_module_in_its_own_vm() {
+        let filter = |build| Filter::Meshsight {
+            root_id: "meshsight",
+            policy: "{}".to_string(),
+            build,
+        };
+        let filters = http_filters_json(&[filter(Build::Shipped), filter(Build::OptLevel3)]);
+        let vm = |i: usize| &filters[i]["typed_config"]["config"]["vm_config"];
+        let file = |i: usize| {
+            vm(i)["code"]["local"]["filename"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(file(0).ends_with("/meshsight.wasm"), "{}", file(0));
+        assert!(file(1).ends_with("/meshsight_o3.wasm"), "{}", file(1));
+        // Another vm_id: the two builds never share a VM, even in one chain.
+        assert_eq!(vm(0)["vm_id"], "meshsight");
+        assert_eq!(vm(1)["vm_id"], "o3");
     }
 
     #[test]
