@@ -36,7 +36,8 @@ WASM_EXPORTS := _initialize memory proxy_abi_version_0_2_1 proxy_on_configure \
   proxy_on_response_trailers proxy_on_tick proxy_on_vm_start
 WASM_DIS := $(TOOLS)/binaryen/node_modules/.bin/wasm-dis
 # A ratchet, not the goal: issue 19's target is 400 KB (409,600 bytes), which the module does
-# not meet yet: 539,554 bytes at this budget's last cut. 986,822 before issue 19's second
+# not meet yet: 419,975 bytes at this budget's last cut (539,554 before the module's crates
+# went to opt-level "z" and the built-in packs shipped deflated). 986,822 before issue 19's second
 # pass (the policy crate's own JSON reader instead of serde and serde_json, its own Aho-Corasick
 # automaton, one stable sort of its own instead of std's, the unused callbacks' exports dropped,
 # the built-in packs minified); 693,643 before its third (the module's own proxy-wasm ABI layer
@@ -45,7 +46,7 @@ WASM_DIS := $(TOOLS)/binaryen/node_modules/.bin/wasm-dis
 # all signature locations). The budget only ever comes down: a change that adds bytes must take
 # as many out, or say in its notes why the bytes are worth the memory. The goal, for the check's
 # message.
-WASM_SIZE_BUDGET ?= 540000
+WASM_SIZE_BUDGET ?= 420000
 WASM_SIZE_GOAL := 409600
 
 .PHONY: binaryen wasm-size

@@ -25,14 +25,20 @@ mod tests;
 
 use crate::head::RequestHead;
 use crate::mirror::decode::inflate::{self, Coding, Outcome};
-use crate::mirror::signatures::pack::{Locations, Pack, Rule, Severity};
+use crate::mirror::signatures::pack::{load_builtin, Locations, Pack, Rule, Severity};
 use crate::mirror::signatures::{RequestView, SignatureHits, SignatureSet};
 use crate::ConfigError;
 use raw::RawResponses;
 
-/// The built-in response rules, compiled into the module from `response/builtin.json` (minified
-/// by `build.rs`).
+/// The built-in response rules' text, `response/builtin.json` minified by `build.rs` (for tools
+/// and tests: the module carries [`BUILTIN_RESPONSE_PACK_DEFLATED`] instead).
 pub const BUILTIN_RESPONSE_PACK: &str = include_str!(concat!(env!("OUT_DIR"), "/responses.json"));
+/// The built-in response rules as the module carries them: [`BUILTIN_RESPONSE_PACK`] deflated by
+/// `build.rs` (a raw deflate stream, about a third of the text's bytes).
+pub const BUILTIN_RESPONSE_PACK_DEFLATED: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/responses.json.deflate"));
+/// Bytes of [`BUILTIN_RESPONSE_PACK`], evaluated at compile time (the text itself is not linked).
+const BUILTIN_RESPONSE_PACK_LEN: usize = BUILTIN_RESPONSE_PACK.len();
 
 /// A compressed body whose stream does not decode (the request side's name).
 const DECODING_BROKEN: &str = "body_encoding_broken";
@@ -52,8 +58,11 @@ pub fn split_rules(rules: Vec<Rule>) -> (Vec<Rule>, Vec<Rule>) {
 
 /// The built-in response pack.
 pub fn builtin_pack() -> Result<Pack, ConfigError> {
-    Pack::from_json(BUILTIN_RESPONSE_PACK.as_bytes())
-        .map_err(|e| ConfigError::new(format!("<built-in response pack>.{}", e.path), e.reason))
+    load_builtin(
+        BUILTIN_RESPONSE_PACK_DEFLATED,
+        BUILTIN_RESPONSE_PACK_LEN,
+        "<built-in response pack>",
+    )
 }
 
 /// A response rule read by the request engine: status as the path, response headers as

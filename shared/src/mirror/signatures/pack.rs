@@ -4,15 +4,51 @@
 //! (`in`, optionally narrowed to named `params` and `headers`), how to decode what it looks at
 //! (`transforms`), when it applies (`when`: methods and path conditions) and what to find
 //! (`match`: literal sets). The format is documented in `filters/meshsight/docs/signatures.md`.
-//! The built-in pack ([`BUILTIN_PACK`]) is a data file compiled into the module; packs in the
-//! policy add rules, override built-in rules with the same `id`, or switch rules off.
+//! The built-in pack ([`BUILTIN_PACK`]) is a data file compiled into the module (deflated:
+//! [`BUILTIN_PACK_DEFLATED`], inflated once per configure); packs in the policy add rules,
+//! override built-in rules with the same `id`, or switch rules off.
 
 use crate::error::json_path::{At, PathError, ReadJson};
+use crate::mirror::decode::inflate::{self, Coding, Outcome};
 use crate::ConfigError;
 
-/// The built-in pack, compiled into the module from `signatures/builtin.json` (minified by
-/// `build.rs`).
+#[cfg(test)]
+mod builtin_tests;
+
+/// The built-in pack's text, `signatures/builtin.json` minified by `build.rs` (for tools and
+/// tests: the module carries [`BUILTIN_PACK_DEFLATED`] instead).
 pub const BUILTIN_PACK: &str = include_str!(concat!(env!("OUT_DIR"), "/signatures.json"));
+/// The built-in pack as the module carries it: [`BUILTIN_PACK`] deflated by `build.rs` (a raw
+/// deflate stream, about a quarter of the text's bytes).
+pub const BUILTIN_PACK_DEFLATED: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/signatures.json.deflate"));
+/// Bytes of [`BUILTIN_PACK`], evaluated at compile time (the text itself is not linked).
+const BUILTIN_PACK_LEN: usize = BUILTIN_PACK.len();
+
+/// The text of a built-in pack from its deflated copy, which must inflate to exactly `len` bytes;
+/// `name` (`<built-in pack>`) is the path a broken copy is reported at.
+pub(crate) fn inflate_builtin(
+    deflated: &[u8],
+    len: usize,
+    name: &str,
+) -> Result<Vec<u8>, ConfigError> {
+    // One byte of room past `len`, so a complete stream ends as `Complete`, never as `Capped`.
+    let inflated = inflate::inflate(Coding::Deflate, deflated, len.saturating_add(1));
+    if inflated.outcome != Outcome::Complete || inflated.bytes.len() != len {
+        return Err(ConfigError::new(
+            name,
+            format!("does not inflate ({} of {len} bytes)", inflated.bytes.len()),
+        ));
+    }
+    Ok(inflated.bytes)
+}
+
+/// A built-in pack from its deflated copy ([`inflate_builtin`]), parsed and validated as any
+/// pack; every error is reported under `name`.
+pub(crate) fn load_builtin(deflated: &[u8], len: usize, name: &str) -> Result<Pack, ConfigError> {
+    let text = inflate_builtin(deflated, len, name)?;
+    Pack::from_json(&text).map_err(|e| ConfigError::new(format!("{name}.{}", e.path), e.reason))
+}
 
 /// Most literal groups (`all`) in one rule.
 pub const MAX_GROUPS: usize = 32;
@@ -763,8 +799,7 @@ impl Pack {
 
     /// The built-in pack.
     pub fn builtin() -> Result<Pack, ConfigError> {
-        Pack::from_json(BUILTIN_PACK.as_bytes())
-            .map_err(|e| ConfigError::new(format!("<built-in pack>.{}", e.path), e.reason))
+        load_builtin(BUILTIN_PACK_DEFLATED, BUILTIN_PACK_LEN, "<built-in pack>")
     }
 
     /// Validates a pack written at JSON path `at` (empty for a document of its own).
