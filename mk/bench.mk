@@ -25,10 +25,11 @@ oha:
 # The filter policies are the Istio manifests' pluginConfigs (validated first), so the bench
 # also proves the filters accept what envoy-config/istio/ ships.
 # The "..., module at opt-level 3" rows run meshsight_o3.wasm: the same sources with the module's
-# crates at opt-level 3 instead of the shipped "z" (Cargo.toml says why "z"), through the same
-# wasm-opt, so each run shows what the shipped build trades (memory against per-request CPU).
+# crates (and its inflater) at opt-level 3 instead of the shipped "z" (Cargo.toml says why "z"),
+# through the same wasm-opt, so each run shows what the shipped build trades (memory against
+# per-request CPU).
 O3_TARGET := $(TARGET_DIR)/o3
-O3_CONFIG := $(foreach c,meshsight meshsight-policy meshsight-host-abi,--config 'profile.release.package.$(c).opt-level=3')
+O3_CONFIG := $(foreach c,meshsight meshsight-policy meshsight-host-abi miniz_oxide adler2,--config 'profile.release.package.$(c).opt-level=3')
 
 bench-filters: wasm envoy pytools oha
 	$(VENV)/tools/bin/python scripts/validate_istio.py --dump-plugin-configs $(BENCH_POLICIES)
