@@ -304,7 +304,6 @@ fn word_needs_escape(w: u64) -> bool {
 /// `\n`, `\r`, `\t`, other control characters as `\u00xx`; everything else as is).
 #[inline]
 pub(crate) fn push_string(out: &mut String, s: &str) {
-    out.reserve(s.len() + 2);
     out.push('"');
     push_escaped(out, s);
     out.push('"');

@@ -102,19 +102,24 @@ pub fn recorded_header<'h>(
     } else {
         Cow::Borrowed(name)
     };
-    if lower.starts_with(':')
+    // A byte compare: `starts_with(':')` is a pattern search at opt-level "z".
+    if lower.as_bytes().first() == Some(&b':')
         || !allow.contains(lower.as_ref())
         || CREDENTIAL_HEADERS.contains(&lower.as_ref())
     {
         return None;
     }
-    let value = match value.split_once('?') {
-        Some((base, query)) if matches!(lower.as_ref(), "referer" | "location") => {
-            match redacted_query(query, secret_params) {
-                Cow::Borrowed(kept) if kept.len() == query.len() => Cow::Borrowed(value),
-                masked => Cow::Owned(format!("{base}?{masked}")),
-            }
-        }
+    // Only URL-valued headers are searched for a query.
+    let query = if matches!(lower.as_ref(), "referer" | "location") {
+        value.split_once('?')
+    } else {
+        None
+    };
+    let value = match query {
+        Some((base, query)) => match redacted_query(query, secret_params) {
+            Cow::Borrowed(kept) if kept.len() == query.len() => Cow::Borrowed(value),
+            masked => Cow::Owned(format!("{base}?{masked}")),
+        },
         _ => Cow::Borrowed(value),
     };
     Some((lower, value))
