@@ -125,7 +125,7 @@ impl HttpExchange {
     /// (`x-b3-traceid`, or the first field of single-header `b3`), lowercase.
     pub fn trace_id(&self) -> Option<TraceId> {
         if let Some(tp) = self.request_header("traceparent") {
-            let mut parts = tp.trim().split('-');
+            let mut parts = trim(tp).split('-');
             let _version = parts.next();
             let id = parts.next();
             let complete = parts.next().is_some() && parts.next().is_some();
@@ -137,13 +137,10 @@ impl HttpExchange {
                 }
             }
         }
-        let b3 = self
-            .request_header("x-b3-traceid")
-            .map(str::trim)
-            .or_else(|| {
-                self.request_header("b3")
-                    .and_then(|v| v.trim().split('-').next())
-            });
+        let b3 = self.request_header("x-b3-traceid").map(trim).or_else(|| {
+            self.request_header("b3")
+                .and_then(|v| trim(v).split('-').next())
+        });
         b3.filter(|id| id.len() == 16 || id.len() == 32)
             .and_then(TraceId::parse)
     }
@@ -160,16 +157,23 @@ impl TraceId {
     /// Parses 1 to 32 hex digits (any case) into their lowercase form.
     #[inline(never)]
     pub fn parse(text: &str) -> Option<TraceId> {
-        if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bytes = text.as_bytes();
+        if bytes.is_empty() || bytes.len() > 32 {
             return None;
         }
+        // One pass that checks and lowercases (the iterator adapters of a check-then-copy are
+        // calls per byte at opt-level "z").
         let mut hex = [0u8; 32];
-        for (slot, b) in hex.iter_mut().zip(text.bytes()) {
-            *slot = b.to_ascii_lowercase();
+        for (slot, b) in hex.iter_mut().zip(bytes) {
+            *slot = match b {
+                b'0'..=b'9' | b'a'..=b'f' => *b,
+                b'A'..=b'F' => b + (b'a' - b'A'),
+                _ => return None,
+            };
         }
         Some(TraceId {
             hex,
-            len: text.len() as u8,
+            len: bytes.len() as u8,
         })
     }
 
@@ -205,4 +209,15 @@ impl fmt::Display for TraceId {
 #[inline(always)]
 fn is_pseudo(name: &str) -> bool {
     name.as_bytes().first() == Some(&b':')
+}
+
+/// `str::trim`, skipped when both ends are printable ASCII (the usual header value): the
+/// trim decodes chars from each end, a chain of calls at opt-level "z".
+fn trim(value: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|b| (0x21..0x7f).contains(b));
+    if printable(value.as_bytes().first()) && printable(value.as_bytes().last()) {
+        value
+    } else {
+        value.trim()
+    }
 }

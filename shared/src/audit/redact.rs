@@ -3,6 +3,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+#[cfg(test)]
+mod tests;
+
 use crate::headers::CREDENTIAL_HEADERS;
 use crate::normalize::hex_pair;
 
@@ -49,12 +52,8 @@ pub fn redact_query(query: &str, secret_params: &BTreeSet<String>) -> String {
 /// [`redact_query`] without a copy when nothing is masked: the query up to its fragment,
 /// borrowed, or the masked copy.
 pub fn redacted_query<'q>(query: &'q str, secret_params: &BTreeSet<String>) -> Cow<'q, str> {
-    let query = query.split('#').next().unwrap_or("");
-    let secret = |pair: &str| {
-        pair.split_once('=')
-            .is_some_and(|(name, _)| is_secret_param(name, secret_params))
-    };
-    if secret_params.is_empty() || !query.split(['&', ';']).any(secret) {
+    let query = before(query, |b| b == b'#').0;
+    if secret_params.is_empty() || !any_secret_pair(query, secret_params) {
         return Cow::Borrowed(query);
     }
     let mut out = String::with_capacity(query.len());
@@ -83,6 +82,36 @@ pub fn redacted_query<'q>(query: &'q str, secret_params: &BTreeSet<String>) -> C
             }
             None => return Cow::Owned(out),
         }
+    }
+}
+
+/// Whether a `&`- or `;`-separated pair of `query` has a secret name (before its `=`). Byte
+/// scans: `split(['&', ';'])` decodes each char and searches a char set at opt-level "z", and
+/// this runs on every recorded query.
+fn any_secret_pair(query: &str, secret_params: &BTreeSet<String>) -> bool {
+    let mut rest = query;
+    loop {
+        let (pair, tail) = before(rest, |b| b == b'&' || b == b';');
+        let (name, value) = before(pair, |b| b == b'=');
+        if value.is_some() && is_secret_param(name, secret_params) {
+            return true;
+        }
+        match tail {
+            Some(tail) => rest = tail,
+            None => return false,
+        }
+    }
+}
+
+/// `text` up to the first byte `stop` accepts (an ASCII byte, so the cut is a char boundary),
+/// and what follows that byte, if there is one.
+fn before(text: &str, stop: impl Fn(u8) -> bool) -> (&str, Option<&str>) {
+    match text.bytes().position(stop) {
+        Some(at) => (
+            text.get(..at).unwrap_or_default(),
+            Some(text.get(at + 1..).unwrap_or_default()),
+        ),
+        None => (text, None),
     }
 }
 

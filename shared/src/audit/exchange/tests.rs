@@ -76,3 +76,54 @@ fn the_request_head_is_taken_over_without_its_pseudo_headers() {
     );
     assert_eq!(ex.request_headers, h(&[("host", "b.example:8080")]));
 }
+
+/// The one-pass trace id parser gives what the check-then-lowercase one gave.
+#[test]
+fn trace_id_parse_matches_the_check_then_copy_parser() {
+    let old = |text: &str| -> Option<String> {
+        if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(text.to_ascii_lowercase())
+    };
+    let long = "0".repeat(33);
+    for text in [
+        "",
+        "a",
+        "80F198EE56343BA864FE8B2A57D3EFF7",
+        "80f198ee56343ba8",
+        "80f198ee56343ba864fe8b2a57d3eff7",
+        long.as_str(),
+        "80f198ee56343bg8",
+        "80f198ee-6343ba8",
+        "é0f198ee56343ba",
+        "0123456789abcdefABCDEF",
+    ] {
+        assert_eq!(
+            super::TraceId::parse(text).map(|t| t.as_str().to_string()),
+            old(text),
+            "{text:?}"
+        );
+    }
+}
+
+/// The trim that skips printable ends gives what `str::trim` gives.
+#[test]
+fn trim_matches_str_trim() {
+    for v in [
+        "",
+        " ",
+        "a",
+        " a",
+        "a ",
+        "\ta\n",
+        "\u{a0}a",
+        "a\u{a0}",
+        "\u{2028}x\u{3000}",
+        "~x!",
+        "\u{7f}x",
+        "\u{1f}x",
+    ] {
+        assert_eq!(super::trim(v), v.trim(), "{v:?}");
+    }
+}
