@@ -1,11 +1,24 @@
 //! What the proxy saw of one finished HTTP exchange: the request head (taken over as read from
 //! the host, never copied), the response, addresses, Istio peers and the other jobs' decisions.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Deref;
 
 use crate::decision::{AllowlistDecision, MirrorDecision};
+use crate::head::RequestHead;
 use crate::headers::header_value;
+
+/// The request headers the record derives fields from (besides the recorded ones): the user
+/// agent, the forwarded-for addresses, the trace id and the request id.
+const READ_BY_RECORD: [&str; 6] = [
+    "user-agent",
+    "x-forwarded-for",
+    "traceparent",
+    "x-b3-traceid",
+    "b3",
+    "x-request-id",
+];
 
 #[cfg(test)]
 mod tests;
@@ -113,6 +126,37 @@ impl HttpExchange {
         ex
     }
 
+    /// [`HttpExchange::from_request_headers`] of `head`'s pairs, but copying only the request
+    /// headers a record reads: those `recorded` (the policy's `record_headers`) and those it
+    /// derives fields from. The record written is the same; the headers it never reads
+    /// (cookies, tokens, accept-*) are not copied and freed on every request.
+    pub fn from_head(head: &RequestHead, recorded: &BTreeSet<String>) -> Self {
+        let mut ex = HttpExchange::default();
+        let mut host = None;
+        let mut headers = Vec::new();
+        for (name, value) in head.headers().iter() {
+            match name {
+                ":method" => ex.method = value.to_string(),
+                ":scheme" => ex.scheme = value.to_string(),
+                ":authority" => ex.authority = value.to_string(),
+                ":path" => ex.path = value.to_string(),
+                "x-request-id" => ex.request_id = Some(value.to_string()),
+                "host" if host.is_none() => host = Some(value),
+                _ => {}
+            }
+            if !is_pseudo(name) && read_by_record(name, recorded) {
+                headers.push((name.to_string(), value.to_string()));
+            }
+        }
+        if ex.authority.is_empty() {
+            if let Some(host) = host {
+                ex.authority = host.to_string();
+            }
+        }
+        ex.request_headers = headers;
+        ex
+    }
+
     /// The first value of request header `name` (ASCII case-insensitive).
     // Out of line: inlined, each call site unrolled the case-insensitive compare for its
     // constant name (three in `trace_id` alone).
@@ -202,6 +246,15 @@ impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Whether the record reads header `name`: recorded (the allow-list holds lowercase names), or
+/// one it derives fields from (looked up ASCII case-insensitively: a name with an uppercase
+/// letter, rare from Envoy, is kept whatever it is).
+fn read_by_record(name: &str, recorded: &BTreeSet<String>) -> bool {
+    name.bytes().any(|b| b.is_ascii_uppercase())
+        || READ_BY_RECORD.contains(&name)
+        || recorded.contains(name)
 }
 
 /// Whether a header name is a pseudo-header (`:path`...): a byte compare, where
