@@ -9,17 +9,6 @@ use crate::decision::{AllowlistDecision, MirrorDecision};
 use crate::head::RequestHead;
 use crate::headers::header_value;
 
-/// The request headers the record derives fields from (besides the recorded ones): the user
-/// agent, the forwarded-for addresses, the trace id and the request id.
-const READ_BY_RECORD: [&str; 6] = [
-    "user-agent",
-    "x-forwarded-for",
-    "traceparent",
-    "x-b3-traceid",
-    "b3",
-    "x-request-id",
-];
-
 #[cfg(test)]
 mod tests;
 
@@ -135,16 +124,38 @@ impl HttpExchange {
         let mut host = None;
         let mut headers = Vec::new();
         for (name, value) in head.headers().iter() {
-            match name {
-                ":method" => ex.method = value.to_string(),
-                ":scheme" => ex.scheme = value.to_string(),
-                ":authority" => ex.authority = value.to_string(),
-                ":path" => ex.path = value.to_string(),
-                "x-request-id" => ex.request_id = Some(value.to_string()),
-                "host" if host.is_none() => host = Some(value),
-                _ => {}
-            }
-            if !is_pseudo(name) && read_by_record(name, recorded) {
+            // One match both takes the fields over and says whether the record reads the
+            // header: the ones it derives fields from (user agent, forwarded-for, trace and
+            // request ids), else those recorded.
+            let read = match name {
+                ":method" => {
+                    ex.method = value.to_string();
+                    false
+                }
+                ":scheme" => {
+                    ex.scheme = value.to_string();
+                    false
+                }
+                ":authority" => {
+                    ex.authority = value.to_string();
+                    false
+                }
+                ":path" => {
+                    ex.path = value.to_string();
+                    false
+                }
+                "x-request-id" => {
+                    ex.request_id = Some(value.to_string());
+                    true
+                }
+                "host" => {
+                    host = host.or(Some(value));
+                    recorded.contains(name)
+                }
+                "user-agent" | "x-forwarded-for" | "traceparent" | "x-b3-traceid" | "b3" => true,
+                _ => !is_pseudo(name) && recorded_or_not_lowercase(name, recorded),
+            };
+            if read {
                 headers.push((name.to_string(), value.to_string()));
             }
         }
@@ -248,13 +259,11 @@ impl fmt::Display for TraceId {
     }
 }
 
-/// Whether the record reads header `name`: recorded (the allow-list holds lowercase names), or
-/// one it derives fields from (looked up ASCII case-insensitively: a name with an uppercase
-/// letter, rare from Envoy, is kept whatever it is).
-fn read_by_record(name: &str, recorded: &BTreeSet<String>) -> bool {
-    name.bytes().any(|b| b.is_ascii_uppercase())
-        || READ_BY_RECORD.contains(&name)
-        || recorded.contains(name)
+/// Whether header `name` is recorded (the allow-list holds lowercase names), or has an
+/// uppercase letter (rare from Envoy): kept whatever it is, as the record looks the headers it
+/// derives fields from up ASCII case-insensitively.
+fn recorded_or_not_lowercase(name: &str, recorded: &BTreeSet<String>) -> bool {
+    name.bytes().any(|b| b.is_ascii_uppercase()) || recorded.contains(name)
 }
 
 /// Whether a header name is a pseudo-header (`:path`...): a byte compare, where
