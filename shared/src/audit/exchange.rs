@@ -1,10 +1,12 @@
 //! What the proxy saw of one finished HTTP exchange: the request head (taken over as read from
 //! the host, never copied), the response, addresses, Istio peers and the other jobs' decisions.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Deref;
 
 use crate::decision::{AllowlistDecision, MirrorDecision};
+use crate::head::RequestHead;
 use crate::headers::header_value;
 
 #[cfg(test)]
@@ -99,14 +101,67 @@ impl HttpExchange {
                 "x-request-id" => ex.request_id = Some(value.clone()),
                 _ => {}
             }
-            pseudo |= name.starts_with(':');
+            pseudo |= is_pseudo(name);
         }
         if pseudo {
-            headers.retain(|(name, _)| !name.starts_with(':'));
+            headers.retain(|(name, _)| !is_pseudo(name));
         }
         if ex.authority.is_empty() {
             if let Some((_, host)) = headers.iter().find(|(name, _)| name == "host") {
                 ex.authority = host.clone();
+            }
+        }
+        ex.request_headers = headers;
+        ex
+    }
+
+    /// [`HttpExchange::from_request_headers`] of `head`'s pairs, but copying only the request
+    /// headers a record reads: those `recorded` (the policy's `record_headers`) and those it
+    /// derives fields from. The record written is the same; the headers it never reads
+    /// (cookies, tokens, accept-*) are not copied and freed on every request.
+    pub fn from_head(head: &RequestHead, recorded: &BTreeSet<String>) -> Self {
+        let mut ex = HttpExchange::default();
+        let mut host = None;
+        let mut headers = Vec::new();
+        for (name, value) in head.headers().iter() {
+            // One match both takes the fields over and says whether the record reads the
+            // header: the ones it derives fields from (user agent, forwarded-for, trace and
+            // request ids), else those recorded.
+            let read = match name {
+                ":method" => {
+                    ex.method = value.to_string();
+                    false
+                }
+                ":scheme" => {
+                    ex.scheme = value.to_string();
+                    false
+                }
+                ":authority" => {
+                    ex.authority = value.to_string();
+                    false
+                }
+                ":path" => {
+                    ex.path = value.to_string();
+                    false
+                }
+                "x-request-id" => {
+                    ex.request_id = Some(value.to_string());
+                    true
+                }
+                "host" => {
+                    host = host.or(Some(value));
+                    recorded.contains(name)
+                }
+                "user-agent" | "x-forwarded-for" | "traceparent" | "x-b3-traceid" | "b3" => true,
+                _ => !is_pseudo(name) && recorded_or_not_lowercase(name, recorded),
+            };
+            if read {
+                headers.push((name.to_string(), value.to_string()));
+            }
+        }
+        if ex.authority.is_empty() {
+            if let Some(host) = host {
+                ex.authority = host.to_string();
             }
         }
         ex.request_headers = headers;
@@ -125,7 +180,7 @@ impl HttpExchange {
     /// (`x-b3-traceid`, or the first field of single-header `b3`), lowercase.
     pub fn trace_id(&self) -> Option<TraceId> {
         if let Some(tp) = self.request_header("traceparent") {
-            let mut parts = tp.trim().split('-');
+            let mut parts = trim(tp).split('-');
             let _version = parts.next();
             let id = parts.next();
             let complete = parts.next().is_some() && parts.next().is_some();
@@ -137,13 +192,10 @@ impl HttpExchange {
                 }
             }
         }
-        let b3 = self
-            .request_header("x-b3-traceid")
-            .map(str::trim)
-            .or_else(|| {
-                self.request_header("b3")
-                    .and_then(|v| v.trim().split('-').next())
-            });
+        let b3 = self.request_header("x-b3-traceid").map(trim).or_else(|| {
+            self.request_header("b3")
+                .and_then(|v| trim(v).split('-').next())
+        });
         b3.filter(|id| id.len() == 16 || id.len() == 32)
             .and_then(TraceId::parse)
     }
@@ -160,16 +212,23 @@ impl TraceId {
     /// Parses 1 to 32 hex digits (any case) into their lowercase form.
     #[inline(never)]
     pub fn parse(text: &str) -> Option<TraceId> {
-        if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bytes = text.as_bytes();
+        if bytes.is_empty() || bytes.len() > 32 {
             return None;
         }
+        // One pass that checks and lowercases (the iterator adapters of a check-then-copy are
+        // calls per byte at opt-level "z").
         let mut hex = [0u8; 32];
-        for (slot, b) in hex.iter_mut().zip(text.bytes()) {
-            *slot = b.to_ascii_lowercase();
+        for (slot, b) in hex.iter_mut().zip(bytes) {
+            *slot = match b {
+                b'0'..=b'9' | b'a'..=b'f' => *b,
+                b'A'..=b'F' => b + (b'a' - b'A'),
+                _ => return None,
+            };
         }
         Some(TraceId {
             hex,
-            len: text.len() as u8,
+            len: bytes.len() as u8,
         })
     }
 
@@ -197,5 +256,30 @@ impl fmt::Debug for TraceId {
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Whether header `name` is recorded (the allow-list holds lowercase names), or has an
+/// uppercase letter (rare from Envoy): kept whatever it is, as the record looks the headers it
+/// derives fields from up ASCII case-insensitively.
+fn recorded_or_not_lowercase(name: &str, recorded: &BTreeSet<String>) -> bool {
+    name.bytes().any(|b| b.is_ascii_uppercase()) || recorded.contains(name)
+}
+
+/// Whether a header name is a pseudo-header (`:path`...): a byte compare, where
+/// `starts_with(':')` is a pattern search with the char encoded first at opt-level "z".
+#[inline(always)]
+fn is_pseudo(name: &str) -> bool {
+    name.as_bytes().first() == Some(&b':')
+}
+
+/// `str::trim`, skipped when both ends are printable ASCII (the usual header value): the
+/// trim decodes chars from each end, a chain of calls at opt-level "z".
+fn trim(value: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|b| (0x21..0x7f).contains(b));
+    if printable(value.as_bytes().first()) && printable(value.as_bytes().last()) {
+        value
+    } else {
+        value.trim()
     }
 }

@@ -3,6 +3,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+#[cfg(test)]
+mod tests;
+
 use crate::headers::CREDENTIAL_HEADERS;
 use crate::normalize::hex_pair;
 
@@ -49,12 +52,8 @@ pub fn redact_query(query: &str, secret_params: &BTreeSet<String>) -> String {
 /// [`redact_query`] without a copy when nothing is masked: the query up to its fragment,
 /// borrowed, or the masked copy.
 pub fn redacted_query<'q>(query: &'q str, secret_params: &BTreeSet<String>) -> Cow<'q, str> {
-    let query = query.split('#').next().unwrap_or("");
-    let secret = |pair: &str| {
-        pair.split_once('=')
-            .is_some_and(|(name, _)| is_secret_param(name, secret_params))
-    };
-    if secret_params.is_empty() || !query.split(['&', ';']).any(secret) {
+    let query = before(query, |b| b == b'#').0;
+    if secret_params.is_empty() || !any_secret_pair(query, secret_params) {
         return Cow::Borrowed(query);
     }
     let mut out = String::with_capacity(query.len());
@@ -86,6 +85,36 @@ pub fn redacted_query<'q>(query: &'q str, secret_params: &BTreeSet<String>) -> C
     }
 }
 
+/// Whether a `&`- or `;`-separated pair of `query` has a secret name (before its `=`). Byte
+/// scans: `split(['&', ';'])` decodes each char and searches a char set at opt-level "z", and
+/// this runs on every recorded query.
+fn any_secret_pair(query: &str, secret_params: &BTreeSet<String>) -> bool {
+    let mut rest = query;
+    loop {
+        let (pair, tail) = before(rest, |b| b == b'&' || b == b';');
+        let (name, value) = before(pair, |b| b == b'=');
+        if value.is_some() && is_secret_param(name, secret_params) {
+            return true;
+        }
+        match tail {
+            Some(tail) => rest = tail,
+            None => return false,
+        }
+    }
+}
+
+/// `text` up to the first byte `stop` accepts (an ASCII byte, so the cut is a char boundary),
+/// and what follows that byte, if there is one.
+fn before(text: &str, stop: impl Fn(u8) -> bool) -> (&str, Option<&str>) {
+    match text.bytes().position(stop) {
+        Some(at) => (
+            text.get(..at).unwrap_or_default(),
+            Some(text.get(at + 1..).unwrap_or_default()),
+        ),
+        None => (text, None),
+    }
+}
+
 /// One request or response header as recorded: `None` when it is not recorded (not on the
 /// allow-list, a pseudo-header or a credential header), else its lowercase name and its value
 /// with secret query parameters masked in URL-valued headers (`referer`, `location`), each
@@ -102,19 +131,24 @@ pub fn recorded_header<'h>(
     } else {
         Cow::Borrowed(name)
     };
-    if lower.starts_with(':')
+    // A byte compare: `starts_with(':')` is a pattern search at opt-level "z".
+    if lower.as_bytes().first() == Some(&b':')
         || !allow.contains(lower.as_ref())
         || CREDENTIAL_HEADERS.contains(&lower.as_ref())
     {
         return None;
     }
-    let value = match value.split_once('?') {
-        Some((base, query)) if matches!(lower.as_ref(), "referer" | "location") => {
-            match redacted_query(query, secret_params) {
-                Cow::Borrowed(kept) if kept.len() == query.len() => Cow::Borrowed(value),
-                masked => Cow::Owned(format!("{base}?{masked}")),
-            }
-        }
+    // Only URL-valued headers are searched for a query.
+    let query = if matches!(lower.as_ref(), "referer" | "location") {
+        value.split_once('?')
+    } else {
+        None
+    };
+    let value = match query {
+        Some((base, query)) => match redacted_query(query, secret_params) {
+            Cow::Borrowed(kept) if kept.len() == query.len() => Cow::Borrowed(value),
+            masked => Cow::Owned(format!("{base}?{masked}")),
+        },
         _ => Cow::Borrowed(value),
     };
     Some((lower, value))

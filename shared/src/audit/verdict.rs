@@ -174,7 +174,7 @@ fn write_request(
     user_agent: Option<&str>,
     request_id: Option<&str>,
 ) {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let path = without_query(path);
     // The members of OCSF `http_request`, whose braces the caller or the template writes.
     let mut r = JsonObject::inside(out, false);
     if activity_id(method) != 99 {
@@ -236,6 +236,16 @@ pub fn entries_with_response(
         name: VERDICT_PROPERTY,
         bytes: out.into_bytes(),
     }]
+}
+
+/// `path` up to its query string or fragment: a byte scan, where `split(['?', '#'])` decodes
+/// each char and searches a char set at opt-level "z" (both bytes are ASCII, so the cut is a
+/// char boundary).
+fn without_query(path: &str) -> &str {
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(end) => path.get(..end).unwrap_or_default(),
+        None => path,
+    }
 }
 
 /// Host and numeric port of an authority (`[v6]:port`, `host:port`, `host`).

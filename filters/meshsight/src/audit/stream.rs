@@ -62,7 +62,7 @@ impl AuditJob {
         response: Option<ResponseVerdict>,
         started_ns: Option<u64>,
     ) {
-        let mut ex = HttpExchange::from_request_headers(head.to_pairs());
+        let mut ex = HttpExchange::from_head(&head, &self.policy.record_headers);
         ex.response_headers = response_headers;
         ex.allowlist = allowlist;
         ex.mirror = mirror;

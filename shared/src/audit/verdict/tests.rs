@@ -199,3 +199,24 @@ fn declarations_encode_declare_property_arguments() {
     expected.extend_from_slice(&[0x18, 1, 0x28, 1]);
     assert_eq!(args, expected);
 }
+
+/// The byte scan that cuts the query and fragment gives what the char-set split gave.
+#[test]
+fn without_query_cuts_as_the_char_set_split_did() {
+    for path in [
+        "",
+        "/",
+        "/a/b",
+        "/a?x=1",
+        "/a#frag",
+        "/a#f?x",
+        "/a?x#f",
+        "?only",
+        "#only",
+        "/é漢?😀",
+        "/😀#é",
+    ] {
+        let old = path.split(['?', '#']).next().unwrap_or_default();
+        assert_eq!(super::without_query(path), old, "{path:?}");
+    }
+}
