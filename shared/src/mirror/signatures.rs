@@ -1000,6 +1000,10 @@ impl Scan<'_, '_, '_, '_> {
                 }
             }
         }
+        if self.progress.is_empty() {
+            // Most views hold no literal of a rule with several groups: no drain to build.
+            return;
+        }
         for p in self.progress.drain(..) {
             let Some(rule) = set.rules.get(p.rule as usize) else {
                 continue;
