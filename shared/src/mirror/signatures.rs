@@ -34,6 +34,7 @@ use crate::headers::HeaderBlock;
 use crate::stable_sort::stable_sort_by;
 use crate::ConfigError;
 use automaton::{Automaton, Match, Starts};
+use clean::Known;
 use pack::{
     Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
 };
@@ -482,7 +483,8 @@ impl SignatureSet {
             + self.classes.capacity() * std::mem::size_of::<Class>()
     }
 
-    /// What pieces found at `locations` are matched for.
+    /// What pieces found at `locations` are matched for (asked for every piece).
+    #[inline(always)]
     fn class(&self, locations: Locations) -> Option<&Class> {
         let at = self.class_of.get(usize::from(locations.0)).copied()?;
         self.classes.get(usize::from(at)).filter(|c| c.views != 0)
@@ -886,16 +888,19 @@ impl Scan<'_, '_, '_, '_> {
         if raw.is_empty() {
             return;
         }
+        let mut unseen = None;
         if let Some(clean) = self.clean.as_deref_mut() {
-            if clean.contains(raw, locations, plus_as_space) {
-                return;
+            match clean.look_up(raw, locations, plus_as_space) {
+                Known::Clean => return,
+                Known::Unseen(set) => unseen = Some(set),
+                Known::TooLong => {}
             }
         }
         let found_before = self.found;
         self.views(raw, class, locations, name, plus_as_space);
         if self.found == found_before {
-            if let Some(clean) = self.clean.as_deref_mut() {
-                clean.insert(raw, locations, plus_as_space);
+            if let (Some(clean), Some(set)) = (self.clean.as_deref_mut(), unseen) {
+                clean.remember(set, raw, locations, plus_as_space);
             }
         }
     }
