@@ -166,10 +166,30 @@ enum Piece<'n> {
     Whole,
     /// A parameter's name.
     ParamName,
-    /// The value of the parameter with this (decoded) name.
-    ParamValue(&'n [u8]),
+    /// The value of the parameter with this name.
+    ParamValue(ParamName<'n>),
     /// A header line; the header's name.
     Header(&'n [u8]),
+}
+
+/// A parameter's name as the request spells it: decoded (percent-decoding, lower case) only
+/// when a rule narrowed to named parameters asks, since most pieces hold no literal at all.
+#[derive(Clone, Copy)]
+enum ParamName<'n> {
+    /// A query or form name, still percent-encoded (`+` a space).
+    Encoded(&'n [u8]),
+    /// A JSON key or a multipart name: only lower-cased.
+    Plain(&'n [u8]),
+}
+
+impl ParamName<'_> {
+    /// The name as rules' `params` spell it: decoded, lower-case.
+    fn decoded(self) -> String {
+        match self {
+            ParamName::Encoded(n) => lower_lossy(&percent_decode_fully(n, true)),
+            ParamName::Plain(n) => lower_lossy(n),
+        }
+    }
 }
 
 /// What a literal is to one rule: which group it counts for, or a veto (`none`).
@@ -793,8 +813,8 @@ impl Scan<'_, '_, '_, '_> {
                     }
                     last_key = Some(key.as_str());
                     if !value.is_empty() {
-                        let name = key.to_ascii_lowercase();
-                        self.value(value.as_bytes(), params, name.as_bytes(), false);
+                        let name = ParamName::Plain(key.as_bytes());
+                        self.value(value.as_bytes(), params, name, false);
                     }
                 }
             }
@@ -817,21 +837,21 @@ impl Scan<'_, '_, '_, '_> {
         }
         for part in &parts.parts {
             self.name(part.name, at);
-            let name = lower_lossy(part.name);
+            let name = ParamName::Plain(part.name);
             if let Some(filename) = part.filename {
-                self.piece(filename, at, Piece::ParamValue(name.as_bytes()), false);
+                self.piece(filename, at, Piece::ParamValue(name), false);
                 // A binary file's bytes are no form value: the whole-body view already read
                 // them, and a second pass would double an upload's cost.
                 if part.value.contains(&0) {
                     continue;
                 }
             }
-            self.value(part.value, at, name.as_bytes(), false);
+            self.value(part.value, at, name, false);
         }
     }
 
     /// A parameter value; also decoded when it looks like base64 and the set asks for that.
-    fn value(&mut self, value: &[u8], at: Locations, name: &[u8], plus_as_space: bool) {
+    fn value(&mut self, value: &[u8], at: Locations, name: ParamName<'_>, plus_as_space: bool) {
         self.piece(value, at, Piece::ParamValue(name), plus_as_space);
         if self.set.base64_params && base64::looks_like_base64(value) {
             if let Some(decoded) = base64::decode(value, self.set.body_budget) {
@@ -862,8 +882,7 @@ impl Scan<'_, '_, '_, '_> {
         for (name, value) in raw_pairs(input) {
             self.name(name, locations);
             if !value.is_empty() {
-                let decoded = lower_lossy(&percent_decode_fully(name, true));
-                self.value(value, locations, decoded.as_bytes(), true);
+                self.value(value, locations, ParamName::Encoded(name), true);
             }
         }
     }
@@ -1026,7 +1045,10 @@ fn names_allow(rule: &Rule, name: Piece<'_>) -> bool {
         Piece::Whole => true,
         Piece::ParamName => rule.params.is_empty(),
         Piece::ParamValue(n) => {
-            rule.params.is_empty() || rule.params.iter().any(|p| p.as_bytes() == n)
+            rule.params.is_empty() || {
+                let n = n.decoded();
+                rule.params.contains(&n)
+            }
         }
         Piece::Header(n) => {
             rule.headers.is_empty()
@@ -1041,11 +1063,52 @@ fn names_allow(rule: &Rule, name: Piece<'_>) -> bool {
 /// Whether some view in `needed` (bit per `VIEW_*` mask) could read `raw` differently from the
 /// raw bytes: only then are views built.
 fn needs_transform(raw: &[u8], needed: u16, plus_as_space: bool) -> bool {
-    let normalizes = (0..16u8).any(|v| needed & (1 << v) != 0 && v & VIEW_NORMALIZE != 0);
-    normalizes
-        || raw
-            .iter()
-            .any(|&b| b == b'%' || b == b'\\' || b == b'$' || (plus_as_space && b == b'+'))
+    raw.iter()
+        .any(|&b| b == b'%' || b == b'\\' || b == b'$' || (plus_as_space && b == b'+'))
+        || (needed & NORMALIZING_VIEWS != 0 && !is_normal_path(raw))
+}
+
+/// The views (bit per `VIEW_*` mask) that normalize the path.
+const NORMALIZING_VIEWS: u16 = {
+    let mut bits = 0u16;
+    let mut view = 0u8;
+    while view < 16 {
+        if view & VIEW_NORMALIZE != 0 {
+            bits |= 1 << view;
+        }
+        view += 1;
+    }
+    bits
+};
+
+/// Whether [`normalize_path`] gives `raw` back as it is: it starts with `/`, has no `\\` or
+/// `;`, and no empty (but a last), `.` or `..` segment. Most paths are so: then every view of
+/// one without escapes is the raw bytes, and none is built.
+fn is_normal_path(raw: &[u8]) -> bool {
+    if raw.first() != Some(&b'/') {
+        return false;
+    }
+    let mut segment = 1;
+    let mut i = 1;
+    loop {
+        match raw.get(i) {
+            Some(b'\\' | b';') => return false,
+            Some(b'/') | None => {
+                let end = i >= raw.len();
+                match raw.get(segment..i).unwrap_or_default() {
+                    b"." | b".." => return false,
+                    b"" if !end => return false,
+                    _ => {}
+                }
+                if end {
+                    return true;
+                }
+                segment = i + 1;
+            }
+            Some(_) => {}
+        }
+        i += 1;
+    }
 }
 
 /// The piece `raw` as seen through the `VIEW_*` steps in `view`; borrowed when no step changes
