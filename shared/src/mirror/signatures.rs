@@ -761,14 +761,15 @@ impl Scan<'_, '_, '_, '_> {
         headers: &mut dyn Iterator<Item = (&'x str, &'x str)>,
         request: bool,
     ) {
-        // One buffer for every line: no allocation (or formatting) per header.
-        let mut line = Vec::with_capacity(512);
+        // One buffer for every line, the worker's when it has one: no allocation (or
+        // formatting) per header, nor per request.
+        let mut line = match self.clean.as_deref_mut() {
+            Some(clean) => clean.take_line(),
+            None => Vec::with_capacity(512),
+        };
         for (name, value) in headers {
-            if if request {
-                name == ":path"
-            } else {
-                name.starts_with(':')
-            } {
+            // A first-byte test before any comparison: most headers are no pseudo-header.
+            if name.as_bytes().first() == Some(&b':') && (!request || name == ":path") {
                 continue;
             }
             line.clear();
@@ -781,9 +782,12 @@ impl Scan<'_, '_, '_, '_> {
                 Piece::Header(name.as_bytes()),
                 false,
             );
-            if request && (name == "authorization" || name == "proxy-authorization") {
+            if request && is_credentials_header(name.as_bytes()) {
                 self.credentials(name, value);
             }
+        }
+        if let Some(clean) = self.clean.as_deref_mut() {
+            clean.put_line(line);
         }
     }
 
@@ -1037,6 +1041,15 @@ impl Scan<'_, '_, '_, '_> {
                 self.hits.add(p.rule, locations);
             }
         }
+    }
+}
+
+/// `authorization` or `proxy-authorization`, by length first (asked of every header).
+fn is_credentials_header(name: &[u8]) -> bool {
+    match name.len() {
+        13 => name == b"authorization",
+        19 => name == b"proxy-authorization",
+        _ => false,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct CleanPieces {
     slots: Vec<Slot>,
     /// Per set, the way to replace next (the one not found or filled last).
     victim: Vec<u8>,
+    /// The buffer a scan writes header lines into, kept from request to request.
+    line: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,7 +50,19 @@ impl CleanPieces {
         CleanPieces {
             slots: vec![Slot::default(); SLOTS],
             victim: vec![0; SLOTS / 2],
+            line: Vec::new(),
         }
+    }
+
+    /// The worker's line buffer, for a scan to write header lines into (give it back with
+    /// [`CleanPieces::put_line`]).
+    pub(super) fn take_line(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.line)
+    }
+
+    /// Keeps `line` for the next scan.
+    pub(super) fn put_line(&mut self, line: Vec<u8>) {
+        self.line = line;
     }
 
     /// What the table knows of `raw` scanned at `locations` (with `+` as space or not): clean,
