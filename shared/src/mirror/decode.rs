@@ -326,7 +326,9 @@ fn float_text(f: f64) -> String {
 /// segments resolved (never above the root), `;params` dropped from each segment. Input should
 /// already be percent-decoded.
 pub fn normalize_path(input: &[u8]) -> Vec<u8> {
-    let mut segments: Vec<Vec<u8>> = Vec::new();
+    // Written straight into `out`, no vector per segment: a segment holds no `/`, so `..`
+    // drops back to the last `/` written.
+    let mut out = Vec::with_capacity(input.len() + 1);
     let trailing = matches!(input.last(), Some(b'/' | b'\\'));
     for seg in input.split(|b| *b == b'/' || *b == b'\\') {
         let seg = match seg.iter().position(|b| *b == b';') {
@@ -336,15 +338,14 @@ pub fn normalize_path(input: &[u8]) -> Vec<u8> {
         match seg {
             b"" | b"." => {}
             b".." => {
-                segments.pop();
+                let parent = out.iter().rposition(|b| *b == b'/').unwrap_or(0);
+                out.truncate(parent);
             }
-            s => segments.push(s.to_vec()),
+            s => {
+                out.push(b'/');
+                out.extend_from_slice(s);
+            }
         }
-    }
-    let mut out = Vec::with_capacity(input.len() + 1);
-    for s in &segments {
-        out.push(b'/');
-        out.extend_from_slice(s);
     }
     if out.is_empty() || trailing {
         out.push(b'/');
@@ -423,6 +424,76 @@ mod json_body_tests {
             b"not json",
         ] {
             assert_eq!(json_pairs(body), serde_pairs(body));
+        }
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// `normalize_path` as it was written with a vector per segment: the oracle of the one
+    /// that writes straight into its output.
+    fn normalize_by_segments(input: &[u8]) -> Vec<u8> {
+        let mut segments: Vec<Vec<u8>> = Vec::new();
+        let trailing = matches!(input.last(), Some(b'/' | b'\\'));
+        for seg in input.split(|b| *b == b'/' || *b == b'\\') {
+            let seg = match seg.iter().position(|b| *b == b';') {
+                Some(at) => &seg[..at],
+                None => seg,
+            };
+            match seg {
+                b"" | b"." => {}
+                b".." => {
+                    segments.pop();
+                }
+                s => segments.push(s.to_vec()),
+            }
+        }
+        let mut out = Vec::with_capacity(input.len() + 1);
+        for s in &segments {
+            out.push(b'/');
+            out.extend_from_slice(s);
+        }
+        if out.is_empty() || trailing {
+            out.push(b'/');
+        }
+        out
+    }
+
+    /// Every path of up to `len` bytes over the bytes `normalize_path` treats apart.
+    fn small_paths(len: u32) -> Vec<Vec<u8>> {
+        const ALPHABET: &[u8] = b"/\\.;ab";
+        let mut all = vec![Vec::new()];
+        let mut last = vec![Vec::new()];
+        for _ in 0..len {
+            let next: Vec<Vec<u8>> = last
+                .iter()
+                .flat_map(|p| {
+                    ALPHABET.iter().map(move |b| {
+                        let mut q = p.clone();
+                        q.push(*b);
+                        q
+                    })
+                })
+                .collect();
+            all.extend(next.iter().cloned());
+            last = next;
+        }
+        all
+    }
+
+    #[test]
+    fn normalizes_as_the_segment_vector_did() {
+        for path in small_paths(6) {
+            assert_eq!(
+                normalize_path(&path),
+                normalize_by_segments(&path),
+                "{}",
+                String::from_utf8_lossy(&path)
+            );
         }
     }
 }

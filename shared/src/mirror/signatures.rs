@@ -34,6 +34,7 @@ use crate::headers::HeaderBlock;
 use crate::stable_sort::stable_sort_by;
 use crate::ConfigError;
 use automaton::{Automaton, Match, Starts};
+use clean::Known;
 use pack::{
     Anchor, Locations, Rule, When, VIEW_LOOKUPS, VIEW_NORMALIZE, VIEW_PERCENT, VIEW_UNESCAPE,
 };
@@ -165,10 +166,30 @@ enum Piece<'n> {
     Whole,
     /// A parameter's name.
     ParamName,
-    /// The value of the parameter with this (decoded) name.
-    ParamValue(&'n [u8]),
+    /// The value of the parameter with this name.
+    ParamValue(ParamName<'n>),
     /// A header line; the header's name.
     Header(&'n [u8]),
+}
+
+/// A parameter's name as the request spells it: decoded (percent-decoding, lower case) only
+/// when a rule narrowed to named parameters asks, since most pieces hold no literal at all.
+#[derive(Clone, Copy)]
+enum ParamName<'n> {
+    /// A query or form name, still percent-encoded (`+` a space).
+    Encoded(&'n [u8]),
+    /// A JSON key or a multipart name: only lower-cased.
+    Plain(&'n [u8]),
+}
+
+impl ParamName<'_> {
+    /// The name as rules' `params` spell it: decoded, lower-case.
+    fn decoded(self) -> String {
+        match self {
+            ParamName::Encoded(n) => lower_lossy(&percent_decode_fully(n, true)),
+            ParamName::Plain(n) => lower_lossy(n),
+        }
+    }
 }
 
 /// What a literal is to one rule: which group it counts for, or a veto (`none`).
@@ -482,7 +503,8 @@ impl SignatureSet {
             + self.classes.capacity() * std::mem::size_of::<Class>()
     }
 
-    /// What pieces found at `locations` are matched for.
+    /// What pieces found at `locations` are matched for (asked for every piece).
+    #[inline(always)]
     fn class(&self, locations: Locations) -> Option<&Class> {
         let at = self.class_of.get(usize::from(locations.0)).copied()?;
         self.classes.get(usize::from(at)).filter(|c| c.views != 0)
@@ -739,14 +761,15 @@ impl Scan<'_, '_, '_, '_> {
         headers: &mut dyn Iterator<Item = (&'x str, &'x str)>,
         request: bool,
     ) {
-        // One buffer for every line: no allocation (or formatting) per header.
-        let mut line = Vec::with_capacity(512);
+        // One buffer for every line, the worker's when it has one: no allocation (or
+        // formatting) per header, nor per request.
+        let mut line = match self.clean.as_deref_mut() {
+            Some(clean) => clean.take_line(),
+            None => Vec::with_capacity(512),
+        };
         for (name, value) in headers {
-            if if request {
-                name == ":path"
-            } else {
-                name.starts_with(':')
-            } {
+            // A first-byte test before any comparison: most headers are no pseudo-header.
+            if name.as_bytes().first() == Some(&b':') && (!request || name == ":path") {
                 continue;
             }
             line.clear();
@@ -759,9 +782,12 @@ impl Scan<'_, '_, '_, '_> {
                 Piece::Header(name.as_bytes()),
                 false,
             );
-            if request && (name == "authorization" || name == "proxy-authorization") {
+            if request && is_credentials_header(name.as_bytes()) {
                 self.credentials(name, value);
             }
+        }
+        if let Some(clean) = self.clean.as_deref_mut() {
+            clean.put_line(line);
         }
     }
 
@@ -791,8 +817,8 @@ impl Scan<'_, '_, '_, '_> {
                     }
                     last_key = Some(key.as_str());
                     if !value.is_empty() {
-                        let name = key.to_ascii_lowercase();
-                        self.value(value.as_bytes(), params, name.as_bytes(), false);
+                        let name = ParamName::Plain(key.as_bytes());
+                        self.value(value.as_bytes(), params, name, false);
                     }
                 }
             }
@@ -815,21 +841,21 @@ impl Scan<'_, '_, '_, '_> {
         }
         for part in &parts.parts {
             self.name(part.name, at);
-            let name = lower_lossy(part.name);
+            let name = ParamName::Plain(part.name);
             if let Some(filename) = part.filename {
-                self.piece(filename, at, Piece::ParamValue(name.as_bytes()), false);
+                self.piece(filename, at, Piece::ParamValue(name), false);
                 // A binary file's bytes are no form value: the whole-body view already read
                 // them, and a second pass would double an upload's cost.
                 if part.value.contains(&0) {
                     continue;
                 }
             }
-            self.value(part.value, at, name.as_bytes(), false);
+            self.value(part.value, at, name, false);
         }
     }
 
     /// A parameter value; also decoded when it looks like base64 and the set asks for that.
-    fn value(&mut self, value: &[u8], at: Locations, name: &[u8], plus_as_space: bool) {
+    fn value(&mut self, value: &[u8], at: Locations, name: ParamName<'_>, plus_as_space: bool) {
         self.piece(value, at, Piece::ParamValue(name), plus_as_space);
         if self.set.base64_params && base64::looks_like_base64(value) {
             if let Some(decoded) = base64::decode(value, self.set.body_budget) {
@@ -860,8 +886,7 @@ impl Scan<'_, '_, '_, '_> {
         for (name, value) in raw_pairs(input) {
             self.name(name, locations);
             if !value.is_empty() {
-                let decoded = lower_lossy(&percent_decode_fully(name, true));
-                self.value(value, locations, decoded.as_bytes(), true);
+                self.value(value, locations, ParamName::Encoded(name), true);
             }
         }
     }
@@ -886,16 +911,19 @@ impl Scan<'_, '_, '_, '_> {
         if raw.is_empty() {
             return;
         }
+        let mut unseen = None;
         if let Some(clean) = self.clean.as_deref_mut() {
-            if clean.contains(raw, locations, plus_as_space) {
-                return;
+            match clean.look_up(raw, locations, plus_as_space) {
+                Known::Clean => return,
+                Known::Unseen(set) => unseen = Some(set),
+                Known::TooLong => {}
             }
         }
         let found_before = self.found;
         self.views(raw, class, locations, name, plus_as_space);
         if self.found == found_before {
-            if let Some(clean) = self.clean.as_deref_mut() {
-                clean.insert(raw, locations, plus_as_space);
+            if let (Some(clean), Some(set)) = (self.clean.as_deref_mut(), unseen) {
+                clean.remember(set, raw, locations, plus_as_space);
             }
         }
     }
@@ -1000,6 +1028,10 @@ impl Scan<'_, '_, '_, '_> {
                 }
             }
         }
+        if self.progress.is_empty() {
+            // Most views hold no literal of a rule with several groups: no drain to build.
+            return;
+        }
         for p in self.progress.drain(..) {
             let Some(rule) = set.rules.get(p.rule as usize) else {
                 continue;
@@ -1012,12 +1044,24 @@ impl Scan<'_, '_, '_, '_> {
     }
 }
 
+/// `authorization` or `proxy-authorization`, by length first (asked of every header).
+fn is_credentials_header(name: &[u8]) -> bool {
+    match name.len() {
+        13 => name == b"authorization",
+        19 => name == b"proxy-authorization",
+        _ => false,
+    }
+}
+
 fn names_allow(rule: &Rule, name: Piece<'_>) -> bool {
     match name {
         Piece::Whole => true,
         Piece::ParamName => rule.params.is_empty(),
         Piece::ParamValue(n) => {
-            rule.params.is_empty() || rule.params.iter().any(|p| p.as_bytes() == n)
+            rule.params.is_empty() || {
+                let n = n.decoded();
+                rule.params.contains(&n)
+            }
         }
         Piece::Header(n) => {
             rule.headers.is_empty()
@@ -1032,11 +1076,52 @@ fn names_allow(rule: &Rule, name: Piece<'_>) -> bool {
 /// Whether some view in `needed` (bit per `VIEW_*` mask) could read `raw` differently from the
 /// raw bytes: only then are views built.
 fn needs_transform(raw: &[u8], needed: u16, plus_as_space: bool) -> bool {
-    let normalizes = (0..16u8).any(|v| needed & (1 << v) != 0 && v & VIEW_NORMALIZE != 0);
-    normalizes
-        || raw
-            .iter()
-            .any(|&b| b == b'%' || b == b'\\' || b == b'$' || (plus_as_space && b == b'+'))
+    raw.iter()
+        .any(|&b| b == b'%' || b == b'\\' || b == b'$' || (plus_as_space && b == b'+'))
+        || (needed & NORMALIZING_VIEWS != 0 && !is_normal_path(raw))
+}
+
+/// The views (bit per `VIEW_*` mask) that normalize the path.
+const NORMALIZING_VIEWS: u16 = {
+    let mut bits = 0u16;
+    let mut view = 0u8;
+    while view < 16 {
+        if view & VIEW_NORMALIZE != 0 {
+            bits |= 1 << view;
+        }
+        view += 1;
+    }
+    bits
+};
+
+/// Whether [`normalize_path`] gives `raw` back as it is: it starts with `/`, has no `\\` or
+/// `;`, and no empty (but a last), `.` or `..` segment. Most paths are so: then every view of
+/// one without escapes is the raw bytes, and none is built.
+fn is_normal_path(raw: &[u8]) -> bool {
+    if raw.first() != Some(&b'/') {
+        return false;
+    }
+    let mut segment = 1;
+    let mut i = 1;
+    loop {
+        match raw.get(i) {
+            Some(b'\\' | b';') => return false,
+            Some(b'/') | None => {
+                let end = i >= raw.len();
+                match raw.get(segment..i).unwrap_or_default() {
+                    b"." | b".." => return false,
+                    b"" if !end => return false,
+                    _ => {}
+                }
+                if end {
+                    return true;
+                }
+                segment = i + 1;
+            }
+            Some(_) => {}
+        }
+        i += 1;
+    }
 }
 
 /// The piece `raw` as seen through the `VIEW_*` steps in `view`; borrowed when no step changes

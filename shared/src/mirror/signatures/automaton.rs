@@ -193,7 +193,8 @@ impl Automaton {
         self.lens.shrink_to_fit();
     }
 
-    /// Where the outputs of `state` sit in `outputs`.
+    /// Where the outputs of `state` sit in `outputs` (read after every byte of a scan).
+    #[inline(always)]
     fn outputs_of(&self, state: u32) -> std::ops::Range<usize> {
         let s = state as usize;
         let from = self.output_at.get(s).copied().unwrap_or(0) as usize;
@@ -214,10 +215,8 @@ impl Automaton {
             let s = state as usize;
             let from = self.first_child.get(s).copied().unwrap_or(0) as usize;
             let to = self.first_child.get(s + 1).copied().unwrap_or(0) as usize;
-            if let Some(labels) = self.label.get(from..to) {
-                if let Ok(k) = labels.binary_search(&byte) {
-                    return (from + k) as u32;
-                }
+            if let Some(k) = child_labelled(&self.label, from, to, byte) {
+                return k as u32;
             }
             state = self.fail.get(s).copied().unwrap_or(0);
         }
@@ -238,10 +237,8 @@ impl Automaton {
             let s = state as usize;
             let from = self.first_child.get(s).copied().unwrap_or(0) as usize;
             let to = self.first_child.get(s + 1).copied().unwrap_or(0) as usize;
-            if let Some(labels) = self.label.get(from..to) {
-                if let Ok(k) = labels.binary_search(&byte) {
-                    return (from + k) as u32;
-                }
+            if let Some(k) = child_labelled(&self.label, from, to, byte) {
+                return k as u32;
             }
             state = self.fail.get(s).copied().unwrap_or(0);
             while state != 0 {
@@ -299,6 +296,26 @@ impl Automaton {
     pub fn states(&self) -> usize {
         self.fail.len()
     }
+}
+
+/// The state among `from..to` (the children of one state, their labels sorted) whose label is
+/// `byte`: a binary search written out, because at opt-level "z" the slice's own
+/// `binary_search` stays a call per byte scanned.
+#[inline(always)]
+fn child_labelled(labels: &[u8], mut from: usize, mut to: usize, byte: u8) -> Option<usize> {
+    while from < to {
+        let mid = from + (to - from) / 2;
+        let label = *labels.get(mid)?;
+        if label == byte {
+            return Some(mid);
+        }
+        if label < byte {
+            from = mid + 1;
+        } else {
+            to = mid;
+        }
+    }
+    None
 }
 
 /// The ids `0..count` of `patterns` in the order of their lower-cased bytes (with the crate's

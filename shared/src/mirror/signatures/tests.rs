@@ -243,3 +243,33 @@ fn when_path_contains_finds_a_fragment_anywhere_in_the_path() {
     // A fragment longer than the path.
     assert!(!when(&["/a/very/long/fragment"]).holds("GET", "/a"));
 }
+
+#[test]
+fn a_normal_path_is_one_normalize_path_gives_back_unchanged() {
+    use crate::mirror::decode::normalize_path;
+    const ALPHABET: &[u8] = b"/\\.;ab";
+    let mut paths = vec![Vec::new()];
+    let mut last = vec![Vec::new()];
+    for _ in 0..6 {
+        let next: Vec<Vec<u8>> = last
+            .iter()
+            .flat_map(|p: &Vec<u8>| {
+                ALPHABET.iter().map(move |b| {
+                    let mut q = p.clone();
+                    q.push(*b);
+                    q
+                })
+            })
+            .collect();
+        paths.extend(next.iter().cloned());
+        last = next;
+    }
+    for path in paths {
+        assert_eq!(
+            super::is_normal_path(&path),
+            normalize_path(&path) == path,
+            "{}",
+            String::from_utf8_lossy(&path)
+        );
+    }
+}
