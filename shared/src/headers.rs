@@ -152,15 +152,19 @@ impl HeaderBlock {
         self.spans.iter().map(|span| self.pair(span))
     }
 
+    // Per pair on every read of a head; at opt-level "z" LLVM would leave these as calls.
+    #[inline(always)]
     fn pair(&self, PairSpan([a, b, c, d]): &PairSpan) -> (&str, &str) {
         (self.part(*a, *b), self.part(*c, *d))
     }
 
+    #[inline(always)]
     fn part(&self, from: u32, to: u32) -> &str {
         self.text.get(from as usize..to as usize).unwrap_or("")
     }
 
     /// Whether the pair's name is `name` (ASCII case-insensitive), without slicing its value.
+    #[inline(always)]
     fn named(&self, PairSpan([a, b, _, _]): &PairSpan, name: &[u8]) -> bool {
         b.saturating_sub(*a) as usize == name.len()
             && self
@@ -168,6 +172,15 @@ impl HeaderBlock {
                 .as_bytes()
                 .get(*a as usize..*b as usize)
                 .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Each name's bytes in order (a name that is not whole characters is empty, as in
+    /// [`HeaderBlock::names`]; a name of ASCII bytes is always whole).
+    pub(crate) fn name_bytes(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let text = self.text.as_bytes();
+        self.spans
+            .iter()
+            .map(move |PairSpan([a, b, _, _])| text.get(*a as usize..*b as usize).unwrap_or(&[]))
     }
 
     /// The names in order.

@@ -138,7 +138,8 @@ impl Node {
                 break;
             }
         }
-        let (segment, next) = match rest.find('/') {
+        // A byte search: `/` is ASCII, so the offset is a character boundary.
+        let (segment, next) = match rest.as_bytes().iter().position(|&b| b == b'/') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
         };

@@ -21,7 +21,9 @@ pub fn normalize_host(authority: &str, scheme: &str) -> Result<NormalizedHost, M
     if authority.is_empty() {
         return Err(Malformed::EmptyHost);
     }
-    if authority.contains('@') {
+    // Byte searches: `@`, `[` and `:` are ASCII, so the offsets are character boundaries.
+    let bytes = authority.as_bytes();
+    if bytes.iter().any(|&b| b == b'@') {
         return Err(Malformed::HostUserinfo);
     }
     let (name, port) = if let Some(bracketed) = authority.strip_prefix('[') {
@@ -37,8 +39,8 @@ pub fn normalize_host(authority: &str, scheme: &str) -> Result<NormalizedHost, M
         name.push(']');
         (name, port)
     } else {
-        let (name, port) = match authority.rsplit_once(':') {
-            Some((name, port)) => (name, Some(port)),
+        let (name, port) = match bytes.iter().rposition(|&b| b == b':') {
+            Some(at) => (&authority[..at], Some(&authority[at + 1..])),
             None => (authority, None),
         };
         (dns_name(name)?, port)
@@ -56,22 +58,35 @@ pub fn normalize_host(authority: &str, scheme: &str) -> Result<NormalizedHost, M
 
 /// Validates and lowercases a DNS name or IPv4 address, dropping one trailing dot.
 fn dns_name(name: &str) -> Result<String, Malformed> {
-    let name = name.strip_suffix('.').unwrap_or(name);
+    let name = match name.len().checked_sub(1) {
+        Some(last) if name.as_bytes()[last] == b'.' => &name[..last],
+        _ => name,
+    };
     if name.is_empty() {
         return Err(Malformed::EmptyHost);
     }
     if name.len() > 253 {
         return Err(Malformed::InvalidHost);
     }
-    for label in name.split('.') {
-        let valid = !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid {
+    // One pass over the bytes: each label 1 to 63 of `[A-Za-z0-9_-]`, separated by single dots.
+    let mut label = 0usize;
+    for &b in name.as_bytes() {
+        if b == b'.' {
+            if label == 0 {
+                return Err(Malformed::InvalidHost);
+            }
+            label = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            label += 1;
+            if label > 63 {
+                return Err(Malformed::InvalidHost);
+            }
+        } else {
             return Err(Malformed::InvalidHost);
         }
+    }
+    if label == 0 {
+        return Err(Malformed::InvalidHost);
     }
     Ok(name.to_ascii_lowercase())
 }

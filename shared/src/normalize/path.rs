@@ -16,19 +16,17 @@ pub struct NormalizedTarget {
 /// Normalizes an origin-form request target (`:path`): drops the fragment, splits off the query
 /// and canonicalizes the path, or says why the target is ambiguous (see the module docs).
 pub fn normalize_path(raw: &str) -> Result<NormalizedTarget, Malformed> {
-    let target = match raw.find('#') {
-        Some(at) => &raw[..at],
-        None => raw,
-    };
-    let (path, query) = match target.find('?') {
-        Some(at) => (&target[..at], Some(&target[at + 1..])),
-        None => (target, None),
-    };
-    if !path.starts_with('/') {
+    // Byte searches: `#` and `?` are ASCII, so the offsets are character boundaries.
+    let bytes = raw.as_bytes();
+    let target_end = bytes.iter().position(|&b| b == b'#').unwrap_or(bytes.len());
+    let query_at = bytes[..target_end].iter().position(|&b| b == b'?');
+    let path = &raw[..query_at.unwrap_or(target_end)];
+    let query = query_at.map(|at| &raw[at + 1..target_end]);
+    if path.as_bytes().first() != Some(&b'/') {
         return Err(Malformed::NotOriginForm);
     }
     if let Some(query) = query {
-        if query.chars().any(char::is_control) {
+        if has_control(query.as_bytes()) {
             return Err(Malformed::NulOrControl);
         }
     }
@@ -38,12 +36,30 @@ pub fn normalize_path(raw: &str) -> Result<NormalizedTarget, Malformed> {
     })
 }
 
+/// Whether UTF-8 text holds a control character (`char::is_control`: C0, DEL, C1), by bytes:
+/// a C1 control U+0080..=U+009F is encoded `C2 80`..=`C2 9F`.
+fn has_control(text: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        if b < 0x20 || b == 0x7f {
+            return true;
+        }
+        if b == 0xc2 && text.get(i + 1).is_some_and(|&next| next <= 0x9f) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Canonicalizes a path that starts with `/`.
 fn canonical_path(path: &str) -> Result<String, Malformed> {
     let bytes = path.as_bytes();
-    // Decoding only shrinks; only raw characters that must be escaped grow the output.
-    let mut out = String::with_capacity(bytes.len());
-    out.push('/');
+    // Decoding only shrinks; only raw characters that must be escaped grow the output. Every
+    // byte written is ASCII (anything else is escaped), so the bytes become a `String` at the
+    // end without a fault; bytes rather than `char`s because `String::push` encodes each one.
+    let mut out = Vec::with_capacity(bytes.len());
+    out.push(b'/');
     let mut utf8 = Utf8Validator::default();
     let mut segment = Segment {
         start: 1,
@@ -76,7 +92,7 @@ fn canonical_path(path: &str) -> Result<String, Malformed> {
                 }
                 utf8.feed(byte)?;
                 if is_unreserved(byte) {
-                    out.push(char::from(byte));
+                    out.push(byte);
                 } else {
                     segment.has_percent_escape |= byte == b'%';
                     push_escape(&mut out, byte);
@@ -84,10 +100,20 @@ fn canonical_path(path: &str) -> Result<String, Malformed> {
                 i += 3;
             }
             Some(b'\\') => return Err(Malformed::Backslash),
+            Some(byte) if utf8.pending == 0 && is_raw_path_char(byte) => {
+                // A run of characters kept as they are, copied at once: outside a multi-byte
+                // sequence each is ASCII and no control, so the validator has nothing to say.
+                let run = bytes
+                    .get(i..)
+                    .and_then(|rest| rest.iter().position(|&b| !is_raw_path_char(b)))
+                    .map_or(bytes.len(), |n| i + n);
+                out.extend_from_slice(&bytes[i..run]);
+                i = run;
+            }
             Some(byte) => {
                 utf8.feed(byte)?;
                 if is_raw_path_char(byte) {
-                    out.push(char::from(byte));
+                    out.push(byte);
                 } else {
                     push_escape(&mut out, byte);
                 }
@@ -98,7 +124,7 @@ fn canonical_path(path: &str) -> Result<String, Malformed> {
     if has_empty_segment {
         merge_slashes(&mut out);
     }
-    Ok(out)
+    String::from_utf8(out).map_err(|_| Malformed::InvalidUtf8)
 }
 
 /// The segment being written at the end of the output buffer.
@@ -114,12 +140,12 @@ impl Segment {
     /// `more` says a `/` follows it.
     fn finish(
         &self,
-        out: &mut String,
+        out: &mut Vec<u8>,
         more: bool,
         has_empty_segment: &mut bool,
     ) -> Result<(), Malformed> {
         let start = self.start;
-        let written = &out.as_bytes()[start..];
+        let written = &out[start..];
         if self.has_percent_escape {
             check_double_encoding(written)?;
         }
@@ -127,7 +153,7 @@ impl Segment {
             b"" => {
                 // Kept for now so that `..` sees RFC 3986's segments; merged at the end.
                 if more {
-                    out.push('/');
+                    out.push(b'/');
                     *has_empty_segment = true;
                 }
             }
@@ -136,7 +162,7 @@ impl Segment {
                 out.truncate(start);
                 if start > 1 {
                     let parent_end = start - 1;
-                    let parent_start = out.as_bytes()[..parent_end]
+                    let parent_start = out[..parent_end]
                         .iter()
                         .rposition(|&b| b == b'/')
                         .map_or(0, |slash| slash + 1);
@@ -151,7 +177,7 @@ impl Segment {
                     return Err(Malformed::DotSegmentParameter);
                 }
                 if more {
-                    out.push('/');
+                    out.push(b'/');
                 }
             }
         }
@@ -211,21 +237,18 @@ fn is_raw_path_char(b: u8) -> bool {
 }
 
 /// Appends `%XY` with uppercase hex.
-fn push_escape(out: &mut String, byte: u8) {
+fn push_escape(out: &mut Vec<u8>, byte: u8) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.push('%');
-    out.push(char::from(HEX[usize::from(byte >> 4)]));
-    out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    out.extend_from_slice(&[
+        b'%',
+        HEX[usize::from(byte >> 4)],
+        HEX[usize::from(byte & 0x0f)],
+    ]);
 }
 
 /// Collapses every run of `/` into one, in place.
-fn merge_slashes(out: &mut String) {
-    let mut previous_was_slash = false;
-    out.retain(|c| {
-        let keep = !(c == '/' && previous_was_slash);
-        previous_was_slash = c == '/';
-        keep
-    });
+fn merge_slashes(out: &mut Vec<u8>) {
+    out.dedup_by(|b, previous| *b == b'/' && *previous == b'/');
 }
 
 /// Streaming UTF-8 validation of the percent-decoded byte sequence, which also rejects the
