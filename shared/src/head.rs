@@ -61,7 +61,7 @@ impl RequestHead {
     }
 
     fn value(&self, at: Option<usize>) -> &str {
-        at.and_then(|i| self.headers.get(i)).map_or("", |(_, v)| v)
+        at.map_or("", |i| self.headers.value_at(i))
     }
 
     /// `:method` (empty when absent).

@@ -68,7 +68,8 @@ pub trait StreamContext: Sized {
 }
 
 /// Context ids are small integers Envoy hands out in order: one multiply spreads them over the
-/// map's buckets (the std hasher's SipHash would cost more than the lookup).
+/// map's buckets (the std hasher's SipHash would cost more than the lookup). Connection ids
+/// (`u64`, also handed out in order by the proxy, never chosen by a client) hash the same way.
 #[derive(Default)]
 pub struct ContextIdHasher(u64);
 
@@ -85,6 +86,10 @@ impl Hasher for ContextIdHasher {
 
     fn write_u32(&mut self, n: u32) {
         self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

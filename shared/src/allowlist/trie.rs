@@ -18,16 +18,18 @@ pub(crate) struct PathTrie {
     root: Node,
 }
 
+/// Segments and prefixes are kept as bytes: a lookup slices the path at `/` (ASCII) without the
+/// character-boundary checks of `str` slicing, each a call at opt-level "z".
 #[derive(Debug, Default)]
 struct Node {
-    exact: HashMap<Box<str>, Node>,
+    exact: HashMap<Box<[u8]>, Node>,
     one: Option<Box<Node>>,
     /// Rules whose pattern ends exactly here (ascending).
     ends: Vec<RuleIndex>,
     /// Rules whose pattern is `**` from here (ascending).
     rest: Vec<RuleIndex>,
     /// Rules whose prefix continues from here with these characters (ascending by rule).
-    prefixes: Vec<(Box<str>, RuleIndex)>,
+    prefixes: Vec<(Box<[u8]>, RuleIndex)>,
 }
 
 fn push_unique(list: &mut Vec<RuleIndex>, rule: RuleIndex) {
@@ -39,7 +41,7 @@ fn push_unique(list: &mut Vec<RuleIndex>, rule: RuleIndex) {
 
 impl Node {
     fn exact_child(&mut self, segment: &str) -> &mut Node {
-        self.exact.entry(segment.into()).or_default()
+        self.exact.entry(segment.as_bytes().into()).or_default()
     }
 }
 
@@ -77,7 +79,7 @@ impl PathTrie {
                     node = node.exact_child(seg);
                 }
                 // Entries of one rule are never equal (the compiler refuses duplicates).
-                node.prefixes.push((partial.into(), rule));
+                node.prefixes.push((partial.as_bytes().into(), rule));
             }
         }
     }
@@ -96,7 +98,8 @@ impl PathTrie {
         best: &mut Option<RuleIndex>,
         accept: &mut impl FnMut(RuleIndex) -> bool,
     ) {
-        let rest = path.strip_prefix('/').unwrap_or(path);
+        let path = path.as_bytes();
+        let rest = path.strip_prefix(b"/").unwrap_or(path);
         self.root.find(Some(rest), best, accept);
     }
 }
@@ -120,7 +123,7 @@ fn offer(
 impl Node {
     fn find(
         &self,
-        rest: Option<&str>,
+        rest: Option<&[u8]>,
         best: &mut Option<RuleIndex>,
         accept: &mut impl FnMut(RuleIndex) -> bool,
     ) {
@@ -138,9 +141,8 @@ impl Node {
                 break;
             }
         }
-        // A byte search: `/` is ASCII, so the offset is a character boundary.
-        let (segment, next) = match rest.as_bytes().iter().position(|&b| b == b'/') {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        let (segment, next) = match rest.iter().position(|&b| b == b'/') {
+            Some(i) => (rest.get(..i).unwrap_or(&[]), rest.get(i + 1..)),
             None => (rest, None),
         };
         if let Some(child) = self.exact.get(segment) {
