@@ -112,3 +112,79 @@ fn default_port(scheme: &str) -> Option<u16> {
         None
     }
 }
+
+#[cfg(test)]
+mod oracle {
+    //! `dns_name`'s one byte pass against the label-by-label check it replaced.
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// The check as it was written with `split('.')`.
+    fn dns_name_by_labels(name: &str) -> Result<String, Malformed> {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if name.is_empty() {
+            return Err(Malformed::EmptyHost);
+        }
+        if name.len() > 253 {
+            return Err(Malformed::InvalidHost);
+        }
+        for label in name.split('.') {
+            let valid = !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(Malformed::InvalidHost);
+            }
+        }
+        Ok(name.to_ascii_lowercase())
+    }
+
+    #[test]
+    fn a_dns_name_is_judged_as_label_by_label() {
+        let long_label = "a".repeat(63);
+        let too_long_label = "b".repeat(64);
+        let mut names: Vec<String> = [
+            "",
+            ".",
+            "..",
+            "a",
+            "a.",
+            "a..",
+            ".a",
+            "a..b",
+            "Shop.Example.COM",
+            "shop.example.com.",
+            "x_y-z.9",
+            "a b",
+            "a/b",
+            "é.com",
+            "a.é",
+            "-.-",
+            "a.b.c.d.",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        names.push(long_label.clone());
+        names.push(format!("{long_label}.x"));
+        names.push(too_long_label.clone());
+        names.push(format!("x.{too_long_label}"));
+        names.push(format!("{too_long_label}."));
+        names.push(vec!["abc"; 63].join("."));
+        names.push(vec!["abcd"; 51].join("."));
+        names.push(format!("{}.", vec!["abcd"; 51].join(".")));
+        for name in &names {
+            assert_eq!(dns_name(name), dns_name_by_labels(name), "{name:?}");
+        }
+        // Every one- and two-byte ASCII name.
+        for a in 0..128u8 {
+            for b in 0..128u8 {
+                let name = String::from_utf8(vec![a, b]).unwrap();
+                assert_eq!(dns_name(&name), dns_name_by_labels(&name), "{name:?}");
+            }
+        }
+    }
+}

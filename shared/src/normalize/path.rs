@@ -22,7 +22,7 @@ pub fn normalize_path(raw: &str) -> Result<NormalizedTarget, Malformed> {
     let query_at = bytes[..target_end].iter().position(|&b| b == b'?');
     let path = &raw[..query_at.unwrap_or(target_end)];
     let query = query_at.map(|at| &raw[at + 1..target_end]);
-    if path.as_bytes().first() != Some(&b'/') {
+    if !matches!(path.as_bytes().first(), Some(b'/')) {
         return Err(Malformed::NotOriginForm);
     }
     if let Some(query) = query {
@@ -212,13 +212,13 @@ fn check_double_encoding(segment: &[u8]) -> Result<(), Malformed> {
 }
 
 /// RFC 3986 unreserved characters: decoded wherever they appear escaped.
-fn is_unreserved(b: u8) -> bool {
+const fn unreserved_by_rule(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// Characters kept raw in a path segment: `pchar` minus `%` (RFC 3986 section 3.3).
-fn is_raw_path_char(b: u8) -> bool {
-    is_unreserved(b)
+const fn raw_path_char_by_rule(b: u8) -> bool {
+    unreserved_by_rule(b)
         || matches!(
             b,
             b'!' | b'$'
@@ -234,6 +234,50 @@ fn is_raw_path_char(b: u8) -> bool {
                 | b':'
                 | b'@'
         )
+}
+
+/// A set of ASCII bytes as 128 bits, built from a rule at compile time.
+type AsciiSet = [u64; 2];
+
+const UNRESERVED: AsciiSet = ascii_set(false);
+const RAW_PATH_CHARS: AsciiSet = ascii_set(true);
+
+/// The unreserved characters, or (`raw`) the raw path characters.
+const fn ascii_set(raw: bool) -> AsciiSet {
+    let mut set = [0; 2];
+    let mut b = 0u8;
+    while b < 128 {
+        let member = if raw {
+            raw_path_char_by_rule(b)
+        } else {
+            unreserved_by_rule(b)
+        };
+        if member {
+            set[(b >> 6) as usize] |= 1 << (b & 63);
+        }
+        b += 1;
+    }
+    set
+}
+
+/// Whether `b` is in `set`: one shift and mask, inlined into the per-byte loops (the rules'
+/// chains of comparisons are calls at opt-level "z").
+#[inline(always)]
+fn in_set(set: &AsciiSet, b: u8) -> bool {
+    set.get(usize::from(b >> 6))
+        .is_some_and(|word| word >> (b & 63) & 1 == 1)
+}
+
+/// RFC 3986 unreserved characters: decoded wherever they appear escaped.
+#[inline(always)]
+fn is_unreserved(b: u8) -> bool {
+    in_set(&UNRESERVED, b)
+}
+
+/// Characters kept raw in a path segment: `pchar` minus `%` (RFC 3986 section 3.3).
+#[inline(always)]
+fn is_raw_path_char(b: u8) -> bool {
+    in_set(&RAW_PATH_CHARS, b)
 }
 
 /// Appends `%XY` with uppercase hex.
@@ -326,5 +370,44 @@ fn check_code_point(code_point: u32) -> Result<(), Malformed> {
         Err(Malformed::NulOrControl)
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod oracle {
+    //! The byte-level helpers against what they replaced (`char` iterators, rule chains).
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_control_is_found_by_bytes_as_by_chars() {
+        let mut samples: Vec<String> = ["", "page=2&sort=price", "a=\u{7f}", "\u{85}", "\u{9f}x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // Every code point up to U+07FF (every two-byte lead with every continuation) and some
+        // beyond, alone and between ASCII.
+        for cp in (0..0x800u32).chain([0xa0, 0xff, 0x2028, 0xfeff, 0x1_0000, 0x10_ffff]) {
+            if let Some(c) = char::from_u32(cp) {
+                samples.push(c.to_string());
+                samples.push(format!("a{c}b"));
+            }
+        }
+        for s in &samples {
+            assert_eq!(
+                has_control(s.as_bytes()),
+                s.chars().any(char::is_control),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_byte_sets_hold_what_their_rules_say() {
+        for b in 0..=u8::MAX {
+            assert_eq!(is_unreserved(b), unreserved_by_rule(b), "{b:#04x}");
+            assert_eq!(is_raw_path_char(b), raw_path_char_by_rule(b), "{b:#04x}");
+        }
     }
 }
