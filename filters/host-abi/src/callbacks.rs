@@ -248,14 +248,10 @@ impl<R: RootContext> Contexts<R> {
 /// body, a property), a boxed slice of exactly `size` bytes, which [`crate::imports`] takes
 /// back as a `Vec` of that capacity.
 pub fn allocate(size: usize) -> *mut u8 {
-    let mut bytes: Vec<MaybeUninit<u8>> = Vec::with_capacity(size);
-    // SAFETY: the capacity is `size`, and `MaybeUninit` bytes need no initialization; the
-    // host writes them before the module reads them.
-    #[allow(unsafe_code)]
-    unsafe {
-        bytes.set_len(size)
-    };
-    Box::into_raw(bytes.into_boxed_slice()).cast::<u8>()
+    // Uninitialized bytes of exactly `size` (the host writes them before the module reads
+    // them), as one allocation: no `Vec` to shrink into a box on every host buffer.
+    let bytes: Box<[MaybeUninit<u8>]> = Box::new_uninit_slice(size);
+    Box::into_raw(bytes).cast::<u8>()
 }
 
 /// Runs wasm-ld's static constructors: the reactor's `_initialize` calls it first.

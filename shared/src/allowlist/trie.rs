@@ -7,6 +7,7 @@
 //! [`crate::matching::path`]'s; the index is the allowlist's.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::matching::path::{PathMatch, SegmentPattern};
 
@@ -18,11 +19,37 @@ pub(crate) struct PathTrie {
     root: Node,
 }
 
+/// FNV-1a over a segment's bytes: the std hasher's SipHash costs more than the lookup it serves.
+/// The keys are the policy's own segments, fixed once compiled: a request only looks up, so the
+/// bytes it sends cannot fill a bucket (no flooding to defend against).
+struct SegmentHasher(u64);
+
+impl Default for SegmentHasher {
+    fn default() -> Self {
+        // FNV's offset basis.
+        SegmentHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for SegmentHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = self.0;
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
 /// Segments and prefixes are kept as bytes: a lookup slices the path at `/` (ASCII) without the
 /// character-boundary checks of `str` slicing, each a call at opt-level "z".
 #[derive(Debug, Default)]
 struct Node {
-    exact: HashMap<Box<[u8]>, Node>,
+    exact: HashMap<Box<[u8]>, Node, BuildHasherDefault<SegmentHasher>>,
     one: Option<Box<Node>>,
     /// Rules whose pattern ends exactly here (ascending).
     ends: Vec<RuleIndex>,
