@@ -168,7 +168,7 @@ impl Node {
             if best.is_some_and(|b| *rule >= b) {
                 break;
             }
-            if rest.starts_with(&**partial) && accept(*rule) {
+            if rest.starts_with(partial) && accept(*rule) {
                 *best = Some(*rule);
                 break;
             }

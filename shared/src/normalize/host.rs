@@ -23,7 +23,7 @@ pub fn normalize_host(authority: &str, scheme: &str) -> Result<NormalizedHost, M
     }
     // Byte searches: `@`, `[` and `:` are ASCII, so the offsets are character boundaries.
     let bytes = authority.as_bytes();
-    if bytes.iter().any(|&b| b == b'@') {
+    if bytes.contains(&b'@') {
         return Err(Malformed::HostUserinfo);
     }
     let (name, port) = if let Some(bracketed) = authority.strip_prefix('[') {

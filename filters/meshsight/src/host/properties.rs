@@ -104,11 +104,14 @@ impl ConnectionFacts {
 /// never reused by a proxy, so a stale entry can only cost a re-read, never a wrong answer).
 const MAX_CONNECTIONS: usize = 4096;
 
-/// Per-worker cache of [`ConnectionFacts`] by `connection.id` (ids the proxy hands out in
-/// order: hashed with one multiply, as context ids are, not with SipHash on every request).
+/// Connection ids the proxy hands out in order: hashed with one multiply, as context ids are,
+/// not with SipHash on every request.
+type ByConnectionId = HashMap<u64, Rc<ConnectionFacts>, BuildHasherDefault<ContextIdHasher>>;
+
+/// Per-worker cache of [`ConnectionFacts`] by `connection.id`.
 #[derive(Debug, Default, Clone)]
 pub struct ConnectionCache {
-    by_id: Rc<RefCell<HashMap<u64, Rc<ConnectionFacts>, BuildHasherDefault<ContextIdHasher>>>>,
+    by_id: Rc<RefCell<ByConnectionId>>,
 }
 
 impl ConnectionCache {
