@@ -20,7 +20,7 @@ pub struct RequestFacts<'a> {
     /// `:path` as received (for the path rewrite and for signatures).
     pub raw_path: &'a str,
     /// The normalized path and raw query, or why `:path` is malformed.
-    pub target: Result<NormalizedTarget, Malformed>,
+    pub target: Result<NormalizedTarget<'a>, Malformed>,
     /// The normalized `:authority` (`None` when the request had none), or why it is malformed.
     pub host: Result<Option<NormalizedHost>, Malformed>,
     /// Request headers as `(name, value)` pairs.
@@ -63,7 +63,7 @@ impl<'a> RequestFacts<'a> {
     }
 
     /// The normalized target, unless it is malformed.
-    pub fn target(&self) -> Option<&NormalizedTarget> {
+    pub fn target(&self) -> Option<&NormalizedTarget<'a>> {
         self.target.as_ref().ok()
     }
 

@@ -3,19 +3,20 @@
 
 use super::{hex_pair, Malformed};
 
-/// An origin-form request target split into its canonical path and its raw query.
+/// An origin-form request target split into its canonical path and its raw query (borrowed
+/// from the target: a request's query is not copied to be judged).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NormalizedTarget {
+pub struct NormalizedTarget<'a> {
     /// The canonical path: starts with `/`, no dot segments, no `//`, unreserved characters
     /// decoded, every other escape with uppercase hex.
     pub path: String,
     /// The query as sent, without the `?`; `None` when the target had no `?`.
-    pub query: Option<String>,
+    pub query: Option<&'a str>,
 }
 
 /// Normalizes an origin-form request target (`:path`): drops the fragment, splits off the query
 /// and canonicalizes the path, or says why the target is ambiguous (see the module docs).
-pub fn normalize_path(raw: &str) -> Result<NormalizedTarget, Malformed> {
+pub fn normalize_path(raw: &str) -> Result<NormalizedTarget<'_>, Malformed> {
     // Byte searches: `#` and `?` are ASCII, so the offsets are character boundaries.
     let bytes = raw.as_bytes();
     let target_end = bytes.iter().position(|&b| b == b'#').unwrap_or(bytes.len());
@@ -32,7 +33,7 @@ pub fn normalize_path(raw: &str) -> Result<NormalizedTarget, Malformed> {
     }
     Ok(NormalizedTarget {
         path: canonical_path(path)?,
-        query: query.map(str::to_owned),
+        query,
     })
 }
 

@@ -625,7 +625,8 @@ fn generated_paths_are_canonical_and_idempotent() {
         let again = normalize_path(p).unwrap_or_else(|e| panic!("{raw:?} -> {p:?} -> {e}"));
         assert_eq!(&again.path, p, "not idempotent for {raw:?}");
         // A query on the normalized path survives unchanged.
-        let with_query = normalize_path(&format!("{p}?k=v")).unwrap();
+        let target = format!("{p}?k=v");
+        let with_query = normalize_path(&target).unwrap();
         assert_eq!(with_query.query.as_deref(), Some("k=v"));
     }
     // The vocabulary must exercise both outcomes substantially.
