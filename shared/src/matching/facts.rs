@@ -110,7 +110,7 @@ mod tests {
             Peer::default(),
         );
         assert_eq!(f.path(), Some("/a/c"));
-        assert_eq!(f.target().and_then(|t| t.query.as_deref()), Some("x=1"));
+        assert_eq!(f.target().and_then(|t| t.query), Some("x=1"));
         assert_eq!(f.host(), Some("shop.example.com"));
         assert_eq!(f.malformed(), None);
         assert_eq!(f.raw_path, "/a/./b/../%63?x=1");
