@@ -26,7 +26,9 @@ pub fn normalize_host(authority: &str, scheme: &str) -> Result<NormalizedHost, M
     if bytes.contains(&b'@') {
         return Err(Malformed::HostUserinfo);
     }
-    let (name, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+    let (name, port) = if matches!(bytes.first(), Some(b'[')) {
+        // `[` is ASCII: the rest starts on a character boundary.
+        let bracketed = authority.get(1..).unwrap_or("");
         let (literal, after) = bracketed.split_once(']').ok_or(Malformed::InvalidHost)?;
         let address = ip::parse_ipv6(literal).ok_or(Malformed::InvalidHost)?;
         let port = if after.is_empty() {

@@ -174,7 +174,7 @@ impl Segment {
                 }
             }
             _ => {
-                if written.first() == Some(&b'.') && is_dot_segment_with_parameter(written) {
+                if matches!(written.first(), Some(b'.')) && is_dot_segment_with_parameter(written) {
                     return Err(Malformed::DotSegmentParameter);
                 }
                 if more {
