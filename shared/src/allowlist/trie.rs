@@ -19,10 +19,13 @@ pub(crate) struct PathTrie {
     root: Node,
 }
 
-/// FNV-1a over a segment's bytes: the std hasher's SipHash costs more than the lookup it serves.
-/// The keys are the policy's own segments, fixed once compiled: a request only looks up, so the
+/// FNV-1a over a segment's (or a host name's) bytes: the std hasher's SipHash costs more than
+/// the lookup it serves. The keys are the policy's own, fixed once compiled: a request only looks up, so the
 /// bytes it sends cannot fill a bucket (no flooding to defend against).
-struct SegmentHasher(u64);
+pub(crate) struct SegmentHasher(u64);
+
+/// A map keyed by policy text (segments, host names) that requests only look up.
+pub(crate) type PolicyKeyed<K, V> = HashMap<K, V, BuildHasherDefault<SegmentHasher>>;
 
 impl Default for SegmentHasher {
     fn default() -> Self {
@@ -54,7 +57,7 @@ impl Hasher for SegmentHasher {
 /// character-boundary checks of `str` slicing, each a call at opt-level "z".
 #[derive(Debug, Default)]
 struct Node {
-    exact: HashMap<Box<[u8]>, Node, BuildHasherDefault<SegmentHasher>>,
+    exact: PolicyKeyed<Box<[u8]>, Node>,
     one: Option<Box<Node>>,
     /// Rules whose pattern ends exactly here (ascending).
     ends: Vec<RuleIndex>,
