@@ -264,7 +264,7 @@ fn normalized_view(head: &RequestHead) -> NormalizedView {
     );
     NormalizedView {
         path: facts.path().map(str::to_string),
-        query: facts.target().and_then(|t| t.query.clone()),
+        query: facts.target().and_then(|t| t.query).map(str::to_string),
         host: facts.host().map(str::to_string),
         malformed: facts.malformed().map(|m| m.to_string()),
     }

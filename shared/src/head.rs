@@ -32,14 +32,17 @@ impl RequestHead {
             ..RequestHead::default()
         };
         let mut host = None;
-        for (i, (name, _)) in head.headers.iter().enumerate() {
-            let slot = match name {
-                ":method" => &mut head.method,
-                ":path" => &mut head.path,
-                ":authority" => &mut head.authority,
-                ":scheme" => &mut head.scheme,
-                "x-request-id" => &mut head.request_id,
-                "host" => &mut host,
+        for (i, name) in head.headers.name_bytes().enumerate() {
+            // Bytes, and the first one picks the candidates: most names are none of these, and
+            // at opt-level "z" every `str ==` is a call into memcmp. An ASCII name is always
+            // whole characters, so this finds what comparing the names as text finds.
+            let slot = match (name.first(), name) {
+                (Some(b':'), b":method") => &mut head.method,
+                (Some(b':'), b":path") => &mut head.path,
+                (Some(b':'), b":authority") => &mut head.authority,
+                (Some(b':'), b":scheme") => &mut head.scheme,
+                (Some(b'x'), b"x-request-id") => &mut head.request_id,
+                (Some(b'h'), b"host") => &mut host,
                 _ => continue,
             };
             if slot.is_none() {
@@ -58,7 +61,7 @@ impl RequestHead {
     }
 
     fn value(&self, at: Option<usize>) -> &str {
-        at.and_then(|i| self.headers.get(i)).map_or("", |(_, v)| v)
+        at.map_or("", |i| self.headers.value_at(i))
     }
 
     /// `:method` (empty when absent).

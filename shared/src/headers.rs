@@ -105,31 +105,30 @@ impl HeaderBlock {
         let Some(data) = count.checked_mul(8).and_then(|n| n.checked_add(4)) else {
             return HeaderBlock::default();
         };
-        let mut spans = Vec::with_capacity(count.min(bytes.len() / 10));
         let mut at = 0usize;
         let body = bytes.len().saturating_sub(data);
-        for i in 0..count {
-            let (Some(n), Some(v)) = (u32_at(&bytes, 4 + i * 8), u32_at(&bytes, 8 + i * 8)) else {
-                break;
-            };
+        // Extended rather than pushed one by one: at opt-level "z" each `Vec::push` is a call.
+        // A pair takes two bytes of the body at least (its NULs), so no more can be read.
+        let mut spans = Vec::with_capacity(count.min(bytes.len() / 10));
+        spans.extend((0..count.min(body / 2)).map_while(|i| {
+            let n = u32_at(&bytes, 4 + i * 8)?;
+            let v = u32_at(&bytes, 8 + i * 8)?;
             let name_end = at.saturating_add(n);
             let value_start = name_end.saturating_add(1);
             let value_end = value_start.saturating_add(v);
             if value_end >= body {
                 // The value's NUL must be in the buffer too.
-                break;
+                return None;
             }
-            let (Ok(a), Ok(b), Ok(c), Ok(d)) = (
-                u32::try_from(at),
-                u32::try_from(name_end),
-                u32::try_from(value_start),
-                u32::try_from(value_end),
-            ) else {
-                break;
-            };
-            spans.push(PairSpan([a, b, c, d]));
+            let span = PairSpan([
+                u32::try_from(at).ok()?,
+                u32::try_from(name_end).ok()?,
+                u32::try_from(value_start).ok()?,
+                u32::try_from(value_end).ok()?,
+            ]);
             at = value_end + 1;
-        }
+            Some(span)
+        }));
         bytes.drain(..data.min(bytes.len()));
         match String::from_utf8(bytes) {
             Ok(text) => HeaderBlock { text, spans },
@@ -152,15 +151,19 @@ impl HeaderBlock {
         self.spans.iter().map(|span| self.pair(span))
     }
 
+    // Per pair on every read of a head; at opt-level "z" LLVM would leave these as calls.
+    #[inline(always)]
     fn pair(&self, PairSpan([a, b, c, d]): &PairSpan) -> (&str, &str) {
         (self.part(*a, *b), self.part(*c, *d))
     }
 
+    #[inline(always)]
     fn part(&self, from: u32, to: u32) -> &str {
         self.text.get(from as usize..to as usize).unwrap_or("")
     }
 
     /// Whether the pair's name is `name` (ASCII case-insensitive), without slicing its value.
+    #[inline(always)]
     fn named(&self, PairSpan([a, b, _, _]): &PairSpan, name: &[u8]) -> bool {
         b.saturating_sub(*a) as usize == name.len()
             && self
@@ -168,6 +171,23 @@ impl HeaderBlock {
                 .as_bytes()
                 .get(*a as usize..*b as usize)
                 .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The value of the pair at `index` (empty when there is none), without slicing its name.
+    #[inline(always)]
+    pub(crate) fn value_at(&self, index: usize) -> &str {
+        self.spans
+            .get(index)
+            .map_or("", |PairSpan([_, _, c, d])| self.part(*c, *d))
+    }
+
+    /// Each name's bytes in order (a name that is not whole characters is empty, as in
+    /// [`HeaderBlock::names`]; a name of ASCII bytes is always whole).
+    pub(crate) fn name_bytes(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let text = self.text.as_bytes();
+        self.spans
+            .iter()
+            .map(move |PairSpan([a, b, _, _])| text.get(*a as usize..*b as usize).unwrap_or(&[]))
     }
 
     /// The names in order.

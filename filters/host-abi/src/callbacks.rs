@@ -68,7 +68,8 @@ pub trait StreamContext: Sized {
 }
 
 /// Context ids are small integers Envoy hands out in order: one multiply spreads them over the
-/// map's buckets (the std hasher's SipHash would cost more than the lookup).
+/// map's buckets (the std hasher's SipHash would cost more than the lookup). Connection ids
+/// (`u64`, also handed out in order by the proxy, never chosen by a client) hash the same way.
 #[derive(Default)]
 pub struct ContextIdHasher(u64);
 
@@ -85,6 +86,10 @@ impl Hasher for ContextIdHasher {
 
     fn write_u32(&mut self, n: u32) {
         self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -243,14 +248,10 @@ impl<R: RootContext> Contexts<R> {
 /// body, a property), a boxed slice of exactly `size` bytes, which [`crate::imports`] takes
 /// back as a `Vec` of that capacity.
 pub fn allocate(size: usize) -> *mut u8 {
-    let mut bytes: Vec<MaybeUninit<u8>> = Vec::with_capacity(size);
-    // SAFETY: the capacity is `size`, and `MaybeUninit` bytes need no initialization; the
-    // host writes them before the module reads them.
-    #[allow(unsafe_code)]
-    unsafe {
-        bytes.set_len(size)
-    };
-    Box::into_raw(bytes.into_boxed_slice()).cast::<u8>()
+    // Uninitialized bytes of exactly `size` (the host writes them before the module reads
+    // them), as one allocation: no `Vec` to shrink into a box on every host buffer.
+    let bytes: Box<[MaybeUninit<u8>]> = Box::new_uninit_slice(size);
+    Box::into_raw(bytes).cast::<u8>()
 }
 
 /// Runs wasm-ld's static constructors: the reactor's `_initialize` calls it first.

@@ -221,28 +221,56 @@ pub fn set_map_value(map: MapType, key: &str, value: Option<&str>) -> Result<(),
     })
 }
 
-/// A property path as the host reads it: the parts joined by NUL.
-fn property_path(path: &[&str]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
+/// Longest property path joined on the stack; a longer one (none of meshsight's) is allocated.
+const PATH_ON_STACK: usize = 96;
+
+/// A property path as the host reads it: the parts joined by NUL, in `stack` when it fits
+/// (every path the module reads per request does: no allocation per host call).
+fn property_path<'b>(
+    path: &[&str],
+    stack: &'b mut [u8; PATH_ON_STACK],
+    heap: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    let len = path
+        .iter()
+        .map(|p| p.len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
+    let bytes: &mut [u8] = if len <= PATH_ON_STACK {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        heap
+    };
+    let mut at = 0;
     for (i, part) in path.iter().enumerate() {
         if i > 0 {
-            bytes.push(0);
+            if let Some(nul) = bytes.get_mut(at) {
+                *nul = 0;
+            }
+            at += 1;
         }
-        bytes.extend_from_slice(part.as_bytes());
+        let end = at + part.len();
+        if let Some(slot) = bytes.get_mut(at..end) {
+            slot.copy_from_slice(part.as_bytes());
+        }
+        at = end;
     }
     bytes
 }
 
 /// Property `path`: `Ok(None)` when the host has no such property.
 pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
-    let path = property_path(path);
+    let (mut stack, mut heap) = ([0; PATH_ON_STACK], Vec::new());
+    let path = property_path(path, &mut stack, &mut heap);
     // SAFETY: the host reads the path and writes a pointer and a size through the out-pointers.
     returned(|data, size| unsafe { proxy_get_property(path.as_ptr(), path.len(), data, size) })
 }
 
 /// Sets property `path` (filter state) to `value`.
 pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), Status> {
-    let path = property_path(path);
+    let (mut stack, mut heap) = ([0; PATH_ON_STACK], Vec::new());
+    let path = property_path(path, &mut stack, &mut heap);
     // SAFETY: the host reads the path and the value at the given pointers and sizes.
     status(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
 }
@@ -375,13 +403,29 @@ pub fn increment_metric(id: u32, offset: i64) -> Result<(), Status> {
 
 #[cfg(test)]
 mod tests {
-    use super::{property_path, serialize_map};
+    use super::{property_path, serialize_map, PATH_ON_STACK};
 
     #[test]
     fn a_property_path_is_its_parts_joined_by_nul() {
-        assert_eq!(property_path(&["connection", "id"]), b"connection\0id");
-        assert_eq!(property_path(&["plugin_root_id"]), b"plugin_root_id");
-        assert_eq!(property_path(&[]), b"");
+        let joined = |path: &[&str]| {
+            let (mut stack, mut heap) = ([0xff; PATH_ON_STACK], Vec::new());
+            property_path(path, &mut stack, &mut heap).to_vec()
+        };
+        assert_eq!(joined(&["connection", "id"]), b"connection\0id");
+        assert_eq!(joined(&["plugin_root_id"]), b"plugin_root_id");
+        assert_eq!(joined(&[]), b"");
+        assert_eq!(joined(&["a", "", "b"]), b"a\0\0b");
+        assert_eq!(joined(&["", "b"]), b"\0b");
+        // Longer than the stack buffer: the same bytes, allocated.
+        let long = "x".repeat(PATH_ON_STACK);
+        let mut want = long.as_bytes().to_vec();
+        want.extend_from_slice(b"\0id");
+        assert_eq!(joined(&[&long, "id"]), want);
+        let exact = "y".repeat(PATH_ON_STACK - 3);
+        assert_eq!(
+            joined(&[&exact, "ab"]),
+            [exact.as_bytes(), b"\0ab"].concat()
+        );
     }
 
     #[test]

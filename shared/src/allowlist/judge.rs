@@ -74,7 +74,7 @@ impl AllowList {
                 .raw_path
                 .strip_prefix(target.path.as_str())
                 .and_then(|rest| rest.strip_prefix('?'))
-                .is_some_and(|rest| rest == q),
+                .is_some_and(|rest| rest == *q),
         };
         let rewritten_path =
             (self.rewrite_path && !sent_as_judged()).then(|| match &target.query {

@@ -27,8 +27,6 @@ mod trie;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-
 use crate::decision::Mode;
 use crate::matching::{RequestMatch, SourceMatch};
 use crate::ConfigError;
@@ -38,7 +36,7 @@ pub use compile::PolicyError;
 pub use judge::{Judgement, TargetRequest, NO_RULE_MATCHED};
 pub use raw::{RawPolicy, RawQueryConstraint, RawResponse, RawRule, RawSources};
 
-use trie::{PathTrie, RuleIndex};
+use trie::{PathTrie, PolicyKeyed, RuleIndex};
 
 /// A compiled, validated allowlist policy, ready to judge requests.
 #[derive(Debug)]
@@ -115,8 +113,8 @@ struct Rule {
 #[derive(Debug, Default)]
 struct HostIndex {
     any: PathTrie,
-    exact: HashMap<Box<str>, PathTrie>,
-    suffix: HashMap<Box<str>, PathTrie>,
+    exact: PolicyKeyed<Box<str>, PathTrie>,
+    suffix: PolicyKeyed<Box<str>, PathTrie>,
 }
 
 impl AllowList {
@@ -199,8 +197,12 @@ impl AllowList {
             if !self.hosts.suffix.is_empty() {
                 // `*.example.com` matches `a.example.com` and `a.b.example.com`: try every
                 // proper suffix that starts after a dot.
-                for (i, _) in host.match_indices('.') {
-                    if let Some(trie) = self.hosts.suffix.get(&host[i + 1..]) {
+                // By bytes: `.` is ASCII, so what follows it starts on a character boundary.
+                for (i, &b) in host.as_bytes().iter().enumerate() {
+                    if b != b'.' {
+                        continue;
+                    }
+                    if let Some(trie) = host.get(i + 1..).and_then(|s| self.hosts.suffix.get(s)) {
                         trie.find(path, &mut best, &mut accept);
                     }
                 }

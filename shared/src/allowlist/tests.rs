@@ -49,9 +49,9 @@ fn facts<'a>(method: &'a str, host: &'a str, path: &'a str) -> RequestFacts<'a> 
     }
 }
 
-fn with_query<'a>(mut f: RequestFacts<'a>, query: Option<&str>) -> RequestFacts<'a> {
+fn with_query<'a>(mut f: RequestFacts<'a>, query: Option<&'a str>) -> RequestFacts<'a> {
     if let Ok(target) = &mut f.target {
-        target.query = query.map(str::to_string);
+        target.query = query;
     }
     f
 }

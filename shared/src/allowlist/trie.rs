@@ -7,6 +7,7 @@
 //! [`crate::matching::path`]'s; the index is the allowlist's.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::matching::path::{PathMatch, SegmentPattern};
 
@@ -18,16 +19,52 @@ pub(crate) struct PathTrie {
     root: Node,
 }
 
+/// FNV-1a over a segment's (or a host name's) bytes: the std hasher's SipHash costs more than
+/// the lookup it serves. The keys are the policy's own, fixed once compiled: a request only looks up, so the
+/// bytes it sends cannot fill a bucket (no flooding to defend against).
+pub(crate) struct SegmentHasher(u64);
+
+/// A map keyed by policy text (segments, host names) that requests only look up.
+pub(crate) type PolicyKeyed<K, V> = HashMap<K, V, BuildHasherDefault<SegmentHasher>>;
+
+impl Default for SegmentHasher {
+    fn default() -> Self {
+        // FNV's offset basis.
+        SegmentHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for SegmentHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = self.0;
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+
+    /// A slice's length prefix in one step, not as eight more bytes.
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+/// Segments and prefixes are kept as bytes: a lookup slices the path at `/` (ASCII) without the
+/// character-boundary checks of `str` slicing, each a call at opt-level "z".
 #[derive(Debug, Default)]
 struct Node {
-    exact: HashMap<Box<str>, Node>,
+    exact: PolicyKeyed<Box<[u8]>, Node>,
     one: Option<Box<Node>>,
     /// Rules whose pattern ends exactly here (ascending).
     ends: Vec<RuleIndex>,
     /// Rules whose pattern is `**` from here (ascending).
     rest: Vec<RuleIndex>,
     /// Rules whose prefix continues from here with these characters (ascending by rule).
-    prefixes: Vec<(Box<str>, RuleIndex)>,
+    prefixes: Vec<(Box<[u8]>, RuleIndex)>,
 }
 
 fn push_unique(list: &mut Vec<RuleIndex>, rule: RuleIndex) {
@@ -39,7 +76,7 @@ fn push_unique(list: &mut Vec<RuleIndex>, rule: RuleIndex) {
 
 impl Node {
     fn exact_child(&mut self, segment: &str) -> &mut Node {
-        self.exact.entry(segment.into()).or_default()
+        self.exact.entry(segment.as_bytes().into()).or_default()
     }
 }
 
@@ -77,7 +114,7 @@ impl PathTrie {
                     node = node.exact_child(seg);
                 }
                 // Entries of one rule are never equal (the compiler refuses duplicates).
-                node.prefixes.push((partial.into(), rule));
+                node.prefixes.push((partial.as_bytes().into(), rule));
             }
         }
     }
@@ -96,7 +133,8 @@ impl PathTrie {
         best: &mut Option<RuleIndex>,
         accept: &mut impl FnMut(RuleIndex) -> bool,
     ) {
-        let rest = path.strip_prefix('/').unwrap_or(path);
+        let path = path.as_bytes();
+        let rest = path.strip_prefix(b"/").unwrap_or(path);
         self.root.find(Some(rest), best, accept);
     }
 }
@@ -120,7 +158,7 @@ fn offer(
 impl Node {
     fn find(
         &self,
-        rest: Option<&str>,
+        rest: Option<&[u8]>,
         best: &mut Option<RuleIndex>,
         accept: &mut impl FnMut(RuleIndex) -> bool,
     ) {
@@ -133,13 +171,13 @@ impl Node {
             if best.is_some_and(|b| *rule >= b) {
                 break;
             }
-            if rest.starts_with(&**partial) && accept(*rule) {
+            if rest.starts_with(partial) && accept(*rule) {
                 *best = Some(*rule);
                 break;
             }
         }
-        let (segment, next) = match rest.find('/') {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        let (segment, next) = match rest.iter().position(|&b| b == b'/') {
+            Some(i) => (rest.get(..i).unwrap_or(&[]), rest.get(i + 1..)),
             None => (rest, None),
         };
         if let Some(child) = self.exact.get(segment) {

@@ -221,3 +221,89 @@ fn any_pairs_survive_the_wire_and_any_bytes_never_panic() {
         let _ = HeaderBlock::from_wire(flipped).iter().count();
     }
 }
+
+/// `from_wire` as it was written, one `push` per pair: the oracle for the extended spans.
+fn from_wire_pushed(mut bytes: Vec<u8>) -> HeaderBlock {
+    let u32_at = |b: &[u8], at: usize| -> Option<usize> {
+        let four: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(four)).ok()
+    };
+    let count = u32_at(&bytes, 0).unwrap_or(0);
+    let Some(data) = count.checked_mul(8).and_then(|n| n.checked_add(4)) else {
+        return HeaderBlock::default();
+    };
+    let mut spans = Vec::new();
+    let mut at = 0usize;
+    let body = bytes.len().saturating_sub(data);
+    for i in 0..count {
+        let (Some(n), Some(v)) = (u32_at(&bytes, 4 + i * 8), u32_at(&bytes, 8 + i * 8)) else {
+            break;
+        };
+        let name_end = at.saturating_add(n);
+        let value_start = name_end.saturating_add(1);
+        let value_end = value_start.saturating_add(v);
+        if value_end >= body {
+            break;
+        }
+        let (Ok(a), Ok(b), Ok(c), Ok(d)) = (
+            u32::try_from(at),
+            u32::try_from(name_end),
+            u32::try_from(value_start),
+            u32::try_from(value_end),
+        ) else {
+            break;
+        };
+        spans.push(PairSpan([a, b, c, d]));
+        at = value_end + 1;
+    }
+    bytes.drain(..data.min(bytes.len()));
+    match String::from_utf8(bytes) {
+        Ok(text) => HeaderBlock { text, spans },
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let lossy = |from: u32, to: u32| {
+                String::from_utf8_lossy(bytes.get(from as usize..to as usize).unwrap_or(&[]))
+                    .into_owned()
+            };
+            spans
+                .iter()
+                .map(|PairSpan([a, b, c, d])| (lossy(*a, *b), lossy(*c, *d)))
+                .collect()
+        }
+    }
+}
+
+#[test]
+fn the_extended_spans_are_the_pushed_ones() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let alphabet: &[u8] = b"abc:-\xc3\xa9\xff\x00";
+    for round in 0..3000 {
+        let n = (xorshift(&mut seed) % 16) as usize;
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for _ in 0..n {
+            let mut text = |max: u64| {
+                let len = (xorshift(&mut seed) % max) as usize;
+                (0..len)
+                    .map(|_| alphabet[(xorshift(&mut seed) % alphabet.len() as u64) as usize])
+                    .collect::<Vec<u8>>()
+            };
+            pairs.push((text(6), text(20)));
+        }
+        let refs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+        let bytes = wire(&refs);
+        let mut cases = vec![bytes.clone()];
+        let cut = (xorshift(&mut seed) as usize) % (bytes.len() + 1);
+        cases.push(bytes[..cut].to_vec());
+        let mut flipped = bytes.clone();
+        let at = (xorshift(&mut seed) as usize) % flipped.len();
+        flipped[at] ^= (xorshift(&mut seed) as u8) | 1;
+        cases.push(flipped);
+        for case in cases {
+            assert_eq!(
+                HeaderBlock::from_wire(case.clone()),
+                from_wire_pushed(case.clone()),
+                "round {round}: {case:?}"
+            );
+        }
+    }
+}

@@ -20,7 +20,7 @@ pub struct RequestFacts<'a> {
     /// `:path` as received (for the path rewrite and for signatures).
     pub raw_path: &'a str,
     /// The normalized path and raw query, or why `:path` is malformed.
-    pub target: Result<NormalizedTarget, Malformed>,
+    pub target: Result<NormalizedTarget<'a>, Malformed>,
     /// The normalized `:authority` (`None` when the request had none), or why it is malformed.
     pub host: Result<Option<NormalizedHost>, Malformed>,
     /// Request headers as `(name, value)` pairs.
@@ -63,7 +63,7 @@ impl<'a> RequestFacts<'a> {
     }
 
     /// The normalized target, unless it is malformed.
-    pub fn target(&self) -> Option<&NormalizedTarget> {
+    pub fn target(&self) -> Option<&NormalizedTarget<'a>> {
         self.target.as_ref().ok()
     }
 
@@ -110,7 +110,7 @@ mod tests {
             Peer::default(),
         );
         assert_eq!(f.path(), Some("/a/c"));
-        assert_eq!(f.target().and_then(|t| t.query.as_deref()), Some("x=1"));
+        assert_eq!(f.target().and_then(|t| t.query), Some("x=1"));
         assert_eq!(f.host(), Some("shop.example.com"));
         assert_eq!(f.malformed(), None);
         assert_eq!(f.raw_path, "/a/./b/../%63?x=1");

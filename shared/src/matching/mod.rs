@@ -225,7 +225,7 @@ impl RequestMatch {
             && self.query.as_ref().is_none_or(|qs| {
                 facts
                     .target()
-                    .is_some_and(|t| qs.iter().all(|q| q.matches(t.query.as_deref())))
+                    .is_some_and(|t| qs.iter().all(|q| q.matches(t.query)))
             })
     }
 

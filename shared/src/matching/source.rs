@@ -84,8 +84,9 @@ pub enum SourceError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity {
     id: String,
-    /// Where the namespace sits in `id`.
-    namespace: Option<std::ops::Range<usize>>,
+    /// The namespace, copied once per connection so that each request reads it without slicing
+    /// `id` again (a character-boundary check, a call at opt-level "z").
+    namespace: Option<Box<str>>,
 }
 
 impl PeerIdentity {
@@ -96,11 +97,7 @@ impl PeerIdentity {
         }
         let namespace = SpiffeId::parse(&id)
             .and_then(|parsed| parsed.namespace())
-            .map(|ns| {
-                // `ns` borrows from `id`: its offset there.
-                let start = ns.as_ptr() as usize - id.as_ptr() as usize;
-                start..start + ns.len()
-            });
+            .map(Box::from);
         Some(PeerIdentity { id, namespace })
     }
 
@@ -111,7 +108,7 @@ impl PeerIdentity {
 
     /// The Kubernetes namespace in an Istio workload ID.
     pub fn namespace(&self) -> Option<&str> {
-        self.namespace.clone().and_then(|r| self.id.get(r))
+        self.namespace.as_deref()
     }
 }
 

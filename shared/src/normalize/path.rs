@@ -3,47 +3,64 @@
 
 use super::{hex_pair, Malformed};
 
-/// An origin-form request target split into its canonical path and its raw query.
+/// An origin-form request target split into its canonical path and its raw query (borrowed
+/// from the target: a request's query is not copied to be judged).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NormalizedTarget {
+pub struct NormalizedTarget<'a> {
     /// The canonical path: starts with `/`, no dot segments, no `//`, unreserved characters
     /// decoded, every other escape with uppercase hex.
     pub path: String,
     /// The query as sent, without the `?`; `None` when the target had no `?`.
-    pub query: Option<String>,
+    pub query: Option<&'a str>,
 }
 
 /// Normalizes an origin-form request target (`:path`): drops the fragment, splits off the query
 /// and canonicalizes the path, or says why the target is ambiguous (see the module docs).
-pub fn normalize_path(raw: &str) -> Result<NormalizedTarget, Malformed> {
-    let target = match raw.find('#') {
-        Some(at) => &raw[..at],
-        None => raw,
-    };
-    let (path, query) = match target.find('?') {
-        Some(at) => (&target[..at], Some(&target[at + 1..])),
-        None => (target, None),
-    };
-    if !path.starts_with('/') {
+pub fn normalize_path(raw: &str) -> Result<NormalizedTarget<'_>, Malformed> {
+    // Byte searches: `#` and `?` are ASCII, so the offsets are character boundaries.
+    let bytes = raw.as_bytes();
+    let target_end = bytes.iter().position(|&b| b == b'#').unwrap_or(bytes.len());
+    let query_at = bytes[..target_end].iter().position(|&b| b == b'?');
+    let path = &raw[..query_at.unwrap_or(target_end)];
+    let query = query_at.map(|at| &raw[at + 1..target_end]);
+    if !matches!(path.as_bytes().first(), Some(b'/')) {
         return Err(Malformed::NotOriginForm);
     }
     if let Some(query) = query {
-        if query.chars().any(char::is_control) {
+        if has_control(query.as_bytes()) {
             return Err(Malformed::NulOrControl);
         }
     }
     Ok(NormalizedTarget {
         path: canonical_path(path)?,
-        query: query.map(str::to_owned),
+        query,
     })
+}
+
+/// Whether UTF-8 text holds a control character (`char::is_control`: C0, DEL, C1), by bytes:
+/// a C1 control U+0080..=U+009F is encoded `C2 80`..=`C2 9F`.
+fn has_control(text: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        if b < 0x20 || b == 0x7f {
+            return true;
+        }
+        if b == 0xc2 && text.get(i + 1).is_some_and(|&next| next <= 0x9f) {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Canonicalizes a path that starts with `/`.
 fn canonical_path(path: &str) -> Result<String, Malformed> {
     let bytes = path.as_bytes();
-    // Decoding only shrinks; only raw characters that must be escaped grow the output.
-    let mut out = String::with_capacity(bytes.len());
-    out.push('/');
+    // Decoding only shrinks; only raw characters that must be escaped grow the output. Every
+    // byte written is ASCII (anything else is escaped), so the bytes become a `String` at the
+    // end without a fault; bytes rather than `char`s because `String::push` encodes each one.
+    let mut out = Vec::with_capacity(bytes.len());
+    out.push(b'/');
     let mut utf8 = Utf8Validator::default();
     let mut segment = Segment {
         start: 1,
@@ -76,7 +93,7 @@ fn canonical_path(path: &str) -> Result<String, Malformed> {
                 }
                 utf8.feed(byte)?;
                 if is_unreserved(byte) {
-                    out.push(char::from(byte));
+                    out.push(byte);
                 } else {
                     segment.has_percent_escape |= byte == b'%';
                     push_escape(&mut out, byte);
@@ -84,10 +101,20 @@ fn canonical_path(path: &str) -> Result<String, Malformed> {
                 i += 3;
             }
             Some(b'\\') => return Err(Malformed::Backslash),
+            Some(byte) if utf8.pending == 0 && is_raw_path_char(byte) => {
+                // A run of characters kept as they are, copied at once: outside a multi-byte
+                // sequence each is ASCII and no control, so the validator has nothing to say.
+                let run = bytes
+                    .get(i..)
+                    .and_then(|rest| rest.iter().position(|&b| !is_raw_path_char(b)))
+                    .map_or(bytes.len(), |n| i + n);
+                out.extend_from_slice(&bytes[i..run]);
+                i = run;
+            }
             Some(byte) => {
                 utf8.feed(byte)?;
                 if is_raw_path_char(byte) {
-                    out.push(char::from(byte));
+                    out.push(byte);
                 } else {
                     push_escape(&mut out, byte);
                 }
@@ -98,7 +125,7 @@ fn canonical_path(path: &str) -> Result<String, Malformed> {
     if has_empty_segment {
         merge_slashes(&mut out);
     }
-    Ok(out)
+    String::from_utf8(out).map_err(|_| Malformed::InvalidUtf8)
 }
 
 /// The segment being written at the end of the output buffer.
@@ -114,12 +141,12 @@ impl Segment {
     /// `more` says a `/` follows it.
     fn finish(
         &self,
-        out: &mut String,
+        out: &mut Vec<u8>,
         more: bool,
         has_empty_segment: &mut bool,
     ) -> Result<(), Malformed> {
         let start = self.start;
-        let written = &out.as_bytes()[start..];
+        let written = &out[start..];
         if self.has_percent_escape {
             check_double_encoding(written)?;
         }
@@ -127,7 +154,7 @@ impl Segment {
             b"" => {
                 // Kept for now so that `..` sees RFC 3986's segments; merged at the end.
                 if more {
-                    out.push('/');
+                    out.push(b'/');
                     *has_empty_segment = true;
                 }
             }
@@ -136,7 +163,7 @@ impl Segment {
                 out.truncate(start);
                 if start > 1 {
                     let parent_end = start - 1;
-                    let parent_start = out.as_bytes()[..parent_end]
+                    let parent_start = out[..parent_end]
                         .iter()
                         .rposition(|&b| b == b'/')
                         .map_or(0, |slash| slash + 1);
@@ -147,11 +174,11 @@ impl Segment {
                 }
             }
             _ => {
-                if written.first() == Some(&b'.') && is_dot_segment_with_parameter(written) {
+                if matches!(written.first(), Some(b'.')) && is_dot_segment_with_parameter(written) {
                     return Err(Malformed::DotSegmentParameter);
                 }
                 if more {
-                    out.push('/');
+                    out.push(b'/');
                 }
             }
         }
@@ -186,13 +213,13 @@ fn check_double_encoding(segment: &[u8]) -> Result<(), Malformed> {
 }
 
 /// RFC 3986 unreserved characters: decoded wherever they appear escaped.
-fn is_unreserved(b: u8) -> bool {
+const fn unreserved_by_rule(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// Characters kept raw in a path segment: `pchar` minus `%` (RFC 3986 section 3.3).
-fn is_raw_path_char(b: u8) -> bool {
-    is_unreserved(b)
+const fn raw_path_char_by_rule(b: u8) -> bool {
+    unreserved_by_rule(b)
         || matches!(
             b,
             b'!' | b'$'
@@ -210,22 +237,63 @@ fn is_raw_path_char(b: u8) -> bool {
         )
 }
 
+/// A set of ASCII bytes as 128 bits, built from a rule at compile time.
+type AsciiSet = [u64; 2];
+
+const UNRESERVED: AsciiSet = ascii_set(false);
+const RAW_PATH_CHARS: AsciiSet = ascii_set(true);
+
+/// The unreserved characters, or (`raw`) the raw path characters.
+const fn ascii_set(raw: bool) -> AsciiSet {
+    let mut set = [0; 2];
+    let mut b = 0u8;
+    while b < 128 {
+        let member = if raw {
+            raw_path_char_by_rule(b)
+        } else {
+            unreserved_by_rule(b)
+        };
+        if member {
+            set[(b >> 6) as usize] |= 1 << (b & 63);
+        }
+        b += 1;
+    }
+    set
+}
+
+/// Whether `b` is in `set`: one shift and mask, inlined into the per-byte loops (the rules'
+/// chains of comparisons are calls at opt-level "z").
+#[inline(always)]
+fn in_set(set: &AsciiSet, b: u8) -> bool {
+    set.get(usize::from(b >> 6))
+        .is_some_and(|word| word >> (b & 63) & 1 == 1)
+}
+
+/// RFC 3986 unreserved characters: decoded wherever they appear escaped.
+#[inline(always)]
+fn is_unreserved(b: u8) -> bool {
+    in_set(&UNRESERVED, b)
+}
+
+/// Characters kept raw in a path segment: `pchar` minus `%` (RFC 3986 section 3.3).
+#[inline(always)]
+fn is_raw_path_char(b: u8) -> bool {
+    in_set(&RAW_PATH_CHARS, b)
+}
+
 /// Appends `%XY` with uppercase hex.
-fn push_escape(out: &mut String, byte: u8) {
+fn push_escape(out: &mut Vec<u8>, byte: u8) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.push('%');
-    out.push(char::from(HEX[usize::from(byte >> 4)]));
-    out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    out.extend_from_slice(&[
+        b'%',
+        HEX[usize::from(byte >> 4)],
+        HEX[usize::from(byte & 0x0f)],
+    ]);
 }
 
 /// Collapses every run of `/` into one, in place.
-fn merge_slashes(out: &mut String) {
-    let mut previous_was_slash = false;
-    out.retain(|c| {
-        let keep = !(c == '/' && previous_was_slash);
-        previous_was_slash = c == '/';
-        keep
-    });
+fn merge_slashes(out: &mut Vec<u8>) {
+    out.dedup_by(|b, previous| *b == b'/' && *previous == b'/');
 }
 
 /// Streaming UTF-8 validation of the percent-decoded byte sequence, which also rejects the
@@ -303,5 +371,44 @@ fn check_code_point(code_point: u32) -> Result<(), Malformed> {
         Err(Malformed::NulOrControl)
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod oracle {
+    //! The byte-level helpers against what they replaced (`char` iterators, rule chains).
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_control_is_found_by_bytes_as_by_chars() {
+        let mut samples: Vec<String> = ["", "page=2&sort=price", "a=\u{7f}", "\u{85}", "\u{9f}x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // Every code point up to U+07FF (every two-byte lead with every continuation) and some
+        // beyond, alone and between ASCII.
+        for cp in (0..0x800u32).chain([0xa0, 0xff, 0x2028, 0xfeff, 0x1_0000, 0x10_ffff]) {
+            if let Some(c) = char::from_u32(cp) {
+                samples.push(c.to_string());
+                samples.push(format!("a{c}b"));
+            }
+        }
+        for s in &samples {
+            assert_eq!(
+                has_control(s.as_bytes()),
+                s.chars().any(char::is_control),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_byte_sets_hold_what_their_rules_say() {
+        for b in 0..=u8::MAX {
+            assert_eq!(is_unreserved(b), unreserved_by_rule(b), "{b:#04x}");
+            assert_eq!(is_raw_path_char(b), raw_path_char_by_rule(b), "{b:#04x}");
+        }
     }
 }

@@ -4,12 +4,14 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 use std::rc::Rc;
 
 use meshsight_policy::identity::parse_socket_address;
 use meshsight_policy::matching::PeerIdentity;
 
+use meshsight_host_abi::callbacks::ContextIdHasher;
 use meshsight_host_abi::imports as hostcalls;
 
 /// Facts a downstream connection fixes for all its requests.
@@ -102,10 +104,14 @@ impl ConnectionFacts {
 /// never reused by a proxy, so a stale entry can only cost a re-read, never a wrong answer).
 const MAX_CONNECTIONS: usize = 4096;
 
+/// Connection ids the proxy hands out in order: hashed with one multiply, as context ids are,
+/// not with SipHash on every request.
+type ByConnectionId = HashMap<u64, Rc<ConnectionFacts>, BuildHasherDefault<ContextIdHasher>>;
+
 /// Per-worker cache of [`ConnectionFacts`] by `connection.id`.
 #[derive(Debug, Default, Clone)]
 pub struct ConnectionCache {
-    by_id: Rc<RefCell<HashMap<u64, Rc<ConnectionFacts>>>>,
+    by_id: Rc<RefCell<ByConnectionId>>,
 }
 
 impl ConnectionCache {
