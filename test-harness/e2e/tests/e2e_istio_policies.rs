@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use meshsight_bench::scenario::{
     access_log_json, http_filters_json, local_audit_policy, local_document, local_mirror_policy,
-    probe_host, read_policy, AccessLog, TEMPLATE,
+    probe_host, read_policy, AccessLog, Build, TEMPLATE,
 };
 use meshsight_bench::Filter;
 use meshsight_rig as rig;
@@ -89,6 +89,7 @@ impl Case {
             filters: vec![Filter::Meshsight {
                 root_id: "meshsight",
                 policy: document.to_string(),
+                build: Build::Shipped,
             }],
             jobs,
         }
@@ -110,6 +111,7 @@ impl Case {
                     _ => "meshsight_audit",
                 },
                 policy: policy.to_string(),
+                build: Build::Shipped,
             })
             .collect();
         Case {
