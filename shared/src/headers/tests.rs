@@ -189,22 +189,31 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
+/// Up to `max_pairs - 1` pairs of bytes drawn from `alphabet`, each name shorter than
+/// `max_len.0` and each value shorter than `max_len.1`.
+fn random_pairs(
+    seed: &mut u64,
+    alphabet: &[u8],
+    max_pairs: u64,
+    max_len: (u64, u64),
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let n = xorshift(seed) % max_pairs;
+    let mut text = |max: u64| {
+        let len = xorshift(seed) % max;
+        (0..len)
+            .map(|_| alphabet[(xorshift(seed) % alphabet.len() as u64) as usize])
+            .collect::<Vec<u8>>()
+    };
+    (0..n).map(|_| (text(max_len.0), text(max_len.1))).collect()
+}
+
 #[test]
 fn any_pairs_survive_the_wire_and_any_bytes_never_panic() {
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let alphabet: &[u8] = b"abcXYZ-:_ ${}%/\\\"\xc3\xa9\xff\x80\x01";
     for round in 0..2000 {
-        let n = (xorshift(&mut seed) % 12) as usize;
-        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for _ in 0..n {
-            let mut text = |max: u64| {
-                let len = (xorshift(&mut seed) % max) as usize;
-                (0..len)
-                    .map(|_| alphabet[(xorshift(&mut seed) % alphabet.len() as u64) as usize])
-                    .collect::<Vec<u8>>()
-            };
-            pairs.push((text(10), text(40)));
-        }
+        let pairs = random_pairs(&mut seed, alphabet, 12, (10, 40));
+        let n = pairs.len();
         let refs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect();
         let bytes = wire(&refs);
         let block = HeaderBlock::from_wire(bytes.clone());
@@ -278,17 +287,7 @@ fn the_extended_spans_are_the_pushed_ones() {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let alphabet: &[u8] = b"abc:-\xc3\xa9\xff\x00";
     for round in 0..3000 {
-        let n = (xorshift(&mut seed) % 16) as usize;
-        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for _ in 0..n {
-            let mut text = |max: u64| {
-                let len = (xorshift(&mut seed) % max) as usize;
-                (0..len)
-                    .map(|_| alphabet[(xorshift(&mut seed) % alphabet.len() as u64) as usize])
-                    .collect::<Vec<u8>>()
-            };
-            pairs.push((text(6), text(20)));
-        }
+        let pairs = random_pairs(&mut seed, alphabet, 16, (6, 20));
         let refs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(n, v)| (&n[..], &v[..])).collect();
         let bytes = wire(&refs);
         let mut cases = vec![bytes.clone()];
