@@ -7,6 +7,7 @@
 //! counts records waiting and in flight.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use super::{DropPolicy, QueueLimits};
 
@@ -105,8 +106,9 @@ impl DeliveryCounters {
 pub struct Batch {
     /// Identifies the batch in [`DeliveryQueue::delivered`] / [`DeliveryQueue::failed`].
     pub id: u64,
-    /// NDJSON: one record per line, each ending with `\n`.
-    pub body: Vec<u8>,
+    /// NDJSON: one record per line, each ending with `\n`. Shared with the queue's copy kept
+    /// for retries, not copied: a worker's heap keeps its high-water mark.
+    pub body: Rc<Vec<u8>>,
     /// Number of records in the body.
     pub records: usize,
     /// 0 for the first send, n for the n-th retry.
@@ -171,8 +173,10 @@ impl DeliveryQueue {
     /// Accepts one record (a JSON line without its newline). Returns the drops it caused, if
     /// any: the record itself (`drop_newest`, too large) or older waiting records
     /// (`drop_oldest`).
-    pub fn push(&mut self, record: String) -> Option<(DropReason, u64)> {
+    pub fn push(&mut self, mut record: String) -> Option<(DropReason, u64)> {
         self.counters.records += 1;
+        // A record's writer reserves by estimate; what waits holds only its bytes.
+        record.shrink_to_fit();
         let size = record.len() + 1;
         let bound = self.limits.max_buffer_bytes;
         if size > bound {
@@ -264,23 +268,28 @@ impl DeliveryQueue {
         if !self.batch_full() && !interval_due {
             return None;
         }
-        let mut body = Vec::new();
-        let mut records = 0;
-        while let Some(next) = self.waiting.front() {
+        // The batch's records and bytes first, so that its body is one allocation of its size.
+        let (mut records, mut bytes) = (0, 0);
+        while let Some(next) = self.waiting.get(records) {
             let size = next.len() + 1;
             if records > 0
                 && (records >= self.limits.batch_max_records
-                    || body.len() + size > self.limits.batch_max_bytes)
+                    || bytes + size > self.limits.batch_max_bytes)
             {
                 break;
             }
+            records += 1;
+            bytes += size;
+        }
+        let mut body = Vec::with_capacity(bytes);
+        for _ in 0..records {
             if let Some(rec) = self.waiting.pop_front() {
-                self.waiting_bytes -= size;
                 body.extend_from_slice(rec.as_bytes());
                 body.push(b'\n');
-                records += 1;
             }
         }
+        self.waiting_bytes -= bytes;
+        let body = Rc::new(body);
         self.last_flush_ms = now_ms;
         let batch = Batch {
             id: self.next_id,

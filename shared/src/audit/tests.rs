@@ -359,9 +359,10 @@ fn batches_leave_when_full_or_at_the_flush_interval() {
     let b = q.poll(60).unwrap();
     assert_eq!(b.records, 3);
     assert_eq!(
-        b.body,
+        *b.body,
         format!("{}\n{}\n{}\n", rec(1, 10), rec(2, 10), rec(3, 10)).into_bytes()
     );
+    assert_eq!(b.body.capacity(), b.body.len(), "the body is sized exactly");
     assert_eq!(q.poll(61), None, "one batch in flight at a time");
     assert!(q.delivered(b.id));
     assert_eq!(q.poll(100), None, "interval counts from the last flush");
@@ -432,6 +433,10 @@ fn failed_batches_are_retried_with_capped_exponential_backoff_then_dropped() {
         (r1.id, r1.attempt, r1.body.clone()),
         (b.id, 1, b.body.clone())
     );
+    assert!(
+        std::rc::Rc::ptr_eq(&r1.body, &b.body),
+        "a retry sends the kept body, not a copy"
+    );
     assert_eq!(q.counters().retried, 3);
     assert_eq!(q.failed(r1.id, 20), None);
     assert_eq!(q.poll(39), None, "second backoff is 20 ms");
@@ -499,7 +504,9 @@ fn buffer_bound_drop_oldest_keeps_the_newest() {
     );
     let b = q.poll(1000).unwrap();
     assert!(
-        String::from_utf8(b.body).unwrap().starts_with(&rec(1, 24)),
+        String::from_utf8(b.body.to_vec())
+            .unwrap()
+            .starts_with(&rec(1, 24)),
         "record 0 was evicted"
     );
     assert_eq!(q.push(rec(9, 150)), Some((DropReason::TooLarge, 1)));
@@ -518,7 +525,9 @@ fn buffer_bound_drop_newest_keeps_the_oldest() {
     }
     assert_eq!(q.push(rec(4, 24)), Some((DropReason::BufferFull, 1)));
     let b = q.poll(1000).unwrap();
-    assert!(String::from_utf8(b.body).unwrap().starts_with(&rec(0, 24)));
+    assert!(String::from_utf8(b.body.to_vec())
+        .unwrap()
+        .starts_with(&rec(0, 24)));
     assert_eq!(q.counters().dropped_buffer_full, 1);
     assert!(q.counters().balanced());
 }
