@@ -42,6 +42,21 @@ bench-filters: wasm envoy pytools oha
 
 BENCH_EXTRA += bench-filters
 
+# `make bench-perf`: the throughput rows that issue 19's targets compare, each recorded with
+# `perf record -g` while it runs (`--perf`), and a table of where Envoy's CPU went: in the
+# module's compiled code, in what the module called (host calls, V8's runtime), elsewhere in
+# Envoy. The Envoy wheel has no symbols, but Envoy and V8 keep frame pointers, so the call
+# chains tell the three apart (test-harness/bench/src/measure.rs, `CpuSplit`). Not part of
+# `make bench`: perf loads the machine a little, which the other rows should not share.
+BENCH_PERF_ROWS ?= baseline (no filter),wasm no-op filter,host-call probe,one pass: allowlist + mirror + audit
+
+.PHONY: bench-perf perf-tool
+perf-tool:
+	@command -v perf >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y linux-perf; }
+
+bench-perf: perf-tool
+	$(MAKE) bench-filters BENCH_ARGS='--perf --only "$(BENCH_PERF_ROWS)" $(BENCH_ARGS)'
+
 # `make v8-profile`: the module's own cost per request in V8 (Node's, run as Envoy runs it:
 # TurboFan only), per job and for the one pass, against the no-op module, with the host calls
 # each makes (test-harness/bench/v8-profile/profile.mjs). No Envoy and no load generator: steadier than the

@@ -9,7 +9,7 @@
 //! ```text
 //! meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N]
 //!                 [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N]
-//!                 [--list]
+//!                 [--perf] [--list]
 //! ```
 //! Every scenario runs `--rounds` times (default 3), rounds interleaved over all scenarios, and
 //! each figure is reported as the median over its rounds.
@@ -20,7 +20,10 @@
 //! `audit.json` (written by
 //! `scripts/validate_istio.py --dump-plugin-configs` from the Istio manifests; `make bench`
 //! does it). `--only` keeps the scenarios whose name contains one of the given words (`=name`:
-//! whose name is exactly `name`).
+//! whose name is exactly `name`). `--perf` records Envoy with `perf record -g` during each
+//! highest-throughput run and adds a table of where its CPU went: in the module's compiled code,
+//! in what the module called (host calls, V8's runtime), or elsewhere in Envoy
+//! (`make bench-perf`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -68,11 +71,12 @@ struct Options {
     only: Vec<String>,
     list: bool,
     rounds: usize,
+    perf: bool,
 }
 
 fn usage() -> &'static str {
     "usage: meshsight-bench [--policies DIR] [--out DIR] [--duration-secs N] [--warmup-secs N] \
-     [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N] [--list]"
+     [--rate RPS] [--connections N] [--only NAME[,NAME...]] [--rounds N] [--perf] [--list]"
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -87,6 +91,7 @@ fn parse_options() -> Result<Options, String> {
         only: Vec::new(),
         list: false,
         rounds: 3,
+        perf: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -115,6 +120,7 @@ fn parse_options() -> Result<Options, String> {
                     .collect()
             }
             "--list" => options.list = true,
+            "--perf" => options.perf = true,
             "--rounds" => options.rounds = number(&arg, value(&arg)?)? as usize,
             "-h" | "--help" => return Err(usage().to_string()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
@@ -728,6 +734,7 @@ fn settings(options: &Options) -> Settings {
         rate: options.rate,
         oha: loadgen::oha_binary(&rig::workspace_root()),
         cpus: (cpus >= 2).then_some((0, 1)),
+        perf: options.perf,
     }
 }
 

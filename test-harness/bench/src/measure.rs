@@ -133,6 +133,9 @@ pub struct ScenarioResult {
     pub rss_rounds: Vec<u64>,
     /// Where a memory row's resident memory is (merged rows: the median of each part).
     pub memory_parts: Option<MemoryParts>,
+    /// Where Envoy's CPU went during the highest-throughput runs (`--perf`; merged rows: the
+    /// rounds' samples pooled).
+    pub cpu_split: Option<CpuSplit>,
     /// Requests the upstream answered (all runs, warm-up and probe included).
     pub upstream_requests: u64,
     /// Requests the sensor received (mirror copies).
@@ -193,6 +196,7 @@ impl ScenarioResult {
             rss_bytes: None,
             rss_rounds: Vec::new(),
             memory_parts: None,
+            cpu_split: None,
             upstream_requests: 0,
             sensor_requests: 0,
             collector_records: 0,
@@ -214,6 +218,7 @@ impl ScenarioResult {
         let error = rounds.iter().find_map(|r| r.error.clone());
         let rss: Vec<u64> = rounds.iter().filter_map(|r| r.rss_bytes).collect();
         let parts: Vec<MemoryParts> = rounds.iter().filter_map(|r| r.memory_parts).collect();
+        let splits: Vec<CpuSplit> = rounds.iter().filter_map(|r| r.cpu_split).collect();
         let wall: f64 = rounds.iter().map(|r| r.wall_seconds).sum();
         let mut merged = rounds.into_iter().last()?;
         merged.error = error;
@@ -237,6 +242,7 @@ impl ScenarioResult {
             .then(|| median(rss.iter().map(|&b| b as f64).collect()).round() as u64);
         merged.rss_rounds = rss;
         merged.memory_parts = MemoryParts::median_of(&parts);
+        merged.cpu_split = CpuSplit::pooled(&splits);
         merged.throughput = Throughput::median_of(&throughputs);
         merged.throughput_rounds = throughputs;
         Some(merged)
@@ -301,9 +307,105 @@ impl MemoryParts {
     }
 }
 
+/// Where Envoy's CPU goes while it serves a scenario, from `perf record -g` samples of the
+/// Envoy process (issue 19: throughput is Envoy's work around the module, and the shipped Envoy
+/// has no symbols to name it). Envoy and V8 keep frame pointers, so each sample's call chain
+/// reaches from the sampled instruction to the thread's start, through V8's generated code,
+/// which perf shows as anonymous code (`/tmp/perf-<pid>.map`, there being no map file). A
+/// sample is then one of three:
+/// - **module**: the sampled instruction is in V8's generated code: the module's compiled
+///   functions and their wrappers;
+/// - **called by the module**: a frame of generated code is on the chain but the instruction is
+///   not: host calls (headers, properties, filter state, metrics) and V8's runtime (bulk memory,
+///   growing memory), with the kernel work they cause;
+/// - **elsewhere**: no generated code on the chain: Envoy's own work (codec, router, access
+///   loggers, the call into the VM and back), and the kernel's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct CpuSplit {
+    /// Samples with a call chain.
+    pub samples: u64,
+    /// Samples in V8's generated code.
+    pub module: u64,
+    /// Samples below a frame of generated code, outside it.
+    pub called_by_module: u64,
+    /// Samples with no generated code on their chain.
+    pub elsewhere: u64,
+}
+
+impl CpuSplit {
+    /// The split of `perf script` text (samples separated by blank lines; each frame a line
+    /// `<address> <symbol> (<object>)`, the sampled one first). `None`: no sample in it.
+    pub fn read(perf_script: &str) -> Option<Self> {
+        let mut split = Self::default();
+        let mut frames = 0usize;
+        let (mut leaf_generated, mut chain_generated) = (false, false);
+        let mut finish = |frames: &mut usize, leaf: bool, chain: bool| {
+            if *frames > 0 {
+                split.samples += 1;
+                if leaf {
+                    split.module += 1;
+                } else if chain {
+                    split.called_by_module += 1;
+                } else {
+                    split.elsewhere += 1;
+                }
+            }
+            *frames = 0;
+        };
+        for line in perf_script.lines() {
+            // A frame: indented, a hex address first and its object last in parentheses (a
+            // sample's header line ends with its event name and a colon).
+            let frame = line.starts_with(char::is_whitespace)
+                && line.trim_end().ends_with(')')
+                && line
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|a| a.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !frame {
+                finish(&mut frames, leaf_generated, chain_generated);
+                leaf_generated = false;
+                chain_generated = false;
+                continue;
+            }
+            let generated = line
+                .trim_end()
+                .rsplit_once(" (")
+                .and_then(|(_, object)| object.strip_suffix(')'))
+                .is_some_and(|object| object.starts_with("/tmp/perf-") && object.ends_with(".map"));
+            if frames == 0 {
+                leaf_generated = generated;
+            }
+            chain_generated |= generated;
+            frames += 1;
+        }
+        finish(&mut frames, leaf_generated, chain_generated);
+        (split.samples > 0).then_some(split)
+    }
+
+    /// The rounds' samples together (`None`: no round has any).
+    pub fn pooled(rounds: &[Self]) -> Option<Self> {
+        let mut sum = Self::default();
+        for r in rounds {
+            sum.samples += r.samples;
+            sum.module += r.module;
+            sum.called_by_module += r.called_by_module;
+            sum.elsewhere += r.elsewhere;
+        }
+        (sum.samples > 0).then_some(sum)
+    }
+
+    /// `part`'s share of `cpu_us` (Envoy's CPU µs per request).
+    pub fn us(&self, part: u64, cpu_us: f64) -> f64 {
+        if self.samples == 0 {
+            return f64::NAN;
+        }
+        part as f64 / self.samples as f64 * cpu_us
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::MemoryParts;
+    use super::{CpuSplit, MemoryParts};
 
     const SMAPS: &str = "\
 563793149000-5637972af000 r-xp 00000000 fd:01 123 /usr/bin/envoy
@@ -357,5 +459,59 @@ Rss:                  12 kB
         let median = MemoryParts::median_of(&[p(1, 30, 200), p(3, 10, 100), p(2, 20, 300)]);
         assert_eq!(median, Some(p(2, 20, 200)));
         assert_eq!(MemoryParts::median_of(&[]), None);
+    }
+
+    /// Three samples as `perf script` prints them: one in generated code (called from Envoy),
+    /// one in Envoy called from generated code (a host call), one with no generated code.
+    const PERF_SCRIPT: &str = "\
+wrk:worker_0  3626 42642.328223:     500000 cpu-clock:ppp: 
+\t    250dd987b6df [unknown] (/tmp/perf-3620.map)
+\t    250dd98063ef [unknown] (/tmp/perf-3620.map)
+\t         2facd35 [unknown] (/usr/lib/envoy/_bin/envoy)
+\t           891f5 start_thread+0x305 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+wrk:worker_0  3626 42642.328725:     500000 cpu-clock:ppp: 
+\t          152a8d __memmove_avx_unaligned_erms+0xd (/usr/lib/x86_64-linux-gnu/libc.so.6)
+\t         2f6706b [unknown] (/usr/lib/envoy/_bin/envoy)
+\t         2facd35 [unknown] (/usr/lib/envoy/_bin/envoy)
+\t    250dd97f419e [unknown] (/tmp/perf-3620.map)
+\t         2facd35 [unknown] (/usr/lib/envoy/_bin/envoy)
+\t           891f5 start_thread+0x305 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+wrk:worker_0  3626 42642.329216:     500000 cpu-clock:ppp: 
+\tffffffff81000e06 asm_sysvec_apic_timer_interrupt+0x16 ([kernel.kallsyms])
+\t         618bcdc [unknown] (/usr/lib/envoy/_bin/envoy)
+\t           891f5 start_thread+0x305 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+";
+
+    #[test]
+    fn cpu_split_sorts_samples_by_where_generated_code_is_on_the_chain() {
+        let split = CpuSplit::read(PERF_SCRIPT).unwrap();
+        assert_eq!(
+            split,
+            CpuSplit {
+                samples: 3,
+                module: 1,
+                called_by_module: 1,
+                elsewhere: 1
+            }
+        );
+        assert!((split.us(split.module, 300.0) - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cpu_split_without_a_trailing_blank_line_counts_the_last_sample() {
+        let text = PERF_SCRIPT.trim_end();
+        assert_eq!(CpuSplit::read(text).unwrap().samples, 3);
+    }
+
+    #[test]
+    fn cpu_split_of_no_samples_is_none_and_pooling_adds_rounds() {
+        assert_eq!(CpuSplit::read(""), None);
+        assert_eq!(CpuSplit::read("perf: no samples\n\n"), None);
+        let one = CpuSplit::read(PERF_SCRIPT).unwrap();
+        let two = CpuSplit::pooled(&[one, one]).unwrap();
+        assert_eq!((two.samples, two.module, two.elsewhere), (6, 2, 2));
+        assert_eq!(CpuSplit::pooled(&[]), None);
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::loadgen::LoadReport;
-use super::measure::{MemoryParts, ScenarioResult, Throughput};
+use super::measure::{CpuSplit, MemoryParts, ScenarioResult, Throughput};
 use super::scenario::{rows, CollectorState, Group, SensorState, Settings};
 
 /// A whole bench run.
@@ -236,6 +236,7 @@ impl BenchRun {
             out.push('\n');
         }
         self.memory_markdown(&mut out);
+        self.cpu_split_markdown(&mut out);
         self.pairs_markdown(&mut out);
 
         for (group, title, what) in [
@@ -507,6 +508,48 @@ impl BenchRun {
         out.push('\n');
     }
 
+    /// Where Envoy's CPU went in each row recorded with `--perf` ([`CpuSplit`]): the shares
+    /// of the samples, as µs of the row's Envoy CPU per request.
+    fn cpu_split_markdown(&self, out: &mut String) {
+        let rows: Vec<(&ScenarioResult, CpuSplit, f64)> = self
+            .results
+            .iter()
+            .filter_map(|r| {
+                let cpu = r.throughput.as_ref()?.cpu_us_per_request?;
+                Some((r, r.cpu_split?, cpu))
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## Where Envoy's CPU goes (`perf record -g`, µs of Envoy CPU per request)\n\n\
+             module: in V8's generated code (the module's compiled functions and their wrappers); \
+             called by the module: below such a frame but outside it (host calls, V8's runtime); \
+             elsewhere: no generated code on the call chain (Envoy's codec, router, access \
+             loggers, entering the VM and leaving it, the kernel). Rounds' samples pooled.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| scenario | Envoy CPU µs/req | module | called by the module | elsewhere | samples |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for (r, split, cpu) in rows {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                r.name,
+                cpu,
+                split.us(split.module, cpu),
+                split.us(split.called_by_module, cpu),
+                split.us(split.elsewhere, cpu),
+                split.samples
+            );
+        }
+        out.push('\n');
+    }
+
     /// The memory table: resident memory per configuration and worker count, over bare Envoy
     /// and over the no-op anchor at the same worker count (a "freed heap returned" row over the
     /// no-op anchor returning its freed heap too), and where the memory is: V8's compiled Wasm
@@ -755,6 +798,7 @@ mod tests {
                 rate: 1000,
                 oha: "oha".into(),
                 cpus: Some((0, 1)),
+                perf: false,
             },
             rounds: 1,
             module_bytes,
@@ -812,6 +856,30 @@ mod tests {
             Some(cpu_seconds),
         ));
         r
+    }
+
+    #[test]
+    fn the_cpu_split_table_turns_sample_shares_into_us_of_the_rows_envoy_cpu() {
+        let mut recorded = throughput_row("one pass", 1000.0, 1.0);
+        recorded.cpu_split = Some(CpuSplit {
+            samples: 4,
+            module: 1,
+            called_by_module: 1,
+            elsewhere: 2,
+        });
+        let plain = throughput_row("no-op", 1000.0, 0.5);
+        let md = run_of(vec![plain.clone(), recorded], None).to_markdown();
+        assert!(md.contains("## Where Envoy's CPU goes"), "{md}");
+        assert!(
+            md.contains("| one pass | 200.0 | 50.0 | 50.0 | 100.0 | 4 |"),
+            "{md}"
+        );
+        assert!(
+            !md.contains("| no-op | 100.0 |"),
+            "a row not recorded has no split: {md}"
+        );
+        let without = run_of(vec![plain], None).to_markdown();
+        assert!(!without.contains("Where Envoy's CPU goes"), "{without}");
     }
 
     #[test]

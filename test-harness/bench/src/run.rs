@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::loadgen::{self, Load};
+use super::measure::{CpuSplit, MemoryParts, ScenarioResult};
 use super::measure::{Latency, Throughput};
-use super::measure::{MemoryParts, ScenarioResult};
 use super::scenario::{
     access_log_json, http_filters_json, AccessLog, CollectorState, Measure, Scenario, SensorState,
     Settings, BENCH_HEADERS, TEMPLATE,
@@ -30,6 +30,80 @@ fn memory_parts(envoy: &Envoy) -> Option<MemoryParts> {
     let smaps = fs::read_to_string(format!("/proc/{}/smaps", envoy.pid())).ok()?;
     let memory = envoy.admin_get("/memory").ok()?;
     MemoryParts::read(&smaps, &String::from_utf8_lossy(&memory.body))
+}
+
+/// `perf record -g` of one Envoy while a throughput run loads it (`--perf`): started before
+/// the run, stopped after it by its PID, read into a [`CpuSplit`].
+struct PerfRecording {
+    child: std::process::Child,
+    data: PathBuf,
+}
+
+/// Samples a second per CPU: enough for a split within a percent over a 5 s run, little
+/// enough not to load the machine the run measures.
+const PERF_FREQUENCY: &str = "999";
+
+impl PerfRecording {
+    fn start(envoy_pid: u32) -> Result<Self, BenchError> {
+        let data = std::env::temp_dir().join(format!(
+            "meshsight-bench-perf-{}-{envoy_pid}.data",
+            std::process::id()
+        ));
+        let child = Command::new("perf")
+            .args(["record", "-g", "-q", "-F", PERF_FREQUENCY, "-p"])
+            .arg(envoy_pid.to_string())
+            .arg("-o")
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|source| BenchError::Io {
+                context: "starting `perf record` (--perf; `make bench-perf` installs linux-perf)"
+                    .to_string(),
+                source,
+            })?;
+        // perf attaches to the process's threads before it samples.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Self { child, data })
+    }
+
+    /// Stops the recording (SIGINT: perf writes its file and exits) and reads it.
+    fn finish(mut self) -> Result<CpuSplit, BenchError> {
+        let io = |context: &str| {
+            let context = context.to_string();
+            move |source| BenchError::Io { context, source }
+        };
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .map_err(io("stopping `perf record`"))?;
+        self.child.wait().map_err(io("waiting for `perf record`"))?;
+        let script = Command::new("perf")
+            .arg("script")
+            .arg("-i")
+            .arg(&self.data)
+            .output()
+            .map_err(io("running `perf script`"))?;
+        let _ = fs::remove_file(&self.data);
+        CpuSplit::read(&String::from_utf8_lossy(&script.stdout)).ok_or_else(|| BenchError::Io {
+            context: format!(
+                "perf recorded no call chains of Envoy ({})",
+                String::from_utf8_lossy(&script.stderr).trim()
+            ),
+            source: std::io::Error::other("no samples"),
+        })
+    }
+}
+
+impl Drop for PerfRecording {
+    fn drop(&mut self) {
+        // A run that failed midway: the recording must not outlive it.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = fs::remove_file(&self.data);
+    }
 }
 
 /// How long the memory rows' fixed number of requests may take before the run is killed.
@@ -363,6 +437,11 @@ fn measure(
                 rate: (!measure_max).then_some(settings.rate),
             })?;
             if measure_max {
+                let perf = if settings.perf {
+                    Some(PerfRecording::start(envoy.pid())?)
+                } else {
+                    None
+                };
                 let before = cpu_ticks(envoy.pid());
                 let report = oha(&Load {
                     duration: settings.duration,
@@ -376,6 +455,9 @@ fn measure(
                     _ => None,
                 };
                 result.throughput = Some(Throughput::new(report, cpu_seconds));
+                if let Some(perf) = perf {
+                    result.cpu_split = Some(perf.finish()?);
+                }
             }
             if scenario.measure != Measure::Throughput {
                 let report = oha(&Load {

@@ -264,6 +264,8 @@ pub struct Settings {
     pub oha: PathBuf,
     /// CPU Envoy is pinned to, and CPU oha is pinned to (`None`: no pinning, one core).
     pub cpus: Option<(usize, usize)>,
+    /// Record Envoy with `perf` during each highest-throughput run (`--perf`): where its CPU goes.
+    pub perf: bool,
 }
 
 /// The `http_filters` list of the Envoy config: `filters`, then the router.
