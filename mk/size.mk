@@ -7,6 +7,9 @@
 # the toolchain and the pinned binaryen: the same from any clone, and the same on a second run.
 #
 # `make wasm-size` (part of `make test`): fails when meshsight.wasm is over its budget.
+# `make wasm-stack` (part of `make test`): runs meshsight.wasm in Node's V8 through the deepest
+# stack users known (test-harness/wasm-stack/stack.mjs) and fails when one needs more than half
+# of its stack (WASM_STACK_SIZE in the Makefile), or traps.
 
 # binaryen from npm (the package ships wasm-opt built for Node), pinned.
 BINARYEN_VERSION := 132.0.0
@@ -54,7 +57,11 @@ WASM_DIS := $(TOOLS)/binaryen/node_modules/.bin/wasm-dis
 WASM_SIZE_BUDGET ?= 412000
 WASM_SIZE_GOAL := 400000
 
-.PHONY: binaryen wasm-size
+# The policies the stack check configures: every pluginConfig of the Istio manifests, as
+# `make bench` runs them.
+WASM_STACK_POLICIES := $(TARGET_DIR)/wasm-stack/policies
+
+.PHONY: binaryen wasm-size wasm-stack
 
 binaryen: node
 	@if [ "$$($(WASM_OPT) --version 2>/dev/null)" != "wasm-opt version $(firstword $(subst ., ,$(BINARYEN_VERSION))) (version_$(firstword $(subst ., ,$(BINARYEN_VERSION))))" ]; then \
@@ -82,4 +89,9 @@ wasm-size: wasm
 	fi; \
 	echo "wasm-size: meshsight.wasm is $$size bytes, within its budget of $(WASM_SIZE_BUDGET) (the goal: $(WASM_SIZE_GOAL), $$((size - $(WASM_SIZE_GOAL))) bytes to go)"
 
-TEST_EXTRA += wasm-size
+wasm-stack: wasm node pytools
+	@$(VENV)/tools/bin/python scripts/validate_istio.py --dump-plugin-configs $(WASM_STACK_POLICIES) >/dev/null
+	node test-harness/wasm-stack/stack.mjs --wasm $(WASM_DIR)/meshsight.wasm \
+	  --policies $(WASM_STACK_POLICIES) --stack-size $(WASM_STACK_SIZE)
+
+TEST_EXTRA += wasm-size wasm-stack
