@@ -2,6 +2,7 @@
 //! the JSON path), fill in the defaults (recorded headers, masked query parameters, the HTTP
 //! sink's batching and retry limits) and refuse credentials in `record_headers`.
 
+use crate::error::Quoted;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -50,13 +51,13 @@ fn header_name(path: String, name: &str) -> Result<String, ConfigError> {
     if !is_token(name) {
         return Err(ConfigError::new(
             path,
-            format!("{name:?} is not a valid header name"),
+            format!("{} is not a valid header name", Quoted(&name)),
         ));
     }
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(ConfigError::new(
             path,
-            format!("{name:?} must be lowercase"),
+            format!("{} must be lowercase", Quoted(&name)),
         ));
     }
     Ok(name.to_string())
@@ -94,7 +95,10 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
                     if FORBIDDEN_HEADERS.contains(&name.as_str()) {
                         return Err(ConfigError::new(
                             path,
-                            format!("{name:?} carries credentials and is never recorded"),
+                            format!(
+                                "{} carries credentials and is never recorded",
+                                Quoted(&name)
+                            ),
                         ));
                     }
                     set.insert(name);
@@ -165,14 +169,17 @@ fn compile_http(raw: RawHttpSink) -> Result<HttpSink, ConfigError> {
     if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(ConfigError::new(
             "sink.http.path",
-            format!("{path:?} must start with '/' and contain no spaces or control characters"),
+            format!(
+                "{} must start with '/' and contain no spaces or control characters",
+                Quoted(&path)
+            ),
         ));
     }
     let authority = raw.authority.unwrap_or_else(|| raw.cluster.clone());
     if authority.is_empty() || authority.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(ConfigError::new(
             "sink.http.authority",
-            format!("{authority:?} is not a valid authority"),
+            format!("{} is not a valid authority", Quoted(&authority)),
         ));
     }
     let mut headers = Vec::new();

@@ -3,6 +3,7 @@
 //! are compiled by [`crate::matching`], the same code the allowlist's rules use; this file only
 //! adds what is the mirror's own: targets, actions and signatures.
 
+use crate::error::Quoted;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::hold;
@@ -49,7 +50,7 @@ fn compile_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
     if !is_token(&header) {
         return Err(ConfigError::new(
             at("header"),
-            format!("{header:?} is not a valid header name"),
+            format!("{} is not a valid header name", Quoted(&header)),
         ));
     }
     if raw.timeout_ms == 0 {
@@ -90,7 +91,7 @@ fn resolve_target(
             .get(n)
             .copied()
             .map(Some)
-            .ok_or_else(|| ConfigError::new(path, format!("unknown target {n:?}"))),
+            .ok_or_else(|| ConfigError::new(path, format!("unknown target {}", Quoted(n)))),
         None => Ok(default),
     }
 }
@@ -186,7 +187,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
             if !seen.insert(r.name.clone()) {
                 return Err(ConfigError::new(
                     format!("rules[{i}].name"),
-                    format!("duplicate rule name {:?}", r.name),
+                    format!("duplicate rule name {}", Quoted(&r.name)),
                 ));
             }
             rules.push(compile_rule(i, r, &names, default)?);

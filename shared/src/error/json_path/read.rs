@@ -440,7 +440,7 @@ impl std::fmt::Display for Unexpected<'_> {
                 };
                 write!(f, "floating point `{text}{point}`")
             }
-            Json::Str(s) => write!(f, "string {s:?}"),
+            Json::Str(s) => write!(f, "string {}", crate::error::Quoted(s)),
             Json::Array(_) => f.write_str("sequence"),
             Json::Object(_) => f.write_str("map"),
         }
