@@ -4,7 +4,7 @@
 //! adds what is the mirror's own: targets, actions and signatures.
 
 use crate::error::Quoted;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::hold;
 use super::raw::{self, ActionType, RawMirrorPolicy, RawRule, RawTarget};
@@ -80,16 +80,17 @@ fn compile_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
     })
 }
 
+/// The target named `given` (`names` holds the targets' names by [`TargetId`]), or `default`.
 fn resolve_target(
-    names: &BTreeMap<String, TargetId>,
+    names: &[String],
     given: Option<&str>,
     default: Option<TargetId>,
     path: &str,
 ) -> Result<Option<TargetId>, ConfigError> {
     match given {
         Some(n) => names
-            .get(n)
-            .copied()
+            .iter()
+            .position(|name| name == n)
             .map(Some)
             .ok_or_else(|| ConfigError::new(path, format!("unknown target {}", Quoted(n)))),
         None => Ok(default),
@@ -100,7 +101,7 @@ fn resolve_target(
 fn compile_rule(
     i: usize,
     raw: RawRule,
-    names: &BTreeMap<String, TargetId>,
+    names: &[String],
     default: Option<TargetId>,
 ) -> Result<Rule, ConfigError> {
     let at = |field: &str| format!("rules[{i}].{field}");
@@ -158,11 +159,13 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
                 "at least one target is required",
             ));
         }
+        // A list, not a map: a target's id is its place, and there are few (the names come
+        // unique, from a `ByName`).
         let mut targets = Vec::with_capacity(raw.targets.len());
-        let mut names = BTreeMap::new();
+        let mut names = Vec::with_capacity(raw.targets.len());
         for (name, t) in raw.targets {
-            names.insert(name.clone(), targets.len());
             targets.push(compile_target(&name, t)?);
+            names.push(name);
         }
         let default = match raw.default_target.as_deref() {
             Some(n) => resolve_target(&names, Some(n), None, "default_target")?,
