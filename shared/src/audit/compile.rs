@@ -3,7 +3,7 @@
 //! sink's batching and retry limits) and refuse credentials in `record_headers`.
 
 use crate::error::Quoted;
-use std::collections::BTreeSet;
+use crate::name_set::NameSet;
 use std::time::Duration;
 
 use super::otlp;
@@ -63,10 +63,9 @@ fn header_name(path: String, name: &str) -> Result<String, ConfigError> {
     Ok(name.to_string())
 }
 
-/// A default list as a set, inserted one by one: a collected `BTreeSet` sorts first, and that
-/// sort and bulk build cost the module more Wasm than the inserts the set already has.
-fn names_set(names: &[&str]) -> BTreeSet<String> {
-    let mut set = BTreeSet::new();
+/// A default list as a set.
+fn names_set(names: &[&str]) -> NameSet {
+    let mut set = NameSet::new();
     for name in names {
         set.insert(name.to_string());
     }
@@ -88,7 +87,7 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
         let record_headers = match raw.record_headers {
             None => names_set(&DEFAULT_RECORD_HEADERS),
             Some(list) => {
-                let mut set = BTreeSet::new();
+                let mut set = NameSet::new();
                 for (i, name) in list.iter().enumerate() {
                     let path = format!("record_headers[{i}]");
                     let name = header_name(path.clone(), name)?;
@@ -109,7 +108,7 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
         let redact_query_params = match raw.redact_query_params {
             None => names_set(&DEFAULT_REDACT_QUERY_PARAMS),
             Some(list) => {
-                let mut set = BTreeSet::new();
+                let mut set = NameSet::new();
                 for (i, name) in list.iter().enumerate() {
                     if name.is_empty() {
                         return Err(ConfigError::new(

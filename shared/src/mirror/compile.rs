@@ -4,7 +4,7 @@
 //! adds what is the mirror's own: targets, actions and signatures.
 
 use crate::error::Quoted;
-use std::collections::BTreeSet;
+use crate::name_set::NameSet;
 
 use super::hold;
 use super::raw::{self, ActionType, RawMirrorPolicy, RawRule, RawTarget};
@@ -184,7 +184,7 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
                 format!("must be 1 to {}", hold::MAX_HOLD_TIMEOUT_MS),
             ));
         }
-        let mut seen = BTreeSet::new();
+        let mut seen = NameSet::new();
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (i, r) in raw.rules.into_iter().enumerate() {
             if !seen.insert(r.name.clone()) {
