@@ -51,13 +51,13 @@ fn header_name(path: String, name: &str) -> Result<String, ConfigError> {
     if !is_token(name) {
         return Err(ConfigError::new(
             path,
-            format!("{} is not a valid header name", Quoted(&name)),
+            format!("{} is not a valid header name", Quoted(name)),
         ));
     }
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(ConfigError::new(
             path,
-            format!("{} must be lowercase", Quoted(&name)),
+            format!("{} must be lowercase", Quoted(name)),
         ));
     }
     Ok(name.to_string())
