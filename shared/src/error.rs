@@ -31,6 +31,13 @@ impl ConfigError {
 
     /// An error at `path` whose reason is a typed error's message.
     pub fn at(path: impl Into<String>, error: impl std::error::Error) -> Self {
+        ConfigError::at_message(path.into(), &error)
+    }
+
+    // The message written through `dyn`: one copy, not one per typed error (eight of them).
+    #[cold]
+    #[inline(never)]
+    fn at_message(path: String, error: &dyn fmt::Display) -> Self {
         ConfigError::new(path, error.to_string())
     }
 
