@@ -7,6 +7,9 @@
 # the toolchain and the pinned binaryen: the same from any clone, and the same on a second run.
 #
 # `make wasm-size` (part of `make test`): fails when meshsight.wasm is over its budget.
+# `make wasm-stack` (part of `make test`): runs meshsight.wasm in Node's V8 through the deepest
+# stack users known (test-harness/wasm-stack/stack.mjs) and fails when one needs more than half
+# of its stack (WASM_STACK_SIZE in the Makefile), or traps.
 
 # binaryen from npm (the package ships wasm-opt built for Node), pinned.
 BINARYEN_VERSION := 132.0.0
@@ -39,22 +42,30 @@ WASM_EXPORTS := _initialize memory proxy_abi_version_0_2_1 proxy_on_configure \
   proxy_on_request_trailers proxy_on_response_body proxy_on_response_headers \
   proxy_on_response_trailers proxy_on_tick proxy_on_vm_start
 WASM_DIS := $(TOOLS)/binaryen/node_modules/.bin/wasm-dis
-# A ratchet, not the goal: issue 19's target is 400 KB (400,000 bytes, the issue's and the
-# bench's kilobytes), which the module does not meet yet: 411,470 bytes at this budget's last
-# cut. 986,822 before issue 19's second pass (the policy crate's own JSON reader instead of
+# A ratchet under the goal: issue 19's target is 400 KB (400,000 bytes, the issue's and the
+# bench's kilobytes), met by its fifth pass: 393,993 bytes at this budget's last cut.
+# 986,822 before issue 19's second pass (the policy crate's own JSON reader instead of
 # serde and serde_json, its own Aho-Corasick automaton, one stable sort of its own instead of
 # std's, the unused callbacks' exports dropped, the built-in packs minified); 693,643 before its
 # third (the module's own proxy-wasm ABI layer instead of the SDK, the crate's own float
 # formatter and address parsing, struct readers as field lists, maps read as sorted lists, the
 # audit writers' shared pieces, one automaton for all signature locations); 539,554 before its
 # fourth (the module's crates at opt-level "z", the built-in packs deflated, the hot paths
-# written for "z"). The budget only ever comes down: a change that adds bytes must take as many
-# out, or say in its notes why the bytes are worth the memory. The goal, for the check's
-# message.
-WASM_SIZE_BUDGET ?= 412000
+# written for "z"); 411,826 before its fifth (a 128 KiB stack, WASM_STACK_SIZE in the Makefile:
+# 409,633; policy messages quoting through one writer instead of `{:?}` and the host status's
+# `Debug` by hand: 408,191; no B-tree left, the signature counters and target names, then the
+# audit's name sets, as sorted lists: 400,213, then 395,334; `ConfigError::at` through `dyn`:
+# 394,562; the configure-time sorts of positions sharing one sort: 393,993). The budget only
+# ever comes down: a change that adds bytes must take as many out, or say in its notes why the
+# bytes are worth the memory. The goal, for the check's message.
+WASM_SIZE_BUDGET ?= 394000
 WASM_SIZE_GOAL := 400000
 
-.PHONY: binaryen wasm-size
+# The policies the stack check configures: every pluginConfig of the Istio manifests, as
+# `make bench` runs them.
+WASM_STACK_POLICIES := $(TARGET_DIR)/wasm-stack/policies
+
+.PHONY: binaryen wasm-size wasm-stack
 
 binaryen: node
 	@if [ "$$($(WASM_OPT) --version 2>/dev/null)" != "wasm-opt version $(firstword $(subst ., ,$(BINARYEN_VERSION))) (version_$(firstword $(subst ., ,$(BINARYEN_VERSION))))" ]; then \
@@ -80,6 +91,12 @@ wasm-size: wasm
 	  echo "  never calls an HTTP filter for does not belong there."; \
 	  exit 1; \
 	fi; \
-	echo "wasm-size: meshsight.wasm is $$size bytes, within its budget of $(WASM_SIZE_BUDGET) (the goal: $(WASM_SIZE_GOAL), $$((size - $(WASM_SIZE_GOAL))) bytes to go)"
+	if [ "$$size" -gt "$(WASM_SIZE_GOAL)" ]; then to_go="$$((size - $(WASM_SIZE_GOAL))) bytes to go"; else to_go="met"; fi; \
+	echo "wasm-size: meshsight.wasm is $$size bytes, within its budget of $(WASM_SIZE_BUDGET) (the goal: $(WASM_SIZE_GOAL), $$to_go)"
 
-TEST_EXTRA += wasm-size
+wasm-stack: wasm node pytools
+	@$(VENV)/tools/bin/python scripts/validate_istio.py --dump-plugin-configs $(WASM_STACK_POLICIES) >/dev/null
+	node test-harness/wasm-stack/stack.mjs --wasm $(WASM_DIR)/meshsight.wasm \
+	  --policies $(WASM_STACK_POLICIES) --stack-size $(WASM_STACK_SIZE)
+
+TEST_EXTRA += wasm-size wasm-stack

@@ -17,6 +17,7 @@ pub mod identity;
 mod json;
 pub mod matching;
 pub mod mirror;
+pub mod name_set;
 pub mod normalize;
 pub mod plugin;
 pub mod response;

@@ -33,6 +33,14 @@ pub fn stable_sort_by<T: Copy>(items: &mut Vec<T>, less: impl Fn(&T, &T) -> bool
     }
 }
 
+/// [`stable_sort_by`] for lists of positions, the comparison called through `dyn`: one copy
+/// for every configure-time sort of positions (policy maps, a pack's literals, the automaton's
+/// patterns) rather than one per comparison, at a call per comparison that configuration can
+/// afford (the per-request sorts keep their own copy).
+pub fn stable_sort_positions(items: &mut Vec<u32>, less: &dyn Fn(u32, u32) -> bool) {
+    stable_sort_by(items, |a, b| less(*a, *b));
+}
+
 #[cfg(test)]
 mod tests {
     use super::stable_sort_by;

@@ -35,7 +35,7 @@ extern "C" {
 const STATUS_OK: u32 = 0;
 
 /// `proxy_status_t`: what a host function answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Done.
     Ok,
@@ -71,6 +71,24 @@ impl Status {
             10 => Status::InternalFailure,
             n => Status::Other(n),
         }
+    }
+}
+
+/// What `#[derive(Debug)]` wrote (`BadArgument`, `Other(12)`), without core's tuple builder
+/// (half a kilobyte of Wasm for the one variant with a field).
+impl std::fmt::Debug for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "Ok",
+            Status::NotFound => "NotFound",
+            Status::BadArgument => "BadArgument",
+            Status::SerializationFailure => "SerializationFailure",
+            Status::ParseFailure => "ParseFailure",
+            Status::Empty => "Empty",
+            Status::CasMismatch => "CasMismatch",
+            Status::InternalFailure => "InternalFailure",
+            Status::Other(n) => return write!(f, "Other({n})"),
+        })
     }
 }
 
@@ -180,5 +198,32 @@ pub fn header_map_wire(map: MapType) -> Vec<u8> {
     #[allow(unsafe_code)]
     unsafe {
         Vec::from_raw_parts(data, size, size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    /// The hand-written `Debug` writes what the derived one did (the log lines quote it).
+    #[test]
+    fn status_debug_is_the_derived_text() {
+        let all = [0, 1, 2, 3, 4, 7, 8, 10, 12, 4_000_000_000].map(Status::from_raw);
+        let text: Vec<String> = all.iter().map(|s| format!("{s:?}")).collect();
+        assert_eq!(
+            text,
+            [
+                "Ok",
+                "NotFound",
+                "BadArgument",
+                "SerializationFailure",
+                "ParseFailure",
+                "Empty",
+                "CasMismatch",
+                "InternalFailure",
+                "Other(12)",
+                "Other(4000000000)"
+            ]
+        );
     }
 }

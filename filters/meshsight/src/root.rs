@@ -2,6 +2,7 @@
 //! counters, and runs what only a root may (sending mirror copies and audit batches, hearing
 //! their answers, flushing the counters on its tick).
 
+use meshsight_policy::error::Quoted;
 use std::rc::Rc;
 
 use meshsight_host_abi::callbacks::RootContext;
@@ -91,8 +92,9 @@ impl RootContext for Root {
         let Some(role) = Role::from_root_id(&root_id) else {
             log!(
                 Error,
-                "meshsight: unknown root id {root_id:?}: use meshsight (all jobs in one pass), \
-                 meshsight_allowlist, meshsight_mirror or meshsight_audit"
+                "meshsight: unknown root id {}: use meshsight (all jobs in one pass), \
+                 meshsight_allowlist, meshsight_mirror or meshsight_audit",
+                Quoted(&root_id)
             );
             return false;
         };
@@ -126,7 +128,11 @@ impl RootContext for Root {
             connections: ConnectionCache::default(),
             stats,
         }));
-        log!(Info, "meshsight: policy loaded ({root_id:?}: {summary})");
+        log!(
+            Info,
+            "meshsight: policy loaded ({}: {summary})",
+            Quoted(&root_id)
+        );
         true
     }
 

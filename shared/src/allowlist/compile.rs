@@ -3,6 +3,7 @@
 //! sources are compiled by [`crate::matching`], the same code the mirror's selectors use; this
 //! file only adds what is the allowlist's own: rule names, responses and the index.
 
+use crate::error::Quoted;
 use thiserror::Error;
 
 use super::raw::{RawPolicy, RawResponse, RawRule};
@@ -19,10 +20,10 @@ use crate::ConfigError;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PolicyError {
     /// Rule names are used in counters and decisions.
-    #[error("rule name {0:?} must be 1 to 64 characters of [A-Za-z0-9_-]")]
+    #[error("rule name {} must be 1 to 64 characters of [A-Za-z0-9_-]", Quoted(.0))]
     BadRuleName(String),
     /// Two rules with the same name.
-    #[error("duplicate rule name {0:?} (also rules[{1}])")]
+    #[error("duplicate rule name {} (also rules[{}])", Quoted(.0), .1)]
     DuplicateRuleName(String, usize),
     /// More rules than the index can number.
     #[error("too many rules (at most {0})")]
@@ -31,7 +32,7 @@ pub enum PolicyError {
     #[error("status {0} must be between 400 and 599")]
     BadStatus(u32),
     /// A header value that cannot be sent.
-    #[error("content type {0:?} must be visible ASCII")]
+    #[error("content type {} must be visible ASCII", Quoted(.0))]
     BadContentType(String),
     /// A huge body in every deny response is a mistake.
     #[error("body is {0} bytes; at most 4096")]

@@ -2,7 +2,8 @@
 //! the JSON path), fill in the defaults (recorded headers, masked query parameters, the HTTP
 //! sink's batching and retry limits) and refuse credentials in `record_headers`.
 
-use std::collections::BTreeSet;
+use crate::error::Quoted;
+use crate::name_set::NameSet;
 use std::time::Duration;
 
 use super::otlp;
@@ -50,22 +51,21 @@ fn header_name(path: String, name: &str) -> Result<String, ConfigError> {
     if !is_token(name) {
         return Err(ConfigError::new(
             path,
-            format!("{name:?} is not a valid header name"),
+            format!("{} is not a valid header name", Quoted(name)),
         ));
     }
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(ConfigError::new(
             path,
-            format!("{name:?} must be lowercase"),
+            format!("{} must be lowercase", Quoted(name)),
         ));
     }
     Ok(name.to_string())
 }
 
-/// A default list as a set, inserted one by one: a collected `BTreeSet` sorts first, and that
-/// sort and bulk build cost the module more Wasm than the inserts the set already has.
-fn names_set(names: &[&str]) -> BTreeSet<String> {
-    let mut set = BTreeSet::new();
+/// A default list as a set.
+fn names_set(names: &[&str]) -> NameSet {
+    let mut set = NameSet::new();
     for name in names {
         set.insert(name.to_string());
     }
@@ -87,14 +87,17 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
         let record_headers = match raw.record_headers {
             None => names_set(&DEFAULT_RECORD_HEADERS),
             Some(list) => {
-                let mut set = BTreeSet::new();
+                let mut set = NameSet::new();
                 for (i, name) in list.iter().enumerate() {
                     let path = format!("record_headers[{i}]");
                     let name = header_name(path.clone(), name)?;
                     if FORBIDDEN_HEADERS.contains(&name.as_str()) {
                         return Err(ConfigError::new(
                             path,
-                            format!("{name:?} carries credentials and is never recorded"),
+                            format!(
+                                "{} carries credentials and is never recorded",
+                                Quoted(&name)
+                            ),
                         ));
                     }
                     set.insert(name);
@@ -105,7 +108,7 @@ impl TryFrom<RawAuditPolicy> for AuditPolicy {
         let redact_query_params = match raw.redact_query_params {
             None => names_set(&DEFAULT_REDACT_QUERY_PARAMS),
             Some(list) => {
-                let mut set = BTreeSet::new();
+                let mut set = NameSet::new();
                 for (i, name) in list.iter().enumerate() {
                     if name.is_empty() {
                         return Err(ConfigError::new(
@@ -165,14 +168,17 @@ fn compile_http(raw: RawHttpSink) -> Result<HttpSink, ConfigError> {
     if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(ConfigError::new(
             "sink.http.path",
-            format!("{path:?} must start with '/' and contain no spaces or control characters"),
+            format!(
+                "{} must start with '/' and contain no spaces or control characters",
+                Quoted(&path)
+            ),
         ));
     }
     let authority = raw.authority.unwrap_or_else(|| raw.cluster.clone());
     if authority.is_empty() || authority.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(ConfigError::new(
             "sink.http.authority",
-            format!("{authority:?} is not a valid authority"),
+            format!("{} is not a valid authority", Quoted(&authority)),
         ));
     }
     let mut headers = Vec::new();

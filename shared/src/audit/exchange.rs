@@ -1,7 +1,7 @@
 //! What the proxy saw of one finished HTTP exchange: the request head (taken over as read from
 //! the host, never copied), the response, addresses, Istio peers and the other jobs' decisions.
 
-use std::collections::BTreeSet;
+use crate::name_set::NameSet;
 use std::fmt;
 use std::ops::Deref;
 
@@ -119,7 +119,7 @@ impl HttpExchange {
     /// headers a record reads: those `recorded` (the policy's `record_headers`) and those it
     /// derives fields from. The record written is the same; the headers it never reads
     /// (cookies, tokens, accept-*) are not copied and freed on every request.
-    pub fn from_head(head: &RequestHead, recorded: &BTreeSet<String>) -> Self {
+    pub fn from_head(head: &RequestHead, recorded: &NameSet) -> Self {
         let mut ex = HttpExchange::default();
         let mut host = None;
         let mut headers = Vec::new();
@@ -262,7 +262,7 @@ impl fmt::Display for TraceId {
 /// Whether header `name` is recorded (the allow-list holds lowercase names), or has an
 /// uppercase letter (rare from Envoy): kept whatever it is, as the record looks the headers it
 /// derives fields from up ASCII case-insensitively.
-fn recorded_or_not_lowercase(name: &str, recorded: &BTreeSet<String>) -> bool {
+fn recorded_or_not_lowercase(name: &str, recorded: &NameSet) -> bool {
     name.bytes().any(|b| b.is_ascii_uppercase()) || recorded.contains(name)
 }
 

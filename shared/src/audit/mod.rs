@@ -33,7 +33,7 @@ pub mod verdict;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use crate::name_set::NameSet;
 use std::time::Duration;
 
 use crate::error::ConfigError;
@@ -59,9 +59,9 @@ pub struct AuditPolicy {
     /// Where records go.
     pub sink: Sink,
     /// Lowercase header names recorded (never a [`FORBIDDEN_HEADERS`] name).
-    pub record_headers: BTreeSet<String>,
+    pub record_headers: NameSet,
     /// Lowercase query parameter names whose values are masked.
-    pub redact_query_params: BTreeSet<String>,
+    pub redact_query_params: NameSet,
     /// Fraction of allowed, unremarkable requests recorded.
     pub sample_allowed: f64,
 }

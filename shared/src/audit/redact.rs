@@ -1,7 +1,7 @@
 //! Redaction: which header values are recorded, and masking of secret query parameters.
 
+use crate::name_set::NameSet;
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 
 #[cfg(test)]
 mod tests;
@@ -17,8 +17,8 @@ pub const REDACTED: &str = "REDACTED";
 /// (`referer`, `location`). Order and repeated headers are kept.
 pub fn select_headers(
     headers: &[(String, String)],
-    allow: &BTreeSet<String>,
-    secret_params: &BTreeSet<String>,
+    allow: &NameSet,
+    secret_params: &NameSet,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (name, value) in headers {
@@ -45,13 +45,13 @@ pub fn select_headers(
 /// Masks the value of every query parameter whose name (percent-decoded, `+` as space,
 /// compared case-insensitively, with a trailing `[]` ignored) is in `secret_params`. The rest
 /// of the query string is kept byte for byte; a fragment, if any, is dropped.
-pub fn redact_query(query: &str, secret_params: &BTreeSet<String>) -> String {
+pub fn redact_query(query: &str, secret_params: &NameSet) -> String {
     redacted_query(query, secret_params).into_owned()
 }
 
 /// [`redact_query`] without a copy when nothing is masked: the query up to its fragment,
 /// borrowed, or the masked copy.
-pub fn redacted_query<'q>(query: &'q str, secret_params: &BTreeSet<String>) -> Cow<'q, str> {
+pub fn redacted_query<'q>(query: &'q str, secret_params: &NameSet) -> Cow<'q, str> {
     let query = before(query, |b| b == b'#').0;
     if secret_params.is_empty() || !any_secret_pair(query, secret_params) {
         return Cow::Borrowed(query);
@@ -88,7 +88,7 @@ pub fn redacted_query<'q>(query: &'q str, secret_params: &BTreeSet<String>) -> C
 /// Whether a `&`- or `;`-separated pair of `query` has a secret name (before its `=`). Byte
 /// scans: `split(['&', ';'])` decodes each char and searches a char set at opt-level "z", and
 /// this runs on every recorded query.
-fn any_secret_pair(query: &str, secret_params: &BTreeSet<String>) -> bool {
+fn any_secret_pair(query: &str, secret_params: &NameSet) -> bool {
     let mut rest = query;
     loop {
         let (pair, tail) = before(rest, |b| b == b'&' || b == b';');
@@ -122,8 +122,8 @@ fn before(text: &str, stop: impl Fn(u8) -> bool) -> (&str, Option<&str>) {
 pub fn recorded_header<'h>(
     name: &'h str,
     value: &'h str,
-    allow: &BTreeSet<String>,
-    secret_params: &BTreeSet<String>,
+    allow: &NameSet,
+    secret_params: &NameSet,
 ) -> Option<(Cow<'h, str>, Cow<'h, str>)> {
     // Envoy hands names over lowercase: copy only the rare name that is not.
     let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -156,7 +156,7 @@ pub fn recorded_header<'h>(
 
 /// Whether a query parameter's name, decoded and lowercased (a trailing `[]` ignored), is a
 /// secret. Short names are decoded on the stack; only a long or odd one is copied.
-fn is_secret_param(name: &str, secret_params: &BTreeSet<String>) -> bool {
+fn is_secret_param(name: &str, secret_params: &NameSet) -> bool {
     let mut buf = [0u8; 64];
     let decoded = match decode_lower_into(name, &mut buf) {
         Some(len) => std::str::from_utf8(buf.get(..len).unwrap_or_default()).ok(),

@@ -208,7 +208,7 @@ fn bad_policies_are_refused_naming_the_json_path() {
 
 #[test]
 fn query_parameters_are_masked_by_name_case_and_encoding_insensitively() {
-    let secrets: std::collections::BTreeSet<String> = ["token", "password", "api_key"]
+    let secrets: crate::name_set::NameSet = ["token", "password", "api_key"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -143,3 +143,28 @@ fn trailing_garbage_and_non_json_are_refused() {
     assert!(err.path.is_empty());
     assert!(!err.to_string().is_empty());
 }
+
+#[test]
+fn quoted_writes_what_debug_writes() {
+    let mut samples: Vec<String> = [
+        "",
+        "plain",
+        "it's \"quoted\"",
+        "back\\slash",
+        "tab\there\r\nnew line",
+        "\0\u{1}\u{1b}\u{7f}",
+        "é ü 日本 🦀",
+        "\u{301}combining first, then a\u{301}",
+        "\u{200b}\u{200d}\u{feff}\u{2028}\u{e000}\u{10ffff}",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Every code point, in runs: each escape rule (control, quote, grapheme extender,
+    // unprintable, unassigned) is met.
+    let all: Vec<char> = (0..=0x10_FFFFu32).filter_map(char::from_u32).collect();
+    samples.extend(all.chunks(64).map(|run| run.iter().collect::<String>()));
+    for s in &samples {
+        assert_eq!(Quoted(s).to_string(), format!("{s:?}"));
+    }
+}

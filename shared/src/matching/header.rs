@@ -6,6 +6,7 @@
 //! all, with any value; `false`: it does not occur). Values are compared as received; a repeated
 //! header matches when any of its values does. All conditions of a rule must hold.
 
+use crate::error::Quoted;
 #[cfg(feature = "serde")]
 use serde::Serialize;
 use thiserror::Error;
@@ -55,7 +56,7 @@ impl ReadJson for RawHeaderMatch {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HeaderError {
     /// Not an RFC 9110 token (pseudo-headers such as `:path` have their own fields).
-    #[error("{0:?} is not a header name")]
+    #[error("{} is not a header name", Quoted(.0))]
     BadName(String),
     /// None or several of the conditions.
     #[error("needs exactly one of `exact`, `prefix`, `contains`, `present`")]

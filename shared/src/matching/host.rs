@@ -7,6 +7,7 @@
 //! in the request host; a port, a `*` elsewhere, or a bare `*` (omit `hosts` to match any host)
 //! are refused. A request without a host, or with a malformed one, matches no host entry.
 
+use crate::error::Quoted;
 use crate::identity::ip;
 
 use thiserror::Error;
@@ -15,7 +16,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HostError {
     /// Not a name, wildcard or IP literal.
-    #[error("host pattern {0:?} must be a host name (a.example.com), a wildcard (*.example.com) or an IP literal, lowercase, without port")]
+    #[error("host pattern {} must be a host name (a.example.com), a wildcard (*.example.com) or an IP literal, lowercase, without port", Quoted(.0))]
     Invalid(String),
     /// `*` alone: the absent field already means any host.
     #[error("host pattern \"*\" is not allowed: omit the field to match any host")]

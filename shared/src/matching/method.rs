@@ -6,6 +6,7 @@
 //! refused with the spelling it most likely meant, since such an entry would silently match
 //! nothing that real clients send.
 
+use crate::error::Quoted;
 use thiserror::Error;
 
 use crate::headers::is_token;
@@ -22,10 +23,10 @@ const MAX_LEN: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MethodError {
     /// Not an RFC 9110 token (empty, a space, a `/`, ...), or longer than 32 bytes.
-    #[error("method {0:?} must be an HTTP token (RFC 9110), at most 32 characters, such as GET")]
+    #[error("method {} must be an HTTP token (RFC 9110), at most 32 characters, such as GET", Quoted(.0))]
     NotToken(String),
     /// A standard method in the wrong case: methods are case-sensitive.
-    #[error("method {given:?} never matches: methods are case-sensitive; did you mean {hint:?}?")]
+    #[error("method {} never matches: methods are case-sensitive; did you mean {}?", Quoted(.given), Quoted(.hint))]
     WrongCase {
         /// The entry as written.
         given: String,

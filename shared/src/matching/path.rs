@@ -13,6 +13,7 @@
 //! says `/a/../b` or `/%61dmin` is refused and tells how the filter sees that path. A malformed
 //! request target has no normalized path and matches no path entry.
 
+use crate::error::Quoted;
 #[cfg(feature = "serde")]
 use serde::Serialize;
 use thiserror::Error;
@@ -76,7 +77,7 @@ impl ReadJson for RawPathMatch {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PathError {
     /// Paths are matched from the root.
-    #[error("{kind} {raw:?} must start with \"/\"")]
+    #[error("{kind} {} must start with \"/\"", Quoted(.raw))]
     NotAbsolute {
         /// `path pattern`, `exact path` or `path prefix`.
         kind: &'static str,
@@ -87,16 +88,16 @@ pub enum PathError {
     #[error("\"**\" must be the last segment")]
     RestNotLast,
     /// A wildcard glued to other characters.
-    #[error("segment {0:?}: \"*\" and \"{{name}}\" must be a whole segment")]
+    #[error("segment {}: \"*\" and \"{{name}}\" must be a whole segment", Quoted(.0))]
     PartialWildcard(String),
     /// `{}` or `{1x}`.
-    #[error("segment {0:?}: a named segment is {{name}} with name of [A-Za-z0-9_], not starting with a digit")]
+    #[error("segment {}: a named segment is {{name}} with name of [A-Za-z0-9_], not starting with a digit", Quoted(.0))]
     BadSegmentName(String),
     /// `{id}` twice in one pattern.
     #[error("named segment {{{0}}} appears twice")]
     DuplicateSegmentName(String),
     /// A literal that no normalized path can ever equal.
-    #[error("{kind} {raw:?} is not in normalized form ({why}); write it as the filter sees paths: no \".\" or \"..\" segments, no \"//\", no query or fragment, no percent-encoded unreserved characters")]
+    #[error("{kind} {} is not in normalized form ({why}); write it as the filter sees paths: no \".\" or \"..\" segments, no \"//\", no query or fragment, no percent-encoded unreserved characters", Quoted(.raw))]
     NotNormalized {
         /// `path pattern`, `exact path` or `path prefix`.
         kind: &'static str,
@@ -141,7 +142,7 @@ fn check_normalized(kind: &'static str, raw: &str, literal: &str) -> Result<(), 
     let why = match crate::normalize::normalize_path(literal) {
         Err(m) => m.to_string(),
         Ok(t) if t.query.is_some() => "query".to_string(),
-        Ok(t) if t.path != literal => format!("a request for it is judged as {:?}", t.path),
+        Ok(t) if t.path != literal => format!("a request for it is judged as {}", Quoted(&t.path)),
         Ok(_) => return Ok(()),
     };
     Err(PathError::NotNormalized {

@@ -9,6 +9,7 @@
 //! plaintext request has no peer identity and matches no rule that names principals or
 //! namespaces, so namespaces are only as trustworthy as mTLS.
 
+use crate::error::Quoted;
 use std::net::IpAddr;
 
 #[cfg(feature = "serde")]
@@ -65,16 +66,16 @@ pub enum SourceError {
     #[error("must not be empty: name at least one of \"cidrs\", \"principals\", \"namespaces\" (omit \"sources\" to match any source)")]
     Empty,
     /// A CIDR that does not parse.
-    #[error("{0:?} is not a CIDR (10.0.0.0/8, 2001:db8::/32) or IP address")]
+    #[error("{} is not a CIDR (10.0.0.0/8, 2001:db8::/32) or IP address", Quoted(.0))]
     BadCidr(String),
     /// A CIDR with host bits set is almost always a typo for a narrower or wider range.
-    #[error("{0:?} has host bits set; did you mean {1}?")]
+    #[error("{} has host bits set; did you mean {}?", Quoted(.0), .1)]
     CidrHostBits(String, Cidr),
     /// Not a SPIFFE ID or prefix.
-    #[error("{0:?} is not a SPIFFE ID spiffe://<trust domain>/<path>, exact or ending in \"/*\" for a prefix: {1}")]
+    #[error("{} is not a SPIFFE ID spiffe://<trust domain>/<path>, exact or ending in \"/*\" for a prefix: {}", Quoted(.0), .1)]
     BadPrincipal(String, &'static str),
     /// Not a Kubernetes namespace name.
-    #[error("{0:?} is not a namespace name: must be a Kubernetes namespace name (lowercase [a-z0-9-], at most 63)")]
+    #[error("{} is not a namespace name: must be a Kubernetes namespace name (lowercase [a-z0-9-], at most 63)", Quoted(.0))]
     BadNamespace(String),
 }
 

@@ -3,7 +3,8 @@
 //! are compiled by [`crate::matching`], the same code the allowlist's rules use; this file only
 //! adds what is the mirror's own: targets, actions and signatures.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::error::Quoted;
+use crate::name_set::NameSet;
 
 use super::hold;
 use super::raw::{self, ActionType, RawMirrorPolicy, RawRule, RawTarget};
@@ -49,7 +50,7 @@ fn compile_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
     if !is_token(&header) {
         return Err(ConfigError::new(
             at("header"),
-            format!("{header:?} is not a valid header name"),
+            format!("{} is not a valid header name", Quoted(&header)),
         ));
     }
     if raw.timeout_ms == 0 {
@@ -79,18 +80,19 @@ fn compile_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
     })
 }
 
+/// The target named `given` (`names` holds the targets' names by [`TargetId`]), or `default`.
 fn resolve_target(
-    names: &BTreeMap<String, TargetId>,
+    names: &[String],
     given: Option<&str>,
     default: Option<TargetId>,
     path: &str,
 ) -> Result<Option<TargetId>, ConfigError> {
     match given {
         Some(n) => names
-            .get(n)
-            .copied()
+            .iter()
+            .position(|name| name == n)
             .map(Some)
-            .ok_or_else(|| ConfigError::new(path, format!("unknown target {n:?}"))),
+            .ok_or_else(|| ConfigError::new(path, format!("unknown target {}", Quoted(n)))),
         None => Ok(default),
     }
 }
@@ -99,7 +101,7 @@ fn resolve_target(
 fn compile_rule(
     i: usize,
     raw: RawRule,
-    names: &BTreeMap<String, TargetId>,
+    names: &[String],
     default: Option<TargetId>,
 ) -> Result<Rule, ConfigError> {
     let at = |field: &str| format!("rules[{i}].{field}");
@@ -157,11 +159,13 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
                 "at least one target is required",
             ));
         }
+        // A list, not a map: a target's id is its place, and there are few (the names come
+        // unique, from a `ByName`).
         let mut targets = Vec::with_capacity(raw.targets.len());
-        let mut names = BTreeMap::new();
+        let mut names = Vec::with_capacity(raw.targets.len());
         for (name, t) in raw.targets {
-            names.insert(name.clone(), targets.len());
             targets.push(compile_target(&name, t)?);
+            names.push(name);
         }
         let default = match raw.default_target.as_deref() {
             Some(n) => resolve_target(&names, Some(n), None, "default_target")?,
@@ -180,13 +184,13 @@ impl TryFrom<RawMirrorPolicy> for MirrorPolicy {
                 format!("must be 1 to {}", hold::MAX_HOLD_TIMEOUT_MS),
             ));
         }
-        let mut seen = BTreeSet::new();
+        let mut seen = NameSet::new();
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (i, r) in raw.rules.into_iter().enumerate() {
             if !seen.insert(r.name.clone()) {
                 return Err(ConfigError::new(
                     format!("rules[{i}].name"),
-                    format!("duplicate rule name {:?}", r.name),
+                    format!("duplicate rule name {}", Quoted(&r.name)),
                 ));
             }
             rules.push(compile_rule(i, r, &names, default)?);

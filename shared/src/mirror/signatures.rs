@@ -31,7 +31,7 @@ use super::decode::{
     raw_pairs, unescape_backslash,
 };
 use crate::headers::HeaderBlock;
-use crate::stable_sort::stable_sort_by;
+use crate::stable_sort::stable_sort_positions;
 use crate::ConfigError;
 use automaton::{Automaton, Match, Starts};
 use clean::Known;
@@ -395,7 +395,7 @@ impl SignatureSet {
             .collect();
         let mut order: Vec<u32> = (0..u32::try_from(lower.len()).unwrap_or(u32::MAX)).collect();
         let key = |i: &u32| lower.get(*i as usize).map_or("", String::as_str);
-        stable_sort_by(&mut order, |a, b| key(a) < key(b));
+        stable_sort_positions(&mut order, &|a, b| key(&a) < key(&b));
         let mut patterns: Vec<&[u8]> = Vec::new();
         let mut trigger_at: Vec<u32> = Vec::new();
         let mut triggers: Vec<Trigger> = Vec::with_capacity(order.len());

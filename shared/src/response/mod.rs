@@ -23,6 +23,7 @@ pub mod secret;
 #[cfg(test)]
 mod tests;
 
+use crate::error::Quoted;
 use crate::head::RequestHead;
 use crate::mirror::decode::inflate::{self, Coding, Outcome};
 use crate::mirror::signatures::pack::{load_builtin, Locations, Pack, Rule, Severity};
@@ -115,7 +116,7 @@ impl ResponsePolicy {
                 None => {
                     return Err(ConfigError::new(
                         format!("responses.rules.{id}"),
-                        format!("unknown response rule id {id:?}"),
+                        format!("unknown response rule id {}", Quoted(id)),
                     ))
                 }
             }

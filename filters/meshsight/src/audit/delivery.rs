@@ -2,6 +2,7 @@
 //! context sends batches (a stream's calls die with the stream) and hears the collector's
 //! answers, which the policy crate judges (`meshsight_policy::collector_answer`).
 
+use meshsight_policy::error::Quoted;
 use std::cell::RefCell;
 
 use meshsight_policy::audit::otlp;
@@ -92,8 +93,8 @@ impl AuditJob {
                 Err(status) => {
                     log!(
                         Warn,
-                        "meshsight audit: cannot send a batch to cluster {:?}: {status:?}",
-                        d.sink.cluster
+                        "meshsight audit: cannot send a batch to cluster {}: {status:?}",
+                        Quoted(&d.sink.cluster)
                     );
                     d.queue.failed(batch.id, now_ms);
                 }

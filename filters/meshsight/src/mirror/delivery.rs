@@ -8,6 +8,7 @@
 
 use super::Configured;
 use crate::host;
+use meshsight_policy::error::Quoted;
 use std::time::Duration;
 
 /// Tick period while copies wait to be sent.
@@ -45,8 +46,8 @@ pub(crate) fn send_queued(configured: &Configured, now: u64) {
             Err(status) => {
                 log!(
                     Warn,
-                    "meshsight mirror: dispatch to cluster {:?} failed: {status:?}",
-                    target.cluster
+                    "meshsight mirror: dispatch to cluster {} failed: {status:?}",
+                    Quoted(&target.cluster)
                 );
                 configured.metrics.dispatch_failed.inc();
                 deliveries.refused(copy.target, now);

@@ -4,7 +4,6 @@ use crate::host::{stat_part, Counter, Stats};
 use meshsight_policy::decision::MirrorReason;
 use meshsight_policy::mirror::signatures::finding_names;
 use meshsight_policy::mirror::MirrorPolicy;
-use std::collections::BTreeMap;
 
 /// Metric names (Envoy stats), all prefixed `meshsight_mirror_`.
 pub mod name {
@@ -75,9 +74,9 @@ pub(crate) struct Metrics {
     /// Not selected.
     pub not_selected: Counter,
     /// Per signature category: requests it matched.
-    pub signatures: BTreeMap<String, Counter>,
+    pub signatures: CountersByName,
     /// Per signature rule id: requests it matched.
-    pub signature_rules: BTreeMap<String, Counter>,
+    pub signature_rules: CountersByName,
     /// Per decoding finding, in `finding_names` order: requests it was found in (defined only
     /// with a signature target).
     pub decode_findings: Vec<Counter>,
@@ -188,16 +187,41 @@ impl Metrics {
     }
 }
 
-/// One counter per name (`<prefix><name>`), by name. Inserted one by one: collecting into a
-/// `BTreeMap` sorts first, and each sort instantiated costs the module about 5 KB of Wasm.
+/// Counters by name, in name order: a sorted list searched by halves, not a `BTreeMap`,
+/// whose code for one more key and value type cost the module about 3 KB of Wasm. Looked up
+/// only for a request a signature matched.
+#[derive(Debug, Default)]
+pub(crate) struct CountersByName(Vec<(String, Counter)>);
+
+impl CountersByName {
+    /// The counter of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&Counter> {
+        let i = self
+            .0
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()?;
+        self.0.get(i).map(|(_, c)| c)
+    }
+}
+
+/// One counter per name (`<prefix><name>`), by name; a name given twice keeps its last
+/// counter (both count into the same stat).
 fn counters_by_name(
     names: &[String],
     prefix: &str,
     c: &impl Fn(&str) -> Counter,
-) -> BTreeMap<String, Counter> {
-    let mut by_name = BTreeMap::new();
+) -> CountersByName {
+    let mut by_name: Vec<(String, Counter)> = Vec::with_capacity(names.len());
     for n in names {
-        by_name.insert(n.clone(), c(&format!("{prefix}{}", stat_part(n))));
+        let counter = c(&format!("{prefix}{}", stat_part(n)));
+        match by_name.binary_search_by(|(k, _)| k.as_str().cmp(n)) {
+            Ok(i) => {
+                if let Some(slot) = by_name.get_mut(i) {
+                    slot.1 = counter;
+                }
+            }
+            Err(i) => by_name.insert(i, (n.clone(), counter)),
+        }
     }
-    by_name
+    CountersByName(by_name)
 }

@@ -71,7 +71,7 @@ fn credential_headers_never_appear_even_when_listed_at_record_time() {
         assert!(line.contains("acme"));
     }
     // Even an allow-list that somehow held a credential header would not record it.
-    let mut allow = std::collections::BTreeSet::new();
+    let mut allow = crate::name_set::NameSet::new();
     allow.insert("authorization".to_string());
     allow.insert("cookie".to_string());
     let kept = select_headers(

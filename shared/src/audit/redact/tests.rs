@@ -25,7 +25,7 @@ const QUERIES: &[&str] = &[
 /// `any_secret_pair` answers what `split(['&', ';']).any(...)` answered.
 #[test]
 fn secret_pairs_are_found_as_the_char_set_split_found_them() {
-    let secrets: BTreeSet<String> = ["token".to_string()].into();
+    let secrets: NameSet = ["token".to_string()].into();
     for q in QUERIES {
         let query = q.split('#').next().unwrap_or("");
         let old = query.split(['&', ';']).any(|pair| {
@@ -40,7 +40,7 @@ fn secret_pairs_are_found_as_the_char_set_split_found_them() {
 /// The masked query for each case, with the secret and without any secret configured.
 #[test]
 fn redacted_queries_keep_their_bytes_but_the_secret() {
-    let secrets: BTreeSet<String> = ["token".to_string()].into();
+    let secrets: NameSet = ["token".to_string()].into();
     assert_eq!(
         redacted_query("a=1&token=x", &secrets),
         "a=1&token=REDACTED"
@@ -56,7 +56,7 @@ fn redacted_queries_keep_their_bytes_but_the_secret() {
         Cow::Borrowed("a=1&b=2")
     ));
     assert!(matches!(
-        redacted_query("token=x", &BTreeSet::new()),
+        redacted_query("token=x", &NameSet::new()),
         Cow::Borrowed("token=x")
     ));
 }

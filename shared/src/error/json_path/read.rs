@@ -440,7 +440,7 @@ impl std::fmt::Display for Unexpected<'_> {
                 };
                 write!(f, "floating point `{text}{point}`")
             }
-            Json::Str(s) => write!(f, "string {s:?}"),
+            Json::Str(s) => write!(f, "string {}", crate::error::Quoted(s)),
             Json::Array(_) => f.write_str("sequence"),
             Json::Object(_) => f.write_str("map"),
         }
@@ -583,7 +583,7 @@ impl<T: ReadJson> ReadJson for ByName<T> {
         };
         let order = name_order(members);
         let mut out = Vec::with_capacity(order.len());
-        for i in order {
+        for i in order.into_iter().map(|i| i as usize) {
             if let (Some((name, _)), Some(value)) =
                 (members.get(i), values.get_mut(i).and_then(Option::take))
             {
@@ -595,12 +595,12 @@ impl<T: ReadJson> ReadJson for ByName<T> {
 }
 
 /// The positions of an object's members in name order, keeping the last of a repeated name.
-fn name_order(members: &[(String, Json)]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..members.len()).collect();
-    let name = |i: usize| members.get(i).map_or("", |(n, _)| n.as_str());
-    crate::stable_sort::stable_sort_by(&mut order, |a, b| name(*a) < name(*b));
+fn name_order(members: &[(String, Json)]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..u32::try_from(members.len()).unwrap_or(u32::MAX)).collect();
+    let name = |i: u32| members.get(i as usize).map_or("", |(n, _)| n.as_str());
+    crate::stable_sort::stable_sort_positions(&mut order, &|a, b| name(a) < name(b));
     // A repeated name's members are adjacent now, in document order: the last one stays.
-    let mut unique: Vec<usize> = Vec::with_capacity(order.len());
+    let mut unique: Vec<u32> = Vec::with_capacity(order.len());
     for i in order {
         match unique.last_mut() {
             Some(last) if name(*last) == name(i) => *last = i,

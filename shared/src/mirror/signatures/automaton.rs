@@ -12,7 +12,7 @@
 
 use thiserror::Error;
 
-use crate::stable_sort::stable_sort_by;
+use crate::stable_sort::stable_sort_positions;
 
 /// Most states an automaton may have (the trie's nodes: at most one per literal byte, plus the
 /// root); a larger literal set is refused rather than grown without bound in every worker.
@@ -331,7 +331,7 @@ fn sorted_folded(patterns: &[&[u8]], count: u32) -> Vec<u32> {
             .map(u8::to_ascii_lowercase)
     };
     let mut order: Vec<u32> = (0..count).collect();
-    stable_sort_by(&mut order, |a, b| folded(*a).lt(folded(*b)));
+    stable_sort_positions(&mut order, &|a, b| folded(a).lt(folded(b)));
     order
 }
 

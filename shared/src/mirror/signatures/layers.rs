@@ -5,6 +5,7 @@
 use super::pack::{
     self, Anchor, Locations, Pack, Rule, Severity, When, VIEW_PERCENT, VIEW_UNESCAPE,
 };
+use crate::error::Quoted;
 use crate::mirror::raw::{RawLocation, RawSignatures};
 use crate::ConfigError;
 
@@ -31,7 +32,10 @@ pub fn rules(sig: &RawSignatures) -> Result<Vec<Rule>, ConfigError> {
         if !known {
             return Err(ConfigError::new(
                 format!("signatures.categories.{name}"),
-                format!("unknown category {name:?} (no rule of the enabled packs has it)"),
+                format!(
+                    "unknown category {} (no rule of the enabled packs has it)",
+                    Quoted(name)
+                ),
             ));
         }
     }
@@ -41,7 +45,7 @@ pub fn rules(sig: &RawSignatures) -> Result<Vec<Rule>, ConfigError> {
             None => {
                 return Err(ConfigError::new(
                     format!("signatures.rules.{id}"),
-                    format!("unknown rule id {id:?}"),
+                    format!("unknown rule id {}", Quoted(id)),
                 ))
             }
         }
@@ -69,7 +73,7 @@ fn custom_rule(
     if rules.iter().any(|r| r.id == c.name || r.category == c.name) {
         return Err(ConfigError::new(
             at("name"),
-            format!("duplicate signature name {:?}", c.name),
+            format!("duplicate signature name {}", Quoted(&c.name)),
         ));
     }
     if c.literal.is_empty() {

@@ -9,6 +9,7 @@
 //! override built-in rules with the same `id`, or switch rules off.
 
 use crate::error::json_path::{At, PathError, ReadJson};
+use crate::error::Quoted;
 use crate::mirror::decode::inflate::{self, Coding, Outcome};
 use crate::ConfigError;
 
@@ -746,7 +747,7 @@ impl Rule {
             if !crate::headers::is_token(method) {
                 return Err(ConfigError::new(
                     format!("{at}.when.methods[{i}]"),
-                    format!("{method:?} is not a method token"),
+                    format!("{} is not a method token", Quoted(method)),
                 ));
             }
         }
@@ -822,7 +823,7 @@ impl Pack {
             if rules.iter().any(|x| x.id == rule.id) {
                 return Err(ConfigError::new(
                     format!("{rat}.id"),
-                    format!("duplicate rule id {:?} in this pack", rule.id),
+                    format!("duplicate rule id {} in this pack", Quoted(&rule.id)),
                 ));
             }
             rules.push(rule);
