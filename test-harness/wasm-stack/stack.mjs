@@ -30,24 +30,14 @@ import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => {
-    if (a.startsWith("--")) acc.push([a.slice(2), all[i + 1]?.startsWith("--") ? true : all[i + 1] ?? true]);
-    return acc;
-  }, []),
-);
+import { ProxyWasmHost, enc, parseArgs, u64 } from "../wasm-host/proxy_wasm_host.mjs";
+
+const args = parseArgs(process.argv.slice(2));
 const WASM = args.wasm;
 const POLICIES = args.policies;
 const STACK_SIZE = Number(args["stack-size"]);
 const CANARY = 0xa5;
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const u64 = (n) => {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64LE(BigInt(n));
-  return b;
-};
 
 function fail(message) {
   console.error(`wasm-stack: ${message}`);
@@ -122,117 +112,43 @@ const RESPONSE_HEADERS = [
   ["content-length", "2"],
 ];
 
-class Host {
+// The host (test-harness/wasm-host/): fixed properties, the case's request and body, every
+// callout recorded (and answered 200 after the request), the clock two seconds on per request.
+class Host extends ProxyWasmHost {
   constructor(module, config) {
-    this.config = enc.encode(config);
-    this.metrics = 0;
+    super(module, config);
     this.calls = [];
     this.nextCall = 0;
     this.ctx = 1;
     this.maps = { 0: [], 2: [], 6: [] };
     this.body = new Uint8Array();
     this.callBody = new Uint8Array();
-    const env = {
-      proxy_log: (level, ptr, size) => {
-        if (args.verbose && level >= Number(args.verbose)) console.error("wasm log:", this.str(ptr, size));
-        return 0;
-      },
-      proxy_get_log_level: (ret) => (this.view().setUint32(ret, 2, true), 0),
-      proxy_set_tick_period_milliseconds: () => 0,
-      // Two seconds per request: each tick finds the audit batch due.
-      proxy_get_current_time_nanoseconds: (ret) => (this.view().setBigUint64(ret, 1795993200000000000n + BigInt(this.ctx) * 2000000000n, true), 0),
-      proxy_get_buffer_bytes: (type, start, max, retPtr, retSize) => {
-        const data = { 0: this.body, 4: this.callBody, 7: this.config }[type];
-        if (data === undefined) return 1;
-        return this.give(data.subarray(start, start + (max >>> 0)), retPtr, retSize);
-      },
-      proxy_set_buffer_bytes: () => 0,
-      proxy_get_property: (pathPtr, pathSize, retPtr, retSize) => {
-        let key = this.str(pathPtr, pathSize);
-        if (key.endsWith("\0")) key = key.slice(0, -1);
-        const v = PROPERTIES[key];
-        return v === undefined ? 1 : this.give(v, retPtr, retSize);
-      },
-      proxy_set_property: () => 0,
-      proxy_get_header_map_pairs: (type, retPtr, retSize) => this.give(serialize(this.maps[type] ?? []), retPtr, retSize),
-      proxy_get_header_map_value: (type, keyPtr, keySize, retPtr, retSize) => {
-        const key = this.str(keyPtr, keySize);
-        const hit = (this.maps[type] ?? []).find(([k]) => k === key);
-        return hit ? this.give(enc.encode(hit[1]), retPtr, retSize) : 1;
-      },
-      proxy_set_header_map_pairs: () => 0,
-      proxy_add_header_map_value: () => 0,
-      proxy_replace_header_map_value: () => 0,
-      proxy_remove_header_map_value: () => 0,
-      proxy_define_metric: (type, namePtr, nameSize, ret) => (this.view().setUint32(ret, ++this.metrics, true), 0),
-      proxy_increment_metric: () => 0,
-      proxy_record_metric: () => 0,
-      proxy_get_metric: () => 1,
-      proxy_send_local_response: () => 0,
-      proxy_http_call: (upstreamPtr, upstreamSize, c, d, e, f, g, h, timeout, ret) => {
-        const token = ++this.nextCall;
-        this.calls.push(token);
-        if (this.str(upstreamPtr, upstreamSize).includes("sensor")) this.copies++;
-        this.view().setUint32(ret, token, true);
-        return 0;
-      },
-      proxy_call_foreign_function: () => 0,
-      proxy_set_effective_context: () => 0,
-      proxy_continue_stream: () => 0,
-      proxy_close_stream: () => 0,
-      proxy_done: () => 0,
-      proxy_get_status: () => 1,
-      proxy_get_shared_data: () => 1,
-      proxy_set_shared_data: () => 0,
-      proxy_register_shared_queue: () => 0,
-      proxy_resolve_shared_queue: () => 1,
-      proxy_enqueue_shared_queue: () => 0,
-      proxy_dequeue_shared_queue: () => 7,
-      proxy_grpc_call: () => 12,
-      proxy_grpc_stream: () => 12,
-      proxy_grpc_send: () => 12,
-      proxy_grpc_cancel: () => 12,
-      proxy_grpc_close: () => 12,
-    };
-    const wasi = {
-      random_get: (ptr, len) => {
-        const b = this.bytes(ptr, len);
-        for (let i = 0; i < len; i++) b[i] = (i * 131 + 7) & 0xff;
-        return 0;
-      },
-      environ_get: () => 0,
-      environ_sizes_get: (a, b) => (this.view().setUint32(a, 0, true), this.view().setUint32(b, 0, true), 0),
-      fd_write: () => 0,
-      proc_exit: (c) => {
-        throw new Error("proc_exit " + c);
-      },
-    };
-    this.instance = new WebAssembly.Instance(module, { env, wasi_snapshot_preview1: wasi });
-    this.x = this.instance.exports;
   }
-  view() {
-    return new DataView(this.x.memory.buffer);
+  log(level, ptr, size) {
+    if (args.verbose && level >= Number(args.verbose)) console.error("wasm log:", this.str(ptr, size));
   }
-  bytes(ptr, size) {
-    return new Uint8Array(this.x.memory.buffer, ptr, size);
+  // Two seconds per request: each tick finds the audit batch due.
+  now() {
+    return 1795993200000000000n + BigInt(this.ctx) * 2000000000n;
   }
-  str(ptr, size) {
-    return dec.decode(this.bytes(ptr, size));
+  buffer(type) {
+    return { 0: this.body, 4: this.callBody, 7: this.config }[type];
   }
-  give(data, retPtr, retSize) {
-    const ptr = this.x.proxy_on_memory_allocate(data.length);
-    this.bytes(ptr, data.length).set(data);
-    const v = this.view();
-    v.setUint32(retPtr, ptr, true);
-    v.setUint32(retSize, data.length, true);
-    return 0;
+  property(key) {
+    return PROPERTIES[key];
+  }
+  headerMap(type) {
+    return this.maps[type] ?? [];
+  }
+  httpCall(upstreamPtr, upstreamSize) {
+    const token = ++this.nextCall;
+    this.calls.push(token);
+    if (this.str(upstreamPtr, upstreamSize).includes("sensor")) this.copies++;
+    return token;
   }
   // The root context started and configured; whether the configuration was accepted.
   start() {
-    this.x._initialize?.();
-    this.x.proxy_on_context_create(1, 0);
-    if (!this.x.proxy_on_vm_start(1, 0)) throw new Error("vm start refused");
-    return this.x.proxy_on_configure(1, this.config.length) !== 0;
+    return this.configure();
   }
   // One request's lifecycle, its body in one chunk; then every callout the module made
   // answered 200 and a tick (the audit batch flushed and answered too).
@@ -261,28 +177,6 @@ class Host {
   }
 }
 
-// A header map as the ABI serializes it.
-function serialize(pairs) {
-  const parts = pairs.map(([k, v]) => [enc.encode(k), enc.encode(v)]);
-  let size = 4 + parts.length * 8;
-  for (const [k, v] of parts) size += k.length + v.length + 2;
-  const out = new Uint8Array(size);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, parts.length, true);
-  let off = 4;
-  for (const [k, val] of parts) {
-    v.setUint32(off, k.length, true);
-    v.setUint32(off + 4, val.length, true);
-    off += 8;
-  }
-  for (const [k, val] of parts) {
-    out.set(k, off);
-    off += k.length + 1;
-    out.set(val, off);
-    off += val.length + 1;
-  }
-  return out;
-}
 
 // --- the cases ----------------------------------------------------------------------------------
 

@@ -26,12 +26,9 @@
 import fs from "node:fs";
 import path from "node:path";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => {
-    if (a.startsWith("--")) acc.push([a.slice(2), all[i + 1]?.startsWith("--") ? true : all[i + 1] ?? true]);
-    return acc;
-  }, []),
-);
+import { ProxyWasmHost, enc, parseArgs, serialize, u64 } from "../../wasm-host/proxy_wasm_host.mjs";
+
+const args = parseArgs(process.argv.slice(2));
 const WASM = args.wasm;
 const POLICIES = args.policies;
 const REQUESTS = Number(args.requests ?? 20000);
@@ -62,14 +59,6 @@ const RESPONSE_HEADERS = [
   ["server", "envoy"],
 ];
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const u64 = (n) => {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64LE(BigInt(n));
-  return b;
-};
-
 // Per-request properties as Envoy returns them (integers as 8 little-endian bytes).
 function properties(ctx, rootId, config) {
   return {
@@ -97,173 +86,69 @@ function properties(ctx, rootId, config) {
   };
 }
 
-class Host {
+// The host (test-harness/wasm-host/), answering as Envoy would for the bench's request: each
+// call counted, properties per kept-alive connection, header maps serialized once.
+class Host extends ProxyWasmHost {
   constructor(module, rootId, config) {
+    super(module, config);
     this.rootId = rootId;
-    this.config = enc.encode(config);
     this.calls = {};
-    this.metrics = [];
     this.filterState = new Map();
     this.keepFilterState = false;
     this.localReplies = 0;
     this.httpCalls = 0;
     this.ctx = 1;
     this.serializedMaps = new Map();
-    const env = {};
-    const count = (name, f) => (...a) => {
-      this.calls[name] = (this.calls[name] ?? 0) + 1;
-      return f(...a);
-    };
-    const imports = {
-      proxy_log: (level, ptr, size) => {
-        if (level >= 4) console.error("wasm log:", this.str(ptr, size));
-        return 0;
-      },
-      proxy_get_log_level: (ret) => (this.view().setUint32(ret, 2, true), 0),
-      proxy_set_tick_period_milliseconds: () => 0,
-      proxy_get_current_time_nanoseconds: (ret) => (this.view().setBigUint64(ret, 1795993200000000000n, true), 0),
-      proxy_get_buffer_bytes: (type, start, max, retPtr, retSize) => {
-        if (type !== 7 && type !== 6) return 1;
-        const data = type === 7 ? this.config : new Uint8Array();
-        return this.give(data.subarray(start, start + (max >>> 0)), retPtr, retSize);
-      },
-      proxy_set_buffer_bytes: () => 0,
-      proxy_get_property: (pathPtr, pathSize, retPtr, retSize) => {
-        let key = this.str(pathPtr, pathSize);
-        if (key.endsWith("\0")) key = key.slice(0, -1);
-        const v = this.filterState.size ? this.filterState.get(key) ?? this.props[key] : this.props[key];
-        if (v === undefined) return 1;
-        return this.give(v, retPtr, retSize);
-      },
-      // Filter state is kept only for the three-plugin scenario, where one plugin reads what
-      // another wrote; elsewhere the host's bookkeeping is left out of the module's time.
-      proxy_set_property: (pathPtr, pathSize, dataPtr, dataSize) => {
-        if (!this.keepFilterState) return 0;
-        let key = this.str(pathPtr, pathSize);
-        if (key.endsWith("\0")) key = key.slice(0, -1);
-        this.filterState.set(key, this.bytes(dataPtr, dataSize).slice());
-        return 0;
-      },
-      proxy_get_header_map_pairs: (type, retPtr, retSize) => this.give(this.serialized(type), retPtr, retSize),
-      proxy_get_header_map_value: (type, keyPtr, keySize, retPtr, retSize) => {
-        const key = this.str(keyPtr, keySize);
-        const hit = this.map(type).find(([k]) => k === key);
-        return hit ? this.give(enc.encode(hit[1]), retPtr, retSize) : 1;
-      },
-      proxy_set_header_map_pairs: () => 0,
-      proxy_add_header_map_value: () => 0,
-      proxy_replace_header_map_value: () => 0,
-      proxy_remove_header_map_value: () => 0,
-      proxy_define_metric: (type, namePtr, nameSize, ret) => {
-        this.metrics.push(this.str(namePtr, nameSize));
-        this.view().setUint32(ret, this.metrics.length, true);
-        return 0;
-      },
-      proxy_increment_metric: () => 0,
-      proxy_record_metric: () => 0,
-      proxy_get_metric: () => 1,
-      proxy_send_local_response: () => (this.localReplies++, 0),
-      proxy_http_call: (a, b, c, d, e, f, g, h, timeout, ret) => {
-        this.httpCalls++;
-        this.view().setUint32(ret, this.httpCalls, true);
-        return 0;
-      },
-      proxy_call_foreign_function: () => 0,
-      proxy_set_effective_context: () => 0,
-      proxy_continue_stream: () => 0,
-      proxy_close_stream: () => 0,
-      proxy_done: () => 0,
-      proxy_get_status: () => 1,
-      proxy_get_shared_data: () => 1,
-      proxy_set_shared_data: () => 0,
-      proxy_register_shared_queue: () => 0,
-      proxy_resolve_shared_queue: () => 1,
-      proxy_enqueue_shared_queue: () => 0,
-      proxy_dequeue_shared_queue: () => 7,
-      proxy_grpc_call: () => 12,
-      proxy_grpc_stream: () => 12,
-      proxy_grpc_send: () => 12,
-      proxy_grpc_cancel: () => 12,
-      proxy_grpc_close: () => 12,
-    };
-    for (const [name, f] of Object.entries(imports)) env[name] = count(name, f);
-    const wasi = {
-      random_get: (ptr, len) => {
-        for (let i = 0; i < len; i++) this.bytes(ptr, len)[i] = (i * 131 + 7) & 0xff;
-        return 0;
-      },
-      environ_get: () => 0,
-      environ_sizes_get: (a, b) => (this.view().setUint32(a, 0, true), this.view().setUint32(b, 0, true), 0),
-      fd_write: () => 0,
-      proc_exit: (c) => {
-        throw new Error("proc_exit " + c);
-      },
-    };
-    this.instance = new WebAssembly.Instance(module, { env, wasi_snapshot_preview1: wasi });
-    this.x = this.instance.exports;
     this.props = properties(0, rootId, config);
     // Sixteen kept-alive connections, their properties built once (host work is not measured).
     this.perConnection = Array.from({ length: 16 }, (_, i) => properties(i, rootId, config));
   }
-  view() {
-    return new DataView(this.x.memory.buffer);
+  wrapImport(name, f) {
+    return (...a) => {
+      this.calls[name] = (this.calls[name] ?? 0) + 1;
+      return f(...a);
+    };
   }
-  bytes(ptr, size) {
-    return new Uint8Array(this.x.memory.buffer, ptr, size);
+  log(level, ptr, size) {
+    if (level >= 4) console.error("wasm log:", this.str(ptr, size));
   }
-  str(ptr, size) {
-    return dec.decode(this.bytes(ptr, size));
+  buffer(type) {
+    if (type === 7) return this.config;
+    return type === 6 ? new Uint8Array() : undefined;
   }
-  give(data, retPtr, retSize) {
-    const ptr = this.x.proxy_on_memory_allocate(data.length);
-    this.bytes(ptr, data.length).set(data);
-    const v = this.view();
-    v.setUint32(retPtr, ptr, true);
-    v.setUint32(retSize, data.length, true);
-    return 0;
+  property(key) {
+    return this.filterState.size ? this.filterState.get(key) ?? this.props[key] : this.props[key];
   }
-  map(type) {
+  // Filter state is kept only for the three-plugin scenario, where one plugin reads what
+  // another wrote; elsewhere the host's bookkeeping is left out of the module's time.
+  setProperty(pathPtr, pathSize, dataPtr, dataSize) {
+    if (!this.keepFilterState) return;
+    this.filterState.set(this.key(pathPtr, pathSize), this.bytes(dataPtr, dataSize).slice());
+  }
+  httpCall() {
+    return ++this.httpCalls;
+  }
+  localReply() {
+    this.localReplies++;
+  }
+  headerMap(type) {
     if (type === 0) return this.reqHeaders;
     if (type === 2) return this.respHeaders;
     return [];
   }
   // The serialized map, built once per header set (the host's own work is not measured).
-  serialized(type) {
-    const pairs = this.map(type);
+  serializedMap(type) {
+    const pairs = this.headerMap(type);
     let cached = this.serializedMaps.get(pairs);
-    if (!cached) this.serializedMaps.set(pairs, (cached = this.serialize(pairs)));
+    if (!cached) this.serializedMaps.set(pairs, (cached = serialize(pairs)));
     return cached;
   }
   // Serializes a header set ahead of time, so that building it is not timed.
   prepare(pairs) {
-    this.serializedMaps.set(pairs, this.serialize(pairs));
-  }
-  serialize(pairs) {
-    const parts = pairs.map(([k, v]) => [enc.encode(k), enc.encode(v)]);
-    let size = 4 + parts.length * 8;
-    for (const [k, v] of parts) size += k.length + v.length + 2;
-    const out = new Uint8Array(size);
-    const v = new DataView(out.buffer);
-    v.setUint32(0, parts.length, true);
-    let off = 4;
-    for (const [k, val] of parts) {
-      v.setUint32(off, k.length, true);
-      v.setUint32(off + 4, val.length, true);
-      off += 8;
-    }
-    for (const [k, val] of parts) {
-      out.set(k, off);
-      off += k.length + 1;
-      out.set(val, off);
-      off += val.length + 1;
-    }
-    return out;
+    this.serializedMaps.set(pairs, serialize(pairs));
   }
   start() {
-    this.x._initialize?.();
-    this.x.proxy_on_context_create(1, 0);
-    if (!this.x.proxy_on_vm_start(1, 0)) throw new Error("vm start refused");
-    if (!this.x.proxy_on_configure(1, this.config.length)) throw new Error("configuration refused");
+    if (!this.configure()) throw new Error("configuration refused");
   }
   request(headers) {
     const ctx = ++this.ctx;
