@@ -51,7 +51,7 @@ CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
 # the largest packs at configure) and fails when any uses more than half of this. Measured
 # (2026-12-08): a policy nested to the reader's limit of 127 levels 27,448 bytes, a request's
 # JSON body at that limit 21,888, every ordinary policy at configure at most 12,600, a request
-# otherwise 2,936 (the recursive JSON parser is the one deep user; inflating keeps its state on
+# otherwise 2,808 (the recursive JSON parser is the one deep user; inflating keeps its state on
 # the heap).
 WASM_STACK_SIZE := 131072
 export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo \
